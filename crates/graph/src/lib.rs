@@ -1,0 +1,46 @@
+//! Task graphs for oxidask: the data structures every collection builds and
+//! every scheduler runs.
+//!
+//! A [`TaskGraph`] maps each [`Key`] to a [`Task`]: an [`Op`] applied to
+//! [`Arg`]s (other keys, or literal [`Value`]s). Collections name their keys
+//! with [`tokenize()`], so equal computations get equal keys. Graphs of
+//! registered ops encode to bytes ([`TaskGraph::to_bytes`]) so another
+//! process of the same program can run them. The [`optimize`] module holds
+//! the passes (cull, inline, fuse, order) that run before scheduling.
+//!
+//! This crate does no threading and no I/O beyond writing a picture of a graph.
+//!
+//! ```
+//! use oxidask_graph::{FnOp, Key, Task, TaskGraph, Value};
+//!
+//! let mut g = TaskGraph::new();
+//! g.insert(Key::new("x"), Task::literal(Value::new(20i64)));
+//! let double = FnOp::arc("double", |args| Ok(Value::new(2 * *args[0].downcast_ref::<i64>()?)));
+//! g.insert(Key::new("y"), Task::new(double, vec![Key::new("x").into()]));
+//! g.validate(&[Key::new("y")])?;
+//! # Ok::<(), oxidask_graph::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod encode;
+mod error;
+mod graph;
+mod key;
+mod op;
+mod task;
+mod tokenize;
+mod value;
+
+pub use error::{Error, OpError, Result, TaskError, TaskErrorKind};
+pub use graph::{Deps, TaskGraph, topological_order};
+pub use key::Key;
+pub use op::{FnOp, Identity, Op, OpDecoder, decode_op, is_registered};
+pub use task::{Arg, Task};
+pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize};
+pub use value::{Codec, CodecVTable, SerdeCodec, Value, ValueDecoder, codec_of};
+#[cfg(feature = "ndarray")]
+pub use value::{NdarrayCodec, RawElement};
+
+#[doc(hidden)]
+pub use inventory;

@@ -1,0 +1,169 @@
+//! Ops: what a task does, and the registry that rebuilds ops by name.
+//!
+//! An [`Op`] is called with the values of its task's arguments, in order, and
+//! returns one value. Ops written as closures ([`FnOp`]) run on the local
+//! schedulers only. Ops that can name themselves and encode their parameters
+//! ([`Op::encode`]) and that are registered with [`register_op!`] can be
+//! written to bytes with their graph and rebuilt in another process of the
+//! same program — no code crosses a process boundary, only a name and data.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use crate::error::{Error, OpError, Result};
+use crate::value::Value;
+
+/// What a task does: a function of its argument values.
+pub trait Op: Send + Sync + 'static {
+    /// A stable name: the registry name for registered ops, a descriptive one
+    /// for closures. Errors and diagnostics show it.
+    fn name(&self) -> &str;
+
+    /// Runs the op. `args` holds one value per task argument, in order; a
+    /// value is passed by handle, and is the only handle when no other task
+    /// still needs it, so ops may take ownership without copying.
+    fn call(&self, args: Vec<Value>) -> Result<Value, OpError>;
+
+    /// The op's parameters as bytes, for ops registered with
+    /// [`register_op!`](crate::register_op) under [`Op::name`]. `None` (the
+    /// default) means the op cannot leave this process.
+    fn encode(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Whether the op is so cheap that the optimizer may inline it into its
+    /// dependents (e.g. returning a constant). Default: no.
+    fn is_cheap(&self) -> bool {
+        false
+    }
+}
+
+impl fmt::Debug for dyn Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Op({})", self.name())
+    }
+}
+
+type OpFn = dyn Fn(Vec<Value>) -> Result<Value, OpError> + Send + Sync;
+
+/// An op made from a closure; runs on the local schedulers only.
+pub struct FnOp {
+    name: Arc<str>,
+    f: Box<OpFn>,
+}
+
+impl FnOp {
+    /// Wraps `f` under a descriptive `name` (shown in errors and diagnostics).
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        f: impl Fn(Vec<Value>) -> Result<Value, OpError> + Send + Sync + 'static,
+    ) -> FnOp {
+        FnOp {
+            name: name.into(),
+            f: Box::new(f),
+        }
+    }
+
+    /// The same as [`FnOp::new`], already in an `Arc<dyn Op>`.
+    pub fn arc(
+        name: impl Into<Arc<str>>,
+        f: impl Fn(Vec<Value>) -> Result<Value, OpError> + Send + Sync + 'static,
+    ) -> Arc<dyn Op> {
+        Arc::new(FnOp::new(name, f))
+    }
+}
+
+impl Op for FnOp {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        (self.f)(args)
+    }
+}
+
+/// Returns its single argument. Used for aliases and for literal values placed
+/// in the graph as tasks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity;
+
+impl Identity {
+    /// The registry name.
+    pub const NAME: &'static str = "oxidask.identity";
+}
+
+impl Op for Identity {
+    fn name(&self) -> &str {
+        Identity::NAME
+    }
+
+    fn call(&self, mut args: Vec<Value>) -> Result<Value, OpError> {
+        if args.len() != 1 {
+            return Err(format!("identity takes 1 argument, got {}", args.len()).into());
+        }
+        Ok(args.pop().expect("length checked"))
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        Some(Vec::new())
+    }
+
+    fn is_cheap(&self) -> bool {
+        true
+    }
+}
+
+/// Rebuilds an op of one registered name from its encoded parameters.
+pub struct OpDecoder {
+    /// The name the op reports from [`Op::name`].
+    pub name: &'static str,
+    /// Builds the op from the bytes [`Op::encode`] wrote.
+    pub decode: fn(&[u8]) -> Result<Arc<dyn Op>, String>,
+}
+
+inventory::collect!(OpDecoder);
+
+/// Registers an op decoder under a name, at link time:
+/// `register_op!("mylib.scale", |bytes| Ok(Arc::new(Scale::decode(bytes)?)))`.
+#[macro_export]
+macro_rules! register_op {
+    ($name:expr, $decode:expr) => {
+        $crate::inventory::submit! {
+            $crate::OpDecoder { name: $name, decode: $decode }
+        }
+    };
+}
+
+register_op!(Identity::NAME, |_| Ok(Arc::new(Identity)));
+
+fn op_registry() -> &'static HashMap<&'static str, fn(&[u8]) -> Result<Arc<dyn Op>, String>> {
+    static REGISTRY: OnceLock<HashMap<&'static str, fn(&[u8]) -> Result<Arc<dyn Op>, String>>> =
+        OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        inventory::iter::<OpDecoder>
+            .into_iter()
+            .map(|d| (d.name, d.decode))
+            .collect()
+    })
+}
+
+/// Rebuilds a registered op from its name and encoded parameters.
+pub fn decode_op(name: &str, params: &[u8]) -> Result<Arc<dyn Op>> {
+    let decode = op_registry().get(name).ok_or_else(|| Error::Decode {
+        what: format!("op {name}"),
+        message: "no op is registered under this name (is this process running the same \
+                  program, and is the op registered with register_op!?)"
+            .into(),
+    })?;
+    decode(params).map_err(|message| Error::Decode {
+        what: format!("op {name}"),
+        message,
+    })
+}
+
+/// Whether an op of this name is registered.
+pub fn is_registered(name: &str) -> bool {
+    op_registry().contains_key(name)
+}

@@ -1,0 +1,137 @@
+//! Raw little-endian encoding of `ndarray` blocks (feature `ndarray`).
+//!
+//! Layout: `ndim: u32`, then `ndim` × `u64` extents, then the elements in
+//! standard (row-major) order, each little-endian. No per-element framing, so
+//! encoding is a copy and the encoded size equals the data size plus a header.
+
+use std::any::Any;
+
+use ndarray::{Array, ArrayD, Dimension, IxDyn};
+
+use super::{Codec, CodecVTable, codec_of};
+
+/// An element type with a fixed-width little-endian form.
+pub trait RawElement: Copy + Send + Sync + 'static {
+    /// Width in bytes.
+    const WIDTH: usize;
+    /// Appends the little-endian bytes.
+    fn put(self, out: &mut Vec<u8>);
+    /// Reads from exactly `WIDTH` bytes.
+    fn get(bytes: &[u8]) -> Self;
+}
+
+macro_rules! raw_numbers {
+    ($($t:ty),*) => {$(
+        impl RawElement for $t {
+            const WIDTH: usize = std::mem::size_of::<$t>();
+            fn put(self, out: &mut Vec<u8>) { out.extend_from_slice(&self.to_le_bytes()); }
+            fn get(bytes: &[u8]) -> Self {
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(bytes);
+                <$t>::from_le_bytes(a)
+            }
+        }
+    )*};
+}
+raw_numbers!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
+
+impl RawElement for bool {
+    const WIDTH: usize = 1;
+    fn put(self, out: &mut Vec<u8>) {
+        out.push(self as u8);
+    }
+    fn get(bytes: &[u8]) -> Self {
+        bytes[0] != 0
+    }
+}
+
+/// Raw little-endian buffers for `ndarray` arrays of [`RawElement`]s.
+pub struct NdarrayCodec;
+
+impl<A: RawElement, D: Dimension + 'static> Codec<Array<A, D>> for NdarrayCodec {
+    fn encode(value: &Array<A, D>, out: &mut Vec<u8>) -> Result<(), String> {
+        out.reserve(4 + 8 * value.ndim() + value.len() * A::WIDTH);
+        out.extend_from_slice(&(value.ndim() as u32).to_le_bytes());
+        for &d in value.shape() {
+            out.extend_from_slice(&(d as u64).to_le_bytes());
+        }
+        for &x in value.iter() {
+            x.put(out);
+        }
+        Ok(())
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Array<A, D>, String> {
+        let short = || format!("truncated ndarray encoding ({} bytes)", bytes.len());
+        let ndim = u32::from_le_bytes(bytes.get(..4).ok_or_else(short)?.try_into().unwrap());
+        let header = 4 + 8 * ndim as usize;
+        let mut shape = Vec::with_capacity(ndim as usize);
+        for i in 0..ndim as usize {
+            let b = bytes.get(4 + 8 * i..12 + 8 * i).ok_or_else(short)?;
+            shape.push(u64::from_le_bytes(b.try_into().unwrap()) as usize);
+        }
+        let n: usize = shape.iter().product();
+        let body = bytes.get(header..).ok_or_else(short)?;
+        if body.len() != n * A::WIDTH {
+            return Err(format!(
+                "ndarray encoding of shape {shape:?} needs {} data bytes, found {}",
+                n * A::WIDTH,
+                body.len()
+            ));
+        }
+        let data: Vec<A> = body.chunks_exact(A::WIDTH).map(A::get).collect();
+        ArrayD::from_shape_vec(IxDyn(&shape), data)
+            .map_err(|e| e.to_string())?
+            .into_dimensionality::<D>()
+            .map_err(|e| e.to_string())
+    }
+}
+
+macro_rules! arrays {
+    ($mac:ident $(; $any:expr)?) => {
+        $mac!($($any;)? f64, f32, i64, i32, u8, bool);
+    };
+}
+
+macro_rules! recognise_arrays {
+    ($any:expr; $($t:ty),*) => {$(
+        if let Some(a) = $any.downcast_ref::<ArrayD<$t>>() {
+            let nbytes = std::mem::size_of::<ArrayD<$t>>() + a.len() * std::mem::size_of::<$t>();
+            return Some((nbytes, Some(codec_of::<ArrayD<$t>, NdarrayCodec>())));
+        }
+    )*};
+}
+
+macro_rules! register_arrays {
+    ($($t:ty),*) => {$(
+        inventory::submit! {
+            super::ValueDecoder { vtable: || codec_of::<ArrayD<$t>, NdarrayCodec>() }
+        }
+    )*};
+}
+
+arrays!(register_arrays);
+
+pub(super) fn describe(any: &dyn Any) -> Option<(usize, Option<&'static CodecVTable>)> {
+    arrays!(recognise_arrays; any);
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Value;
+    use ndarray::{ArrayD, IxDyn};
+
+    #[test]
+    fn blocks_round_trip_through_bytes() {
+        let a = ArrayD::from_shape_fn(IxDyn(&[3, 4]), |ix| (ix[0] * 10 + ix[1]) as f64);
+        let v = Value::new(a.clone());
+        assert!(v.nbytes() >= 96);
+        let mut bytes = Vec::new();
+        v.encode(&mut bytes).unwrap();
+        assert_eq!(bytes.len(), 4 + 16 + 96);
+        let back = Value::decode(v.codec().unwrap().name(), &bytes).unwrap();
+        assert_eq!(back.downcast_ref::<ArrayD<f64>>().unwrap(), &a);
+        assert!(Value::decode(v.codec().unwrap().name(), &bytes[..50]).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! oxidask integration tests.
