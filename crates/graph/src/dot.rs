@@ -1,0 +1,1 @@
+//! Pictures of graphs (placeholder, being written).

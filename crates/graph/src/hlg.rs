@@ -1,0 +1,1 @@
+//! High-level graphs (placeholder, being written).

@@ -1,0 +1,94 @@
+//! The optimizer: small pure passes over a [`TaskGraph`], run in a fixed
+//! order before scheduling.
+//!
+//! 1. [`cull`] keeps only the tasks the outputs need (and computes the
+//!    dependency lists every later pass reuses).
+//! 2. [`inline`] folds cheap tasks (literals, aliases) into their dependents.
+//! 3. [`fuse_linear`] merges chains `a → b → c` in which each task has one
+//!    dependent and one dependency into one task, so per-task overhead is
+//!    paid once per chain.
+//! 4. [`order`] gives every task a static priority that finishes outputs
+//!    depth-first, so results can be freed early and memory stays low.
+//!
+//! The result is a [`Plan`]: the graph with dense ids, its dependency lists,
+//! output ids and priorities — what schedulers run. [`OptimizeOptions`]
+//! switches passes off (fusion off makes per-task diagnostics easier to read).
+
+mod cull;
+mod fuse;
+mod inline;
+mod order;
+
+pub use cull::{Culled, cull};
+pub use fuse::{Fused, fuse_linear};
+pub use inline::inline;
+pub use order::order;
+
+use crate::error::Result;
+use crate::graph::{Deps, TaskGraph};
+use crate::key::Key;
+
+/// Which passes [`optimize`] runs. Culling and ordering always run: they are
+/// needed for correctness of memory release and for priorities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptimizeOptions {
+    /// Fold literal and alias tasks into their dependents.
+    pub inline: bool,
+    /// Merge linear chains into single tasks.
+    pub fuse: bool,
+}
+
+impl Default for OptimizeOptions {
+    fn default() -> Self {
+        OptimizeOptions { inline: true, fuse: true }
+    }
+}
+
+impl OptimizeOptions {
+    /// Only the passes needed to run: cull and order.
+    pub fn none() -> Self {
+        OptimizeOptions { inline: false, fuse: false }
+    }
+}
+
+/// A graph ready to run: dense ids, dependencies, outputs and priorities.
+#[derive(Debug)]
+pub struct Plan {
+    /// The tasks; a task's id is its position.
+    pub graph: TaskGraph,
+    /// Dependency ids of every task.
+    pub deps: Deps,
+    /// Ids of the requested outputs, in request order (repeats allowed).
+    pub outputs: Vec<u32>,
+    /// Static priority per task: lower runs first.
+    pub priority: Vec<u32>,
+}
+
+impl Plan {
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.graph.len()
+    }
+
+    /// Whether there is nothing to run.
+    pub fn is_empty(&self) -> bool {
+        self.graph.is_empty()
+    }
+}
+
+/// Runs the passes selected in `options` and returns a [`Plan`] for
+/// `outputs`. Fails with the key at fault on a dangling reference, a missing
+/// output or a cycle.
+pub fn optimize(graph: TaskGraph, outputs: &[Key], options: OptimizeOptions) -> Result<Plan> {
+    let Culled { mut graph, mut deps } = cull(&graph, outputs)?;
+    if options.inline {
+        (graph, deps) = inline(graph, &deps, outputs);
+    }
+    if options.fuse {
+        let fused = fuse_linear(graph, &deps, outputs);
+        (graph, deps) = (fused.graph, fused.deps);
+    }
+    let outputs = graph.output_ids(outputs)?;
+    let priority = order(&graph, &deps, &outputs);
+    Ok(Plan { graph, deps, outputs, priority })
+}
