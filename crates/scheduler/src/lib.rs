@@ -1,1 +1,72 @@
-//! placeholder
+//! Schedulers for oxidask task graphs.
+//!
+//! [`compute`] takes a [`TaskGraph`](oxidask_graph::TaskGraph) and the keys
+//! wanted, optimizes it, and runs it on the scheduler the
+//! [configuration](config) selects:
+//!
+//! - [`ThreadedScheduler`] (default): all cores, ready tasks by priority,
+//!   work stealing;
+//! - [`SyncScheduler`]: the caller's thread only, for debugging.
+//!
+//! Both run the same scheduling loop. Results are released as soon as no
+//! waiting task needs them. A task that fails or panics stops the
+//! computation: tasks not started are cancelled, every worker thread has
+//! ended when `compute` returns, and the error names the task's key and op.
+//!
+//! Diagnostics observe the [events]: switch on a [`ProgressBar`] or a
+//! [`Profiler`] with one line.
+//!
+//! ```
+//! use oxidask_graph::{FnOp, Key, Task, TaskGraph, Value};
+//! use oxidask_scheduler::compute;
+//!
+//! let mut g = TaskGraph::new();
+//! g.insert(Key::new("x"), Task::literal(Value::new(20i64)));
+//! let add = FnOp::arc("add", |a| {
+//!     Ok(Value::new(a[0].downcast_ref::<i64>()? + a[1].downcast_ref::<i64>()?))
+//! });
+//! g.insert(Key::new("y"), Task::new(add, vec![Key::new("x").into(), Key::new("x").into()]));
+//! let out = compute(g, &[Key::new("y")])?;
+//! assert_eq!(out[0].downcast_ref::<i64>()?, &40);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod compute;
+pub mod config;
+mod diagnostics;
+mod error;
+pub mod events;
+mod run;
+mod store;
+mod sync;
+mod threaded;
+
+use oxidask_graph::Value;
+use oxidask_graph::optimize::Plan;
+
+pub use compute::{ComputeOptions, compute, compute_with};
+pub use config::{Config, SchedulerChoice, with_config, with_scheduler};
+pub use diagnostics::{Profiler, ProgressBar, TaskRecord};
+pub use error::{Error, Result};
+pub use events::{Callback, Event, EventBus};
+pub use store::Held;
+pub use sync::SyncScheduler;
+pub use threaded::ThreadedScheduler;
+
+/// Runs an optimized [`Plan`] and returns its outputs' values in order.
+///
+/// Implementations must: run each task after its dependencies, at most once;
+/// on the first failure stop starting tasks and return that failure; deliver
+/// events to `events`; and leave no thread running when they return.
+pub trait Scheduler: Send + Sync {
+    /// A short name for diagnostics, e.g. `threaded`.
+    fn name(&self) -> &str;
+
+    /// Runs the plan.
+    fn run(&self, plan: Plan, events: &EventBus) -> Result<Vec<Value>>;
+}
+
+#[cfg(test)]
+mod tests;

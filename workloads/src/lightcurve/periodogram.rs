@@ -172,6 +172,7 @@ pub struct LombScargle {
     sums_wy: Vec<Complex<f64>>,
     sums_w: Vec<Complex<f64>>,
     dt: Vec<f64>,
+    power_buf: Vec<f64>,
 }
 
 impl Default for LombScargle {
@@ -229,6 +230,7 @@ impl LombScargle {
             sums_wy: Vec::new(),
             sums_w: Vec::new(),
             dt: Vec::new(),
+            power_buf: Vec::new(),
         }
     }
 
@@ -310,6 +312,28 @@ impl LombScargle {
         );
     }
 
+    /// The grid index and power of the periodogram's highest peak, without handing out the
+    /// whole periodogram (its buffer is kept for the next star).
+    ///
+    /// Ties go to the lowest frequency, as `np.argmax` does; non-finite powers are ignored,
+    /// and `None` means there was no finite power at all (degenerate input or an empty grid).
+    ///
+    /// # Panics
+    /// If `t`, `y` and `dy` differ in length, or `freqs.df` is not positive.
+    pub fn peak(
+        &mut self,
+        t: &[f64],
+        y: &[f64],
+        dy: &[f64],
+        freqs: &FrequencyGrid,
+    ) -> Option<(usize, f64)> {
+        let mut power = std::mem::take(&mut self.power_buf);
+        self.power_into(t, y, dy, freqs, &mut power);
+        let best = argmax(&power);
+        self.power_buf = power;
+        best
+    }
+
     fn plan(&mut self, nfft: usize) -> Arc<dyn Fft<f64>> {
         match &self.fft {
             Some((size, fft)) if *size == nfft => Arc::clone(fft),
@@ -356,6 +380,17 @@ impl LombScargle {
         // rustfft's inverse transform is the unnormalized Σ g_m e^{+2πikm/N}: the sums we want.
         fft.process_with_scratch(&mut self.grid, &mut self.scratch);
     }
+}
+
+/// The index and value of the first largest finite element.
+pub(crate) fn argmax(values: &[f64]) -> Option<(usize, f64)> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, &v) in values.iter().enumerate() {
+        if v.is_finite() && best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best
 }
 
 /// One frequency's power from the three trig sums, by astropy's `lombscargle_fast` algebra:

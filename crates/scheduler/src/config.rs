@@ -1,0 +1,198 @@
+//! Configuration: which scheduler runs a computation, with how many workers.
+//!
+//! Three levels, the most specific winning:
+//!
+//! 1. per call: [`ComputeOptions`](crate::ComputeOptions) passed to
+//!    `compute_with`;
+//! 2. per scope, on the current thread: [`with_scheduler`] / [`with_config`]
+//!    (like `with dask.config.set(scheduler=...)`);
+//! 3. process-wide: [`set_global`], which starts from the environment:
+//!    - `OXIDASK_SCHEDULER`: `threaded` (default; also `threads`) or `sync`
+//!      (also `synchronous`, `single-threaded`);
+//!    - `OXIDASK_NUM_WORKERS`: worker threads for `threaded` (default: all cores).
+//!
+//! An invalid environment value is an error naming the variable, raised by
+//! the first computation (not a silent fallback).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use oxidask_graph::optimize::OptimizeOptions;
+use parking_lot::RwLock;
+
+use crate::error::{Error, Result};
+use crate::{Scheduler, SyncScheduler, ThreadedScheduler};
+
+/// Which scheduler runs computations.
+#[derive(Clone)]
+pub enum SchedulerChoice {
+    /// [`SyncScheduler`]: one thread, deterministic.
+    Sync,
+    /// [`ThreadedScheduler`] with the configured number of workers.
+    Threaded,
+    /// Any other implementation, e.g. a cluster client.
+    Custom(Arc<dyn Scheduler>),
+}
+
+impl fmt::Debug for SchedulerChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchedulerChoice::Sync => write!(f, "Sync"),
+            SchedulerChoice::Threaded => write!(f, "Threaded"),
+            SchedulerChoice::Custom(s) => write!(f, "Custom({})", s.name()),
+        }
+    }
+}
+
+/// Settings of the local computation.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The scheduler.
+    pub scheduler: SchedulerChoice,
+    /// Worker threads for the threaded scheduler.
+    pub num_workers: usize,
+    /// Optimizer passes.
+    pub optimize: OptimizeOptions,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            scheduler: SchedulerChoice::Threaded,
+            num_workers: default_num_workers(),
+            optimize: OptimizeOptions::default(),
+        }
+    }
+}
+
+/// All cores the process may use.
+pub fn default_num_workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+impl Config {
+    /// The defaults, overridden by `OXIDASK_SCHEDULER` and `OXIDASK_NUM_WORKERS`.
+    pub fn from_env() -> Result<Config> {
+        Config::from_vars(|name| std::env::var(name).ok())
+    }
+
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let mut config = Config::default();
+        if let Some(s) = var("OXIDASK_SCHEDULER") {
+            config.scheduler = parse_scheduler(&s).ok_or_else(|| {
+                Error::Config(format!(
+                    "OXIDASK_SCHEDULER={s:?} is not a scheduler; use \"threaded\" or \"sync\""
+                ))
+            })?;
+        }
+        if let Some(s) = var("OXIDASK_NUM_WORKERS") {
+            config.num_workers = s.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                Error::Config(format!(
+                    "OXIDASK_NUM_WORKERS={s:?} is not a positive number of worker threads"
+                ))
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// The scheduler this configuration selects.
+    pub fn scheduler(&self) -> Arc<dyn Scheduler> {
+        match &self.scheduler {
+            SchedulerChoice::Sync => Arc::new(SyncScheduler),
+            SchedulerChoice::Threaded => Arc::new(ThreadedScheduler::new(self.num_workers)),
+            SchedulerChoice::Custom(s) => s.clone(),
+        }
+    }
+}
+
+fn parse_scheduler(s: &str) -> Option<SchedulerChoice> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "threaded" | "threads" | "threading" => Some(SchedulerChoice::Threaded),
+        "sync" | "synchronous" | "single-threaded" => Some(SchedulerChoice::Sync),
+        _ => None,
+    }
+}
+
+static GLOBAL: RwLock<Option<Config>> = RwLock::new(None);
+
+thread_local! {
+    static SCOPED: RefCell<Vec<Config>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Sets the process-wide configuration (replacing the environment's).
+pub fn set_global(config: Config) {
+    *GLOBAL.write() = Some(config);
+}
+
+/// The configuration in force on this thread: the innermost
+/// [`with_config`] scope, else the global one, else the environment's.
+pub fn current() -> Result<Config> {
+    if let Some(c) = SCOPED.with(|s| s.borrow().last().cloned()) {
+        return Ok(c);
+    }
+    if let Some(c) = GLOBAL.read().clone() {
+        return Ok(c);
+    }
+    let c = Config::from_env()?;
+    GLOBAL.write().get_or_insert(c.clone());
+    Ok(c)
+}
+
+/// Runs `f` with `config` in force on this thread; restored afterwards, also
+/// if `f` panics.
+pub fn with_config<R>(config: Config, f: impl FnOnce() -> R) -> R {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            SCOPED.with(|s| s.borrow_mut().pop());
+        }
+    }
+    SCOPED.with(|s| s.borrow_mut().push(config));
+    let _pop = Pop;
+    f()
+}
+
+/// Runs `f` with another scheduler in force on this thread:
+/// `with_scheduler(SchedulerChoice::Sync, || x.compute())`.
+pub fn with_scheduler<R>(scheduler: SchedulerChoice, f: impl FnOnce() -> R) -> Result<R> {
+    let config = Config { scheduler, ..current()? };
+    Ok(with_config(config, f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_parse_or_name_the_variable() {
+        let c = Config::from_vars(|v| match v {
+            "OXIDASK_SCHEDULER" => Some("sync".into()),
+            "OXIDASK_NUM_WORKERS" => Some("3".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(matches!(c.scheduler, SchedulerChoice::Sync));
+        assert_eq!(c.num_workers, 3);
+        let e = Config::from_vars(|v| (v == "OXIDASK_SCHEDULER").then(|| "gpu".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("OXIDASK_SCHEDULER") && e.contains("gpu"), "{e}");
+        let e = Config::from_vars(|v| (v == "OXIDASK_NUM_WORKERS").then(|| "0".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("OXIDASK_NUM_WORKERS"), "{e}");
+    }
+
+    #[test]
+    fn scopes_nest_and_restore() {
+        let outer = with_scheduler(SchedulerChoice::Sync, || {
+            let inner = with_scheduler(SchedulerChoice::Threaded, || current().unwrap().scheduler)
+                .unwrap();
+            assert!(matches!(inner, SchedulerChoice::Threaded));
+            current().unwrap().scheduler
+        })
+        .unwrap();
+        assert!(matches!(outer, SchedulerChoice::Sync));
+    }
+}

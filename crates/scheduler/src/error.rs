@@ -1,0 +1,34 @@
+//! Errors of computing a graph.
+
+use oxidask_graph::TaskError;
+
+/// Why a computation produced no result.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The graph is invalid (dangling key, missing output, cycle) or a value
+    /// has the wrong type; the message names the key or types.
+    #[error(transparent)]
+    Graph(oxidask_graph::Error),
+    /// A task returned an error or panicked; names its key and op.
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    /// A configuration value (an environment variable, an option) is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// An invariant of the library was broken: a bug, please report it.
+    #[error("internal error (a bug in oxidask): {0}")]
+    Internal(String),
+}
+
+impl From<oxidask_graph::Error> for Error {
+    fn from(e: oxidask_graph::Error) -> Error {
+        match e {
+            oxidask_graph::Error::Task(t) => Error::Task(t),
+            other => Error::Graph(other),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,139 @@
+//! What happens during a computation, for diagnostics to observe.
+//!
+//! Schedulers emit [`Event`]s to every [`Callback`] that is registered
+//! globally ([`register`], like `dask.diagnostics` used as a context manager)
+//! or passed with one call ([`ComputeOptions::callback`](crate::ComputeOptions::callback)).
+//! Callbacks run on the worker threads, so they must be quick and
+//! thread-safe. When no callback is active the schedulers skip taking
+//! timestamps altogether.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use oxidask_graph::{Key, TaskError};
+use parking_lot::RwLock;
+
+use crate::store::Held;
+
+/// One thing that happened during a computation.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A computation is about to run `ntasks` tasks on `workers` threads.
+    Started {
+        /// Tasks after optimization.
+        ntasks: usize,
+        /// Worker threads.
+        workers: usize,
+        /// The scheduler's name.
+        scheduler: &'a str,
+    },
+    /// A task began on a worker.
+    TaskStarted {
+        /// The task's key.
+        key: &'a Key,
+        /// Its op's name.
+        op: &'a str,
+        /// The worker index (0-based).
+        worker: usize,
+        /// When it began.
+        at: Instant,
+    },
+    /// A task produced its result.
+    TaskFinished {
+        /// The task's key.
+        key: &'a Key,
+        /// Its op's name.
+        op: &'a str,
+        /// The worker index.
+        worker: usize,
+        /// When it began.
+        start: Instant,
+        /// When it ended.
+        end: Instant,
+        /// Bytes of its result.
+        nbytes: usize,
+        /// Results held right after it was stored.
+        held: Held,
+    },
+    /// A task failed; the computation stops.
+    TaskFailed {
+        /// The failure, naming key and op.
+        error: &'a TaskError,
+        /// The worker index.
+        worker: usize,
+    },
+    /// The computation ended (successfully or not).
+    Finished {
+        /// Whether every output was produced.
+        ok: bool,
+        /// Wall time from `Started`.
+        elapsed: Duration,
+        /// Tasks that ran to completion.
+        completed: usize,
+        /// The most results held at once.
+        peak_held: Held,
+    },
+}
+
+/// Receives events; implemented by [`ProgressBar`](crate::ProgressBar),
+/// [`Profiler`](crate::Profiler) and user diagnostics.
+pub trait Callback: Send + Sync {
+    /// Called for each event, on the thread where it happened.
+    fn on_event(&self, event: &Event<'_>);
+}
+
+type Registered = Vec<(u64, Arc<dyn Callback>)>;
+
+static GLOBAL: RwLock<Registered> = RwLock::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Registers a callback for every computation in this process until the
+/// returned guard is dropped.
+#[must_use = "the callback is unregistered when the guard is dropped"]
+pub fn register(callback: Arc<dyn Callback>) -> Registration {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    GLOBAL.write().push((id, callback));
+    Registration { id }
+}
+
+/// Keeps a callback registered; unregisters it on drop.
+#[derive(Debug)]
+pub struct Registration {
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        GLOBAL.write().retain(|(id, _)| *id != self.id);
+    }
+}
+
+/// The callbacks active for one computation.
+#[derive(Clone, Default)]
+pub struct EventBus {
+    callbacks: Vec<Arc<dyn Callback>>,
+}
+
+impl EventBus {
+    /// The globally registered callbacks plus `extra`.
+    pub fn collect(extra: &[Arc<dyn Callback>]) -> EventBus {
+        let mut callbacks: Vec<Arc<dyn Callback>> =
+            GLOBAL.read().iter().map(|(_, c)| c.clone()).collect();
+        callbacks.extend(extra.iter().cloned());
+        EventBus { callbacks }
+    }
+
+    /// Whether nobody listens (schedulers then skip timestamps).
+    pub fn is_empty(&self) -> bool {
+        self.callbacks.is_empty()
+    }
+
+    /// Delivers one event to every callback.
+    pub fn emit(&self, event: &Event<'_>) {
+        for c in &self.callbacks {
+            c.on_event(event);
+        }
+    }
+}

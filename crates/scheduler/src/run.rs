@@ -1,0 +1,252 @@
+//! The scheduling loop shared by every local scheduler.
+//!
+//! A [`Run`] holds the state of one computation over a [`Plan`]:
+//!
+//! - `waiting[i]`: dependencies of task `i` not yet finished; at zero the
+//!   task is ready;
+//! - the [`Store`] of results, each released when its last reader took it;
+//! - `remaining`: tasks not yet finished; at zero the computation is done;
+//! - the first failure, after which no new task starts.
+//!
+//! [`worker_loop`] is the whole policy: take the next ready task from a
+//! [`ReadyQueue`] (lowest priority number first), run it, hand the tasks it
+//! made ready back to the queue. The sync scheduler runs one worker loop on
+//! the caller's thread with a plain heap; the threaded scheduler runs one per
+//! thread over work-stealing heaps. Because the loop is shared, the debugging
+//! scheduler cannot drift from the fast one.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use oxidask_graph::optimize::Plan;
+use oxidask_graph::{Arg, Deps, TaskError, Value};
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::events::{Event, EventBus};
+use crate::store::Store;
+
+/// Where ready tasks wait; one implementation per scheduler.
+pub(crate) trait ReadyQueue {
+    /// The next task for `worker`, or `None` when the computation is over
+    /// (finished or failed). May block while other workers still run.
+    fn next(&self, worker: usize, run: &Run) -> Option<u32>;
+    /// Tasks that became ready on `worker`.
+    fn push(&self, worker: usize, ready: &[u32], run: &Run);
+    /// Wakes every blocked worker (the computation ended).
+    fn wake_all(&self);
+}
+
+/// The state of one computation.
+pub(crate) struct Run<'p> {
+    pub plan: &'p Plan,
+    /// Per task, the dependency id of each `Arg::Key`, in argument order.
+    arg_ids: Deps,
+    dependents: Deps,
+    waiting: Vec<AtomicU32>,
+    pub store: Store,
+    remaining: AtomicUsize,
+    failed: AtomicBool,
+    error: Mutex<Option<TaskError>>,
+    events: &'p EventBus,
+    timed: bool,
+    started: Instant,
+}
+
+impl<'p> Run<'p> {
+    pub fn new(plan: &'p Plan, events: &'p EventBus) -> Result<Run<'p>> {
+        let g = &plan.graph;
+        let arg_ids = Deps::from_lists((0..g.len() as u32).map(|i| {
+            g.by_id(i)
+                .1
+                .dependencies()
+                .map(|k| g.id_of(k).expect("plans are validated"))
+                .collect::<Vec<_>>()
+        }));
+        let dependents = plan.deps.reverse();
+        let mut readers: Vec<u32> =
+            (0..g.len() as u32).map(|i| dependents.of(i).len() as u32).collect();
+        for &o in &plan.outputs {
+            readers[o as usize] += 1;
+        }
+        let waiting = (0..g.len() as u32).map(|i| AtomicU32::new(plan.deps.of(i).len() as u32));
+        Ok(Run {
+            plan,
+            arg_ids,
+            dependents,
+            waiting: waiting.collect(),
+            store: Store::new(readers),
+            remaining: AtomicUsize::new(g.len()),
+            failed: AtomicBool::new(false),
+            error: Mutex::new(None),
+            events,
+            timed: !events.is_empty(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Tasks ready at the start, in priority order.
+    pub fn roots(&self) -> Vec<u32> {
+        let mut roots: Vec<u32> =
+            (0..self.plan.len() as u32).filter(|&i| self.plan.deps.of(i).is_empty()).collect();
+        roots.sort_unstable_by_key(|&i| self.plan.priority[i as usize]);
+        roots
+    }
+
+    /// Whether no new task should start: all done, or one failed.
+    pub fn is_over(&self) -> bool {
+        self.failed.load(Ordering::Acquire) || self.remaining.load(Ordering::Acquire) == 0
+    }
+
+    pub fn priority(&self, id: u32) -> u32 {
+        self.plan.priority[id as usize]
+    }
+
+    /// Runs task `id` on `worker`; pushes the tasks it made ready into
+    /// `ready`. Returns false if the task failed (the run is then over).
+    pub fn execute(&self, id: u32, worker: usize, ready: &mut Vec<u32>) -> bool {
+        let (key, task) = self.plan.graph.by_id(id);
+        let start = self.timed.then(Instant::now);
+        if let Some(at) = start {
+            self.events.emit(&Event::TaskStarted { key, op: task.op.name(), worker, at });
+        }
+        let args = self.gather(id);
+        let outcome = catch_unwind(AssertUnwindSafe(|| task.op.call(args)));
+        let value = match outcome {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                self.fail(TaskError::failed(key.clone(), task.op.name(), &*e), worker);
+                return false;
+            }
+            Err(payload) => {
+                self.fail(TaskError::panicked(key.clone(), task.op.name(), &*payload), worker);
+                return false;
+            }
+        };
+        let nbytes = value.nbytes();
+        let held = self.store.put(id, value);
+        if let Some(start) = start {
+            self.events.emit(&Event::TaskFinished {
+                key,
+                op: task.op.name(),
+                worker,
+                start,
+                end: Instant::now(),
+                nbytes,
+                held,
+            });
+        }
+        for &d in self.dependents.of(id) {
+            if self.waiting[d as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                ready.push(d);
+            }
+        }
+        self.remaining.fetch_sub(1, Ordering::AcqRel);
+        true
+    }
+
+    /// The argument values of task `id`, taking each dependency's result once
+    /// (so the last reader owns it) and cloning for repeated uses.
+    fn gather(&self, id: u32) -> Vec<Value> {
+        let task = self.plan.graph.by_id(id).1;
+        let ids = self.arg_ids.of(id);
+        let mut args = Vec::with_capacity(task.args.len());
+        // Most tasks read each dependency once; only scan for repeats if not.
+        let has_repeats = self.plan.deps.of(id).len() != ids.len();
+        let mut next_dep = 0;
+        for arg in &task.args {
+            match arg {
+                Arg::Value(v) => args.push(v.clone()),
+                Arg::Key(_) => {
+                    let dep = ids[next_dep];
+                    let earlier = if has_repeats {
+                        ids[..next_dep].iter().position(|&d| d == dep)
+                    } else {
+                        None
+                    };
+                    next_dep += 1;
+                    let value = match earlier {
+                        // Repeated use of one dependency: share the handle
+                        // taken for its first use (it is already in `args`).
+                        Some(first) => args[self.arg_position(id, first)].clone(),
+                        None => self
+                            .store
+                            .take(dep)
+                            .expect("a ready task's dependencies have results"),
+                    };
+                    args.push(value);
+                }
+            }
+        }
+        args
+    }
+
+    /// Position in the argument list of the `nth` key argument of task `id`.
+    fn arg_position(&self, id: u32, nth: usize) -> usize {
+        let task = self.plan.graph.by_id(id).1;
+        task.args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| matches!(a, Arg::Key(_)))
+            .nth(nth)
+            .map(|(i, _)| i)
+            .expect("nth key argument exists")
+    }
+
+    #[cold]
+    fn fail(&self, error: TaskError, worker: usize) {
+        self.events.emit(&Event::TaskFailed { error: &error, worker });
+        let mut slot = self.error.lock();
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// The outputs, or the first failure. Call after every worker stopped.
+    pub fn finish(self) -> Result<Vec<Value>> {
+        let ok = !self.failed.load(Ordering::Acquire);
+        self.events.emit(&Event::Finished {
+            ok,
+            elapsed: self.started.elapsed(),
+            completed: self.plan.len() - self.remaining.load(Ordering::Acquire),
+            peak_held: self.store.peak(),
+        });
+        if let Some(e) = self.error.lock().take() {
+            return Err(Error::Task(e));
+        }
+        if self.remaining.load(Ordering::Acquire) != 0 {
+            return Err(Error::Internal(format!(
+                "workers stopped with {} tasks not run",
+                self.remaining.load(Ordering::Acquire)
+            )));
+        }
+        self.plan
+            .outputs
+            .iter()
+            .map(|&o| {
+                self.store.take(o).ok_or_else(|| {
+                    Error::Internal(format!("output {} has no result", self.plan.graph.key(o)))
+                })
+            })
+            .collect()
+    }
+}
+
+/// One worker: run ready tasks until the computation is over.
+pub(crate) fn worker_loop(run: &Run, queue: &impl ReadyQueue, worker: usize) {
+    let mut ready = Vec::new();
+    while let Some(id) = queue.next(worker, run) {
+        ready.clear();
+        if !run.execute(id, worker, &mut ready) {
+            queue.wake_all();
+            return;
+        }
+        queue.push(worker, &ready, run);
+        if run.is_over() {
+            queue.wake_all();
+            return;
+        }
+    }
+}

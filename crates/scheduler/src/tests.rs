@@ -1,0 +1,224 @@
+//! Scheduler behaviour on hand-built graphs, on both local schedulers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use oxidask_graph::{FnOp, Key, Op, Task, TaskGraph, TaskErrorKind, Value};
+
+use crate::{
+    Callback, ComputeOptions, Error, Event, Held, SchedulerChoice, compute_with,
+};
+
+fn both() -> [ComputeOptions; 3] {
+    [
+        ComputeOptions::new().scheduler(SchedulerChoice::Sync),
+        ComputeOptions::new().scheduler(SchedulerChoice::Threaded).num_workers(2),
+        ComputeOptions::new().scheduler(SchedulerChoice::Threaded).num_workers(4),
+    ]
+}
+
+fn add() -> Arc<dyn Op> {
+    FnOp::arc("add", |a| {
+        let mut s = 0i64;
+        for v in &a {
+            s += v.downcast_ref::<i64>()?;
+        }
+        Ok(Value::new(s))
+    })
+}
+
+fn lit(g: &mut TaskGraph, name: &str, i: u32, x: i64) -> Key {
+    let k = Key::with_index(name, &[i]);
+    g.insert(k.clone(), Task::literal(Value::new(x)));
+    k
+}
+
+/// A tree sum over `n` leaves with fan-in `fan`; returns the root key.
+pub(crate) fn sum_tree(n: u32, fan: usize) -> (TaskGraph, Key) {
+    let mut g = TaskGraph::new();
+    let leaf = FnOp::arc("leaf", |a| Ok(Value::new(*a[0].downcast_ref::<i64>()?)));
+    let mut level: Vec<Key> = (0..n)
+        .map(|i| {
+            let k = Key::with_index("leaf", &[i]);
+            g.insert(k.clone(), Task::new(leaf.clone(), vec![Value::new(i as i64).into()]));
+            k
+        })
+        .collect();
+    let mut depth = 0;
+    while level.len() > 1 {
+        depth += 1;
+        let name = format!("sum-{depth}");
+        level = level
+            .chunks(fan)
+            .enumerate()
+            .map(|(i, ch)| {
+                let k = Key::with_index(name.as_str(), &[i as u32]);
+                g.insert(k.clone(), Task::new(add(), ch.iter().cloned().map(Into::into).collect()));
+                k
+            })
+            .collect();
+    }
+    (g, level.pop().expect("n > 0"))
+}
+
+#[test]
+fn sum_tree_is_right_on_every_scheduler() {
+    for opts in both() {
+        let (g, root) = sum_tree(10_000, 4);
+        let out = compute_with(g, &[root], &opts).unwrap();
+        assert_eq!(out[0].downcast_ref::<i64>().unwrap(), &(0..10_000i64).sum::<i64>());
+    }
+}
+
+#[test]
+fn repeated_outputs_and_repeated_arguments() {
+    for opts in both() {
+        let mut g = TaskGraph::new();
+        let x = lit(&mut g, "x", 0, 5);
+        g.insert(Key::new("y"), Task::new(add(), vec![x.clone().into(), x.clone().into()]));
+        let out = compute_with(g, &[Key::new("y"), x.clone(), Key::new("y")], &opts).unwrap();
+        let got: Vec<i64> = out.iter().map(|v| *v.downcast_ref::<i64>().unwrap()).collect();
+        assert_eq!(got, vec![10, 5, 10]);
+    }
+}
+
+#[test]
+fn empty_request_gives_empty_result() {
+    for opts in both() {
+        assert!(compute_with(TaskGraph::new(), &[], &opts).unwrap().is_empty());
+    }
+}
+
+struct Counter(AtomicUsize);
+impl Callback for Counter {
+    fn on_event(&self, e: &Event<'_>) {
+        if let Event::TaskStarted { .. } = e {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn a_failing_task_names_key_and_op_and_cancels_the_rest() {
+    for opts in both() {
+        let mut g = TaskGraph::new();
+        let slow = FnOp::arc("slow", |_| {
+            std::thread::sleep(Duration::from_millis(2));
+            Ok(Value::new(1i64))
+        });
+        let bad = FnOp::arc("parse_row", |_| Err("bad digit in row 7".into()));
+        for i in 0..2_000u32 {
+            g.insert(Key::with_index("slow", &[i]), Task::new(slow.clone(), vec![]));
+        }
+        g.insert(Key::new("bad-1"), Task::new(bad, vec![]));
+        let mut outs: Vec<Key> = (0..2_000).map(|i| Key::with_index("slow", &[i])).collect();
+        outs.insert(0, Key::new("bad-1"));
+        let started = Arc::new(Counter(AtomicUsize::new(0)));
+        let t0 = Instant::now();
+        let err = compute_with(g, &outs, &opts.clone().callback(started.clone())).unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(1), "took {:?}", t0.elapsed());
+        let msg = err.to_string();
+        assert!(msg.contains("'bad-1'") && msg.contains("parse_row") && msg.contains("row 7"), "{msg}");
+        assert!(started.0.load(Ordering::Relaxed) < 2_000, "tasks were not cancelled");
+    }
+}
+
+#[test]
+fn a_panicking_task_is_an_error_not_a_crash() {
+    for opts in both() {
+        let mut g = TaskGraph::new();
+        let boom = FnOp::arc("boom", |_| panic!("index out of bounds: the len is 3"));
+        g.insert(Key::with_index("boom", &[4]), Task::new(boom, vec![]));
+        let err = compute_with(g, &[Key::with_index("boom", &[4])], &opts).unwrap_err();
+        match &err {
+            Error::Task(t) => {
+                assert_eq!(t.key, Key::with_index("boom", &[4]));
+                assert_eq!(t.op, "boom");
+                assert!(matches!(&t.kind, TaskErrorKind::Panicked(m) if m.contains("len is 3")));
+            }
+            other => panic!("expected a task error, got {other}"),
+        }
+    }
+}
+
+#[test]
+fn a_type_mismatch_names_both_types() {
+    for opts in both() {
+        let mut g = TaskGraph::new();
+        g.insert(Key::new("s"), Task::literal(Value::new(String::from("7"))));
+        g.insert(Key::new("n"), Task::new(add(), vec![Key::new("s").into()]));
+        let msg = compute_with(g, &[Key::new("n")], &opts).unwrap_err().to_string();
+        assert!(msg.contains("i64") && msg.contains("String") && msg.contains("'n'"), "{msg}");
+    }
+}
+
+#[test]
+fn cycles_and_missing_keys_are_errors() {
+    for opts in both() {
+        let mut g = TaskGraph::new();
+        g.insert(Key::new("a"), Task::alias(Key::new("b")));
+        g.insert(Key::new("b"), Task::alias(Key::new("a")));
+        let msg = compute_with(g, &[Key::new("a")], &opts).unwrap_err().to_string();
+        assert!(msg.contains("cycle"), "{msg}");
+        let mut g = TaskGraph::new();
+        g.insert(Key::new("a"), Task::new(add(), vec![Key::new("nope").into()]));
+        let msg = compute_with(g, &[Key::new("a")], &opts).unwrap_err().to_string();
+        assert!(msg.contains("'nope'"), "{msg}");
+        let msg = compute_with(TaskGraph::new(), &[Key::new("zz")], &opts).unwrap_err().to_string();
+        assert!(msg.contains("'zz'"), "{msg}");
+    }
+}
+
+/// Records the most results held at once, from the events stream.
+#[derive(Default)]
+pub(crate) struct PeakHeld(AtomicUsize);
+impl Callback for PeakHeld {
+    fn on_event(&self, e: &Event<'_>) {
+        if let Event::TaskFinished { held: Held { count, .. }, .. } = e {
+            self.0.fetch_max(*count, Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn ordering_keeps_few_results_held_in_a_sum_tree() {
+    for fan in [2, 8] {
+        let (g, root) = sum_tree(100_000, fan);
+        let peak = Arc::new(PeakHeld::default());
+        let opts = ComputeOptions::new()
+            .scheduler(SchedulerChoice::Threaded)
+            .num_workers(2)
+            .callback(peak.clone());
+        let out = compute_with(g, &[root], &opts).unwrap();
+        assert_eq!(out[0].downcast_ref::<i64>().unwrap(), &(0..100_000i64).sum::<i64>());
+        let peak = peak.0.load(Ordering::Relaxed);
+        assert!(peak < 500, "fan-in {fan}: {peak} results held at once");
+    }
+}
+
+#[test]
+fn intermediates_are_released_and_last_reader_owns_the_value() {
+    for opts in both() {
+        let mut g = TaskGraph::new();
+        // Literals stay shared with the graph; a computed value has one owner.
+        let make = FnOp::arc("make", |_| Ok(Value::new(vec![1u8; 1000])));
+        g.insert(Key::new("v"), Task::new(make, vec![]));
+        g.insert(Key::new("w"), Task::alias(Key::new("v")));
+        let owns = FnOp::arc("owns", |mut a| {
+            let v = a.pop().unwrap();
+            match v.try_unwrap::<Vec<u8>>() {
+                Ok(buf) => Ok(Value::new(buf.len() as i64)),
+                Err(_) => Err("the last reader did not get the only handle".into()),
+            }
+        });
+        g.insert(Key::new("n"), Task::new(owns, vec![Key::new("w").into()]));
+        let out = compute_with(
+            g,
+            &[Key::new("n")],
+            &opts.optimize(oxidask_graph::optimize::OptimizeOptions::none()),
+        )
+        .unwrap();
+        assert_eq!(out[0].downcast_ref::<i64>().unwrap(), &1000);
+    }
+}

@@ -1,0 +1,3 @@
+//! The light-curve workload's tests.
+
+mod explore;
