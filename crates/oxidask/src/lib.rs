@@ -1,1 +1,59 @@
-//! placeholder
+//! oxidask: parallel computing for Rust in the spirit of Dask.
+//!
+//! Keep writing ordinary Rust — plain functions, `ndarray`, `polars` — and
+//! oxidask spreads the work over every core. Each part is a module:
+//!
+//! - [`delayed`]: turn calls of plain functions into a lazy task graph
+//!   ([`delayed!`]) and compute it in parallel;
+//! - [`graph`]: keys, tasks, ops, values and the optimizer;
+//! - [`scheduler`]: the sync and threaded schedulers, configuration and
+//!   diagnostics ([`diagnostics::ProgressBar`], [`diagnostics::Profiler`]).
+//!
+//! ```
+//! use oxidask::prelude::*;
+//!
+//! fn square(x: u64) -> u64 { x * x }
+//! fn sum(xs: Vec<u64>) -> u64 { xs.iter().sum() }
+//!
+//! let squares: Vec<Delayed<u64>> = (0..10).map(|i| delayed!(square(i))).collect();
+//! let total = compute(&squares)?.into_iter().sum::<u64>();
+//! assert_eq!(total, 285);
+//! # Ok::<(), oxidask::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+/// Lazy calls of plain functions: [`Delayed`](delayed::Delayed), [`delayed!`], [`compute`](delayed::compute).
+pub mod delayed {
+    pub use oxidask_delayed::*;
+}
+
+/// Task graphs: keys, tasks, ops, values, tokenize, the optimizer passes.
+pub mod graph {
+    pub use oxidask_graph::*;
+}
+
+/// Schedulers, configuration and events.
+pub mod scheduler {
+    pub use oxidask_scheduler::*;
+}
+
+/// Ready-made event callbacks, like `dask.diagnostics`.
+pub mod diagnostics {
+    pub use oxidask_scheduler::{Profiler, ProgressBar, TaskRecord};
+}
+
+/// Configuration: scheduler choice, worker count, and their environment
+/// variables (`OXIDASK_SCHEDULER`, `OXIDASK_NUM_WORKERS`).
+pub mod config {
+    pub use oxidask_scheduler::config::*;
+}
+
+pub use oxidask_delayed::delayed;
+pub use oxidask_scheduler::{Error, Result};
+
+/// The names most programs need: `use oxidask::prelude::*;`.
+pub mod prelude {
+    pub use oxidask_delayed::{Delayed, compute, compute_with, delayed};
+    pub use oxidask_scheduler::{ComputeOptions, SchedulerChoice, with_scheduler};
+}

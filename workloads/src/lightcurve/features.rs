@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::io::{ReadError, read_csv};
-use super::periodogram::{FrequencyGrid, LombScargle};
+use super::fast::LombScargle;
+use super::periodogram::FrequencyGrid;
 use super::LightCurve;
 
 /// What the workload extracts from one star.

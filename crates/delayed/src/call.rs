@@ -1,0 +1,177 @@
+//! Building calls: argument conversion, keys, and one constructor per arity.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use oxidask_graph::{FnOp, Key, OpError, Value};
+
+use crate::node::{Node, NodeArg};
+use crate::{Data, Delayed};
+
+/// Something that can be passed where a function takes a `T`: a plain `T`,
+/// a `Delayed<T>`, or a `&Delayed<T>`.
+pub trait IntoArg<T> {
+    #[doc(hidden)]
+    fn into_arg(self) -> NodeArgHandle;
+}
+
+/// An argument on its way into a call (opaque).
+#[doc(hidden)]
+pub struct NodeArgHandle(pub(crate) NodeArg);
+
+impl<T: Data> IntoArg<T> for T {
+    fn into_arg(self) -> NodeArgHandle {
+        NodeArgHandle(NodeArg::Value(Value::new(self)))
+    }
+}
+
+impl<T> IntoArg<T> for Delayed<T> {
+    fn into_arg(self) -> NodeArgHandle {
+        NodeArgHandle(NodeArg::Node(self.node.clone()))
+    }
+}
+
+impl<T> IntoArg<T> for &Delayed<T> {
+    fn into_arg(self) -> NodeArgHandle {
+        NodeArgHandle(NodeArg::Node(self.node.clone()))
+    }
+}
+
+/// The last meaningful segment of a function's type name: `load_file` for
+/// `my_crate::io::load_file`, `lambda` for a closure (as Dask names them).
+pub fn short_name<F>() -> &'static str {
+    let full = std::any::type_name::<F>();
+    // Generic functions print as `path::f<T>`: drop the parameters.
+    let base = full.split('<').next().unwrap_or(full);
+    match base.rsplit("::").next() {
+        Some(s) if !s.is_empty() && !s.starts_with('{') => s,
+        _ => "lambda",
+    }
+}
+
+/// A key unique to this call in this process and, with high probability,
+/// across processes: `{name}-{32 hex digits}`.
+pub(crate) fn unique_key(name: &str) -> Key {
+    static SALT: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let salt = *SALT.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        t ^ ((std::process::id() as u64) << 32)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let token = xxh(salt, n);
+    Key::new(format!("{name}-{token:032x}"))
+}
+
+fn xxh(salt: u64, n: u64) -> u128 {
+    let mut t = oxidask_graph::Tokenizer::new();
+    t.add(&salt).add(&n);
+    u128::from_str_radix(&t.finish_hex(), 16).unwrap_or(n as u128)
+}
+
+/// Takes argument `i` of function `f` as a `T`, naming both on a mismatch.
+#[doc(hidden)]
+pub fn arg<T: Data>(v: Value, i: usize, f: &str) -> Result<T, OpError> {
+    let found = v.type_name();
+    v.take::<T>().map_err(|_| {
+        oxidask_graph::Error::TypeMismatch {
+            expected: std::any::type_name::<T>(),
+            found,
+            context: format!("argument {} of {f}", i + 1),
+        }
+        .into()
+    })
+}
+
+#[doc(hidden)]
+pub fn build<R>(name: &'static str, op: FnOp, args: Vec<NodeArgHandle>) -> Delayed<R> {
+    Delayed::from_node(Node {
+        key: unique_key(name),
+        op: Arc::new(op),
+        args: args.into_iter().map(|a| a.0).collect(),
+    })
+}
+
+macro_rules! arities {
+    ($($fname:ident: $($A:ident $a:ident $i:tt),*;)*) => {
+        /// Constructors for calls of infallible functions, one per arity.
+        #[doc(hidden)]
+        pub mod call {
+            use super::*;
+            $(
+                #[doc(hidden)]
+                #[allow(unused_mut, unused_variables)]
+                pub fn $fname<F, R, $($A),*>(f: F, $($a: impl IntoArg<$A>),*) -> Delayed<R>
+                where
+                    F: Fn($($A),*) -> R + Send + Sync + 'static,
+                    R: Data,
+                    $($A: Data,)*
+                {
+                    let name = short_name::<F>();
+                    let op = FnOp::new(name, move |args: Vec<Value>| {
+                        let mut it = args.into_iter();
+                        $(let $a = arg::<$A>(it.next().ok_or("missing argument")?, $i, name)?;)*
+                        Ok(Value::new(f($($a),*)))
+                    });
+                    build(name, op, vec![$($a.into_arg()),*])
+                }
+            )*
+        }
+
+        /// Constructors for calls of functions returning `Result`, one per arity.
+        #[doc(hidden)]
+        pub mod try_call {
+            use super::*;
+            $(
+                #[doc(hidden)]
+                #[allow(unused_mut, unused_variables)]
+                pub fn $fname<F, R, E, $($A),*>(f: F, $($a: impl IntoArg<$A>),*) -> Delayed<R>
+                where
+                    F: Fn($($A),*) -> Result<R, E> + Send + Sync + 'static,
+                    E: Into<OpError>,
+                    R: Data,
+                    $($A: Data,)*
+                {
+                    let name = short_name::<F>();
+                    let op = FnOp::new(name, move |args: Vec<Value>| {
+                        let mut it = args.into_iter();
+                        $(let $a = arg::<$A>(it.next().ok_or("missing argument")?, $i, name)?;)*
+                        f($($a),*).map(Value::new).map_err(Into::into)
+                    });
+                    build(name, op, vec![$($a.into_arg()),*])
+                }
+            )*
+        }
+    };
+}
+
+arities! {
+    call0: ;
+    call1: A a 0;
+    call2: A a 0, B b 1;
+    call3: A a 0, B b 1, C c 2;
+    call4: A a 0, B b 1, C c 2, D d 3;
+    call5: A a 0, B b 1, C c 2, D d 3, E2 e 4;
+    call6: A a 0, B b 1, C c 2, D d 3, E2 e 4, G g 5;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_file() {}
+
+    #[test]
+    fn short_names() {
+        assert_eq!(short_name::<fn()>(), "fn()");
+        fn name_of<F>(_: &F) -> &'static str {
+            short_name::<F>()
+        }
+        assert_eq!(name_of(&load_file), "load_file");
+        assert_eq!(name_of(&|x: i32| x), "lambda");
+    }
+}

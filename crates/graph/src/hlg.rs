@@ -1,1 +1,0 @@
-//! High-level graphs (placeholder, being written).
