@@ -44,6 +44,8 @@ pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize};
 pub use value::{Codec, CodecVTable, SerdeCodec, Value, ValueDecoder, codec_of};
 #[cfg(feature = "ndarray")]
 pub use value::{NdarrayCodec, RawElement};
+pub use dot::{MAX_BUILTIN_NODES, VisualizeBackend, VisualizeError, VisualizeErrorKind};
+pub use hlg::{BlockArg, BlockwiseLayer, CulledLayer, HighLevelGraph, Layer, MaterializedLayer};
 
 #[doc(hidden)]
 pub use inventory;

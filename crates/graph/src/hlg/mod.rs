@@ -183,7 +183,9 @@ impl HighLevelGraph {
     }
 
     /// The layers in order.
-    pub fn layers(&self) -> impl ExactSizeIterator<Item = &Arc<dyn Layer>> + '_ {
+    pub fn layers(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = &Arc<dyn Layer>> + ExactSizeIterator + '_ {
         self.layers.values()
     }
 

@@ -240,7 +240,7 @@ fn materialized_layers_with_many_names_are_culled_inside() {
 fn an_output_no_layer_has_is_named() {
     let hlg = chain(10);
     for key in [k("nope", 0), k("c", 10), Key::new("c")] {
-        match hlg.cull(&[key.clone()]) {
+        match hlg.cull(std::slice::from_ref(&key)) {
             Err(Error::MissingOutput { key: missing }) => assert_eq!(missing, key),
             other => panic!("expected a missing output, got {other:?}"),
         }
@@ -344,7 +344,11 @@ fn build_layer(j: usize, spec: &Spec, p: u32) -> Arc<dyn Layer> {
     }
 }
 
-fn random_graph() -> impl Strategy<Value = (u32, Vec<Spec>, Vec<(usize, u32)>, Vec<usize>)> {
+/// Partitions per layer, specs of layers 1.., requested `(layer, partition)`
+/// outputs, and the order layers are added in.
+type RandomGraph = (u32, Vec<Spec>, Vec<(usize, u32)>, Vec<usize>);
+
+fn random_graph() -> impl Strategy<Value = RandomGraph> {
     (1..25u32, 1..8usize).prop_flat_map(|(p, n)| {
         let specs: Vec<BoxedStrategy<Spec>> = (1..n).map(|j| spec(j, p)).collect();
         let outputs = proptest::collection::vec((0..n, 0..p), 0..5);
