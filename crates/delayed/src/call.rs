@@ -38,6 +38,34 @@ impl<T> IntoArg<T> for &Delayed<T> {
     }
 }
 
+/// A list of delayed values passed where a function takes a `Vec<T>`
+/// becomes one extra task that gathers them (the optimizer fuses it into
+/// the call when the call is its only reader).
+impl<T: Data> IntoArg<Vec<T>> for Vec<Delayed<T>> {
+    fn into_arg(self) -> NodeArgHandle {
+        <&[Delayed<T>] as IntoArg<Vec<T>>>::into_arg(self.as_slice())
+    }
+}
+
+impl<T: Data> IntoArg<Vec<T>> for &[Delayed<T>] {
+    fn into_arg(self) -> NodeArgHandle {
+        let op = FnOp::new("list", |args: Vec<Value>| {
+            let n = args.len();
+            let mut out = Vec::with_capacity(n);
+            for (i, v) in args.into_iter().enumerate() {
+                out.push(arg::<T>(v, i, "list")?);
+            }
+            Ok(Value::new(out))
+        });
+        let node = Node {
+            key: unique_key("list"),
+            op: Arc::new(op),
+            args: self.iter().map(|d| NodeArg::Node(d.node.clone())).collect(),
+        };
+        NodeArgHandle(NodeArg::Node(Arc::new(node)))
+    }
+}
+
 /// The last meaningful segment of a function's type name: `load_file` for
 /// `my_crate::io::load_file`, `lambda` for a closure (as Dask names them).
 pub fn short_name<F>() -> &'static str {

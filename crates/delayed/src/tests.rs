@@ -104,3 +104,16 @@ fn building_100k_calls_is_fast() {
     assert!(built.as_secs_f64() < 2.0, "building took {built:?}");
     assert_eq!(xs.len(), 100_000);
 }
+
+fn add_all(xs: Vec<i64>) -> i64 {
+    xs.iter().sum()
+}
+
+#[test]
+fn lists_of_delayed_values_are_arguments() {
+    let mut layer: Vec<Delayed<i64>> = (0..1000).map(|i| delayed!(inc(i))).collect();
+    while layer.len() > 1 {
+        layer = layer.chunks(16).map(|c| delayed!(add_all(c))).collect();
+    }
+    assert_eq!(layer[0].compute().unwrap(), (1..=1000).sum::<i64>());
+}

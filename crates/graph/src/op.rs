@@ -115,12 +115,15 @@ impl Op for Identity {
     }
 }
 
+/// Builds an op from its encoded parameters.
+pub type DecodeOp = fn(&[u8]) -> Result<Arc<dyn Op>, String>;
+
 /// Rebuilds an op of one registered name from its encoded parameters.
 pub struct OpDecoder {
     /// The name the op reports from [`Op::name`].
     pub name: &'static str,
     /// Builds the op from the bytes [`Op::encode`] wrote.
-    pub decode: fn(&[u8]) -> Result<Arc<dyn Op>, String>,
+    pub decode: DecodeOp,
 }
 
 inventory::collect!(OpDecoder);
@@ -138,9 +141,8 @@ macro_rules! register_op {
 
 register_op!(Identity::NAME, |_| Ok(Arc::new(Identity)));
 
-fn op_registry() -> &'static HashMap<&'static str, fn(&[u8]) -> Result<Arc<dyn Op>, String>> {
-    static REGISTRY: OnceLock<HashMap<&'static str, fn(&[u8]) -> Result<Arc<dyn Op>, String>>> =
-        OnceLock::new();
+fn op_registry() -> &'static HashMap<&'static str, DecodeOp> {
+    static REGISTRY: OnceLock<HashMap<&'static str, DecodeOp>> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         inventory::iter::<OpDecoder>
             .into_iter()

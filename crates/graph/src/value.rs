@@ -59,9 +59,11 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for SerdeCodec {
 /// The type-erased functions of one (type, codec) pair.
 pub struct CodecVTable {
     type_name: fn() -> &'static str,
-    encode: fn(&(dyn Any + Send + Sync), &mut Vec<u8>) -> Result<(), String>,
-    decode: fn(&[u8]) -> Result<Value, String>,
+    encode: EncodeErased,
+    decode: DecodeValue,
 }
+
+type EncodeErased = fn(&(dyn Any + Send + Sync), &mut Vec<u8>) -> Result<(), String>;
 
 impl CodecVTable {
     /// The name a value of this codec is registered and encoded under: its
@@ -278,9 +280,10 @@ pub struct ValueDecoder {
 
 inventory::collect!(ValueDecoder);
 
-fn registry() -> &'static HashMap<&'static str, fn(&[u8]) -> Result<Value, String>> {
-    static REGISTRY: OnceLock<HashMap<&'static str, fn(&[u8]) -> Result<Value, String>>> =
-        OnceLock::new();
+type DecodeValue = fn(&[u8]) -> Result<Value, String>;
+
+fn registry() -> &'static HashMap<&'static str, DecodeValue> {
+    static REGISTRY: OnceLock<HashMap<&'static str, DecodeValue>> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         inventory::iter::<ValueDecoder>
             .into_iter()

@@ -1,1 +1,17 @@
-//! placeholder
+//! Test helpers for oxidask (not published).
+//!
+//! - [`SchedulerTester`] runs one graph on every local scheduler, with and
+//!   without optimization, and checks every run gives the same values — and
+//!   refuses to pass if there was nothing to compare.
+//! - [`RandomDag`] with the proptest strategy [`random_dag`]: random task
+//!   graphs with a plain sequential oracle, for property tests.
+//! - [`fixtures`]: the graphs benchmarks and tests share (sum tree, chain).
+
+#![deny(missing_docs)]
+
+mod dag;
+pub mod fixtures;
+mod tester;
+
+pub use dag::{RandomDag, random_dag};
+pub use tester::SchedulerTester;

@@ -1,0 +1,53 @@
+//! Graphs used by tests, benchmarks and examples alike.
+
+use oxidask_graph::{FnOp, Key, Task, TaskGraph, Value};
+
+/// The scheduler-overhead graph of the W6 reference workload: `n` trivial
+/// `inc(i)` tasks, then a sum tree of fan-in `fanin` down to one root.
+/// The root's value is `n (n + 1) / 2`.
+pub fn sum_tree(n: u32, fanin: usize) -> (TaskGraph, Key) {
+    assert!(n > 0 && fanin > 1, "sum_tree needs n > 0 and fanin > 1");
+    let inc = FnOp::arc("inc", |a| Ok(Value::new(a[0].downcast_ref::<i64>()? + 1)));
+    let add = FnOp::arc("add_all", |a| {
+        let mut s = 0;
+        for v in &a {
+            s += v.downcast_ref::<i64>()?;
+        }
+        Ok(Value::new(s))
+    });
+    let mut g = TaskGraph::with_capacity(n as usize + n as usize / (fanin - 1) + 1);
+    let mut layer: Vec<Key> = (0..n)
+        .map(|i| {
+            let k = Key::with_index("inc", &[i]);
+            g.insert(k.clone(), Task::new(inc.clone(), vec![Value::new(i as i64).into()]));
+            k
+        })
+        .collect();
+    let mut level = 0u32;
+    while layer.len() > 1 {
+        layer = layer
+            .chunks(fanin)
+            .enumerate()
+            .map(|(j, c)| {
+                let k = Key::with_index("sum", &[level, j as u32]);
+                g.insert(k.clone(), Task::new(add.clone(), c.iter().cloned().map(Into::into).collect()));
+                k
+            })
+            .collect();
+        level += 1;
+    }
+    (g, layer.pop().expect("n > 0"))
+}
+
+/// A chain `x0 → x1 → … → x(len-1)` of `inc` tasks starting from 0; the
+/// last key's value is `len`.
+pub fn chain(len: u32) -> (TaskGraph, Key) {
+    let inc = FnOp::arc("inc", |a| Ok(Value::new(a[0].downcast_ref::<i64>()? + 1)));
+    let mut g = TaskGraph::with_capacity(len as usize);
+    g.insert(Key::with_index("chain", &[0]), Task::new(inc.clone(), vec![Value::new(0i64).into()]));
+    for i in 1..len {
+        let prev = Key::with_index("chain", &[i - 1]);
+        g.insert(Key::with_index("chain", &[i]), Task::new(inc.clone(), vec![prev.into()]));
+    }
+    (g, Key::with_index("chain", &[len - 1]))
+}
