@@ -57,3 +57,14 @@ pub mod prelude {
     pub use oxidask_delayed::{Delayed, compute, compute_with, delayed};
     pub use oxidask_scheduler::{ComputeOptions, SchedulerChoice, with_scheduler};
 }
+
+/// The guides in `docs/`, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../../docs/delayed.md")]
+    mod delayed {}
+    #[doc = include_str!("../../../docs/scheduling.md")]
+    mod scheduling {}
+    #[doc = include_str!("../../../docs/graphs.md")]
+    mod graphs {}
+}
