@@ -47,8 +47,9 @@ impl TaskGraph {
             let params = task.op.encode().ok_or_else(|| Error::NotEncodable {
                 key: key.clone(),
                 reason: format!(
-                    "its op {} is a closure, not a registered op; register it (register_op!) to \
-                     run it in another process",
+                    "its op {} cannot be written to bytes: it is, or contains, a closure rather \
+                     than a registered op; register the op (register_op!) to run it in another \
+                     process",
                     task.op.name()
                 ),
             })?;

@@ -23,20 +23,22 @@
 
 #![deny(missing_docs)]
 
+mod dot;
 mod encode;
 mod error;
 mod graph;
+pub mod hlg;
 mod key;
 mod op;
 pub mod optimize;
-pub mod hlg;
-mod dot;
 mod task;
 mod tokenize;
 mod value;
 
+pub use dot::{MAX_BUILTIN_NODES, VisualizeBackend, VisualizeError, VisualizeErrorKind};
 pub use error::{Error, OpError, Result, TaskError, TaskErrorKind};
 pub use graph::{Deps, TaskGraph, topological_order};
+pub use hlg::{BlockArg, BlockwiseLayer, CulledLayer, HighLevelGraph, Layer, MaterializedLayer};
 pub use key::Key;
 pub use op::{FnOp, Identity, Op, OpDecoder, decode_op, is_registered};
 pub use task::{Arg, Task};
@@ -44,8 +46,6 @@ pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize};
 pub use value::{Codec, CodecVTable, SerdeCodec, Value, ValueDecoder, codec_of};
 #[cfg(feature = "ndarray")]
 pub use value::{NdarrayCodec, RawElement};
-pub use dot::{MAX_BUILTIN_NODES, VisualizeBackend, VisualizeError, VisualizeErrorKind};
-pub use hlg::{BlockArg, BlockwiseLayer, CulledLayer, HighLevelGraph, Layer, MaterializedLayer};
 
 #[doc(hidden)]
 pub use inventory;

@@ -68,7 +68,9 @@ impl Default for Config {
 
 /// All cores the process may use.
 pub fn default_num_workers() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 impl Config {
@@ -156,7 +158,10 @@ pub fn with_config<R>(config: Config, f: impl FnOnce() -> R) -> R {
 /// Runs `f` with another scheduler in force on this thread:
 /// `with_scheduler(SchedulerChoice::Sync, || x.compute())`.
 pub fn with_scheduler<R>(scheduler: SchedulerChoice, f: impl FnOnce() -> R) -> Result<R> {
-    let config = Config { scheduler, ..current()? };
+    let config = Config {
+        scheduler,
+        ..current()?
+    };
     Ok(with_config(config, f))
 }
 
@@ -187,8 +192,8 @@ mod tests {
     #[test]
     fn scopes_nest_and_restore() {
         let outer = with_scheduler(SchedulerChoice::Sync, || {
-            let inner = with_scheduler(SchedulerChoice::Threaded, || current().unwrap().scheduler)
-                .unwrap();
+            let inner =
+                with_scheduler(SchedulerChoice::Threaded, || current().unwrap().scheduler).unwrap();
             assert!(matches!(inner, SchedulerChoice::Threaded));
             current().unwrap().scheduler
         })

@@ -65,8 +65,9 @@ impl<'p> Run<'p> {
                 .collect::<Vec<_>>()
         }));
         let dependents = plan.deps.reverse();
-        let mut readers: Vec<u32> =
-            (0..g.len() as u32).map(|i| dependents.of(i).len() as u32).collect();
+        let mut readers: Vec<u32> = (0..g.len() as u32)
+            .map(|i| dependents.of(i).len() as u32)
+            .collect();
         for &o in &plan.outputs {
             readers[o as usize] += 1;
         }
@@ -88,8 +89,9 @@ impl<'p> Run<'p> {
 
     /// Tasks ready at the start, in priority order.
     pub fn roots(&self) -> Vec<u32> {
-        let mut roots: Vec<u32> =
-            (0..self.plan.len() as u32).filter(|&i| self.plan.deps.of(i).is_empty()).collect();
+        let mut roots: Vec<u32> = (0..self.plan.len() as u32)
+            .filter(|&i| self.plan.deps.of(i).is_empty())
+            .collect();
         roots.sort_unstable_by_key(|&i| self.plan.priority[i as usize]);
         roots
     }
@@ -109,7 +111,12 @@ impl<'p> Run<'p> {
         let (key, task) = self.plan.graph.by_id(id);
         let start = self.timed.then(Instant::now);
         if let Some(at) = start {
-            self.events.emit(&Event::TaskStarted { key, op: task.op.name(), worker, at });
+            self.events.emit(&Event::TaskStarted {
+                key,
+                op: task.op.name(),
+                worker,
+                at,
+            });
         }
         let args = self.gather(id);
         let outcome = catch_unwind(AssertUnwindSafe(|| task.op.call(args)));
@@ -120,7 +127,10 @@ impl<'p> Run<'p> {
                 return false;
             }
             Err(payload) => {
-                self.fail(TaskError::panicked(key.clone(), task.op.name(), &*payload), worker);
+                self.fail(
+                    TaskError::panicked(key.clone(), task.op.name(), &*payload),
+                    worker,
+                );
                 return false;
             }
         };
@@ -196,7 +206,10 @@ impl<'p> Run<'p> {
 
     #[cold]
     fn fail(&self, error: TaskError, worker: usize) {
-        self.events.emit(&Event::TaskFailed { error: &error, worker });
+        self.events.emit(&Event::TaskFailed {
+            error: &error,
+            worker,
+        });
         let mut slot = self.error.lock();
         if slot.is_none() {
             *slot = Some(error);

@@ -42,7 +42,11 @@ impl Scheduler for SyncScheduler {
     }
 
     fn run(&self, plan: Plan, events: &EventBus) -> Result<Vec<Value>> {
-        events.emit(&Event::Started { ntasks: plan.len(), workers: 1, scheduler: self.name() });
+        events.emit(&Event::Started {
+            ntasks: plan.len(),
+            workers: 1,
+            scheduler: self.name(),
+        });
         let run = Run::new(&plan, events)?;
         let queue = LocalQueue(RefCell::new(BinaryHeap::new()));
         queue.push(0, &run.roots(), &run);

@@ -4,17 +4,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use oxidask_graph::{FnOp, Key, Op, Task, TaskGraph, TaskErrorKind, Value};
+use oxidask_graph::{FnOp, Key, Op, Task, TaskErrorKind, TaskGraph, Value};
 
-use crate::{
-    Callback, ComputeOptions, Error, Event, Held, SchedulerChoice, compute_with,
-};
+use crate::{Callback, ComputeOptions, Error, Event, Held, SchedulerChoice, compute_with};
 
 fn both() -> [ComputeOptions; 3] {
     [
         ComputeOptions::new().scheduler(SchedulerChoice::Sync),
-        ComputeOptions::new().scheduler(SchedulerChoice::Threaded).num_workers(2),
-        ComputeOptions::new().scheduler(SchedulerChoice::Threaded).num_workers(4),
+        ComputeOptions::new()
+            .scheduler(SchedulerChoice::Threaded)
+            .num_workers(2),
+        ComputeOptions::new()
+            .scheduler(SchedulerChoice::Threaded)
+            .num_workers(4),
     ]
 }
 
@@ -41,7 +43,10 @@ pub(crate) fn sum_tree(n: u32, fan: usize) -> (TaskGraph, Key) {
     let mut level: Vec<Key> = (0..n)
         .map(|i| {
             let k = Key::with_index("leaf", &[i]);
-            g.insert(k.clone(), Task::new(leaf.clone(), vec![Value::new(i as i64).into()]));
+            g.insert(
+                k.clone(),
+                Task::new(leaf.clone(), vec![Value::new(i as i64).into()]),
+            );
             k
         })
         .collect();
@@ -54,7 +59,10 @@ pub(crate) fn sum_tree(n: u32, fan: usize) -> (TaskGraph, Key) {
             .enumerate()
             .map(|(i, ch)| {
                 let k = Key::with_index(name.as_str(), &[i as u32]);
-                g.insert(k.clone(), Task::new(add(), ch.iter().cloned().map(Into::into).collect()));
+                g.insert(
+                    k.clone(),
+                    Task::new(add(), ch.iter().cloned().map(Into::into).collect()),
+                );
                 k
             })
             .collect();
@@ -67,7 +75,10 @@ fn sum_tree_is_right_on_every_scheduler() {
     for opts in both() {
         let (g, root) = sum_tree(10_000, 4);
         let out = compute_with(g, &[root], &opts).unwrap();
-        assert_eq!(out[0].downcast_ref::<i64>().unwrap(), &(0..10_000i64).sum::<i64>());
+        assert_eq!(
+            out[0].downcast_ref::<i64>().unwrap(),
+            &(0..10_000i64).sum::<i64>()
+        );
     }
 }
 
@@ -76,9 +87,15 @@ fn repeated_outputs_and_repeated_arguments() {
     for opts in both() {
         let mut g = TaskGraph::new();
         let x = lit(&mut g, "x", 0, 5);
-        g.insert(Key::new("y"), Task::new(add(), vec![x.clone().into(), x.clone().into()]));
+        g.insert(
+            Key::new("y"),
+            Task::new(add(), vec![x.clone().into(), x.clone().into()]),
+        );
         let out = compute_with(g, &[Key::new("y"), x.clone(), Key::new("y")], &opts).unwrap();
-        let got: Vec<i64> = out.iter().map(|v| *v.downcast_ref::<i64>().unwrap()).collect();
+        let got: Vec<i64> = out
+            .iter()
+            .map(|v| *v.downcast_ref::<i64>().unwrap())
+            .collect();
         assert_eq!(got, vec![10, 5, 10]);
     }
 }
@@ -86,7 +103,11 @@ fn repeated_outputs_and_repeated_arguments() {
 #[test]
 fn empty_request_gives_empty_result() {
     for opts in both() {
-        assert!(compute_with(TaskGraph::new(), &[], &opts).unwrap().is_empty());
+        assert!(
+            compute_with(TaskGraph::new(), &[], &opts)
+                .unwrap()
+                .is_empty()
+        );
     }
 }
 
@@ -109,7 +130,10 @@ fn a_failing_task_names_key_and_op_and_cancels_the_rest() {
         });
         let bad = FnOp::arc("parse_row", |_| Err("bad digit in row 7".into()));
         for i in 0..2_000u32 {
-            g.insert(Key::with_index("slow", &[i]), Task::new(slow.clone(), vec![]));
+            g.insert(
+                Key::with_index("slow", &[i]),
+                Task::new(slow.clone(), vec![]),
+            );
         }
         g.insert(Key::new("bad-1"), Task::new(bad, vec![]));
         let mut outs: Vec<Key> = (0..2_000).map(|i| Key::with_index("slow", &[i])).collect();
@@ -117,10 +141,20 @@ fn a_failing_task_names_key_and_op_and_cancels_the_rest() {
         let started = Arc::new(Counter(AtomicUsize::new(0)));
         let t0 = Instant::now();
         let err = compute_with(g, &outs, &opts.clone().callback(started.clone())).unwrap_err();
-        assert!(t0.elapsed() < Duration::from_secs(1), "took {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            t0.elapsed()
+        );
         let msg = err.to_string();
-        assert!(msg.contains("'bad-1'") && msg.contains("parse_row") && msg.contains("row 7"), "{msg}");
-        assert!(started.0.load(Ordering::Relaxed) < 2_000, "tasks were not cancelled");
+        assert!(
+            msg.contains("'bad-1'") && msg.contains("parse_row") && msg.contains("row 7"),
+            "{msg}"
+        );
+        assert!(
+            started.0.load(Ordering::Relaxed) < 2_000,
+            "tasks were not cancelled"
+        );
     }
 }
 
@@ -148,8 +182,13 @@ fn a_type_mismatch_names_both_types() {
         let mut g = TaskGraph::new();
         g.insert(Key::new("s"), Task::literal(Value::new(String::from("7"))));
         g.insert(Key::new("n"), Task::new(add(), vec![Key::new("s").into()]));
-        let msg = compute_with(g, &[Key::new("n")], &opts).unwrap_err().to_string();
-        assert!(msg.contains("i64") && msg.contains("String") && msg.contains("'n'"), "{msg}");
+        let msg = compute_with(g, &[Key::new("n")], &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("i64") && msg.contains("String") && msg.contains("'n'"),
+            "{msg}"
+        );
     }
 }
 
@@ -159,13 +198,22 @@ fn cycles_and_missing_keys_are_errors() {
         let mut g = TaskGraph::new();
         g.insert(Key::new("a"), Task::alias(Key::new("b")));
         g.insert(Key::new("b"), Task::alias(Key::new("a")));
-        let msg = compute_with(g, &[Key::new("a")], &opts).unwrap_err().to_string();
+        let msg = compute_with(g, &[Key::new("a")], &opts)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("cycle"), "{msg}");
         let mut g = TaskGraph::new();
-        g.insert(Key::new("a"), Task::new(add(), vec![Key::new("nope").into()]));
-        let msg = compute_with(g, &[Key::new("a")], &opts).unwrap_err().to_string();
+        g.insert(
+            Key::new("a"),
+            Task::new(add(), vec![Key::new("nope").into()]),
+        );
+        let msg = compute_with(g, &[Key::new("a")], &opts)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("'nope'"), "{msg}");
-        let msg = compute_with(TaskGraph::new(), &[Key::new("zz")], &opts).unwrap_err().to_string();
+        let msg = compute_with(TaskGraph::new(), &[Key::new("zz")], &opts)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("'zz'"), "{msg}");
     }
 }
@@ -175,7 +223,11 @@ fn cycles_and_missing_keys_are_errors() {
 pub(crate) struct PeakHeld(AtomicUsize);
 impl Callback for PeakHeld {
     fn on_event(&self, e: &Event<'_>) {
-        if let Event::TaskFinished { held: Held { count, .. }, .. } = e {
+        if let Event::TaskFinished {
+            held: Held { count, .. },
+            ..
+        } = e
+        {
             self.0.fetch_max(*count, Ordering::Relaxed);
         }
     }
@@ -191,9 +243,13 @@ fn ordering_keeps_few_results_held_in_a_sum_tree() {
             .num_workers(2)
             .callback(peak.clone());
         let out = compute_with(g, &[root], &opts).unwrap();
-        assert_eq!(out[0].downcast_ref::<i64>().unwrap(), &(0..100_000i64).sum::<i64>());
+        assert_eq!(
+            out[0].downcast_ref::<i64>().unwrap(),
+            &(0..100_000i64).sum::<i64>()
+        );
         let peak = peak.0.load(Ordering::Relaxed);
-        assert!(peak < 500, "fan-in {fan}: {peak} results held at once");
+        eprintln!("fan-in {fan}: peak {peak} results held");
+        assert!(peak < 200, "fan-in {fan}: {peak} results held at once");
     }
 }
 

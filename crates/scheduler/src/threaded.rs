@@ -1,18 +1,25 @@
 //! The multi-threaded scheduler: one shared loop per thread, work stealing.
 //!
-//! Each worker owns a heap of ready tasks ordered by priority. A worker pops
-//! its own best task; tasks it makes ready go to its own heap, so it tends to
-//! continue depth-first on the data it just produced. A worker whose heap is
-//! empty steals the best task of another worker's heap. A worker that finds
-//! nothing anywhere parks on a condition variable; pushers wake one parked
-//! worker per push only when someone is parked.
+//! Ready tasks live in priority heaps (lowest priority number first):
+//!
+//! - the *injector* holds the tasks ready at the start (the roots);
+//! - each worker owns a heap of the tasks its own results made ready.
+//!
+//! A worker runs the better of its own best task and the injector's best
+//! (whose priority it reads from an atomic, without locking), so it
+//! continues depth-first on the data it just produced, while roots are taken
+//! in global priority order — siblings of one subtree go to whichever worker
+//! is free, not dealt round-robin. A worker with nothing to run steals the
+//! best task of another worker's heap. A worker that finds nothing anywhere
+//! parks on a condition variable; pushers wake a parked worker only when
+//! someone is parked.
 //!
 //! Threads are scoped to one computation: when `run` returns, every worker
 //! thread has ended, on success, error or panic alike.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use oxidask_graph::Value;
@@ -41,7 +48,9 @@ impl Default for ThreadedScheduler {
 impl ThreadedScheduler {
     /// A scheduler with `num_workers` threads (at least one).
     pub fn new(num_workers: usize) -> ThreadedScheduler {
-        ThreadedScheduler { num_workers: num_workers.max(1) }
+        ThreadedScheduler {
+            num_workers: num_workers.max(1),
+        }
     }
 
     /// The number of worker threads.
@@ -52,8 +61,48 @@ impl ThreadedScheduler {
 
 type Heap = BinaryHeap<Reverse<(u32, u32)>>;
 
+/// A heap plus its best priority readable without the lock.
+struct SharedHeap {
+    heap: Mutex<Heap>,
+    /// The best priority in `heap`, or `u64::MAX` when empty; updated under the lock.
+    top: AtomicU64,
+}
+
+impl SharedHeap {
+    fn new() -> SharedHeap {
+        SharedHeap {
+            heap: Mutex::new(BinaryHeap::new()),
+            top: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn pop(&self) -> Option<u32> {
+        let mut heap = self.heap.lock();
+        let id = heap.pop().map(|Reverse((_, id))| id);
+        self.top.store(
+            heap.peek().map_or(u64::MAX, |Reverse((p, _))| *p as u64),
+            Ordering::Release,
+        );
+        id
+    }
+
+    fn extend(&self, items: impl Iterator<Item = (u32, u32)>) {
+        let mut heap = self.heap.lock();
+        heap.extend(items.map(Reverse));
+        self.top.store(
+            heap.peek().map_or(u64::MAX, |Reverse((p, _))| *p as u64),
+            Ordering::Release,
+        );
+    }
+
+    fn top(&self) -> u64 {
+        self.top.load(Ordering::Acquire)
+    }
+}
+
 struct StealingQueues {
-    heaps: Vec<Mutex<Heap>>,
+    injector: SharedHeap,
+    locals: Vec<SharedHeap>,
     /// Ready tasks in all heaps; read by parking workers without locking heaps.
     pending: AtomicUsize,
     parked: AtomicUsize,
@@ -64,7 +113,8 @@ struct StealingQueues {
 impl StealingQueues {
     fn new(n: usize) -> StealingQueues {
         StealingQueues {
-            heaps: (0..n).map(|_| Mutex::new(BinaryHeap::new())).collect(),
+            injector: SharedHeap::new(),
+            locals: (0..n).map(|_| SharedHeap::new()).collect(),
             pending: AtomicUsize::new(0),
             parked: AtomicUsize::new(0),
             park_lock: Mutex::new(()),
@@ -72,16 +122,27 @@ impl StealingQueues {
         }
     }
 
-    fn pop(&self, worker: usize) -> Option<u32> {
-        let id = self.heaps[worker].lock().pop().map(|Reverse((_, id))| id)?;
-        self.pending.fetch_sub(1, Ordering::SeqCst);
-        Some(id)
+    fn inject(&self, roots: &[u32], run: &Run) {
+        self.injector
+            .extend(roots.iter().map(|&id| (run.priority(id), id)));
+        self.pending.fetch_add(roots.len(), Ordering::SeqCst);
     }
 
-    /// Takes the best task of the first other non-empty heap.
-    fn steal(&self, worker: usize) -> Option<u32> {
-        let n = self.heaps.len();
-        (1..n).find_map(|k| self.pop((worker + k) % n))
+    /// The better of this worker's best task and the injector's best, else
+    /// a task stolen from another worker.
+    fn find(&self, worker: usize) -> Option<u32> {
+        let local = &self.locals[worker];
+        let first = if local.top() <= self.injector.top() {
+            local.pop().or_else(|| self.injector.pop())
+        } else {
+            self.injector.pop().or_else(|| local.pop())
+        };
+        let id = first.or_else(|| {
+            let n = self.locals.len();
+            (1..n).find_map(|k| self.locals[(worker + k) % n].pop())
+        })?;
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+        Some(id)
     }
 
     fn notify(&self) {
@@ -98,7 +159,7 @@ impl ReadyQueue for StealingQueues {
             if run.is_over() {
                 return None;
             }
-            if let Some(id) = self.pop(worker).or_else(|| self.steal(worker)) {
+            if let Some(id) = self.find(worker) {
                 return Some(id);
             }
             // A short spin catches tasks a busy worker is about to publish
@@ -128,13 +189,10 @@ impl ReadyQueue for StealingQueues {
         if ready.is_empty() {
             return;
         }
-        {
-            let mut heap = self.heaps[worker].lock();
-            heap.extend(ready.iter().map(|&id| Reverse((run.priority(id), id))));
-        }
+        self.locals[worker].extend(ready.iter().map(|&id| (run.priority(id), id)));
         self.pending.fetch_add(ready.len(), Ordering::SeqCst);
-        // The worker itself takes one; wake helpers for the rest.
-        for _ in 1..ready.len().min(self.heaps.len()) {
+        // The worker itself takes one; wake helpers to steal the rest.
+        for _ in 1..ready.len().min(self.locals.len()) {
             self.notify();
         }
     }
@@ -152,16 +210,14 @@ impl Scheduler for ThreadedScheduler {
 
     fn run(&self, plan: Plan, events: &EventBus) -> Result<Vec<Value>> {
         let workers = self.num_workers.min(plan.len().max(1));
-        events.emit(&Event::Started { ntasks: plan.len(), workers, scheduler: self.name() });
+        events.emit(&Event::Started {
+            ntasks: plan.len(),
+            workers,
+            scheduler: self.name(),
+        });
         let run = Run::new(&plan, events)?;
         let queues = StealingQueues::new(workers);
-        // Deal the roots round-robin in priority order, so every worker
-        // starts on the front of the order rather than stealing one by one.
-        let roots = run.roots();
-        for w in 0..workers {
-            let mine: Vec<u32> = roots.iter().skip(w).step_by(workers).copied().collect();
-            queues.push(w, &mine, &run);
-        }
+        queues.inject(&run.roots(), &run);
         if !run.is_over() {
             std::thread::scope(|s| {
                 for w in 1..workers {

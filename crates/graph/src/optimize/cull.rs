@@ -45,5 +45,8 @@ pub fn cull(graph: &TaskGraph, outputs: &[Key]) -> Result<Culled> {
     }
     let deps = culled.dependencies()?;
     culled.topological_order(&deps)?;
-    Ok(Culled { graph: culled, deps })
+    Ok(Culled {
+        graph: culled,
+        deps,
+    })
 }

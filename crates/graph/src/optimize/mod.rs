@@ -18,13 +18,17 @@ mod cull;
 mod fuse;
 mod inline;
 mod order;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
 
 pub use cull::{Culled, cull};
-pub use fuse::{Fused, fuse_linear};
+pub use fuse::{Fused, FusedOp, FusedStep, StepArg, fuse_linear};
 pub use inline::inline;
 pub use order::order;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::{Deps, TaskGraph};
 use crate::key::Key;
 
@@ -40,14 +44,20 @@ pub struct OptimizeOptions {
 
 impl Default for OptimizeOptions {
     fn default() -> Self {
-        OptimizeOptions { inline: true, fuse: true }
+        OptimizeOptions {
+            inline: true,
+            fuse: true,
+        }
     }
 }
 
 impl OptimizeOptions {
     /// Only the passes needed to run: cull and order.
     pub fn none() -> Self {
-        OptimizeOptions { inline: false, fuse: false }
+        OptimizeOptions {
+            inline: false,
+            fuse: false,
+        }
     }
 }
 
@@ -80,15 +90,48 @@ impl Plan {
 /// `outputs`. Fails with the key at fault on a dangling reference, a missing
 /// output or a cycle.
 pub fn optimize(graph: TaskGraph, outputs: &[Key], options: OptimizeOptions) -> Result<Plan> {
-    let Culled { mut graph, mut deps } = cull(&graph, outputs)?;
+    let Culled {
+        mut graph,
+        mut deps,
+    } = cull(&graph, outputs)?;
+    // Inline before fusing: a literal argument fuses into a chain, a literal
+    // task would break it into two.
     if options.inline {
         (graph, deps) = inline(graph, &deps, outputs);
+        check_pass("inline", &graph, &deps, outputs)?;
     }
     if options.fuse {
         let fused = fuse_linear(graph, &deps, outputs);
         (graph, deps) = (fused.graph, fused.deps);
+        check_pass("fuse_linear", &graph, &deps, outputs)?;
     }
     let outputs = graph.output_ids(outputs)?;
     let priority = order(&graph, &deps, &outputs);
-    Ok(Plan { graph, deps, outputs, priority })
+    Ok(Plan {
+        graph,
+        deps,
+        outputs,
+        priority,
+    })
+}
+
+/// In debug builds, checks a rewriting pass returned dependency lists that
+/// match its graph and kept every output; a mismatch is a bug in the pass,
+/// reported under its name. Free in release builds.
+fn check_pass(pass: &str, graph: &TaskGraph, deps: &Deps, outputs: &[Key]) -> Result<()> {
+    if !cfg!(debug_assertions) {
+        return Ok(());
+    }
+    let fresh = graph
+        .dependencies()
+        .map_err(|e| Error::Internal(format!("optimizer pass `{pass}` broke the graph: {e}")))?;
+    if &fresh != deps {
+        return Err(Error::Internal(format!(
+            "optimizer pass `{pass}` returned dependency lists that do not match its graph"
+        )));
+    }
+    graph
+        .output_ids(outputs)
+        .map_err(|e| Error::Internal(format!("optimizer pass `{pass}` lost an output: {e}")))?;
+    Ok(())
 }

@@ -6,7 +6,8 @@
 //! decides whether memory holds a few results or all of them. Dask's
 //! `dask.order.order` is the reference for the goal; the algorithm here is a
 //! smaller one with the same core (a depth-first walk from the outputs) and
-//! two cheap, provably safe refinements.
+//! two cheap refinements: a child order that is optimal on trees, and
+//! early release, which never holds more results than the walk would.
 //!
 //! # Algorithm
 //!
@@ -28,9 +29,9 @@
 //!    that task is the last unfinished consumer of some non-output result, it
 //!    is numbered at once instead of waiting for the walk (the shared-input
 //!    diamond: `x` feeds `a` and `b`; `b` runs right after `a` so `x` is
-//!    released). This never raises the count of held results at any moment:
-//!    running it holds its one result in place of at least one input that
-//!    would otherwise stay held until it ran.
+//!    released). Compared with numbering it where the walk would, this never
+//!    raises the count of held results in between: it holds its one result
+//!    in place of at least one input that would stay held until it ran.
 //!
 //! Everything is `O(V + E)` time and memory; nothing recurses, so 10⁵-deep
 //! chains are fine.
@@ -222,7 +223,9 @@ impl<'a> Walk<'a> {
         }
         Walk {
             waiting: (0..n as u32).map(|i| deps.of(i).len() as u32).collect(),
-            remaining: (0..n as u32).map(|i| dependents.of(i).len() as u32).collect(),
+            remaining: (0..n as u32)
+                .map(|i| dependents.of(i).len() as u32)
+                .collect(),
             deps,
             dependents,
             children,
@@ -243,7 +246,8 @@ impl<'a> Walk<'a> {
             return;
         }
         self.state[root as usize] = State::OnStack;
-        self.stack.push((root, self.children.offsets[root as usize]));
+        self.stack
+            .push((root, self.children.offsets[root as usize]));
         while let Some((task, cursor)) = self.stack.last_mut() {
             let end = self.children.offsets[*task as usize + 1];
             let mut descend = None;

@@ -111,7 +111,10 @@ pub fn lower(shape: &Shape, naming: Naming, op: &Arc<dyn Op>) -> (TaskGraph, Vec
     };
     let mut g = TaskGraph::with_capacity(n);
     for &i in &insertion {
-        let args = shape.deps[i].iter().map(|&d| Arg::Key(keys[d].clone())).collect();
+        let args = shape.deps[i]
+            .iter()
+            .map(|&d| Arg::Key(keys[d].clone()))
+            .collect();
         g.insert(keys[i].clone(), Task::new(op.clone(), args));
     }
     let ids = keys.iter().map(|k| g.id_of(k).expect("inserted")).collect();

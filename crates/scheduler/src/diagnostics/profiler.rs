@@ -64,7 +64,12 @@ impl Profiler {
     /// Busy time per worker: the sum of task durations on each.
     pub fn busy_per_worker(&self) -> Vec<Duration> {
         let state = self.inner.lock();
-        let n = state.records.iter().map(|r| r.worker + 1).max().unwrap_or(0);
+        let n = state
+            .records
+            .iter()
+            .map(|r| r.worker + 1)
+            .max()
+            .unwrap_or(0);
         let mut busy = vec![Duration::ZERO; n];
         for r in &state.records {
             busy[r.worker] += r.end.saturating_sub(r.start);
@@ -82,7 +87,15 @@ impl Callback for Profiler {
                     s.origin = Some(Instant::now());
                 }
             }
-            Event::TaskFinished { key, op, worker, start, end, nbytes, .. } => {
+            Event::TaskFinished {
+                key,
+                op,
+                worker,
+                start,
+                end,
+                nbytes,
+                ..
+            } => {
                 let mut s = self.inner.lock();
                 let origin = *s.origin.get_or_insert(*start);
                 s.records.push(TaskRecord {

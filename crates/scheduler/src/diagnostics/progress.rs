@@ -34,7 +34,12 @@ impl ProgressBar {
 
     /// A progress bar whose line starts with `label`.
     pub fn with_label(label: impl Into<String>) -> ProgressBar {
-        ProgressBar { inner: Arc::new(Inner { label: label.into(), bar: Mutex::new(None) }) }
+        ProgressBar {
+            inner: Arc::new(Inner {
+                label: label.into(),
+                bar: Mutex::new(None),
+            }),
+        }
     }
 
     /// Shows this bar for every computation until the guard is dropped.
@@ -66,13 +71,21 @@ impl Callback for ProgressBar {
                 if let Some(bar) = &*self.inner.bar.lock() {
                     bar.inc(1);
                     if bar.position() % 64 == 0 {
-                        bar.set_message(format!("held {} ({})", held.count, human_bytes(held.bytes)));
+                        bar.set_message(format!(
+                            "held {} ({})",
+                            held.count,
+                            human_bytes(held.bytes)
+                        ));
                     }
                 }
             }
             Event::Finished { ok, .. } => {
                 if let Some(bar) = self.inner.bar.lock().take() {
-                    if *ok { bar.finish() } else { bar.abandon_with_message("failed") }
+                    if *ok {
+                        bar.finish()
+                    } else {
+                        bar.abandon_with_message("failed")
+                    }
                 }
             }
             _ => {}
@@ -89,5 +102,9 @@ pub fn human_bytes(bytes: usize) -> String {
         x /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{bytes} B") } else { format!("{x:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{x:.1} {}", UNITS[u])
+    }
 }
