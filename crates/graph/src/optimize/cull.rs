@@ -15,8 +15,9 @@ pub struct Culled {
 }
 
 /// Keeps the tasks `outputs` transitively depend on; fails naming a missing
-/// output, a dangling reference among the kept tasks, or a cycle.
-pub fn cull(graph: &TaskGraph, outputs: &[Key]) -> Result<Culled> {
+/// output, a dangling reference among the kept tasks, or a cycle. Tasks are
+/// moved, not copied, and a graph that loses nothing is returned as is.
+pub fn cull(graph: TaskGraph, outputs: &[Key]) -> Result<Culled> {
     let n = graph.len();
     let mut keep = vec![false; n];
     let mut stack = graph.output_ids(outputs)?;
@@ -37,12 +38,17 @@ pub fn cull(graph: &TaskGraph, outputs: &[Key]) -> Result<Culled> {
         }
     }
     let kept = keep.iter().filter(|&&k| k).count();
-    let mut culled = TaskGraph::with_capacity(kept);
-    for (i, (key, task)) in graph.iter().enumerate() {
-        if keep[i] {
-            culled.insert(key.clone(), task.clone());
+    let culled = if kept == n {
+        graph
+    } else {
+        let mut culled = TaskGraph::with_capacity(kept);
+        for ((key, task), keep) in graph.into_tasks().zip(keep) {
+            if keep {
+                culled.insert(key, task);
+            }
         }
-    }
+        culled
+    };
     let deps = culled.dependencies()?;
     culled.topological_order(&deps)?;
     Ok(Culled {

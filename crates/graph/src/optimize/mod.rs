@@ -93,7 +93,7 @@ pub fn optimize(graph: TaskGraph, outputs: &[Key], options: OptimizeOptions) -> 
     let Culled {
         mut graph,
         mut deps,
-    } = cull(&graph, outputs)?;
+    } = cull(graph, outputs)?;
     // Inline before fusing: a literal argument fuses into a chain, a literal
     // task would break it into two.
     if options.inline {
