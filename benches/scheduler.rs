@@ -17,14 +17,22 @@ use oxidask_workloads::lightcurve::{self, Features, ReadError};
 
 fn schedulers() -> [(&'static str, ComputeOptions); 2] {
     [
-        ("sync", ComputeOptions::new().scheduler(SchedulerChoice::Sync)),
-        ("threaded", ComputeOptions::new().scheduler(SchedulerChoice::Threaded)),
+        (
+            "sync",
+            ComputeOptions::new().scheduler(SchedulerChoice::Sync),
+        ),
+        (
+            "threaded",
+            ComputeOptions::new().scheduler(SchedulerChoice::Threaded),
+        ),
     ]
 }
 
 fn overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("overhead");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     let (g, _) = sum_tree(100_000, 16);
     group.throughput(Throughput::Elements(g.len() as u64));
     for (name, opts) in schedulers() {
@@ -52,7 +60,9 @@ fn overhead(c: &mut Criterion) {
 
 fn graphs(c: &mut Criterion) {
     let mut group = c.benchmark_group("graph");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.bench_function("build_1m", |b| b.iter(|| sum_tree(937_500, 16)));
     group.bench_function("optimize_1m", |b| {
         b.iter_batched(
@@ -65,7 +75,11 @@ fn graphs(c: &mut Criterion) {
         x + 1
     }
     group.bench_function("delayed_build_100k", |b| {
-        b.iter(|| (0..100_000).map(|i| delayed!(inc(i))).collect::<Vec<Delayed<i64>>>())
+        b.iter(|| {
+            (0..100_000)
+                .map(|i| delayed!(inc(i)))
+                .collect::<Vec<Delayed<i64>>>()
+        })
     });
     group.finish();
 }
@@ -77,18 +91,29 @@ fn features_of(path: PathBuf, nfreq: usize) -> Result<Features, ReadError> {
 fn light_curves(c: &mut Criterion) {
     let dir = std::env::temp_dir().join("oxidask-bench-lightcurves");
     let truth = lightcurve::write_dataset(&dir, 40, 7).expect("writing bench data");
-    let paths: Vec<PathBuf> =
-        truth.iter().map(|t| dir.join("lc").join(lightcurve::star_file_name(t.star_id))).collect();
+    let paths: Vec<PathBuf> = truth
+        .iter()
+        .map(|t| dir.join("lc").join(lightcurve::star_file_name(t.star_id)))
+        .collect();
     let nfreq = 50_000;
     let mut group = c.benchmark_group("light_curves_40_stars");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.bench_function("serial", |b| {
-        b.iter(|| paths.iter().map(|p| features_of(p.clone(), nfreq).unwrap()).collect::<Vec<_>>())
+        b.iter(|| {
+            paths
+                .iter()
+                .map(|p| features_of(p.clone(), nfreq).unwrap())
+                .collect::<Vec<_>>()
+        })
     });
     group.bench_function("threaded", |b| {
         b.iter(|| {
-            let tasks: Vec<Delayed<Features>> =
-                paths.iter().map(|p| delayed!(features_of(p.clone(), nfreq)?)).collect();
+            let tasks: Vec<Delayed<Features>> = paths
+                .iter()
+                .map(|p| delayed!(features_of(p.clone(), nfreq)?))
+                .collect();
             compute(&tasks).unwrap()
         })
     });

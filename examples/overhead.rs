@@ -63,9 +63,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let workers = oxidask::config::default_num_workers();
     println!("scheduler overhead: {n} trivial tasks + sum tree (fan-in {fanin}), {workers} cores");
 
-    for (impl_name, choice) in
-        [("threads", SchedulerChoice::Threaded), ("sync", SchedulerChoice::Sync)]
-    {
+    for (impl_name, choice) in [
+        ("threads", SchedulerChoice::Threaded),
+        ("sync", SchedulerChoice::Sync),
+    ] {
         let opts = ComputeOptions::new().scheduler(choice.clone());
         // Delayed calls, as the Dask script builds them.
         let t = Instant::now();
@@ -75,7 +76,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let got = root.compute_with(&opts)?;
         let wall = t.elapsed().as_secs_f64();
         assert_eq!(got, expect);
-        report("W6", impl_name, wall, &format!(r#""n_tasks":{ntasks},"build_s":{build:.4},"us_per_task":{:.3}"#, 1e6 * wall / ntasks as f64));
+        report(
+            "W6",
+            impl_name,
+            wall,
+            &format!(
+                r#""n_tasks":{ntasks},"build_s":{build:.4},"us_per_task":{:.3}"#,
+                1e6 * wall / ntasks as f64
+            ),
+        );
         // The raw graph: the scheduler's own cost.
         let (g, root) = raw_tree(n as u32, fanin);
         let ntasks = g.len();
@@ -83,11 +92,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let got = compute_graph(g, &[root], &opts)?;
         let wall = t.elapsed().as_secs_f64();
         assert_eq!(got[0].downcast_ref::<i64>()?, &expect);
-        report("W6", &format!("{impl_name}-graph"), wall, &format!(r#""n_tasks":{ntasks},"us_per_task":{:.3}"#, 1e6 * wall / ntasks as f64));
+        report(
+            "W6",
+            &format!("{impl_name}-graph"),
+            wall,
+            &format!(
+                r#""n_tasks":{ntasks},"us_per_task":{:.3}"#,
+                1e6 * wall / ntasks as f64
+            ),
+        );
     }
 
     // A 10,000-long chain, unfused (every task scheduled) and fused.
-    for (label, o) in [("chain-unfused", OptimizeOptions::none()), ("chain-fused", OptimizeOptions::default())] {
+    for (label, o) in [
+        ("chain-unfused", OptimizeOptions::none()),
+        ("chain-fused", OptimizeOptions::default()),
+    ] {
         let mut x = delayed!(inc(0));
         for _ in 1..10_000 {
             x = delayed!(inc(x));
@@ -96,7 +116,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let got = x.compute_with(&ComputeOptions::new().optimize(o))?;
         let wall = t.elapsed().as_secs_f64();
         assert_eq!(got, 10_000);
-        report("W6", label, wall, &format!(r#""n_tasks":10000,"us_per_task":{:.3}"#, 1e6 * wall / 10_000.0));
+        report(
+            "W6",
+            label,
+            wall,
+            &format!(
+                r#""n_tasks":10000,"us_per_task":{:.3}"#,
+                1e6 * wall / 10_000.0
+            ),
+        );
     }
 
     // Building Delayed calls (Dask: ~220 µs each).
@@ -104,7 +132,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let xs: Vec<Delayed<i64>> = (0..100_000).map(|i| delayed!(inc(i))).collect();
     let build = t.elapsed().as_secs_f64();
     drop(xs);
-    report("W6", "delayed-build-100k", build, &format!(r#""us_per_call":{:.3}"#, 1e6 * build / 1e5));
+    report(
+        "W6",
+        "delayed-build-100k",
+        build,
+        &format!(r#""us_per_call":{:.3}"#, 1e6 * build / 1e5),
+    );
 
     // One million tasks: build, optimize, run; memory per task.
     let rss0 = rss_kib("VmRSS:");

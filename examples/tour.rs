@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 use oxidask::diagnostics::ProgressBar;
 use oxidask::prelude::*;
 use oxidask_workloads::lightcurve::{
-    self, Features, Kind, ReadError, Truth, count_recovered, features_for_file,
-    features_for_files,
+    self, Features, Kind, ReadError, Truth, count_recovered, features_for_file, features_for_files,
 };
 
 /// Command-line settings.
@@ -45,16 +44,30 @@ fn parse_args() -> Result<Args, String> {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match flag.as_str() {
             "--quick" => a.quick = true,
-            "--stars" => a.stars = Some(value("--stars")?.parse().map_err(|e| format!("--stars: {e}"))?),
-            "--nfreq" => a.nfreq = value("--nfreq")?.parse().map_err(|e| format!("--nfreq: {e}"))?,
+            "--stars" => {
+                a.stars = Some(
+                    value("--stars")?
+                        .parse()
+                        .map_err(|e| format!("--stars: {e}"))?,
+                )
+            }
+            "--nfreq" => {
+                a.nfreq = value("--nfreq")?
+                    .parse()
+                    .map_err(|e| format!("--nfreq: {e}"))?
+            }
             "--data" => a.data = Some(PathBuf::from(value("--data")?)),
             "--budget-secs" => {
                 a.budget = Duration::from_secs(
-                    value("--budget-secs")?.parse().map_err(|e| format!("--budget-secs: {e}"))?,
+                    value("--budget-secs")?
+                        .parse()
+                        .map_err(|e| format!("--budget-secs: {e}"))?,
                 )
             }
             "-h" | "--help" => {
-                println!("usage: tour [--quick] [--stars N] [--nfreq N] [--data DIR] [--budget-secs S]");
+                println!(
+                    "usage: tour [--quick] [--stars N] [--nfreq N] [--data DIR] [--budget-secs S]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -103,7 +116,10 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let cores = oxidask::config::default_num_workers();
-    println!("oxidask tour — {cores} cores{}", if args.quick { " (quick)" } else { "" });
+    println!(
+        "oxidask tour — {cores} cores{}",
+        if args.quick { " (quick)" } else { "" }
+    );
     println!();
     light_curves(&args, cores)?;
     Ok(())
@@ -115,7 +131,9 @@ fn light_curves(args: &Args, cores: usize) -> Result<(), Box<dyn std::error::Err
     let (dir, truth) = match &args.data {
         Some(d) => (d.clone(), lightcurve::read_truth(&d.join("truth.csv"))?),
         None => {
-            let dir = std::env::temp_dir().join("oxidask-tour").join("lightcurves");
+            let dir = std::env::temp_dir()
+                .join("oxidask-tour")
+                .join("lightcurves");
             let n = args.stars.unwrap_or(MAX_STARS);
             let t = Instant::now();
             let truth = generate(&dir, n)?;
@@ -128,8 +146,10 @@ fn light_curves(args: &Args, cores: usize) -> Result<(), Box<dyn std::error::Err
             (dir, truth)
         }
     };
-    let mut paths: Vec<PathBuf> =
-        truth.iter().map(|t| dir.join("lc").join(lightcurve::star_file_name(t.star_id))).collect();
+    let mut paths: Vec<PathBuf> = truth
+        .iter()
+        .map(|t| dir.join("lc").join(lightcurve::star_file_name(t.star_id)))
+        .collect();
 
     // 2. Fit the star count to the time budget from a short serial calibration.
     let t = Instant::now();
@@ -152,7 +172,9 @@ fn light_curves(args: &Args, cores: usize) -> Result<(), Box<dyn std::error::Err
 
     // 3. Serial loop.
     let bar = indicatif::ProgressBar::new(n as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("  serial loop [{elapsed_precise}] {bar:30} {pos}/{len}")?);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "  serial loop [{elapsed_precise}] {bar:30} {pos}/{len}",
+    )?);
     let t = Instant::now();
     let mut serial = Vec::with_capacity(n);
     for p in &paths {
@@ -163,19 +185,30 @@ fn light_curves(args: &Args, cores: usize) -> Result<(), Box<dyn std::error::Err
     bar.finish_and_clear();
 
     // 4. One delayed task per file.
-    let per_file: Vec<Delayed<Features>> =
-        paths.iter().map(|p| delayed!(features_of(p.clone(), args.nfreq)?)).collect();
+    let per_file: Vec<Delayed<Features>> = paths
+        .iter()
+        .map(|p| delayed!(features_of(p.clone(), args.nfreq)?))
+        .collect();
     let t = Instant::now();
-    let opts = ComputeOptions::new().callback(std::sync::Arc::new(ProgressBar::with_label("  delayed, 1 file/task")));
+    let opts = ComputeOptions::new().callback(std::sync::Arc::new(ProgressBar::with_label(
+        "  delayed, 1 file/task",
+    )));
     let by_file = compute_with(&per_file, &opts)?;
     let by_file_s = t.elapsed().as_secs_f64();
 
     // 5. One delayed task per batch of 50 files.
-    let per_batch: Vec<Delayed<Vec<Features>>> =
-        paths.chunks(50).map(|c| delayed!(features_of_batch(c.to_vec(), args.nfreq)?)).collect();
+    let per_batch: Vec<Delayed<Vec<Features>>> = paths
+        .chunks(50)
+        .map(|c| delayed!(features_of_batch(c.to_vec(), args.nfreq)?))
+        .collect();
     let t = Instant::now();
-    let opts = ComputeOptions::new().callback(std::sync::Arc::new(ProgressBar::with_label("  delayed, 50 files/task")));
-    let by_batch: Vec<Features> = compute_with(&per_batch, &opts)?.into_iter().flatten().collect();
+    let opts = ComputeOptions::new().callback(std::sync::Arc::new(ProgressBar::with_label(
+        "  delayed, 50 files/task",
+    )));
+    let by_batch: Vec<Features> = compute_with(&per_batch, &opts)?
+        .into_iter()
+        .flatten()
+        .collect();
     let by_batch_s = t.elapsed().as_secs_f64();
 
     println!("  {:<28} {:>8} {:>9}", "way", "wall", "speedup");
@@ -187,7 +220,10 @@ fn light_curves(args: &Args, cores: usize) -> Result<(), Box<dyn std::error::Err
         println!("  {name:<28} {:>7.2}s {:>8.2}×", s, serial_s / s);
     }
     let same = serial == by_file && serial == by_batch;
-    println!("  results identical across the three ways: {}", if same { "yes" } else { "NO" });
+    println!(
+        "  results identical across the three ways: {}",
+        if same { "yes" } else { "NO" }
+    );
     if !same {
         return Err("the parallel results differ from the serial loop".into());
     }

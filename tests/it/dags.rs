@@ -57,7 +57,10 @@ fn graphs_of_registered_ops_survive_bytes() {
     use oxidask::graph::Task;
     let mut g = TaskGraph::new();
     g.insert(Key::with_index("x", &[0]), Task::literal(Value::new(41u64)));
-    g.insert(Key::with_index("x", &[1]), Task::alias(Key::with_index("x", &[0])));
+    g.insert(
+        Key::with_index("x", &[1]),
+        Task::alias(Key::with_index("x", &[0])),
+    );
     let bytes = g.to_bytes().unwrap();
     let back = TaskGraph::from_bytes(&bytes).unwrap();
     let out = oxidask::scheduler::compute(back, &[Key::with_index("x", &[1])]).unwrap();

@@ -9,7 +9,9 @@ use oxidask::prelude::*;
 use oxidask_testing::SchedulerTester;
 
 fn threads_now() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn work(i: u64) -> u64 {
@@ -18,7 +20,11 @@ fn work(i: u64) -> u64 {
 }
 
 fn fail_on(i: u64) -> Result<u64, String> {
-    if i == 13 { Err(format!("star {i}: file is truncated")) } else { Ok(i) }
+    if i == 13 {
+        Err(format!("star {i}: file is truncated"))
+    } else {
+        Ok(i)
+    }
 }
 
 #[test]
@@ -32,10 +38,17 @@ fn a_failing_delayed_task_errs_within_a_second_leaving_no_thread() {
         let took = t0.elapsed();
         let msg = err.to_string();
         assert!(took < Duration::from_secs(1), "{s:?}: took {took:?}");
-        assert!(msg.contains("fail_on") && msg.contains("truncated"), "{msg}");
+        assert!(
+            msg.contains("fail_on") && msg.contains("truncated"),
+            "{msg}"
+        );
         assert!(msg.contains(&items[0].key().to_string()), "{msg}");
         // Scoped workers: all joined when compute returns.
-        assert!(threads_now() <= before, "{s:?}: {} threads left", threads_now() - before);
+        assert!(
+            threads_now() <= before,
+            "{s:?}: {} threads left",
+            threads_now() - before
+        );
     }
 }
 
@@ -45,11 +58,17 @@ fn errors_name_the_culprit_on_every_scheduler_and_optimization() {
         let mut g = TaskGraph::new();
         g.insert(Key::new("a"), Task::literal(Value::new(1u64)));
         let bad = FnOp::arc("explode", |_| Err("boom at row 9".into()));
-        g.insert(Key::with_index("mid", &[3]), Task::new(bad, vec![Key::new("a").into()]));
+        g.insert(
+            Key::with_index("mid", &[3]),
+            Task::new(bad, vec![Key::new("a").into()]),
+        );
         g.insert(Key::new("out"), Task::alias(Key::with_index("mid", &[3])));
         (g, vec![Key::new("out")])
     };
     SchedulerTester::new().assert_fails(build, |msg| {
-        assert!(msg.contains("explode") && msg.contains("boom at row 9"), "{msg}");
+        assert!(
+            msg.contains("explode") && msg.contains("boom at row 9"),
+            "{msg}"
+        );
     });
 }

@@ -18,9 +18,9 @@ pub trait Computable {
 }
 
 fn take<T: Data>(values: &mut std::vec::IntoIter<Value>) -> Result<T> {
-    let v = values.next().ok_or_else(|| {
-        oxidask_scheduler::Error::Internal("fewer results than requested".into())
-    })?;
+    let v = values
+        .next()
+        .ok_or_else(|| oxidask_scheduler::Error::Internal("fewer results than requested".into()))?;
     Ok(v.take::<T>()?)
 }
 
@@ -92,7 +92,10 @@ pub fn compute<C: Computable + ?Sized>(what: &C) -> Result<C::Output> {
 }
 
 /// [`compute`] with per-call options (scheduler, workers, callbacks).
-pub fn compute_with<C: Computable + ?Sized>(what: &C, options: &ComputeOptions) -> Result<C::Output> {
+pub fn compute_with<C: Computable + ?Sized>(
+    what: &C,
+    options: &ComputeOptions,
+) -> Result<C::Output> {
     let mut graph = TaskGraph::new();
     let mut keys = Vec::new();
     what.collect(&mut graph, &mut keys);

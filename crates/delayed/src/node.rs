@@ -52,19 +52,30 @@ pub struct Delayed<T> {
 
 impl<T> Clone for Delayed<T> {
     fn clone(&self) -> Self {
-        Delayed { node: self.node.clone(), _type: PhantomData }
+        Delayed {
+            node: self.node.clone(),
+            _type: PhantomData,
+        }
     }
 }
 
 impl<T> std::fmt::Debug for Delayed<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Delayed<{}>({})", std::any::type_name::<T>(), self.node.key)
+        write!(
+            f,
+            "Delayed<{}>({})",
+            std::any::type_name::<T>(),
+            self.node.key
+        )
     }
 }
 
 impl<T> Delayed<T> {
     pub(crate) fn from_node(node: Node) -> Delayed<T> {
-        Delayed { node: Arc::new(node), _type: PhantomData }
+        Delayed {
+            node: Arc::new(node),
+            _type: PhantomData,
+        }
     }
 
     /// The key of the task computing this value.
@@ -79,7 +90,6 @@ impl<T> Delayed<T> {
         add_to_graph(&mut g, &self.node);
         g
     }
-
 }
 
 impl<T: Data> Delayed<T> {

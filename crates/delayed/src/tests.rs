@@ -55,7 +55,10 @@ fn fallible_functions_fail_the_computation_with_their_name() {
     assert_eq!(ok.compute().unwrap(), 42);
     let bad = delayed!(parse(String::from("4x2"))?);
     let msg = delayed!(inc(bad)).compute().unwrap_err().to_string();
-    assert!(msg.contains("parse") && msg.contains("invalid digit"), "{msg}");
+    assert!(
+        msg.contains("parse") && msg.contains("invalid digit"),
+        "{msg}"
+    );
 }
 
 #[test]

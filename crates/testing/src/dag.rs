@@ -32,12 +32,18 @@ pub fn random_dag(max_nodes: usize) -> impl Strategy<Value = RandomDag> {
             .collect::<Vec<_>>();
         let salt = proptest::collection::vec(any::<u64>(), n);
         let outputs = proptest::collection::vec(0..n, 1..=4.min(n));
-        (deps, salt, outputs).prop_map(|(deps, salt, outputs)| RandomDag { deps, salt, outputs })
+        (deps, salt, outputs).prop_map(|(deps, salt, outputs)| RandomDag {
+            deps,
+            salt,
+            outputs,
+        })
     })
 }
 
 fn mix(salt: u64, inputs: impl Iterator<Item = u64>) -> u64 {
-    inputs.enumerate().fold(salt, |acc, (k, x)| acc.wrapping_add((k as u64 + 1).wrapping_mul(x)))
+    inputs.enumerate().fold(salt, |acc, (k, x)| {
+        acc.wrapping_add((k as u64 + 1).wrapping_mul(x))
+    })
 }
 
 impl RandomDag {
@@ -64,8 +70,11 @@ impl RandomDag {
             }
             Ok(Value::new(mix(salt, xs.into_iter())))
         });
-        let order: Vec<usize> =
-            if insertion.is_empty() { (0..self.deps.len()).collect() } else { insertion.to_vec() };
+        let order: Vec<usize> = if insertion.is_empty() {
+            (0..self.deps.len()).collect()
+        } else {
+            insertion.to_vec()
+        };
         let mut g = TaskGraph::with_capacity(order.len());
         for i in order {
             let mut args = vec![Arg::Value(Value::new(self.salt[i]))];

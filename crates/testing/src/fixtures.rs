@@ -19,7 +19,10 @@ pub fn sum_tree(n: u32, fanin: usize) -> (TaskGraph, Key) {
     let mut layer: Vec<Key> = (0..n)
         .map(|i| {
             let k = Key::with_index("inc", &[i]);
-            g.insert(k.clone(), Task::new(inc.clone(), vec![Value::new(i as i64).into()]));
+            g.insert(
+                k.clone(),
+                Task::new(inc.clone(), vec![Value::new(i as i64).into()]),
+            );
             k
         })
         .collect();
@@ -30,7 +33,10 @@ pub fn sum_tree(n: u32, fanin: usize) -> (TaskGraph, Key) {
             .enumerate()
             .map(|(j, c)| {
                 let k = Key::with_index("sum", &[level, j as u32]);
-                g.insert(k.clone(), Task::new(add.clone(), c.iter().cloned().map(Into::into).collect()));
+                g.insert(
+                    k.clone(),
+                    Task::new(add.clone(), c.iter().cloned().map(Into::into).collect()),
+                );
                 k
             })
             .collect();
@@ -44,10 +50,16 @@ pub fn sum_tree(n: u32, fanin: usize) -> (TaskGraph, Key) {
 pub fn chain(len: u32) -> (TaskGraph, Key) {
     let inc = FnOp::arc("inc", |a| Ok(Value::new(a[0].downcast_ref::<i64>()? + 1)));
     let mut g = TaskGraph::with_capacity(len as usize);
-    g.insert(Key::with_index("chain", &[0]), Task::new(inc.clone(), vec![Value::new(0i64).into()]));
+    g.insert(
+        Key::with_index("chain", &[0]),
+        Task::new(inc.clone(), vec![Value::new(0i64).into()]),
+    );
     for i in 1..len {
         let prev = Key::with_index("chain", &[i - 1]);
-        g.insert(Key::with_index("chain", &[i]), Task::new(inc.clone(), vec![prev.into()]));
+        g.insert(
+            Key::with_index("chain", &[i]),
+            Task::new(inc.clone(), vec![prev.into()]),
+        );
     }
     (g, Key::with_index("chain", &[len - 1]))
 }

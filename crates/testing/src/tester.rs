@@ -29,12 +29,16 @@ impl SchedulerTester {
             ("threaded-4", SchedulerChoice::Threaded, 4),
         ];
         for (name, choice, n) in schedulers {
-            for (opt_name, opt) in
-                [("optimized", OptimizeOptions::default()), ("unoptimized", OptimizeOptions::none())]
-            {
+            for (opt_name, opt) in [
+                ("optimized", OptimizeOptions::default()),
+                ("unoptimized", OptimizeOptions::none()),
+            ] {
                 runs.push((
                     format!("{name}/{opt_name}"),
-                    ComputeOptions::new().scheduler(choice.clone()).num_workers(n).optimize(opt),
+                    ComputeOptions::new()
+                        .scheduler(choice.clone())
+                        .num_workers(n)
+                        .optimize(opt),
                 ));
             }
         }
@@ -55,14 +59,24 @@ impl SchedulerTester {
         read: impl Fn(&Value) -> T,
         expected: &[T],
     ) {
-        assert!(!expected.is_empty(), "SchedulerTester: nothing to compare (no outputs)");
+        assert!(
+            !expected.is_empty(),
+            "SchedulerTester: nothing to compare (no outputs)"
+        );
         for (name, opts) in &self.runs {
             let (graph, outputs) = build();
-            assert_eq!(outputs.len(), expected.len(), "{name}: outputs and expected differ in length");
+            assert_eq!(
+                outputs.len(),
+                expected.len(),
+                "{name}: outputs and expected differ in length"
+            );
             let values = compute_with(graph, &outputs, opts)
                 .unwrap_or_else(|e| panic!("{name}: computation failed: {e}"));
             let got: Vec<T> = values.iter().map(&read).collect();
-            assert_eq!(got, expected, "{name}: outputs differ from the expected values");
+            assert_eq!(
+                got, expected,
+                "{name}: outputs differ from the expected values"
+            );
         }
     }
 
