@@ -3,3 +3,4 @@
 
 mod dags;
 mod failures;
+mod memory;

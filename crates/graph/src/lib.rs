@@ -43,7 +43,9 @@ pub use key::Key;
 pub use op::{FnOp, Identity, Op, OpDecoder, decode_op, is_registered};
 pub use task::{Arg, Task};
 pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize};
-pub use value::{Codec, CodecVTable, SerdeCodec, Value, ValueDecoder, codec_of};
+pub use value::{
+    Codec, CodecVTable, LoadBytes, SerdeCodec, Value, ValueDecoder, ValueMeta, codec_of,
+};
 #[cfg(feature = "ndarray")]
 pub use value::{NdarrayCodec, RawElement};
 

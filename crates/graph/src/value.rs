@@ -17,7 +17,7 @@
 //! ([`register_value!`](crate::register_value)), so a graph read from bytes
 //! can rebuild its literal arguments in another process of the same program.
 
-use std::any::{Any, type_name};
+use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
@@ -64,6 +64,12 @@ pub struct CodecVTable {
 }
 
 type EncodeErased = fn(&(dyn Any + Send + Sync), &mut Vec<u8>) -> Result<(), String>;
+
+impl fmt::Debug for CodecVTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Codec({})", self.name())
+    }
+}
 
 impl CodecVTable {
     /// The name a value of this codec is registered and encoded under: its
@@ -175,23 +181,88 @@ impl Value {
 
     /// Whether the wrapped value is a `T`.
     pub fn is<T: Any>(&self) -> bool {
-        self.data.is::<T>()
+        self.data_type_id() == TypeId::of::<T>()
+    }
+
+    /// The `TypeId` of the wrapped value (of the value it loads, if lazy).
+    pub fn data_type_id(&self) -> TypeId {
+        match self.data.downcast_ref::<Lazy>() {
+            Some(lazy) => lazy.type_id,
+            None => (*self.data).type_id(),
+        }
     }
 
     /// Borrows the wrapped value as a `T`, or says which type it really is.
+    /// A [lazy](Value::lazy) value is loaded on first access; a failure to
+    /// load is an error naming its source.
     pub fn downcast_ref<T: Any>(&self) -> Result<&T> {
-        self.data
-            .downcast_ref::<T>()
-            .ok_or_else(|| self.mismatch::<T>())
+        if let Some(x) = self.data.downcast_ref::<T>() {
+            return Ok(x);
+        }
+        match self.data.downcast_ref::<Lazy>() {
+            Some(lazy) if lazy.type_id == TypeId::of::<T>() => lazy.get()?.downcast_ref::<T>(),
+            _ => Err(self.mismatch::<T>()),
+        }
+    }
+
+    /// Whether this value is still to be loaded from its source.
+    pub fn is_lazy(&self) -> bool {
+        self.data.downcast_ref::<Lazy>().is_some_and(|l| l.loaded.get().is_none())
+    }
+
+    /// A value whose bytes are loaded from `source` (a spill file) and
+    /// decoded with the codec of `like` on first access; it reports the type,
+    /// size and codec of `like`, the [`meta`](Value::meta) of the value it
+    /// stands for. Dropping it before
+    /// access never reads the bytes.
+    pub fn lazy(source: Arc<dyn LoadBytes>, like: &ValueMeta) -> Value {
+        Value {
+            data: Arc::new(Lazy {
+                source,
+                codec: like.codec,
+                type_id: like.type_id,
+                loaded: OnceLock::new(),
+            }),
+            nbytes: like.nbytes,
+            type_name: like.type_name,
+            codec: like.codec,
+        }
+    }
+
+    /// What a lazy stand-in for this value needs to know about it.
+    pub fn meta(&self) -> ValueMeta {
+        ValueMeta {
+            type_id: self.data_type_id(),
+            type_name: self.type_name,
+            nbytes: self.nbytes,
+            codec: self.codec,
+        }
+    }
+
+    /// Loads a lazy value now (returns other values as they are).
+    pub fn resolve(self) -> Result<Value> {
+        if !self.data.is::<Lazy>() {
+            return Ok(self);
+        }
+        let lazy = Arc::downcast::<Lazy>(self.data)
+            .map_err(|_| Error::Internal("lazy value lost its type".into()))?;
+        match Arc::try_unwrap(lazy) {
+            Ok(lazy) => match lazy.loaded.get() {
+                Some(_) => Ok(lazy.loaded.into_inner().expect("checked")),
+                None => lazy.source_load(),
+            },
+            Err(shared) => shared.get().cloned(),
+        }
     }
 
     /// Takes the wrapped `T` out, without copying when this is the only
     /// handle to it, else by cloning.
     pub fn take<T: Any + Send + Sync + Clone>(self) -> Result<T> {
-        if !self.data.is::<T>() {
+        if !self.is::<T>() {
             return Err(self.mismatch::<T>());
         }
-        match Arc::downcast::<T>(self.data) {
+        let this = self.resolve()?;
+        match Arc::downcast::<T>(this.data) {
             Ok(arc) => Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone())),
             Err(_) => Err(Error::Internal(
                 "downcast failed after a successful type check".into(),
@@ -202,28 +273,20 @@ impl Value {
     /// Takes the wrapped `T` out only if this is its only handle; otherwise
     /// gives the value back. For types that cannot (or should not) be cloned.
     pub fn try_unwrap<T: Any + Send + Sync>(self) -> std::result::Result<T, Value> {
-        if !self.data.is::<T>() {
+        if !self.is::<T>() {
             return Err(self);
         }
-        let Value {
-            data,
-            nbytes,
-            type_name,
-            codec,
-        } = self;
+        // A lazy value that fails to load is handed back unchanged; reading
+        // it again reports the failure.
+        let this = match self.clone().resolve() {
+            Ok(v) => v,
+            Err(_) => return Err(self),
+        };
+        drop(self);
+        let Value { data, nbytes, type_name, codec } = this;
         match Arc::downcast::<T>(data) {
-            Ok(arc) => Arc::try_unwrap(arc).map_err(|arc| Value {
-                data: arc,
-                nbytes,
-                type_name,
-                codec,
-            }),
-            Err(data) => Err(Value {
-                data,
-                nbytes,
-                type_name,
-                codec,
-            }),
+            Ok(arc) => Arc::try_unwrap(arc).map_err(|arc| Value { data: arc, nbytes, type_name, codec }),
+            Err(data) => Err(Value { data, nbytes, type_name, codec }),
         }
     }
 
@@ -248,7 +311,17 @@ impl Value {
     /// Appends this value's encoding to `out`, or explains why it has none.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), String> {
         match self.codec {
-            Some(c) => (c.encode)(&*self.data, out),
+            Some(c) => match self.data.downcast_ref::<Lazy>() {
+                Some(lazy) => match lazy.loaded.get() {
+                    Some(v) => (c.encode)(&*v.data, out),
+                    // The source holds exactly this codec's bytes.
+                    None => {
+                        out.extend_from_slice(&lazy.source.load()?);
+                        Ok(())
+                    }
+                },
+                None => (c.encode)(&*self.data, out),
+            },
             None => Err(format!(
                 "values of type {} have no byte encoding; create them with \
                  Value::with_codec (e.g. SerdeCodec) to make them spillable and sendable",
@@ -269,6 +342,66 @@ impl Value {
             what: format!("a value of type {codec_name}"),
             message,
         })
+    }
+}
+
+/// The type, size and codec of a value, without the value.
+#[derive(Clone, Copy, Debug)]
+pub struct ValueMeta {
+    type_id: TypeId,
+    type_name: &'static str,
+    nbytes: usize,
+    codec: Option<&'static CodecVTable>,
+}
+
+impl ValueMeta {
+    /// Bytes the value holds.
+    pub fn nbytes(&self) -> usize {
+        self.nbytes
+    }
+
+    /// The value's Rust type name.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// Whether the value can be written to bytes.
+    pub fn has_codec(&self) -> bool {
+        self.codec.is_some()
+    }
+}
+
+/// Where a [lazy](Value::lazy) value's encoded bytes come from.
+pub trait LoadBytes: Send + Sync + 'static {
+    /// Reads the bytes; the error names the source (e.g. the file).
+    fn load(&self) -> Result<Vec<u8>, String>;
+}
+
+struct Lazy {
+    source: Arc<dyn LoadBytes>,
+    codec: Option<&'static CodecVTable>,
+    type_id: TypeId,
+    loaded: OnceLock<Value>,
+}
+
+impl Lazy {
+    fn source_load(&self) -> Result<Value> {
+        let load_err = |message: String| Error::Decode { what: "a spilled value".into(), message };
+        let bytes = self.source.load().map_err(load_err)?;
+        let codec = self
+            .codec
+            .ok_or_else(|| Error::Internal("a lazy value without a codec".into()))?;
+        codec.decode(&bytes).map_err(load_err)
+    }
+
+    fn get(&self) -> Result<&Value> {
+        if let Some(v) = self.loaded.get() {
+            return Ok(v);
+        }
+        let v = self.source_load()?;
+        // Two threads may load at once; one result wins, both are equal.
+        let _ = self.loaded.set(v);
+        Ok(self.loaded.get().expect("just set"))
     }
 }
 
@@ -350,6 +483,33 @@ mod tests {
         let err = v.encode(&mut Vec::new()).unwrap_err();
         assert!(err.contains("Opaque"), "{err}");
         assert!(Value::decode("no::such::Type", &[]).is_err());
+    }
+
+    struct Bytes(Vec<u8>, std::sync::atomic::AtomicUsize);
+    impl LoadBytes for Bytes {
+        fn load(&self) -> Result<Vec<u8>, String> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn lazy_values_load_on_first_access_only() {
+        let original = Value::new(vec![1.5f64, 2.5]);
+        let mut bytes = Vec::new();
+        original.encode(&mut bytes).unwrap();
+        let source = Arc::new(Bytes(bytes, Default::default()));
+        let lazy = Value::lazy(source.clone(), &original.meta());
+        assert!(lazy.is::<Vec<f64>>() && lazy.is_lazy());
+        assert_eq!(lazy.nbytes(), original.nbytes());
+        assert_eq!(source.1.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert!(lazy.downcast_ref::<String>().is_err());
+        assert_eq!(lazy.downcast_ref::<Vec<f64>>().unwrap(), &vec![1.5, 2.5]);
+        assert_eq!(lazy.downcast_ref::<Vec<f64>>().unwrap().len(), 2);
+        assert_eq!(source.1.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(lazy.take::<Vec<f64>>().unwrap(), vec![1.5, 2.5]);
+        let unread = Value::lazy(source.clone(), &original.meta());
+        assert_eq!(unread.try_unwrap::<Vec<f64>>().unwrap(), vec![1.5, 2.5]);
     }
 
     #[test]

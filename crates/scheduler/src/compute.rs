@@ -8,7 +8,9 @@ use oxidask_graph::{Key, TaskGraph, Value};
 
 use crate::config::{self, Config, SchedulerChoice};
 use crate::error::Result;
+use crate::RunContext;
 use crate::events::{Callback, EventBus};
+use oxidask_store::StoreOptions;
 
 /// Per-call settings that override the [configuration](crate::config) in force.
 #[derive(Clone, Default)]
@@ -16,6 +18,8 @@ pub struct ComputeOptions {
     scheduler: Option<SchedulerChoice>,
     num_workers: Option<usize>,
     optimize: Option<OptimizeOptions>,
+    memory_limit: Option<Option<usize>>,
+    spill_dir: Option<std::path::PathBuf>,
     callbacks: Vec<Arc<dyn Callback>>,
 }
 
@@ -43,6 +47,19 @@ impl ComputeOptions {
         self
     }
 
+    /// Holds at most `bytes` of results in memory, spilling the rest to
+    /// disk (`None`: no limit).
+    pub fn memory_limit(mut self, bytes: Option<usize>) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// Spills under this directory.
+    pub fn spill_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+
     /// Also delivers this computation's events to `callback`.
     pub fn callback(mut self, callback: Arc<dyn Callback>) -> Self {
         self.callbacks.push(callback);
@@ -59,6 +76,12 @@ impl ComputeOptions {
         }
         if let Some(o) = self.optimize {
             c.optimize = o;
+        }
+        if let Some(m) = self.memory_limit {
+            c.memory_limit = m;
+        }
+        if let Some(d) = &self.spill_dir {
+            c.spill_dir = Some(d.clone());
         }
         Ok(c)
     }
@@ -78,6 +101,9 @@ pub fn compute_with(
 ) -> Result<Vec<Value>> {
     let config = options.resolve()?;
     let plan = optimize(graph, outputs, config.optimize)?;
-    let events = EventBus::collect(&options.callbacks);
-    config.scheduler().run(plan, &events)
+    let ctx = RunContext {
+        events: EventBus::collect(&options.callbacks),
+        store: StoreOptions { memory_limit: config.memory_limit, spill_dir: config.spill_dir.clone() },
+    };
+    config.scheduler().run(plan, &ctx)
 }

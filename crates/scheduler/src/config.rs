@@ -9,7 +9,10 @@
 //! 3. process-wide: [`set_global`], which starts from the environment:
 //!    - `OXIDASK_SCHEDULER`: `threaded` (default; also `threads`) or `sync`
 //!      (also `synchronous`, `single-threaded`);
-//!    - `OXIDASK_NUM_WORKERS`: worker threads for `threaded` (default: all cores).
+//!    - `OXIDASK_NUM_WORKERS`: worker threads for `threaded` (default: all cores);
+//!    - `OXIDASK_MEMORY_LIMIT`: bytes of results held in memory before spilling
+//!      to disk, e.g. `2GiB`, `512MB`, or `none` (default: half of physical memory);
+//!    - `OXIDASK_SPILL_DIR`: where spill files go (default: the system temp dir).
 //!
 //! An invalid environment value is an error naming the variable, raised by
 //! the first computation (not a silent fallback).
@@ -54,6 +57,10 @@ pub struct Config {
     pub num_workers: usize,
     /// Optimizer passes.
     pub optimize: OptimizeOptions,
+    /// Bytes of results held in memory before spilling (`None`: no limit).
+    pub memory_limit: Option<usize>,
+    /// Where spill directories are created (`None`: the temp dir).
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -62,6 +69,8 @@ impl Default for Config {
             scheduler: SchedulerChoice::Threaded,
             num_workers: default_num_workers(),
             optimize: OptimizeOptions::default(),
+            memory_limit: Some(oxidask_store::default_limit()),
+            spill_dir: None,
         }
     }
 }
@@ -94,6 +103,13 @@ impl Config {
                     "OXIDASK_NUM_WORKERS={s:?} is not a positive number of worker threads"
                 ))
             })?;
+        }
+        if let Some(s) = var("OXIDASK_MEMORY_LIMIT") {
+            config.memory_limit = oxidask_store::parse_bytes(&s)
+                .map_err(|e| Error::Config(format!("OXIDASK_MEMORY_LIMIT: {e}")))?;
+        }
+        if let Some(s) = var("OXIDASK_SPILL_DIR") {
+            config.spill_dir = Some(s.into());
         }
         Ok(config)
     }

@@ -13,6 +13,15 @@ pub enum Error {
     /// A task returned an error or panicked; names its key and op.
     #[error(transparent)]
     Task(#[from] TaskError),
+    /// A result could not be kept within the memory limit (too large, not
+    /// spillable, or the spill directory failed); names the task's key.
+    #[error("memory limit, at task {key}: {source}")]
+    Memory {
+        /// The key of the task whose result is at fault.
+        key: oxidask_graph::Key,
+        /// What went wrong.
+        source: oxidask_store::StoreError,
+    },
     /// A configuration value (an environment variable, an option) is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use oxidask_graph::{Key, TaskError};
 use parking_lot::RwLock;
 
-use crate::store::Held;
+use oxidask_store::MemoryStats;
 
 /// One thing that happened during a computation.
 #[derive(Debug)]
@@ -54,8 +54,8 @@ pub enum Event<'a> {
         end: Instant,
         /// Bytes of its result.
         nbytes: usize,
-        /// Results held right after it was stored.
-        held: Held,
+        /// Memory right after its result was stored (and others spilled).
+        memory: MemoryStats,
     },
     /// A task failed; the computation stops.
     TaskFailed {
@@ -72,8 +72,12 @@ pub enum Event<'a> {
         elapsed: Duration,
         /// Tasks that ran to completion.
         completed: usize,
-        /// The most results held at once.
-        peak_held: Held,
+        /// The most results held in memory at once.
+        peak_held: usize,
+        /// The most bytes of results held in memory at once.
+        peak_held_bytes: usize,
+        /// Memory at the end, with the totals spilled and read back.
+        memory: MemoryStats,
     },
 }
 

@@ -39,7 +39,6 @@ mod diagnostics;
 mod error;
 pub mod events;
 mod run;
-mod store;
 mod sync;
 mod threaded;
 
@@ -51,21 +50,32 @@ pub use config::{Config, SchedulerChoice, with_config, with_scheduler};
 pub use diagnostics::{Profiler, ProgressBar, TaskRecord};
 pub use error::{Error, Result};
 pub use events::{Callback, Event, EventBus};
-pub use store::Held;
+pub use oxidask_store::{MemoryStats, StoreOptions};
 pub use sync::SyncScheduler;
 pub use threaded::ThreadedScheduler;
+
+/// What a scheduler needs besides the plan: who listens, and how results
+/// are held (memory limit, spill directory).
+#[derive(Clone, Default)]
+pub struct RunContext {
+    /// The callbacks of this computation.
+    pub events: EventBus,
+    /// Memory limit and spill directory for the results.
+    pub store: StoreOptions,
+}
 
 /// Runs an optimized [`Plan`] and returns its outputs' values in order.
 ///
 /// Implementations must: run each task after its dependencies, at most once;
 /// on the first failure stop starting tasks and return that failure; deliver
-/// events to `events`; and leave no thread running when they return.
+/// events to `ctx.events`; hold results within `ctx.store`'s memory limit;
+/// and leave no thread running and no spill file behind when they return.
 pub trait Scheduler: Send + Sync {
     /// A short name for diagnostics, e.g. `threaded`.
     fn name(&self) -> &str;
 
     /// Runs the plan.
-    fn run(&self, plan: Plan, events: &EventBus) -> Result<Vec<Value>>;
+    fn run(&self, plan: Plan, ctx: &RunContext) -> Result<Vec<Value>>;
 }
 
 #[cfg(test)]

@@ -24,8 +24,9 @@ use oxidask_graph::{Arg, Deps, TaskError, Value};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+use crate::RunContext;
 use crate::events::{Event, EventBus};
-use crate::store::Store;
+use oxidask_store::Store;
 
 /// Where ready tasks wait; one implementation per scheduler.
 pub(crate) trait ReadyQueue {
@@ -48,14 +49,15 @@ pub(crate) struct Run<'p> {
     pub store: Store,
     remaining: AtomicUsize,
     failed: AtomicBool,
-    error: Mutex<Option<TaskError>>,
+    error: Mutex<Option<Error>>,
     events: &'p EventBus,
     timed: bool,
     started: Instant,
 }
 
 impl<'p> Run<'p> {
-    pub fn new(plan: &'p Plan, events: &'p EventBus) -> Result<Run<'p>> {
+    pub fn new(plan: &'p Plan, ctx: &'p RunContext) -> Result<Run<'p>> {
+        let events = &ctx.events;
         let g = &plan.graph;
         let arg_ids = Deps::from_lists((0..g.len() as u32).map(|i| {
             g.by_id(i)
@@ -77,7 +79,7 @@ impl<'p> Run<'p> {
             arg_ids,
             dependents,
             waiting: waiting.collect(),
-            store: Store::new(readers),
+            store: Store::new(readers, ctx.store.clone()),
             remaining: AtomicUsize::new(g.len()),
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
@@ -99,6 +101,11 @@ impl<'p> Run<'p> {
     /// Whether no new task should start: all done, or one failed.
     pub fn is_over(&self) -> bool {
         self.failed.load(Ordering::Acquire) || self.remaining.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether memory is tight: prefer consuming results to producing data.
+    pub fn under_pressure(&self) -> bool {
+        self.store.under_pressure()
     }
 
     pub fn priority(&self, id: u32) -> u32 {
@@ -123,19 +130,27 @@ impl<'p> Run<'p> {
         let value = match outcome {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
-                self.fail(TaskError::failed(key.clone(), task.op.name(), &*e), worker);
+                let e = TaskError::failed(key.clone(), task.op.name(), &*e);
+                self.fail(e.into(), worker);
                 return false;
             }
             Err(payload) => {
                 self.fail(
-                    TaskError::panicked(key.clone(), task.op.name(), &*payload),
+                    TaskError::panicked(key.clone(), task.op.name(), &*payload).into(),
                     worker,
                 );
                 return false;
             }
         };
         let nbytes = value.nbytes();
-        let held = self.store.put(id, value);
+        let memory = match self.store.put(id, value) {
+            Ok(m) => m,
+            Err(e) => {
+                let key = self.plan.graph.key(e.id()).clone();
+                self.fail(Error::Memory { key, source: e }, worker);
+                return false;
+            }
+        };
         if let Some(start) = start {
             self.events.emit(&Event::TaskFinished {
                 key,
@@ -144,7 +159,7 @@ impl<'p> Run<'p> {
                 start,
                 end: Instant::now(),
                 nbytes,
-                held,
+                memory,
             });
         }
         for &d in self.dependents.of(id) {
@@ -205,11 +220,10 @@ impl<'p> Run<'p> {
     }
 
     #[cold]
-    fn fail(&self, error: TaskError, worker: usize) {
-        self.events.emit(&Event::TaskFailed {
-            error: &error,
-            worker,
-        });
+    fn fail(&self, error: Error, worker: usize) {
+        if let Error::Task(t) = &error {
+            self.events.emit(&Event::TaskFailed { error: t, worker });
+        }
         let mut slot = self.error.lock();
         if slot.is_none() {
             *slot = Some(error);
@@ -224,10 +238,12 @@ impl<'p> Run<'p> {
             ok,
             elapsed: self.started.elapsed(),
             completed: self.plan.len() - self.remaining.load(Ordering::Acquire),
-            peak_held: self.store.peak(),
+            peak_held: self.store.peak().0,
+            peak_held_bytes: self.store.peak().1,
+            memory: self.store.stats(),
         });
         if let Some(e) = self.error.lock().take() {
-            return Err(Error::Task(e));
+            return Err(e);
         }
         if self.remaining.load(Ordering::Acquire) != 0 {
             return Err(Error::Internal(format!(

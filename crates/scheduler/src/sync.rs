@@ -9,7 +9,8 @@ use oxidask_graph::optimize::Plan;
 
 use crate::Scheduler;
 use crate::error::Result;
-use crate::events::{Event, EventBus};
+use crate::RunContext;
+use crate::events::Event;
 use crate::run::{ReadyQueue, Run, worker_loop};
 
 /// Runs every task on the calling thread, in priority order. Deterministic:
@@ -41,13 +42,13 @@ impl Scheduler for SyncScheduler {
         "sync"
     }
 
-    fn run(&self, plan: Plan, events: &EventBus) -> Result<Vec<Value>> {
-        events.emit(&Event::Started {
+    fn run(&self, plan: Plan, ctx: &RunContext) -> Result<Vec<Value>> {
+        ctx.events.emit(&Event::Started {
             ntasks: plan.len(),
             workers: 1,
             scheduler: self.name(),
         });
-        let run = Run::new(&plan, events)?;
+        let run = Run::new(&plan, ctx)?;
         let queue = LocalQueue(RefCell::new(BinaryHeap::new()));
         queue.push(0, &run.roots(), &run);
         if !run.is_over() {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use oxidask_graph::{FnOp, Key, Op, Task, TaskErrorKind, TaskGraph, Value};
 
-use crate::{Callback, ComputeOptions, Error, Event, Held, SchedulerChoice, compute_with};
+use crate::{Callback, ComputeOptions, Error, Event, MemoryStats, SchedulerChoice, compute_with};
 
 fn both() -> [ComputeOptions; 3] {
     [
@@ -224,7 +224,7 @@ pub(crate) struct PeakHeld(AtomicUsize);
 impl Callback for PeakHeld {
     fn on_event(&self, e: &Event<'_>) {
         if let Event::TaskFinished {
-            held: Held { count, .. },
+            memory: MemoryStats { held: count, .. },
             ..
         } = e
         {

@@ -28,7 +28,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::Scheduler;
 use crate::error::Result;
-use crate::events::{Event, EventBus};
+use crate::RunContext;
+use crate::events::Event;
 use crate::run::{ReadyQueue, Run, worker_loop};
 
 /// Runs tasks on `num_workers` threads (default: all cores), ready tasks
@@ -130,8 +131,18 @@ impl StealingQueues {
 
     /// The better of this worker's best task and the injector's best, else
     /// a task stolen from another worker.
-    fn find(&self, worker: usize) -> Option<u32> {
+    fn find(&self, worker: usize, run: &Run) -> Option<u32> {
         let local = &self.locals[worker];
+        if run.under_pressure() {
+            // Root-task queuing: while memory is tight, run tasks that
+            // consume results (own, then stolen) before starting new roots.
+            let n = self.locals.len();
+            let id = (0..n)
+                .find_map(|k| self.locals[(worker + k) % n].pop())
+                .or_else(|| self.injector.pop())?;
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            return Some(id);
+        }
         let first = if local.top() <= self.injector.top() {
             local.pop().or_else(|| self.injector.pop())
         } else {
@@ -159,7 +170,7 @@ impl ReadyQueue for StealingQueues {
             if run.is_over() {
                 return None;
             }
-            if let Some(id) = self.find(worker) {
+            if let Some(id) = self.find(worker, run) {
                 return Some(id);
             }
             // A short spin catches tasks a busy worker is about to publish
@@ -208,14 +219,14 @@ impl Scheduler for ThreadedScheduler {
         "threaded"
     }
 
-    fn run(&self, plan: Plan, events: &EventBus) -> Result<Vec<Value>> {
+    fn run(&self, plan: Plan, ctx: &RunContext) -> Result<Vec<Value>> {
         let workers = self.num_workers.min(plan.len().max(1));
-        events.emit(&Event::Started {
+        ctx.events.emit(&Event::Started {
             ntasks: plan.len(),
             workers,
             scheduler: self.name(),
         });
-        let run = Run::new(&plan, events)?;
+        let run = Run::new(&plan, ctx)?;
         let queues = StealingQueues::new(workers);
         queues.inject(&run.roots(), &run);
         if !run.is_over() {

@@ -67,20 +67,17 @@ impl Callback for ProgressBar {
                 });
                 *self.inner.bar.lock() = Some(bar);
             }
-            Event::TaskFinished { held, .. } => {
+            Event::TaskFinished { memory, .. } => {
                 if let Some(bar) = &*self.inner.bar.lock() {
                     bar.inc(1);
                     if bar.position() % 64 == 0 {
-                        bar.set_message(format!(
-                            "held {} ({})",
-                            held.count,
-                            human_bytes(held.bytes)
-                        ));
+                        bar.set_message(memory_message(memory));
                     }
                 }
             }
-            Event::Finished { ok, .. } => {
+            Event::Finished { ok, memory, .. } => {
                 if let Some(bar) = self.inner.bar.lock().take() {
+                    bar.set_message(memory_message(memory));
                     if *ok {
                         bar.finish()
                     } else {
@@ -91,6 +88,18 @@ impl Callback for ProgressBar {
             _ => {}
         }
     }
+}
+
+fn memory_message(m: &oxidask_store::MemoryStats) -> String {
+    let mut s = format!("held {}", human_bytes(m.held_bytes));
+    if m.spilled > 0 {
+        s.push_str(&format!(
+            ", spilled {} ({} on disk)",
+            human_bytes(m.spilled_bytes),
+            human_bytes(m.on_disk_bytes)
+        ));
+    }
+    s
 }
 
 /// Formats a byte count with a binary unit, e.g. `1.5 GiB`.
