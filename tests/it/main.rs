@@ -4,3 +4,4 @@
 mod dags;
 mod failures;
 mod memory;
+mod shuffle;

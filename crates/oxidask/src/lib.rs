@@ -33,6 +33,11 @@ pub mod graph {
     pub use oxidask_graph::*;
 }
 
+/// Results within a memory limit, spilling, and the disk-backed shuffle.
+pub mod store {
+    pub use oxidask_store::*;
+}
+
 /// Schedulers, configuration and events.
 pub mod scheduler {
     pub use oxidask_scheduler::*;

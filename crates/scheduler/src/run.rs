@@ -255,9 +255,12 @@ impl<'p> Run<'p> {
             .outputs
             .iter()
             .map(|&o| {
-                self.store.take(o).ok_or_else(|| {
+                let v = self.store.take(o).ok_or_else(|| {
                     Error::Internal(format!("output {} has no result", self.plan.graph.key(o)))
-                })
+                })?;
+                // A spilled output is read back now: its file goes with the
+                // store's spill directory when the computation ends.
+                Ok(v.resolve()?)
             })
             .collect()
     }

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod limit;
+pub mod shuffle;
 pub mod spill;
 mod store;
 
