@@ -44,10 +44,11 @@ pub use op::{FnOp, Identity, Op, OpDecoder, decode_op, is_registered};
 pub use task::{Arg, Task};
 pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize};
 pub use value::{
-    Codec, CodecVTable, LoadBytes, SerdeCodec, Value, ValueDecoder, ValueMeta, codec_of,
+    Codec, CodecVTable, LoadBytes, RawElement, RawVecCodec, SerdeCodec, Value, ValueDecoder,
+    ValueMeta, codec_of,
 };
 #[cfg(feature = "ndarray")]
-pub use value::{NdarrayCodec, RawElement};
+pub use value::NdarrayCodec;
 
 #[doc(hidden)]
 pub use inventory;

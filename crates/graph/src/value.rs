@@ -446,10 +446,12 @@ macro_rules! register_value {
 }
 
 mod known;
+mod raw;
+pub use raw::{RawElement, RawVecCodec};
 #[cfg(feature = "ndarray")]
 mod ndarray_codec;
 #[cfg(feature = "ndarray")]
-pub use ndarray_codec::{NdarrayCodec, RawElement};
+pub use ndarray_codec::NdarrayCodec;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 
 use std::any::Any;
 
+use super::raw::RawVecCodec;
 use super::{CodecVTable, SerdeCodec, codec_of};
 
 /// Heap-inclusive size of a value, for the recognised types.
@@ -62,6 +63,29 @@ impl DeepSize for Vec<Vec<f64>> {
     }
 }
 
+macro_rules! recognise_raw {
+    ($any:expr; $($t:ty),* $(,)?) => {$(
+        if let Some(x) = $any.downcast_ref::<Vec<$t>>() {
+            return (x.deep_size(), Some(codec_of::<Vec<$t>, RawVecCodec>()));
+        }
+    )*};
+}
+
+macro_rules! register_raw {
+    ($($t:ty),* $(,)?) => {$(
+        inventory::submit! { super::ValueDecoder { vtable: || codec_of::<Vec<$t>, RawVecCodec>() } }
+    )*};
+}
+
+/// Numeric vectors: raw little-endian, a copy rather than varints.
+macro_rules! raw_vectors {
+    ($mac:ident $(; $any:expr)?) => {
+        $mac!($($any;)? f64, f32, i64, i32, u64, u32, u8, bool);
+    };
+}
+
+raw_vectors!(register_raw);
+
 macro_rules! recognise {
     ($any:expr; $($t:ty),* $(,)?) => {$(
         if let Some(x) = $any.downcast_ref::<$t>() {
@@ -81,8 +105,7 @@ macro_rules! known_types {
     ($mac:ident $(; $any:expr)?) => {
         $mac!($($any;)?
             f64, f32, i64, i32, u64, u32, u8, usize, bool, (), String,
-            Vec<f64>, Vec<f32>, Vec<i64>, Vec<i32>, Vec<u64>, Vec<u32>, Vec<u8>, Vec<usize>,
-            Vec<bool>, Vec<String>, Vec<Vec<f64>>,
+            Vec<usize>, Vec<String>, Vec<Vec<f64>>,
         );
     };
 }
@@ -93,6 +116,7 @@ known_types!(register_known);
 /// no codec otherwise.
 pub(super) fn describe<T: Any>(value: &T) -> (usize, Option<&'static CodecVTable>) {
     let any = value as &dyn Any;
+    raw_vectors!(recognise_raw; any);
     known_types!(recognise; any);
     #[cfg(feature = "ndarray")]
     if let Some(found) = super::ndarray_codec::describe(any) {

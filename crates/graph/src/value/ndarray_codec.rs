@@ -8,42 +8,8 @@ use std::any::Any;
 
 use ndarray::{Array, ArrayD, Dimension, IxDyn};
 
+use super::raw::RawElement;
 use super::{Codec, CodecVTable, codec_of};
-
-/// An element type with a fixed-width little-endian form.
-pub trait RawElement: Copy + Send + Sync + 'static {
-    /// Width in bytes.
-    const WIDTH: usize;
-    /// Appends the little-endian bytes.
-    fn put(self, out: &mut Vec<u8>);
-    /// Reads from exactly `WIDTH` bytes.
-    fn get(bytes: &[u8]) -> Self;
-}
-
-macro_rules! raw_numbers {
-    ($($t:ty),*) => {$(
-        impl RawElement for $t {
-            const WIDTH: usize = std::mem::size_of::<$t>();
-            fn put(self, out: &mut Vec<u8>) { out.extend_from_slice(&self.to_le_bytes()); }
-            fn get(bytes: &[u8]) -> Self {
-                let mut a = [0u8; std::mem::size_of::<$t>()];
-                a.copy_from_slice(bytes);
-                <$t>::from_le_bytes(a)
-            }
-        }
-    )*};
-}
-raw_numbers!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
-
-impl RawElement for bool {
-    const WIDTH: usize = 1;
-    fn put(self, out: &mut Vec<u8>) {
-        out.push(self as u8);
-    }
-    fn get(bytes: &[u8]) -> Self {
-        bytes[0] != 0
-    }
-}
 
 /// Raw little-endian buffers for `ndarray` arrays of [`RawElement`]s.
 pub struct NdarrayCodec;
@@ -55,8 +21,9 @@ impl<A: RawElement, D: Dimension + 'static> Codec<Array<A, D>> for NdarrayCodec 
         for &d in value.shape() {
             out.extend_from_slice(&(d as u64).to_le_bytes());
         }
-        for &x in value.iter() {
-            x.put(out);
+        match value.as_slice() {
+            Some(contiguous) => A::put_slice(contiguous, out),
+            None => value.iter().for_each(|&x| x.put(out)),
         }
         Ok(())
     }
@@ -79,7 +46,7 @@ impl<A: RawElement, D: Dimension + 'static> Codec<Array<A, D>> for NdarrayCodec 
                 body.len()
             ));
         }
-        let data: Vec<A> = body.chunks_exact(A::WIDTH).map(A::get).collect();
+        let data: Vec<A> = A::get_slice(body);
         ArrayD::from_shape_vec(IxDyn(&shape), data)
             .map_err(|e| e.to_string())?
             .into_dimensionality::<D>()
