@@ -72,4 +72,6 @@ mod guides {
     mod scheduling {}
     #[doc = include_str!("../../../docs/graphs.md")]
     mod graphs {}
+    #[doc = include_str!("../../../docs/memory.md")]
+    mod memory {}
 }
