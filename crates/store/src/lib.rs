@@ -18,3 +18,6 @@ mod store;
 
 pub use limit::{default_limit, parse_bytes, physical_memory};
 pub use store::{MemoryStats, Store, StoreError, StoreOptions};
+
+#[cfg(test)]
+mod tests;

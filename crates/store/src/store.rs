@@ -9,8 +9,13 @@
 //!
 //! With a memory limit, the store keeps the bytes it holds at or below the
 //! limit: when a new result pushes it over, the least-recently-used results
-//! are encoded and written to spill files (values without a codec are
-//! skipped; if nothing else can go, that is an error naming the value).
+//! are handed to a background *writer* thread that encodes them into spill
+//! files while the workers go on computing (values without a codec are
+//! skipped; if nothing else can go, that is an error naming the value). A
+//! result being written can still be read from memory; if its last reader
+//! takes it first, the write is discarded. When writes fall behind by more
+//! than half the limit, `put` waits for the writer — memory stays bounded
+//! by about one and a half times the limit plus the chunks in flight.
 //! A reader of a spilled result receives a *lazy* value that reads and
 //! decodes the file on first access, so an op reading many spilled inputs
 //! one after another never holds them all at once. A result larger than the
@@ -22,10 +27,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use oxidask_graph::{Value, ValueMeta};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::spill::{SpillDir, SpillFile};
 
@@ -111,11 +117,31 @@ pub struct MemoryStats {
 enum Slot {
     Empty,
     Memory { value: Value, tick: u64 },
+    /// Queued for the writer; still readable from memory.
+    Spilling { value: Value, tick: u64 },
     Disk { file: Arc<SpillFile>, meta: ValueMeta },
 }
 
 /// Result slots with reader counts, a memory limit and spilling.
 pub struct Store {
+    shared: Arc<Shared>,
+    writer: Mutex<Option<Writer>>,
+}
+
+struct Writer {
+    jobs: mpsc::Sender<Job>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// A result to write: the slot and the tick it had when queued (a slot
+/// reused since then has another tick, and the job is stale).
+struct Job {
+    id: u32,
+    tick: u64,
+    bytes: usize,
+}
+
+struct Shared {
     slots: Vec<Mutex<Slot>>,
     readers: Vec<AtomicU32>,
     limit: Option<usize>,
@@ -125,6 +151,8 @@ pub struct Store {
     spill: SpillDir,
     held: AtomicUsize,
     held_bytes: AtomicUsize,
+    /// Bytes queued for the writer and not yet written.
+    pending_bytes: AtomicUsize,
     on_disk_bytes: AtomicUsize,
     spilled: AtomicUsize,
     spilled_bytes: AtomicUsize,
@@ -132,13 +160,17 @@ pub struct Store {
     read_back_bytes: AtomicUsize,
     peak_held: AtomicUsize,
     peak_bytes: AtomicUsize,
+    /// The writer's first failure, reported by the next `put`.
+    failure: Mutex<Option<StoreError>>,
+    written: Condvar,
+    closing: AtomicBool,
 }
 
 impl Store {
     /// A store for `readers.len()` tasks, where `readers[i]` is how many
     /// times task `i`'s result will be taken.
     pub fn new(readers: Vec<u32>, options: StoreOptions) -> Store {
-        Store {
+        let shared = Shared {
             slots: (0..readers.len()).map(|_| Mutex::new(Slot::Empty)).collect(),
             readers: readers.into_iter().map(AtomicU32::new).collect(),
             limit: options.memory_limit,
@@ -147,6 +179,7 @@ impl Store {
             spill: SpillDir::new(options.spill_dir),
             held: AtomicUsize::new(0),
             held_bytes: AtomicUsize::new(0),
+            pending_bytes: AtomicUsize::new(0),
             on_disk_bytes: AtomicUsize::new(0),
             spilled: AtomicUsize::new(0),
             spilled_bytes: AtomicUsize::new(0),
@@ -154,59 +187,78 @@ impl Store {
             read_back_bytes: AtomicUsize::new(0),
             peak_held: AtomicUsize::new(0),
             peak_bytes: AtomicUsize::new(0),
-        }
+            failure: Mutex::new(None),
+            written: Condvar::new(),
+            closing: AtomicBool::new(false),
+        };
+        Store { shared: Arc::new(shared), writer: Mutex::new(None) }
     }
 
     /// The memory limit, if any.
     pub fn limit(&self) -> Option<usize> {
-        self.limit
+        self.shared.limit
     }
 
     /// Whether memory is tight (over three quarters of the limit): the
     /// scheduler then prefers tasks that consume results over tasks that
     /// produce new data.
     pub fn under_pressure(&self) -> bool {
-        self.limit.is_some_and(|l| self.held_bytes.load(Ordering::Relaxed) > l / 4 * 3)
+        let s = &self.shared;
+        s.limit.is_some_and(|l| s.held_bytes.load(Ordering::Relaxed) > l / 4 * 3)
     }
 
     /// Keeps task `id`'s result for its readers (drops it when it has none),
-    /// spilling older results if that takes the store over its limit.
+    /// queueing older results for spilling if that takes the store over its
+    /// limit.
     pub fn put(&self, id: u32, value: Value) -> Result<MemoryStats, StoreError> {
-        if self.readers[id as usize].load(Ordering::Acquire) == 0 {
+        let s = &*self.shared;
+        if s.readers[id as usize].load(Ordering::Acquire) == 0 {
             return Ok(self.stats());
         }
         let bytes = value.nbytes();
-        if let Some(limit) = self.limit {
+        if let Some(limit) = s.limit {
             if bytes > limit {
                 return Err(StoreError::TooLarge { id, bytes, limit });
             }
         }
-        let tick = self.tick.fetch_add(1, Ordering::Relaxed);
-        *self.slots[id as usize].lock() = Slot::Memory { value, tick };
-        if self.limit.is_some() {
-            self.lru.lock().insert(tick, id);
+        let tick = s.tick.fetch_add(1, Ordering::Relaxed);
+        *s.slots[id as usize].lock() = Slot::Memory { value, tick };
+        if s.limit.is_some() {
+            s.lru.lock().insert(tick, id);
         }
-        let count = self.held.fetch_add(1, Ordering::Relaxed) + 1;
-        let total = self.held_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        self.peak_held.fetch_max(count, Ordering::Relaxed);
-        self.peak_bytes.fetch_max(total, Ordering::Relaxed);
-        if let Some(limit) = self.limit {
-            if total > limit {
-                self.spill_until(limit)?;
+        let count = s.held.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = s.held_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        s.peak_held.fetch_max(count, Ordering::Relaxed);
+        s.peak_bytes.fetch_max(total, Ordering::Relaxed);
+        if let Some(limit) = s.limit {
+            if let Some(e) = s.failure.lock().take() {
+                return Err(e);
+            }
+            if total.saturating_sub(s.pending_bytes.load(Ordering::Relaxed)) > limit {
+                self.queue_spills(limit)?;
+            }
+            self.wait_for_writer(limit);
+            if let Some(e) = s.failure.lock().take() {
+                return Err(e);
             }
         }
         Ok(self.stats())
     }
 
-    /// Spills least-recently-used results until the store holds at most
-    /// `limit` bytes.
+    /// Queues least-recently-used results for the writer until what is
+    /// held, not counting what is queued, is at most `limit` bytes.
     #[cold]
-    fn spill_until(&self, limit: usize) -> Result<(), StoreError> {
+    fn queue_spills(&self, limit: usize) -> Result<(), StoreError> {
+        let s = &*self.shared;
         let mut skipped: Option<(u32, usize, &'static str)> = None;
         let mut unspillable = Vec::new();
-        while self.held_bytes.load(Ordering::Relaxed) > limit {
-            let Some((tick, id)) = self.lru.lock().pop_first() else { break };
-            let mut slot = self.slots[id as usize].lock();
+        let over = || {
+            s.held_bytes.load(Ordering::Relaxed).saturating_sub(s.pending_bytes.load(Ordering::Relaxed))
+                > limit
+        };
+        while over() {
+            let Some((tick, id)) = s.lru.lock().pop_first() else { break };
+            let mut slot = s.slots[id as usize].lock();
             let Slot::Memory { value, tick: t } = &*slot else { continue };
             if *t != tick {
                 continue;
@@ -217,45 +269,49 @@ impl Store {
                 unspillable.push((tick, id));
                 continue;
             }
-            let mut bytes = Vec::with_capacity(meta.nbytes());
-            let dir = || self.spill.path().unwrap_or_else(|_| self.spill.parent().to_path_buf());
-            if let Err(e) = value.encode(&mut bytes) {
-                return Err(StoreError::NotEncodable {
-                    id,
-                    bytes: meta.nbytes(),
-                    type_name: meta.type_name(),
-                    dir: dir(),
-                })
-                .inspect_err(|_| tracing::debug!("encoding failed: {e}"));
-            }
-            let file = self.spill.write(&bytes).map_err(|source| StoreError::Io {
-                id,
-                bytes: meta.nbytes(),
-                dir: dir(),
-                source,
-            })?;
-            *slot = Slot::Disk { file, meta };
+            let Slot::Memory { value, tick } = std::mem::replace(&mut *slot, Slot::Empty) else {
+                unreachable!("matched above")
+            };
+            *slot = Slot::Spilling { value, tick };
             drop(slot);
-            self.held.fetch_sub(1, Ordering::Relaxed);
-            self.held_bytes.fetch_sub(meta.nbytes(), Ordering::Relaxed);
-            self.on_disk_bytes.fetch_add(meta.nbytes(), Ordering::Relaxed);
-            self.spilled.fetch_add(1, Ordering::Relaxed);
-            self.spilled_bytes.fetch_add(meta.nbytes(), Ordering::Relaxed);
+            s.pending_bytes.fetch_add(meta.nbytes(), Ordering::Relaxed);
+            self.send(Job { id, tick, bytes: meta.nbytes() });
         }
-        // Unspillable values stay in memory and stay candidates' neighbours.
         if !unspillable.is_empty() {
-            self.lru.lock().extend(unspillable);
+            s.lru.lock().extend(unspillable);
         }
         match skipped {
-            Some((id, bytes, type_name)) if self.held_bytes.load(Ordering::Relaxed) > limit => {
-                Err(StoreError::NotEncodable {
-                    id,
-                    bytes,
-                    type_name,
-                    dir: self.spill.path().unwrap_or_else(|_| self.spill.parent().to_path_buf()),
-                })
-            }
+            Some((id, bytes, type_name)) if over() => Err(StoreError::NotEncodable {
+                id,
+                bytes,
+                type_name,
+                dir: s.spill.path().unwrap_or_else(|_| s.spill.parent().to_path_buf()),
+            }),
             _ => Ok(()),
+        }
+    }
+
+    fn send(&self, job: Job) {
+        let mut writer = self.writer.lock();
+        let w = writer.get_or_insert_with(|| {
+            let (jobs, rx) = mpsc::channel();
+            let shared = self.shared.clone();
+            let thread = std::thread::Builder::new()
+                .name("oxidask-spill".into())
+                .spawn(move || write_loop(&shared, rx))
+                .expect("starting the spill writer thread");
+            Writer { jobs, thread }
+        });
+        // The writer only stops when the store is dropped.
+        let _ = w.jobs.send(job);
+    }
+
+    /// Blocks while more than half the limit waits to be written.
+    fn wait_for_writer(&self, limit: usize) {
+        let s = &*self.shared;
+        let mut guard = s.failure.lock();
+        while s.pending_bytes.load(Ordering::Acquire) > limit / 2 && guard.is_none() {
+            s.written.wait_for(&mut guard, std::time::Duration::from_millis(100));
         }
     }
 
@@ -264,17 +320,18 @@ impl Store {
     /// file if the result is on disk. `None` if the slot is empty, which
     /// means the caller broke the protocol.
     pub fn take(&self, id: u32) -> Option<Value> {
-        let last = self.readers[id as usize].fetch_sub(1, Ordering::AcqRel) == 1;
-        let mut slot = self.slots[id as usize].lock();
+        let s = &*self.shared;
+        let last = s.readers[id as usize].fetch_sub(1, Ordering::AcqRel) == 1;
+        let mut slot = s.slots[id as usize].lock();
         match &mut *slot {
             Slot::Empty => None,
             Slot::Memory { value, tick } => {
                 if !last {
                     let v = value.clone();
-                    if self.limit.is_some() {
-                        let fresh = self.tick.fetch_add(1, Ordering::Relaxed);
+                    if s.limit.is_some() {
+                        let fresh = s.tick.fetch_add(1, Ordering::Relaxed);
                         let old = std::mem::replace(tick, fresh);
-                        let mut lru = self.lru.lock();
+                        let mut lru = s.lru.lock();
                         lru.remove(&old);
                         lru.insert(fresh, id);
                     }
@@ -284,19 +341,33 @@ impl Store {
                     unreachable!("matched above")
                 };
                 drop(slot);
-                if self.limit.is_some() {
-                    self.lru.lock().remove(&tick);
+                if s.limit.is_some() {
+                    s.lru.lock().remove(&tick);
                 }
-                self.held.fetch_sub(1, Ordering::Relaxed);
-                self.held_bytes.fetch_sub(value.nbytes(), Ordering::Relaxed);
+                s.held.fetch_sub(1, Ordering::Relaxed);
+                s.held_bytes.fetch_sub(value.nbytes(), Ordering::Relaxed);
+                Some(value)
+            }
+            Slot::Spilling { value, .. } => {
+                if !last {
+                    return Some(value.clone());
+                }
+                // The queued write will find the slot empty and be dropped.
+                let Slot::Spilling { value, .. } = std::mem::replace(&mut *slot, Slot::Empty)
+                else {
+                    unreachable!("matched above")
+                };
+                drop(slot);
+                s.held.fetch_sub(1, Ordering::Relaxed);
+                s.held_bytes.fetch_sub(value.nbytes(), Ordering::Relaxed);
                 Some(value)
             }
             Slot::Disk { file, meta } => {
                 let lazy = Value::lazy(file.clone(), meta);
-                self.read_back.fetch_add(1, Ordering::Relaxed);
-                self.read_back_bytes.fetch_add(meta.nbytes(), Ordering::Relaxed);
+                s.read_back.fetch_add(1, Ordering::Relaxed);
+                s.read_back_bytes.fetch_add(meta.nbytes(), Ordering::Relaxed);
                 if last {
-                    self.on_disk_bytes.fetch_sub(meta.nbytes(), Ordering::Relaxed);
+                    s.on_disk_bytes.fetch_sub(meta.nbytes(), Ordering::Relaxed);
                     // The lazy value now owns the only handle: the file goes
                     // when the reader drops it.
                     *slot = Slot::Empty;
@@ -308,19 +379,110 @@ impl Store {
 
     /// Memory telemetry now.
     pub fn stats(&self) -> MemoryStats {
+        let s = &*self.shared;
         MemoryStats {
-            held: self.held.load(Ordering::Relaxed),
-            held_bytes: self.held_bytes.load(Ordering::Relaxed),
-            on_disk_bytes: self.on_disk_bytes.load(Ordering::Relaxed),
-            spilled: self.spilled.load(Ordering::Relaxed),
-            spilled_bytes: self.spilled_bytes.load(Ordering::Relaxed),
-            read_back: self.read_back.load(Ordering::Relaxed),
-            read_back_bytes: self.read_back_bytes.load(Ordering::Relaxed),
+            held: s.held.load(Ordering::Relaxed),
+            held_bytes: s.held_bytes.load(Ordering::Relaxed),
+            on_disk_bytes: s.on_disk_bytes.load(Ordering::Relaxed),
+            spilled: s.spilled.load(Ordering::Relaxed),
+            spilled_bytes: s.spilled_bytes.load(Ordering::Relaxed),
+            read_back: s.read_back.load(Ordering::Relaxed),
+            read_back_bytes: s.read_back_bytes.load(Ordering::Relaxed),
         }
     }
 
     /// The most results (count, bytes) held in memory at any moment so far.
     pub fn peak(&self) -> (usize, usize) {
-        (self.peak_held.load(Ordering::Relaxed), self.peak_bytes.load(Ordering::Relaxed))
+        let s = &*self.shared;
+        (s.peak_held.load(Ordering::Relaxed), s.peak_bytes.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::Release);
+        if let Some(Writer { jobs, thread }) = self.writer.get_mut().take() {
+            drop(jobs);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: encodes and writes queued results, then swaps each
+/// slot from memory to disk unless a reader took the value meanwhile.
+fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
+    let mut bytes = Vec::new();
+    for Job { id, tick, bytes: queued } in jobs {
+        let value = match &*s.slots[id as usize].lock() {
+            Slot::Spilling { value, tick: t } if *t == tick => value.clone(),
+            _ => {
+                // Taken by its last reader before the write began.
+                s.pending_bytes.fetch_sub(queued, Ordering::Release);
+                let _guard = s.failure.lock();
+                s.written.notify_all();
+                continue;
+            }
+        };
+        let meta = value.meta();
+        let n = meta.nbytes();
+        let result = if s.closing.load(Ordering::Acquire) {
+            Err(None)
+        } else {
+            bytes.clear();
+            value
+                .encode(&mut bytes)
+                .map_err(|_| {
+                    Some(StoreError::NotEncodable {
+                        id,
+                        bytes: n,
+                        type_name: meta.type_name(),
+                        dir: s.spill.parent().to_path_buf(),
+                    })
+                })
+                .and_then(|()| {
+                    s.spill.write(&bytes).map_err(|source| {
+                        Some(StoreError::Io {
+                            id,
+                            bytes: n,
+                            dir: s.spill.path().unwrap_or_else(|_| s.spill.parent().to_path_buf()),
+                            source,
+                        })
+                    })
+                })
+        };
+        drop(value);
+        {
+            let mut slot = s.slots[id as usize].lock();
+            let still_queued = matches!(&*slot, Slot::Spilling { tick: t, .. } if *t == tick);
+            match result {
+                Ok(file) if still_queued => {
+                    *slot = Slot::Disk { file, meta };
+                    drop(slot);
+                    s.held.fetch_sub(1, Ordering::Relaxed);
+                    s.held_bytes.fetch_sub(n, Ordering::Relaxed);
+                    s.on_disk_bytes.fetch_add(n, Ordering::Relaxed);
+                    s.spilled.fetch_add(1, Ordering::Relaxed);
+                    s.spilled_bytes.fetch_add(n, Ordering::Relaxed);
+                }
+                // Taken by its last reader meanwhile: the file is dropped.
+                Ok(_) => {}
+                Err(e) => {
+                    if still_queued {
+                        // Keep it in memory; the failure stops the computation.
+                        let Slot::Spilling { value, tick } = std::mem::replace(&mut *slot, Slot::Empty)
+                        else {
+                            unreachable!("matched above")
+                        };
+                        *slot = Slot::Memory { value, tick };
+                    }
+                    if let Some(e) = e {
+                        s.failure.lock().get_or_insert(e);
+                    }
+                }
+            }
+        }
+        s.pending_bytes.fetch_sub(n, Ordering::Release);
+        let _guard = s.failure.lock();
+        s.written.notify_all();
     }
 }

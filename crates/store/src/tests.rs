@@ -1,0 +1,79 @@
+//! The store alone: spilling under a limit, reading back, cleaning up.
+
+use oxidask_graph::Value;
+
+use crate::{Store, StoreError, StoreOptions};
+
+fn dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("oxidask-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn opts(limit: usize, d: &std::path::Path) -> StoreOptions {
+    StoreOptions { memory_limit: Some(limit), spill_dir: Some(d.to_path_buf()) }
+}
+
+#[test]
+fn over_the_limit_old_results_go_to_disk_and_come_back() {
+    let d = dir("basic");
+    {
+        let store = Store::new(vec![1; 20], opts(10_000, &d));
+        for i in 0..20u32 {
+            store.put(i, Value::new(vec![i as f64; 500])).unwrap(); // 4 kB each
+        }
+        // The writer catches up: what is held is back under the limit plus
+        // at most half the limit in flight.
+        let held = store.stats().held_bytes;
+        assert!(held <= 15_100, "{held} bytes held");
+        for i in 0..20u32 {
+            let v = store.take(i).unwrap();
+            assert_eq!(v.downcast_ref::<Vec<f64>>().unwrap(), &vec![i as f64; 500]);
+        }
+        let stats = store.stats();
+        assert!(stats.spilled >= 10, "{stats:?}");
+        assert_eq!(stats.read_back, stats.spilled, "{stats:?}");
+        assert_eq!(stats.held, 0);
+    }
+    assert!(std::fs::read_dir(&d).unwrap().next().is_none(), "files left behind");
+}
+
+#[test]
+fn shared_results_stay_readable_until_the_last_reader() {
+    let d = dir("shared");
+    let store = Store::new(vec![3, 1, 1, 1], opts(5_000, &d));
+    store.put(0, Value::new(vec![7u64; 400])).unwrap();
+    for i in 1..4 {
+        store.put(i, Value::new(vec![i as u64; 400])).unwrap();
+    }
+    for _ in 0..3 {
+        assert_eq!(store.take(0).unwrap().downcast_ref::<Vec<u64>>().unwrap()[0], 7);
+    }
+    drop(store);
+    assert!(std::fs::read_dir(&d).unwrap().next().is_none());
+}
+
+#[test]
+fn too_large_and_unencodable_are_errors() {
+    let d = dir("errors");
+    let store = Store::new(vec![1; 3], opts(1_000, &d));
+    match store.put(0, Value::new(vec![0u8; 2_000])) {
+        Err(StoreError::TooLarge { id: 0, bytes, limit: 1_000 }) => assert!(bytes >= 2_000),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    struct Opaque;
+    store.put(1, Value::sized(Opaque, 800)).unwrap();
+    match store.put(2, Value::sized(Opaque, 800)) {
+        Err(e @ StoreError::NotEncodable { .. }) => assert!(e.to_string().contains("Opaque")),
+        other => panic!("expected NotEncodable, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn results_without_readers_are_dropped_at_once() {
+    let d = dir("unread");
+    let store = Store::new(vec![0], opts(1_000, &d));
+    store.put(0, Value::new(vec![0u8; 500])).unwrap();
+    assert_eq!(store.stats().held, 0);
+}
