@@ -5,6 +5,8 @@
 //!
 //! - [`delayed`]: turn calls of plain functions into a lazy task graph
 //!   ([`delayed!`]) and compute it in parallel;
+//! - [`bag`]: partitioned collections of records — text and JSON lines,
+//!   map/filter/pluck, frequencies, topk, folds (like `dask.bag`);
 //! - [`graph`]: keys, tasks, ops, values and the optimizer;
 //! - [`scheduler`]: the sync and threaded schedulers, configuration and
 //!   diagnostics ([`diagnostics::ProgressBar`], [`diagnostics::Profiler`]).
@@ -26,6 +28,12 @@
 /// Lazy calls of plain functions: [`Delayed`](delayed::Delayed), [`delayed!`], [`compute`](delayed::compute).
 pub mod delayed {
     pub use oxidask_delayed::*;
+}
+
+/// Bags of records: [`Bag`](bag::Bag), [`read_text`](bag::read_text),
+/// [`read_json_lines`](bag::read_json_lines), [`from_sequence`](bag::from_sequence), …
+pub mod bag {
+    pub use oxidask_bag::*;
 }
 
 /// Task graphs: keys, tasks, ops, values, tokenize, the optimizer passes.

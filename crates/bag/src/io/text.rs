@@ -1,0 +1,163 @@
+//! `read_text`: a bag of lines, and the read layer it shares with
+//! `read_json_lines`.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use oxidask_graph::{BlockArg, BlockwiseLayer, FnOp, HighLevelGraph, Tokenize, Tokenizer, Value};
+
+use super::block::{self, FileBlock, Loaded};
+use super::paths::{IntoPaths, expand};
+use crate::bag::{Bag, Origin, Record, part};
+use crate::error::{Error, Result};
+use crate::layer::IndexLayer;
+
+/// Uncompressed files larger than this are split into several partitions.
+pub const DEFAULT_BLOCKSIZE: u64 = 32 * 1024 * 1024;
+
+/// How [`read_text_with`] reads files.
+#[derive(Clone, Debug)]
+pub struct TextOptions {
+    pub(crate) blocksize: Option<u64>,
+    pub(crate) lossy: bool,
+}
+
+impl Default for TextOptions {
+    fn default() -> Self {
+        TextOptions {
+            blocksize: Some(DEFAULT_BLOCKSIZE),
+            lossy: false,
+        }
+    }
+}
+
+impl TextOptions {
+    /// Defaults: 32 MiB blocks, invalid UTF-8 is an error.
+    pub fn new() -> TextOptions {
+        TextOptions::default()
+    }
+
+    /// Splits uncompressed files into partitions of about `bytes` bytes, at
+    /// line boundaries. Compressed files are always whole partitions.
+    pub fn blocksize(mut self, bytes: u64) -> Self {
+        self.blocksize = Some(bytes.max(1));
+        self
+    }
+
+    /// One partition per file, however large.
+    pub fn whole_files(mut self) -> Self {
+        self.blocksize = None;
+        self
+    }
+
+    /// Replaces invalid UTF-8 with U+FFFD instead of failing.
+    pub fn lossy(mut self, lossy: bool) -> Self {
+        self.lossy = lossy;
+        self
+    }
+}
+
+/// The lines of text files, one record per line without its line ending,
+/// like `dask.bag.read_text`. `paths` is a path, a glob pattern or a list of
+/// them; `.gz` files are decompressed. See [`read_text_with`] for options.
+///
+/// Fails now if a pattern matches nothing or a file is missing; invalid
+/// UTF-8 fails the computation with the file and byte offset.
+pub fn read_text(paths: impl IntoPaths) -> Result<Bag<String>> {
+    read_text_with(paths, &TextOptions::default())
+}
+
+/// [`read_text`] with options (block size, lossy UTF-8).
+pub fn read_text_with(paths: impl IntoPaths, options: &TextOptions) -> Result<Bag<String>> {
+    let paths = expand(paths.into_patterns())?;
+    let blocks = Arc::new(block::plan(&paths, options.blocksize)?);
+    let lossy = options.lossy;
+    let origin_blocks = blocks.clone();
+    let origin: Origin = Arc::new(move |i, j| {
+        let b = origin_blocks.get(i as usize)?;
+        let l = block::load(b).ok()?;
+        Some(format!(
+            "{}:{}",
+            b.path.display(),
+            l.first_line(b) + j as u64
+        ))
+    });
+    read_layer(
+        "read-text",
+        &paths,
+        blocks,
+        lossy,
+        Some(origin),
+        move |b: &FileBlock| {
+            let loaded = block::load(b)?;
+            let text = decode(&loaded, b, lossy)?;
+            // Cutting a `str` at ASCII newlines keeps char boundaries.
+            Ok(block::lines(text.as_bytes())
+                .map(|(off, l)| text[off..off + l.len()].to_owned())
+                .collect())
+        },
+    )
+}
+
+/// The owned region as text: borrowed when valid UTF-8, replaced when
+/// `lossy`, else an error naming the file and byte offset.
+pub(crate) fn decode<'a>(loaded: &'a Loaded, b: &FileBlock, lossy: bool) -> Result<Cow<'a, str>> {
+    match std::str::from_utf8(loaded.region()) {
+        Ok(s) => Ok(Cow::Borrowed(s)),
+        Err(_) if lossy => Ok(String::from_utf8_lossy(loaded.region())),
+        Err(e) => Err(Error::Utf8 {
+            path: (*b.path).clone(),
+            offset: loaded.file_offset(e.valid_up_to()),
+        }),
+    }
+}
+
+/// A bag whose partition `i` is `read(blocks[i])`: one blockwise layer over
+/// the partition-index layer, named from the files (path, size, mtime), the
+/// blocks and `params`.
+pub(crate) fn read_layer<T: Record>(
+    prefix: &'static str,
+    paths: &[PathBuf],
+    blocks: Arc<Vec<FileBlock>>,
+    params: impl Tokenize,
+    origin: Option<Origin>,
+    read: impl Fn(&FileBlock) -> Result<Vec<T>> + Send + Sync + 'static,
+) -> Result<Bag<T>> {
+    let mut t = Tokenizer::new();
+    t.add(prefix).add(&params);
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        t.add(&*p.to_string_lossy()).add(&meta.len()).add(&mtime);
+    }
+    for b in blocks.iter() {
+        t.add(&b.start).add(&b.end);
+    }
+    let name: Arc<str> = Arc::from(format!("{prefix}-{}", t.finish_hex()));
+    let n = blocks.len() as u32;
+    let op = FnOp::arc(prefix, move |args: Vec<Value>| {
+        let i = *args
+            .first()
+            .ok_or("read op called without its partition index")?
+            .downcast_ref::<u32>()?;
+        let b = blocks
+            .get(i as usize)
+            .ok_or_else(|| format!("no block {i}"))?;
+        Ok(part(read(b)?))
+    });
+    let layer = BlockwiseLayer::new(
+        name.clone(),
+        op,
+        vec![BlockArg::block(IndexLayer::name_for(n))],
+        n,
+    );
+    let graph =
+        HighLevelGraph::from_layer(Arc::new(IndexLayer::new(n))).with_layer(Arc::new(layer));
+    Ok(Bag::from_parts(graph, name, n, origin))
+}

@@ -1,0 +1,102 @@
+//! `to_textfiles`: one file per partition, one line per record.
+
+use std::fmt::Display;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use oxidask_graph::{BlockArg, BlockwiseLayer, FnOp, Tokenizer, Value};
+use oxidask_scheduler::ComputeOptions;
+
+use crate::bag::{Bag, Record, arg, layer_name, run};
+use crate::error::{Error, Result};
+use crate::layer::IndexLayer;
+
+impl<T: Record + Display> Bag<T> {
+    /// Writes each partition to its own file, one record per line (its
+    /// `Display` form; for `serde_json::Value`, compact JSON), like
+    /// `dask.bag.to_textfiles`, and returns the paths written.
+    ///
+    /// `path` is either a pattern with a `*`, replaced by the partition
+    /// number (`out/part-*.jsonl.gz`), or a directory, which gets files
+    /// `0.part`, `1.part`, … Files whose name ends in `.gz` are gzipped.
+    /// Missing directories are created. Runs the computation now.
+    pub fn to_textfiles(&self, path: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+        self.to_textfiles_with(path, &ComputeOptions::default())
+    }
+
+    /// [`to_textfiles`](Bag::to_textfiles) with per-call compute options.
+    pub fn to_textfiles_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &ComputeOptions,
+    ) -> Result<Vec<PathBuf>> {
+        let pattern = path.as_ref().to_string_lossy().into_owned();
+        let name_of = move |i: u32| -> PathBuf {
+            if pattern.contains('*') {
+                PathBuf::from(pattern.replace('*', &i.to_string()))
+            } else {
+                Path::new(&pattern).join(format!("{i}.part"))
+            }
+        };
+        let paths: Vec<PathBuf> = (0..self.npartitions).map(&name_of).collect();
+        let op = FnOp::arc("to-textfiles", move |mut args: Vec<Value>| {
+            let (Some(index), Some(input)) = (args.pop(), args.pop()) else {
+                return Err("to-textfiles op called without its two arguments".into());
+            };
+            let i = *index.downcast_ref::<u32>()?;
+            let path = name_of(i);
+            write_partition(&path, &arg::<Vec<T>>(input)?).map_err(|e| Error::io(&path, e))?;
+            Ok(Value::new(path.to_string_lossy().into_owned()))
+        });
+        let mut t = Tokenizer::new();
+        t.add(&crate::bag::unique_token());
+        let name = layer_name("to-textfiles", &self.name, t);
+        let layer = BlockwiseLayer::new(
+            name.clone(),
+            op,
+            vec![
+                BlockArg::block(self.name.clone()),
+                BlockArg::block(IndexLayer::name_for(self.npartitions)),
+            ],
+            self.npartitions,
+        );
+        let graph = self
+            .graph
+            .clone()
+            .with_layer(Arc::new(IndexLayer::new(self.npartitions)))
+            .with_layer(Arc::new(layer));
+        let keys: Vec<_> = (0..self.npartitions)
+            .map(|i| oxidask_graph::Key::with_index(name.clone(), &[i]))
+            .collect();
+        run(&graph, &keys, options)?;
+        Ok(paths)
+    }
+}
+
+fn write_partition<T: Display>(path: &Path, records: &[T]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::File::create(path)?;
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    if gz {
+        let mut w = flate2::write::GzEncoder::new(
+            BufWriter::with_capacity(1 << 20, file),
+            flate2::Compression::default(),
+        );
+        write_lines(&mut w, records)?;
+        w.finish()?.flush()
+    } else {
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        write_lines(&mut w, records)?;
+        w.flush()
+    }
+}
+
+fn write_lines<T: Display>(w: &mut impl Write, records: &[T]) -> std::io::Result<()> {
+    for r in records {
+        writeln!(w, "{r}")?;
+    }
+    Ok(())
+}

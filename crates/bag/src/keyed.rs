@@ -1,0 +1,211 @@
+//! Aggregations by key: `frequencies`, `distinct`, `foldby`, and `topk`.
+//!
+//! Partials are insertion-ordered hash maps (`IndexMap` with foldhash), and
+//! partials are merged in partition order, so results come out in order of
+//! first appearance in the bag — deterministic, whatever the scheduler —
+//! without requiring `Ord` of the keys. These reductions give one-partition
+//! bags, as in Dask.
+
+use std::hash::Hash;
+
+use indexmap::{IndexMap, IndexSet};
+use oxidask_graph::Tokenizer;
+
+use crate::bag::{Bag, Record};
+use crate::reduce::{Reduction, SPLIT_EVERY};
+
+type Map<K, V> = IndexMap<K, V, foldhash::fast::RandomState>;
+type Set<K> = IndexSet<K, foldhash::fast::RandomState>;
+
+/// Merges maps in order: each key keeps its first position.
+fn merge_maps<K: Hash + Eq, V>(parts: Vec<Map<K, V>>, mut add: impl FnMut(&mut V, V)) -> Map<K, V> {
+    let mut it = parts.into_iter();
+    let mut acc = it.next().unwrap_or_default();
+    for m in it {
+        for (k, v) in m {
+            match acc.get_mut(&k) {
+                Some(slot) => add(slot, v),
+                None => {
+                    acc.insert(k, v);
+                }
+            }
+        }
+    }
+    acc
+}
+
+impl<T: Record + Hash + Eq> Bag<T> {
+    /// How often each distinct record occurs, like `dask.bag.frequencies`:
+    /// a one-partition bag of `(record, count)` in order of first
+    /// appearance. Sort it with [`topk`](Bag::topk).
+    pub fn frequencies(&self) -> Bag<(T, usize)> {
+        let mut t = Tokenizer::new();
+        t.add("frequencies");
+        Reduction::new(
+            "frequencies",
+            t,
+            |_, v: Vec<T>| {
+                let mut m: Map<T, usize> = Map::default();
+                for x in v {
+                    *m.entry(x).or_insert(0) += 1;
+                }
+                Ok(m)
+            },
+            |parts: Vec<Map<T, usize>>| Ok(merge_maps(parts, |a, b| *a += b)),
+        )
+        .into_bag(self, |m| Ok(m.into_iter().collect()))
+    }
+
+    /// The distinct records, in order of first appearance, as a
+    /// one-partition bag.
+    pub fn distinct(&self) -> Bag<T> {
+        let mut t = Tokenizer::new();
+        t.add("distinct");
+        Reduction::new(
+            "distinct",
+            t,
+            |_, v: Vec<T>| Ok(v.into_iter().collect::<Set<T>>()),
+            |parts: Vec<Set<T>>| {
+                let mut it = parts.into_iter();
+                let mut acc = it.next().unwrap_or_default();
+                for s in it {
+                    acc.extend(s);
+                }
+                Ok(acc)
+            },
+        )
+        .into_bag(self, |s| Ok(s.into_iter().collect()))
+    }
+}
+
+impl<T: Record> Bag<T> {
+    /// Folds the records of each key, like `dask.bag.foldby`: within a
+    /// partition, the records with key `key(&x)` are folded with `binop`
+    /// from a clone of `initial`; across partitions, the partial results of
+    /// one key are folded with `combine` from a clone of `combine_initial`
+    /// (which must be `combine`'s identity). Gives a one-partition bag of
+    /// `(key, value)` in order of first appearance.
+    ///
+    /// Unlike a groupby, nothing but one accumulator per key per partition is
+    /// held, so it needs no shuffle.
+    pub fn foldby<K, A>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        initial: A,
+        binop: impl Fn(A, T) -> A + Send + Sync + 'static,
+        combine_initial: A,
+        combine: impl Fn(A, A) -> A + Send + Sync + 'static,
+    ) -> Bag<(K, A)>
+    where
+        K: Record + Hash + Eq,
+        A: Record,
+    {
+        Reduction::of_closures(
+            "foldby",
+            SPLIT_EVERY,
+            move |_, v: Vec<T>| {
+                let mut m: Map<K, Option<A>> = Map::default();
+                for x in v {
+                    let slot = m.entry(key(&x)).or_insert(None);
+                    let acc = slot.take().unwrap_or_else(|| initial.clone());
+                    *slot = Some(binop(acc, x));
+                }
+                Ok(m.into_iter()
+                    .filter_map(|(k, a)| Some((k, a?)))
+                    .collect::<Map<K, A>>())
+            },
+            move |parts: Vec<Map<K, A>>| {
+                let mut acc: Map<K, Option<A>> = Map::default();
+                for m in parts {
+                    for (k, a) in m {
+                        let slot = acc.entry(k).or_insert(None);
+                        let prev = slot.take().unwrap_or_else(|| combine_initial.clone());
+                        *slot = Some(combine(prev, a));
+                    }
+                }
+                Ok(acc
+                    .into_iter()
+                    .filter_map(|(k, a)| Some((k, a?)))
+                    .collect::<Map<K, A>>())
+            },
+        )
+        .into_bag(self, |m| Ok(m.into_iter().collect()))
+    }
+
+    /// The `k` records with the largest `key`, largest first, as a
+    /// one-partition bag, like `dask.bag.topk(k, key)`.
+    ///
+    /// Ties are broken by position: of records with equal keys, the one
+    /// earlier in the bag (lower partition, then earlier in its partition)
+    /// comes first — so the result does not depend on the scheduler. For
+    /// another tie-break, put it in the key: `|(name, n)| (*n,
+    /// Reverse(name.clone()))` orders equal counts by name ascending.
+    pub fn topk<K: Ord>(&self, k: usize, key: impl Fn(&T) -> K + Send + Sync + 'static) -> Bag<T> {
+        let key = std::sync::Arc::new(key);
+        let key2 = key.clone();
+        Reduction::of_closures(
+            "topk",
+            SPLIT_EVERY,
+            move |i, v: Vec<T>| {
+                let tagged = v
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, x)| (i, j as u64, x))
+                    .collect();
+                Ok(top(tagged, k, &*key))
+            },
+            move |parts: Vec<Vec<(u32, u64, T)>>| Ok(top(parts.concat(), k, &*key2)),
+        )
+        .into_bag(self, |v| Ok(v.into_iter().map(|(_, _, x)| x).collect()))
+    }
+}
+
+/// The `k` largest by key, ties by position, sorted.
+fn top<T, K: Ord>(
+    items: Vec<(u32, u64, T)>,
+    k: usize,
+    key: &(impl Fn(&T) -> K + ?Sized),
+) -> Vec<(u32, u64, T)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut keyed: Vec<(K, u32, u64, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(idx, (p, j, x))| (key(x), *p, *j, idx))
+        .collect();
+    let order = |a: &(K, u32, u64, usize), b: &(K, u32, u64, usize)| {
+        b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2)))
+    };
+    if keyed.len() > k {
+        keyed.select_nth_unstable_by(k - 1, order);
+        keyed.truncate(k);
+    }
+    keyed.sort_unstable_by(order);
+    let mut slots: Vec<Option<(u32, u64, T)>> = items.into_iter().map(Some).collect();
+    keyed
+        .into_iter()
+        .filter_map(|(_, _, _, idx)| slots[idx].take())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_breaks_ties_by_position() {
+        let items = vec![(1, 0, 'a'), (0, 5, 'b'), (0, 2, 'c'), (2, 0, 'd')];
+        // all keys equal: position order
+        let got: Vec<char> = top(items.clone(), 3, &|_: &char| 0)
+            .into_iter()
+            .map(|t| t.2)
+            .collect();
+        assert_eq!(got, vec!['c', 'b', 'a']);
+        let got: Vec<char> = top(items, 2, &|c: &char| *c == 'd')
+            .into_iter()
+            .map(|t| t.2)
+            .collect();
+        assert_eq!(got, vec!['d', 'c']);
+    }
+}

@@ -1,0 +1,255 @@
+//! `pluck`: a field or element of every record, by key, index or nested path.
+//!
+//! Untyped JSON records (`serde_json::Value`) take any path of keys and
+//! indices; maps with string keys take one key and vectors one index. (A
+//! typed struct needs no pluck: `map(|p| p.name)` says the same with the
+//! compiler checking the field.)
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::BuildHasher;
+
+use oxidask_graph::Tokenizer;
+use serde_json::Value as Json;
+
+use crate::bag::{Bag, Record, describe, layer_name, val};
+use crate::error::Error;
+
+/// One step of a [`PluckPath`]: an object key or an array index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// An object's field.
+    Key(String),
+    /// An array's element (0-based).
+    Index(usize),
+}
+
+impl From<&str> for Step {
+    fn from(k: &str) -> Step {
+        Step::Key(k.to_string())
+    }
+}
+
+impl From<String> for Step {
+    fn from(k: String) -> Step {
+        Step::Key(k)
+    }
+}
+
+impl From<usize> for Step {
+    fn from(i: usize) -> Step {
+        Step::Index(i)
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Key(k) => write!(f, "[{k:?}]"),
+            Step::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+/// Where [`Bag::pluck`] looks: one key (`"name"`), one index (`0`), or a
+/// nested path (`["address", "city"]`, or `vec![Step::from("tags"), 0.into()]`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PluckPath(pub Vec<Step>);
+
+impl fmt::Display for PluckPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for s in &self.0 {
+            write!(f, "{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<&str> for PluckPath {
+    fn from(k: &str) -> PluckPath {
+        PluckPath(vec![k.into()])
+    }
+}
+
+impl From<String> for PluckPath {
+    fn from(k: String) -> PluckPath {
+        PluckPath(vec![k.into()])
+    }
+}
+
+impl From<usize> for PluckPath {
+    fn from(i: usize) -> PluckPath {
+        PluckPath(vec![i.into()])
+    }
+}
+
+impl<const N: usize> From<[&str; N]> for PluckPath {
+    fn from(keys: [&str; N]) -> PluckPath {
+        PluckPath(keys.iter().map(|&k| k.into()).collect())
+    }
+}
+
+impl From<Vec<Step>> for PluckPath {
+    fn from(steps: Vec<Step>) -> PluckPath {
+        PluckPath(steps)
+    }
+}
+
+/// Records `pluck` can look into; see the module docs.
+pub trait Pluck: Record {
+    /// What a path finds.
+    type Output: Record;
+
+    /// Moves the value at `path` out of the record, or says which step
+    /// failed and why.
+    fn pluck(self, path: &PluckPath) -> Result<Self::Output, String>;
+}
+
+impl Pluck for Json {
+    type Output = Json;
+
+    fn pluck(self, path: &PluckPath) -> Result<Json, String> {
+        let mut v = self;
+        for step in &path.0 {
+            v = match (step, v) {
+                (Step::Key(k), Json::Object(mut m)) => m
+                    .remove(k.as_str())
+                    .ok_or_else(|| format!("key {k:?} not found"))?,
+                (Step::Index(i), Json::Array(mut a)) => {
+                    if *i >= a.len() {
+                        return Err(format!("index {i} out of range (length {})", a.len()));
+                    }
+                    a.swap_remove(*i)
+                }
+                (Step::Key(k), other) => {
+                    return Err(format!(
+                        "key {k:?} not found: {} is not an object",
+                        kind(&other)
+                    ));
+                }
+                (Step::Index(i), other) => {
+                    return Err(format!(
+                        "index {i} not found: {} is not an array",
+                        kind(&other)
+                    ));
+                }
+            };
+        }
+        Ok(v)
+    }
+}
+
+fn kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+fn single(path: &PluckPath) -> Result<&Step, String> {
+    match path.0.as_slice() {
+        [s] => Ok(s),
+        _ => Err(format!(
+            "a path of {} steps needs nested records (serde_json::Value); this record type takes one step",
+            path.0.len()
+        )),
+    }
+}
+
+impl<V: Record> Pluck for Vec<V> {
+    type Output = V;
+
+    fn pluck(mut self, path: &PluckPath) -> Result<V, String> {
+        match single(path)? {
+            Step::Index(i) if *i < self.len() => Ok(self.swap_remove(*i)),
+            Step::Index(i) => Err(format!("index {i} out of range (length {})", self.len())),
+            Step::Key(k) => Err(format!("key {k:?} not found: a vector has only indices")),
+        }
+    }
+}
+
+impl<V: Record, S: BuildHasher + Default + Clone + Send + Sync + 'static> Pluck
+    for HashMap<String, V, S>
+where
+    HashMap<String, V, S>: Record,
+{
+    type Output = V;
+
+    fn pluck(mut self, path: &PluckPath) -> Result<V, String> {
+        match single(path)? {
+            Step::Key(k) => self.remove(k).ok_or_else(|| format!("key {k:?} not found")),
+            Step::Index(i) => Err(format!("index {i} not found: a map has only keys")),
+        }
+    }
+}
+
+impl<V: Record> Pluck for BTreeMap<String, V> {
+    type Output = V;
+
+    fn pluck(mut self, path: &PluckPath) -> Result<V, String> {
+        match single(path)? {
+            Step::Key(k) => self.remove(k).ok_or_else(|| format!("key {k:?} not found")),
+            Step::Index(i) => Err(format!("index {i} not found: a map has only keys")),
+        }
+    }
+}
+
+impl<T: Pluck> Bag<T> {
+    /// The value at `path` in every record, like `dask.bag.pluck`: a key
+    /// (`"name"`), an index (`0`) or a nested path (`["address", "city"]`).
+    ///
+    /// A record without that value fails the computation with an error
+    /// naming the path, the step that failed, and the record's `file:line`
+    /// (for bags read from files, while records are still in place) or its
+    /// position; use [`pluck_or`](Bag::pluck_or) for a default instead.
+    pub fn pluck(&self, path: impl Into<PluckPath>) -> Bag<T::Output> {
+        self.pluck_impl(path.into(), None)
+    }
+
+    /// Like [`pluck`](Bag::pluck), with `default` for records that lack the
+    /// value.
+    pub fn pluck_or(&self, path: impl Into<PluckPath>, default: T::Output) -> Bag<T::Output> {
+        self.pluck_impl(path.into(), Some(default))
+    }
+
+    fn pluck_impl(&self, path: PluckPath, default: Option<T::Output>) -> Bag<T::Output> {
+        let mut t = Tokenizer::new();
+        for s in &path.0 {
+            match s {
+                Step::Key(k) => t.add(&0u8).add(k),
+                Step::Index(i) => t.add(&1u8).add(i),
+            };
+        }
+        // The default is part of the computation: name it by its encoding.
+        if let Some(d) = &default {
+            let mut bytes = Vec::new();
+            if val(d.clone()).encode(&mut bytes).is_ok() {
+                t.write_bytes(&bytes);
+            }
+        }
+        let name = layer_name("pluck", &self.name, t);
+        let origin = self.origin.clone();
+        self.partitionwise(name, "pluck", self.origin.clone(), move |i, v| {
+            let mut out = Vec::with_capacity(v.len());
+            for (j, r) in v.into_iter().enumerate() {
+                match (r.pluck(&path), &default) {
+                    (Ok(x), _) => out.push(x),
+                    (Err(_), Some(d)) => out.push(d.clone()),
+                    (Err(reason), None) => {
+                        return Err(Error::Pluck {
+                            path: path.to_string(),
+                            reason,
+                            record: describe(origin.as_ref(), i, j),
+                        }
+                        .into());
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+}

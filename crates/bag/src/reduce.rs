@@ -1,0 +1,425 @@
+//! Tree reductions and the aggregations built on them.
+//!
+//! Every aggregation is three functions: `chunk` turns one partition into a
+//! partial result, `combine` merges a list of partials into one (it must be
+//! associative, and turn an empty list into the identity), and `finish`
+//! turns the last partial into the answer. The graph is a tree: one chunk
+//! task per partition, then levels of combine tasks each reading up to
+//! `split_every` partials (default [`SPLIT_EVERY`]), then one final task —
+//! like Dask's `Bag.reduction(split_every=…)`. It is written as one
+//! `MaterializedLayer`; partial keys are `(name-partial, level, j)`.
+//!
+//! A chunk task is its partition's only reader, so the optimizer fuses it
+//! with the partition-wise chain above it: reading, parsing, plucking and
+//! counting a block is one task.
+
+use std::sync::Arc;
+
+use oxidask_graph::{
+    Arg, FnOp, HighLevelGraph, Key, MaterializedLayer, OpError, Task, TaskGraph, Tokenizer, Value,
+};
+
+use crate::bag::{Bag, Item, Record, arg, layer_name, part, unique_token, val};
+use crate::error::Error;
+
+/// Partials each combine task reads, unless set otherwise.
+pub const SPLIT_EVERY: usize = 8;
+
+type ChunkFn<T, A> = dyn Fn(u32, Vec<T>) -> Result<A, OpError> + Send + Sync;
+type CombineFn<A> = dyn Fn(Vec<A>) -> Result<A, OpError> + Send + Sync;
+type FinishFn<A> = dyn Fn(A) -> Result<Value, OpError> + Send + Sync;
+
+/// The three functions of an aggregation; see the module docs.
+pub(crate) struct Reduction<T, A> {
+    pub prefix: &'static str,
+    /// Names the computation: parameters for deterministic aggregations, a
+    /// unique token for closures.
+    pub token: Tokenizer,
+    pub split_every: usize,
+    pub chunk: Arc<ChunkFn<T, A>>,
+    pub combine: Arc<CombineFn<A>>,
+}
+
+impl<T: Record, A: Record> Reduction<T, A> {
+    pub(crate) fn new(
+        prefix: &'static str,
+        token: Tokenizer,
+        chunk: impl Fn(u32, Vec<T>) -> Result<A, OpError> + Send + Sync + 'static,
+        combine: impl Fn(Vec<A>) -> Result<A, OpError> + Send + Sync + 'static,
+    ) -> Reduction<T, A> {
+        Reduction {
+            prefix,
+            token,
+            split_every: SPLIT_EVERY,
+            chunk: Arc::new(chunk),
+            combine: Arc::new(combine),
+        }
+    }
+
+    /// A reduction of closures: named uniquely.
+    pub(crate) fn of_closures(
+        prefix: &'static str,
+        split_every: usize,
+        chunk: impl Fn(u32, Vec<T>) -> Result<A, OpError> + Send + Sync + 'static,
+        combine: impl Fn(Vec<A>) -> Result<A, OpError> + Send + Sync + 'static,
+    ) -> Reduction<T, A> {
+        let mut token = Tokenizer::new();
+        token.add(&unique_token());
+        let mut r = Reduction::new(prefix, token, chunk, combine);
+        r.split_every = split_every;
+        r
+    }
+
+    /// Builds the tree over `bag`; the final task, under `out`, runs
+    /// `finish(combine(last partials))`.
+    fn build(
+        self,
+        bag: &Bag<T>,
+        finish: Arc<FinishFn<A>>,
+        as_partition: bool,
+    ) -> (HighLevelGraph, Key) {
+        let split_every = self.split_every.max(2);
+        let mut token = self.token;
+        token.add(&(split_every as u64)).add(&as_partition);
+        let name = layer_name(self.prefix, &bag.name, token);
+        let partial: Arc<str> = Arc::from(format!(
+            "{}-partial{}",
+            self.prefix,
+            &name[self.prefix.len()..]
+        ));
+        let prefix = self.prefix;
+
+        let chunk = self.chunk;
+        let chunk_op = FnOp::arc(format!("{prefix}-chunk"), move |mut args: Vec<Value>| {
+            let (Some(index), Some(input)) = (args.pop(), args.pop()) else {
+                return Err("chunk op called without its two arguments".into());
+            };
+            let i = *index.downcast_ref::<u32>()?;
+            Ok(val(chunk(i, arg::<Vec<T>>(input)?)?))
+        });
+        let combine = self.combine;
+        let merge = combine.clone();
+        let combine_op = FnOp::arc(format!("{prefix}-combine"), move |args: Vec<Value>| {
+            let parts = args
+                .into_iter()
+                .map(arg::<A>)
+                .collect::<Result<Vec<A>, _>>()?;
+            Ok(val(merge(parts)?))
+        });
+        let final_op = FnOp::arc(format!("{prefix}-aggregate"), move |args: Vec<Value>| {
+            let parts = args
+                .into_iter()
+                .map(arg::<A>)
+                .collect::<Result<Vec<A>, _>>()?;
+            finish(combine(parts)?)
+        });
+
+        let mut g = TaskGraph::new();
+        let mut level: Vec<Key> = (0..bag.npartitions)
+            .map(|i| {
+                let k = Key::with_index(partial.clone(), &[0, i]);
+                let args = vec![
+                    Arg::Key(Key::with_index(bag.name.clone(), &[i])),
+                    Arg::Value(Value::new(i)),
+                ];
+                g.insert(k.clone(), Task::new(chunk_op.clone(), args));
+                k
+            })
+            .collect();
+        let mut depth = 1u32;
+        while level.len() > split_every {
+            level = level
+                .chunks(split_every)
+                .enumerate()
+                .map(|(j, group)| {
+                    let k = Key::with_index(partial.clone(), &[depth, j as u32]);
+                    let args = group.iter().cloned().map(Arg::Key).collect();
+                    g.insert(k.clone(), Task::new(combine_op.clone(), args));
+                    k
+                })
+                .collect();
+            depth += 1;
+        }
+        let out = if as_partition {
+            Key::with_index(name.clone(), &[0])
+        } else {
+            Key::new(name.clone())
+        };
+        g.insert(
+            out.clone(),
+            Task::new(final_op, level.into_iter().map(Arg::Key).collect()),
+        );
+        let layer = MaterializedLayer::new(name, g);
+        (
+            HighLevelGraph::from_inputs(Arc::new(layer), [&bag.graph]),
+            out,
+        )
+    }
+
+    /// The reduction as a lazy value: `finish(all partials combined)`.
+    pub(crate) fn into_item<R: Record>(
+        self,
+        bag: &Bag<T>,
+        finish: impl Fn(A) -> Result<R, OpError> + Send + Sync + 'static,
+    ) -> Item<R> {
+        let finish: Arc<FinishFn<A>> = Arc::new(move |a| Ok(val(finish(a)?)));
+        let (graph, key) = self.build(bag, finish, false);
+        Item::new(graph, key)
+    }
+
+    /// The reduction as a one-partition bag.
+    pub(crate) fn into_bag<U: Record>(
+        self,
+        bag: &Bag<T>,
+        finish: impl Fn(A) -> Result<Vec<U>, OpError> + Send + Sync + 'static,
+    ) -> Bag<U> {
+        let finish: Arc<FinishFn<A>> = Arc::new(move |a| Ok(part(finish(a)?)));
+        let (graph, key) = self.build(bag, finish, true);
+        Bag::from_parts(graph, key.name_arc().clone(), 1, None)
+    }
+}
+
+fn named(what: &str) -> Tokenizer {
+    let mut t = Tokenizer::new();
+    t.add(what);
+    t
+}
+
+/// Numbers `mean`, `var` and `std` accept.
+pub trait Numeric: Record + Copy {
+    /// The value as an `f64` (rounded for 64-bit integers beyond 2^53).
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! numeric {
+    ($($t:ty),*) => {$(
+        impl Numeric for $t {
+            fn to_f64(self) -> f64 { self as f64 }
+        }
+    )*};
+}
+numeric!(f64, f32, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+
+/// Count, mean and sum of squared deviations of a set of numbers, merged
+/// with Chan et al.'s parallel update (stable for large counts).
+type Moments = (u64, f64, f64);
+
+fn merge_moments(parts: Vec<Moments>) -> Moments {
+    parts
+        .into_iter()
+        .fold((0, 0.0, 0.0), |(n, mean, m2), (k, mk, m2k)| {
+            if k == 0 {
+                return (n, mean, m2);
+            }
+            let total = n + k;
+            let delta = mk - mean;
+            let mean = mean + delta * k as f64 / total as f64;
+            let m2 = m2 + m2k + delta * delta * n as f64 * k as f64 / total as f64;
+            (total, mean, m2)
+        })
+}
+
+fn moments<T: Numeric>(v: Vec<T>) -> Moments {
+    let n = v.len() as u64;
+    if n == 0 {
+        return (0, 0.0, 0.0);
+    }
+    let mean = v.iter().map(|x| x.to_f64()).sum::<f64>() / n as f64;
+    let m2 = v.iter().map(|x| (x.to_f64() - mean).powi(2)).sum();
+    (n, mean, m2)
+}
+
+/// The smaller (or larger, `want = Greater`) of two optional values,
+/// skipping values not comparable with themselves (NaN); on ties the first.
+fn pick<T: PartialOrd>(a: Option<T>, b: Option<T>, want: std::cmp::Ordering) -> Option<T> {
+    match (a, b) {
+        (None, x) | (x, None) => x,
+        (Some(a), Some(b)) => {
+            if b.partial_cmp(&a) == Some(want) {
+                Some(b)
+            } else {
+                Some(a)
+            }
+        }
+    }
+}
+
+fn extreme<T: PartialOrd>(v: Vec<T>, want: std::cmp::Ordering) -> Option<T> {
+    v.into_iter()
+        .filter(|x| x.partial_cmp(x).is_some())
+        .fold(None, |acc, x| pick(acc, Some(x), want))
+}
+
+impl<T: Record> Bag<T> {
+    /// The number of records.
+    pub fn count(&self) -> Item<usize> {
+        Reduction::new(
+            "count",
+            named("count"),
+            |_, v: Vec<T>| Ok(v.len()),
+            |c: Vec<usize>| Ok(c.into_iter().sum()),
+        )
+        .into_item(self, Ok)
+    }
+
+    /// Whether `pred` holds for any record (false for an empty bag).
+    pub fn any(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Item<bool> {
+        Reduction::of_closures(
+            "any",
+            SPLIT_EVERY,
+            move |_, v: Vec<T>| Ok(v.iter().any(&pred)),
+            |c: Vec<bool>| Ok(c.into_iter().any(|b| b)),
+        )
+        .into_item(self, Ok)
+    }
+
+    /// Whether `pred` holds for every record (true for an empty bag).
+    pub fn all(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Item<bool> {
+        Reduction::of_closures(
+            "all",
+            SPLIT_EVERY,
+            move |_, v: Vec<T>| Ok(v.iter().all(&pred)),
+            |c: Vec<bool>| Ok(c.into_iter().all(|b| b)),
+        )
+        .into_item(self, Ok)
+    }
+
+    /// Folds every record into an accumulator, like `dask.bag.fold`: each
+    /// partition folds its records with `binop` starting from a clone of
+    /// `initial`, then the partials are merged with `combine` (associative;
+    /// `initial` must be its identity, as 0 is for `+`).
+    pub fn fold<A: Record>(
+        &self,
+        initial: A,
+        binop: impl Fn(A, T) -> A + Send + Sync + 'static,
+        combine: impl Fn(A, A) -> A + Send + Sync + 'static,
+    ) -> Item<A> {
+        self.fold_split(initial, binop, combine, SPLIT_EVERY)
+    }
+
+    /// [`fold`](Bag::fold) with the fan-in of the combine tree.
+    pub fn fold_split<A: Record>(
+        &self,
+        initial: A,
+        binop: impl Fn(A, T) -> A + Send + Sync + 'static,
+        combine: impl Fn(A, A) -> A + Send + Sync + 'static,
+        split_every: usize,
+    ) -> Item<A> {
+        let init = initial.clone();
+        Reduction::of_closures(
+            "fold",
+            split_every,
+            move |_, v: Vec<T>| Ok(v.into_iter().fold(init.clone(), &binop)),
+            move |parts: Vec<A>| Ok(parts.into_iter().fold(initial.clone(), &combine)),
+        )
+        .into_item(self, Ok)
+    }
+
+    /// A custom reduction, like `dask.bag.reduction`: `per_partition` turns
+    /// each partition into a partial, `aggregate` merges a list of partials
+    /// into one. `aggregate` runs at every level of the tree (and on the
+    /// list of all partials when there are few), so it must be associative:
+    /// aggregating groups of partials and then the results gives the same.
+    pub fn reduction<A: Record>(
+        &self,
+        per_partition: impl Fn(Vec<T>) -> A + Send + Sync + 'static,
+        aggregate: impl Fn(Vec<A>) -> A + Send + Sync + 'static,
+    ) -> Item<A> {
+        Reduction::of_closures(
+            "reduction",
+            SPLIT_EVERY,
+            move |_, v: Vec<T>| Ok(per_partition(v)),
+            move |parts: Vec<A>| Ok(aggregate(parts)),
+        )
+        .into_item(self, Ok)
+    }
+}
+
+impl<T: Record + std::iter::Sum<T>> Bag<T> {
+    /// The sum of the records (zero for an empty bag). Partitions are summed
+    /// separately and then together, so floating-point sums may differ from a
+    /// sequential loop in the last bits.
+    pub fn sum(&self) -> Item<T> {
+        Reduction::new(
+            "sum",
+            named("sum"),
+            |_, v: Vec<T>| Ok(v.into_iter().sum()),
+            |parts: Vec<T>| Ok(parts.into_iter().sum()),
+        )
+        .into_item(self, Ok)
+    }
+}
+
+impl<T: Record + PartialOrd> Bag<T> {
+    /// The smallest record; the first of equal ones; NaN-like values (not
+    /// comparable with themselves) are skipped. Fails on an empty bag.
+    pub fn min(&self) -> Item<T> {
+        self.extreme("min", std::cmp::Ordering::Less)
+    }
+
+    /// The largest record; see [`min`](Bag::min).
+    pub fn max(&self) -> Item<T> {
+        self.extreme("max", std::cmp::Ordering::Greater)
+    }
+
+    fn extreme(&self, what: &'static str, want: std::cmp::Ordering) -> Item<T> {
+        Reduction::new(
+            what,
+            named(what),
+            move |_, v: Vec<T>| Ok(extreme(v, want)),
+            move |parts: Vec<Option<T>>| Ok(parts.into_iter().fold(None, |a, b| pick(a, b, want))),
+        )
+        .into_item(self, move |r| r.ok_or_else(|| Error::Empty { what }.into()))
+    }
+}
+
+impl<T: Numeric> Bag<T> {
+    /// The arithmetic mean; NaN for an empty bag (as NumPy).
+    pub fn mean(&self) -> Item<f64> {
+        self.moments("mean", |(n, mean, _)| if n == 0 { f64::NAN } else { mean })
+    }
+
+    /// The variance with `ddof` delta degrees of freedom (0: population, 1:
+    /// sample); NaN when there are no more records than `ddof`.
+    pub fn var(&self, ddof: u32) -> Item<f64> {
+        self.moments_ddof("var", ddof, move |(n, _, m2)| {
+            if n <= ddof as u64 {
+                f64::NAN
+            } else {
+                m2 / (n - ddof as u64) as f64
+            }
+        })
+    }
+
+    /// The standard deviation: the square root of [`var`](Bag::var).
+    pub fn std(&self, ddof: u32) -> Item<f64> {
+        self.moments_ddof("std", ddof, move |(n, _, m2)| {
+            if n <= ddof as u64 {
+                f64::NAN
+            } else {
+                (m2 / (n - ddof as u64) as f64).sqrt()
+            }
+        })
+    }
+
+    fn moments(&self, what: &'static str, finish: fn(Moments) -> f64) -> Item<f64> {
+        self.moments_ddof(what, 0, finish)
+    }
+
+    fn moments_ddof(
+        &self,
+        what: &'static str,
+        ddof: u32,
+        finish: impl Fn(Moments) -> f64 + Send + Sync + 'static,
+    ) -> Item<f64> {
+        let mut t = named(what);
+        t.add(&ddof);
+        Reduction::new(
+            what,
+            t,
+            |_, v: Vec<T>| Ok(moments(v)),
+            |parts: Vec<Moments>| Ok(merge_moments(parts)),
+        )
+        .into_item(self, move |m| Ok(finish(m)))
+    }
+}

@@ -1,0 +1,299 @@
+//! Unit tests of the bag crate: bad input, file reading, and the graph
+//! shapes the design promises (fusion, culling). Oracle tests over random
+//! data live in the workspace's integration tests (`tests/it/bag.rs`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use oxidask_graph::optimize::{OptimizeOptions, optimize};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+use crate::testutil::TempDir;
+use crate::*;
+
+fn people(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{{\"id\":{i},\"name\":\"n{}\",\"address\":{{\"city\":\"c{}\"}},\"tags\":[\"t{i}\"]}}\n",
+                i % 7,
+                i % 3
+            )
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Person {
+    name: String,
+}
+
+#[test]
+fn read_json_lines_typed_and_untyped_agree_across_blocksizes() {
+    let dir = TempDir::new("json");
+    dir.write("a.jsonl", people(100).as_bytes());
+    dir.write_gz("b.jsonl.gz", people(50).as_bytes());
+    let pattern = dir.path().join("*.jsonl*");
+    let whole = read_json_lines_with::<Json>(&pattern, &JsonOptions::new().whole_files()).unwrap();
+    assert_eq!(whole.npartitions(), 2);
+    let names: Vec<Json> = whole.pluck("name").compute().unwrap();
+    assert_eq!(names.len(), 150);
+    for bs in [1, 64, 1000] {
+        let b =
+            read_json_lines_with::<Person>(&pattern, &JsonOptions::new().blocksize(bs)).unwrap();
+        let typed: Vec<Json> = b.map(|p| Json::String(p.name)).compute().unwrap();
+        assert_eq!(typed, names, "blocksize {bs}");
+    }
+    let cities = whole
+        .pluck(["address", "city"])
+        .distinct()
+        .compute()
+        .unwrap();
+    assert_eq!(cities, vec![json!("c0"), json!("c1"), json!("c2")]);
+    let tags = whole
+        .pluck(vec![Step::from("tags"), 0.into()])
+        .take(2)
+        .unwrap();
+    assert_eq!(tags, vec![json!("t0"), json!("t1")]);
+}
+
+#[test]
+fn bad_json_names_file_line_and_parser_message() {
+    let dir = TempDir::new("badjson");
+    let mut text = people(10);
+    text.push_str("{\"name\": oops}\n");
+    text.push_str(&people(3));
+    let path = dir.write("p.jsonl", text.as_bytes());
+    for bs in [16, 1 << 20] {
+        let b = read_json_lines_with::<Json>(&path, &JsonOptions::new().blocksize(bs)).unwrap();
+        let err = b.count().compute().unwrap_err().to_string();
+        assert!(err.contains("p.jsonl:11:"), "{err}");
+        assert!(err.contains("expected value"), "{err}");
+    }
+    let tally = BadLines::new();
+    let b =
+        read_json_lines_with::<Json>(&path, &JsonOptions::new().skip_bad_lines(&tally)).unwrap();
+    assert_eq!(b.count().compute().unwrap(), 13);
+    assert_eq!(tally.count(), 1);
+    assert!(
+        tally.examples()[0].contains("p.jsonl:11:"),
+        "{:?}",
+        tally.examples()
+    );
+    // A typed record missing its field is a bad line too.
+    let b = read_json_lines_with::<Person>(
+        &dir.write("q.jsonl", b"{\"name\":\"a\"}\n{\"id\":1}\n"),
+        &JsonOptions::new(),
+    )
+    .unwrap();
+    let err = b.compute().unwrap_err().to_string();
+    assert!(
+        err.contains("q.jsonl:2:") && err.contains("missing field `name`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_utf8_names_file_and_offset_or_is_replaced() {
+    let dir = TempDir::new("utf8");
+    let path = dir.write("t.txt", b"good\nbad \xff here\nok\n");
+    let err = read_text(&path).unwrap().compute().unwrap_err().to_string();
+    assert!(
+        err.contains("t.txt") && err.contains("byte offset 9"),
+        "{err}"
+    );
+    let lines = read_text_with(&path, &TextOptions::new().lossy(true))
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert_eq!(lines, vec!["good", "bad \u{fffd} here", "ok"]);
+    let gz = dir.write_gz("t.txt.gz", b"\xfe\n");
+    let err = read_text(&gz).unwrap().compute().unwrap_err().to_string();
+    assert!(
+        err.contains("t.txt.gz") && err.contains("byte offset 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pluck_of_missing_key_names_key_and_record() {
+    let dir = TempDir::new("pluck");
+    let path = dir.write("p.jsonl", b"{\"name\":\"a\"}\n\n{\"nom\":\"b\"}\n");
+    let b = read_json_lines::<Json>(&path).unwrap();
+    let err = b.pluck("name").compute().unwrap_err().to_string();
+    assert!(
+        err.contains("key \"name\" not found") && err.contains("p.jsonl:3"),
+        "{err}"
+    );
+    // Still located after a map (records in place), by position after a filter.
+    let err = b
+        .map(|x| x)
+        .pluck("name")
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("p.jsonl:3"), "{err}");
+    let err = b
+        .filter(|_| true)
+        .pluck("name")
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("record 1 of partition 0"), "{err}");
+    assert_eq!(
+        b.pluck_or("name", json!(null)).compute().unwrap(),
+        vec![json!("a"), json!(null)]
+    );
+    let seq = from_sequence(vec![vec![1, 2], vec![3]], 1).unwrap();
+    let err = seq.pluck(1).compute().unwrap_err().to_string();
+    assert!(
+        err.contains("index 1 out of range") && err.contains("record 1 of partition 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn try_map_errors_name_the_line() {
+    let dir = TempDir::new("trymap");
+    let path = dir.write("n.txt", b"1\n2\nx\n4\n");
+    let b = read_text_with(&path, &TextOptions::new().blocksize(3)).unwrap();
+    let err = b
+        .try_map(|s| s.parse::<u32>())
+        .sum()
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("n.txt:3") && err.contains("invalid digit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_files_and_empty_globs_are_named() {
+    let dir = TempDir::new("glob");
+    let pattern = dir.path().join("*.nothing");
+    let err = read_text(&pattern).unwrap_err().to_string();
+    assert!(
+        err.contains("no files match") && err.contains(".nothing"),
+        "{err}"
+    );
+    let err = read_json_lines::<Json>(dir.path().join("absent.jsonl"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("absent.jsonl"), "{err}");
+}
+
+#[test]
+fn text_roundtrip_through_textfiles_plain_and_gzip() {
+    let dir = TempDir::new("write");
+    let b = from_sequence((0..25).map(|i| format!("line {i}")), 4).unwrap();
+    for pattern in ["out/part-*.txt", "gz/part-*.txt.gz"] {
+        let written = b.to_textfiles(dir.path().join(pattern)).unwrap();
+        assert_eq!(written.len(), 4);
+        let back = read_text(written).unwrap().compute().unwrap();
+        assert_eq!(back, b.compute().unwrap(), "{pattern}");
+    }
+    let written = b.to_textfiles(dir.path().join("plain")).unwrap();
+    assert!(written[3].ends_with("plain/3.part"));
+}
+
+#[test]
+fn take_computes_only_the_partitions_it_needs() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let b = from_sequence(0..100u32, 10)
+        .unwrap()
+        .map_partitions(move |v| {
+            s.fetch_add(1, Ordering::SeqCst);
+            v
+        });
+    assert_eq!(b.take(3).unwrap(), vec![0, 1, 2]);
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    seen.store(0, Ordering::SeqCst);
+    assert_eq!(b.take(25).unwrap(), (0..25).collect::<Vec<_>>());
+    // partition 0, then 1..3: three partitions
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    assert_eq!(b.take(1000).unwrap().len(), 100);
+}
+
+#[test]
+fn partitionwise_chains_fuse_to_one_task_per_partition() {
+    let b = range(1000, 5)
+        .unwrap()
+        .map(|x| x + 1)
+        .filter(|x| x % 2 == 0)
+        .map(|x| x * 3);
+    let tasks = b.graph().cull(&b.keys()).unwrap().to_task_graph().unwrap();
+    let plan = optimize(tasks, &b.keys(), OptimizeOptions::default()).unwrap();
+    assert_eq!(plan.len(), 5);
+    let total = b.count();
+    let tasks = total
+        .graph()
+        .cull(std::slice::from_ref(total.key()))
+        .unwrap();
+    let plan = optimize(
+        tasks.to_task_graph().unwrap(),
+        std::slice::from_ref(total.key()),
+        OptimizeOptions::default(),
+    )
+    .unwrap();
+    // five fused partition chains, one aggregate
+    assert_eq!(plan.len(), 6);
+}
+
+#[test]
+fn aggregations_on_small_bags() {
+    let b = from_sequence(vec![3.0, 1.0, f64::NAN, 4.0, 1.0, 5.0], 4).unwrap();
+    assert_eq!(b.min().compute().unwrap(), 1.0);
+    assert_eq!(b.max().compute().unwrap(), 5.0);
+    let e = from_partitions::<i64>(vec![vec![], vec![]]);
+    let err = e.min().compute().unwrap_err().to_string();
+    assert!(err.contains("min of an empty bag"), "{err}");
+    assert_eq!(e.sum().compute().unwrap(), 0);
+    assert!(e.mean().compute().unwrap().is_nan());
+    assert!(!e.any(|_| true).compute().unwrap());
+    assert!(e.all(|_| false).compute().unwrap());
+    let x = from_sequence(vec![2i64, 4, 4, 4, 5, 5, 7, 9], 3).unwrap();
+    assert_eq!(x.mean().compute().unwrap(), 5.0);
+    assert_eq!(x.var(0).compute().unwrap(), 4.0);
+    assert_eq!(x.std(0).compute().unwrap(), 2.0);
+    assert!((x.var(1).compute().unwrap() - 32.0 / 7.0).abs() < 1e-12);
+}
+
+#[test]
+fn topk_ties_are_broken_by_position() {
+    // counts: b 2, a 2, c 1 — b appears first
+    let words = from_sequence(["b", "a", "c", "a", "b"].map(String::from), 2).unwrap();
+    let top = words.frequencies().topk(2, |(_, n)| *n).compute().unwrap();
+    assert_eq!(top, vec![("b".to_string(), 2), ("a".to_string(), 2)]);
+    let top = words
+        .frequencies()
+        .topk(2, |(w, n)| (*n, std::cmp::Reverse(w.clone())))
+        .compute()
+        .unwrap();
+    assert_eq!(top, vec![("a".to_string(), 2), ("b".to_string(), 2)]);
+    // equal keys everywhere: the first k records of the bag, in order
+    let b = from_partitions(vec![vec![5, 6], vec![], vec![7, 8, 9]]);
+    assert_eq!(b.topk(4, |_| 0).compute().unwrap(), vec![5, 6, 7, 8]);
+}
+
+#[test]
+fn from_delayed_and_repartition_keep_records_in_order() {
+    use oxidask_delayed::delayed;
+    fn load(i: u32) -> Vec<u32> {
+        (i * 10..i * 10 + i).collect()
+    }
+    let parts: Vec<_> = (0..4).map(|i| delayed!(load(i))).collect();
+    let b = from_delayed(&parts);
+    assert_eq!(b.npartitions(), 4);
+    let all: Vec<u32> = (0..4).flat_map(load).collect();
+    assert_eq!(b.compute().unwrap(), all);
+    for n in [1, 2, 3, 4, 7, 13] {
+        let r = b.repartition(n).unwrap();
+        assert_eq!(r.npartitions(), n);
+        assert_eq!(r.compute().unwrap(), all, "repartition({n})");
+    }
+    assert!(b.repartition(0).is_err());
+}

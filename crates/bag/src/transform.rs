@@ -1,0 +1,141 @@
+//! Partition-wise transforms: one blockwise layer each, so chains of them
+//! fuse into one task per partition.
+
+use std::fmt::Display;
+
+use oxidask_graph::Tokenizer;
+
+use crate::bag::{Bag, Record, describe, layer_name, unique_token};
+use crate::error::Error;
+
+/// A tokenizer seeded with a fresh unique token: the layer of a closure is
+/// a new computation every time it is built.
+fn closure_token() -> Tokenizer {
+    let mut t = Tokenizer::new();
+    t.add(&unique_token());
+    t
+}
+
+impl<T: Record> Bag<T> {
+    /// Applies `f` to every record.
+    pub fn map<U: Record>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Bag<U> {
+        let name = layer_name("map", &self.name, closure_token());
+        self.partitionwise(name, "map", self.origin.clone(), move |_, v| {
+            Ok(v.into_iter().map(&f).collect())
+        })
+    }
+
+    /// Applies a fallible `f` to every record; the first error fails the
+    /// computation with the record's `file:line` (when the bag was read from
+    /// files and records are still in place) or its position, and `f`'s
+    /// message.
+    pub fn try_map<U: Record, E: Display>(
+        &self,
+        f: impl Fn(T) -> Result<U, E> + Send + Sync + 'static,
+    ) -> Bag<U> {
+        let name = layer_name("try-map", &self.name, closure_token());
+        let origin = self.origin.clone();
+        self.partitionwise(name, "try-map", self.origin.clone(), move |i, v| {
+            let mut out = Vec::with_capacity(v.len());
+            for (j, x) in v.into_iter().enumerate() {
+                match f(x) {
+                    Ok(y) => out.push(y),
+                    Err(e) => {
+                        return Err(Error::Record {
+                            record: describe(origin.as_ref(), i, j),
+                            message: e.to_string(),
+                        }
+                        .into());
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Keeps the records for which `pred` is true.
+    pub fn filter(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Bag<T> {
+        let name = layer_name("filter", &self.name, closure_token());
+        self.partitionwise(name, "filter", None, move |_, mut v| {
+            v.retain(|x| pred(x));
+            Ok(v)
+        })
+    }
+
+    /// Drops the records for which `pred` is true (the opposite of `filter`).
+    pub fn remove(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Bag<T> {
+        let name = layer_name("remove", &self.name, closure_token());
+        self.partitionwise(name, "remove", None, move |_, mut v| {
+            v.retain(|x| !pred(x));
+            Ok(v)
+        })
+    }
+
+    /// Replaces every record by the items `f` returns for it (any number).
+    pub fn flat_map<U: Record, I: IntoIterator<Item = U>>(
+        &self,
+        f: impl Fn(T) -> I + Send + Sync + 'static,
+    ) -> Bag<U> {
+        let name = layer_name("flat-map", &self.name, closure_token());
+        self.partitionwise(name, "flat-map", None, move |_, v| {
+            Ok(v.into_iter().flat_map(&f).collect())
+        })
+    }
+
+    /// Applies `f` to whole partitions: `f` gets the records of one
+    /// partition and returns the records of the new one.
+    pub fn map_partitions<U: Record>(
+        &self,
+        f: impl Fn(Vec<T>) -> Vec<U> + Send + Sync + 'static,
+    ) -> Bag<U> {
+        let name = layer_name("map-partitions", &self.name, closure_token());
+        self.partitionwise(name, "map-partitions", None, move |_, v| Ok(f(v)))
+    }
+
+    /// [`map_partitions`](Bag::map_partitions) with a fallible `f`; an error
+    /// fails the computation naming the partition.
+    pub fn try_map_partitions<U: Record, E: Display>(
+        &self,
+        f: impl Fn(Vec<T>) -> Result<Vec<U>, E> + Send + Sync + 'static,
+    ) -> Bag<U> {
+        let name = layer_name("map-partitions", &self.name, closure_token());
+        self.partitionwise(name, "map-partitions", None, move |i, v| {
+            f(v).map_err(|e| {
+                Error::Record {
+                    record: format!("partition {i}"),
+                    message: e.to_string(),
+                }
+                .into()
+            })
+        })
+    }
+
+    /// Keeps the first `n` records of each partition (a building block of
+    /// [`take`](Bag::take); deterministic, so it is named by `n`).
+    pub(crate) fn head_per_partition(&self, n: usize) -> Bag<T> {
+        let mut t = Tokenizer::new();
+        t.add(&n);
+        let name = layer_name("head", &self.name, t);
+        self.partitionwise(name, "head", self.origin.clone(), move |_, mut v| {
+            v.truncate(n);
+            Ok(v)
+        })
+    }
+}
+
+impl<T, U> Bag<T>
+where
+    T: Record + IntoIterator<Item = U>,
+    U: Record,
+{
+    /// Concatenates the items of every record: a bag of `Vec<U>` becomes a
+    /// bag of `U`.
+    pub fn flatten(&self) -> Bag<U> {
+        let mut t = Tokenizer::new();
+        t.add("flatten");
+        let name = layer_name("flatten", &self.name, t);
+        self.partitionwise(name, "flatten", None, |_, v| {
+            Ok(v.into_iter().flatten().collect())
+        })
+    }
+}
