@@ -36,6 +36,12 @@ pub mod bag {
     pub use oxidask_bag::*;
 }
 
+/// Chunked N-d arrays over `ndarray`: [`Array`](array::Array), creation,
+/// elementwise maths, reductions, [`stats`](array::stats).
+pub mod array {
+    pub use oxidask_array::*;
+}
+
 /// Task graphs: keys, tasks, ops, values, tokenize, the optimizer passes.
 pub mod graph {
     pub use oxidask_graph::*;

@@ -1,0 +1,436 @@
+//! The [`Array`] type: metadata, graph, computing and persisting.
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+use oxidask_graph::{Arg, HighLevelGraph, Key, Task, TaskGraph, Value, VisualizeBackend, name_for};
+use oxidask_scheduler::{ComputeOptions, compute_with};
+
+use crate::element::{DType, Element};
+use crate::error::{Error, Result};
+use crate::expr::{Expr, ExprOp};
+use crate::grid::{Chunks, Grid, unravel};
+use crate::layer::{BlockLayer, Pattern};
+
+/// A lazy N-dimensional array of `T`, cut into chunks that are `ndarray`
+/// blocks.
+///
+/// Shape, chunks and dtype are known without computing; every operation
+/// adds to a graph that [`compute`](Array::compute) runs in parallel.
+/// Cloning is cheap (the graph is shared).
+pub struct Array<T: Element> {
+    pub(crate) grid: Arc<Grid>,
+    pub(crate) name: Arc<str>,
+    pub(crate) graph: HighLevelGraph,
+    /// The per-chunk computation when this array is elementwise, so the next
+    /// elementwise operation can fuse with it (see the `expr` module).
+    pub(crate) fused: Option<Arc<Expr<T>>>,
+    /// An error found while building this array (see [`Error::Earlier`]).
+    pub(crate) poison: Option<Arc<Error>>,
+    pub(crate) _t: PhantomData<T>,
+}
+
+impl<T: Element> Clone for Array<T> {
+    fn clone(&self) -> Self {
+        Array {
+            grid: self.grid.clone(),
+            name: self.name.clone(),
+            graph: self.graph.clone(),
+            fused: self.fused.clone(),
+            poison: self.poison.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Element> std::fmt::Debug for Array<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(e) = &self.poison {
+            return write!(f, "Array<invalid: {e}>");
+        }
+        write!(
+            f,
+            "Array<{}, shape={:?}, chunks={:?}, name={}>",
+            T::DTYPE,
+            self.grid.shape,
+            self.grid.chunks,
+            self.name
+        )
+    }
+}
+
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+/// A token no other computation in this process has (for data and closures
+/// that cannot be hashed by content).
+pub(crate) fn unique_token() -> (u32, u64) {
+    (std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed))
+}
+
+impl<T: Element> Array<T> {
+    pub(crate) fn from_layer(
+        name: Arc<str>,
+        kind: &'static str,
+        grid: Grid,
+        pattern: Arc<dyn Pattern>,
+        inputs: &[&HighLevelGraph],
+    ) -> Array<T> {
+        let layer = BlockLayer::new(name.clone(), kind, grid.numblocks(), pattern);
+        let graph = HighLevelGraph::from_inputs(Arc::new(layer), inputs.iter().copied());
+        Array {
+            grid: Arc::new(grid),
+            name,
+            graph,
+            fused: None,
+            poison: None,
+            _t: PhantomData,
+        }
+    }
+
+    pub(crate) fn poisoned(e: Error) -> Array<T> {
+        let e = match e {
+            Error::Earlier(e) => e,
+            e => Arc::new(e),
+        };
+        Array {
+            grid: Arc::new(Grid::new(vec![])),
+            name: "invalid".into(),
+            graph: HighLevelGraph::new(),
+            fused: None,
+            poison: Some(e),
+            _t: PhantomData,
+        }
+    }
+
+    /// Ok, or the error found when this array was built (an operator such
+    /// as `&a + &b` on shapes that do not broadcast).
+    pub fn check(&self) -> Result<()> {
+        match &self.poison {
+            None => Ok(()),
+            Some(e) => Err(Error::Earlier(e.clone())),
+        }
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.grid.shape
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.grid.ndim()
+    }
+
+    /// Number of elements.
+    pub fn size(&self) -> usize {
+        self.grid.size()
+    }
+
+    /// Chunk lengths per axis, like Dask's `chunks`.
+    pub fn chunks(&self) -> &[Vec<usize>] {
+        &self.grid.chunks
+    }
+
+    /// Number of blocks per axis.
+    pub fn numblocks(&self) -> Vec<usize> {
+        self.grid.chunks.iter().map(|c| c.len()).collect()
+    }
+
+    /// Total number of blocks.
+    pub fn nblocks(&self) -> usize {
+        self.grid.nblocks()
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        T::DTYPE
+    }
+
+    /// Bytes of the whole array.
+    pub fn nbytes(&self) -> usize {
+        self.size() * std::mem::size_of::<T>()
+    }
+
+    /// The name of the layer producing the blocks: the keys are
+    /// `(name, i, j, …)`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The high-level graph.
+    pub fn graph(&self) -> &HighLevelGraph {
+        &self.graph
+    }
+
+    /// The keys of all blocks, row-major.
+    pub fn keys(&self) -> Vec<Key> {
+        let nb = self.grid.numblocks();
+        (0..self.grid.nblocks() as u64)
+            .map(|f| Key::with_index(self.name.clone(), &unravel(f, &nb)))
+            .collect()
+    }
+
+    /// The task graph of this array, culled to its blocks (before the
+    /// optimizer runs).
+    pub fn task_graph(&self) -> Result<TaskGraph> {
+        self.check()?;
+        Ok(self.graph.cull(&self.keys())?.to_task_graph()?)
+    }
+
+    /// Computes the whole array with the configured scheduler.
+    pub fn compute(&self) -> Result<ArrayD<T>> {
+        self.compute_with(&ComputeOptions::new())
+    }
+
+    /// Computes the whole array with per-call options (scheduler, workers,
+    /// optimizer passes, callbacks).
+    pub fn compute_with(&self, options: &ComputeOptions) -> Result<ArrayD<T>> {
+        let keys = self.keys();
+        let values = compute_with(self.task_graph()?, &keys, options)?;
+        assemble(&self.grid, values)
+    }
+
+    /// Computes every block and returns an array holding them in memory, so
+    /// later computations start from the results (Dask's `persist`).
+    pub fn persist(&self) -> Result<Array<T>> {
+        self.persist_with(&ComputeOptions::new())
+    }
+
+    /// [`persist`](Array::persist) with per-call options.
+    pub fn persist_with(&self, options: &ComputeOptions) -> Result<Array<T>> {
+        let keys = self.keys();
+        let values = compute_with(self.task_graph()?, &keys, options)?;
+        let name: Arc<str> = name_for("persist", &*self.name).into();
+        Ok(Array::from_layer(
+            name,
+            "persisted",
+            (*self.grid).clone(),
+            Arc::new(Held {
+                values,
+                numblocks: self.grid.numblocks(),
+            }),
+            &[],
+        ))
+    }
+
+    /// Draws the task graph to an SVG file (with Graphviz `dot` when
+    /// installed, else a built-in layout for small graphs).
+    pub fn visualize(&self, path: impl AsRef<Path>) -> Result<VisualizeBackend> {
+        Ok(self.task_graph()?.visualize(path)?)
+    }
+
+    /// This array's per-chunk computation on the block grid `out` (which it
+    /// must broadcast to): its fused expression, or a read of its blocks,
+    /// rechunked first when its chunks differ from `out`'s.
+    pub(crate) fn expr(&self, out: &Grid) -> Result<Expr<T>> {
+        self.check()?;
+        let pad = out.ndim() - self.ndim();
+        let mut target = Vec::with_capacity(self.ndim());
+        let mut aligned = true;
+        for (j, c) in self.grid.chunks.iter().enumerate() {
+            let o = &out.chunks[j + pad];
+            if self.grid.shape[j] == 1 && out.shape[j + pad] != 1 {
+                target.push(c.clone());
+            } else {
+                aligned &= c == o;
+                target.push(o.clone());
+            }
+        }
+        if !aligned {
+            return self.rechunk(target)?.expr(out);
+        }
+        Ok(match &self.fused {
+            Some(e) => (**e).clone(),
+            None => Expr::leaf(self.name.clone(), self.grid.clone(), self.graph.clone()),
+        })
+    }
+
+    /// The array computing `expr` on every block of `grid`.
+    pub(crate) fn from_expr(prefix: &str, expr: Expr<T>, grid: Grid) -> Array<T> {
+        let name: Arc<str> = name_for(prefix, &(&expr.token, &grid.chunks)).into();
+        let ndim = grid.ndim();
+        let pattern = ExprPattern {
+            op: Arc::new(ExprOp {
+                name: prefix.to_string(),
+                ids: expr.leaves.iter().map(|l| l.id).collect(),
+                uses: expr.leaves.iter().map(|l| l.uses).collect(),
+                ndim,
+                f: expr.f.clone(),
+            }),
+            leaves: expr
+                .leaves
+                .iter()
+                .map(|l| (l.name.clone(), l.grid.numblocks(), ndim - l.grid.ndim()))
+                .collect(),
+        };
+        let layer = BlockLayer::new(
+            name.clone(),
+            "elementwise",
+            grid.numblocks(),
+            Arc::new(pattern),
+        );
+        let graph = expr.graph.clone().with_layer(Arc::new(layer));
+        Array {
+            grid: Arc::new(grid),
+            name,
+            graph,
+            fused: Some(Arc::new(expr)),
+            poison: None,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// Block `(i, j, …)` of an elementwise layer reads, for each leaf, the
+/// block at the same position (0 along axes the leaf broadcasts over).
+struct ExprPattern<T> {
+    op: Arc<ExprOp<T>>,
+    /// name, numblocks, leading axes the leaf lacks.
+    leaves: Vec<(Arc<str>, Vec<u32>, usize)>,
+}
+
+impl<T: Element> Pattern for ExprPattern<T> {
+    fn task(&self, idx: &[u32]) -> Task {
+        let args = self
+            .leaves
+            .iter()
+            .map(|(name, nb, pad)| {
+                let i: Vec<u32> = nb
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &n)| if n == 1 { 0 } else { idx[j + pad] })
+                    .collect();
+                Arg::Key(Key::with_index(name.clone(), &i))
+            })
+            .collect();
+        Task::new(self.op.clone(), args)
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        self.leaves.iter().map(|l| l.0.clone()).collect()
+    }
+}
+
+/// Blocks already computed.
+struct Held {
+    values: Vec<Value>,
+    numblocks: Vec<u32>,
+}
+
+impl Pattern for Held {
+    fn task(&self, idx: &[u32]) -> Task {
+        let f = crate::grid::ravel(idx, &self.numblocks) as usize;
+        Task::literal(self.values[f].clone())
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        Vec::new()
+    }
+}
+
+/// The whole array from its blocks (row-major).
+pub(crate) fn assemble<T: Element>(grid: &Grid, values: Vec<Value>) -> Result<ArrayD<T>> {
+    if values.len() == 1 {
+        let a = values
+            .into_iter()
+            .next()
+            .expect("one value")
+            .take::<ArrayD<T>>()?;
+        return Ok(a);
+    }
+    let mut out = ArrayD::<T>::default(IxDyn(&grid.shape));
+    let nb = grid.numblocks();
+    for (f, v) in values.into_iter().enumerate() {
+        let idx = unravel(f as u64, &nb);
+        let start = grid.block_start(&idx);
+        let shape = grid.block_shape(&idx);
+        let block = v.downcast_ref::<ArrayD<T>>()?;
+        if block.shape() != shape.as_slice() {
+            return Err(Error::Compute(oxidask_scheduler::Error::Internal(format!(
+                "block {idx:?} has shape {:?}, expected {shape:?}",
+                block.shape()
+            ))));
+        }
+        let info: Vec<SliceInfoElem> = start
+            .iter()
+            .zip(&shape)
+            .map(|(&s, &n)| SliceInfoElem::from(s..s + n))
+            .collect();
+        out.slice_mut(info.as_slice()).assign(block);
+    }
+    Ok(out)
+}
+
+/// A lazy single value: a full reduction such as `x.sum()`. Dereferences to
+/// its 0-d [`Array`], so every array operation applies; its own
+/// [`compute`](Scalar::compute) returns the value itself.
+pub struct Scalar<T: Element>(pub(crate) Array<T>);
+
+impl<T: Element> Clone for Scalar<T> {
+    fn clone(&self) -> Self {
+        Scalar(self.0.clone())
+    }
+}
+
+impl<T: Element> std::fmt::Debug for Scalar<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scalar({:?})", self.0)
+    }
+}
+
+impl<T: Element> Deref for Scalar<T> {
+    type Target = Array<T>;
+    fn deref(&self) -> &Array<T> {
+        &self.0
+    }
+}
+
+impl<T: Element> Scalar<T> {
+    /// Computes the value.
+    pub fn compute(&self) -> Result<T> {
+        self.compute_with(&ComputeOptions::new())
+    }
+
+    /// Computes the value with per-call options.
+    pub fn compute_with(&self, options: &ComputeOptions) -> Result<T> {
+        let a = self.0.compute_with(options)?;
+        a.iter().next().copied().ok_or_else(|| {
+            Error::Compute(oxidask_scheduler::Error::Internal(
+                "a scalar computed to an empty array".into(),
+            ))
+        })
+    }
+
+    /// The 0-d array.
+    pub fn into_array(self) -> Array<T> {
+        self.0
+    }
+
+    pub(crate) fn new(a: Array<T>) -> Scalar<T> {
+        debug_assert!(a.poison.is_some() || a.ndim() == 0);
+        Scalar(a)
+    }
+}
+
+impl<T: Element> Array<T> {
+    /// This 0-d array as a [`Scalar`]; an error for other shapes.
+    pub fn into_scalar(self) -> Result<Scalar<T>> {
+        self.check()?;
+        if self.ndim() != 0 {
+            return Err(crate::error::invalid(
+                "self",
+                format!("an array of shape {:?} is not a scalar", self.shape()),
+            ));
+        }
+        Ok(Scalar(self))
+    }
+}
+
+/// Resolves `chunks` for `shape`, naming the argument on error.
+pub(crate) fn grid_for(shape: &[usize], chunks: &Chunks, arg: &'static str) -> Result<Grid> {
+    Ok(Grid::new(chunks.resolve(shape, arg)?))
+}

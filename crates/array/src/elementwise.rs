@@ -1,0 +1,309 @@
+//! Elementwise operations with NumPy broadcasting.
+//!
+//! Every operation here composes the per-chunk expressions of its operands
+//! (see the `expr` module), so a chain of them is one task per chunk.
+//! Operands of different shapes broadcast as in NumPy (shapes aligned at the
+//! right, length-1 axes stretched); operands with different chunks along an
+//! axis are rechunked to the common refinement of both chunkings. Shapes
+//! that do not broadcast are an error naming both shapes when the operation
+//! is built: methods return it, operators (`&a + &b`) keep it in the result,
+//! which returns it from its next fallible method (see
+//! [`Error::Earlier`](crate::Error::Earlier)).
+
+use ndarray::{ArrayD, ArrayViewD};
+use oxidask_graph::{OpError, Tokenize};
+
+use crate::array::{Array, Scalar, unique_token};
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::expr::{Blk, binary, binary_to, select, unary, unary_to};
+use crate::grid::Grid;
+
+/// The right-hand side of a binary operation: an array or a scalar.
+pub enum Operand<'a, T: Element> {
+    /// An array (broadcast against the other operand).
+    Array(&'a Array<T>),
+    /// A single value.
+    Scalar(T),
+}
+
+impl<'a, T: Element> From<&'a Array<T>> for Operand<'a, T> {
+    fn from(a: &'a Array<T>) -> Self {
+        Operand::Array(a)
+    }
+}
+
+impl<'a, T: Element> From<&'a Scalar<T>> for Operand<'a, T> {
+    fn from(a: &'a Scalar<T>) -> Self {
+        Operand::Array(&a.0)
+    }
+}
+
+impl<T: Element> From<T> for Operand<'_, T> {
+    fn from(v: T) -> Self {
+        Operand::Scalar(v)
+    }
+}
+
+/// The common refinement of two chunkings of one axis.
+fn refine(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let mut cuts: Vec<usize> = Vec::new();
+    for c in [a, b] {
+        let mut acc = 0;
+        for &x in c {
+            acc += x;
+            cuts.push(acc);
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::new();
+    let mut prev = 0;
+    for c in cuts {
+        if c > prev {
+            out.push(c - prev);
+            prev = c;
+        }
+    }
+    if out.is_empty() {
+        out.push(0);
+    }
+    out
+}
+
+/// The block grid of the broadcast of two arrays, or an error naming `op`
+/// and both shapes.
+pub(crate) fn broadcast_grid(a: &Grid, b: &Grid, op: &str) -> Result<Grid> {
+    let n = a.ndim().max(b.ndim());
+    let axis = |g: &Grid, k: usize| -> Option<(usize, Vec<usize>)> {
+        let pad = n - g.ndim();
+        (k >= pad).then(|| (g.shape[k - pad], g.chunks[k - pad].clone()))
+    };
+    let mut chunks = Vec::with_capacity(n);
+    for k in 0..n {
+        let c = match (axis(a, k), axis(b, k)) {
+            (Some((x, ca)), Some((y, cb))) if x == y => {
+                if ca == cb {
+                    ca
+                } else {
+                    refine(&ca, &cb)
+                }
+            }
+            (Some((1, _)), Some((_, cb))) | (None, Some((_, cb))) => cb,
+            (Some((_, ca)), Some((1, _))) | (Some((_, ca)), None) => ca,
+            _ => {
+                return Err(Error::Broadcast {
+                    op: op.to_string(),
+                    left: a.shape.clone(),
+                    right: b.shape.clone(),
+                });
+            }
+        };
+        chunks.push(c);
+    }
+    Ok(Grid::new(chunks))
+}
+
+impl<T: Element> Array<T> {
+    /// `f` on every block of this array, fused with its elementwise inputs.
+    pub(crate) fn map_expr<U: Element>(
+        &self,
+        op: &str,
+        params: &impl Tokenize,
+        f: impl Fn(Blk<T>) -> Result<Blk<U>, OpError> + Send + Sync + 'static,
+    ) -> Array<U> {
+        match self.expr(&self.grid) {
+            Ok(e) => Array::from_expr(op, e.map(op, params, f), (*self.grid).clone()),
+            Err(e) => Array::poisoned(e),
+        }
+    }
+
+    /// `f` on the broadcast blocks of two arrays.
+    pub(crate) fn zip_expr<U: Element, V: Element>(
+        &self,
+        other: &Array<U>,
+        op: &str,
+        params: &impl Tokenize,
+        f: impl Fn(Blk<T>, Blk<U>) -> Result<Blk<V>, OpError> + Send + Sync + 'static,
+    ) -> Result<Array<V>> {
+        self.check()?;
+        other.check()?;
+        let grid = broadcast_grid(&self.grid, &other.grid, op)?;
+        let (a, b) = (self.expr(&grid)?, other.expr(&grid)?);
+        Ok(Array::from_expr(op, a.zip(b, op, params, f), grid))
+    }
+
+    /// A binary operation with an array or scalar operand, `self` on the left.
+    pub(crate) fn binary_op(
+        &self,
+        other: Operand<'_, T>,
+        op: &'static str,
+        f: fn(T, T) -> T,
+    ) -> Result<Array<T>> {
+        match other {
+            Operand::Scalar(s) => {
+                self.check()?;
+                Ok(self.map_expr(op, &s, move |b| Ok(unary(b, |x| f(x, s)))))
+            }
+            Operand::Array(o) => self.zip_expr(o, op, &0u8, move |a, b| binary(a, b, f)),
+        }
+    }
+
+    /// A binary operation with a scalar on the left: `s op self`.
+    pub(crate) fn binary_op_left(&self, s: T, op: &'static str, f: fn(T, T) -> T) -> Array<T> {
+        self.map_expr(op, &(s, "left"), move |b| Ok(unary(b, |x| f(s, x))))
+    }
+
+    /// A comparison (or other operation into a new type) with an array or
+    /// scalar operand.
+    fn compare<U: Element>(
+        &self,
+        other: Operand<'_, T>,
+        op: &'static str,
+        f: fn(T, T) -> U,
+    ) -> Result<Array<U>> {
+        match other {
+            Operand::Scalar(s) => {
+                self.check()?;
+                Ok(self.map_expr(op, &s, move |b| Ok(unary_to(b, |x| f(x, s)))))
+            }
+            Operand::Array(o) => self.zip_expr(o, op, &0u8, move |a, b| binary_to(a, b, f)),
+        }
+    }
+
+    /// `self == other`, elementwise.
+    pub fn equal<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<bool>> {
+        self.compare(other.into(), "equal", |a, b| a == b)
+    }
+
+    /// `self != other`, elementwise.
+    pub fn not_equal<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<bool>> {
+        self.compare(other.into(), "not_equal", |a, b| a != b)
+    }
+
+    /// `self < other`, elementwise.
+    pub fn less<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<bool>> {
+        self.compare(other.into(), "less", |a, b| a < b)
+    }
+
+    /// `self <= other`, elementwise.
+    pub fn less_equal<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<bool>> {
+        self.compare(other.into(), "less_equal", |a, b| a <= b)
+    }
+
+    /// `self > other`, elementwise.
+    pub fn greater<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<bool>> {
+        self.compare(other.into(), "greater", |a, b| a > b)
+    }
+
+    /// `self >= other`, elementwise.
+    pub fn greater_equal<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<bool>> {
+        self.compare(other.into(), "greater_equal", |a, b| a >= b)
+    }
+
+    /// The values converted to `U` (NumPy's `astype`).
+    pub fn astype<U: Element>(&self) -> Array<U> {
+        self.map_expr("astype", &(U::DTYPE as u8), |b| {
+            Ok(unary_to(b, |x: T| x.cast::<U>()))
+        })
+    }
+
+    /// Whether each value is NaN (always false for integers and booleans).
+    pub fn isnan(&self) -> Array<bool> {
+        self.map_expr("isnan", &0u8, |b| Ok(unary_to(b, |x: T| x.is_nan())))
+    }
+
+    /// `f` applied to each block (an owned `ndarray` the function may update
+    /// in place); the block must keep its shape. Fuses with neighbouring
+    /// elementwise operations.
+    ///
+    /// ```
+    /// use oxidask_array as da;
+    /// let x = da::arange(0.0f64, 6.0, 1.0, 4)?;
+    /// let y = x.map_blocks(|mut b| { b.mapv_inplace(|v| v * 10.0); b });
+    /// assert_eq!(y.compute()?.iter().copied().collect::<Vec<_>>(), vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0]);
+    /// # Ok::<(), da::Error>(())
+    /// ```
+    pub fn map_blocks<U: Element>(
+        &self,
+        f: impl Fn(ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
+    ) -> Array<U> {
+        self.map_expr("map_blocks", &unique_token(), move |b| {
+            let shape = b.shape();
+            let out = f(b.into_owned());
+            if out.shape() != shape.as_slice() {
+                return Err(format!(
+                    "map_blocks: the function turned a block of shape {shape:?} into one of \
+                     shape {:?}; it must keep the shape",
+                    out.shape()
+                )
+                .into());
+            }
+            Ok(Blk::Owned(out))
+        })
+    }
+}
+
+/// `f` on the blocks of two arrays broadcast against each other (Dask's
+/// `blockwise` for the elementwise index pattern): `f` gets views of the two
+/// blocks, already broadcast to the output block's shape, and must return a
+/// block of that shape.
+///
+/// ```
+/// use oxidask_array as da;
+/// let x = da::arange(0i64, 4, 1, 2)?;
+/// let y = da::full(&[3, 1], 10i64, 2)?;
+/// let z = da::blockwise(&x, &y, |a, b| &a + &b)?;
+/// assert_eq!(z.shape(), &[3, 4]);
+/// assert_eq!(z.compute()?[[2, 3]], 13);
+/// # Ok::<(), da::Error>(())
+/// ```
+pub fn blockwise<T: Element, U: Element, V: Element>(
+    a: &Array<T>,
+    b: &Array<U>,
+    f: impl Fn(ArrayViewD<T>, ArrayViewD<U>) -> ArrayD<V> + Send + Sync + 'static,
+) -> Result<Array<V>> {
+    a.zip_expr(b, "blockwise", &unique_token(), move |x, y| {
+        let shape = crate::expr::broadcast_shapes(&x.shape(), &y.shape())
+            .ok_or("blockwise: blocks do not broadcast")?;
+        let sh = ndarray::IxDyn(&shape);
+        let (xv, yv) = (x.view(), y.view());
+        let (Some(xv), Some(yv)) = (xv.broadcast(sh.clone()), yv.broadcast(sh)) else {
+            return Err("blockwise: blocks do not broadcast".into());
+        };
+        let out = f(xv, yv);
+        if out.shape() != shape.as_slice() {
+            return Err(format!(
+                "blockwise: the function returned a block of shape {:?} for inputs of shape {shape:?}",
+                out.shape()
+            )
+            .into());
+        }
+        Ok(Blk::Owned(out))
+    })
+}
+
+/// `a` where `cond` is true, else `b`, broadcasting all three (NumPy's
+/// `where`).
+pub fn where_<'a, 'b, T: Element>(
+    cond: &Array<bool>,
+    a: impl Into<Operand<'a, T>>,
+    b: impl Into<Operand<'b, T>>,
+) -> Result<Array<T>> {
+    cond.check()?;
+    let as_array = |o: Operand<'_, T>| -> Result<Array<T>> {
+        match o {
+            Operand::Array(x) => Ok(x.clone()),
+            Operand::Scalar(s) => crate::creation::full(&[], s, crate::Chunks::full()),
+        }
+    };
+    let (a, b) = (as_array(a.into())?, as_array(b.into())?);
+    let ab = broadcast_grid(&a.grid, &b.grid, "where")?;
+    let grid = broadcast_grid(&cond.grid, &ab, "where")?;
+    let (ec, ea, eb) = (cond.expr(&grid)?, a.expr(&grid)?, b.expr(&grid)?);
+    Ok(Array::from_expr(
+        "where",
+        ec.zip3(ea, eb, "where", &0u8, select),
+        grid,
+    ))
+}

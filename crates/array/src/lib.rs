@@ -1,0 +1,55 @@
+//! Chunked N-dimensional arrays over `ndarray`, computed in parallel by
+//! oxidask — Dask's `dask.array` for Rust.
+//!
+//! An [`Array<T>`] is a grid of `ndarray` blocks described by a task graph:
+//! its shape, chunks and dtype are known at once, its values when you call
+//! [`compute`](Array::compute). Create one from data ([`from_array`]), from
+//! a formula ([`zeros`], [`arange`], [`linspace`], …) or at random
+//! ([`random`]); combine arrays elementwise with NumPy broadcasting (chains
+//! of elementwise operations run as one task per chunk); reduce them with
+//! tree reductions ([`Array::sum`], [`Array::mean_with`], …) and the
+//! [`stats`] module.
+//!
+//! Bad input — shapes that do not broadcast, an axis out of range, chunks
+//! that do not fit the shape — is an error when the graph is built, naming
+//! the argument, never a panic at compute time.
+//!
+//! ```
+//! use oxidask_array as da;
+//!
+//! let x = da::random::standard_normal(&[1_000_000], 100_000, 42)?;
+//! let y = (&x * &x + 1.0).mean().compute()?;      // one task per chunk + a sum tree
+//! assert!((y - 2.0).abs() < 0.01);
+//! let g1 = da::stats::skew(&x, true)?.compute()?;
+//! assert!(g1.abs() < 0.01);
+//! # Ok::<(), da::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod array;
+mod creation;
+mod element;
+mod elementwise;
+mod error;
+mod expr;
+mod grid;
+mod layer;
+mod ops;
+pub mod random;
+mod rechunk;
+mod reduce;
+pub mod stats;
+#[cfg(test)]
+mod tests;
+
+pub use array::{Array, Scalar};
+pub use creation::{arange, from_array, full, linspace, ones, zeros};
+pub use element::{DType, Element, Number, Real};
+pub use elementwise::{Operand, blockwise, where_};
+pub use error::{Error, Result};
+pub use grid::{AxisChunks, Chunks};
+pub use reduce::Reduce;
+
+/// `ndarray`, re-exported so users get the same version.
+pub use ndarray;

@@ -1,0 +1,362 @@
+//! Arithmetic and mathematical functions, and the operators `+ - * / %`,
+//! unary `-`, and `& | ^ !` on boolean arrays.
+
+use std::ops;
+
+use crate::array::{Array, Scalar};
+use crate::element::{Number, Real};
+use crate::elementwise::Operand;
+use crate::error::Result;
+use crate::expr::unary;
+
+impl<T: Number> Array<T> {
+    /// `self + other`, elementwise with broadcasting.
+    pub fn add<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "add", Number::add)
+    }
+
+    /// `self - other`.
+    pub fn subtract<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "subtract", Number::sub)
+    }
+
+    /// `self * other`.
+    pub fn multiply<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "multiply", Number::mul)
+    }
+
+    /// `self / other` (integers: truncating, 0 for a zero divisor).
+    pub fn divide<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "divide", Number::div)
+    }
+
+    /// `self % other` with the sign of the divisor, like NumPy's `mod`.
+    pub fn remainder<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "remainder", Number::rem)
+    }
+
+    /// The larger of each pair (NaN if either is NaN).
+    pub fn maximum<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "maximum", max_nan)
+    }
+
+    /// The smaller of each pair (NaN if either is NaN).
+    pub fn minimum<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "minimum", min_nan)
+    }
+
+    /// `-self`.
+    pub fn negative(&self) -> Array<T> {
+        self.map_expr("negative", &0u8, |b| Ok(unary(b, Number::neg)))
+    }
+
+    /// `|self|`.
+    pub fn abs(&self) -> Array<T> {
+        self.map_expr("absolute", &0u8, |b| Ok(unary(b, Number::abs)))
+    }
+
+    /// `self` raised to the integer power `n`.
+    pub fn powi(&self, n: u32) -> Array<T> {
+        self.map_expr("powi", &n, move |b| Ok(unary(b, |x| x.powi(n))))
+    }
+
+    /// Values limited to `[lo, hi]`.
+    pub fn clip(&self, lo: T, hi: T) -> Array<T> {
+        self.map_expr("clip", &(lo, hi), move |b| {
+            Ok(unary(b, |x| {
+                if x < lo {
+                    lo
+                } else if x > hi {
+                    hi
+                } else {
+                    x
+                }
+            }))
+        })
+    }
+}
+
+pub(crate) fn max_nan<T: Number>(a: T, b: T) -> T {
+    if a.is_nan() || a >= b { a } else { b }
+}
+
+pub(crate) fn min_nan<T: Number>(a: T, b: T) -> T {
+    if a.is_nan() || a <= b { a } else { b }
+}
+
+macro_rules! real_fns {
+    ($($(#[$doc:meta])* $name:ident => $f:path;)*) => {
+        impl<T: Real> Array<T> {$(
+            $(#[$doc])*
+            pub fn $name(&self) -> Array<T> {
+                self.map_expr(stringify!($name), &0u8, |b| Ok(unary(b, $f)))
+            }
+        )*}
+        impl<T: Real> Scalar<T> {$(
+            $(#[$doc])*
+            pub fn $name(&self) -> Scalar<T> {
+                Scalar::new(self.0.$name())
+            }
+        )*}
+    };
+}
+
+real_fns! {
+    /// Square root.
+    sqrt => num_traits::Float::sqrt;
+    /// `e^x`.
+    exp => num_traits::Float::exp;
+    /// `e^x - 1`, accurate near 0.
+    expm1 => num_traits::Float::exp_m1;
+    /// Natural logarithm.
+    log => num_traits::Float::ln;
+    /// `ln(1 + x)`, accurate near 0.
+    log1p => num_traits::Float::ln_1p;
+    /// Base-2 logarithm.
+    log2 => num_traits::Float::log2;
+    /// Base-10 logarithm.
+    log10 => num_traits::Float::log10;
+    /// Sine.
+    sin => num_traits::Float::sin;
+    /// Cosine.
+    cos => num_traits::Float::cos;
+    /// Tangent.
+    tan => num_traits::Float::tan;
+    /// Inverse sine.
+    arcsin => num_traits::Float::asin;
+    /// Inverse cosine.
+    arccos => num_traits::Float::acos;
+    /// Inverse tangent.
+    arctan => num_traits::Float::atan;
+    /// Hyperbolic sine.
+    sinh => num_traits::Float::sinh;
+    /// Hyperbolic cosine.
+    cosh => num_traits::Float::cosh;
+    /// Hyperbolic tangent.
+    tanh => num_traits::Float::tanh;
+    /// Largest integer not above.
+    floor => num_traits::Float::floor;
+    /// Smallest integer not below.
+    ceil => num_traits::Float::ceil;
+    /// Nearest integer, halves away from zero.
+    round => num_traits::Float::round;
+}
+
+impl<T: Real> Array<T> {
+    /// `self` raised to the power `other` (an array or a scalar).
+    pub fn powf<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "power", num_traits::Float::powf)
+    }
+
+    /// Inverse tangent of `self / other` with the quadrant.
+    pub fn arctan2<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "arctan2", num_traits::Float::atan2)
+    }
+
+    /// Whether each value is finite.
+    pub fn isfinite(&self) -> Array<bool> {
+        self.map_expr("isfinite", &0u8, |b| {
+            Ok(crate::expr::unary_to(b, num_traits::Float::is_finite))
+        })
+    }
+
+    /// Whether each value is ±∞.
+    pub fn isinf(&self) -> Array<bool> {
+        self.map_expr("isinf", &0u8, |b| {
+            Ok(crate::expr::unary_to(b, num_traits::Float::is_infinite))
+        })
+    }
+}
+
+impl<T: Real> Scalar<T> {
+    /// `self` raised to the power `e`.
+    pub fn powf(&self, e: T) -> Scalar<T> {
+        Scalar::new(self.0.powf(e).unwrap_or_else(Array::poisoned))
+    }
+}
+
+impl Array<bool> {
+    /// Elementwise and.
+    pub fn logical_and<'a>(&self, other: impl Into<Operand<'a, bool>>) -> Result<Array<bool>> {
+        self.binary_op(other.into(), "logical_and", |a, b| a & b)
+    }
+
+    /// Elementwise or.
+    pub fn logical_or<'a>(&self, other: impl Into<Operand<'a, bool>>) -> Result<Array<bool>> {
+        self.binary_op(other.into(), "logical_or", |a, b| a | b)
+    }
+
+    /// Elementwise exclusive or.
+    pub fn logical_xor<'a>(&self, other: impl Into<Operand<'a, bool>>) -> Result<Array<bool>> {
+        self.binary_op(other.into(), "logical_xor", |a, b| a ^ b)
+    }
+
+    /// Elementwise not.
+    pub fn logical_not(&self) -> Array<bool> {
+        self.map_expr("logical_not", &0u8, |b| Ok(unary(b, |x: bool| !x)))
+    }
+}
+
+/// Array–array, array–scalar and scalar–array forms of one operator.
+macro_rules! operator {
+    ($Tr:ident, $m:ident, $method:ident, $bound:ident, $left:expr, [$($prim:ty),*]) => {
+        impl<T: $bound> ops::$Tr<&Array<T>> for &Array<T> {
+            type Output = Array<T>;
+            fn $m(self, o: &Array<T>) -> Array<T> {
+                self.$method(o).unwrap_or_else(Array::poisoned)
+            }
+        }
+        impl<T: $bound> ops::$Tr<Array<T>> for Array<T> {
+            type Output = Array<T>;
+            fn $m(self, o: Array<T>) -> Array<T> { ops::$Tr::$m(&self, &o) }
+        }
+        impl<T: $bound> ops::$Tr<&Array<T>> for Array<T> {
+            type Output = Array<T>;
+            fn $m(self, o: &Array<T>) -> Array<T> { ops::$Tr::$m(&self, o) }
+        }
+        impl<T: $bound> ops::$Tr<Array<T>> for &Array<T> {
+            type Output = Array<T>;
+            fn $m(self, o: Array<T>) -> Array<T> { ops::$Tr::$m(self, &o) }
+        }
+        impl<T: $bound> ops::$Tr<T> for &Array<T> {
+            type Output = Array<T>;
+            fn $m(self, o: T) -> Array<T> {
+                self.$method(o).unwrap_or_else(Array::poisoned)
+            }
+        }
+        impl<T: $bound> ops::$Tr<T> for Array<T> {
+            type Output = Array<T>;
+            fn $m(self, o: T) -> Array<T> { ops::$Tr::$m(&self, o) }
+        }
+        impl<T: $bound> ops::$Tr<&Scalar<T>> for &Array<T> {
+            type Output = Array<T>;
+            fn $m(self, o: &Scalar<T>) -> Array<T> { ops::$Tr::$m(self, &o.0) }
+        }
+        impl<T: $bound> ops::$Tr<&Array<T>> for &Scalar<T> {
+            type Output = Array<T>;
+            fn $m(self, o: &Array<T>) -> Array<T> { ops::$Tr::$m(&self.0, o) }
+        }
+        impl<T: $bound> ops::$Tr<&Scalar<T>> for &Scalar<T> {
+            type Output = Scalar<T>;
+            fn $m(self, o: &Scalar<T>) -> Scalar<T> { Scalar::new(ops::$Tr::$m(&self.0, &o.0)) }
+        }
+        impl<T: $bound> ops::$Tr<Scalar<T>> for Scalar<T> {
+            type Output = Scalar<T>;
+            fn $m(self, o: Scalar<T>) -> Scalar<T> { Scalar::new(ops::$Tr::$m(&self.0, &o.0)) }
+        }
+        impl<T: $bound> ops::$Tr<T> for &Scalar<T> {
+            type Output = Scalar<T>;
+            fn $m(self, o: T) -> Scalar<T> { Scalar::new(ops::$Tr::$m(&self.0, o)) }
+        }
+        impl<T: $bound> ops::$Tr<T> for Scalar<T> {
+            type Output = Scalar<T>;
+            fn $m(self, o: T) -> Scalar<T> { Scalar::new(ops::$Tr::$m(&self.0, o)) }
+        }
+        $(
+            impl ops::$Tr<&Array<$prim>> for $prim {
+                type Output = Array<$prim>;
+                fn $m(self, o: &Array<$prim>) -> Array<$prim> {
+                    o.binary_op_left(self, stringify!($m), $left)
+                }
+            }
+            impl ops::$Tr<Array<$prim>> for $prim {
+                type Output = Array<$prim>;
+                fn $m(self, o: Array<$prim>) -> Array<$prim> { ops::$Tr::$m(self, &o) }
+            }
+            impl ops::$Tr<&Scalar<$prim>> for $prim {
+                type Output = Scalar<$prim>;
+                fn $m(self, o: &Scalar<$prim>) -> Scalar<$prim> { Scalar::new(ops::$Tr::$m(self, &o.0)) }
+            }
+        )*
+    };
+}
+
+operator!(Add, add, add, Number, Number::add, [f64, f32, i64, i32, u8]);
+operator!(
+    Sub,
+    sub,
+    subtract,
+    Number,
+    Number::sub,
+    [f64, f32, i64, i32, u8]
+);
+operator!(
+    Mul,
+    mul,
+    multiply,
+    Number,
+    Number::mul,
+    [f64, f32, i64, i32, u8]
+);
+operator!(
+    Div,
+    div,
+    divide,
+    Number,
+    Number::div,
+    [f64, f32, i64, i32, u8]
+);
+operator!(
+    Rem,
+    rem,
+    remainder,
+    Number,
+    Number::rem,
+    [f64, f32, i64, i32, u8]
+);
+
+/// Boolean operators on `Array<bool>`.
+macro_rules! bool_operator {
+    ($Tr:ident, $m:ident, $method:ident) => {
+        impl ops::$Tr<&Array<bool>> for &Array<bool> {
+            type Output = Array<bool>;
+            fn $m(self, o: &Array<bool>) -> Array<bool> {
+                self.$method(o).unwrap_or_else(Array::poisoned)
+            }
+        }
+        impl ops::$Tr<Array<bool>> for Array<bool> {
+            type Output = Array<bool>;
+            fn $m(self, o: Array<bool>) -> Array<bool> {
+                ops::$Tr::$m(&self, &o)
+            }
+        }
+    };
+}
+bool_operator!(BitAnd, bitand, logical_and);
+bool_operator!(BitOr, bitor, logical_or);
+bool_operator!(BitXor, bitxor, logical_xor);
+
+impl<T: Number> ops::Neg for &Array<T> {
+    type Output = Array<T>;
+    fn neg(self) -> Array<T> {
+        self.negative()
+    }
+}
+
+impl<T: Number> ops::Neg for Array<T> {
+    type Output = Array<T>;
+    fn neg(self) -> Array<T> {
+        self.negative()
+    }
+}
+
+impl<T: Number> ops::Neg for &Scalar<T> {
+    type Output = Scalar<T>;
+    fn neg(self) -> Scalar<T> {
+        Scalar::new(self.0.negative())
+    }
+}
+
+impl ops::Not for &Array<bool> {
+    type Output = Array<bool>;
+    fn not(self) -> Array<bool> {
+        self.logical_not()
+    }
+}
+
+impl ops::Not for Array<bool> {
+    type Output = Array<bool>;
+    fn not(self) -> Array<bool> {
+        self.logical_not()
+    }
+}

@@ -1,0 +1,211 @@
+//! Changing the chunking of an array.
+//!
+//! Each output block is one task reading exactly the input blocks that
+//! overlap it and copying the overlapping pieces; a block that equals an
+//! input block is passed through without a copy. A task holds one output
+//! block and the inputs it reads, and the optimizer's ordering finishes
+//! output blocks in input order, so an input block is released once the
+//! output blocks over it are done.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+use oxidask_graph::{Arg, FnOp, Key, Op, Task, Value, name_for};
+
+use crate::array::Array;
+use crate::element::Element;
+use crate::error::Result;
+use crate::expr::chunk_value;
+use crate::grid::{Chunks, Grid};
+use crate::layer::Pattern;
+
+/// An input chunk, its overlapping range, and where that lands in the output block.
+type Overlap = (u32, Range<usize>, Range<usize>);
+
+/// For output range `[s, e)` of one axis, the input chunks overlapping it
+/// with the overlap in input-block and output-block coordinates.
+fn overlaps(starts: &[usize], s: usize, e: usize) -> Vec<Overlap> {
+    let mut out = Vec::new();
+    if s == e {
+        return out;
+    }
+    let mut j = starts[1..].partition_point(|&x| x <= s);
+    while j + 1 < starts.len() && starts[j] < e {
+        let (a, b) = (starts[j], starts[j + 1]);
+        if b > a {
+            let lo = a.max(s);
+            let hi = b.min(e);
+            out.push((j as u32, lo - a..hi - a, lo - s..hi - s));
+        }
+        j += 1;
+    }
+    out
+}
+
+/// Per axis, the overlaps of output block `idx`.
+fn plan(input: &Grid, output: &Grid, idx: &[u32]) -> Vec<Vec<Overlap>> {
+    let start = output.block_start(idx);
+    let shape = output.block_shape(idx);
+    (0..output.ndim())
+        .map(|k| overlaps(&input.starts[k], start[k], start[k] + shape[k]))
+        .collect()
+}
+
+/// Calls `f` with each combination (cartesian product) of per-axis items.
+fn product<I: Clone>(axes: &[Vec<I>], mut f: impl FnMut(&[I])) {
+    if axes.iter().any(|a| a.is_empty()) {
+        return;
+    }
+    let mut pos = vec![0usize; axes.len()];
+    let mut cur: Vec<I> = axes.iter().map(|a| a[0].clone()).collect();
+    loop {
+        f(&cur);
+        let mut k = axes.len();
+        loop {
+            if k == 0 {
+                return;
+            }
+            k -= 1;
+            pos[k] += 1;
+            if pos[k] < axes[k].len() {
+                cur[k] = axes[k][pos[k]].clone();
+                break;
+            }
+            pos[k] = 0;
+            cur[k] = axes[k][0].clone();
+        }
+    }
+}
+
+struct Rechunk {
+    input: Arc<str>,
+    in_grid: Arc<Grid>,
+    out_grid: Arc<Grid>,
+    op: Arc<dyn Op>,
+}
+
+impl Pattern for Rechunk {
+    fn task(&self, idx: &[u32]) -> Task {
+        let mut args = vec![Arg::Value(Value::new(idx.to_vec()))];
+        product(&plan(&self.in_grid, &self.out_grid, idx), |pieces| {
+            let i: Vec<u32> = pieces.iter().map(|p| p.0).collect();
+            args.push(Arg::Key(Key::with_index(self.input.clone(), &i)));
+        });
+        Task::new(self.op.clone(), args)
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        vec![self.input.clone()]
+    }
+}
+
+impl<T: Element> Array<T> {
+    /// The same values cut into new chunks.
+    ///
+    /// ```
+    /// use oxidask_array as da;
+    /// let x = da::arange(0i64, 10, 1, 3)?;
+    /// let y = x.rechunk(vec![vec![5, 5]])?;
+    /// assert_eq!(y.chunks(), &[vec![5, 5]]);
+    /// assert_eq!(y.compute()?, x.compute()?);
+    /// # Ok::<(), da::Error>(())
+    /// ```
+    pub fn rechunk(&self, chunks: impl Into<Chunks>) -> Result<Array<T>> {
+        self.check()?;
+        let out = Grid::new(chunks.into().resolve(self.shape(), "chunks")?);
+        if out == *self.grid {
+            return Ok(self.clone());
+        }
+        let name: Arc<str> = name_for("rechunk", &(&*self.name, &out.chunks)).into();
+        let (in_grid, out_grid) = (self.grid.clone(), Arc::new(out.clone()));
+        let (ig, og) = (in_grid.clone(), out_grid.clone());
+        let op = FnOp::arc("rechunk", move |mut args: Vec<Value>| {
+            let idx = args[0].downcast_ref::<Vec<u32>>()?.clone();
+            let shape = og.block_shape(&idx);
+            let plan = plan(&ig, &og, &idx);
+            if args.len() == 2 {
+                let whole = plan
+                    .iter()
+                    .zip(&shape)
+                    .all(|(p, &n)| p[0].2 == (0..n) && ig.chunks.len() == og.chunks.len());
+                let src = args.pop().expect("two arguments");
+                if whole && src.downcast_ref::<ArrayD<T>>()?.shape() == shape.as_slice() {
+                    return Ok(src);
+                }
+                args.push(src);
+            }
+            let mut out = ArrayD::<T>::default(IxDyn(&shape));
+            let mut inputs = args.into_iter().skip(1);
+            let mut failed = None;
+            product(&plan, |pieces| {
+                let Some(v) = inputs.next() else {
+                    failed = Some("fewer inputs than pieces".to_string());
+                    return;
+                };
+                match v.downcast_ref::<ArrayD<T>>() {
+                    Ok(block) => {
+                        let src: Vec<SliceInfoElem> = pieces
+                            .iter()
+                            .map(|p| SliceInfoElem::from(p.1.clone()))
+                            .collect();
+                        let dst: Vec<SliceInfoElem> = pieces
+                            .iter()
+                            .map(|p| SliceInfoElem::from(p.2.clone()))
+                            .collect();
+                        out.slice_mut(dst.as_slice())
+                            .assign(&block.slice(src.as_slice()));
+                    }
+                    Err(e) => failed = Some(e.to_string()),
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            Ok(chunk_value(out))
+        });
+        let pattern = Rechunk {
+            input: self.name.clone(),
+            in_grid,
+            out_grid,
+            op,
+        };
+        Ok(Array::from_layer(
+            name,
+            "rechunk",
+            out,
+            Arc::new(pattern),
+            &[&self.graph],
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlaps_cover_the_range() {
+        let starts = [0, 3, 3, 7, 10];
+        let o = overlaps(&starts, 2, 8);
+        assert_eq!(o, vec![(0, 2..3, 0..1), (2, 0..4, 1..5), (3, 0..1, 5..6)]);
+        assert!(overlaps(&starts, 4, 4).is_empty());
+    }
+
+    #[test]
+    fn rechunk_2d_ragged() {
+        let a = ndarray::Array::from_shape_fn((7, 5), |(i, j)| (i * 5 + j) as i32).into_dyn();
+        let x = crate::from_array(a.clone(), vec![vec![3, 0, 4], vec![2, 3]]).unwrap();
+        let y = x.rechunk(vec![vec![1, 6], vec![5]]).unwrap();
+        assert_eq!(y.compute().unwrap(), a);
+        let z = y.rechunk(2).unwrap();
+        assert_eq!(z.chunks(), &[vec![2, 2, 2, 1], vec![2, 2, 1]]);
+        assert_eq!(z.compute().unwrap(), a);
+        assert!(
+            x.rechunk(vec![vec![3], vec![5]])
+                .unwrap_err()
+                .to_string()
+                .contains("`chunks`")
+        );
+    }
+}

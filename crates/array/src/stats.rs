@@ -1,0 +1,74 @@
+//! Statistics over arrays, with the semantics of `scipy.stats` and
+//! `dask.array.stats`: central moments, skewness and kurtosis.
+//!
+//! Each is one tree reduction of per-block moment sums (count, mean, and
+//! `Σ(x − mean)^k` for k ≤ 4) merged with Pébay's pairwise formulas, so the
+//! data is read once and no power sums of large numbers are formed. Moments
+//! of order above 4 take two passes (mean first), like Dask.
+//!
+//! As in scipy, a variance that is zero up to rounding gives NaN for
+//! skewness and kurtosis (Dask gives 0 there).
+
+use crate::array::{Array, Scalar};
+use crate::element::Number;
+use crate::error::Result;
+use crate::reduce::{Reduce, Stat, moments_k};
+
+/// The `order`-th central moment `mean((x - mean(x))^order)` over all
+/// elements (scipy's `moment`).
+pub fn moment<T: Number>(a: &Array<T>, order: u32) -> Result<Scalar<T::Real>> {
+    moment_with(a, order, &Reduce::all())?.into_scalar()
+}
+
+/// The `order`-th central moment over `opts`' axes.
+pub fn moment_with<T: Number>(a: &Array<T>, order: u32, opts: &Reduce) -> Result<Array<T::Real>> {
+    if order <= 4 {
+        return a.reduction(
+            "moment",
+            &order,
+            moments_k::<T>(Stat::Moment(order), false),
+            opts,
+        );
+    }
+    let x: Array<T::Real> = a.astype();
+    let m = x.mean_with(&opts.clone().keepdims(true))?;
+    let d = x.subtract(&m)?.powi(order);
+    d.mean_with(opts)
+}
+
+/// Skewness `m3 / m2^1.5` over all elements; with `bias == false`, the
+/// adjusted Fisher–Pearson coefficient (scipy's `skew(bias=False)`).
+pub fn skew<T: Number>(a: &Array<T>, bias: bool) -> Result<Scalar<T::Real>> {
+    skew_with(a, bias, &Reduce::all())?.into_scalar()
+}
+
+/// Skewness over `opts`' axes.
+pub fn skew_with<T: Number>(a: &Array<T>, bias: bool, opts: &Reduce) -> Result<Array<T::Real>> {
+    a.reduction(
+        "skew",
+        &bias,
+        moments_k::<T>(Stat::Skew { bias }, false),
+        opts,
+    )
+}
+
+/// Kurtosis `m4 / m2²`, minus 3 when `fisher` (excess kurtosis); with
+/// `bias == false`, corrected for statistical bias (scipy's `kurtosis`).
+pub fn kurtosis<T: Number>(a: &Array<T>, fisher: bool, bias: bool) -> Result<Scalar<T::Real>> {
+    kurtosis_with(a, fisher, bias, &Reduce::all())?.into_scalar()
+}
+
+/// Kurtosis over `opts`' axes.
+pub fn kurtosis_with<T: Number>(
+    a: &Array<T>,
+    fisher: bool,
+    bias: bool,
+    opts: &Reduce,
+) -> Result<Array<T::Real>> {
+    a.reduction(
+        "kurtosis",
+        &(fisher, bias),
+        moments_k::<T>(Stat::Kurtosis { fisher, bias }, false),
+        opts,
+    )
+}
