@@ -75,11 +75,12 @@ fn spilling_gives_the_same_result_and_cleans_up() {
         let expect: f64 = (0..40).map(|i| i as f64 * 10_000.0).sum();
         assert_eq!(v[0].downcast_ref::<f64>().unwrap(), &expect);
         assert!(spills.0.load(Ordering::SeqCst) >= 30, "{s:?}: too few spills");
-        // A new result is counted before older ones make room for it: at
-        // most one chunk over the limit per worker.
+        // A new result is counted before older ones make room for it, and up
+        // to a quarter of the limit may wait for the spill writer.
         let peak = spills.1.load(Ordering::SeqCst);
         let workers = oxidask::config::default_num_workers();
-        assert!(peak <= 200_000 + workers * 80_024, "{s:?}: {peak} bytes held");
+        let bound = 200_000 + 50_000 + workers * 80_024;
+        assert!(peak <= bound, "{s:?}: {peak} bytes held, bound {bound}");
         assert!(is_empty(&dir), "{s:?}: spill files left behind");
     }
 }

@@ -14,8 +14,8 @@
 //! skipped; if nothing else can go, that is an error naming the value). A
 //! result being written can still be read from memory; if its last reader
 //! takes it first, the write is discarded. When writes fall behind by more
-//! than half the limit, `put` waits for the writer — memory stays bounded
-//! by about one and a half times the limit plus the chunks in flight.
+//! than a quarter of the limit, `put` waits for the writer — memory stays
+//! bounded by about 1.25 times the limit plus the chunks in flight.
 //! A reader of a spilled result receives a *lazy* value that reads and
 //! decodes the file on first access, so an op reading many spilled inputs
 //! one after another never holds them all at once. A result larger than the
@@ -306,11 +306,11 @@ impl Store {
         let _ = w.jobs.send(job);
     }
 
-    /// Blocks while more than half the limit waits to be written.
+    /// Blocks while more than a quarter of the limit waits to be written.
     fn wait_for_writer(&self, limit: usize) {
         let s = &*self.shared;
         let mut guard = s.failure.lock();
-        while s.pending_bytes.load(Ordering::Acquire) > limit / 2 && guard.is_none() {
+        while s.pending_bytes.load(Ordering::Acquire) > limit / 4 && guard.is_none() {
             s.written.wait_for(&mut guard, std::time::Duration::from_millis(100));
         }
     }
