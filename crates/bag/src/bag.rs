@@ -3,15 +3,28 @@
 //!
 //! # Invariants
 //!
-//! - Partition `i` is the value of key `(name, i)` for `i < npartitions`;
-//!   it is a `Vec<T>` wrapped by [`part`] (a serde codec, so it can be
-//!   spilled or sent, and an estimated size).
-//! - A partition-wise operation adds one `BlockwiseLayer` reading block `i`
-//!   of its input and of the partition-index layer, so consecutive maps fuse
-//!   into one task per partition.
+//! A bag is a *base* layer plus a *feed*: partition `i`'s records are what
+//! the feed pushes out of the base layer's block `i`. The base is a stored
+//! layer (`Vec<T>` values) or, for sources (files, ranges), the
+//! partition-index layer. Record-wise transforms (`map`, `filter`, `pluck`,
+//! …) extend the feed — a push-based pipeline, one closure call per record
+//! per step — instead of adding a layer, so no intermediate `Vec` is ever
+//! built between them: a JSON record is parsed, plucked and counted before
+//! the next line is read. This is Dask's design too (a bag partition is a
+//! lazy iterator between tasks). Layers are added where values must be
+//! stored: by `compute` (one `BlockwiseLayer` running the whole pipeline per
+//! partition), by aggregations (whose chunk tasks run the pipeline into
+//! their accumulator), and by `repartition`.
+//!
+//! # Invariants
+//!
+//! - A stored partition is a `Vec<T>` wrapped by [`part`] (a serde codec, so
+//!   it can be spilled or sent, and an estimated size).
+//! - `chain` names the records: deterministic from the base and the steps'
+//!   parameters, unique for steps that are closures.
 //! - `origin`, when present, says where record `j` of partition `i` came
-//!   from (a file and line). Only operations that keep records in place
-//!   (one output per input, same order: `map`, `try_map`, `pluck`) keep it.
+//!   from (a file and line). Only steps that keep records in place (one
+//!   output per input, same order: `map`, `try_map`, `pluck`) keep it.
 
 use std::any::type_name;
 use std::fmt;
@@ -91,6 +104,59 @@ pub(crate) fn layer_name(prefix: &str, parent: &str, mut t: Tokenizer) -> Arc<st
     Arc::from(format!("{prefix}-{}", t.finish_hex()))
 }
 
+/// Where a record goes next in a partition's pipeline.
+pub(crate) type Sink<'a, T> = &'a mut dyn FnMut(T) -> Result<(), OpError>;
+
+/// Feeds the records of partition `i` to a sink, given the partition's
+/// stored value (the base layer's block `i`).
+type FeedFn<T> = dyn Fn(u32, Value, Sink<'_, T>) -> Result<(), OpError> + Send + Sync;
+
+/// How a bag's records come out of its base layer's values: stored as they
+/// are (`Vec<T>`), or through a pipeline of record-wise steps.
+pub(crate) enum Feed<T> {
+    Stored,
+    Chain(Arc<FeedFn<T>>),
+}
+
+impl<T> Clone for Feed<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Feed::Stored => Feed::Stored,
+            Feed::Chain(f) => Feed::Chain(f.clone()),
+        }
+    }
+}
+
+impl<T: Record> Feed<T> {
+    /// Pushes partition `i`'s records, in order, into `sink`.
+    pub(crate) fn run(&self, i: u32, base: Value, sink: Sink<'_, T>) -> Result<(), OpError> {
+        match self {
+            Feed::Stored => {
+                for x in arg::<Vec<T>>(base)? {
+                    sink(x)?;
+                }
+                Ok(())
+            }
+            Feed::Chain(f) => f(i, base, sink),
+        }
+    }
+
+    /// Partition `i`'s records as a vector (moved, not copied, when stored).
+    pub(crate) fn collect(&self, i: u32, base: Value) -> Result<Vec<T>, OpError> {
+        match self {
+            Feed::Stored => arg::<Vec<T>>(base),
+            Feed::Chain(f) => {
+                let mut out = Vec::new();
+                f(i, base, &mut |x| {
+                    out.push(x);
+                    Ok(())
+                })?;
+                Ok(out)
+            }
+        }
+    }
+}
+
 /// A lazy, partitioned collection of records of type `T`, like `dask.bag`.
 ///
 /// Build one with [`from_sequence`](crate::from_sequence),
@@ -102,9 +168,17 @@ pub(crate) fn layer_name(prefix: &str, parent: &str, mut t: Tokenizer) -> Arc<st
 /// `compute`). Cloning is cheap: the graph is shared.
 pub struct Bag<T> {
     pub(crate) graph: HighLevelGraph,
-    pub(crate) name: Arc<str>,
+    /// The layer whose block `i` feeds partition `i`.
+    pub(crate) base: Arc<str>,
     pub(crate) npartitions: u32,
     pub(crate) origin: Option<Origin>,
+    pub(crate) feed: Feed<T>,
+    /// Names this bag's records: the base when stored, else the token of the
+    /// pipeline (a stored copy of it becomes the layer of this name).
+    pub(crate) chain: Arc<str>,
+    /// The steps of the pipeline, e.g. `read-json-lines+pluck+map`, for
+    /// task names in diagnostics.
+    pub(crate) label: Arc<str>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -112,9 +186,12 @@ impl<T> Clone for Bag<T> {
     fn clone(&self) -> Self {
         Bag {
             graph: self.graph.clone(),
-            name: self.name.clone(),
+            base: self.base.clone(),
             npartitions: self.npartitions,
             origin: self.origin.clone(),
+            feed: self.feed.clone(),
+            chain: self.chain.clone(),
+            label: self.label.clone(),
             _type: PhantomData,
         }
     }
@@ -126,24 +203,64 @@ impl<T> fmt::Debug for Bag<T> {
             f,
             "Bag<{}>({}, {} partitions)",
             type_name::<T>(),
-            self.name,
+            self.chain,
             self.npartitions
         )
     }
 }
 
+/// The longest pipeline label kept for task names.
+const MAX_LABEL: usize = 80;
+
+fn join_label(label: &str, step: &str) -> Arc<str> {
+    if label.len() + step.len() < MAX_LABEL {
+        Arc::from(format!("{label}+{step}"))
+    } else if label.ends_with("+…") {
+        Arc::from(label)
+    } else {
+        Arc::from(format!("{label}+…"))
+    }
+}
+
 impl<T: Record> Bag<T> {
-    pub(crate) fn from_parts(
+    /// A bag whose partition `i` is the stored value `(name, i)` of `graph`.
+    pub(crate) fn stored_in(
         graph: HighLevelGraph,
         name: Arc<str>,
         npartitions: u32,
         origin: Option<Origin>,
     ) -> Bag<T> {
+        let label = Arc::from(name.split('-').next().unwrap_or("bag"));
         Bag {
             graph,
-            name,
+            base: name.clone(),
             npartitions,
             origin,
+            feed: Feed::Stored,
+            chain: name,
+            label,
+            _type: PhantomData,
+        }
+    }
+
+    /// A bag of `npartitions` partitions generated by `source(i, sink)` (a
+    /// file reader, a range), named `name`: nothing is stored until needed.
+    pub(crate) fn source(
+        name: Arc<str>,
+        label: &'static str,
+        npartitions: u32,
+        origin: Option<Origin>,
+        source: impl Fn(u32, Sink<'_, T>) -> Result<(), OpError> + Send + Sync + 'static,
+    ) -> Bag<T> {
+        let index = IndexLayer::new(npartitions);
+        Bag {
+            graph: HighLevelGraph::from_layer(Arc::new(index)),
+            base: IndexLayer::name_for(npartitions),
+            npartitions,
+            origin,
+            feed: Feed::Chain(Arc::new(move |i, _, sink| source(i, sink))),
+            chain: name,
+            label: Arc::from(label),
             _type: PhantomData,
         }
     }
@@ -153,47 +270,108 @@ impl<T: Record> Bag<T> {
         self.npartitions as usize
     }
 
-    /// The name of the layer producing this bag's partitions: key `(name, i)`
-    /// is partition `i`.
+    /// The name of this bag's records: once stored (by
+    /// [`persist_layer`](Bag::persist_layer), or inside `compute`), key
+    /// `(name, i)` is partition `i`.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.chain
     }
 
-    /// The keys of the partitions, in order.
-    pub fn keys(&self) -> Vec<Key> {
-        (0..self.npartitions)
-            .map(|i| Key::with_index(self.name.clone(), &[i]))
-            .collect()
-    }
-
-    /// The high-level graph computing this bag (for pictures and diagnostics:
-    /// `bag.graph().cull(&bag.keys())?.to_task_graph()?.visualize(…)`).
+    /// The high-level graph of the stored layers this bag reads (for
+    /// pictures and diagnostics: see [`persist_layer`](Bag::persist_layer)).
     pub fn graph(&self) -> &HighLevelGraph {
         &self.graph
     }
 
-    /// Adds one partition-wise layer: partition `i` of the result is
-    /// `f(i, partition i of self)`.
-    pub(crate) fn partitionwise<U: Record>(
+    /// The keys of the partitions once stored, in order.
+    pub fn keys(&self) -> Vec<Key> {
+        (0..self.npartitions)
+            .map(|i| Key::with_index(self.chain.clone(), &[i]))
+            .collect()
+    }
+
+    /// Adds one record-wise step: every record `x` (the `j`-th arriving in
+    /// partition `i`) goes through `step(i, j, x, sink)`, which may push any
+    /// number of records on. Steps compose into one pipeline per partition;
+    /// nothing is stored between them.
+    pub(crate) fn then<U: Record>(
         &self,
         name: Arc<str>,
-        op_name: &'static str,
+        step_label: &str,
+        origin: Option<Origin>,
+        step: impl Fn(u32, usize, T, Sink<'_, U>) -> Result<(), OpError> + Send + Sync + 'static,
+    ) -> Bag<U> {
+        let prev = self.feed.clone();
+        let feed: Arc<FeedFn<U>> = Arc::new(move |i, base, sink| {
+            let mut j = 0usize;
+            prev.run(i, base, &mut |x| {
+                let r = step(i, j, x, &mut *sink);
+                j += 1;
+                r
+            })
+        });
+        self.with_feed(name, step_label, origin, feed)
+    }
+
+    /// Adds one whole-partition step: partition `i`'s records are collected
+    /// and replaced by `f(i, records)`.
+    pub(crate) fn then_partition<U: Record>(
+        &self,
+        name: Arc<str>,
+        step_label: &str,
         origin: Option<Origin>,
         f: impl Fn(u32, Vec<T>) -> Result<Vec<U>, OpError> + Send + Sync + 'static,
     ) -> Bag<U> {
-        let op = FnOp::arc(op_name, move |mut args: Vec<Value>| {
-            let (Some(index), Some(input)) = (args.pop(), args.pop()) else {
+        let prev = self.feed.clone();
+        let feed: Arc<FeedFn<U>> = Arc::new(move |i, base, sink| {
+            for y in f(i, prev.collect(i, base)?)? {
+                sink(y)?;
+            }
+            Ok(())
+        });
+        self.with_feed(name, step_label, origin, feed)
+    }
+
+    fn with_feed<U: Record>(
+        &self,
+        name: Arc<str>,
+        step_label: &str,
+        origin: Option<Origin>,
+        feed: Arc<FeedFn<U>>,
+    ) -> Bag<U> {
+        Bag {
+            graph: self.graph.clone(),
+            base: self.base.clone(),
+            npartitions: self.npartitions,
+            origin,
+            feed: Feed::Chain(feed),
+            chain: name,
+            label: join_label(&self.label, step_label),
+            _type: PhantomData,
+        }
+    }
+
+    /// The same bag with its partitions stored as a layer of the graph
+    /// (one `BlockwiseLayer` running the whole pipeline per partition), so
+    /// that several consumers in one graph read them instead of re-running
+    /// the pipeline, and so that [`keys`](Bag::keys) name real tasks.
+    pub fn persist_layer(&self) -> Bag<T> {
+        if matches!(self.feed, Feed::Stored) {
+            return self.clone();
+        }
+        let feed = self.feed.clone();
+        let op = FnOp::arc(self.label.to_string(), move |mut args: Vec<Value>| {
+            let (Some(index), Some(base)) = (args.pop(), args.pop()) else {
                 return Err("partition op called without its two arguments".into());
             };
             let i = *index.downcast_ref::<u32>()?;
-            Ok(part(f(i, arg::<Vec<T>>(input)?)?))
+            Ok(part(feed.collect(i, base)?))
         });
-        let index = IndexLayer::new(self.npartitions);
         let layer = BlockwiseLayer::new(
-            name.clone(),
+            self.chain.clone(),
             op,
             vec![
-                BlockArg::block(self.name.clone()),
+                BlockArg::block(self.base.clone()),
                 BlockArg::block(IndexLayer::name_for(self.npartitions)),
             ],
             self.npartitions,
@@ -201,9 +379,16 @@ impl<T: Record> Bag<T> {
         let graph = self
             .graph
             .clone()
-            .with_layer(Arc::new(index))
+            .with_layer(Arc::new(IndexLayer::new(self.npartitions)))
             .with_layer(Arc::new(layer));
-        Bag::from_parts(graph, name, self.npartitions, origin)
+        let mut b = Bag::stored_in(
+            graph,
+            self.chain.clone(),
+            self.npartitions,
+            self.origin.clone(),
+        );
+        b.label = self.label.clone();
+        b
     }
 
     /// Computes every partition and returns the records in order, with the
@@ -231,11 +416,12 @@ impl<T: Record> Bag<T> {
         indices: &[u32],
         options: &ComputeOptions,
     ) -> Result<Vec<Vec<T>>> {
+        let stored = self.persist_layer();
         let keys: Vec<Key> = indices
             .iter()
-            .map(|&i| Key::with_index(self.name.clone(), &[i]))
+            .map(|&i| Key::with_index(stored.base.clone(), &[i]))
             .collect();
-        run(&self.graph, &keys, options)?
+        run(&stored.graph, &keys, options)?
             .into_iter()
             .map(|v| Ok(v.take::<Vec<T>>()?))
             .collect()
@@ -310,5 +496,32 @@ impl<R: Record> Item<R> {
             oxidask_scheduler::Error::Internal("a computation returned no value".into())
         })?;
         Ok(v.take::<R>()?)
+    }
+}
+
+/// The records of one partition, handed to an aggregation's chunk function:
+/// run through the bag's pipeline as they are consumed.
+pub(crate) struct Records<T> {
+    pub(crate) index: u32,
+    base: Value,
+    feed: Feed<T>,
+}
+
+impl<T: Record> Records<T> {
+    pub(crate) fn new(index: u32, base: Value, feed: Feed<T>) -> Records<T> {
+        Records { index, base, feed }
+    }
+
+    /// Calls `f` with each record, in order; stops at the first error.
+    pub(crate) fn for_each(
+        self,
+        mut f: impl FnMut(T) -> Result<(), OpError>,
+    ) -> Result<(), OpError> {
+        self.feed.run(self.index, self.base, &mut f)
+    }
+
+    /// All records as a vector.
+    pub(crate) fn collect(self) -> Result<Vec<T>, OpError> {
+        self.feed.collect(self.index, self.base)
     }
 }

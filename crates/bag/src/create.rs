@@ -4,13 +4,11 @@ use std::sync::Arc;
 
 use oxidask_delayed::Delayed;
 use oxidask_graph::{
-    Arg, BlockArg, BlockwiseLayer, FnOp, HighLevelGraph, Key, MaterializedLayer, Task, TaskGraph,
-    Tokenizer, Value,
+    Arg, FnOp, HighLevelGraph, Key, MaterializedLayer, Task, TaskGraph, Tokenizer, Value,
 };
 
 use crate::bag::{Bag, Record, arg, part, unique_token};
 use crate::error::{Error, Result};
-use crate::layer::IndexLayer;
 
 /// A bag of `items` in `npartitions` partitions of near-equal length (the
 /// first ones one longer), like `dask.bag.from_sequence(seq, npartitions=n)`.
@@ -78,7 +76,7 @@ pub fn from_partitions<T: Record>(partitions: Vec<Vec<T>>) -> Bag<T> {
         );
     }
     let hlg = HighLevelGraph::from_layer(Arc::new(MaterializedLayer::new(name.clone(), graph)));
-    Bag::from_parts(hlg, name, n, None)
+    Bag::stored_in(hlg, name, n, None)
 }
 
 /// The numbers `0..n` in `npartitions` partitions of near-equal length, like
@@ -91,33 +89,24 @@ pub fn range(n: u64, npartitions: usize) -> Result<Bag<u64>> {
         ));
     }
     let np = npartitions as u64;
-    let bounds = move |i: u32| {
-        let i = i as u64;
-        let (base, extra) = (n / np, n % np);
-        let start = i * base + i.min(extra);
-        (start, start + base + u64::from(i < extra))
-    };
-    let op = FnOp::arc("range", move |args: Vec<Value>| {
-        let i = *args
-            .first()
-            .ok_or("range op called without its partition index")?
-            .downcast_ref::<u32>()?;
-        let (a, b) = bounds(i);
-        Ok(part((a..b).collect::<Vec<u64>>()))
-    });
     let mut t = Tokenizer::new();
     t.add(&n).add(&np);
     let name: Arc<str> = Arc::from(format!("range-{}", t.finish_hex()));
-    let npartitions = npartitions as u32;
-    let layer = BlockwiseLayer::new(
-        name.clone(),
-        op,
-        vec![BlockArg::block(IndexLayer::name_for(npartitions))],
-        npartitions,
-    );
-    let hlg = HighLevelGraph::from_layer(Arc::new(IndexLayer::new(npartitions)))
-        .with_layer(Arc::new(layer));
-    Ok(Bag::from_parts(hlg, name, npartitions, None))
+    Ok(Bag::source(
+        name,
+        "range",
+        npartitions as u32,
+        None,
+        move |i, sink| {
+            let i = i as u64;
+            let (base, extra) = (n / np, n % np);
+            let start = i * base + i.min(extra);
+            for x in start..start + base + u64::from(i < extra) {
+                sink(x)?;
+            }
+            Ok(())
+        },
+    ))
 }
 
 /// A bag whose partition `i` is what `parts[i]` computes, like
@@ -149,5 +138,5 @@ pub fn from_delayed<T: Record>(parts: &[Delayed<Vec<T>>]) -> Bag<T> {
         );
     }
     let hlg = HighLevelGraph::from_layer(Arc::new(MaterializedLayer::new(name.clone(), graph)));
-    Bag::from_parts(hlg, name, parts.len() as u32, None)
+    Bag::stored_in(hlg, name, parts.len() as u32, None)
 }

@@ -11,7 +11,7 @@ use std::hash::Hash;
 use indexmap::{IndexMap, IndexSet};
 use oxidask_graph::Tokenizer;
 
-use crate::bag::{Bag, Record};
+use crate::bag::{Bag, Record, Records};
 use crate::reduce::{Reduction, SPLIT_EVERY};
 
 type Map<K, V> = IndexMap<K, V, foldhash::fast::RandomState>;
@@ -44,11 +44,12 @@ impl<T: Record + Hash + Eq> Bag<T> {
         Reduction::new(
             "frequencies",
             t,
-            |_, v: Vec<T>| {
+            |r: Records<T>| {
                 let mut m: Map<T, usize> = Map::default();
-                for x in v {
+                r.for_each(|x| {
                     *m.entry(x).or_insert(0) += 1;
-                }
+                    Ok(())
+                })?;
                 Ok(m)
             },
             |parts: Vec<Map<T, usize>>| Ok(merge_maps(parts, |a, b| *a += b)),
@@ -64,7 +65,14 @@ impl<T: Record + Hash + Eq> Bag<T> {
         Reduction::new(
             "distinct",
             t,
-            |_, v: Vec<T>| Ok(v.into_iter().collect::<Set<T>>()),
+            |r: Records<T>| {
+                let mut s: Set<T> = Set::default();
+                r.for_each(|x| {
+                    s.insert(x);
+                    Ok(())
+                })?;
+                Ok(s)
+            },
             |parts: Vec<Set<T>>| {
                 let mut it = parts.into_iter();
                 let mut acc = it.next().unwrap_or_default();
@@ -103,13 +111,14 @@ impl<T: Record> Bag<T> {
         Reduction::of_closures(
             "foldby",
             SPLIT_EVERY,
-            move |_, v: Vec<T>| {
+            move |r: Records<T>| {
                 let mut m: Map<K, Option<A>> = Map::default();
-                for x in v {
+                r.for_each(|x| {
                     let slot = m.entry(key(&x)).or_insert(None);
                     let acc = slot.take().unwrap_or_else(|| initial.clone());
                     *slot = Some(binop(acc, x));
-                }
+                    Ok(())
+                })?;
                 Ok(m.into_iter()
                     .filter_map(|(k, a)| Some((k, a?)))
                     .collect::<Map<K, A>>())
@@ -146,13 +155,21 @@ impl<T: Record> Bag<T> {
         Reduction::of_closures(
             "topk",
             SPLIT_EVERY,
-            move |i, v: Vec<T>| {
-                let tagged = v
-                    .into_iter()
-                    .enumerate()
-                    .map(|(j, x)| (i, j as u64, x))
-                    .collect();
-                Ok(top(tagged, k, &*key))
+            move |r: Records<T>| {
+                // Keep at most about 2k candidates: prune when the buffer doubles.
+                let i = r.index;
+                let limit = (2 * k).max(1024);
+                let mut buf: Vec<(u32, u64, T)> = Vec::new();
+                let mut j = 0u64;
+                r.for_each(|x| {
+                    buf.push((i, j, x));
+                    j += 1;
+                    if buf.len() >= limit {
+                        buf = top(std::mem::take(&mut buf), k, &*key);
+                    }
+                    Ok(())
+                })?;
+                Ok(top(buf, k, &*key))
             },
             move |parts: Vec<Vec<(u32, u64, T)>>| Ok(top(parts.concat(), k, &*key2)),
         )

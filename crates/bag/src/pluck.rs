@@ -231,25 +231,22 @@ impl<T: Pluck> Bag<T> {
                 t.write_bytes(&bytes);
             }
         }
-        let name = layer_name("pluck", &self.name, t);
+        let name = layer_name("pluck", &self.chain, t);
         let origin = self.origin.clone();
-        self.partitionwise(name, "pluck", self.origin.clone(), move |i, v| {
-            let mut out = Vec::with_capacity(v.len());
-            for (j, r) in v.into_iter().enumerate() {
-                match (r.pluck(&path), &default) {
-                    (Ok(x), _) => out.push(x),
-                    (Err(_), Some(d)) => out.push(d.clone()),
-                    (Err(reason), None) => {
-                        return Err(Error::Pluck {
-                            path: path.to_string(),
-                            reason,
-                            record: describe(origin.as_ref(), i, j),
-                        }
-                        .into());
-                    }
+        self.then(
+            name,
+            "pluck",
+            self.origin.clone(),
+            move |i, j, r, sink| match (r.pluck(&path), &default) {
+                (Ok(x), _) => sink(x),
+                (Err(_), Some(d)) => sink(d.clone()),
+                (Err(reason), None) => Err(Error::Pluck {
+                    path: path.to_string(),
+                    reason,
+                    record: describe(origin.as_ref(), i, j),
                 }
-            }
-            Ok(out)
-        })
+                .into()),
+            },
+        )
     }
 }

@@ -19,13 +19,13 @@ use oxidask_graph::{
     Arg, FnOp, HighLevelGraph, Key, MaterializedLayer, OpError, Task, TaskGraph, Tokenizer, Value,
 };
 
-use crate::bag::{Bag, Item, Record, arg, layer_name, part, unique_token, val};
+use crate::bag::{Bag, Item, Record, Records, arg, layer_name, part, unique_token, val};
 use crate::error::Error;
 
 /// Partials each combine task reads, unless set otherwise.
 pub const SPLIT_EVERY: usize = 8;
 
-type ChunkFn<T, A> = dyn Fn(u32, Vec<T>) -> Result<A, OpError> + Send + Sync;
+type ChunkFn<T, A> = dyn Fn(Records<T>) -> Result<A, OpError> + Send + Sync;
 type CombineFn<A> = dyn Fn(Vec<A>) -> Result<A, OpError> + Send + Sync;
 type FinishFn<A> = dyn Fn(A) -> Result<Value, OpError> + Send + Sync;
 
@@ -44,7 +44,7 @@ impl<T: Record, A: Record> Reduction<T, A> {
     pub(crate) fn new(
         prefix: &'static str,
         token: Tokenizer,
-        chunk: impl Fn(u32, Vec<T>) -> Result<A, OpError> + Send + Sync + 'static,
+        chunk: impl Fn(Records<T>) -> Result<A, OpError> + Send + Sync + 'static,
         combine: impl Fn(Vec<A>) -> Result<A, OpError> + Send + Sync + 'static,
     ) -> Reduction<T, A> {
         Reduction {
@@ -60,7 +60,7 @@ impl<T: Record, A: Record> Reduction<T, A> {
     pub(crate) fn of_closures(
         prefix: &'static str,
         split_every: usize,
-        chunk: impl Fn(u32, Vec<T>) -> Result<A, OpError> + Send + Sync + 'static,
+        chunk: impl Fn(Records<T>) -> Result<A, OpError> + Send + Sync + 'static,
         combine: impl Fn(Vec<A>) -> Result<A, OpError> + Send + Sync + 'static,
     ) -> Reduction<T, A> {
         let mut token = Tokenizer::new();
@@ -81,7 +81,7 @@ impl<T: Record, A: Record> Reduction<T, A> {
         let split_every = self.split_every.max(2);
         let mut token = self.token;
         token.add(&(split_every as u64)).add(&as_partition);
-        let name = layer_name(self.prefix, &bag.name, token);
+        let name = layer_name(self.prefix, &bag.chain, token);
         let partial: Arc<str> = Arc::from(format!(
             "{}-partial{}",
             self.prefix,
@@ -90,13 +90,17 @@ impl<T: Record, A: Record> Reduction<T, A> {
         let prefix = self.prefix;
 
         let chunk = self.chunk;
-        let chunk_op = FnOp::arc(format!("{prefix}-chunk"), move |mut args: Vec<Value>| {
-            let (Some(index), Some(input)) = (args.pop(), args.pop()) else {
-                return Err("chunk op called without its two arguments".into());
-            };
-            let i = *index.downcast_ref::<u32>()?;
-            Ok(val(chunk(i, arg::<Vec<T>>(input)?)?))
-        });
+        let feed = bag.feed.clone();
+        let chunk_op = FnOp::arc(
+            format!("{}+{prefix}-chunk", bag.label),
+            move |mut args: Vec<Value>| {
+                let (Some(index), Some(base)) = (args.pop(), args.pop()) else {
+                    return Err("chunk op called without its two arguments".into());
+                };
+                let i = *index.downcast_ref::<u32>()?;
+                Ok(val(chunk(Records::new(i, base, feed.clone()))?))
+            },
+        );
         let combine = self.combine;
         let merge = combine.clone();
         let combine_op = FnOp::arc(format!("{prefix}-combine"), move |args: Vec<Value>| {
@@ -119,7 +123,7 @@ impl<T: Record, A: Record> Reduction<T, A> {
             .map(|i| {
                 let k = Key::with_index(partial.clone(), &[0, i]);
                 let args = vec![
-                    Arg::Key(Key::with_index(bag.name.clone(), &[i])),
+                    Arg::Key(Key::with_index(bag.base.clone(), &[i])),
                     Arg::Value(Value::new(i)),
                 ];
                 g.insert(k.clone(), Task::new(chunk_op.clone(), args));
@@ -175,7 +179,7 @@ impl<T: Record, A: Record> Reduction<T, A> {
     ) -> Bag<U> {
         let finish: Arc<FinishFn<A>> = Arc::new(move |a| Ok(part(finish(a)?)));
         let (graph, key) = self.build(bag, finish, true);
-        Bag::from_parts(graph, key.name_arc().clone(), 1, None)
+        Bag::stored_in(graph, key.name_arc().clone(), 1, None)
     }
 }
 
@@ -219,14 +223,18 @@ fn merge_moments(parts: Vec<Moments>) -> Moments {
         })
 }
 
-fn moments<T: Numeric>(v: Vec<T>) -> Moments {
-    let n = v.len() as u64;
-    if n == 0 {
-        return (0, 0.0, 0.0);
-    }
-    let mean = v.iter().map(|x| x.to_f64()).sum::<f64>() / n as f64;
-    let m2 = v.iter().map(|x| (x.to_f64() - mean).powi(2)).sum();
-    (n, mean, m2)
+/// Welford's update, one record at a time.
+fn moments<T: Numeric>(r: Records<T>) -> Result<Moments, OpError> {
+    let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
+    r.for_each(|x| {
+        let x = x.to_f64();
+        n += 1;
+        let delta = x - mean;
+        mean += delta / n as f64;
+        m2 += delta * (x - mean);
+        Ok(())
+    })?;
+    Ok((n, mean, m2))
 }
 
 /// The smaller (or larger, `want = Greater`) of two optional values,
@@ -244,10 +252,18 @@ fn pick<T: PartialOrd>(a: Option<T>, b: Option<T>, want: std::cmp::Ordering) -> 
     }
 }
 
-fn extreme<T: PartialOrd>(v: Vec<T>, want: std::cmp::Ordering) -> Option<T> {
-    v.into_iter()
-        .filter(|x| x.partial_cmp(x).is_some())
-        .fold(None, |acc, x| pick(acc, Some(x), want))
+fn extreme<T: Record + PartialOrd>(
+    r: Records<T>,
+    want: std::cmp::Ordering,
+) -> Result<Option<T>, OpError> {
+    let mut acc = None;
+    r.for_each(|x| {
+        if x.partial_cmp(&x).is_some() {
+            acc = pick(acc.take(), Some(x), want);
+        }
+        Ok(())
+    })?;
+    Ok(acc)
 }
 
 impl<T: Record> Bag<T> {
@@ -256,7 +272,14 @@ impl<T: Record> Bag<T> {
         Reduction::new(
             "count",
             named("count"),
-            |_, v: Vec<T>| Ok(v.len()),
+            |r: Records<T>| {
+                let mut n = 0usize;
+                r.for_each(|_| {
+                    n += 1;
+                    Ok(())
+                })?;
+                Ok(n)
+            },
             |c: Vec<usize>| Ok(c.into_iter().sum()),
         )
         .into_item(self, Ok)
@@ -267,7 +290,14 @@ impl<T: Record> Bag<T> {
         Reduction::of_closures(
             "any",
             SPLIT_EVERY,
-            move |_, v: Vec<T>| Ok(v.iter().any(&pred)),
+            move |r: Records<T>| {
+                let mut any = false;
+                r.for_each(|x| {
+                    any = any || pred(&x);
+                    Ok(())
+                })?;
+                Ok(any)
+            },
             |c: Vec<bool>| Ok(c.into_iter().any(|b| b)),
         )
         .into_item(self, Ok)
@@ -278,7 +308,14 @@ impl<T: Record> Bag<T> {
         Reduction::of_closures(
             "all",
             SPLIT_EVERY,
-            move |_, v: Vec<T>| Ok(v.iter().all(&pred)),
+            move |r: Records<T>| {
+                let mut all = true;
+                r.for_each(|x| {
+                    all = all && pred(&x);
+                    Ok(())
+                })?;
+                Ok(all)
+            },
             |c: Vec<bool>| Ok(c.into_iter().all(|b| b)),
         )
         .into_item(self, Ok)
@@ -309,7 +346,16 @@ impl<T: Record> Bag<T> {
         Reduction::of_closures(
             "fold",
             split_every,
-            move |_, v: Vec<T>| Ok(v.into_iter().fold(init.clone(), &binop)),
+            move |r: Records<T>| {
+                let mut acc = Some(init.clone());
+                r.for_each(|x| {
+                    if let Some(a) = acc.take() {
+                        acc = Some(binop(a, x));
+                    }
+                    Ok(())
+                })?;
+                acc.ok_or_else(|| "fold lost its accumulator".into())
+            },
             move |parts: Vec<A>| Ok(parts.into_iter().fold(initial.clone(), &combine)),
         )
         .into_item(self, Ok)
@@ -328,7 +374,7 @@ impl<T: Record> Bag<T> {
         Reduction::of_closures(
             "reduction",
             SPLIT_EVERY,
-            move |_, v: Vec<T>| Ok(per_partition(v)),
+            move |r: Records<T>| Ok(per_partition(r.collect()?)),
             move |parts: Vec<A>| Ok(aggregate(parts)),
         )
         .into_item(self, Ok)
@@ -343,7 +389,17 @@ impl<T: Record + std::iter::Sum<T>> Bag<T> {
         Reduction::new(
             "sum",
             named("sum"),
-            |_, v: Vec<T>| Ok(v.into_iter().sum()),
+            |r: Records<T>| {
+                let mut acc: Option<T> = None;
+                r.for_each(|x| {
+                    acc = Some(match acc.take() {
+                        None => x,
+                        Some(a) => [a, x].into_iter().sum(),
+                    });
+                    Ok(())
+                })?;
+                Ok(acc.unwrap_or_else(|| std::iter::empty().sum()))
+            },
             |parts: Vec<T>| Ok(parts.into_iter().sum()),
         )
         .into_item(self, Ok)
@@ -366,7 +422,7 @@ impl<T: Record + PartialOrd> Bag<T> {
         Reduction::new(
             what,
             named(what),
-            move |_, v: Vec<T>| Ok(extreme(v, want)),
+            move |r: Records<T>| extreme(r, want),
             move |parts: Vec<Option<T>>| Ok(parts.into_iter().fold(None, |a, b| pick(a, b, want))),
         )
         .into_item(self, move |r| r.ok_or_else(|| Error::Empty { what }.into()))
@@ -414,12 +470,9 @@ impl<T: Numeric> Bag<T> {
     ) -> Item<f64> {
         let mut t = named(what);
         t.add(&ddof);
-        Reduction::new(
-            what,
-            t,
-            |_, v: Vec<T>| Ok(moments(v)),
-            |parts: Vec<Moments>| Ok(merge_moments(parts)),
-        )
+        Reduction::new(what, t, moments, |parts: Vec<Moments>| {
+            Ok(merge_moments(parts))
+        })
         .into_item(self, move |m| Ok(finish(m)))
     }
 }

@@ -24,10 +24,11 @@ impl<T: Record> Bag<T> {
         if n == m {
             return Ok(self.clone());
         }
+        let stored = self.persist_layer();
         let mut t = Tokenizer::new();
         t.add(&(n as u64));
-        let name = layer_name("repartition", &self.name, t);
-        let input = |i: usize| Arg::Key(Key::with_index(self.name.clone(), &[i as u32]));
+        let name = layer_name("repartition", &stored.chain, t);
+        let input = |i: usize| Arg::Key(Key::with_index(stored.chain.clone(), &[i as u32]));
         let mut g = TaskGraph::with_capacity(n);
         if n < m {
             let concat = FnOp::arc("repartition-concat", |args: Vec<Value>| {
@@ -75,11 +76,11 @@ impl<T: Record> Bag<T> {
                 }
             }
         }
-        let graph = self
+        let graph = stored
             .graph
             .clone()
             .with_layer(Arc::new(MaterializedLayer::new(name.clone(), g)));
-        Ok(Bag::from_parts(graph, name, n as u32, None))
+        Ok(Bag::stored_in(graph, name, n as u32, None))
     }
 
     /// The first `n` records, computed now. Only the partitions needed are

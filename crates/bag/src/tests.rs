@@ -219,12 +219,15 @@ fn take_computes_only_the_partitions_it_needs() {
 }
 
 #[test]
-fn partitionwise_chains_fuse_to_one_task_per_partition() {
+fn pipelines_run_as_one_task_per_partition() {
     let b = range(1000, 5)
         .unwrap()
         .map(|x| x + 1)
         .filter(|x| x % 2 == 0)
-        .map(|x| x * 3);
+        .map(|x| x * 3)
+        .persist_layer();
+    // the partition-index layer and one layer for the whole pipeline
+    assert_eq!(b.graph().num_layers(), 2);
     let tasks = b.graph().cull(&b.keys()).unwrap().to_task_graph().unwrap();
     let plan = optimize(tasks, &b.keys(), OptimizeOptions::default()).unwrap();
     assert_eq!(plan.len(), 5);
@@ -296,4 +299,46 @@ fn from_delayed_and_repartition_keep_records_in_order() {
         assert_eq!(r.compute().unwrap(), all, "repartition({n})");
     }
     assert!(b.repartition(0).is_err());
+}
+
+static CLONES: AtomicUsize = AtomicUsize::new(0);
+
+/// A record that counts its clones.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Counted(u64);
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        CLONES.fetch_add(1, Ordering::SeqCst);
+        Counted(self.0)
+    }
+}
+
+#[test]
+fn records_move_through_chains_without_clones() {
+    use oxidask_scheduler::{ComputeOptions, SchedulerChoice};
+    let b = range(10_000, 4)
+        .unwrap()
+        .map(Counted)
+        .map(|c| Counted(c.0 + 1))
+        .filter(|c| c.0 % 3 != 0);
+    for (opts, name) in [
+        (
+            ComputeOptions::new().scheduler(SchedulerChoice::Sync),
+            "sync",
+        ),
+        (
+            ComputeOptions::new().scheduler(SchedulerChoice::Threaded),
+            "threaded",
+        ),
+        (
+            ComputeOptions::new().optimize(OptimizeOptions::none()),
+            "unfused",
+        ),
+    ] {
+        CLONES.store(0, Ordering::SeqCst);
+        let n = b.map(|c| c.0).sum().compute_with(&opts).unwrap();
+        assert!(n > 0);
+        assert_eq!(CLONES.load(Ordering::SeqCst), 0, "{name}");
+    }
 }

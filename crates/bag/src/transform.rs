@@ -1,5 +1,6 @@
-//! Partition-wise transforms: one blockwise layer each, so chains of them
-//! fuse into one task per partition.
+//! Record-wise and partition-wise transforms: each extends the bag's
+//! pipeline (see the `bag` module), so a chain of them runs record by record
+//! inside one task per partition, with nothing stored in between.
 
 use std::fmt::Display;
 
@@ -19,9 +20,9 @@ fn closure_token() -> Tokenizer {
 impl<T: Record> Bag<T> {
     /// Applies `f` to every record.
     pub fn map<U: Record>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Bag<U> {
-        let name = layer_name("map", &self.name, closure_token());
-        self.partitionwise(name, "map", self.origin.clone(), move |_, v| {
-            Ok(v.into_iter().map(&f).collect())
+        let name = layer_name("map", &self.chain, closure_token());
+        self.then(name, "map", self.origin.clone(), move |_, _, x, sink| {
+            sink(f(x))
         })
     }
 
@@ -33,41 +34,36 @@ impl<T: Record> Bag<T> {
         &self,
         f: impl Fn(T) -> Result<U, E> + Send + Sync + 'static,
     ) -> Bag<U> {
-        let name = layer_name("try-map", &self.name, closure_token());
+        let name = layer_name("try-map", &self.chain, closure_token());
         let origin = self.origin.clone();
-        self.partitionwise(name, "try-map", self.origin.clone(), move |i, v| {
-            let mut out = Vec::with_capacity(v.len());
-            for (j, x) in v.into_iter().enumerate() {
-                match f(x) {
-                    Ok(y) => out.push(y),
-                    Err(e) => {
-                        return Err(Error::Record {
-                            record: describe(origin.as_ref(), i, j),
-                            message: e.to_string(),
-                        }
-                        .into());
-                    }
+        self.then(
+            name,
+            "try-map",
+            self.origin.clone(),
+            move |i, j, x, sink| match f(x) {
+                Ok(y) => sink(y),
+                Err(e) => Err(Error::Record {
+                    record: describe(origin.as_ref(), i, j),
+                    message: e.to_string(),
                 }
-            }
-            Ok(out)
-        })
+                .into()),
+            },
+        )
     }
 
     /// Keeps the records for which `pred` is true.
     pub fn filter(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Bag<T> {
-        let name = layer_name("filter", &self.name, closure_token());
-        self.partitionwise(name, "filter", None, move |_, mut v| {
-            v.retain(|x| pred(x));
-            Ok(v)
+        let name = layer_name("filter", &self.chain, closure_token());
+        self.then(name, "filter", None, move |_, _, x, sink| {
+            if pred(&x) { sink(x) } else { Ok(()) }
         })
     }
 
     /// Drops the records for which `pred` is true (the opposite of `filter`).
     pub fn remove(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Bag<T> {
-        let name = layer_name("remove", &self.name, closure_token());
-        self.partitionwise(name, "remove", None, move |_, mut v| {
-            v.retain(|x| !pred(x));
-            Ok(v)
+        let name = layer_name("remove", &self.chain, closure_token());
+        self.then(name, "remove", None, move |_, _, x, sink| {
+            if pred(&x) { Ok(()) } else { sink(x) }
         })
     }
 
@@ -76,9 +72,12 @@ impl<T: Record> Bag<T> {
         &self,
         f: impl Fn(T) -> I + Send + Sync + 'static,
     ) -> Bag<U> {
-        let name = layer_name("flat-map", &self.name, closure_token());
-        self.partitionwise(name, "flat-map", None, move |_, v| {
-            Ok(v.into_iter().flat_map(&f).collect())
+        let name = layer_name("flat-map", &self.chain, closure_token());
+        self.then(name, "flat-map", None, move |_, _, x, sink| {
+            for y in f(x) {
+                sink(y)?;
+            }
+            Ok(())
         })
     }
 
@@ -88,8 +87,8 @@ impl<T: Record> Bag<T> {
         &self,
         f: impl Fn(Vec<T>) -> Vec<U> + Send + Sync + 'static,
     ) -> Bag<U> {
-        let name = layer_name("map-partitions", &self.name, closure_token());
-        self.partitionwise(name, "map-partitions", None, move |_, v| Ok(f(v)))
+        let name = layer_name("map-partitions", &self.chain, closure_token());
+        self.then_partition(name, "map-partitions", None, move |_, v| Ok(f(v)))
     }
 
     /// [`map_partitions`](Bag::map_partitions) with a fallible `f`; an error
@@ -98,8 +97,8 @@ impl<T: Record> Bag<T> {
         &self,
         f: impl Fn(Vec<T>) -> Result<Vec<U>, E> + Send + Sync + 'static,
     ) -> Bag<U> {
-        let name = layer_name("map-partitions", &self.name, closure_token());
-        self.partitionwise(name, "map-partitions", None, move |i, v| {
+        let name = layer_name("map-partitions", &self.chain, closure_token());
+        self.then_partition(name, "map-partitions", None, move |i, v| {
             f(v).map_err(|e| {
                 Error::Record {
                     record: format!("partition {i}"),
@@ -115,8 +114,8 @@ impl<T: Record> Bag<T> {
     pub(crate) fn head_per_partition(&self, n: usize) -> Bag<T> {
         let mut t = Tokenizer::new();
         t.add(&n);
-        let name = layer_name("head", &self.name, t);
-        self.partitionwise(name, "head", self.origin.clone(), move |_, mut v| {
+        let name = layer_name("head", &self.chain, t);
+        self.then_partition(name, "head", self.origin.clone(), move |_, mut v| {
             v.truncate(n);
             Ok(v)
         })
@@ -133,9 +132,12 @@ where
     pub fn flatten(&self) -> Bag<U> {
         let mut t = Tokenizer::new();
         t.add("flatten");
-        let name = layer_name("flatten", &self.name, t);
-        self.partitionwise(name, "flatten", None, |_, v| {
-            Ok(v.into_iter().flatten().collect())
+        let name = layer_name("flatten", &self.chain, t);
+        self.then(name, "flatten", None, |_, _, x, sink| {
+            for y in x {
+                sink(y)?;
+            }
+            Ok(())
         })
     }
 }

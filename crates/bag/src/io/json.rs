@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use super::block::{self, FileBlock};
 use super::paths::{IntoPaths, expand};
-use super::text::{TextOptions, decode, read_layer};
-use crate::bag::{Bag, Origin, Record, unique_token};
+use super::text::{TextOptions, decode, read_source};
+use crate::bag::{Bag, Origin, Record, Sink, unique_token};
 use crate::error::{Error, Result};
+use oxidask_graph::OpError;
 
 /// How many messages of skipped lines [`BadLines`] keeps.
 pub const MAX_BAD_LINE_EXAMPLES: usize = 10;
@@ -157,7 +158,7 @@ pub fn read_json_lines_with<T: Record>(
         let k = nth_record_line::<T>(b, lossy, skipping, j)?;
         Some(format!("{}:{k}", b.path.display()))
     });
-    read_layer(
+    read_source(
         "read-json-lines",
         &paths,
         blocks,
@@ -167,7 +168,7 @@ pub fn read_json_lines_with<T: Record>(
             salt.map(|s| s.to_le_bytes().to_vec()),
         ),
         Some(origin),
-        move |b: &FileBlock| parse_block::<T>(b, lossy, skip.as_ref()),
+        move |b: &FileBlock, sink: Sink<'_, T>| parse_block::<T>(b, lossy, skip.as_ref(), sink),
     )
 }
 
@@ -180,28 +181,32 @@ fn is_blank(line: &[u8]) -> bool {
     }
 }
 
-fn parse_block<T: Record>(b: &FileBlock, lossy: bool, skip: Option<&BadLines>) -> Result<Vec<T>> {
+fn parse_block<T: Record>(
+    b: &FileBlock,
+    lossy: bool,
+    skip: Option<&BadLines>,
+    sink: Sink<'_, T>,
+) -> Result<(), OpError> {
     let loaded = block::load(b)?;
     let text = decode(&loaded, b, lossy)?;
-    let mut out = Vec::new();
     let mut first_line = None;
     for (k, (off, line)) in block::lines(text.as_bytes()).enumerate() {
         if is_blank(line) {
             continue;
         }
         match serde_json::from_str::<T>(&text[off..off + line.len()]) {
-            Ok(v) => out.push(v),
+            Ok(v) => sink(v)?,
             Err(e) => {
                 let first = *first_line.get_or_insert_with(|| loaded.first_line(b));
                 let err = json_error(b, first + k as u64, &e);
                 match skip {
                     Some(tally) => tally.record(&err),
-                    None => return Err(err),
+                    None => return Err(err.into()),
                 }
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cold]

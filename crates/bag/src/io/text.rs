@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use oxidask_graph::{BlockArg, BlockwiseLayer, FnOp, HighLevelGraph, Tokenize, Tokenizer, Value};
+use oxidask_graph::{OpError, Tokenize, Tokenizer};
 
 use super::block::{self, FileBlock, Loaded};
 use super::paths::{IntoPaths, expand};
-use crate::bag::{Bag, Origin, Record, part};
+use crate::bag::{Bag, Origin, Record, Sink};
 use crate::error::{Error, Result};
-use crate::layer::IndexLayer;
 
 /// Uncompressed files larger than this are split into several partitions.
 pub const DEFAULT_BLOCKSIZE: u64 = 32 * 1024 * 1024;
@@ -84,19 +83,20 @@ pub fn read_text_with(paths: impl IntoPaths, options: &TextOptions) -> Result<Ba
             l.first_line(b) + j as u64
         ))
     });
-    read_layer(
+    read_source(
         "read-text",
         &paths,
         blocks,
         lossy,
         Some(origin),
-        move |b: &FileBlock| {
+        move |b: &FileBlock, sink: Sink<'_, String>| {
             let loaded = block::load(b)?;
             let text = decode(&loaded, b, lossy)?;
             // Cutting a `str` at ASCII newlines keeps char boundaries.
-            Ok(block::lines(text.as_bytes())
-                .map(|(off, l)| text[off..off + l.len()].to_owned())
-                .collect())
+            for (off, l) in block::lines(text.as_bytes()) {
+                sink(text[off..off + l.len()].to_owned())?;
+            }
+            Ok(())
         },
     )
 }
@@ -114,16 +114,15 @@ pub(crate) fn decode<'a>(loaded: &'a Loaded, b: &FileBlock, lossy: bool) -> Resu
     }
 }
 
-/// A bag whose partition `i` is `read(blocks[i])`: one blockwise layer over
-/// the partition-index layer, named from the files (path, size, mtime), the
-/// blocks and `params`.
-pub(crate) fn read_layer<T: Record>(
+/// A source bag whose partition `i` is what `read(blocks[i], sink)` pushes,
+/// named from the files (path, size, mtime), the blocks and `params`.
+pub(crate) fn read_source<T: Record>(
     prefix: &'static str,
     paths: &[PathBuf],
     blocks: Arc<Vec<FileBlock>>,
     params: impl Tokenize,
     origin: Option<Origin>,
-    read: impl Fn(&FileBlock) -> Result<Vec<T>> + Send + Sync + 'static,
+    read: impl Fn(&FileBlock, Sink<'_, T>) -> Result<(), OpError> + Send + Sync + 'static,
 ) -> Result<Bag<T>> {
     let mut t = Tokenizer::new();
     t.add(prefix).add(&params);
@@ -141,23 +140,10 @@ pub(crate) fn read_layer<T: Record>(
     }
     let name: Arc<str> = Arc::from(format!("{prefix}-{}", t.finish_hex()));
     let n = blocks.len() as u32;
-    let op = FnOp::arc(prefix, move |args: Vec<Value>| {
-        let i = *args
-            .first()
-            .ok_or("read op called without its partition index")?
-            .downcast_ref::<u32>()?;
+    Ok(Bag::source(name, prefix, n, origin, move |i, sink| {
         let b = blocks
             .get(i as usize)
             .ok_or_else(|| format!("no block {i}"))?;
-        Ok(part(read(b)?))
-    });
-    let layer = BlockwiseLayer::new(
-        name.clone(),
-        op,
-        vec![BlockArg::block(IndexLayer::name_for(n))],
-        n,
-    );
-    let graph =
-        HighLevelGraph::from_layer(Arc::new(IndexLayer::new(n))).with_layer(Arc::new(layer));
-    Ok(Bag::from_parts(graph, name, n, origin))
+        read(b, sink)
+    }))
 }

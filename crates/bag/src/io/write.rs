@@ -5,10 +5,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use oxidask_graph::{BlockArg, BlockwiseLayer, FnOp, Tokenizer, Value};
+use oxidask_graph::{BlockArg, BlockwiseLayer, FnOp, OpError, Tokenizer, Value};
 use oxidask_scheduler::ComputeOptions;
 
-use crate::bag::{Bag, Record, arg, layer_name, run};
+use crate::bag::{Bag, Record, layer_name, run};
 use crate::error::{Error, Result};
 use crate::layer::IndexLayer;
 
@@ -40,23 +40,29 @@ impl<T: Record + Display> Bag<T> {
             }
         };
         let paths: Vec<PathBuf> = (0..self.npartitions).map(&name_of).collect();
-        let op = FnOp::arc("to-textfiles", move |mut args: Vec<Value>| {
-            let (Some(index), Some(input)) = (args.pop(), args.pop()) else {
+        let feed = self.feed.clone();
+        let label = format!("{}+to-textfiles", self.label);
+        let op = FnOp::arc(label, move |mut args: Vec<Value>| {
+            let (Some(index), Some(base)) = (args.pop(), args.pop()) else {
                 return Err("to-textfiles op called without its two arguments".into());
             };
             let i = *index.downcast_ref::<u32>()?;
             let path = name_of(i);
-            write_partition(&path, &arg::<Vec<T>>(input)?).map_err(|e| Error::io(&path, e))?;
+            write_partition(&path, |w| {
+                feed.run(i, base, &mut |r| {
+                    writeln!(w, "{r}").map_err(|e| Error::io(&path, e).into())
+                })
+            })?;
             Ok(Value::new(path.to_string_lossy().into_owned()))
         });
         let mut t = Tokenizer::new();
         t.add(&crate::bag::unique_token());
-        let name = layer_name("to-textfiles", &self.name, t);
+        let name = layer_name("to-textfiles", &self.chain, t);
         let layer = BlockwiseLayer::new(
             name.clone(),
             op,
             vec![
-                BlockArg::block(self.name.clone()),
+                BlockArg::block(self.base.clone()),
                 BlockArg::block(IndexLayer::name_for(self.npartitions)),
             ],
             self.npartitions,
@@ -74,29 +80,24 @@ impl<T: Record + Display> Bag<T> {
     }
 }
 
-fn write_partition<T: Display>(path: &Path, records: &[T]) -> std::io::Result<()> {
+/// Creates `path` (and its directory) and lets `write` fill it, through
+/// gzip when the name ends in `.gz`.
+fn write_partition(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), OpError>,
+) -> Result<(), OpError> {
+    let io = |e| -> OpError { Error::io(path, e).into() };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let file = std::fs::File::create(path)?;
-    let gz = path.extension().is_some_and(|e| e == "gz");
-    if gz {
-        let mut w = flate2::write::GzEncoder::new(
-            BufWriter::with_capacity(1 << 20, file),
-            flate2::Compression::default(),
-        );
-        write_lines(&mut w, records)?;
-        w.finish()?.flush()
+    let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(io)?);
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut w = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        write(&mut w)?;
+        w.finish().map_err(io)?.flush().map_err(io)
     } else {
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        write_lines(&mut w, records)?;
-        w.flush()
+        let mut w = file;
+        write(&mut w)?;
+        w.flush().map_err(io)
     }
-}
-
-fn write_lines<T: Display>(w: &mut impl Write, records: &[T]) -> std::io::Result<()> {
-    for r in records {
-        writeln!(w, "{r}")?;
-    }
-    Ok(())
 }
