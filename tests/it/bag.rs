@@ -59,7 +59,7 @@ fn frequencies<T: Clone + Eq + std::hash::Hash>(xs: &[T]) -> Vec<(T, usize)> {
 /// The `k` largest by key, ties by position: a stable sort.
 fn topk<T: Clone, K: Ord>(xs: &[T], k: usize, key: impl Fn(&T) -> K) -> Vec<T> {
     let mut v = xs.to_vec();
-    v.sort_by(|a, b| key(b).cmp(&key(a)));
+    v.sort_by_key(|x| Reverse(key(x)));
     v.truncate(k);
     v
 }
