@@ -12,6 +12,10 @@
 //! amplitude, std, skew, median — with plain single-threaded functions from
 //! `oxidask-workloads`. The same functions run three ways: a serial loop, one
 //! delayed task per file, and one delayed task per batch of 50 files.
+//!
+//! JSON records (the "messy semi-structured records" seed): people as JSON
+//! lines, name frequencies and the top 10 with `oxidask::bag`, parsed into a
+//! typed record and into untyped `serde_json::Value`s.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -122,6 +126,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!();
     light_curves(&args, cores)?;
+    println!();
+    json_records(&args)?;
     Ok(())
 }
 
@@ -257,4 +263,80 @@ fn generate(dir: &Path, n: u32) -> Result<Vec<Truth>, Box<dyn std::error::Error>
     let truth: Vec<Truth> = compute(&parts)?.into_iter().flatten().collect();
     lightcurve::write_truth(&dir.join("truth.csv"), &truth)?;
     Ok(truth)
+}
+
+// ---- JSON records -------------------------------------------------------------
+
+#[path = "common/people.rs"]
+mod people;
+
+/// The typed record of the JSON section: the one field it needs.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Person {
+    name: String,
+}
+
+/// People as JSON lines → name → frequencies → top 10, typed and untyped.
+fn json_records(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    use oxidask::bag as db;
+    use std::cmp::Reverse;
+    println!("JSON records: people as JSON lines → name frequencies → top 10 (oxidask::bag)");
+    let (files, records) = if args.quick {
+        (2, 20_000)
+    } else {
+        (4, 100_000)
+    };
+    let root = std::env::temp_dir().join("oxidask-tour").join("json");
+    let t = Instant::now();
+    let (paths, bytes) = people::generate(&root, files, records, SEED)?;
+    println!(
+        "  generated {files} files × {records} records ({:.0} MB) in {} ({:.2} s)",
+        bytes as f64 / 1e6,
+        root.join("w5").display(),
+        t.elapsed().as_secs_f64()
+    );
+
+    let t = Instant::now();
+    let typed: Vec<(String, usize)> = db::read_json_lines::<Person>(paths.clone())?
+        .map(|p| p.name)
+        .frequencies()
+        .topk(10, |(name, n)| (*n, Reverse(name.clone())))
+        .compute()?;
+    let typed_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let untyped: Vec<(serde_json::Value, usize)> =
+        db::read_json_lines::<serde_json::Value>(paths.clone())?
+            .pluck("name")
+            .frequencies()
+            .topk(10, |(name, n)| {
+                (*n, Reverse(name.as_str().unwrap_or_default().to_string()))
+            })
+            .compute()?;
+    let untyped_s = t.elapsed().as_secs_f64();
+
+    for (i, (name, n)) in typed.iter().enumerate() {
+        println!("  {:>2}. {name:<10} {n:>7}", i + 1);
+    }
+    let mb = bytes as f64 / 1e6;
+    println!("  {:<34} {:>8} {:>10}", "way", "wall", "MB/s");
+    for (name, s) in [
+        ("typed record (struct Person)", typed_s),
+        ("untyped serde_json::Value + pluck", untyped_s),
+    ] {
+        println!("  {name:<34} {s:>7.2}s {:>10.0}", mb / s);
+    }
+    let same = typed.len() == untyped.len()
+        && typed
+            .iter()
+            .zip(&untyped)
+            .all(|((a, n), (b, m))| b.as_str() == Some(a.as_str()) && n == m);
+    println!(
+        "  typed and untyped top 10 identical: {}",
+        if same { "yes" } else { "NO" }
+    );
+    if !same {
+        return Err("the typed and untyped JSON pipelines disagree".into());
+    }
+    Ok(())
 }
