@@ -1,8 +1,6 @@
 //! Building calls: argument conversion, keys, and one constructor per arity.
 
 use std::sync::Arc;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use oxidask_graph::{FnOp, Key, OpError, Value};
 
@@ -78,27 +76,9 @@ pub fn short_name<F>() -> &'static str {
     }
 }
 
-/// A key unique to this call in this process and, with high probability,
-/// across processes: `{name}-{32 hex digits}`.
+/// A key unique to this call: `{name}-{32 hex digits}`.
 pub(crate) fn unique_key(name: &str) -> Key {
-    static SALT: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let salt = *SALT.get_or_init(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        t ^ ((std::process::id() as u64) << 32)
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let token = xxh(salt, n);
-    Key::new(format!("{name}-{token:032x}"))
-}
-
-fn xxh(salt: u64, n: u64) -> u128 {
-    let mut t = oxidask_graph::Tokenizer::new();
-    t.add(&salt).add(&n);
-    u128::from_str_radix(&t.finish_hex(), 16).unwrap_or(n as u128)
+    Key::new(format!("{name}-{}", oxidask_graph::unique_token()))
 }
 
 /// Takes argument `i` of function `f` as a `T`, naming both on a mismatch.

@@ -42,7 +42,7 @@ pub use hlg::{BlockArg, BlockwiseLayer, CulledLayer, HighLevelGraph, Layer, Mate
 pub use key::Key;
 pub use op::{FnOp, Identity, Op, OpDecoder, decode_op, is_registered};
 pub use task::{Arg, Task};
-pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize};
+pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize, unique_token};
 pub use value::{
     Codec, CodecVTable, LoadBytes, RawElement, RawVecCodec, SerdeCodec, Value, ValueDecoder,
     ValueMeta, codec_of,

@@ -68,6 +68,26 @@ pub fn name_for<T: Tokenize + ?Sized>(prefix: &str, value: &T) -> String {
     format!("{prefix}-{}", t.finish_hex())
 }
 
+/// A token unique to this call: for layers built from closures, which
+/// cannot be hashed by content (Dask uses a uuid for them). Unique within
+/// the process, and across processes with high probability (it mixes the
+/// process id and start time).
+pub fn unique_token() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SALT: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let salt = *SALT.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        t ^ ((std::process::id() as u64) << 32)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    tokenize(&(salt, n))
+}
+
 macro_rules! tokenize_le {
     ($($t:ty),*) => {$(
         impl Tokenize for $t {
