@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::expr::{Expr, ExprOp};
 use crate::grid::{Chunks, Grid, unravel};
 use crate::layer::{BlockLayer, Pattern};
+use crate::stream::{Stream, Visit};
 
 /// A lazy N-dimensional array of `T`, cut into chunks that are `ndarray`
 /// blocks.
@@ -31,6 +32,10 @@ pub struct Array<T: Element> {
     pub(crate) fused: Option<Arc<Expr<T>>>,
     /// An error found while building this array (see [`Error::Earlier`]).
     pub(crate) poison: Option<Arc<Error>>,
+    /// For sources: their blocks piece by piece (see the `stream` module).
+    pub(crate) stream: Option<Arc<dyn Stream>>,
+    /// For in-memory sources: their blocks' pieces without copying.
+    pub(crate) visit: Option<Visit<T>>,
     pub(crate) _t: PhantomData<T>,
 }
 
@@ -42,6 +47,8 @@ impl<T: Element> Clone for Array<T> {
             graph: self.graph.clone(),
             fused: self.fused.clone(),
             poison: self.poison.clone(),
+            stream: self.stream.clone(),
+            visit: self.visit.clone(),
             _t: PhantomData,
         }
     }
@@ -87,6 +94,8 @@ impl<T: Element> Array<T> {
             graph,
             fused: None,
             poison: None,
+            stream: None,
+            visit: None,
             _t: PhantomData,
         }
     }
@@ -102,6 +111,8 @@ impl<T: Element> Array<T> {
             graph: HighLevelGraph::new(),
             fused: None,
             poison: Some(e),
+            stream: None,
+            visit: None,
             _t: PhantomData,
         }
     }
@@ -245,7 +256,12 @@ impl<T: Element> Array<T> {
         }
         Ok(match &self.fused {
             Some(e) => (**e).clone(),
-            None => Expr::leaf(self.name.clone(), self.grid.clone(), self.graph.clone()),
+            None => Expr::leaf(
+                self.name.clone(),
+                self.grid.clone(),
+                self.graph.clone(),
+                self.stream.clone(),
+            ),
         })
     }
 
@@ -280,6 +296,8 @@ impl<T: Element> Array<T> {
             graph,
             fused: Some(Arc::new(expr)),
             poison: None,
+            stream: None,
+            visit: None,
             _t: PhantomData,
         }
     }

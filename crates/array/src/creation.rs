@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+use ndarray::{ArrayD, ArrayView1, SliceInfoElem};
 use oxidask_graph::{Arg, FnOp, Op, OpError, Task, Tokenize, Value, name_for};
 
 use crate::array::{Array, grid_for, unique_token};
@@ -16,6 +16,7 @@ use crate::error::{Result, invalid};
 use crate::expr::chunk_value;
 use crate::grid::{Chunks, Grid};
 use crate::layer::Pattern;
+use crate::stream::{Fill, Filler, OpenFill, PIECE, Visit, fill_block};
 
 type BlockFn = dyn Fn(&[u32]) -> Result<Value, OpError> + Send + Sync;
 
@@ -47,21 +48,44 @@ impl Pattern for Source {
     }
 }
 
-/// An array of `grid` whose block `idx` is `f(grid, idx)`, named by
+/// A source array of `grid` whose blocks come from the filler `open`
+/// (whole blocks for tasks, pieces for streaming reductions), named by
 /// `prefix` and `token`.
 pub(crate) fn source<T: Element>(
     prefix: &str,
     token: &impl Tokenize,
     grid: Grid,
-    f: impl Fn(&Grid, &[u32]) -> Result<ArrayD<T>, OpError> + Send + Sync + 'static,
+    open: impl Fn(&Grid, &[u32]) -> Fill<T> + Send + Sync + 'static,
+) -> Array<T> {
+    let open: OpenFill<T> = Arc::new(open);
+    let o = open.clone();
+    source_parts(
+        prefix,
+        token,
+        grid,
+        move |g, idx| fill_block(&*o, g, idx),
+        open,
+    )
+}
+
+/// [`source`] with a faster way to make whole blocks.
+pub(crate) fn source_parts<T: Element>(
+    prefix: &str,
+    token: &impl Tokenize,
+    grid: Grid,
+    block: impl Fn(&Grid, &[u32]) -> Result<ArrayD<T>, OpError> + Send + Sync + 'static,
+    open: OpenFill<T>,
 ) -> Array<T> {
     let name: Arc<str> = name_for(prefix, &(token, &grid.chunks, T::DTYPE as u8)).into();
     let g = Arc::new(grid.clone());
+    let g2 = g.clone();
     let pattern = Source::new(
         prefix,
-        Arc::new(move |idx: &[u32]| Ok(chunk_value(f(&g, idx)?))),
+        Arc::new(move |idx: &[u32]| Ok(chunk_value(block(&g2, idx)?))),
     );
-    Array::from_layer(name, "source", grid, Arc::new(pattern), &[])
+    let mut a = Array::from_layer(name, "source", grid, Arc::new(pattern), &[]);
+    a.stream = Some(Arc::new(Filler { grid: g, open }));
+    a
 }
 
 pub(crate) fn block_slice(grid: &Grid, idx: &[u32]) -> Vec<SliceInfoElem> {
@@ -88,16 +112,52 @@ pub fn from_array<T: Element>(data: ArrayD<T>, chunks: impl Into<Chunks>) -> Res
     let grid = grid_for(data.shape(), &chunks.into(), "chunks")?;
     let data = Arc::new(data);
     // Data is not hashed: each call names a new layer, like a closure.
-    Ok(source("array", &unique_token(), grid, move |g, idx| {
-        Ok(data.slice(block_slice(g, idx).as_slice()).to_owned())
-    }))
+    let d = data.clone();
+    let open = Arc::new(move |g: &Grid, idx: &[u32]| -> Fill<T> {
+        let (data, info, mut pos) = (d.clone(), block_slice(g, idx), 0);
+        Box::new(move |out: &mut Vec<T>, len: usize| {
+            let v = data.slice(info.as_slice());
+            match v.as_slice() {
+                Some(s) => out.extend_from_slice(&s[pos..pos + len]),
+                None => out.extend(v.iter().skip(pos).take(len).copied()),
+            }
+            pos += len;
+        })
+    });
+    let (d, g) = (data.clone(), Arc::new(grid.clone()));
+    let visit: Visit<T> = Arc::new(move |idx, f| {
+        let v = d.slice(block_slice(&g, idx).as_slice());
+        let mut buf = Vec::new();
+        let xs = match v.as_slice() {
+            Some(s) => s,
+            None => {
+                buf.extend(v.iter().copied());
+                &buf[..]
+            }
+        };
+        for (k, piece) in xs.chunks(PIECE).enumerate() {
+            f(ArrayView1::from(piece), k * PIECE);
+        }
+        if xs.is_empty() {
+            f(ArrayView1::from(xs), 0);
+        }
+    });
+    let mut a = source_parts(
+        "array",
+        &unique_token(),
+        grid,
+        move |g, idx| Ok(data.slice(block_slice(g, idx).as_slice()).to_owned()),
+        open,
+    );
+    a.visit = Some(visit);
+    Ok(a)
 }
 
 /// An array of `shape` filled with `value`.
 pub fn full<T: Element>(shape: &[usize], value: T, chunks: impl Into<Chunks>) -> Result<Array<T>> {
     let grid = grid_for(shape, &chunks.into(), "chunks")?;
-    Ok(source("full", &value, grid, move |g, idx| {
-        Ok(ArrayD::from_elem(IxDyn(&g.block_shape(idx)), value))
+    Ok(source("full", &value, grid, move |_, _| {
+        Box::new(move |out: &mut Vec<T>, len: usize| out.extend(std::iter::repeat_n(value, len)))
     }))
 }
 
@@ -135,11 +195,11 @@ pub fn arange<T: Number>(
         &(start, stop, step),
         grid,
         move |g, idx| {
-            let lo = g.block_start(idx)[0];
-            let len = g.block_shape(idx)[0];
-            Ok(ArrayD::from_shape_fn(IxDyn(&[len]), |i| {
-                start.add(((lo + i[0]) as i64).cast::<T>().mul(step))
-            }))
+            let mut k = g.block_start(idx)[0];
+            Box::new(move |out: &mut Vec<T>, len: usize| {
+                out.extend((k..k + len).map(|i| start.add((i as i64).cast::<T>().mul(step))));
+                k += len;
+            })
         },
     ))
 }
@@ -165,16 +225,17 @@ pub fn linspace<T: Real>(
         &(start, stop, num, endpoint),
         grid,
         move |g, idx| {
-            let lo = g.block_start(idx)[0];
-            let len = g.block_shape(idx)[0];
-            Ok(ArrayD::from_shape_fn(IxDyn(&[len]), |i| {
-                let k = lo + i[0];
-                if endpoint && k + 1 == num && num > 1 {
-                    stop
-                } else {
-                    start + T::from_f64(k as f64) * step
-                }
-            }))
+            let mut lo = g.block_start(idx)[0];
+            Box::new(move |out: &mut Vec<T>, len: usize| {
+                out.extend((lo..lo + len).map(|k| {
+                    if endpoint && k + 1 == num && num > 1 {
+                        stop
+                    } else {
+                        start + T::from_f64(k as f64) * step
+                    }
+                }));
+                lo += len;
+            })
         },
     ))
 }
@@ -182,6 +243,7 @@ pub fn linspace<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::IxDyn;
 
     #[test]
     fn creation_matches_ndarray() {

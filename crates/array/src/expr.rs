@@ -29,6 +29,7 @@ use oxidask_graph::{HighLevelGraph, NdarrayCodec, Op, OpError, Tokenize, Value, 
 
 use crate::element::Element;
 use crate::grid::Grid;
+use crate::stream::Stream;
 
 /// A chunk during the evaluation of an expression: owned (free to update in
 /// place) or a shared handle to a task input.
@@ -126,12 +127,14 @@ impl Env {
 pub(crate) type ExprFn<T> = Arc<dyn Fn(&mut Env) -> Result<Blk<T>, OpError> + Send + Sync>;
 
 /// A materialized array an expression reads.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct LeafRef {
     pub id: u64,
     pub name: Arc<str>,
     pub grid: Arc<Grid>,
     pub uses: u32,
+    /// The leaf's blocks piece by piece, when it is a streaming source.
+    pub stream: Option<Arc<dyn Stream>>,
 }
 
 /// A per-chunk computation over leaves; see the module docs.
@@ -142,6 +145,8 @@ pub(crate) struct Expr<T> {
     pub token: String,
     /// The graphs of the leaves, merged.
     pub graph: HighLevelGraph,
+    /// Whether this is just a leaf's blocks, unchanged.
+    pub bare: bool,
 }
 
 impl<T> Clone for Expr<T> {
@@ -151,6 +156,7 @@ impl<T> Clone for Expr<T> {
             f: self.f.clone(),
             token: self.token.clone(),
             graph: self.graph.clone(),
+            bare: self.bare,
         }
     }
 }
@@ -171,7 +177,12 @@ fn merge_leaves(a: &[LeafRef], b: &[LeafRef]) -> Vec<LeafRef> {
 }
 
 impl<T: Element> Expr<T> {
-    pub fn leaf(name: Arc<str>, grid: Arc<Grid>, graph: HighLevelGraph) -> Expr<T> {
+    pub fn leaf(
+        name: Arc<str>,
+        grid: Arc<Grid>,
+        graph: HighLevelGraph,
+        stream: Option<Arc<dyn Stream>>,
+    ) -> Expr<T> {
         let id = leaf_id(&name);
         let token = tokenize(&("leaf", &*name));
         Expr {
@@ -180,10 +191,12 @@ impl<T: Element> Expr<T> {
                 name,
                 grid,
                 uses: 1,
+                stream,
             }],
             f: Arc::new(move |env: &mut Env| env.get::<T>(id)),
             token,
             graph,
+            bare: true,
         }
     }
 
@@ -199,6 +212,7 @@ impl<T: Element> Expr<T> {
             token: tokenize(&(op, params, &self.token)),
             f: Arc::new(move |env: &mut Env| g(f(env)?)),
             graph: self.graph,
+            bare: false,
         }
     }
 
@@ -219,6 +233,7 @@ impl<T: Element> Expr<T> {
                 g(a, b)
             }),
             graph: self.graph.merge(&other.graph),
+            bare: false,
         }
     }
 }
@@ -243,6 +258,7 @@ impl Expr<bool> {
                 g(x, y, z)
             }),
             graph: self.graph.merge(&b.graph).merge(&c.graph),
+            bare: false,
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod random;
 mod rechunk;
 mod reduce;
 pub mod stats;
+mod stream;
 #[cfg(test)]
 mod tests;
 

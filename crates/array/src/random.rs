@@ -7,9 +7,8 @@
 //! platform and version of this crate); normals come from the ziggurat
 //! method of `rand_distr`.
 
-use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
-use rand_distr::{StandardNormal, Uniform};
+use rand_distr::{Distribution, StandardNormal, Uniform};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::array::{Array, grid_for};
@@ -23,6 +22,15 @@ pub fn block_rng(seed: u64, block: u64) -> Xoshiro256PlusPlus {
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     bytes[8..].copy_from_slice(&block.to_le_bytes());
     Xoshiro256PlusPlus::seed_from_u64(xxhash_rust::xxh3::xxh3_64(&bytes))
+}
+
+/// The numbers block `block` (row-major position) of
+/// [`standard_normal`]`(…, seed)` holds, one at a time: for code that must
+/// see exactly the same data without storing it (a hand-written reference
+/// loop, a test).
+pub fn standard_normal_stream(seed: u64, block: u64) -> impl Iterator<Item = f64> {
+    let mut rng = block_rng(seed, block);
+    std::iter::repeat_with(move || rng.sample::<f64, _>(StandardNormal))
 }
 
 /// Uniform floats in `[low, high)`.
@@ -46,10 +54,9 @@ pub fn uniform(
         grid,
         move |g, idx| {
             let mut rng = block_rng(seed, ravel(idx, &g.numblocks()));
-            Ok(ArrayD::from_shape_simple_fn(
-                IxDyn(&g.block_shape(idx)),
-                || rng.sample(dist),
-            ))
+            Box::new(move |out: &mut Vec<_>, len: usize| {
+                out.extend((0..len).map(|_| rng.sample(dist)))
+            })
         },
     ))
 }
@@ -63,12 +70,18 @@ pub fn standard_normal(
     let grid = grid_for(shape, &chunks.into(), "chunks")?;
     Ok(source("standard_normal", &seed, grid, move |g, idx| {
         let mut rng = block_rng(seed, ravel(idx, &g.numblocks()));
-        let shape = g.block_shape(idx);
-        let n: usize = shape.iter().product();
-        let mut v = Vec::with_capacity(n);
-        v.extend((0..n).map(|_| rng.sample::<f64, _>(StandardNormal)));
-        Ok(ArrayD::from_shape_vec(IxDyn(&shape), v)?)
+        Box::new(move |out: &mut Vec<f64>, len: usize| normals(&mut rng, out, len))
     }))
+}
+
+/// Appends `len` standard normals: one tight loop, so the ziggurat sampler
+/// inlines into it as it does into a hand-written loop.
+fn normals(rng: &mut Xoshiro256PlusPlus, out: &mut Vec<f64>, len: usize) {
+    let start = out.len();
+    out.resize(start + len, 0.0);
+    for x in &mut out[start..] {
+        *x = <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng);
+    }
 }
 
 /// Integers in `[low, high)`.
@@ -92,10 +105,9 @@ pub fn integers(
         grid,
         move |g, idx| {
             let mut rng = block_rng(seed, ravel(idx, &g.numblocks()));
-            Ok(ArrayD::from_shape_simple_fn(
-                IxDyn(&g.block_shape(idx)),
-                || rng.sample(dist),
-            ))
+            Box::new(move |out: &mut Vec<_>, len: usize| {
+                out.extend((0..len).map(|_| rng.sample(dist)))
+            })
         },
     ))
 }
@@ -124,5 +136,7 @@ mod tests {
         assert!(i.iter().all(|&v| (-3..4).contains(&v)));
         assert!(i.iter().any(|&v| v == -3) && i.iter().any(|&v| v == 3));
         assert!(uniform(1.0, 1.0, &[3], 1, 0).is_err());
+        let second: Vec<f64> = standard_normal_stream(7, 1).take(100).collect();
+        assert_eq!(a.as_slice().unwrap()[100..200], second[..]);
     }
 }

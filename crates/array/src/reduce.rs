@@ -30,6 +30,7 @@ use crate::error::{Result, invalid};
 use crate::expr::{Env, ExprFn, chunk_value};
 use crate::grid::{Grid, normalize_axes, unravel};
 use crate::layer::{BlockLayer, Pattern};
+use crate::stream::{PIECE, Stream, Visit};
 
 /// Which axes a reduction runs over, whether to keep them, and how many
 /// partial results one task combines.
@@ -86,6 +87,9 @@ impl Reduce {
 
 /// Where a block sits, for reductions that return indices.
 pub(crate) struct Loc<'a> {
+    /// Position of the row's first element within the block's row (pieces
+    /// of a streamed block).
+    offset: usize,
     start: Vec<usize>,
     bshape: Vec<usize>,
     gshape: &'a [usize],
@@ -95,7 +99,8 @@ pub(crate) struct Loc<'a> {
 impl Loc<'_> {
     /// The index, over the reduced axes of the whole array (row-major), of
     /// position `p` of a row of this block.
-    pub fn global(&self, mut p: usize) -> i64 {
+    pub fn global(&self, p: usize) -> i64 {
+        let mut p = p + self.offset;
         let mut local = vec![0usize; self.red.len()];
         for (k, &a) in self.red.iter().enumerate().rev() {
             let n = self.bshape[a].max(1);
@@ -207,6 +212,7 @@ fn block_part<T: Element, K: Kernel<T>>(
     let nred: usize = plan.red.iter().map(|&a| block.shape()[a]).product();
     let perm: Vec<usize> = keep.iter().chain(&plan.red).copied().collect();
     let loc = Loc {
+        offset: 0,
         start: if K::NEEDS_LOC {
             plan.in_grid.block_start(full_idx)
         } else {
@@ -257,6 +263,136 @@ impl<T: Element, K: Kernel<T>> Op for PartialOp<T, K> {
         } else {
             Ok(part_value(part))
         }
+    }
+}
+
+/// Level 0 of a full reduction over streaming sources: the fused
+/// expression runs on pieces of the leaves' blocks, never on whole blocks
+/// (see the `stream` module).
+struct StreamPartialOp<T: Element, K: Kernel<T>> {
+    name: String,
+    kernel: Arc<K>,
+    plan: Arc<Plan>,
+    ids: Arc<[u64]>,
+    uses: Arc<[u32]>,
+    f: ExprFn<T>,
+    streams: Vec<Arc<dyn Stream>>,
+    /// When set (factor, numblocks), a task reduces a group of small blocks.
+    group: Option<(Vec<u32>, Vec<u32>)>,
+    /// When the expression is a bare in-memory source: its pieces, uncopied.
+    visit: Option<Visit<T>>,
+    final_level: bool,
+}
+
+impl<T: Element, K: Kernel<T>> StreamPartialOp<T, K> {
+    /// Streams block `full` through the expression into `acc`.
+    fn stream_block(&self, full: &[u32], acc: &mut Option<K::Acc>) -> Result<(), OpError> {
+        let bshape = self.plan.in_grid.block_shape(full);
+        let n: usize = bshape.iter().product();
+        let mut loc = Loc {
+            offset: 0,
+            start: if K::NEEDS_LOC {
+                self.plan.in_grid.block_start(full)
+            } else {
+                Vec::new()
+            },
+            bshape,
+            gshape: &self.plan.in_grid.shape,
+            red: &self.plan.red,
+        };
+        if let Some(visit) = &self.visit {
+            visit(full, &mut |piece, offset| {
+                loc.offset = offset;
+                let a = self.kernel.row(piece, &loc);
+                match acc {
+                    None => *acc = Some(a),
+                    Some(x) => self.kernel.merge(x, a),
+                }
+            });
+            return Ok(());
+        }
+        let mut readers: Vec<_> = self.streams.iter().map(|s| s.open(full)).collect();
+        loop {
+            let len = PIECE.min(n - loc.offset);
+            let vals = readers
+                .iter_mut()
+                .map(|r| r.next(len))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut env = Env::new(self.ids.clone(), vals, self.uses.to_vec(), 1);
+            let blk = (self.f)(&mut env)?;
+            let view = blk.view().into_shape_with_order(len)?;
+            let a = self.kernel.row(view, &loc);
+            match acc {
+                None => *acc = Some(a),
+                Some(x) => self.kernel.merge(x, a),
+            }
+            loc.offset += len;
+            if loc.offset >= n {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl<T: Element, K: Kernel<T>> Op for StreamPartialOp<T, K> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let idx = args
+            .first()
+            .ok_or("a partial task needs its block index")?
+            .downcast_ref::<Vec<u32>>()?;
+        let full = self.plan.full_index(idx, self.final_level);
+        let mut acc: Option<K::Acc> = None;
+        match &self.group {
+            None => self.stream_block(&full, &mut acc)?,
+            Some((factor, nb)) => {
+                // Blocks smaller than a piece: this task reduces the whole
+                // group a first-level combine would merge, in index order.
+                let ranges: Vec<Vec<u32>> = (0..full.len())
+                    .map(|a| {
+                        let lo = full[a] * factor[a];
+                        (lo..(lo + factor[a]).min(nb[a])).collect()
+                    })
+                    .collect();
+                let counts: Vec<u32> = ranges.iter().map(|r| r.len() as u32).collect();
+                let total: u64 = counts.iter().map(|&c| c as u64).product();
+                for f in 0..total {
+                    let local = unravel(f, &counts);
+                    let b: Vec<u32> = local
+                        .iter()
+                        .zip(&ranges)
+                        .map(|(&l, r)| r[l as usize])
+                        .collect();
+                    self.stream_block(&b, &mut acc)?;
+                }
+            }
+        }
+        let part = Part {
+            data: acc.into_iter().collect(),
+        };
+        if self.final_level {
+            finish_block(&*self.kernel, &self.plan, &full, part)
+        } else {
+            Ok(part_value(part))
+        }
+    }
+}
+
+/// Level 0 of a streamed reduction: tasks read no keys, only their index.
+struct StreamPattern {
+    op: Arc<dyn Op>,
+}
+
+impl Pattern for StreamPattern {
+    fn task(&self, idx: &[u32]) -> Task {
+        Task::new(self.op.clone(), vec![Arg::Value(Value::new(idx.to_vec()))])
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        Vec::new()
     }
 }
 
@@ -444,6 +580,36 @@ impl<T: Element> Array<T> {
                 .collect()
         };
 
+        let factor: Vec<u32> = (0..ndim)
+            .map(|a| if red.contains(&a) { per_axis } else { 1 })
+            .collect();
+        let coarser = |nb: &[u32]| -> Vec<u32> {
+            nb.iter()
+                .zip(&factor)
+                .map(|(&n, &f)| n.div_ceil(f))
+                .collect()
+        };
+        let streams: Option<Vec<Arc<dyn Stream>>> = (red.len() == ndim)
+            .then(|| {
+                expr.leaves
+                    .iter()
+                    .map(|l| l.stream.clone().filter(|_| *l.grid == *self.grid))
+                    .collect()
+            })
+            .flatten();
+        // Streamed blocks smaller than one piece cost more in task overhead
+        // than in work: reduce a first-level group of them per task.
+        let largest: usize = self
+            .grid
+            .chunks
+            .iter()
+            .map(|c| c.iter().copied().max().unwrap_or(0))
+            .product();
+        let group = (streams.is_some() && !done(&nb) && largest < PIECE).then(|| {
+            let g = (factor.clone(), nb.clone());
+            nb = coarser(&nb);
+            g
+        });
         let final0 = done(&nb);
         let name0: Arc<str> = if final0 {
             base.clone()
@@ -451,41 +617,52 @@ impl<T: Element> Array<T> {
             format!("{base}-partial")
         }
         .into();
-        let pattern = PartialPattern {
-            op: Arc::new(PartialOp {
-                name: op.to_string(),
-                kernel: kernel.clone(),
+        let ids: Arc<[u64]> = expr.leaves.iter().map(|l| l.id).collect();
+        let uses: Arc<[u32]> = expr.leaves.iter().map(|l| l.uses).collect();
+        let pattern: Arc<dyn Pattern> = match streams {
+            Some(streams) => Arc::new(StreamPattern {
+                op: Arc::new(StreamPartialOp {
+                    name: op.to_string(),
+                    kernel: kernel.clone(),
+                    plan: plan.clone(),
+                    ids,
+                    uses,
+                    f: expr.f.clone(),
+                    streams,
+                    group,
+                    visit: if expr.bare { self.visit.clone() } else { None },
+                    final_level: final0,
+                }),
+            }),
+            None => Arc::new(PartialPattern {
+                op: Arc::new(PartialOp {
+                    name: op.to_string(),
+                    kernel: kernel.clone(),
+                    plan: plan.clone(),
+                    ids,
+                    uses,
+                    f: expr.f.clone(),
+                    final_level: final0,
+                }),
+                leaves: expr
+                    .leaves
+                    .iter()
+                    .map(|l| (l.name.clone(), l.grid.numblocks(), ndim - l.grid.ndim()))
+                    .collect(),
                 plan: plan.clone(),
-                ids: expr.leaves.iter().map(|l| l.id).collect(),
-                uses: expr.leaves.iter().map(|l| l.uses).collect(),
-                f: expr.f.clone(),
                 final_level: final0,
             }),
-            leaves: expr
-                .leaves
-                .iter()
-                .map(|l| (l.name.clone(), l.grid.numblocks(), ndim - l.grid.ndim()))
-                .collect(),
-            plan: plan.clone(),
-            final_level: final0,
         };
         let mut graph = expr.graph.clone().with_layer(Arc::new(BlockLayer::new(
             name0.clone(),
             "reduction",
             key_nb(&nb, final0),
-            Arc::new(pattern),
+            pattern,
         )));
         let mut prev = name0;
         let mut level = 1;
         while !done(&nb) {
-            let factor: Vec<u32> = (0..ndim)
-                .map(|a| if red.contains(&a) { per_axis } else { 1 })
-                .collect();
-            let next: Vec<u32> = nb
-                .iter()
-                .zip(&factor)
-                .map(|(&n, &f)| n.div_ceil(f))
-                .collect();
+            let next = coarser(&nb);
             let final_level = done(&next);
             let name: Arc<str> = if final_level {
                 base.clone()
@@ -503,7 +680,7 @@ impl<T: Element> Array<T> {
                 }),
                 prev: prev.clone(),
                 prev_nb: nb.clone(),
-                factor,
+                factor: factor.clone(),
                 plan: plan.clone(),
                 final_level,
             };
@@ -523,6 +700,8 @@ impl<T: Element> Array<T> {
             graph,
             fused: None,
             poison: None,
+            stream: None,
+            visit: None,
             _t: std::marker::PhantomData,
         })
     }
@@ -769,32 +948,49 @@ impl Moments {
             return Moments::default();
         }
         let mean = sum / n;
-        let mut acc = [[0.0f64; 4]; 4]; // [power-1][lane]: d, d², d³, d⁴
-        let mut step = |lane: usize, x: f64| {
-            let d = x - mean;
-            let d2 = d * d;
-            acc[0][lane] += d;
-            acc[1][lane] += d2;
-            if order >= 3 {
-                acc[2][lane] += d2 * d;
-                acc[3][lane] += d2 * d2;
-            }
-        };
+        // Second pass: sums of d, d², d³, d⁴ with d = x − mean, in four
+        // independent lanes per power (no branch in the hot loop).
+        let mut acc = [[0.0f64; 4]; 4]; // [power-1][lane]
         match row.as_slice() {
-            Some(s) if !skipna => {
-                let mut it = s.chunks_exact(4);
-                for c in &mut it {
-                    for (k, &x) in c.iter().enumerate() {
-                        step(k, f(x));
+            Some(xs) if !skipna => {
+                let mut it = xs.chunks_exact(4);
+                if order >= 3 {
+                    for c in &mut it {
+                        for k in 0..4 {
+                            let d = f(c[k]) - mean;
+                            let d2 = d * d;
+                            acc[0][k] += d;
+                            acc[1][k] += d2;
+                            acc[2][k] += d2 * d;
+                            acc[3][k] += d2 * d2;
+                        }
+                    }
+                } else {
+                    for c in &mut it {
+                        for k in 0..4 {
+                            let d = f(c[k]) - mean;
+                            acc[0][k] += d;
+                            acc[1][k] += d * d;
+                        }
                     }
                 }
                 for &x in it.remainder() {
-                    step(0, f(x));
+                    let d = f(x) - mean;
+                    let d2 = d * d;
+                    acc[0][0] += d;
+                    acc[1][0] += d2;
+                    acc[2][0] += d2 * d;
+                    acc[3][0] += d2 * d2;
                 }
             }
             _ => {
                 for &x in row.iter().filter(|x| !(skipna && x.is_nan())) {
-                    step(0, f(x));
+                    let d = f(x) - mean;
+                    let d2 = d * d;
+                    acc[0][0] += d;
+                    acc[1][0] += d2;
+                    acc[2][0] += d2 * d;
+                    acc[3][0] += d2 * d2;
                 }
             }
         }

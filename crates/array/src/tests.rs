@@ -37,8 +37,9 @@ fn data(shape: &[usize]) -> ArrayD<f64> {
 
 #[test]
 fn elementwise_chain_is_one_task_per_chunk_plus_the_tree() {
-    let a = data(&[1000]);
-    let x = from_array(a.clone(), 10).unwrap();
+    // Chunks of at least one streaming piece, so each is its own task.
+    let a = data(&[100 * crate::stream::PIECE]);
+    let x = from_array(a.clone(), crate::stream::PIECE).unwrap();
     let y = &(&x * &x) * &x;
     let (count, opts) = counted();
     let m = y.mean().compute_with(&opts).unwrap();
@@ -47,12 +48,26 @@ fn elementwise_chain_is_one_task_per_chunk_plus_the_tree() {
     // 100 chunks; split_every 16: 7 combine tasks, then 1 finishing.
     assert_eq!(count.0.load(Ordering::Relaxed), 100 + 7 + 1);
 
+    // Chunks smaller than a piece are reduced a first-level group per task.
+    let small = from_array(data(&[1000]), 10).unwrap();
+    let (count, opts) = counted();
+    let m = (&small * 2.0).sum().compute_with(&opts).unwrap();
+    assert!((m - 2.0 * data(&[1000]).sum()).abs() < 1e-9);
+    assert_eq!(count.0.load(Ordering::Relaxed), 7 + 1);
+    // Not streamable (a rechunked input): 100 source tasks, 50 rechunks
+    // (each fused with its partial reduction), then the tree.
+    let (count, opts) = counted();
+    let r = small.rechunk(20).unwrap();
+    r.sum().compute_with(&opts).unwrap();
+    assert_eq!(count.0.load(Ordering::Relaxed), 100 + 50 + 4 + 1);
+
     // The elementwise chain alone: one task per chunk (the source copies
     // fuse into it), whatever its length.
-    let z = &(&(&y + 1.0) * &x) - &x.sqrt();
+    let z = &(&(&y + 1.0) * &x) - &x.abs().sqrt();
     let (count, opts) = counted();
-    z.compute_with(&opts).unwrap();
+    let got = z.compute_with(&opts).unwrap();
     assert_eq!(count.0.load(Ordering::Relaxed), 100);
+    assert_eq!(got, a.mapv(|v| (v * v * v + 1.0) * v - v.abs().sqrt()));
     assert_eq!(z.graph().num_layers(), 2, "{:?}", z.graph());
 }
 
