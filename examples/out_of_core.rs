@@ -40,7 +40,10 @@ fn chunk_u64(i: u32, len: usize) -> Vec<u64> {
 }
 
 fn chunk_f64(i: u32, len: usize) -> Vec<f64> {
-    chunk_u64(i, len).into_iter().map(|x| (x >> 11) as f64 / (1u64 << 53) as f64).collect()
+    chunk_u64(i, len)
+        .into_iter()
+        .map(|x| (x >> 11) as f64 / (1u64 << 53) as f64)
+        .collect()
 }
 
 /// Keeps the last `Finished` event's memory stats.
@@ -81,13 +84,22 @@ fn measure<T>(
     f: impl FnOnce(&ComputeOptions) -> Result<T, oxidask::Error>,
 ) -> Result<(T, Measured), oxidask::Error> {
     let mem = Arc::new(Memory::default());
-    let opts = ComputeOptions::new().memory_limit(Some(limit)).callback(mem.clone());
+    let opts = ComputeOptions::new()
+        .memory_limit(Some(limit))
+        .callback(mem.clone());
     reset_peak_rss();
     let t = Instant::now();
     let out = f(&opts)?;
     let wall = t.elapsed().as_secs_f64();
     let memory = mem.0.lock().unwrap().unwrap_or_default();
-    Ok((out, Measured { wall, peak_mib: peak_rss_mib(), memory }))
+    Ok((
+        out,
+        Measured {
+            wall,
+            peak_mib: peak_rss_mib(),
+            memory,
+        },
+    ))
 }
 
 fn report(name: &str, m: &Measured, limit: usize, extra: &str) {
@@ -113,25 +125,39 @@ fn report(name: &str, m: &Measured, limit: usize, extra: &str) {
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let limit = oxidask::store::parse_bytes(&arg("--limit").unwrap_or("256MiB".into()))?
         .ok_or("--limit must be a size")?;
     let scale: f64 = arg("--scale").map_or(Ok(1.0), |s| s.parse())?;
-    let n = |gib: f64| ((gib * scale * (1u64 << 30) as f64) / (CHUNK * 8) as f64).round().max(2.0) as u32;
-    println!("out of core, memory limit {} MiB, chunks of 32 MiB", limit >> 20);
+    let n = |gib: f64| {
+        ((gib * scale * (1u64 << 30) as f64) / (CHUNK * 8) as f64)
+            .round()
+            .max(2.0) as u32
+    };
+    println!(
+        "out of core, memory limit {} MiB, chunks of 32 MiB",
+        limit >> 20
+    );
 
     // 1. Spill: every chunk is read by one final combine.
     let chunks = n(1.5);
     let (got, m) = measure(limit, |opts| {
         let mut g = TaskGraph::new();
-        let make = FnOp::arc("make", |a| Ok(Value::new(chunk_f64(*a[0].downcast_ref::<u32>()?, CHUNK))));
+        let make = FnOp::arc("make", |a| {
+            Ok(Value::new(chunk_f64(*a[0].downcast_ref::<u32>()?, CHUNK)))
+        });
         let keys: Vec<Key> = (0..chunks)
             .map(|i| {
                 let k = Key::with_index("make", &[i]);
-                g.insert(k.clone(), Task::new(make.clone(), vec![Value::new(i).into()]));
+                g.insert(
+                    k.clone(),
+                    Task::new(make.clone(), vec![Value::new(i).into()]),
+                );
                 k
             })
             .collect();
@@ -143,18 +169,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok(Value::new(s))
         });
-        g.insert(Key::new("total"), Task::new(total, keys.into_iter().map(Into::into).collect()));
+        g.insert(
+            Key::new("total"),
+            Task::new(total, keys.into_iter().map(Into::into).collect()),
+        );
         compute_graph(g, &[Key::new("total")], opts).map(|v| *v[0].downcast_ref::<f64>().unwrap())
     })?;
-    let expect: f64 = (0..chunks).map(|i| chunk_f64(i, CHUNK).iter().sum::<f64>()).sum();
+    let expect: f64 = (0..chunks)
+        .map(|i| chunk_f64(i, CHUNK).iter().sum::<f64>())
+        .sum();
     check("spill", (got - expect).abs() <= 1e-9 * expect.abs())?;
-    report("spill", &m, limit, &format!("   ({} chunks = {:.2} GiB)", chunks, (chunks as f64 * 32.0) / 1024.0));
+    report(
+        "spill",
+        &m,
+        limit,
+        &format!(
+            "   ({} chunks = {:.2} GiB)",
+            chunks,
+            (chunks as f64 * 32.0) / 1024.0
+        ),
+    );
 
     // 2. Stream: a sum over data generated chunk by chunk.
     let chunks = n(4.0);
     let (got, m) = measure(limit, |opts| {
         let mut g = TaskGraph::new();
-        let make = FnOp::arc("make", |a| Ok(Value::new(chunk_u64(*a[0].downcast_ref::<u32>()?, CHUNK))));
+        let make = FnOp::arc("make", |a| {
+            Ok(Value::new(chunk_u64(*a[0].downcast_ref::<u32>()?, CHUNK)))
+        });
         let sum = FnOp::arc("sum", |a| {
             let mut s = 0u64;
             for v in &a {
@@ -167,8 +209,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
         let mut level: Vec<Key> = (0..chunks)
             .map(|i| {
-                let (c, p) = (Key::with_index("gen", &[i]), Key::with_index("partial", &[i]));
-                g.insert(c.clone(), Task::new(make.clone(), vec![Value::new(i).into()]));
+                let (c, p) = (
+                    Key::with_index("gen", &[i]),
+                    Key::with_index("partial", &[i]),
+                );
+                g.insert(
+                    c.clone(),
+                    Task::new(make.clone(), vec![Value::new(i).into()]),
+                );
                 g.insert(p.clone(), Task::new(sum.clone(), vec![c.into()]));
                 p
             })
@@ -181,16 +229,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .enumerate()
                 .map(|(j, ks)| {
                     let k = Key::with_index("combine", &[depth, j as u32]);
-                    g.insert(k.clone(), Task::new(sum.clone(), ks.iter().cloned().map(Into::into).collect()));
+                    g.insert(
+                        k.clone(),
+                        Task::new(sum.clone(), ks.iter().cloned().map(Into::into).collect()),
+                    );
                     k
                 })
                 .collect();
         }
         compute_graph(g, &level, opts).map(|v| *v[0].downcast_ref::<u64>().unwrap())
     })?;
-    let expect = (0..chunks).fold(0u64, |s, i| chunk_u64(i, CHUNK).iter().fold(s, |s, &x| s.wrapping_add(x)));
+    let expect = (0..chunks).fold(0u64, |s, i| {
+        chunk_u64(i, CHUNK)
+            .iter()
+            .fold(s, |s, &x| s.wrapping_add(x))
+    });
     check("stream", got == expect)?;
-    report("stream", &m, limit, &format!("   ({} chunks = {:.2} GiB)", chunks, (chunks as f64 * 32.0) / 1024.0));
+    report(
+        "stream",
+        &m,
+        limit,
+        &format!(
+            "   ({} chunks = {:.2} GiB)",
+            chunks,
+            (chunks as f64 * 32.0) / 1024.0
+        ),
+    );
     if m.memory.spilled > 0 {
         return Err("the streaming sum spilled".into());
     }
@@ -200,15 +264,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let m_out = 64u32;
     let before = (0..parts).fold((0u64, 0u64), |(c, s), i| {
         let xs = chunk_u64(i, CHUNK);
-        (c + xs.len() as u64, xs.iter().fold(s, |s, &x| s.wrapping_add(x)))
+        (
+            c + xs.len() as u64,
+            xs.iter().fold(s, |s, &x| s.wrapping_add(x)),
+        )
     });
     let (after, m) = measure(limit, |opts| {
         let mut g = TaskGraph::new();
-        let make = FnOp::arc("make", |a| Ok(Value::new(chunk_u64(*a[0].downcast_ref::<u32>()?, CHUNK))));
+        let make = FnOp::arc("make", |a| {
+            Ok(Value::new(chunk_u64(*a[0].downcast_ref::<u32>()?, CHUNK)))
+        });
         let inputs: Vec<Key> = (0..parts)
             .map(|i| {
                 let k = Key::with_index("records", &[i]);
-                g.insert(k.clone(), Task::new(make.clone(), vec![Value::new(i).into()]));
+                g.insert(
+                    k.clone(),
+                    Task::new(make.clone(), vec![Value::new(i).into()]),
+                );
                 k
             })
             .collect();
@@ -238,7 +310,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Each output partition is checked where it lands: (count, sum), then combined.
         let check_part = FnOp::arc("check", |a| {
             let xs = a[0].downcast_ref::<Vec<u64>>()?;
-            Ok(Value::new(vec![xs.len() as u64, xs.iter().fold(0u64, |s, &x| s.wrapping_add(x))]))
+            Ok(Value::new(vec![
+                xs.len() as u64,
+                xs.iter().fold(0u64, |s, &x| s.wrapping_add(x)),
+            ]))
         });
         let fold = FnOp::arc("fold", |a| {
             let mut acc = [0u64; 2];
@@ -253,11 +328,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .enumerate()
             .map(|(j, o)| {
                 let k = Key::with_index("check", &[j as u32]);
-                g.insert(k.clone(), Task::new(check_part.clone(), vec![o.clone().into()]));
+                g.insert(
+                    k.clone(),
+                    Task::new(check_part.clone(), vec![o.clone().into()]),
+                );
                 k
             })
             .collect();
-        g.insert(Key::new("all"), Task::new(fold, checks.into_iter().map(Into::into).collect()));
+        g.insert(
+            Key::new("all"),
+            Task::new(fold, checks.into_iter().map(Into::into).collect()),
+        );
         compute_graph(g, &[Key::new("all")], opts).map(|v| {
             let cs = v[0].downcast_ref::<Vec<u64>>().unwrap();
             (cs[0], cs[1])
@@ -271,7 +352,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..parts {
         let xs = chunk_u64(i, CHUNK);
         let mut bytes = Vec::with_capacity(xs.len() * 8);
-        xs.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes()));
+        xs.iter()
+            .for_each(|x| bytes.extend_from_slice(&x.to_le_bytes()));
         std::fs::write(dir.join(format!("{i}.bin")), &bytes)?;
     }
     let mut read = 0usize;
@@ -296,5 +378,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn check(name: &str, ok: bool) -> Result<(), Box<dyn std::error::Error>> {
-    if ok { Ok(()) } else { Err(format!("{name}: wrong result").into()) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name}: wrong result").into())
+    }
 }

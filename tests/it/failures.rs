@@ -43,7 +43,11 @@ fn a_failing_delayed_task_errs_within_a_second_leaving_no_thread() {
         );
         assert!(msg.contains(&items[0].key().to_string()), "{msg}");
         // Scoped workers: every task has ended when compute returns.
-        assert_eq!(RUNNING.load(Ordering::SeqCst), 0, "{s:?}: a task is still running");
+        assert_eq!(
+            RUNNING.load(Ordering::SeqCst),
+            0,
+            "{s:?}: a task is still running"
+        );
     }
 }
 

@@ -27,7 +27,12 @@ fn is_empty(dir: &PathBuf) -> bool {
 struct Spills(AtomicUsize, AtomicUsize);
 impl Callback for Spills {
     fn on_event(&self, e: &Event<'_>) {
-        if let Event::Finished { memory, peak_held_bytes, .. } = e {
+        if let Event::Finished {
+            memory,
+            peak_held_bytes,
+            ..
+        } = e
+        {
             self.0.store(memory.spilled, Ordering::SeqCst);
             self.1.store(*peak_held_bytes, Ordering::SeqCst);
         }
@@ -52,11 +57,17 @@ fn wide(n: u32, len: usize) -> (TaskGraph, Key) {
     let keys: Vec<Key> = (0..n)
         .map(|i| {
             let k = Key::with_index("make", &[i]);
-            g.insert(k.clone(), Task::new(make.clone(), vec![Value::new(i).into()]));
+            g.insert(
+                k.clone(),
+                Task::new(make.clone(), vec![Value::new(i).into()]),
+            );
             k
         })
         .collect();
-    g.insert(Key::new("total"), Task::new(total, keys.into_iter().map(Into::into).collect()));
+    g.insert(
+        Key::new("total"),
+        Task::new(total, keys.into_iter().map(Into::into).collect()),
+    );
     (g, Key::new("total"))
 }
 
@@ -74,7 +85,10 @@ fn spilling_gives_the_same_result_and_cleans_up() {
         let v = compute_graph(g, &[out], &opts).unwrap();
         let expect: f64 = (0..40).map(|i| i as f64 * 10_000.0).sum();
         assert_eq!(v[0].downcast_ref::<f64>().unwrap(), &expect);
-        assert!(spills.0.load(Ordering::SeqCst) >= 30, "{s:?}: too few spills");
+        assert!(
+            spills.0.load(Ordering::SeqCst) >= 30,
+            "{s:?}: too few spills"
+        );
         // A new result is counted before older ones make room for it, and up
         // to a quarter of the limit may wait for the spill writer.
         let peak = spills.1.load(Ordering::SeqCst);
@@ -90,9 +104,13 @@ fn spill_dir_is_empty_after_a_failing_task() {
     let dir = spill_parent("failing");
     let (mut g, _) = wide(40, 10_000);
     let bad = FnOp::arc("bad", |_| Err("no good".into()));
-    let keys: Vec<_> = (0..40).map(|i| Key::with_index("make", &[i]).into()).collect();
+    let keys: Vec<_> = (0..40)
+        .map(|i| Key::with_index("make", &[i]).into())
+        .collect();
     g.insert(Key::new("bad"), Task::new(bad, keys));
-    let opts = ComputeOptions::new().memory_limit(Some(200_000)).spill_dir(&dir);
+    let opts = ComputeOptions::new()
+        .memory_limit(Some(200_000))
+        .spill_dir(&dir);
     let err = compute_graph(g, &[Key::new("total"), Key::new("bad")], &opts).unwrap_err();
     assert!(err.to_string().contains("no good"), "{err}");
     assert!(is_empty(&dir), "spill files left behind after an error");
@@ -103,7 +121,10 @@ fn a_chunk_larger_than_the_limit_is_named() {
     let (g, out) = wide(4, 100_000);
     let opts = ComputeOptions::new().memory_limit(Some(100_000));
     let msg = compute_graph(g, &[out], &opts).unwrap_err().to_string();
-    assert!(msg.contains("('make', ") && msg.contains("800024") && msg.contains("100000"), "{msg}");
+    assert!(
+        msg.contains("('make', ") && msg.contains("800024") && msg.contains("100000"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -119,16 +140,25 @@ fn an_unspillable_value_is_an_error_naming_it() {
     let args = (0..10).map(|i| Key::with_index("o", &[i]).into()).collect();
     g.insert(Key::new("n"), Task::new(count, args));
     let dir = spill_parent("opaque");
-    let opts = ComputeOptions::new().memory_limit(Some(3_000)).spill_dir(&dir);
-    let msg = compute_graph(g, &[Key::new("n")], &opts).unwrap_err().to_string();
-    assert!(msg.contains("Opaque") && msg.contains("no byte encoding") && msg.contains("('o', "), "{msg}");
+    let opts = ComputeOptions::new()
+        .memory_limit(Some(3_000))
+        .spill_dir(&dir);
+    let msg = compute_graph(g, &[Key::new("n")], &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("Opaque") && msg.contains("no byte encoding") && msg.contains("('o', "),
+        "{msg}"
+    );
     assert!(is_empty(&dir));
 }
 
 #[test]
 fn an_unwritable_spill_dir_is_named() {
     let (g, out) = wide(40, 10_000);
-    let opts = ComputeOptions::new().memory_limit(Some(200_000)).spill_dir("/proc/oxidask-nope");
+    let opts = ComputeOptions::new()
+        .memory_limit(Some(200_000))
+        .spill_dir("/proc/oxidask-nope");
     let msg = compute_graph(g, &[out], &opts).unwrap_err().to_string();
     assert!(msg.contains("/proc/oxidask-nope"), "{msg}");
 }

@@ -93,8 +93,19 @@ fn a_failing_split_leaves_no_files() {
     let parts = vec![vec![1u64, 2, 3], vec![4, 5]];
     let (mut g, outs) = shuffle_graph(&parts, 3, &dir);
     // An input the split cannot read: a type mismatch inside the split.
-    g.insert(Key::with_index("input", &[1]), Task::literal(Value::new(String::from("oops"))));
-    let err = compute_graph(g, &outs, &ComputeOptions::new()).unwrap_err().to_string();
-    assert!(err.contains("shuffle-split") && err.contains("String"), "{err}");
-    assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "files left behind");
+    g.insert(
+        Key::with_index("input", &[1]),
+        Task::literal(Value::new(String::from("oops"))),
+    );
+    let err = compute_graph(g, &outs, &ComputeOptions::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("shuffle-split") && err.contains("String"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(&dir).unwrap().next().is_none(),
+        "files left behind"
+    );
 }

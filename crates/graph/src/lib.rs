@@ -43,12 +43,12 @@ pub use key::Key;
 pub use op::{FnOp, Identity, Op, OpDecoder, decode_op, is_registered};
 pub use task::{Arg, Task};
 pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize, unique_token};
+#[cfg(feature = "ndarray")]
+pub use value::NdarrayCodec;
 pub use value::{
     Codec, CodecVTable, LoadBytes, RawElement, RawVecCodec, SerdeCodec, Value, ValueDecoder,
     ValueMeta, codec_of,
 };
-#[cfg(feature = "ndarray")]
-pub use value::NdarrayCodec;
 
 #[doc(hidden)]
 pub use inventory;

@@ -207,7 +207,9 @@ impl Value {
 
     /// Whether this value is still to be loaded from its source.
     pub fn is_lazy(&self) -> bool {
-        self.data.downcast_ref::<Lazy>().is_some_and(|l| l.loaded.get().is_none())
+        self.data
+            .downcast_ref::<Lazy>()
+            .is_some_and(|l| l.loaded.get().is_none())
     }
 
     /// A value whose bytes are loaded from `source` (a spill file) and
@@ -283,10 +285,25 @@ impl Value {
             Err(_) => return Err(self),
         };
         drop(self);
-        let Value { data, nbytes, type_name, codec } = this;
+        let Value {
+            data,
+            nbytes,
+            type_name,
+            codec,
+        } = this;
         match Arc::downcast::<T>(data) {
-            Ok(arc) => Arc::try_unwrap(arc).map_err(|arc| Value { data: arc, nbytes, type_name, codec }),
-            Err(data) => Err(Value { data, nbytes, type_name, codec }),
+            Ok(arc) => Arc::try_unwrap(arc).map_err(|arc| Value {
+                data: arc,
+                nbytes,
+                type_name,
+                codec,
+            }),
+            Err(data) => Err(Value {
+                data,
+                nbytes,
+                type_name,
+                codec,
+            }),
         }
     }
 
@@ -386,7 +403,10 @@ struct Lazy {
 
 impl Lazy {
     fn source_load(&self) -> Result<Value> {
-        let load_err = |message: String| Error::Decode { what: "a spilled value".into(), message };
+        let load_err = |message: String| Error::Decode {
+            what: "a spilled value".into(),
+            message,
+        };
         let bytes = self.source.load().map_err(load_err)?;
         let codec = self
             .codec

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use oxidask_graph::optimize::{OptimizeOptions, optimize};
 use oxidask_graph::{Key, TaskGraph, Value};
 
+use crate::RunContext;
 use crate::config::{self, Config, SchedulerChoice};
 use crate::error::Result;
-use crate::RunContext;
 use crate::events::{Callback, EventBus};
 use oxidask_store::StoreOptions;
 
@@ -103,7 +103,10 @@ pub fn compute_with(
     let plan = optimize(graph, outputs, config.optimize)?;
     let ctx = RunContext {
         events: EventBus::collect(&options.callbacks),
-        store: StoreOptions { memory_limit: config.memory_limit, spill_dir: config.spill_dir.clone() },
+        store: StoreOptions {
+            memory_limit: config.memory_limit,
+            spill_dir: config.spill_dir.clone(),
+        },
     };
     config.scheduler().run(plan, &ctx)
 }

@@ -23,8 +23,8 @@ use oxidask_graph::optimize::Plan;
 use oxidask_graph::{Arg, Deps, TaskError, Value};
 use parking_lot::Mutex;
 
-use crate::error::{Error, Result};
 use crate::RunContext;
+use crate::error::{Error, Result};
 use crate::events::{Event, EventBus};
 use oxidask_store::Store;
 

@@ -7,9 +7,9 @@ use std::collections::BinaryHeap;
 use oxidask_graph::Value;
 use oxidask_graph::optimize::Plan;
 
+use crate::RunContext;
 use crate::Scheduler;
 use crate::error::Result;
-use crate::RunContext;
 use crate::events::Event;
 use crate::run::{ReadyQueue, Run, worker_loop};
 

@@ -26,9 +26,9 @@ use oxidask_graph::Value;
 use oxidask_graph::optimize::Plan;
 use parking_lot::{Condvar, Mutex};
 
+use crate::RunContext;
 use crate::Scheduler;
 use crate::error::Result;
-use crate::RunContext;
 use crate::events::Event;
 use crate::run::{ReadyQueue, Run, worker_loop};
 

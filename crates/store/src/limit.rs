@@ -8,7 +8,9 @@ pub fn parse_bytes(text: &str) -> Result<Option<usize>, String> {
     if t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("unlimited") {
         return Ok(None);
     }
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let number: f64 = number
         .parse()
@@ -23,7 +25,11 @@ pub fn parse_bytes(text: &str) -> Result<Option<usize>, String> {
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
         "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("{text:?}: unknown unit {other:?} (use B, KB, MB, GB, KiB, MiB, GiB, …)")),
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use B, KB, MB, GB, KiB, MiB, GiB, …)"
+            ));
+        }
     };
     Ok(Some((number * scale) as usize))
 }

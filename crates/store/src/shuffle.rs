@@ -26,9 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use oxidask_graph::{
-    Arg, FnOp, Key, LoadBytes, Op, OpError, Task, TaskGraph, Value, ValueMeta,
-};
+use oxidask_graph::{Arg, FnOp, Key, LoadBytes, Op, OpError, Task, TaskGraph, Value, ValueMeta};
 
 /// Splits one input partition into `m` pieces (piece `j` goes to output `j`);
 /// each piece must have a codec (`Value::with_codec` or a recognised type).
@@ -60,8 +58,18 @@ pub struct ShuffleSpec {
 /// The tasks of the shuffle (to be merged into the caller's graph) and the
 /// keys of the M output partitions.
 pub fn hash_shuffle(spec: ShuffleSpec) -> (TaskGraph, Vec<Key>) {
-    let ShuffleSpec { name, inputs, npartitions: m, split, combine, dir } = spec;
-    let dir = Arc::new(ShuffleDir::new(dir.unwrap_or_else(std::env::temp_dir), &name));
+    let ShuffleSpec {
+        name,
+        inputs,
+        npartitions: m,
+        split,
+        combine,
+        dir,
+    } = spec;
+    let dir = Arc::new(ShuffleDir::new(
+        dir.unwrap_or_else(std::env::temp_dir),
+        &name,
+    ));
     let mut g = TaskGraph::with_capacity(inputs.len() + 1 + m as usize);
     let split_name = format!("{name}-split");
     let split_keys: Vec<Key> = inputs
@@ -96,7 +104,10 @@ pub fn hash_shuffle(spec: ShuffleSpec) -> (TaskGraph, Vec<Key>) {
         let nbytes = 64 * files.len();
         Ok(Value::sized(Arc::new(files), nbytes))
     });
-    g.insert(barrier.clone(), Task::new(gather, split_keys.into_iter().map(Arg::Key).collect()));
+    g.insert(
+        barrier.clone(),
+        Task::new(gather, split_keys.into_iter().map(Arg::Key).collect()),
+    );
     let outputs = (0..m)
         .map(|j| {
             let key = Key::with_index(name.as_str(), &[j]);
@@ -128,7 +139,12 @@ impl ShuffleDir {
     fn new(parent: PathBuf, name: &str) -> ShuffleDir {
         let n = SHUFFLES.fetch_add(1, Ordering::Relaxed);
         let short: String = name.chars().take(24).collect();
-        ShuffleDir { path: parent.join(format!("oxidask-shuffle-{short}-{}-{n}", std::process::id())) }
+        ShuffleDir {
+            path: parent.join(format!(
+                "oxidask-shuffle-{short}-{}-{n}",
+                std::process::id()
+            )),
+        }
     }
 
     /// Writes input `i`'s pieces to one file; returns where each piece is.
@@ -137,7 +153,10 @@ impl ShuffleDir {
             .map_err(|e| format!("creating shuffle directory {}: {e}", self.path.display()))?;
         let path = self.path.join(format!("in-{i}.bin"));
         // The file exists from here on: the guard deletes it on any early return.
-        let file = Arc::new(ShuffleFile { path, dir: self.clone() });
+        let file = Arc::new(ShuffleFile {
+            path,
+            dir: self.clone(),
+        });
         let mut out = std::io::BufWriter::with_capacity(
             1 << 20,
             fs::File::create(&file.path)
@@ -148,16 +167,25 @@ impl ShuffleDir {
         let mut buf = Vec::new();
         for (j, piece) in pieces.into_iter().enumerate() {
             buf.clear();
-            piece.encode(&mut buf).map_err(|e| format!("piece {j} of the shuffle: {e}"))?;
+            piece
+                .encode(&mut buf)
+                .map_err(|e| format!("piece {j} of the shuffle: {e}"))?;
             out.write_all(&buf).map_err(|e| {
-                format!("writing {} bytes to shuffle file {}: {e}", buf.len(), file.path.display())
+                format!(
+                    "writing {} bytes to shuffle file {}: {e}",
+                    buf.len(),
+                    file.path.display()
+                )
             })?;
             ranges.push((offset, buf.len() as u64, piece.meta()));
             offset += buf.len() as u64;
         }
         out.flush()
             .map_err(|e| format!("writing shuffle file {}: {e}", file.path.display()))?;
-        Ok(FileIndex { file, ranges: Arc::new(ranges) })
+        Ok(FileIndex {
+            file,
+            ranges: Arc::new(ranges),
+        })
     }
 }
 
@@ -192,7 +220,14 @@ struct FileIndex {
 impl FileIndex {
     fn piece(&self, j: usize) -> Value {
         let (offset, len, meta) = self.ranges[j];
-        Value::lazy(Arc::new(PieceSource { file: self.file.clone(), offset, len }), &meta)
+        Value::lazy(
+            Arc::new(PieceSource {
+                file: self.file.clone(),
+                offset,
+                len,
+            }),
+            &meta,
+        )
     }
 }
 

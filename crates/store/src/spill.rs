@@ -75,7 +75,10 @@ impl SpillDir {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        Ok(Arc::new(SpillFile { path, len: bytes.len() }))
+        Ok(Arc::new(SpillFile {
+            path,
+            len: bytes.len(),
+        }))
     }
 }
 

@@ -49,7 +49,9 @@ pub struct StoreOptions {
 #[non_exhaustive]
 pub enum StoreError {
     /// One result alone is larger than the limit.
-    #[error("the result of task #{id} is {bytes} bytes, more than the memory limit of {limit} bytes; raise the limit or make chunks smaller")]
+    #[error(
+        "the result of task #{id} is {bytes} bytes, more than the memory limit of {limit} bytes; raise the limit or make chunks smaller"
+    )]
     TooLarge {
         /// Task id.
         id: u32,
@@ -116,10 +118,19 @@ pub struct MemoryStats {
 
 enum Slot {
     Empty,
-    Memory { value: Value, tick: u64 },
+    Memory {
+        value: Value,
+        tick: u64,
+    },
     /// Queued for the writer; still readable from memory.
-    Spilling { value: Value, tick: u64 },
-    Disk { file: Arc<SpillFile>, meta: ValueMeta },
+    Spilling {
+        value: Value,
+        tick: u64,
+    },
+    Disk {
+        file: Arc<SpillFile>,
+        meta: ValueMeta,
+    },
 }
 
 /// Result slots with reader counts, a memory limit and spilling.
@@ -171,7 +182,9 @@ impl Store {
     /// times task `i`'s result will be taken.
     pub fn new(readers: Vec<u32>, options: StoreOptions) -> Store {
         let shared = Shared {
-            slots: (0..readers.len()).map(|_| Mutex::new(Slot::Empty)).collect(),
+            slots: (0..readers.len())
+                .map(|_| Mutex::new(Slot::Empty))
+                .collect(),
             readers: readers.into_iter().map(AtomicU32::new).collect(),
             limit: options.memory_limit,
             lru: Mutex::new(BTreeMap::new()),
@@ -191,7 +204,10 @@ impl Store {
             written: Condvar::new(),
             closing: AtomicBool::new(false),
         };
-        Store { shared: Arc::new(shared), writer: Mutex::new(None) }
+        Store {
+            shared: Arc::new(shared),
+            writer: Mutex::new(None),
+        }
     }
 
     /// The memory limit, if any.
@@ -204,7 +220,8 @@ impl Store {
     /// produce new data.
     pub fn under_pressure(&self) -> bool {
         let s = &self.shared;
-        s.limit.is_some_and(|l| s.held_bytes.load(Ordering::Relaxed) > l / 4 * 3)
+        s.limit
+            .is_some_and(|l| s.held_bytes.load(Ordering::Relaxed) > l / 4 * 3)
     }
 
     /// Keeps task `id`'s result for its readers (drops it when it has none),
@@ -253,13 +270,19 @@ impl Store {
         let mut skipped: Option<(u32, usize, &'static str)> = None;
         let mut unspillable = Vec::new();
         let over = || {
-            s.held_bytes.load(Ordering::Relaxed).saturating_sub(s.pending_bytes.load(Ordering::Relaxed))
+            s.held_bytes
+                .load(Ordering::Relaxed)
+                .saturating_sub(s.pending_bytes.load(Ordering::Relaxed))
                 > limit
         };
         while over() {
-            let Some((tick, id)) = s.lru.lock().pop_first() else { break };
+            let Some((tick, id)) = s.lru.lock().pop_first() else {
+                break;
+            };
             let mut slot = s.slots[id as usize].lock();
-            let Slot::Memory { value, tick: t } = &*slot else { continue };
+            let Slot::Memory { value, tick: t } = &*slot else {
+                continue;
+            };
             if *t != tick {
                 continue;
             }
@@ -275,7 +298,11 @@ impl Store {
             *slot = Slot::Spilling { value, tick };
             drop(slot);
             s.pending_bytes.fetch_add(meta.nbytes(), Ordering::Relaxed);
-            self.send(Job { id, tick, bytes: meta.nbytes() });
+            self.send(Job {
+                id,
+                tick,
+                bytes: meta.nbytes(),
+            });
         }
         if !unspillable.is_empty() {
             s.lru.lock().extend(unspillable);
@@ -285,7 +312,10 @@ impl Store {
                 id,
                 bytes,
                 type_name,
-                dir: s.spill.path().unwrap_or_else(|_| s.spill.parent().to_path_buf()),
+                dir: s
+                    .spill
+                    .path()
+                    .unwrap_or_else(|_| s.spill.parent().to_path_buf()),
             }),
             _ => Ok(()),
         }
@@ -311,7 +341,8 @@ impl Store {
         let s = &*self.shared;
         let mut guard = s.failure.lock();
         while s.pending_bytes.load(Ordering::Acquire) > limit / 4 && guard.is_none() {
-            s.written.wait_for(&mut guard, std::time::Duration::from_millis(100));
+            s.written
+                .wait_for(&mut guard, std::time::Duration::from_millis(100));
         }
     }
 
@@ -337,7 +368,8 @@ impl Store {
                     }
                     return Some(v);
                 }
-                let Slot::Memory { value, tick } = std::mem::replace(&mut *slot, Slot::Empty) else {
+                let Slot::Memory { value, tick } = std::mem::replace(&mut *slot, Slot::Empty)
+                else {
                     unreachable!("matched above")
                 };
                 drop(slot);
@@ -365,7 +397,8 @@ impl Store {
             Slot::Disk { file, meta } => {
                 let lazy = Value::lazy(file.clone(), meta);
                 s.read_back.fetch_add(1, Ordering::Relaxed);
-                s.read_back_bytes.fetch_add(meta.nbytes(), Ordering::Relaxed);
+                s.read_back_bytes
+                    .fetch_add(meta.nbytes(), Ordering::Relaxed);
                 if last {
                     s.on_disk_bytes.fetch_sub(meta.nbytes(), Ordering::Relaxed);
                     // The lazy value now owns the only handle: the file goes
@@ -394,7 +427,10 @@ impl Store {
     /// The most results (count, bytes) held in memory at any moment so far.
     pub fn peak(&self) -> (usize, usize) {
         let s = &*self.shared;
-        (s.peak_held.load(Ordering::Relaxed), s.peak_bytes.load(Ordering::Relaxed))
+        (
+            s.peak_held.load(Ordering::Relaxed),
+            s.peak_bytes.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -412,7 +448,12 @@ impl Drop for Store {
 /// slot from memory to disk unless a reader took the value meanwhile.
 fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
     let mut bytes = Vec::new();
-    for Job { id, tick, bytes: queued } in jobs {
+    for Job {
+        id,
+        tick,
+        bytes: queued,
+    } in jobs
+    {
         let value = match &*s.slots[id as usize].lock() {
             Slot::Spilling { value, tick: t } if *t == tick => value.clone(),
             _ => {
@@ -444,7 +485,10 @@ fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
                         Some(StoreError::Io {
                             id,
                             bytes: n,
-                            dir: s.spill.path().unwrap_or_else(|_| s.spill.parent().to_path_buf()),
+                            dir: s
+                                .spill
+                                .path()
+                                .unwrap_or_else(|_| s.spill.parent().to_path_buf()),
                             source,
                         })
                     })
@@ -469,7 +513,8 @@ fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
                 Err(e) => {
                     if still_queued {
                         // Keep it in memory; the failure stops the computation.
-                        let Slot::Spilling { value, tick } = std::mem::replace(&mut *slot, Slot::Empty)
+                        let Slot::Spilling { value, tick } =
+                            std::mem::replace(&mut *slot, Slot::Empty)
                         else {
                             unreachable!("matched above")
                         };

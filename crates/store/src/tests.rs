@@ -12,7 +12,10 @@ fn dir(name: &str) -> std::path::PathBuf {
 }
 
 fn opts(limit: usize, d: &std::path::Path) -> StoreOptions {
-    StoreOptions { memory_limit: Some(limit), spill_dir: Some(d.to_path_buf()) }
+    StoreOptions {
+        memory_limit: Some(limit),
+        spill_dir: Some(d.to_path_buf()),
+    }
 }
 
 #[test]
@@ -36,7 +39,10 @@ fn over_the_limit_old_results_go_to_disk_and_come_back() {
         assert_eq!(stats.read_back, stats.spilled, "{stats:?}");
         assert_eq!(stats.held, 0);
     }
-    assert!(std::fs::read_dir(&d).unwrap().next().is_none(), "files left behind");
+    assert!(
+        std::fs::read_dir(&d).unwrap().next().is_none(),
+        "files left behind"
+    );
 }
 
 #[test]
@@ -48,7 +54,10 @@ fn shared_results_stay_readable_until_the_last_reader() {
         store.put(i, Value::new(vec![i as u64; 400])).unwrap();
     }
     for _ in 0..3 {
-        assert_eq!(store.take(0).unwrap().downcast_ref::<Vec<u64>>().unwrap()[0], 7);
+        assert_eq!(
+            store.take(0).unwrap().downcast_ref::<Vec<u64>>().unwrap()[0],
+            7
+        );
     }
     drop(store);
     assert!(std::fs::read_dir(&d).unwrap().next().is_none());
@@ -59,7 +68,11 @@ fn too_large_and_unencodable_are_errors() {
     let d = dir("errors");
     let store = Store::new(vec![1; 3], opts(1_000, &d));
     match store.put(0, Value::new(vec![0u8; 2_000])) {
-        Err(StoreError::TooLarge { id: 0, bytes, limit: 1_000 }) => assert!(bytes >= 2_000),
+        Err(StoreError::TooLarge {
+            id: 0,
+            bytes,
+            limit: 1_000,
+        }) => assert!(bytes >= 2_000),
         other => panic!("expected TooLarge, got {other:?}"),
     }
     struct Opaque;
