@@ -5,4 +5,6 @@
 //! threads at once, so every entry point is either a pure function or takes its reusable state
 //! (such as FFT plans) explicitly or from a thread-local.
 
+#![deny(missing_docs)]
+
 pub mod lightcurve;

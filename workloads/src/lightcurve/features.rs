@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::io::{ReadError, read_csv};
-use super::fast::LombScargle;
-use super::periodogram::FrequencyGrid;
 use super::LightCurve;
+use super::fast::LombScargle;
+use super::io::{ReadError, read_csv};
+use super::periodogram::FrequencyGrid;
 
 /// What the workload extracts from one star.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,18 +56,23 @@ pub fn features(lc: &LightCurve, grid: &FrequencyGrid, ls: &mut LombScargle) -> 
 ///
 /// Uses this thread's [`LombScargle`] (see [`LombScargle::with_thread_local`]), so a worker
 /// thread calling this file after file plans its FFTs once.
+///
+/// # Errors
+/// Those of [`read_csv`].
 pub fn features_for_file(path: &Path, nfreq: usize) -> Result<Features, ReadError> {
     let lc = read_csv(path)?;
     let grid = FrequencyGrid::for_baseline(nfreq);
-    Ok(LombScargle::with_thread_local(|ls| features(&lc, &grid, ls)))
+    Ok(LombScargle::with_thread_local(|ls| {
+        features(&lc, &grid, ls)
+    }))
 }
 
 /// [`features_for_file`] over a batch of files, in order; stops at the first unreadable file.
+///
+/// # Errors
+/// The first failing file's error, as [`read_csv`] gives it.
 pub fn features_for_files(paths: &[PathBuf], nfreq: usize) -> Result<Vec<Features>, ReadError> {
-    paths
-        .iter()
-        .map(|p| features_for_file(p, nfreq))
-        .collect()
+    paths.iter().map(|p| features_for_file(p, nfreq)).collect()
 }
 
 /// Arithmetic mean (NaN for an empty slice).

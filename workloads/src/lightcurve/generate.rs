@@ -90,6 +90,10 @@ pub fn generate_star(seed: u64, star_id: u32) -> (LightCurve, Truth) {
 ///
 /// Same layout and number formats as the Python reference, so either generator's output can be
 /// fed to either implementation of the workload.
+///
+/// # Errors
+/// Whatever creating the directories or writing a file returns; files written before the
+/// failure are left in place.
 pub fn write_dataset(dir: &Path, n_stars: u32, seed: u64) -> io::Result<Vec<Truth>> {
     let lc_dir = dir.join("lc");
     fs::create_dir_all(&lc_dir)?;
@@ -111,7 +115,9 @@ fn sample_times(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
         .flat_map(|year| {
             let lo = year as f64 * YEAR_DAYS + season_start;
             let first = lo.ceil() as i64;
-            let last = (lo + season_len).floor() as i64;
+            // A night's observation falls 0.1–0.4 d into the day, and all of that must be
+            // inside the season; this also keeps the last observation inside the baseline.
+            let last = (lo + season_len - 0.4).floor() as i64;
             (first..=last).map(|d| d as f64)
         })
         .collect();
@@ -130,9 +136,18 @@ fn log_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
 
 /// The star's light-curve shape: magnitude offset (positive = fainter) against phase.
 enum Shape {
-    Sinusoid { amp: f64 },
-    RrLyrae { amp: f64, rise: f64 },
-    Eclipsing { primary: f64, secondary: f64, width: f64 },
+    Sinusoid {
+        amp: f64,
+    },
+    RrLyrae {
+        amp: f64,
+        rise: f64,
+    },
+    Eclipsing {
+        primary: f64,
+        secondary: f64,
+        width: f64,
+    },
 }
 
 impl Shape {

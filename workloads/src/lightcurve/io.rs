@@ -13,6 +13,7 @@ const TRUTH_HEADER: &str = "star_id,period,kind";
 
 /// Why a light-curve or truth file could not be read. Always names the file.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ReadError {
     /// The file could not be opened or read (or was not UTF-8).
     Io {
@@ -104,6 +105,10 @@ fn star_id_from_path(path: &Path) -> Option<u32> {
 /// Blank lines are skipped; anything else that is not three finite numbers with a positive
 /// error is an error naming the line, as are an empty file, a wrong header and a file with no
 /// observations.
+///
+/// # Errors
+/// [`ReadError::FileName`] if the name is not `star_NNNNN.csv`, [`ReadError::Io`] if the file
+/// cannot be read, [`ReadError::Parse`] for bad content.
 pub fn read_csv(path: &Path) -> Result<LightCurve, ReadError> {
     let star_id = star_id_from_path(path).ok_or_else(|| ReadError::FileName {
         path: path.to_path_buf(),
@@ -143,6 +148,10 @@ pub fn read_csv(path: &Path) -> Result<LightCurve, ReadError> {
 /// Reads a `star_id,period,kind` answer key, in file order.
 ///
 /// Kinds may be this crate's names or the Python reference generator's (`sin`, `rrab`, `eb`).
+///
+/// # Errors
+/// [`ReadError::Io`] if the file cannot be read, [`ReadError::Parse`] for a bad header, a row
+/// that is not a star number, a positive period and a known kind, or no rows at all.
 pub fn read_truth(path: &Path) -> Result<Vec<Truth>, ReadError> {
     let text = read_text(path)?;
     let mut truths = Vec::new();
@@ -240,6 +249,9 @@ fn parse_finite(field: &str, name: &str) -> Result<f64, String> {
 }
 
 /// Writes a light curve as `t,mag,err` with 5, 4 and 4 decimals, the reference format.
+///
+/// # Errors
+/// Whatever creating or writing the file returns.
 pub fn write_csv(path: &Path, lc: &LightCurve) -> io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
     writeln!(out, "{LC_HEADER}")?;
@@ -250,6 +262,9 @@ pub fn write_csv(path: &Path, lc: &LightCurve) -> io::Result<()> {
 }
 
 /// Writes an answer key as `star_id,period,kind` with 8-decimal periods.
+///
+/// # Errors
+/// Whatever creating or writing the file returns.
 pub fn write_truth(path: &Path, truths: &[Truth]) -> io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
     writeln!(out, "{TRUTH_HEADER}")?;

@@ -3,8 +3,9 @@
 //! The workload mirrors a classic survey analysis (and the Python reference
 //! `bench/bench_w1.py`): for each star read a small CSV of `t,mag,err`, evaluate a generalized
 //! Lomb–Scargle periodogram on a fixed regular frequency grid, take the best period and a few
-//! summary statistics. [`generate`] makes a deterministic synthetic survey to run it on, with
-//! the true periods kept aside so [`count_recovered`] can score the answers.
+//! summary statistics. [`generate_star`] and [`write_dataset`] make a deterministic synthetic
+//! survey to run it on, with the true periods kept aside so [`count_recovered`] can score the
+//! answers.
 //!
 //! Typical use, one star at a time (each call is independent, so a scheduler may run many at
 //! once on different threads):
@@ -28,13 +29,13 @@ mod scoring;
 #[cfg(test)]
 mod tests;
 
+pub use fast::LombScargle;
 pub use features::{
     Features, features, features_for_file, features_for_files, mean, median, percentile,
     population_std, skew,
 };
 pub use generate::{BASELINE_DAYS, generate_star, write_dataset};
 pub use io::{ReadError, read_csv, read_truth, star_file_name, write_csv, write_truth};
-pub use fast::LombScargle;
 pub use periodogram::{FrequencyGrid, lomb_scargle_direct, lomb_scargle_fast};
 pub use scoring::{KindRecovery, Recovery, count_recovered, period_recovered};
 
