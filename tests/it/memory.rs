@@ -1,7 +1,7 @@
 //! The memory limit: spilling keeps results right, leaves no files behind,
 //! and bad situations are clear errors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -19,7 +19,7 @@ fn spill_parent(name: &str) -> PathBuf {
     d
 }
 
-fn is_empty(dir: &PathBuf) -> bool {
+fn is_empty(dir: &Path) -> bool {
     std::fs::read_dir(dir).unwrap().next().is_none()
 }
 

@@ -2,7 +2,7 @@
 //! partition its hash names, on every scheduler and memory limit, and no
 //! file is left behind.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use oxidask::graph::{Key, Task, TaskGraph, Value};
@@ -15,7 +15,7 @@ fn bucket(x: u64, m: u32) -> u32 {
     (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 % m
 }
 
-fn shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &PathBuf) -> (TaskGraph, Vec<Key>) {
+fn shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &Path) -> (TaskGraph, Vec<Key>) {
     let mut g = TaskGraph::new();
     let inputs: Vec<Key> = parts
         .iter()
@@ -44,7 +44,7 @@ fn shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &PathBuf) -> (TaskGraph, Vec<K
             }
             Ok(Value::new(out))
         }),
-        dir: Some(dir.clone()),
+        dir: Some(dir.to_path_buf()),
     };
     let (tasks, outputs) = hash_shuffle(spec);
     g.merge(tasks);
