@@ -166,8 +166,10 @@ fn light_curves(args: &Args, cores: usize) -> Result<(), Box<dyn std::error::Err
     let per_star = t.elapsed().as_secs_f64() / calib as f64;
     // Serial once, parallel twice: about serial * (1 + 2 / cores).
     let fit = (args.budget.as_secs_f64() / (per_star * (1.0 + 2.0 / cores as f64))) as usize;
-    if args.stars.is_none() && fit < paths.len() {
-        paths.truncate(fit.max(cores * 50));
+    match args.stars {
+        Some(n) => paths.truncate(n as usize),
+        None if fit < paths.len() => paths.truncate(fit.max(cores * 50)),
+        None => {}
     }
     let n = paths.len();
     println!(
