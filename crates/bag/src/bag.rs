@@ -107,9 +107,22 @@ pub(crate) fn layer_name(prefix: &str, parent: &str, mut t: Tokenizer) -> Arc<st
 /// Where a record goes next in a partition's pipeline.
 pub(crate) type Sink<'a, T> = &'a mut dyn FnMut(T) -> Result<(), OpError>;
 
+/// Returned by a sink to end a pipeline early (`take`, `any`, `all`); the
+/// step that asked for it turns it back into success.
+#[derive(Debug)]
+pub(crate) struct Stop;
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("pipeline stopped early")
+    }
+}
+
+impl std::error::Error for Stop {}
+
 /// Feeds the records of partition `i` to a sink, given the partition's
 /// stored value (the base layer's block `i`).
-type FeedFn<T> = dyn Fn(u32, Value, Sink<'_, T>) -> Result<(), OpError> + Send + Sync;
+pub(crate) type FeedFn<T> = dyn Fn(u32, Value, Sink<'_, T>) -> Result<(), OpError> + Send + Sync;
 
 /// How a bag's records come out of its base layer's values: stored as they
 /// are (`Vec<T>`), or through a pipeline of record-wise steps.
@@ -332,7 +345,7 @@ impl<T: Record> Bag<T> {
         self.with_feed(name, step_label, origin, feed)
     }
 
-    fn with_feed<U: Record>(
+    pub(crate) fn with_feed<U: Record>(
         &self,
         name: Arc<str>,
         step_label: &str,
@@ -510,6 +523,18 @@ pub(crate) struct Records<T> {
 impl<T: Record> Records<T> {
     pub(crate) fn new(index: u32, base: Value, feed: Feed<T>) -> Records<T> {
         Records { index, base, feed }
+    }
+
+    /// Calls `f` with each record until `f` returns `false` (the rest of the
+    /// partition is not produced); errors stop it too.
+    pub(crate) fn until(self, mut f: impl FnMut(T) -> bool) -> Result<(), OpError> {
+        let run = self.feed.run(self.index, self.base, &mut |x| {
+            if f(x) { Ok(()) } else { Err(Stop.into()) }
+        });
+        match run {
+            Err(e) if e.is::<Stop>() => Ok(()),
+            other => other,
+        }
     }
 
     /// Calls `f` with each record, in order; stops at the first error.

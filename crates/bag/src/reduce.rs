@@ -292,9 +292,9 @@ impl<T: Record> Bag<T> {
             SPLIT_EVERY,
             move |r: Records<T>| {
                 let mut any = false;
-                r.for_each(|x| {
-                    any = any || pred(&x);
-                    Ok(())
+                r.until(|x| {
+                    any = pred(&x);
+                    !any
                 })?;
                 Ok(any)
             },
@@ -310,9 +310,9 @@ impl<T: Record> Bag<T> {
             SPLIT_EVERY,
             move |r: Records<T>| {
                 let mut all = true;
-                r.for_each(|x| {
-                    all = all && pred(&x);
-                    Ok(())
+                r.until(|x| {
+                    all = pred(&x);
+                    all
                 })?;
                 Ok(all)
             },

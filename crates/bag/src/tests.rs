@@ -342,3 +342,25 @@ fn records_move_through_chains_without_clones() {
         assert_eq!(CLONES.load(Ordering::SeqCst), 0, "{name}");
     }
 }
+
+#[test]
+fn take_and_any_stop_the_pipeline_early() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let b = range(1000, 2).unwrap().map(move |x| {
+        s.fetch_add(1, Ordering::SeqCst);
+        x
+    });
+    assert_eq!(b.take(3).unwrap(), vec![0, 1, 2]);
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    seen.store(0, Ordering::SeqCst);
+    let opts = oxidask_scheduler::ComputeOptions::new()
+        .scheduler(oxidask_scheduler::SchedulerChoice::Sync);
+    assert!(b.any(|x| *x == 10).compute_with(&opts).unwrap());
+    // partition 0 stops at its 11th record; partition 1 has no match
+    assert_eq!(seen.load(Ordering::SeqCst), 11 + 500);
+    seen.store(0, Ordering::SeqCst);
+    assert!(!b.all(|x| *x < 10).compute_with(&opts).unwrap());
+    // each partition stops at its first failure: 10 (the 11th) and 500 (the 1st)
+    assert_eq!(seen.load(Ordering::SeqCst), 11 + 1);
+}

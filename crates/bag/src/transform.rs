@@ -6,7 +6,9 @@ use std::fmt::Display;
 
 use oxidask_graph::Tokenizer;
 
-use crate::bag::{Bag, Record, describe, layer_name, unique_token};
+use std::sync::Arc;
+
+use crate::bag::{Bag, Record, Stop, describe, layer_name, unique_token};
 use crate::error::Error;
 
 /// A tokenizer seeded with a fresh unique token: the layer of a closure is
@@ -110,15 +112,34 @@ impl<T: Record> Bag<T> {
     }
 
     /// Keeps the first `n` records of each partition (a building block of
-    /// [`take`](Bag::take); deterministic, so it is named by `n`).
+    /// [`take`](Bag::take); deterministic, so it is named by `n`). The
+    /// pipeline stops after the `n`-th record: the rest of the partition is
+    /// not parsed.
     pub(crate) fn head_per_partition(&self, n: usize) -> Bag<T> {
         let mut t = Tokenizer::new();
         t.add(&n);
         let name = layer_name("head", &self.chain, t);
-        self.then_partition(name, "head", self.origin.clone(), move |_, mut v| {
-            v.truncate(n);
-            Ok(v)
-        })
+        let prev = self.feed.clone();
+        self.with_feed(
+            name,
+            "head",
+            self.origin.clone(),
+            Arc::new(move |i, base, sink| {
+                let mut left = n;
+                if left == 0 {
+                    return Ok(());
+                }
+                let run = prev.run(i, base, &mut |x| {
+                    sink(x)?;
+                    left -= 1;
+                    if left == 0 { Err(Stop.into()) } else { Ok(()) }
+                });
+                match run {
+                    Err(e) if e.is::<Stop>() => Ok(()),
+                    other => other,
+                }
+            }),
+        )
     }
 }
 
