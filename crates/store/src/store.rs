@@ -352,8 +352,10 @@ impl Store {
     /// means the caller broke the protocol.
     pub fn take(&self, id: u32) -> Option<Value> {
         let s = &*self.shared;
-        let last = s.readers[id as usize].fetch_sub(1, Ordering::AcqRel) == 1;
         let mut slot = s.slots[id as usize].lock();
+        // Count this reader under the slot's lock: counted outside it, the
+        // last reader could empty the slot before an earlier one cloned it.
+        let last = s.readers[id as usize].fetch_sub(1, Ordering::AcqRel) == 1;
         match &mut *slot {
             Slot::Empty => None,
             Slot::Memory { value, tick } => {
