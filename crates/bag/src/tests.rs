@@ -364,3 +364,25 @@ fn take_and_any_stop_the_pipeline_early() {
     // each partition stops at its first failure: 10 (the 11th) and 500 (the 1st)
     assert_eq!(seen.load(Ordering::SeqCst), 11 + 1);
 }
+
+/// Repartitioning up makes several tasks read one partition at once on the
+/// threaded scheduler; this caught a race in the store's reader counting
+/// (the last reader could empty a slot before an earlier reader cloned it).
+#[test]
+fn partitions_read_by_several_tasks_at_once() {
+    use oxidask_scheduler::{ComputeOptions, SchedulerChoice};
+    let opts = ComputeOptions::new()
+        .scheduler(SchedulerChoice::Threaded)
+        .num_workers(2);
+    for round in 0..300usize {
+        let m = 1 + round % 5;
+        let parts: Vec<Vec<u32>> = (0..m).map(|i| (0..(i as u32 * 3) % 7).collect()).collect();
+        let n = 1 + (round * 7) % 19;
+        let r = from_partitions(parts.clone())
+            .map(|x| x + 1)
+            .repartition(n)
+            .unwrap();
+        let expected: Vec<u32> = parts.concat().iter().map(|x| x + 1).collect();
+        assert_eq!(r.compute_with(&opts).unwrap(), expected, "round {round}");
+    }
+}
