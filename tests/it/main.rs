@@ -1,6 +1,7 @@
 //! oxidask integration tests: one binary for the whole workspace (link time
 //! on two cores is the bottleneck).
 
+mod array;
 mod bag;
 mod dags;
 mod failures;

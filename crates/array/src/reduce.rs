@@ -868,7 +868,8 @@ impl<T: Number, const MAX: bool> Kernel<T> for ArgK<MAX> {
                 continue;
             }
             match best {
-                Some((a, _)) if !self.better(x, 0, a, 1) => {}
+                // Ties keep the earlier position.
+                Some((a, _)) if !self.better(x, 1, a, 0) => {}
                 _ => best = Some((x, p)),
             }
             if !self.skipna && x.is_nan() {

@@ -1,0 +1,327 @@
+//! Arrays against plain `ndarray` on the whole array: random shapes (1–4-d),
+//! random regular and ragged chunkings (size-1 and empty chunks included),
+//! random axes; NaN cases for the nan- variants; statistics against a
+//! direct two-pass formula.
+
+use ndarray::{ArrayD, Axis, IxDyn};
+use oxidask::array::{self as da, Array, Reduce, ndarray};
+use proptest::prelude::*;
+
+/// A shape of 1–4 axes of length 1–6 and a chunking of it.
+fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {
+    prop::collection::vec(1usize..=6, 1..=4).prop_flat_map(|shape| {
+        let per_axis: Vec<_> = shape.iter().map(|&n| chunking(n).boxed()).collect();
+        (Just(shape), per_axis)
+    })
+}
+
+/// Regular chunks (any size, remainder or not) or a ragged partition that
+/// may contain empty chunks.
+fn chunking(n: usize) -> impl Strategy<Value = Vec<usize>> {
+    prop_oneof![
+        (1..=n).prop_map(move |s| {
+            let mut v = vec![s; n / s];
+            if n % s != 0 {
+                v.push(n % s);
+            }
+            v
+        }),
+        prop::collection::vec(0..=n, 0..4).prop_map(move |mut cuts| {
+            cuts.push(n);
+            cuts.sort_unstable();
+            let mut prev = 0;
+            cuts.into_iter()
+                .map(|c| {
+                    let len = c - prev;
+                    prev = c;
+                    len
+                })
+                .collect()
+        }),
+    ]
+}
+
+fn data(shape: &[usize], seed: u64, nan_every: usize) -> ArrayD<f64> {
+    let mut k = seed;
+    ArrayD::from_shape_simple_fn(IxDyn(shape), || {
+        k = k
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let v = ((k >> 33) % 1000) as f64 / 100.0 - 5.0;
+        if nan_every > 0 && (k >> 20) % nan_every as u64 == 0 {
+            f64::NAN
+        } else {
+            v
+        }
+    })
+}
+
+/// Axes to reduce: `None` for all, else a subset (in random order).
+fn axes_for(ndim: usize, pick: &[bool], all: bool) -> Option<Vec<usize>> {
+    if all {
+        return None;
+    }
+    Some((0..ndim).filter(|&a| pick[a % pick.len()]).collect())
+}
+
+/// `f` over each row of the reduced axes, as the oracle: reduced axes kept
+/// as length 1 or dropped.
+fn oracle<T: Clone + Default>(
+    a: &ArrayD<f64>,
+    axes: &Option<Vec<usize>>,
+    keepdims: bool,
+    f: impl Fn(&[f64]) -> T,
+) -> ArrayD<T> {
+    let ndim = a.ndim();
+    let red: Vec<usize> = axes.clone().unwrap_or_else(|| (0..ndim).collect());
+    let keep: Vec<usize> = (0..ndim).filter(|x| !red.contains(x)).collect();
+    let perm: Vec<usize> = keep.iter().chain(&red).copied().collect();
+    let p = a.view().permuted_axes(IxDyn(&perm));
+    let nout: usize = keep.iter().map(|&x| a.shape()[x]).product();
+    let nred: usize = red.iter().map(|&x| a.shape()[x]).product();
+    let rows = p
+        .as_standard_layout()
+        .into_shape_with_order((nout, nred))
+        .unwrap()
+        .to_owned();
+    let vals: Vec<T> = rows
+        .axis_iter(Axis(0))
+        .map(|r| f(r.as_slice().unwrap()))
+        .collect();
+    let shape: Vec<usize> = (0..ndim)
+        .filter(|x| keepdims || !red.contains(x))
+        .map(|x| if red.contains(&x) { 1 } else { a.shape()[x] })
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(&shape), vals).unwrap()
+}
+
+fn close(a: &ArrayD<f64>, b: &ArrayD<f64>, tol: f64) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.shape(), b.shape());
+    for (x, y) in a.iter().zip(b.iter()) {
+        let ok = (x.is_nan() && y.is_nan()) || (x - y).abs() <= tol * (1.0 + y.abs());
+        prop_assert!(ok, "{} vs {} (got {:?}, expected {:?})", x, y, a, b);
+    }
+    Ok(())
+}
+
+fn reduce_opts(axes: &Option<Vec<usize>>, keepdims: bool, split: usize) -> Reduce {
+    let r = match axes {
+        None => Reduce::all(),
+        Some(a) => Reduce::axes(&a.iter().map(|&x| x as isize).collect::<Vec<_>>()),
+    };
+    r.keepdims(keepdims).split_every(split)
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+/// Central moment by the direct two-pass formula.
+fn central(xs: &[f64], k: i32) -> f64 {
+    let m = mean(xs);
+    xs.iter().map(|x| (x - m).powi(k)).sum::<f64>() / xs.len() as f64
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn elementwise_with_broadcasting(
+        (shape, chunks) in shape_and_chunks(),
+        seed in 0u64..1000,
+        drop_axes in 0usize..4,
+        s in -3.0f64..3.0,
+    ) {
+        let a = data(&shape, seed, 0);
+        let x = da::from_array(a.clone(), chunks.clone()).unwrap();
+        // A trailing sub-shape with some axes of length 1 broadcasts.
+        let k = drop_axes.min(shape.len() - 1);
+        let bshape: Vec<usize> = shape[k..].iter().enumerate().map(|(i, &n)| if i % 2 == 0 { n } else { 1 }).collect();
+        let b = data(&bshape, seed + 1, 0);
+        let y = da::from_array(b.clone(), 2).unwrap();
+        let z = &(&(&x * &y) + s) - &x.abs().sqrt();
+        let expect = (&(&a * &b) + s) - a.mapv(|v| v.abs().sqrt());
+        close(&z.compute().unwrap(), &expect, 1e-12)?;
+        let c = x.greater(&y).unwrap();
+        let w = da::where_(&c, &x, &y).unwrap().compute().unwrap();
+        let bb = b.broadcast(a.shape()).unwrap();
+        let we = ndarray::Zip::from(&a).and(&bb).map_collect(|&p, &q| if p > q { p } else { q });
+        close(&w, &we, 0.0)?;
+        let i = (&x * 10.0).astype::<i64>();
+        prop_assert_eq!(i.compute().unwrap(), a.mapv(|v| (v * 10.0) as i64));
+    }
+
+    #[test]
+    fn reductions_match_ndarray(
+        (shape, chunks) in shape_and_chunks(),
+        seed in 0u64..1000,
+        pick in prop::collection::vec(any::<bool>(), 4),
+        all in any::<bool>(),
+        keepdims in any::<bool>(),
+        split in 2usize..5,
+    ) {
+        let a = data(&shape, seed, 0);
+        let x = da::from_array(a.clone(), chunks).unwrap();
+        let axes = axes_for(shape.len(), &pick, all);
+        let o = reduce_opts(&axes, keepdims, split);
+        close(&x.sum_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, keepdims, |r| r.iter().sum()), 1e-12)?;
+        close(&x.prod_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, keepdims, |r| r.iter().product()), 1e-9)?;
+        close(&x.mean_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, keepdims, mean), 1e-12)?;
+        close(&x.max_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, keepdims, |r| r.iter().cloned().fold(f64::MIN, f64::max)), 0.0)?;
+        close(&x.min_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, keepdims, |r| r.iter().cloned().fold(f64::MAX, f64::min)), 0.0)?;
+        for ddof in [0.0, 1.0] {
+            let var = |r: &[f64]| {
+                let m = mean(r);
+                r.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (r.len() as f64 - ddof).max(0.0)
+            };
+            close(&x.var_with(ddof, &o).unwrap().compute().unwrap(), &oracle(&a, &axes, keepdims, var), 1e-10)?;
+            close(&x.std_with(ddof, &o).unwrap().compute().unwrap(), &oracle(&a, &axes, keepdims, |r| var(r).sqrt()), 1e-10)?;
+        }
+        let pos = x.greater(0.0).unwrap();
+        let any = pos.any_with(&o).unwrap().compute().unwrap();
+        prop_assert_eq!(any, oracle(&a, &axes, keepdims, |r| r.iter().any(|&v| v > 0.0)));
+        let allp = pos.all_with(&o).unwrap().compute().unwrap();
+        prop_assert_eq!(allp, oracle(&a, &axes, keepdims, |r| r.iter().all(|&v| v > 0.0)));
+        // Integer sums are exact.
+        let xi: Array<i32> = (&x * 100.0).astype();
+        let ai = a.mapv(|v| (v * 100.0) as i32 as f64);
+        let si = xi.sum_with(&o).unwrap().compute().unwrap().mapv(|v| v as f64);
+        close(&si, &oracle(&ai, &axes, keepdims, |r| r.iter().sum()), 0.0)?;
+    }
+
+    #[test]
+    fn arg_reductions_match_ndarray(
+        (shape, chunks) in shape_and_chunks(),
+        seed in 0u64..1000,
+        axis in 0usize..4,
+        flat in any::<bool>(),
+    ) {
+        // Few distinct values, so ties (first occurrence wins) are common.
+        let a = data(&shape, seed, 0).mapv(|v| v.round());
+        let x = da::from_array(a.clone(), chunks).unwrap();
+        let axes = if flat { None } else { Some(vec![axis % shape.len()]) };
+        let o = reduce_opts(&axes, false, 3);
+        let first = |r: &[f64], better: fn(f64, f64) -> bool| {
+            let mut best = 0;
+            for (i, &v) in r.iter().enumerate() {
+                if better(v, r[best]) { best = i; }
+            }
+            best as i64
+        };
+        let got = x.argmin_with(&o).unwrap().compute().unwrap();
+        prop_assert_eq!(got, oracle(&a, &axes, false, |r| first(r, |v, b| v < b)));
+        let got = x.argmax_with(&o).unwrap().compute().unwrap();
+        prop_assert_eq!(got, oracle(&a, &axes, false, |r| first(r, |v, b| v > b)));
+    }
+
+    #[test]
+    fn nan_variants_skip_nan(
+        (shape, chunks) in shape_and_chunks(),
+        seed in 0u64..1000,
+        pick in prop::collection::vec(any::<bool>(), 4),
+        all in any::<bool>(),
+    ) {
+        let a = data(&shape, seed, 3);
+        let x = da::from_array(a.clone(), chunks).unwrap();
+        let axes = axes_for(shape.len(), &pick, all);
+        let o = reduce_opts(&axes, false, 2);
+        let clean = |r: &[f64]| r.iter().cloned().filter(|v| !v.is_nan()).collect::<Vec<f64>>();
+        close(&x.nansum_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, |r| clean(r).iter().sum()), 1e-12)?;
+        close(&x.nanmean_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, |r| mean(&clean(r))), 1e-12)?;
+        let nanmax = |r: &[f64]| { let c = clean(r); if c.is_empty() { f64::NAN } else { c.iter().cloned().fold(f64::MIN, f64::max) } };
+        close(&x.nanmax_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, nanmax), 0.0)?;
+        let nanvar = |r: &[f64]| { let c = clean(r); let m = mean(&c); c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / c.len() as f64 };
+        close(&x.nanvar_with(0.0, &o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, nanvar), 1e-10)?;
+        // Plain variants propagate NaN.
+        close(&x.sum_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, |r| r.iter().sum()), 1e-12)?;
+        close(&x.max_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, |r| if r.iter().any(|v| v.is_nan()) { f64::NAN } else { r.iter().cloned().fold(f64::MIN, f64::max) }), 0.0)?;
+    }
+
+    #[test]
+    fn stats_match_the_two_pass_formula(
+        (shape, chunks) in shape_and_chunks(),
+        seed in 0u64..1000,
+        axis in 0usize..4,
+        flat in any::<bool>(),
+        bias in any::<bool>(),
+        fisher in any::<bool>(),
+    ) {
+        let a = data(&shape, seed, 0);
+        let x = da::from_array(a.clone(), chunks).unwrap();
+        let axes = if flat { None } else { Some(vec![axis % shape.len()]) };
+        let o = reduce_opts(&axes, false, 2);
+        let skew = |r: &[f64]| {
+            let n = r.len() as f64;
+            let (m2, m3) = (central(r, 2), central(r, 3));
+            if m2 <= (1e-15 * mean(r)).powi(2) { return f64::NAN; }
+            let g1 = m3 / m2.powf(1.5);
+            if !bias && n > 2.0 { g1 * (n * (n - 1.0)).sqrt() / (n - 2.0) } else { g1 }
+        };
+        let kurt = |r: &[f64]| {
+            let n = r.len() as f64;
+            let (m2, m4) = (central(r, 2), central(r, 4));
+            if m2 <= (1e-15 * mean(r)).powi(2) { return f64::NAN; }
+            let mut g2 = m4 / (m2 * m2);
+            if !bias && n > 3.0 {
+                g2 = 1.0 / (n - 2.0) / (n - 3.0) * ((n * n - 1.0) * g2 - 3.0 * (n - 1.0) * (n - 1.0)) + 3.0;
+            }
+            if fisher { g2 - 3.0 } else { g2 }
+        };
+        close(&da::stats::skew_with(&x, bias, &o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, skew), 1e-9)?;
+        close(&da::stats::kurtosis_with(&x, fisher, bias, &o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, kurt), 1e-9)?;
+        for k in [0u32, 1, 2, 3, 4, 5] {
+            let m = da::stats::moment_with(&x, k, &o).unwrap().compute().unwrap();
+            close(&m, &oracle(&a, &axes, false, |r| if k == 0 { 1.0 } else if k == 1 { 0.0 } else { central(r, k as i32) }), 1e-9)?;
+        }
+    }
+
+    #[test]
+    fn rechunk_round_trips((shape, chunks) in shape_and_chunks(), seed in 0u64..1000, to in 1usize..5) {
+        let a = data(&shape, seed, 0);
+        let x = da::from_array(a.clone(), chunks).unwrap();
+        let y = x.rechunk(to).unwrap();
+        prop_assert_eq!(y.compute().unwrap(), a);
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_naming_the_argument() {
+    let a = ArrayD::<f64>::zeros(IxDyn(&[4, 3]));
+    let e = da::from_array(a.clone(), vec![vec![2, 1], vec![3]])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("chunks") && e.contains("axis 0") && e.contains("length 4"),
+        "{e}"
+    );
+    let x = da::from_array(a, [2, 2]).unwrap();
+    let e = x.sum_with(&Reduce::axis(-3)).unwrap_err().to_string();
+    assert!(e.contains("axis -3") && e.contains("2 dimensions"), "{e}");
+    let y = da::ones::<f64>(&[5], 2).unwrap();
+    let e = x.add(&y).unwrap_err().to_string();
+    assert!(e.contains("[4, 3]") && e.contains("[5]"), "{e}");
+    assert!(
+        da::random::uniform(1.0, 0.0, &[3], 1, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("low/high")
+    );
+}
+
+#[test]
+fn random_arrays_are_independent_of_the_scheduler_and_the_order() {
+    use oxidask::prelude::*;
+    let x = da::random::standard_normal(&[64, 10], [7, 3], 11).unwrap();
+    let a = x.compute().unwrap();
+    let b = x
+        .compute_with(&ComputeOptions::new().scheduler(SchedulerChoice::Sync))
+        .unwrap();
+    assert_eq!(a, b);
+    // Any one block alone has the same numbers.
+    let s = x.sum_with(&Reduce::axis(1)).unwrap().compute().unwrap();
+    assert!((s.sum() - a.sum()).abs() < 1e-9);
+    let g = da::stats::skew(&x, true).unwrap().compute().unwrap();
+    let flat: Vec<f64> = a.iter().copied().collect();
+    let expect = central(&flat, 3) / central(&flat, 2).powf(1.5);
+    assert!((g - expect).abs() < 1e-12, "{g} vs {expect}");
+}
