@@ -165,8 +165,8 @@ impl<'a> ser::Serializer for &'a mut Counter {
         self.leaf(v.len() + extra)
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Stop> {
-        self.serialize_str(std::str::from_utf8(v).unwrap_or(""))?;
-        Ok(())
+        let extra = if self.depth > 0 { HEADER - SLOT } else { 0 };
+        self.leaf(v.len() + extra)
     }
     fn serialize_none(self) -> Result<(), Stop> {
         self.leaf(0)
