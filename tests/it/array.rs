@@ -276,6 +276,36 @@ proptest! {
     }
 
     #[test]
+    fn slicing_matches_ndarray(
+        (shape, chunks) in shape_and_chunks(),
+        seed in 0u64..1000,
+        picks in prop::collection::vec((0usize..4, -7isize..7, -7isize..7, prop_oneof![-3isize..=-1, 1isize..=3]), 4),
+    ) {
+        use ndarray::SliceInfoElem;
+        let a = data(&shape, seed, 0);
+        let x = da::from_array(a.clone(), chunks).unwrap();
+        let info: Vec<SliceInfoElem> = shape.iter().zip(&picks).map(|(&n, &(kind, i, j, step))| {
+            let n = n as isize;
+            let clamp = |v: isize| v.clamp(-n, n);
+            match kind {
+                0 => SliceInfoElem::Index(i.rem_euclid(n)),
+                1 => SliceInfoElem::Slice { start: clamp(i), end: None, step },
+                _ => {
+                    let (s, e) = (clamp(i), clamp(j));
+                    let (s2, e2) = (if s < 0 { s + n } else { s }, if e < 0 { e + n } else { e });
+                    if s2 <= e2 { SliceInfoElem::Slice { start: s, end: Some(e), step } } else { SliceInfoElem::Slice { start: e, end: Some(s), step } }
+                }
+            }
+        }).collect();
+        let got = x.slice(info.as_slice()).unwrap().compute().unwrap();
+        prop_assert_eq!(got, a.slice(info.as_slice()).to_owned());
+        let idx: Vec<isize> = picks.iter().map(|p| p.1.rem_euclid(shape[0] as isize)).collect();
+        let t = x.take(&idx, 0).unwrap().compute().unwrap();
+        let expect = a.select(Axis(0), &idx.iter().map(|&i| i as usize).collect::<Vec<_>>());
+        prop_assert_eq!(t, expect);
+    }
+
+    #[test]
     fn rechunk_round_trips((shape, chunks) in shape_and_chunks(), seed in 0u64..1000, to in 1usize..5) {
         let a = data(&shape, seed, 0);
         let x = da::from_array(a.clone(), chunks).unwrap();

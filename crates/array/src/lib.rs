@@ -39,6 +39,7 @@ mod ops;
 pub mod random;
 mod rechunk;
 mod reduce;
+mod shape;
 pub mod stats;
 mod stream;
 #[cfg(test)]
@@ -51,6 +52,7 @@ pub use elementwise::{Operand, blockwise, where_};
 pub use error::{Error, Result};
 pub use grid::{AxisChunks, Chunks};
 pub use reduce::Reduce;
+pub use shape::{concatenate, stack};
 
 /// `ndarray`, re-exported so users get the same version.
 pub use ndarray;

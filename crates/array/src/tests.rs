@@ -202,3 +202,107 @@ fn slicing_culls_unneeded_chunks() {
     assert_eq!(g.len(), 1);
     assert!(s.graph().len() > 1000);
 }
+
+#[test]
+fn slicing_matches_ndarray_and_culls() {
+    use ndarray::{NewAxis, s};
+    let a = data(&[7, 5, 4]);
+    let x = from_array(a.clone(), vec![vec![3, 0, 4], vec![2, 3], vec![4]]).unwrap();
+    let cases = [
+        (
+            x.slice(s![1..6;2, .., 1]).unwrap(),
+            a.slice(s![1..6;2, .., 1]).to_owned().into_dyn(),
+        ),
+        (
+            x.slice(s![..;-1, 3, ..;-3]).unwrap(),
+            a.slice(s![..;-1, 3, ..;-3]).to_owned().into_dyn(),
+        ),
+        (
+            x.slice(s![-3.., NewAxis, 1..4;-2, ..]).unwrap(),
+            a.slice(s![-3.., NewAxis, 1..4;-2, ..])
+                .to_owned()
+                .into_dyn(),
+        ),
+        (
+            x.slice(s![2..2, ..]).unwrap(),
+            a.slice(s![2..2, .., ..]).to_owned().into_dyn(),
+        ),
+        (
+            x.slice(s![6, 4, 3]).unwrap(),
+            a.slice(s![6, 4, 3]).to_owned().into_dyn(),
+        ),
+    ];
+    for (got, expect) in cases {
+        assert_eq!(got.shape(), expect.shape());
+        assert_eq!(got.compute().unwrap(), expect);
+    }
+    assert!(
+        x.slice(s![0..9, ..])
+            .unwrap_err()
+            .to_string()
+            .contains("`info`")
+    );
+    assert!(x.slice(s![7, ..]).is_err());
+    assert!(x.slice(s![.., .., .., 1]).is_err());
+    let t = x.take(&[6, 0, -1, 3, 4], 0).unwrap();
+    assert_eq!(t.compute().unwrap(), a.select(Axis(0), &[6, 0, 6, 3, 4]));
+    let m = [true, false, true, true, false];
+    let c = x.compress(&m, 1).unwrap();
+    assert_eq!(c.compute().unwrap(), a.select(Axis(1), &[0, 2, 3]));
+    assert!(
+        x.compress(&m, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("`mask`")
+    );
+    let p = x.permute_axes(&[2, 0, 1]).unwrap();
+    assert_eq!(
+        p.compute().unwrap(),
+        a.view().permuted_axes(IxDyn(&[2, 0, 1])).to_owned()
+    );
+    assert_eq!(
+        x.swapaxes(0, -1).unwrap().compute().unwrap(),
+        a.view().permuted_axes(IxDyn(&[2, 1, 0])).to_owned()
+    );
+    let r = x
+        .rechunk(vec![vec![2, 5], vec![5], vec![4]])
+        .unwrap()
+        .reshape(&[7, 20])
+        .unwrap();
+    assert_eq!(
+        r.compute().unwrap(),
+        a.clone().into_shape_with_order(IxDyn(&[7, 20])).unwrap()
+    );
+    let r = from_array(data(&[12]), 4)
+        .unwrap()
+        .reshape(&[6, 2])
+        .unwrap();
+    assert_eq!(r.chunks(), &[vec![2, 2, 2], vec![2]]);
+    assert!(x.reshape(&[140]).is_err());
+    let j = crate::concatenate(&[&x, &x.slice(s![..2, .., ..]).unwrap()], 0).unwrap();
+    assert_eq!(
+        j.compute().unwrap(),
+        ndarray::concatenate(Axis(0), &[a.view(), a.slice(s![..2, .., ..]).into_dyn()]).unwrap()
+    );
+    let st = crate::stack(&[&x, &x], 1).unwrap();
+    assert_eq!(
+        st.compute().unwrap(),
+        ndarray::stack(Axis(1), &[a.view(), a.view()]).unwrap()
+    );
+
+    // A slice of a huge array computes only the chunks it touches.
+    let big = crate::random::standard_normal(&[1_000_000_000], 1_000_000, 3).unwrap();
+    let (count, opts) = counted();
+    let v = big
+        .slice(s![..1000])
+        .unwrap()
+        .sum()
+        .compute_with(&opts)
+        .unwrap();
+    assert!(v.is_finite());
+    assert!(
+        count.0.load(Ordering::Relaxed) <= 2,
+        "{}",
+        count.0.load(Ordering::Relaxed)
+    );
+}

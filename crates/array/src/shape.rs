@@ -1,0 +1,698 @@
+//! Slicing and shape: `slice` (ranges with steps, integer indices,
+//! `NewAxis`, as ndarray's `s!`), `take` (index arrays), `compress`
+//! (boolean masks), `transpose`/`permute_axes`/`swapaxes`, `reshape`,
+//! `concatenate` and `stack`.
+//!
+//! Each output block reads the input blocks it overlaps and nothing else,
+//! so culling keeps only those: `x.slice(s![..1000]).sum()` on a huge array
+//! computes one of its chunks. Output chunks follow the input chunks (a
+//! slice of one input block is one output block; blocks with nothing
+//! selected are dropped).
+
+use std::sync::Arc;
+
+use ndarray::{ArrayD, Axis, IxDyn, SliceInfoElem};
+use oxidask_graph::{Arg, FnOp, Key, Op, Task, Value, name_for};
+
+use crate::array::Array;
+use crate::element::Element;
+use crate::error::{Error, Result, invalid};
+use crate::expr::chunk_value;
+use crate::grid::{Grid, normalize_axis};
+use crate::layer::Pattern;
+
+/// What one output block reads along one output axis.
+#[derive(Clone, Debug)]
+enum Pick {
+    /// From input axis block `block`: a slice of its local indices.
+    Slice { block: u32, elem: SliceInfoElem },
+    /// A new axis of length 1 (no input axis).
+    New,
+}
+
+/// Per input axis, either an integer index (axis dropped) or, per output
+/// chunk, the pieces read.
+struct SlicePattern {
+    input: Arc<str>,
+    /// Per output axis: the picks of each output chunk, and the input axis.
+    axes: Vec<(Vec<Pick>, Option<usize>)>,
+    /// Input axes indexed by an integer: (axis, block, local index).
+    fixed: Vec<(usize, u32, isize)>,
+    in_ndim: usize,
+    op: Arc<dyn Op>,
+}
+
+impl SlicePattern {
+    fn plan(&self, idx: &[u32]) -> (Vec<u32>, Vec<SliceInfoElem>) {
+        let mut in_idx = vec![0u32; self.in_ndim];
+        let mut elems: Vec<(usize, SliceInfoElem)> = Vec::new();
+        let mut news = Vec::new();
+        for (k, (picks, in_axis)) in self.axes.iter().enumerate() {
+            match (&picks[idx[k] as usize], in_axis) {
+                (Pick::Slice { block, elem }, Some(a)) => {
+                    in_idx[*a] = *block;
+                    elems.push((*a, *elem));
+                }
+                _ => news.push(k),
+            }
+        }
+        for &(a, b, i) in &self.fixed {
+            in_idx[a] = b;
+            elems.push((a, SliceInfoElem::Index(i)));
+        }
+        elems.sort_by_key(|e| e.0);
+        // Input axes in order, with new axes inserted where the output has them.
+        let mut info: Vec<SliceInfoElem> = elems.into_iter().map(|e| e.1).collect();
+        // Output position k of a new axis: count the kept (non-index) elems before it.
+        for k in news {
+            let mut kept = 0;
+            let mut pos = 0;
+            while pos < info.len() && kept < k {
+                if !matches!(info[pos], SliceInfoElem::Index(_)) {
+                    kept += 1;
+                }
+                pos += 1;
+            }
+            while pos < info.len() && matches!(info[pos], SliceInfoElem::Index(_)) {
+                pos += 1;
+            }
+            info.insert(pos, SliceInfoElem::NewAxis);
+        }
+        (in_idx, info)
+    }
+}
+
+impl Pattern for SlicePattern {
+    fn task(&self, idx: &[u32]) -> Task {
+        let (in_idx, info) = self.plan(idx);
+        Task::new(
+            self.op.clone(),
+            vec![
+                Arg::Key(Key::with_index(self.input.clone(), &in_idx)),
+                Arg::Value(Value::new(encode_info(&info))),
+            ],
+        )
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        vec![self.input.clone()]
+    }
+}
+
+/// Slice elements as integers for a literal argument: (kind, a, b, step).
+fn encode_info(info: &[SliceInfoElem]) -> Vec<i64> {
+    let mut v = Vec::with_capacity(info.len() * 4);
+    for e in info {
+        match *e {
+            SliceInfoElem::Slice { start, end, step } => v.extend([
+                0,
+                start as i64,
+                end.map_or(i64::MIN, |x| x as i64),
+                step as i64,
+            ]),
+            SliceInfoElem::Index(i) => v.extend([1, i as i64, 0, 0]),
+            SliceInfoElem::NewAxis => v.extend([2, 0, 0, 0]),
+        }
+    }
+    v
+}
+
+fn decode_info(v: &[i64]) -> Vec<SliceInfoElem> {
+    v.chunks(4)
+        .map(|c| match c[0] {
+            0 => SliceInfoElem::Slice {
+                start: c[1] as isize,
+                end: (c[2] != i64::MIN).then_some(c[2] as isize),
+                step: c[3] as isize,
+            },
+            1 => SliceInfoElem::Index(c[1] as isize),
+            _ => SliceInfoElem::NewAxis,
+        })
+        .collect()
+}
+
+/// The picks of one axis of length `n` with chunk starts `starts` for the
+/// ndarray slice `start..end;step` (a negative step walks the range
+/// backwards from its last element, as ndarray's `s!` does).
+fn axis_picks(
+    starts: &[usize],
+    n: usize,
+    start: isize,
+    end: Option<isize>,
+    step: isize,
+    axis: usize,
+) -> Result<(Vec<Pick>, Vec<usize>)> {
+    let norm = |i: isize| if i < 0 { i + n as isize } else { i };
+    let (s, e) = (norm(start), norm(end.unwrap_or(n as isize)));
+    if step == 0 {
+        return Err(invalid("info", format!("slice step 0 on axis {axis}")));
+    }
+    if s < 0 || s > n as isize || e < 0 || e > n as isize {
+        return Err(Error::Index {
+            arg: "info",
+            message: format!(
+                "slice {start}..{} on axis {axis} of length {n}",
+                end.map_or(String::new(), |x| x.to_string())
+            ),
+        });
+    }
+    let (s, e) = (s as usize, (e as usize).max(s as usize));
+    let k = step.unsigned_abs();
+    let count = (e - s).div_ceil(k);
+    // Global indices selected: forward s, s+k, …; backward last, last-k, …
+    let (first, last) = if count == 0 {
+        (0, 0)
+    } else if step > 0 {
+        (s, s + (count - 1) * k)
+    } else {
+        (e - 1 - (count - 1) * k, e - 1)
+    };
+    let mut picks = Vec::new();
+    let mut sizes = Vec::new();
+    let nblocks = starts.len() - 1;
+    for j in 0..nblocks {
+        let (a, b) = (starts[j], starts[j + 1]);
+        if count == 0 || b <= first || a > last {
+            continue;
+        }
+        // The selected set is {first, first + k, …, last} in either order.
+        let lo = first + (a.max(first) - first).div_ceil(k) * k;
+        let hi = first + (((b - 1).min(last) - first) / k) * k;
+        if lo > hi {
+            continue;
+        }
+        let cnt = (hi - lo) / k + 1;
+        let elem = SliceInfoElem::Slice {
+            start: (lo - a) as isize,
+            end: Some((hi - a + 1) as isize),
+            step,
+        };
+        picks.push(Pick::Slice {
+            block: j as u32,
+            elem,
+        });
+        sizes.push(cnt);
+    }
+    if step < 0 {
+        picks.reverse();
+        sizes.reverse();
+    }
+    if picks.is_empty() {
+        // Nothing selected: one empty chunk read from the first block.
+        picks.push(Pick::Slice {
+            block: 0,
+            elem: SliceInfoElem::Slice {
+                start: 0,
+                end: Some(0),
+                step: 1,
+            },
+        });
+        sizes.push(0);
+    }
+    Ok((picks, sizes))
+}
+
+impl<T: Element> Array<T> {
+    /// A view selected as by ndarray's `s!` macro: ranges with steps
+    /// (a negative step reverses the range), integer indices (the axis
+    /// disappears) and `NewAxis`. Equal to `a.slice(s![…]).to_owned()` on
+    /// the whole array.
+    ///
+    /// ```
+    /// use oxidask_array::{self as da, ndarray::s};
+    /// let x = da::arange(0i64, 100, 1, 30)?;
+    /// let y = x.slice(s![10..50;-3])?;
+    /// assert_eq!(y.compute()?.iter().copied().collect::<Vec<_>>(), vec![49, 46, 43, 40, 37, 34, 31, 28, 25, 22, 19, 16, 13, 10]);
+    /// # Ok::<(), da::Error>(())
+    /// ```
+    pub fn slice(&self, info: impl AsRef<[SliceInfoElem]>) -> Result<Array<T>> {
+        self.check()?;
+        let info = info.as_ref();
+        let n_in = info
+            .iter()
+            .filter(|e| !matches!(e, SliceInfoElem::NewAxis))
+            .count();
+        if n_in > self.ndim() {
+            return Err(Error::Index {
+                arg: "info",
+                message: format!(
+                    "{n_in} indices for an array of {} dimensions (shape {:?})",
+                    self.ndim(),
+                    self.shape()
+                ),
+            });
+        }
+        let mut axes = Vec::new();
+        let mut fixed = Vec::new();
+        let mut chunks = Vec::new();
+        let mut a = 0;
+        let full = SliceInfoElem::Slice {
+            start: 0,
+            end: None,
+            step: 1,
+        };
+        let rest = std::iter::repeat_n(&full, self.ndim() - n_in);
+        for e in info.iter().chain(rest) {
+            match *e {
+                SliceInfoElem::NewAxis => {
+                    axes.push((vec![Pick::New], None));
+                    chunks.push(vec![1]);
+                }
+                SliceInfoElem::Index(i) => {
+                    let n = self.shape()[a];
+                    let g = if i < 0 { i + n as isize } else { i };
+                    if g < 0 || g >= n as isize {
+                        return Err(Error::Index {
+                            arg: "info",
+                            message: format!("index {i} on axis {a} of length {n}"),
+                        });
+                    }
+                    let starts = &self.grid.starts[a];
+                    let j = starts[1..].partition_point(|&s| s <= g as usize);
+                    fixed.push((a, j as u32, (g as usize - starts[j]) as isize));
+                    a += 1;
+                }
+                SliceInfoElem::Slice { start, end, step } => {
+                    let (picks, sizes) =
+                        axis_picks(&self.grid.starts[a], self.shape()[a], start, end, step, a)?;
+                    axes.push((picks, Some(a)));
+                    chunks.push(sizes);
+                    a += 1;
+                }
+            }
+        }
+        let name: Arc<str> = name_for("getitem", &(&*self.name, encode_info(info))).into();
+        let op = FnOp::arc("getitem", |args: Vec<Value>| {
+            let block = args[0].downcast_ref::<ArrayD<T>>()?;
+            let info = decode_info(args[1].downcast_ref::<Vec<i64>>()?);
+            Ok(chunk_value(block.slice(info.as_slice()).to_owned()))
+        });
+        let pattern = SlicePattern {
+            input: self.name.clone(),
+            axes,
+            fixed,
+            in_ndim: self.ndim(),
+            op,
+        };
+        Ok(Array::from_layer(
+            name,
+            "getitem",
+            Grid::new(chunks),
+            Arc::new(pattern),
+            &[&self.graph],
+        ))
+    }
+
+    /// The elements at `indices` along `axis`, in that order (NumPy's
+    /// `take`, `x[[i, j, …]]`); negative indices count from the end.
+    pub fn take(&self, indices: &[isize], axis: isize) -> Result<Array<T>> {
+        self.check()?;
+        let axis = normalize_axis(axis, self.ndim(), "axis")?;
+        let n = self.shape()[axis];
+        let starts = &self.grid.starts[axis];
+        // Runs of consecutive indices in one input block become one output chunk.
+        let mut runs: Vec<(u32, Vec<usize>)> = Vec::new();
+        for &i in indices {
+            let g = if i < 0 { i + n as isize } else { i };
+            if g < 0 || g >= n as isize {
+                return Err(Error::Index {
+                    arg: "indices",
+                    message: format!("index {i} on axis {axis} of length {n}"),
+                });
+            }
+            let g = g as usize;
+            let j = starts[1..].partition_point(|&s| s <= g) as u32;
+            match runs.last_mut() {
+                Some((b, v)) if *b == j => v.push(g - starts[j as usize]),
+                _ => runs.push((j, vec![g - starts[j as usize]])),
+            }
+        }
+        if runs.is_empty() {
+            runs.push((0, Vec::new()));
+        }
+        let mut chunks = self.grid.chunks.clone();
+        chunks[axis] = runs.iter().map(|r| r.1.len()).collect();
+        let name: Arc<str> = name_for(
+            "take",
+            &(
+                &*self.name,
+                indices.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                axis,
+            ),
+        )
+        .into();
+        let runs = Arc::new(runs);
+        let input = self.name.clone();
+        let op = FnOp::arc("take", move |args: Vec<Value>| {
+            let block = args[0].downcast_ref::<ArrayD<T>>()?;
+            let local: Vec<usize> = args[1]
+                .downcast_ref::<Vec<u64>>()?
+                .iter()
+                .map(|&x| x as usize)
+                .collect();
+            Ok(chunk_value(block.select(Axis(axis), &local)))
+        });
+        let pattern = MapPattern {
+            input,
+            f: Box::new(move |idx: &[u32]| {
+                let (b, local) = &runs[idx[axis] as usize];
+                let mut i = idx.to_vec();
+                i[axis] = *b;
+                (
+                    i,
+                    Value::new(local.iter().map(|&x| x as u64).collect::<Vec<u64>>()),
+                )
+            }),
+            op,
+        };
+        Ok(Array::from_layer(
+            name,
+            "take",
+            Grid::new(chunks),
+            Arc::new(pattern),
+            &[&self.graph],
+        ))
+    }
+
+    /// The elements along `axis` where `mask` is true (NumPy's `compress`,
+    /// `x[mask]` for a 1-d boolean mask); the mask's length must equal the axis.
+    pub fn compress(&self, mask: &[bool], axis: isize) -> Result<Array<T>> {
+        self.check()?;
+        let ax = normalize_axis(axis, self.ndim(), "axis")?;
+        if mask.len() != self.shape()[ax] {
+            return Err(Error::Index {
+                arg: "mask",
+                message: format!(
+                    "boolean mask of length {} for axis {ax} of length {} (shape {:?})",
+                    mask.len(),
+                    self.shape()[ax],
+                    self.shape()
+                ),
+            });
+        }
+        let idx: Vec<isize> = mask
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m)
+            .map(|(i, _)| i as isize)
+            .collect();
+        self.take(&idx, axis)
+    }
+
+    /// The axes in the order `perm` (NumPy's `transpose(axes)`).
+    pub fn permute_axes(&self, perm: &[usize]) -> Result<Array<T>> {
+        self.check()?;
+        let mut seen = vec![false; self.ndim()];
+        if perm.len() != self.ndim()
+            || perm
+                .iter()
+                .any(|&p| p >= self.ndim() || std::mem::replace(&mut seen[p], true))
+        {
+            return Err(invalid(
+                "axes",
+                format!(
+                    "{perm:?} is not a permutation of the {} axes of an array of shape {:?}",
+                    self.ndim(),
+                    self.shape()
+                ),
+            ));
+        }
+        let chunks = perm.iter().map(|&p| self.grid.chunks[p].clone()).collect();
+        let name: Arc<str> = name_for(
+            "transpose",
+            &(
+                &*self.name,
+                perm.iter().map(|&p| p as u64).collect::<Vec<_>>(),
+            ),
+        )
+        .into();
+        let p2 = perm.to_vec();
+        let op = FnOp::arc("transpose", move |args: Vec<Value>| {
+            let block = args[0].downcast_ref::<ArrayD<T>>()?;
+            Ok(chunk_value(
+                block
+                    .view()
+                    .permuted_axes(IxDyn(&p2))
+                    .as_standard_layout()
+                    .into_owned(),
+            ))
+        });
+        let p3 = perm.to_vec();
+        let pattern = MapPattern {
+            input: self.name.clone(),
+            f: Box::new(move |idx: &[u32]| {
+                let mut i = vec![0u32; idx.len()];
+                for (k, &p) in p3.iter().enumerate() {
+                    i[p] = idx[k];
+                }
+                (i, Value::new(()))
+            }),
+            op,
+        };
+        Ok(Array::from_layer(
+            name,
+            "transpose",
+            Grid::new(chunks),
+            Arc::new(pattern),
+            &[&self.graph],
+        ))
+    }
+
+    /// The axes reversed (`x.T`).
+    pub fn t(&self) -> Result<Array<T>> {
+        let perm: Vec<usize> = (0..self.ndim()).rev().collect();
+        self.permute_axes(&perm)
+    }
+
+    /// Axes `a` and `b` exchanged.
+    pub fn swapaxes(&self, a: isize, b: isize) -> Result<Array<T>> {
+        let (a, b) = (
+            normalize_axis(a, self.ndim(), "a")?,
+            normalize_axis(b, self.ndim(), "b")?,
+        );
+        let mut perm: Vec<usize> = (0..self.ndim()).collect();
+        perm.swap(a, b);
+        self.permute_axes(&perm)
+    }
+
+    /// The same elements in row-major order with a new shape. Chunk
+    /// boundaries must allow it: the array is chunked along its first axis
+    /// only (rechunk first otherwise), and each chunk holds whole rows of the
+    /// new shape.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Array<T>> {
+        self.check()?;
+        let n: usize = shape.iter().product();
+        if n != self.size() {
+            return Err(invalid(
+                "shape",
+                format!(
+                    "cannot reshape an array of shape {:?} ({} elements) into {shape:?} ({n} elements)",
+                    self.shape(),
+                    self.size()
+                ),
+            ));
+        }
+        if shape.is_empty() || self.ndim() == 0 {
+            let one = self.rechunk(crate::Chunks::full())?;
+            return one.reshape_blocks(shape.iter().map(|&s| vec![s]).collect());
+        }
+        if self.grid.chunks.iter().skip(1).any(|c| c.len() > 1) {
+            return Err(invalid(
+                "shape",
+                format!(
+                    "reshape of an array chunked along axes other than the first ({:?}): rechunk those axes to one chunk first",
+                    self.chunks()
+                ),
+            ));
+        }
+        let row_in: usize = self.shape()[1..].iter().product();
+        let row_out: usize = shape[1..].iter().product();
+        let mut first = Vec::new();
+        for &c in &self.grid.chunks[0] {
+            let elems = c * row_in;
+            if row_out == 0 || elems % row_out != 0 {
+                return Err(invalid(
+                    "shape",
+                    format!(
+                        "a chunk of {c} rows ({elems} elements) does not hold whole rows of {shape:?}; rechunk axis 0 first"
+                    ),
+                ));
+            }
+            first.push(elems / row_out);
+        }
+        let mut chunks = vec![first];
+        chunks.extend(shape[1..].iter().map(|&s| vec![s]));
+        self.reshape_blocks(chunks)
+    }
+
+    /// Each block reshaped to the matching block of `chunks` (same number of
+    /// blocks along axis 0, one along the others).
+    fn reshape_blocks(&self, chunks: Vec<Vec<usize>>) -> Result<Array<T>> {
+        let out = Grid::new(chunks);
+        let name: Arc<str> = name_for("reshape", &(&*self.name, &out.chunks)).into();
+        let g = Arc::new(out.clone());
+        let in_ndim = self.ndim();
+        let op = FnOp::arc("reshape", move |args: Vec<Value>| {
+            let block = args[0].downcast_ref::<ArrayD<T>>()?;
+            let idx = args[1].downcast_ref::<Vec<u32>>()?;
+            let shape = g.block_shape(idx);
+            let a = block
+                .as_standard_layout()
+                .into_owned()
+                .into_shape_with_order(IxDyn(&shape))?;
+            Ok(chunk_value(a))
+        });
+        let pattern = MapPattern {
+            input: self.name.clone(),
+            f: Box::new(move |idx: &[u32]| {
+                let mut i = vec![0u32; in_ndim];
+                if in_ndim > 0 && !idx.is_empty() {
+                    i[0] = idx[0];
+                }
+                (i, Value::new(idx.to_vec()))
+            }),
+            op,
+        };
+        Ok(Array::from_layer(
+            name,
+            "reshape",
+            out,
+            Arc::new(pattern),
+            &[&self.graph],
+        ))
+    }
+}
+
+/// Output block `idx` reads one input block, with a literal parameter.
+struct MapPattern {
+    input: Arc<str>,
+    #[allow(clippy::type_complexity)]
+    f: Box<dyn Fn(&[u32]) -> (Vec<u32>, Value) + Send + Sync>,
+    op: Arc<dyn Op>,
+}
+
+impl Pattern for MapPattern {
+    fn task(&self, idx: &[u32]) -> Task {
+        let (i, param) = (self.f)(idx);
+        Task::new(
+            self.op.clone(),
+            vec![
+                Arg::Key(Key::with_index(self.input.clone(), &i)),
+                Arg::Value(param),
+            ],
+        )
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        vec![self.input.clone()]
+    }
+}
+
+/// Arrays joined along an existing axis; other axes must have equal
+/// lengths (chunks are unified to the first array's).
+pub fn concatenate<T: Element>(arrays: &[&Array<T>], axis: isize) -> Result<Array<T>> {
+    let first = arrays
+        .first()
+        .ok_or_else(|| invalid("arrays", "concatenate needs at least one array"))?;
+    for a in arrays {
+        a.check()?;
+    }
+    let ndim = first.ndim();
+    let axis = normalize_axis(axis, ndim, "axis")?;
+    let mut parts = Vec::new();
+    for a in arrays {
+        if a.ndim() != ndim || (0..ndim).any(|k| k != axis && a.shape()[k] != first.shape()[k]) {
+            return Err(Error::Broadcast {
+                op: format!("concatenate along axis {axis}"),
+                left: first.shape().to_vec(),
+                right: a.shape().to_vec(),
+            });
+        }
+        let mut target = first.grid.chunks.clone();
+        target[axis] = a.grid.chunks[axis].clone();
+        parts.push(a.rechunk(target)?);
+    }
+    let mut chunks = first.grid.chunks.clone();
+    chunks[axis] = parts
+        .iter()
+        .flat_map(|p| p.grid.chunks[axis].clone())
+        .collect();
+    let mut sources = Vec::new();
+    for (pi, p) in parts.iter().enumerate() {
+        for j in 0..p.grid.chunks[axis].len() {
+            sources.push((pi, j as u32));
+        }
+    }
+    let names: Vec<Arc<str>> = parts.iter().map(|p| p.name.clone()).collect();
+    let name: Arc<str> = name_for(
+        "concatenate",
+        &(
+            names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            axis,
+        ),
+    )
+    .into();
+    let pattern = ConcatPattern {
+        names,
+        sources,
+        axis,
+    };
+    let graphs: Vec<&oxidask_graph::HighLevelGraph> = parts.iter().map(|p| &p.graph).collect();
+    Ok(Array::from_layer(
+        name,
+        "concatenate",
+        Grid::new(chunks),
+        Arc::new(pattern),
+        &graphs,
+    ))
+}
+
+/// Arrays of one shape joined along a new axis.
+pub fn stack<T: Element>(arrays: &[&Array<T>], axis: isize) -> Result<Array<T>> {
+    let first = arrays
+        .first()
+        .ok_or_else(|| invalid("arrays", "stack needs at least one array"))?;
+    let ndim = first.ndim() + 1;
+    let axis = normalize_axis(axis, ndim, "axis")?;
+    let mut expanded = Vec::new();
+    for a in arrays {
+        if a.shape() != first.shape() {
+            return Err(Error::Broadcast {
+                op: "stack".into(),
+                left: first.shape().to_vec(),
+                right: a.shape().to_vec(),
+            });
+        }
+        let mut info: Vec<SliceInfoElem> = vec![
+            SliceInfoElem::Slice {
+                start: 0,
+                end: None,
+                step: 1
+            };
+            ndim - 1
+        ];
+        info.insert(axis, SliceInfoElem::NewAxis);
+        expanded.push(a.slice(info)?);
+    }
+    let refs: Vec<&Array<T>> = expanded.iter().collect();
+    concatenate(&refs, axis as isize)
+}
+
+struct ConcatPattern {
+    names: Vec<Arc<str>>,
+    sources: Vec<(usize, u32)>,
+    axis: usize,
+}
+
+impl Pattern for ConcatPattern {
+    fn task(&self, idx: &[u32]) -> Task {
+        let (p, j) = self.sources[idx[self.axis] as usize];
+        let mut i = idx.to_vec();
+        i[self.axis] = j;
+        Task::alias(Key::with_index(self.names[p].clone(), &i))
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        self.names.clone()
+    }
+}
