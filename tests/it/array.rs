@@ -306,6 +306,26 @@ proptest! {
     }
 
     #[test]
+    fn cumulative_matches_ndarray((shape, chunks) in shape_and_chunks(), seed in 0u64..1000, axis in 0usize..4) {
+        let a = data(&shape, seed, 0).mapv(|v| v.round());
+        let x = da::from_array(a.clone(), chunks).unwrap();
+        let ax = axis % shape.len();
+        let mut s = a.clone();
+        s.accumulate_axis_inplace(Axis(ax), |&p, c| *c += p);
+        close(&x.cumsum(ax as isize).unwrap().compute().unwrap(), &s, 1e-12)?;
+        let small = a.mapv(|v| v / 4.0);
+        let y = (&x / 4.0).cumprod(ax as isize).unwrap().compute().unwrap();
+        let mut p = small.clone();
+        p.accumulate_axis_inplace(Axis(ax), |&q, c| *c *= q);
+        close(&y, &p, 1e-9)?;
+        let xi: Array<i32> = x.astype();
+        let si = xi.cumsum(-1).unwrap().compute().unwrap();
+        let mut e = a.mapv(|v| v as i64);
+        e.accumulate_axis_inplace(Axis(shape.len() - 1), |&q, c| *c += q);
+        prop_assert_eq!(si, e);
+    }
+
+    #[test]
     fn rechunk_round_trips((shape, chunks) in shape_and_chunks(), seed in 0u64..1000, to in 1usize..5) {
         let a = data(&shape, seed, 0);
         let x = da::from_array(a.clone(), chunks).unwrap();

@@ -29,6 +29,7 @@
 
 mod array;
 mod creation;
+mod cumulative;
 mod element;
 mod elementwise;
 mod error;
