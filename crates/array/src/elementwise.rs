@@ -46,7 +46,7 @@ impl<T: Element> From<T> for Operand<'_, T> {
 }
 
 /// The common refinement of two chunkings of one axis.
-fn refine(a: &[usize], b: &[usize]) -> Vec<usize> {
+pub(crate) fn refine(a: &[usize], b: &[usize]) -> Vec<usize> {
     let mut cuts: Vec<usize> = Vec::new();
     for c in [a, b] {
         let mut acc = 0;

@@ -36,6 +36,7 @@ mod error;
 mod expr;
 mod grid;
 mod layer;
+mod linalg;
 mod ops;
 pub mod random;
 mod rechunk;
@@ -52,6 +53,7 @@ pub use element::{DType, Element, Number, Real};
 pub use elementwise::{Operand, blockwise, where_};
 pub use error::{Error, Result};
 pub use grid::{AxisChunks, Chunks};
+pub use linalg::tensordot;
 pub use reduce::Reduce;
 pub use shape::{concatenate, stack};
 

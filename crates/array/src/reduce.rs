@@ -78,6 +78,10 @@ impl Reduce {
         self
     }
 
+    pub(crate) fn split_every_value(&self) -> Option<usize> {
+        self.split_every
+    }
+
     /// Merge up to `n` (≥ 2) partial results per task.
     pub fn split_every(mut self, n: usize) -> Reduce {
         self.split_every = Some(n);

@@ -306,3 +306,58 @@ fn slicing_matches_ndarray_and_culls() {
         count.0.load(Ordering::Relaxed)
     );
 }
+
+#[test]
+fn matrix_products_match_ndarray() {
+    use ndarray::Ix2;
+    let a = data(&[7, 5]);
+    let b = data(&[5, 6]).mapv(|v| v * 0.5 - 1.0);
+    let x = from_array(a.clone(), vec![vec![3, 4], vec![2, 2, 1]]).unwrap();
+    let y = from_array(b.clone(), vec![vec![1, 4], vec![6]]).unwrap();
+    let a2 = a.view().into_dimensionality::<Ix2>().unwrap();
+    let b2 = b.view().into_dimensionality::<Ix2>().unwrap();
+    let expect = a2.dot(&b2).into_dyn();
+    let got = x
+        .matmul_with(&y, &Reduce::all().split_every(2))
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert_eq!(got.shape(), &[7, 6]);
+    for (g, e) in got.iter().zip(expect.iter()) {
+        assert!((g - e).abs() < 1e-9, "{g} {e}");
+    }
+    let v = data(&[5]);
+    let v1 = v.view().into_dimensionality::<ndarray::Ix1>().unwrap();
+    let xv = x
+        .dot(&from_array(v.clone(), 2).unwrap())
+        .unwrap()
+        .compute()
+        .unwrap();
+    for (g, e) in xv.iter().zip(a2.dot(&v1).iter()) {
+        assert!((g - e).abs() < 1e-9);
+    }
+    let inner = from_array(v.clone(), 3)
+        .unwrap()
+        .dot(&from_array(v.clone(), 2).unwrap())
+        .unwrap();
+    assert!((inner.compute().unwrap()[[]] - v1.dot(&v1)).abs() < 1e-9);
+    let td = crate::tensordot(&x, &x, (&[0], &[0]))
+        .unwrap()
+        .compute()
+        .unwrap();
+    let e = a2.t().dot(&a2);
+    for (g, e) in td.iter().zip(e.iter()) {
+        assert!((g - e).abs() < 1e-9);
+    }
+    let full = crate::tensordot(&x, &x, (&[0, 1], &[0, 1]))
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert!((full[[]] - a.iter().map(|v| v * v).sum::<f64>()).abs() < 1e-9);
+    let e = x.matmul(&x).unwrap_err().to_string();
+    assert!(e.contains("[7, 5]"), "{e}");
+    let xi = from_array(a.mapv(|v| v as i64), 3).unwrap();
+    let gi = xi.matmul(&xi.t().unwrap()).unwrap().compute().unwrap();
+    let ai = a2.mapv(|v| v as i64);
+    assert_eq!(gi, ai.dot(&ai.t()).into_dyn());
+}
