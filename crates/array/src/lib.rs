@@ -37,6 +37,7 @@ mod expr;
 mod grid;
 mod layer;
 mod linalg;
+mod npy;
 mod ops;
 pub mod random;
 mod rechunk;
@@ -54,6 +55,7 @@ pub use elementwise::{Operand, blockwise, where_};
 pub use error::{Error, Result};
 pub use grid::{AxisChunks, Chunks};
 pub use linalg::tensordot;
+pub use npy::from_npy;
 pub use reduce::Reduce;
 pub use shape::{concatenate, stack};
 

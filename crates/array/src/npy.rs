@@ -1,0 +1,405 @@
+//! `.npy` files read and written chunk by chunk.
+//!
+//! [`from_npy`] reads the header when the array is built (shape, dtype and
+//! byte order are checked then, naming the file) and each task reads only
+//! its block's bytes with positioned reads, so a file larger than memory is
+//! never loaded whole; in a full reduction the blocks are even streamed
+//! piece by piece. [`Array::to_npy`] writes the header, sizes the file, and
+//! lets every task write its block at its own offsets, in parallel.
+//!
+//! Only C-order (row-major) little-endian files of the supported dtypes are
+//! read; anything else is an error naming the file and what it holds.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn};
+use oxidask_graph::{Arg, FnOp, Key, Op, Task, Value, name_for};
+use oxidask_scheduler::ComputeOptions;
+
+use crate::array::{Array, grid_for};
+use crate::creation::source_parts;
+use crate::element::{DType, Element};
+use crate::error::{Error, Result};
+use crate::grid::{Chunks, Grid};
+use crate::layer::Pattern;
+use crate::stream::Fill;
+
+fn descr(d: DType) -> &'static str {
+    match d {
+        DType::Float64 => "<f8",
+        DType::Float32 => "<f4",
+        DType::Int64 => "<i8",
+        DType::Int32 => "<i4",
+        DType::UInt8 => "|u1",
+        DType::Bool => "|b1",
+    }
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    }
+}
+
+fn bad(path: &Path, message: String) -> Error {
+    Error::Invalid {
+        arg: "path",
+        message: format!("{}: {message}", path.display()),
+    }
+}
+
+/// Shape and data offset of a `.npy` file holding `T`s.
+fn read_header<T: Element>(path: &Path) -> Result<(Vec<usize>, u64)> {
+    let f = File::open(path).map_err(|e| io(path, e))?;
+    let mut pre = [0u8; 12];
+    f.read_exact_at(&mut pre, 0).map_err(|e| io(path, e))?;
+    if &pre[..6] != b"\x93NUMPY" {
+        return Err(bad(path, "not a .npy file (no \\x93NUMPY magic)".into()));
+    }
+    let (len, start) = match pre[6] {
+        1 => (u16::from_le_bytes([pre[8], pre[9]]) as usize, 10u64),
+        2 | 3 => (
+            u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as usize,
+            12u64,
+        ),
+        v => return Err(bad(path, format!("unsupported .npy version {v}"))),
+    };
+    let mut h = vec![0u8; len];
+    f.read_exact_at(&mut h, start).map_err(|e| io(path, e))?;
+    let h = String::from_utf8_lossy(&h);
+    let field = |key: &str| -> Option<String> {
+        let i = h.find(&format!("'{key}'"))? + key.len() + 2;
+        let rest = h[i..].trim_start().strip_prefix(':')?.trim_start();
+        let end = if rest.starts_with('(') {
+            rest.find(')')? + 1
+        } else {
+            rest.find([',', '}'])?
+        };
+        Some(rest[..end].trim().trim_matches('\'').to_string())
+    };
+    let d = field("descr").ok_or_else(|| bad(path, "header without 'descr'".into()))?;
+    let want = descr(T::DTYPE);
+    let same = d == want
+        || (d.len() == 3
+            && want.len() == 3
+            && d[1..] == want[1..]
+            && matches!(&d[..1], "=" | "<" | "|"));
+    if !same {
+        return Err(bad(
+            path,
+            format!(
+                "holds dtype {d}, but an array of {} ({want}) was asked for",
+                T::DTYPE
+            ),
+        ));
+    }
+    if field("fortran_order").as_deref() != Some("False") {
+        return Err(bad(
+            path,
+            "Fortran-order files are not supported; save with order='C'".into(),
+        ));
+    }
+    let shape_s = field("shape").ok_or_else(|| bad(path, "header without 'shape'".into()))?;
+    let shape = shape_s
+        .trim_matches(|c| c == '(' || c == ')')
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|e| bad(path, format!("bad shape {shape_s}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let data = start + len as u64;
+    let need = data + (shape.iter().product::<usize>() * T::WIDTH) as u64;
+    let have = f.metadata().map_err(|e| io(path, e))?.len();
+    if have < need {
+        return Err(bad(
+            path,
+            format!("truncated: {have} bytes, the header announces {need}"),
+        ));
+    }
+    Ok((shape, data))
+}
+
+/// The contiguous byte segments (element offset, length) of a block, in
+/// row-major order.
+fn segments(shape: &[usize], grid: &Grid, idx: &[u32]) -> Vec<(usize, usize)> {
+    let start = grid.block_start(idx);
+    let bshape = grid.block_shape(idx);
+    let nd = shape.len();
+    if nd == 0 {
+        return vec![(0, 1)];
+    }
+    // Axes after `k` are whole, so each prefix over 0..k is one run.
+    let mut k = nd - 1;
+    while k > 0 && bshape[k] == shape[k] {
+        k -= 1;
+    }
+    let inner: usize = shape[k + 1..].iter().product();
+    let run = bshape[k] * inner;
+    let prefixes: usize = bshape[..k].iter().product();
+    let mut out = Vec::with_capacity(prefixes);
+    let mut pos = vec![0usize; k];
+    for _ in 0..prefixes {
+        let mut off = 0usize;
+        for a in 0..nd {
+            let i = if a < k {
+                start[a] + pos[a]
+            } else if a == k {
+                start[a]
+            } else {
+                0
+            };
+            off = off * shape[a] + i;
+        }
+        if run > 0 {
+            out.push((off, run));
+        }
+        for a in (0..k).rev() {
+            pos[a] += 1;
+            if pos[a] < bshape[a] {
+                break;
+            }
+            pos[a] = 0;
+        }
+    }
+    out
+}
+
+fn read_elems<T: Element>(
+    f: &File,
+    data: u64,
+    off: usize,
+    n: usize,
+    out: &mut Vec<T>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; n * T::WIDTH];
+    f.read_exact_at(&mut buf, data + (off * T::WIDTH) as u64)?;
+    out.extend(buf.chunks_exact(T::WIDTH).map(T::get));
+    Ok(())
+}
+
+/// An array reading a `.npy` file block by block.
+pub fn from_npy<T: Element>(path: impl AsRef<Path>, chunks: impl Into<Chunks>) -> Result<Array<T>> {
+    let path: PathBuf = path.as_ref().to_path_buf();
+    let (shape, data) = read_header::<T>(&path)?;
+    let grid = grid_for(&shape, &chunks.into(), "chunks")?;
+    let mtime = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
+    let token = (path.display().to_string(), mtime);
+    let (p1, s1) = (Arc::new(path.clone()), shape.clone());
+    let block = move |g: &Grid, idx: &[u32]| -> Result<ArrayD<T>, oxidask_graph::OpError> {
+        let f = File::open(&*p1).map_err(|e| format!("{}: {e}", p1.display()))?;
+        let bshape = g.block_shape(idx);
+        let mut v = Vec::with_capacity(bshape.iter().product());
+        for (off, n) in segments(&s1, g, idx) {
+            read_elems(&f, data, off, n, &mut v).map_err(|e| format!("{}: {e}", p1.display()))?;
+        }
+        Ok(ArrayD::from_shape_vec(IxDyn(&bshape), v)?)
+    };
+    let (p2, s2) = (Arc::new(path), shape);
+    let open = Arc::new(move |g: &Grid, idx: &[u32]| -> Fill<T> {
+        let segs = segments(&s2, g, idx);
+        let file = File::open(&*p2);
+        let (mut seg, mut at) = (0usize, 0usize);
+        Box::new(move |out: &mut Vec<T>, mut len: usize| {
+            // Errors here leave the piece short; the reader reports it.
+            let Ok(f) = file.as_ref() else { return };
+            while len > 0 && seg < segs.len() {
+                let (off, n) = segs[seg];
+                let take = len.min(n - at);
+                if read_elems(f, data, off + at, take, out).is_err() {
+                    return;
+                }
+                at += take;
+                len -= take;
+                if at == n {
+                    seg += 1;
+                    at = 0;
+                }
+            }
+        })
+    });
+    Ok(source_parts("from_npy", &token, grid, block, open))
+}
+
+struct WritePattern {
+    input: Arc<str>,
+    op: Arc<dyn Op>,
+}
+
+impl Pattern for WritePattern {
+    fn task(&self, idx: &[u32]) -> Task {
+        Task::new(
+            self.op.clone(),
+            vec![
+                Arg::Key(Key::with_index(self.input.clone(), idx)),
+                Arg::Value(Value::new(idx.to_vec())),
+            ],
+        )
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        vec![self.input.clone()]
+    }
+}
+
+impl<T: Element> Array<T> {
+    /// Writes the array to a `.npy` file (format 1.0, C order), each block
+    /// by its own task at its own offsets: the whole array is never in
+    /// memory at once.
+    pub fn to_npy(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.to_npy_with(path, &ComputeOptions::new())
+    }
+
+    /// [`to_npy`](Array::to_npy) with per-call options.
+    pub fn to_npy_with(&self, path: impl AsRef<Path>, options: &ComputeOptions) -> Result<()> {
+        self.check()?;
+        let path = path.as_ref().to_path_buf();
+        let shape = self.shape().to_vec();
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        let tuple = if dims.len() == 1 {
+            format!("({},)", dims[0])
+        } else {
+            format!("({})", dims.join(", "))
+        };
+        let mut header = format!(
+            "{{'descr': '{}', 'fortran_order': False, 'shape': {tuple}, }}",
+            descr(T::DTYPE)
+        );
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut head = b"\x93NUMPY\x01\x00".to_vec();
+        head.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        head.extend_from_slice(header.as_bytes());
+        let data = head.len() as u64;
+        let f = File::create(&path).map_err(|e| io(&path, e))?;
+        f.write_all_at(&head, 0).map_err(|e| io(&path, e))?;
+        f.set_len(data + (self.size() * T::WIDTH) as u64)
+            .map_err(|e| io(&path, e))?;
+        drop(f);
+
+        let grid = self.grid.clone();
+        let p = Arc::new(path.clone());
+        let op = FnOp::arc("to_npy", move |args: Vec<Value>| {
+            let block = args[0].downcast_ref::<ArrayD<T>>()?;
+            let idx = args[1].downcast_ref::<Vec<u32>>()?;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&*p)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            let mut elems = block.iter();
+            for (off, n) in segments(&shape, &grid, idx) {
+                let mut buf = Vec::with_capacity(n * T::WIDTH);
+                for x in elems.by_ref().take(n) {
+                    x.put(&mut buf);
+                }
+                f.write_all_at(&buf, data + (off * T::WIDTH) as u64)
+                    .map_err(|e| format!("{}: {e}", p.display()))?;
+            }
+            Ok(Value::new(()))
+        });
+        let name: Arc<str> = name_for("to_npy", &(&*self.name, path.display().to_string())).into();
+        let w: Array<bool> = Array::from_layer(
+            name,
+            "to_npy",
+            (*self.grid).clone(),
+            Arc::new(WritePattern {
+                input: self.name.clone(),
+                op,
+            }),
+            &[&self.graph],
+        );
+        let keys = w.keys();
+        oxidask_scheduler::compute_with(w.task_graph()?, &keys, options)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_round_trip_block_by_block() {
+        let dir = std::env::temp_dir().join(format!("oxidask-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.npy");
+        let a = ArrayD::from_shape_fn(IxDyn(&[7, 5, 3]), |i| {
+            (i[0] * 100 + i[1] * 10 + i[2]) as f64
+        });
+        let x = crate::from_array(a.clone(), vec![vec![3, 4], vec![2, 3], vec![3]]).unwrap();
+        x.to_npy(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..6], b"\x93NUMPY");
+        assert_eq!(
+            (bytes.len() - 7 * 5 * 3 * 8) % 64,
+            0,
+            "header padded to 64 bytes"
+        );
+        for chunks in [
+            vec![vec![7], vec![5], vec![3]],
+            vec![vec![2, 5], vec![1, 4], vec![2, 1]],
+        ] {
+            let y = from_npy::<f64>(&path, chunks).unwrap();
+            assert_eq!(y.shape(), &[7, 5, 3]);
+            assert_eq!(y.compute().unwrap(), a);
+            // A full reduction streams the file's blocks.
+            assert_eq!(y.sum().compute().unwrap(), a.sum());
+        }
+        let e = from_npy::<i32>(&path, 2).unwrap_err().to_string();
+        assert!(
+            e.contains("x.npy") && e.contains("<f8") && e.contains("int32"),
+            "{e}"
+        );
+        let e = from_npy::<f64>(dir.join("missing.npy"), 2)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.npy"), "{e}");
+        let b = crate::arange(0i32, 10, 1, 4).unwrap();
+        b.to_npy(dir.join("b.npy")).unwrap();
+        assert_eq!(
+            from_npy::<i32>(dir.join("b.npy"), 3)
+                .unwrap()
+                .compute()
+                .unwrap(),
+            b.compute().unwrap()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    #[ignore = "needs files written by numpy: OXIDASK_NPY_CHECK=dir"]
+    fn reads_files_numpy_wrote() {
+        let dir = std::env::var("OXIDASK_NPY_CHECK")
+            .expect("OXIDASK_NPY_CHECK names a directory with np.npy and b.npy saved by numpy");
+        let dir = std::path::Path::new(&dir);
+        let x = from_npy::<f64>(dir.join("np.npy"), 2)
+            .unwrap()
+            .compute()
+            .unwrap();
+        assert_eq!(
+            x,
+            ArrayD::from_shape_fn(IxDyn(&[4, 5, 3]), |i| (i[0] * 15 + i[1] * 3 + i[2]) as f64)
+        );
+        let b = from_npy::<bool>(dir.join("b.npy"), 4)
+            .unwrap()
+            .compute()
+            .unwrap();
+        assert_eq!(b.iter().filter(|&&v| v).count(), 4);
+        crate::arange(0i64, 7, 1, 3)
+            .unwrap()
+            .to_npy(dir.join("ours.npy"))
+            .unwrap();
+    }
+}
