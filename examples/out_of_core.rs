@@ -288,7 +288,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             name: "shuffle-ooc".into(),
             inputs,
             npartitions: m_out,
-            split: Arc::new(|v: Value, m: u32| {
+            split: Arc::new(|_: usize, v: Value, m: u32| {
                 let xs = v.downcast_ref::<Vec<u64>>()?;
                 let mut pieces = vec![Vec::with_capacity(xs.len() / m as usize + 64); m as usize];
                 for &x in xs {

@@ -30,7 +30,7 @@ fn shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &Path) -> (TaskGraph, Vec<Key>
         name: "shuffle-test".into(),
         inputs,
         npartitions: m,
-        split: Arc::new(|v: Value, m: u32| {
+        split: Arc::new(|_: usize, v: Value, m: u32| {
             let mut pieces = vec![Vec::new(); m as usize];
             for &x in v.downcast_ref::<Vec<u64>>()? {
                 pieces[bucket(x, m) as usize].push(x);

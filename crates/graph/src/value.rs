@@ -156,7 +156,10 @@ impl Value {
         Value::with_codec_vtable(value, nbytes, Some(codec_of::<T, C>()))
     }
 
-    fn with_codec_vtable<T: Any + Send + Sync>(
+    /// Wraps a value with its size and a codec chosen at run time (e.g. by a
+    /// collection that knows its element type's codec only dynamically);
+    /// `None` for no codec.
+    pub fn with_codec_vtable<T: Any + Send + Sync>(
         value: T,
         nbytes: usize,
         codec: Option<&'static CodecVTable>,

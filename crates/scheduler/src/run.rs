@@ -125,7 +125,13 @@ impl<'p> Run<'p> {
                 at,
             });
         }
-        let args = self.gather(id);
+        let args = match self.gather(id) {
+            Ok(args) => args,
+            Err(e) => {
+                self.fail(e, worker);
+                return false;
+            }
+        };
         let outcome = catch_unwind(AssertUnwindSafe(|| task.op.call(args)));
         let value = match outcome {
             Ok(Ok(v)) => v,
@@ -173,7 +179,7 @@ impl<'p> Run<'p> {
 
     /// The argument values of task `id`, taking each dependency's result once
     /// (so the last reader owns it) and cloning for repeated uses.
-    fn gather(&self, id: u32) -> Vec<Value> {
+    fn gather(&self, id: u32) -> Result<Vec<Value>> {
         let task = self.plan.graph.by_id(id).1;
         let ids = self.arg_ids.of(id);
         let mut args = Vec::with_capacity(task.args.len());
@@ -195,16 +201,19 @@ impl<'p> Run<'p> {
                         // Repeated use of one dependency: share the handle
                         // taken for its first use (it is already in `args`).
                         Some(first) => args[self.arg_position(id, first)].clone(),
-                        None => self
-                            .store
-                            .take(dep)
-                            .expect("a ready task's dependencies have results"),
+                        None => self.store.take(dep).ok_or_else(|| {
+                            Error::Internal(format!(
+                                "task {} is ready but the result of {} is missing",
+                                self.plan.graph.key(id),
+                                self.plan.graph.key(dep)
+                            ))
+                        })?,
                     };
                     args.push(value);
                 }
             }
         }
-        args
+        Ok(args)
     }
 
     /// Position in the argument list of the `nth` key argument of task `id`.
@@ -220,7 +229,7 @@ impl<'p> Run<'p> {
     }
 
     #[cold]
-    fn fail(&self, error: Error, worker: usize) {
+    pub fn fail(&self, error: Error, worker: usize) {
         if let Error::Task(t) = &error {
             self.events.emit(&Event::TaskFailed { error: t, worker });
         }
@@ -271,7 +280,16 @@ pub(crate) fn worker_loop(run: &Run, queue: &impl ReadyQueue, worker: usize) {
     let mut ready = Vec::new();
     while let Some(id) = queue.next(worker, run) {
         ready.clear();
-        if !run.execute(id, worker, &mut ready) {
+        // Ops' panics are caught inside `execute`; one escaping here is a
+        // bug in the scheduler, and must fail the run rather than leave the
+        // other workers waiting for a task that will never finish.
+        let ran = catch_unwind(AssertUnwindSafe(|| run.execute(id, worker, &mut ready)));
+        let ok = ran.unwrap_or_else(|payload| {
+            let msg = TaskError::panicked(run.plan.graph.key(id).clone(), "scheduler", &*payload);
+            run.fail(Error::Internal(msg.to_string()), worker);
+            false
+        });
+        if !ok {
             queue.wake_all();
             return;
         }

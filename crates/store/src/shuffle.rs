@@ -28,9 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use oxidask_graph::{Arg, FnOp, Key, LoadBytes, Op, OpError, Task, TaskGraph, Value, ValueMeta};
 
-/// Splits one input partition into `m` pieces (piece `j` goes to output `j`);
-/// each piece must have a codec (`Value::with_codec` or a recognised type).
-pub type SplitFn = dyn Fn(Value, u32) -> Result<Vec<Value>, OpError> + Send + Sync;
+/// Splits input partition number `i` (the first argument) into `m` pieces
+/// (the third; piece `j` goes to output `j`); each piece must have a codec
+/// (`Value::with_codec` or a recognised type).
+pub type SplitFn = dyn Fn(usize, Value, u32) -> Result<Vec<Value>, OpError> + Send + Sync;
 
 /// Builds one output partition from its pieces, one per input partition,
 /// in input order. Iterate the pieces by value so each is read, used and
@@ -80,7 +81,7 @@ pub fn hash_shuffle(spec: ShuffleSpec) -> (TaskGraph, Vec<Key>) {
             let (split, dir) = (split.clone(), dir.clone());
             let op = FnOp::arc("shuffle-split", move |mut args: Vec<Value>| {
                 let part = args.pop().ok_or("shuffle split takes one partition")?;
-                let pieces = split(part, m)?;
+                let pieces = split(i, part, m)?;
                 if pieces.len() != m as usize {
                     return Err(format!(
                         "split returned {} pieces for {m} output partitions",

@@ -90,3 +90,22 @@ fn results_without_readers_are_dropped_at_once() {
     store.put(0, Value::new(vec![0u8; 500])).unwrap();
     assert_eq!(store.stats().held, 0);
 }
+
+#[test]
+fn every_reader_of_a_shared_result_gets_it_under_contention() {
+    // Readers racing for one result: the last one must not empty the slot
+    // before an earlier one has cloned it.
+    for round in 0..500u32 {
+        let store = Store::new(vec![4], StoreOptions::default());
+        store.put(0, Value::new(vec![round as u64; 8])).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let v = store.take(0).expect("every reader gets the value");
+                    assert_eq!(v.downcast_ref::<Vec<u64>>().unwrap()[0], round as u64);
+                });
+            }
+        });
+        assert_eq!(store.stats().held, 0);
+    }
+}
