@@ -86,6 +86,8 @@ mod guides {
     mod scheduling {}
     #[doc = include_str!("../../../docs/graphs.md")]
     mod graphs {}
+    #[doc = include_str!("../../../docs/array.md")]
+    mod array {}
     #[doc = include_str!("../../../docs/bag.md")]
     mod bag {}
     #[doc = include_str!("../../../docs/memory.md")]
