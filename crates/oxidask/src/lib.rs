@@ -5,6 +5,9 @@
 //!
 //! - [`delayed`]: turn calls of plain functions into a lazy task graph
 //!   ([`delayed!`]) and compute it in parallel;
+//! - [`array`]: chunked N-d arrays over `ndarray` — NumPy broadcasting,
+//!   fused elementwise chains, tree reductions, stats, slicing, matmul,
+//!   `.npy` files (like `dask.array`);
 //! - [`bag`]: partitioned collections of records — text and JSON lines,
 //!   map/filter/pluck, frequencies, topk, folds (like `dask.bag`);
 //! - [`graph`]: keys, tasks, ops, values and the optimizer;
