@@ -5,7 +5,7 @@
 //!
 //! - [`delayed`]: turn calls of plain functions into a lazy task graph
 //!   ([`delayed!`]) and compute it in parallel;
-//! - [`array`]: chunked N-d arrays over `ndarray` — NumPy broadcasting,
+//! - [`array`](mod@array): chunked N-d arrays over `ndarray` — NumPy broadcasting,
 //!   fused elementwise chains, tree reductions, stats, slicing, matmul,
 //!   `.npy` files (like `dask.array`);
 //! - [`bag`]: partitioned collections of records — text and JSON lines,
