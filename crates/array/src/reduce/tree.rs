@@ -1,0 +1,603 @@
+//! The tree of tasks of one reduction: partial, combine and finish layers
+//! (see the parent module), and the streamed partial tasks.
+
+use std::sync::Arc;
+
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Order};
+use oxidask_graph::{Arg, Key, Op, OpError, Task, Tokenize, Value, name_for};
+
+use super::{DEFAULT_SPLIT_EVERY, Kernel, Loc, Reduce};
+use crate::array::{Array, Scalar};
+use crate::element::Element;
+use crate::error::{Result, invalid};
+use crate::expr::{Env, ExprFn, chunk_value};
+use crate::grid::{Grid, normalize_axes, unravel};
+use crate::layer::{BlockLayer, Pattern};
+use crate::stream::{PIECE, Stream, Visit};
+
+/// Accumulators of one block, row-major over its kept axes.
+#[derive(Clone)]
+struct Part<A> {
+    data: Vec<A>,
+}
+
+struct Plan {
+    red: Vec<usize>,
+    keepdims: bool,
+    in_grid: Arc<Grid>,
+    out_grid: Grid,
+}
+
+impl Plan {
+    /// The block index with reduced axes inserted (as 0) when they were dropped.
+    fn full_index(&self, idx: &[u32], final_level: bool) -> Vec<u32> {
+        if !final_level || self.keepdims {
+            return idx.to_vec();
+        }
+        let mut it = idx.iter();
+        (0..self.in_grid.ndim())
+            .map(|a| {
+                if self.red.contains(&a) {
+                    0
+                } else {
+                    *it.next().unwrap_or(&0)
+                }
+            })
+            .collect()
+    }
+
+    /// The output block's shape as the finish step produces it.
+    fn out_block_shape(&self, full_idx: &[u32]) -> Vec<usize> {
+        (0..self.in_grid.ndim())
+            .filter(|a| self.keepdims || !self.red.contains(a))
+            .map(|a| {
+                if self.red.contains(&a) {
+                    1
+                } else {
+                    self.in_grid.chunks[a][full_idx[a] as usize]
+                }
+            })
+            .collect()
+    }
+}
+
+fn finish_block<T: Element, K: Kernel<T>>(
+    k: &K,
+    plan: &Plan,
+    full_idx: &[u32],
+    part: Part<K::Acc>,
+) -> Result<Value, OpError> {
+    let shape = plan.out_block_shape(full_idx);
+    let data = part
+        .data
+        .into_iter()
+        .map(|a| k.finish(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(chunk_value(ArrayD::from_shape_vec(IxDyn(&shape), data)?))
+}
+
+fn part_value<A: Send + Sync + 'static>(p: Part<A>) -> Value {
+    let n = std::mem::size_of::<Part<A>>() + p.data.len() * std::mem::size_of::<A>();
+    Value::sized(p, n)
+}
+
+/// Reduces one block: its rows are the kept positions, each over the
+/// reduced axes (row-major).
+fn block_part<T: Element, K: Kernel<T>>(
+    k: &K,
+    block: ArrayViewD<T>,
+    plan: &Plan,
+    full_idx: &[u32],
+) -> Result<Part<K::Acc>, OpError> {
+    let nd = block.ndim();
+    let keep: Vec<usize> = (0..nd).filter(|a| !plan.red.contains(a)).collect();
+    let nout: usize = keep.iter().map(|&a| block.shape()[a]).product();
+    let nred: usize = plan.red.iter().map(|&a| block.shape()[a]).product();
+    let perm: Vec<usize> = keep.iter().chain(&plan.red).copied().collect();
+    let loc = Loc {
+        offset: 0,
+        start: if K::NEEDS_LOC {
+            plan.in_grid.block_start(full_idx)
+        } else {
+            Vec::new()
+        },
+        bshape: block.shape().to_vec(),
+        gshape: &plan.in_grid.shape,
+        red: &plan.red,
+    };
+    let permuted = block.permuted_axes(IxDyn(&perm));
+    let rows = permuted.to_shape(((nout, nred), Order::RowMajor))?;
+    let data = rows.axis_iter(Axis(0)).map(|r| k.row(r, &loc)).collect();
+    Ok(Part { data })
+}
+
+/// Level 0: the fused expression of a block, reduced.
+struct PartialOp<T: Element, K: Kernel<T>> {
+    name: String,
+    kernel: Arc<K>,
+    plan: Arc<Plan>,
+    ids: Arc<[u64]>,
+    uses: Arc<[u32]>,
+    f: ExprFn<T>,
+    final_level: bool,
+}
+
+impl<T: Element, K: Kernel<T>> Op for PartialOp<T, K> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn call(&self, mut args: Vec<Value>) -> Result<Value, OpError> {
+        let leaves = args.split_off(1);
+        let idx = args[0].downcast_ref::<Vec<u32>>()?;
+        let full = self.plan.full_index(idx, self.final_level);
+        let mut env = Env::new(
+            self.ids.clone(),
+            leaves,
+            self.uses.to_vec(),
+            self.plan.in_grid.ndim(),
+        );
+        let blk = (self.f)(&mut env)?;
+        drop(env);
+        let part = block_part(&*self.kernel, blk.view(), &self.plan, &full)?;
+        drop(blk);
+        if self.final_level {
+            finish_block(&*self.kernel, &self.plan, &full, part)
+        } else {
+            Ok(part_value(part))
+        }
+    }
+}
+
+/// Level 0 of a full reduction over streaming sources: the fused
+/// expression runs on pieces of the leaves' blocks, never on whole blocks
+/// (see the `stream` module).
+struct StreamPartialOp<T: Element, K: Kernel<T>> {
+    name: String,
+    kernel: Arc<K>,
+    plan: Arc<Plan>,
+    ids: Arc<[u64]>,
+    uses: Arc<[u32]>,
+    f: ExprFn<T>,
+    streams: Vec<Arc<dyn Stream>>,
+    /// When set (factor, numblocks), a task reduces a group of small blocks.
+    group: Option<(Vec<u32>, Vec<u32>)>,
+    /// When the expression is a bare in-memory source: its pieces, uncopied.
+    visit: Option<Visit<T>>,
+    final_level: bool,
+}
+
+impl<T: Element, K: Kernel<T>> StreamPartialOp<T, K> {
+    /// Streams block `full` through the expression into `acc`.
+    fn stream_block(&self, full: &[u32], acc: &mut Option<K::Acc>) -> Result<(), OpError> {
+        let bshape = self.plan.in_grid.block_shape(full);
+        let n: usize = bshape.iter().product();
+        let mut loc = Loc {
+            offset: 0,
+            start: if K::NEEDS_LOC {
+                self.plan.in_grid.block_start(full)
+            } else {
+                Vec::new()
+            },
+            bshape,
+            gshape: &self.plan.in_grid.shape,
+            red: &self.plan.red,
+        };
+        if let Some(visit) = &self.visit {
+            visit(full, &mut |piece, offset| {
+                loc.offset = offset;
+                let a = self.kernel.row(piece, &loc);
+                match acc {
+                    None => *acc = Some(a),
+                    Some(x) => self.kernel.merge(x, a),
+                }
+            });
+            return Ok(());
+        }
+        let mut readers: Vec<_> = self.streams.iter().map(|s| s.open(full)).collect();
+        loop {
+            let len = PIECE.min(n - loc.offset);
+            let vals = readers
+                .iter_mut()
+                .map(|r| r.next(len))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut env = Env::new(self.ids.clone(), vals, self.uses.to_vec(), 1);
+            let blk = (self.f)(&mut env)?;
+            let view = blk.view().into_shape_with_order(len)?;
+            let a = self.kernel.row(view, &loc);
+            match acc {
+                None => *acc = Some(a),
+                Some(x) => self.kernel.merge(x, a),
+            }
+            loc.offset += len;
+            if loc.offset >= n {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl<T: Element, K: Kernel<T>> Op for StreamPartialOp<T, K> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let idx = args
+            .first()
+            .ok_or("a partial task needs its block index")?
+            .downcast_ref::<Vec<u32>>()?;
+        let full = self.plan.full_index(idx, self.final_level);
+        let mut acc: Option<K::Acc> = None;
+        match &self.group {
+            None => self.stream_block(&full, &mut acc)?,
+            Some((factor, nb)) => {
+                // Blocks smaller than a piece: this task reduces the whole
+                // group a first-level combine would merge, in index order.
+                let ranges: Vec<Vec<u32>> = (0..full.len())
+                    .map(|a| {
+                        let lo = full[a] * factor[a];
+                        (lo..(lo + factor[a]).min(nb[a])).collect()
+                    })
+                    .collect();
+                let counts: Vec<u32> = ranges.iter().map(|r| r.len() as u32).collect();
+                let total: u64 = counts.iter().map(|&c| c as u64).product();
+                for f in 0..total {
+                    let local = unravel(f, &counts);
+                    let b: Vec<u32> = local
+                        .iter()
+                        .zip(&ranges)
+                        .map(|(&l, r)| r[l as usize])
+                        .collect();
+                    self.stream_block(&b, &mut acc)?;
+                }
+            }
+        }
+        let part = Part {
+            data: acc.into_iter().collect(),
+        };
+        if self.final_level {
+            finish_block(&*self.kernel, &self.plan, &full, part)
+        } else {
+            Ok(part_value(part))
+        }
+    }
+}
+
+/// Level 0 of a streamed reduction: tasks read no keys, only their index.
+struct StreamPattern {
+    op: Arc<dyn Op>,
+}
+
+impl Pattern for StreamPattern {
+    fn task(&self, idx: &[u32]) -> Task {
+        Task::new(self.op.clone(), vec![Arg::Value(Value::new(idx.to_vec()))])
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        Vec::new()
+    }
+}
+
+/// Levels ≥ 1: partials merged in index order.
+struct CombineOp<T: Element, K: Kernel<T>> {
+    name: String,
+    kernel: Arc<K>,
+    plan: Arc<Plan>,
+    final_level: bool,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T: Element, K: Kernel<T>> Op for CombineOp<T, K> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let mut it = args.into_iter();
+        let idx = it.next().ok_or("combine needs its block index")?;
+        let idx = idx.downcast_ref::<Vec<u32>>()?;
+        let mut acc: Option<Part<K::Acc>> = None;
+        for v in it {
+            let p = v.take::<Part<K::Acc>>()?;
+            acc = Some(match acc {
+                None => p,
+                Some(mut a) => {
+                    for (x, y) in a.data.iter_mut().zip(p.data) {
+                        self.kernel.merge(x, y);
+                    }
+                    a
+                }
+            });
+        }
+        let part = acc.ok_or("combine got no partial results")?;
+        if self.final_level {
+            let full = self.plan.full_index(idx, true);
+            finish_block(&*self.kernel, &self.plan, &full, part)
+        } else {
+            Ok(part_value(part))
+        }
+    }
+}
+
+struct PartialPattern {
+    op: Arc<dyn Op>,
+    leaves: Vec<(Arc<str>, Vec<u32>, usize)>,
+    plan: Arc<Plan>,
+    final_level: bool,
+}
+
+impl Pattern for PartialPattern {
+    fn task(&self, idx: &[u32]) -> Task {
+        let full = self.plan.full_index(idx, self.final_level);
+        let mut args = vec![Arg::Value(Value::new(idx.to_vec()))];
+        for (name, nb, pad) in &self.leaves {
+            let i: Vec<u32> = nb
+                .iter()
+                .enumerate()
+                .map(|(j, &n)| if n == 1 { 0 } else { full[j + pad] })
+                .collect();
+            args.push(Arg::Key(Key::with_index(name.clone(), &i)));
+        }
+        Task::new(self.op.clone(), args)
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        self.leaves.iter().map(|l| l.0.clone()).collect()
+    }
+}
+
+struct CombinePattern {
+    op: Arc<dyn Op>,
+    prev: Arc<str>,
+    prev_nb: Vec<u32>,
+    factor: Vec<u32>,
+    plan: Arc<Plan>,
+    final_level: bool,
+}
+
+impl Pattern for CombinePattern {
+    fn task(&self, idx: &[u32]) -> Task {
+        let full = self.plan.full_index(idx, self.final_level);
+        let mut args = vec![Arg::Value(Value::new(idx.to_vec()))];
+        let ranges: Vec<Vec<u32>> = (0..full.len())
+            .map(|a| {
+                if self.plan.red.contains(&a) {
+                    let lo = full[a] * self.factor[a];
+                    let hi = (lo + self.factor[a]).min(self.prev_nb[a]);
+                    (lo..hi).collect()
+                } else {
+                    vec![full[a]]
+                }
+            })
+            .collect();
+        let n: usize = ranges.iter().map(|r| r.len()).product();
+        let nb: Vec<u32> = ranges.iter().map(|r| r.len() as u32).collect();
+        for f in 0..n as u64 {
+            let local = unravel(f, &nb);
+            let i: Vec<u32> = local
+                .iter()
+                .zip(&ranges)
+                .map(|(&l, r)| r[l as usize])
+                .collect();
+            args.push(Arg::Key(Key::with_index(self.prev.clone(), &i)));
+        }
+        Task::new(self.op.clone(), args)
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        vec![self.prev.clone()]
+    }
+}
+
+impl<T: Element> Array<T> {
+    /// Builds the reduction of this array by `kernel` as in the module docs.
+    pub(crate) fn reduction<K: Kernel<T>>(
+        &self,
+        op: &str,
+        params: &impl Tokenize,
+        kernel: K,
+        opts: &Reduce,
+    ) -> Result<Array<K::Out>> {
+        self.check()?;
+        let ndim = self.ndim();
+        let red = match &opts.axes {
+            None => (0..ndim).collect(),
+            Some(a) => normalize_axes(a, ndim, "axis")?,
+        };
+        let split_every = opts.split_every.unwrap_or(DEFAULT_SPLIT_EVERY);
+        if split_every < 2 {
+            return Err(invalid(
+                "split_every",
+                format!("must be at least 2, got {split_every}"),
+            ));
+        }
+        let nred: usize = red.iter().map(|&a| self.shape()[a]).product();
+        let nout: usize = (0..ndim)
+            .filter(|a| !red.contains(a))
+            .map(|a| self.shape()[a])
+            .product();
+        if K::NEEDS_ELEMENTS && nred == 0 && nout > 0 {
+            return Err(invalid(
+                "self",
+                format!(
+                    "zero-size array (shape {:?}) to reduction operation {op} over axes {red:?}, \
+                     which has no identity",
+                    self.shape()
+                ),
+            ));
+        }
+        let out_chunks: Vec<Vec<usize>> = (0..ndim)
+            .filter(|a| opts.keepdims || !red.contains(a))
+            .map(|a| {
+                if red.contains(&a) {
+                    vec![1]
+                } else {
+                    self.grid.chunks[a].clone()
+                }
+            })
+            .collect();
+        let plan = Arc::new(Plan {
+            red: red.clone(),
+            keepdims: opts.keepdims,
+            in_grid: self.grid.clone(),
+            out_grid: Grid::new(out_chunks),
+        });
+        let kernel = Arc::new(kernel);
+        let expr = self.expr(&self.grid)?;
+        let base = name_for(op, &(params, &expr.token, &red, opts.keepdims, split_every));
+
+        // Per reduced axis, how many blocks one combine task merges.
+        let multi = red
+            .iter()
+            .filter(|&&a| self.grid.chunks[a].len() > 1)
+            .count()
+            .max(1);
+        let per_axis = ((split_every as f64).powf(1.0 / multi as f64).floor() as u32).max(2);
+        let mut nb = self.grid.numblocks();
+        let done = |nb: &[u32]| red.iter().all(|&a| nb[a] <= 1);
+        let key_nb = |nb: &[u32], final_level: bool| -> Vec<u32> {
+            (0..ndim)
+                .filter(|a| !final_level || opts.keepdims || !red.contains(a))
+                .map(|a| nb[a])
+                .collect()
+        };
+
+        let factor: Vec<u32> = (0..ndim)
+            .map(|a| if red.contains(&a) { per_axis } else { 1 })
+            .collect();
+        let coarser = |nb: &[u32]| -> Vec<u32> {
+            nb.iter()
+                .zip(&factor)
+                .map(|(&n, &f)| n.div_ceil(f))
+                .collect()
+        };
+        let streams: Option<Vec<Arc<dyn Stream>>> = (red.len() == ndim)
+            .then(|| {
+                expr.leaves
+                    .iter()
+                    .map(|l| l.stream.clone().filter(|_| *l.grid == *self.grid))
+                    .collect()
+            })
+            .flatten();
+        // Streamed blocks smaller than one piece cost more in task overhead
+        // than in work: reduce a first-level group of them per task.
+        let largest: usize = self
+            .grid
+            .chunks
+            .iter()
+            .map(|c| c.iter().copied().max().unwrap_or(0))
+            .product();
+        let group = (streams.is_some() && !done(&nb) && largest < PIECE).then(|| {
+            let g = (factor.clone(), nb.clone());
+            nb = coarser(&nb);
+            g
+        });
+        let final0 = done(&nb);
+        let name0: Arc<str> = if final0 {
+            base.clone()
+        } else {
+            format!("{base}-partial")
+        }
+        .into();
+        let ids: Arc<[u64]> = expr.leaves.iter().map(|l| l.id).collect();
+        let uses: Arc<[u32]> = expr.leaves.iter().map(|l| l.uses).collect();
+        let pattern: Arc<dyn Pattern> = match streams {
+            Some(streams) => Arc::new(StreamPattern {
+                op: Arc::new(StreamPartialOp {
+                    name: op.to_string(),
+                    kernel: kernel.clone(),
+                    plan: plan.clone(),
+                    ids,
+                    uses,
+                    f: expr.f.clone(),
+                    streams,
+                    group,
+                    visit: if expr.bare { self.visit.clone() } else { None },
+                    final_level: final0,
+                }),
+            }),
+            None => Arc::new(PartialPattern {
+                op: Arc::new(PartialOp {
+                    name: op.to_string(),
+                    kernel: kernel.clone(),
+                    plan: plan.clone(),
+                    ids,
+                    uses,
+                    f: expr.f.clone(),
+                    final_level: final0,
+                }),
+                leaves: expr
+                    .leaves
+                    .iter()
+                    .map(|l| (l.name.clone(), l.grid.numblocks(), ndim - l.grid.ndim()))
+                    .collect(),
+                plan: plan.clone(),
+                final_level: final0,
+            }),
+        };
+        let mut graph = expr.graph.clone().with_layer(Arc::new(BlockLayer::new(
+            name0.clone(),
+            "reduction",
+            key_nb(&nb, final0),
+            pattern,
+        )));
+        let mut prev = name0;
+        let mut level = 1;
+        while !done(&nb) {
+            let next = coarser(&nb);
+            let final_level = done(&next);
+            let name: Arc<str> = if final_level {
+                base.clone()
+            } else {
+                format!("{base}-combine{level}")
+            }
+            .into();
+            let pattern = CombinePattern {
+                op: Arc::new(CombineOp {
+                    name: format!("{op}-combine"),
+                    kernel: kernel.clone(),
+                    plan: plan.clone(),
+                    final_level,
+                    _t: std::marker::PhantomData::<fn(T)>,
+                }),
+                prev: prev.clone(),
+                prev_nb: nb.clone(),
+                factor: factor.clone(),
+                plan: plan.clone(),
+                final_level,
+            };
+            graph = graph.with_layer(Arc::new(BlockLayer::new(
+                name.clone(),
+                "reduction",
+                key_nb(&next, final_level),
+                Arc::new(pattern),
+            )));
+            prev = name;
+            nb = next;
+            level += 1;
+        }
+        Ok(Array {
+            grid: Arc::new(plan.out_grid.clone()),
+            name: prev,
+            graph,
+            fused: None,
+            poison: None,
+            stream: None,
+            visit: None,
+            _t: std::marker::PhantomData,
+        })
+    }
+
+    pub(super) fn full_reduction<K: Kernel<T>>(
+        &self,
+        op: &str,
+        params: &impl Tokenize,
+        k: K,
+    ) -> Scalar<K::Out> {
+        Scalar::new(
+            self.reduction(op, params, k, &Reduce::all())
+                .unwrap_or_else(Array::poisoned),
+        )
+    }
+}
