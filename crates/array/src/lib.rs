@@ -10,6 +10,13 @@
 //! tree reductions ([`Array::sum`], [`Array::mean_with`], …) and the
 //! [`stats`] module.
 //!
+//! An operation a dtype does not support does not compile:
+//!
+//! ```compile_fail
+//! let b = oxidask_array::full(&[3], true, 1).unwrap();
+//! let _ = b.sqrt(); // no square roots of booleans
+//! ```
+//!
 //! Bad input — shapes that do not broadcast, an axis out of range, chunks
 //! that do not fit the shape — is an error when the graph is built, naming
 //! the argument, never a panic at compute time.

@@ -361,3 +361,16 @@ fn matrix_products_match_ndarray() {
     let ai = a2.mapv(|v| v as i64);
     assert_eq!(gi, ai.dot(&ai.t()).into_dyn());
 }
+
+#[test]
+fn persist_and_visualize() {
+    let x = crate::random::uniform(0.0, 1.0, &[100], 25, 9).unwrap();
+    let y = (&x + 1.0).persist().unwrap();
+    assert_eq!(y.task_graph().unwrap().len(), 4);
+    assert_eq!(y.compute().unwrap(), (&x + 1.0).compute().unwrap());
+    let path = std::env::temp_dir().join(format!("oxidask-array-{}.svg", std::process::id()));
+    y.sum().visualize(&path).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.contains("<svg"), "{}", &svg[..svg.len().min(200)]);
+    std::fs::remove_file(&path).unwrap();
+}
