@@ -2,10 +2,14 @@
 //!
 //! Each output block is one task reading exactly the input blocks that
 //! overlap it and copying the overlapping pieces; a block that equals an
-//! input block is passed through without a copy. A task holds one output
-//! block and the inputs it reads, and the optimizer's ordering finishes
-//! output blocks in input order, so an input block is released once the
-//! output blocks over it are done.
+//! input block is passed through without a copy. When an output block
+//! would read much more than a block's worth of input (rows to columns),
+//! the rechunk runs in two stages, like Dask's staged plan: every input
+//! block is first cut along the output boundaries (the common refinement
+//! of both chunkings), then each output block gathers its pieces. No task
+//! then holds more than one input block or one output block (plus its
+//! pieces); how many pieces wait at once is the scheduler's ordering and
+//! memory limit's business.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -117,6 +121,44 @@ impl<T: Element> Array<T> {
         if out == *self.grid {
             return Ok(self.clone());
         }
+        if self.needs_stages(&out) {
+            // Cut every input block along the output boundaries first, so
+            // no task holds more than one input block or one output block.
+            let pieces: Vec<Vec<usize>> = (0..self.ndim())
+                .map(|a| crate::elementwise::refine(&self.grid.chunks[a], &out.chunks[a]))
+                .collect();
+            return self.rechunk_direct(Grid::new(pieces))?.rechunk_direct(out);
+        }
+        self.rechunk_direct(out)
+    }
+
+    /// Whether reading, for some output block, all the input blocks it
+    /// overlaps could take more than 4× the larger of an input and an output
+    /// block (e.g. rows to columns).
+    fn needs_stages(&self, out: &Grid) -> bool {
+        let mut bound = 1usize;
+        let (mut max_in, mut max_out) = (1usize, 1usize);
+        for a in 0..self.ndim() {
+            let starts = &self.grid.starts[a];
+            let widest = (0..out.chunks[a].len())
+                .map(|j| {
+                    let (s, e) = (out.starts[a][j], out.starts[a][j + 1]);
+                    overlaps(starts, s, e)
+                        .iter()
+                        .map(|o| self.grid.chunks[a][o.0 as usize])
+                        .sum::<usize>()
+                })
+                .max()
+                .unwrap_or(0);
+            bound = bound.saturating_mul(widest);
+            max_in = max_in.saturating_mul(self.grid.chunks[a].iter().copied().max().unwrap_or(0));
+            max_out = max_out.saturating_mul(out.chunks[a].iter().copied().max().unwrap_or(0));
+        }
+        bound > 4usize.saturating_mul(max_in.max(max_out))
+    }
+
+    /// One layer: each output block reads the input blocks it overlaps.
+    fn rechunk_direct(&self, out: Grid) -> Result<Array<T>> {
         let name: Arc<str> = name_for("rechunk", &(&*self.name, &out.chunks)).into();
         let (in_grid, out_grid) = (self.grid.clone(), Arc::new(out.clone()));
         let (ig, og) = (in_grid.clone(), out_grid.clone());

@@ -374,3 +374,32 @@ fn persist_and_visualize() {
     assert!(svg.contains("<svg"), "{}", &svg[..svg.len().min(200)]);
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn rows_to_columns_rechunk_runs_in_two_bounded_stages() {
+    let a = data(&[64, 48]);
+    let x = from_array(a.clone(), [1, 48]).unwrap();
+    let y = x.rechunk([64, 1]).unwrap();
+    assert_eq!(y.compute().unwrap(), a);
+    // Every task reads at most one block's worth of elements.
+    let g = y.task_graph().unwrap();
+    let sizes: std::collections::HashMap<String, usize> =
+        [(x.name().to_string(), 48)].into_iter().collect();
+    let mut max_inputs = 0;
+    for (_, task) in g.iter() {
+        let n = task
+            .dependencies()
+            .filter(|k| !sizes.contains_key(k.name()))
+            .count()
+            + task
+                .dependencies()
+                .filter(|k| sizes.contains_key(k.name()))
+                .count()
+                * 48;
+        max_inputs = max_inputs.max(n);
+    }
+    assert!(max_inputs <= 64, "a task reads {max_inputs} elements");
+    // A rechunk that merges neighbours stays one stage.
+    let z = x.rechunk([8, 48]).unwrap();
+    assert_eq!(z.graph().num_layers(), 2);
+}
