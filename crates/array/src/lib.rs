@@ -62,7 +62,7 @@ pub use elementwise::{Operand, blockwise, where_};
 pub use error::{Error, Result};
 pub use grid::{AxisChunks, Chunks};
 pub use linalg::tensordot;
-pub use npy::from_npy;
+pub use npy::{from_npy, from_npy_stack};
 pub use reduce::Reduce;
 pub use shape::{concatenate, stack};
 

@@ -231,6 +231,124 @@ pub fn from_npy<T: Element>(path: impl AsRef<Path>, chunks: impl Into<Chunks>) -
     Ok(source_parts("from_npy", &token, grid, block, open))
 }
 
+/// A format-1.0 header for a C-order array of `shape`, padded to 64 bytes.
+fn npy_header<T: Element>(shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let tuple = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {tuple}, }}",
+        descr(T::DTYPE)
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut head = b"\x93NUMPY\x01\x00".to_vec();
+    head.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    head.extend_from_slice(header.as_bytes());
+    head
+}
+
+/// An array from a directory written by [`Array::to_npy_stack`]: one
+/// `.npy` file per chunk along the stacking axis, read block by block.
+/// Every file's header is checked when the array is built.
+pub fn from_npy_stack<T: Element>(dir: impl AsRef<Path>) -> Result<Array<T>> {
+    let dir = dir.as_ref().to_path_buf();
+    let info_path = dir.join("info");
+    let info = std::fs::read_to_string(&info_path).map_err(|e| io(&info_path, e))?;
+    let field = |k: &str| -> Result<Vec<usize>> {
+        let line = info
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} ")))
+            .ok_or_else(|| bad(&info_path, format!("no `{k}` line")))?;
+        line.split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| bad(&info_path, format!("bad `{k}` value {v:?}: {e}")))
+            })
+            .collect()
+    };
+    let (axis, shape, lens) = (field("axis")?, field("shape")?, field("chunks")?);
+    let axis = *axis
+        .first()
+        .ok_or_else(|| bad(&info_path, "empty `axis`".into()))?;
+    let dtype = info
+        .lines()
+        .find_map(|l| l.strip_prefix("dtype "))
+        .unwrap_or("");
+    if dtype != descr(T::DTYPE) {
+        return Err(bad(
+            &info_path,
+            format!(
+                "holds dtype {dtype}, but an array of {} ({}) was asked for",
+                T::DTYPE,
+                descr(T::DTYPE)
+            ),
+        ));
+    }
+    if axis >= shape.len() {
+        return Err(bad(&info_path, format!("axis {axis} for shape {shape:?}")));
+    }
+    let chunks: Vec<Vec<usize>> = (0..shape.len())
+        .map(|a| {
+            if a == axis {
+                lens.clone()
+            } else {
+                vec![shape[a]]
+            }
+        })
+        .collect();
+    let grid = grid_for(&shape, &Chunks::from(chunks), "info")?;
+    let mut files = Vec::with_capacity(lens.len());
+    for i in 0..lens.len() {
+        let path = dir.join(format!("{i}.npy"));
+        let (fshape, data) = read_header::<T>(&path)?;
+        let mut idx = vec![0u32; shape.len()];
+        idx[axis] = i as u32;
+        if fshape != grid.block_shape(&idx) {
+            return Err(bad(
+                &path,
+                format!(
+                    "has shape {fshape:?}, the stack's info says {:?}",
+                    grid.block_shape(&idx)
+                ),
+            ));
+        }
+        files.push((path, data));
+    }
+    let files = Arc::new(files);
+    let f1 = files.clone();
+    let block = move |g: &Grid, idx: &[u32]| -> Result<ArrayD<T>, oxidask_graph::OpError> {
+        let (path, data) = &f1[idx[axis] as usize];
+        let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let shape = g.block_shape(idx);
+        let mut v = Vec::with_capacity(shape.iter().product());
+        read_elems(&f, *data, 0, shape.iter().product(), &mut v)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(ArrayD::from_shape_vec(IxDyn(&shape), v)?)
+    };
+    let open = Arc::new(move |_: &Grid, idx: &[u32]| -> Fill<T> {
+        let (path, data) = files[idx[axis] as usize].clone();
+        let file = File::open(path);
+        let mut at = 0usize;
+        Box::new(move |out: &mut Vec<T>, len: usize| {
+            if let Ok(f) = file.as_ref() {
+                if read_elems(f, data, at, len, out).is_ok() {
+                    at += len;
+                }
+            }
+        })
+    });
+    let token = (dir.display().to_string(), info.clone());
+    Ok(source_parts("from_npy_stack", &token, grid, block, open))
+}
+
 struct WritePattern {
     input: Arc<str>,
     op: Arc<dyn Op>,
@@ -265,23 +383,7 @@ impl<T: Element> Array<T> {
         self.check()?;
         let path = path.as_ref().to_path_buf();
         let shape = self.shape().to_vec();
-        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        let tuple = if dims.len() == 1 {
-            format!("({},)", dims[0])
-        } else {
-            format!("({})", dims.join(", "))
-        };
-        let mut header = format!(
-            "{{'descr': '{}', 'fortran_order': False, 'shape': {tuple}, }}",
-            descr(T::DTYPE)
-        );
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut head = b"\x93NUMPY\x01\x00".to_vec();
-        head.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        head.extend_from_slice(header.as_bytes());
+        let head = npy_header::<T>(&shape);
         let data = head.len() as u64;
         let f = File::create(&path).map_err(|e| io(&path, e))?;
         f.write_all_at(&head, 0).map_err(|e| io(&path, e))?;
@@ -322,6 +424,72 @@ impl<T: Element> Array<T> {
         );
         let keys = w.keys();
         oxidask_scheduler::compute_with(w.task_graph()?, &keys, options)?;
+        Ok(())
+    }
+}
+
+impl<T: Element> Array<T> {
+    /// Writes the array to directory `dir` as one `.npy` file per chunk
+    /// along `axis` (`0.npy`, `1.npy`, …; the other axes are gathered into
+    /// one chunk first) and an `info` file, like Dask's `to_npy_stack`;
+    /// read it back with [`from_npy_stack`]. Each file is written by its
+    /// own task.
+    pub fn to_npy_stack(&self, dir: impl AsRef<Path>, axis: isize) -> Result<()> {
+        self.check()?;
+        let dir = dir.as_ref().to_path_buf();
+        let axis = crate::grid::normalize_axis(axis, self.ndim(), "axis")?;
+        let chunks: Vec<crate::AxisChunks> = (0..self.ndim())
+            .map(|a| {
+                if a == axis {
+                    crate::AxisChunks::Sizes(self.grid.chunks[a].clone())
+                } else {
+                    crate::AxisChunks::Full
+                }
+            })
+            .collect();
+        let x = self.rechunk(chunks)?;
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let join = |v: &[usize]| {
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let info = format!(
+            "axis {axis}\nshape {}\nchunks {}\ndtype {}\n",
+            join(x.shape()),
+            join(&x.grid.chunks[axis]),
+            descr(T::DTYPE)
+        );
+        let info_path = dir.join("info");
+        std::fs::write(&info_path, info).map_err(|e| io(&info_path, e))?;
+        let d = Arc::new(dir.clone());
+        let op = FnOp::arc("to_npy_stack", move |args: Vec<Value>| {
+            let block = args[0].downcast_ref::<ArrayD<T>>()?;
+            let idx = args[1].downcast_ref::<Vec<u32>>()?;
+            let path = d.join(format!("{}.npy", idx[axis]));
+            let mut bytes = npy_header::<T>(block.shape());
+            bytes.reserve(block.len() * T::WIDTH);
+            for &v in block.iter() {
+                v.put(&mut bytes);
+            }
+            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(Value::new(()))
+        });
+        let name: Arc<str> =
+            name_for("to_npy_stack", &(&*x.name, dir.display().to_string())).into();
+        let w: Array<bool> = Array::from_layer(
+            name,
+            "to_npy_stack",
+            (*x.grid).clone(),
+            Arc::new(WritePattern {
+                input: x.name.clone(),
+                op,
+            }),
+            &[&x.graph],
+        );
+        let keys = w.keys();
+        oxidask_scheduler::compute(w.task_graph()?, &keys)?;
         Ok(())
     }
 }
@@ -374,6 +542,20 @@ mod tests {
                 .compute()
                 .unwrap(),
             b.compute().unwrap()
+        );
+        // A stack of files along axis 1.
+        let stack = dir.join("stack");
+        x.to_npy_stack(&stack, 1).unwrap();
+        assert!(stack.join("1.npy").exists() && !stack.join("2.npy").exists());
+        let z = from_npy_stack::<f64>(&stack).unwrap();
+        assert_eq!(z.chunks(), &[vec![7], vec![2, 3], vec![3]]);
+        assert_eq!(z.compute().unwrap(), a);
+        assert_eq!(z.sum().compute().unwrap(), a.sum());
+        assert!(
+            from_npy_stack::<i64>(&stack)
+                .unwrap_err()
+                .to_string()
+                .contains("<f8")
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
