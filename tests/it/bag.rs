@@ -200,3 +200,388 @@ fn sequences_and_ranges_partition_as_documented() {
     assert_eq!(db::range(3, 5).unwrap().count().compute().unwrap(), 3);
     assert!(db::from_sequence(0..3u32, 0).is_err());
 }
+
+// ---------------------------------------------------------------- groupby
+
+mod groupby {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use oxidask::bag::{self as db, Bag, GroupbyOptions};
+    use oxidask::config::{Config, with_config};
+    use oxidask::prelude::*;
+    use oxidask::scheduler::{Callback, Event};
+    use proptest::prelude::*;
+
+    /// A fresh, empty directory for one test's spill and shuffle files.
+    fn fresh_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "oxidask-it-groupby-{name}-{}-{}",
+            std::process::id(),
+            oxidask::graph::unique_token()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn is_empty(dir: &Path) -> bool {
+        std::fs::read_dir(dir).unwrap().next().is_none()
+    }
+
+    /// Sync and threaded, without a limit and with one small enough to
+    /// spill (the proptest data stays below it value by value).
+    fn configs(dir: &Path) -> Vec<(String, ComputeOptions)> {
+        let mut out = Vec::new();
+        for (s, sched) in [
+            ("sync", SchedulerChoice::Sync),
+            ("threaded", SchedulerChoice::Threaded),
+        ] {
+            for limit in [None, Some(12_000usize)] {
+                let opts = ComputeOptions::new()
+                    .scheduler(sched.clone())
+                    .num_workers(2)
+                    .memory_limit(limit)
+                    .spill_dir(dir);
+                out.push((format!("{s}, limit {limit:?}"), opts));
+            }
+        }
+        out
+    }
+
+    /// Checks one groupby result, partition by partition, against a plain
+    /// HashMap grouping of the records in order: every key exactly once,
+    /// its records complete and in input order, groups within a partition
+    /// in order of first appearance.
+    fn check<K, T>(
+        got: &[Vec<(K, Vec<T>)>],
+        xs: &[T],
+        key: impl Fn(&T) -> K,
+        m: usize,
+    ) -> Result<(), TestCaseError>
+    where
+        K: Eq + Hash + Clone + std::fmt::Debug,
+        T: PartialEq + Clone + std::fmt::Debug,
+    {
+        let mut oracle: HashMap<K, Vec<T>> = HashMap::new();
+        let mut first: HashMap<K, usize> = HashMap::new();
+        for (n, x) in xs.iter().enumerate() {
+            let k = key(x);
+            first.entry(k.clone()).or_insert(n);
+            oracle.entry(k).or_default().push(x.clone());
+        }
+        prop_assert_eq!(got.len(), m, "number of output partitions");
+        let mut seen = 0usize;
+        for part in got {
+            let mut last = None;
+            for (k, records) in part {
+                let expected = oracle.remove(k);
+                prop_assert!(expected.is_some(), "key {:?} twice or unknown", k);
+                prop_assert_eq!(records, &expected.unwrap(), "records of key {:?}", k);
+                let f = first[k];
+                prop_assert!(
+                    last < Some(f),
+                    "group {:?} out of first-appearance order",
+                    k
+                );
+                last = Some(f);
+                seen += records.len();
+            }
+        }
+        prop_assert!(
+            oracle.is_empty(),
+            "keys missing: {:?}",
+            oracle.keys().collect::<Vec<_>>()
+        );
+        prop_assert_eq!(seen, xs.len());
+        Ok(())
+    }
+
+    /// The groupby's output partitions as they are.
+    fn partitions<K: db::Record, T: db::Record>(
+        g: &Bag<(K, Vec<T>)>,
+        opts: &ComputeOptions,
+    ) -> Vec<Vec<(K, Vec<T>)>> {
+        g.map_partitions(|p| vec![p]).compute_with(opts).unwrap()
+    }
+
+    type Rec = (u16, String);
+
+    fn rec() -> impl Strategy<Value = Rec> {
+        (0u16..40, "[a-d]{0,3}")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn groups_match_a_hashmap(
+            parts in prop::collection::vec(prop::collection::vec(rec(), 0..25), 1..9),
+            modulus in 1u16..30,
+            m in prop::option::of(1usize..10),
+        ) {
+            let xs: Vec<Rec> = parts.concat();
+            let np = parts.len();
+            let dir = fresh_dir("prop");
+            let mut gopts = GroupbyOptions::new().shuffle_dir(&dir);
+            if let Some(m) = m {
+                gopts = gopts.npartitions(m);
+            }
+            let m = m.unwrap_or(np);
+            let stored = db::from_partitions(parts.clone());
+            // Keyed by a number, straight from stored partitions.
+            let by_num = stored.groupby_with(move |r: &Rec| r.0 % modulus, &gopts).unwrap();
+            // Keyed by a string, with a pipeline run inside the split.
+            let piped = stored.filter(|r| r.0 % 7 != 3).map(|(n, s)| (n + 1, s));
+            let xs_piped: Vec<Rec> =
+                xs.iter().filter(|r| r.0 % 7 != 3).map(|(n, s)| (n + 1, s.clone())).collect();
+            let by_str = piped.groupby_with(|r: &Rec| r.1.clone(), &gopts).unwrap();
+            let mut reference = None;
+            for (name, opts) in configs(&dir) {
+                let got = partitions(&by_num, &opts);
+                check(&got, &xs, |r| r.0 % modulus, m).map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
+                // The same partitioning on every scheduler and limit.
+                match &reference {
+                    None => reference = Some(got),
+                    Some(r) => prop_assert_eq!(r, &got, "{} differs", name),
+                }
+                let got = partitions(&by_str, &opts);
+                check(&got, &xs_piped, |r| r.1.clone(), m).map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
+                prop_assert!(is_empty(&dir), "{}: files left in {}", name, dir.display());
+            }
+            std::fs::remove_dir(&dir).unwrap();
+        }
+
+        #[test]
+        fn grouping_a_generated_range(n in 0u64..400, np in 1usize..6, modulus in 1u64..50) {
+            let dir = fresh_dir("range");
+            let gopts = GroupbyOptions::new().shuffle_dir(&dir);
+            let g = db::range(n, np).unwrap().groupby_with(move |x| x % modulus, &gopts).unwrap();
+            prop_assert_eq!(g.npartitions(), np);
+            let xs: Vec<u64> = (0..n).collect();
+            for (name, opts) in configs(&dir) {
+                check(&partitions(&g, &opts), &xs, |x| x % modulus, np)
+                    .map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
+                // Downstream of the shuffle: sizes per key, as a HashMap count.
+                let mut counts: Vec<(u64, usize)> =
+                    g.map(|(k, v)| (k, v.len())).compute_with(&opts).unwrap();
+                counts.sort_unstable();
+                let mut expected: HashMap<u64, usize> = HashMap::new();
+                for x in &xs {
+                    *expected.entry(x % modulus).or_default() += 1;
+                }
+                let mut expected: Vec<(u64, usize)> = expected.into_iter().collect();
+                expected.sort_unstable();
+                prop_assert_eq!(counts, expected, "{}", name);
+                prop_assert!(is_empty(&dir), "{}: files left", name);
+            }
+            std::fs::remove_dir(&dir).unwrap();
+        }
+    }
+
+    /// Keeps the last run's spill count.
+    #[derive(Default)]
+    struct Spilled(AtomicUsize);
+    impl Callback for Spilled {
+        fn on_event(&self, e: &Event<'_>) {
+            if let Event::Finished { memory, .. } = e {
+                self.0.store(memory.spilled, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn spilled_groups_come_back_right_and_leave_no_files() {
+        let dir = fresh_dir("spill");
+        let xs: Vec<(u32, String)> = (0..6000u32)
+            .map(|i| (i * 7 % 101, format!("payload {i}")))
+            .collect();
+        let b = db::from_sequence(xs.clone(), 6).unwrap();
+        // 24 output partitions of ~15 kB: all are results held to the end,
+        // ~350 kB in all, over the 64 kB limit.
+        let g = b
+            .groupby_with(
+                |r| r.0,
+                &GroupbyOptions::new().npartitions(24).shuffle_dir(&dir),
+            )
+            .unwrap();
+        for sched in [SchedulerChoice::Sync, SchedulerChoice::Threaded] {
+            let spilled = Arc::new(Spilled::default());
+            let opts = ComputeOptions::new()
+                .scheduler(sched.clone())
+                .memory_limit(Some(64_000))
+                .spill_dir(&dir)
+                .callback(spilled.clone());
+            let got = partitions(&g, &opts);
+            check(&got, &xs, |r| r.0, 24).unwrap();
+            assert!(
+                spilled.0.load(Ordering::SeqCst) > 0,
+                "{sched:?}: nothing spilled"
+            );
+            assert!(is_empty(&dir), "{sched:?}: files left");
+        }
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    /// Whether `dir` holds a shuffle directory right now.
+    fn has_shuffle_files(dir: &Path) -> bool {
+        std::fs::read_dir(dir).is_ok_and(|mut d| {
+            d.any(|e| {
+                e.is_ok_and(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("oxidask-shuffle-")
+                })
+            })
+        })
+    }
+
+    #[test]
+    fn shuffle_files_go_to_the_chosen_or_configured_directory() {
+        // The key function runs again in the combine stage, when every
+        // file of the shuffle exists: it looks for them.
+        let grouped_in = |dir: PathBuf, options: Option<GroupbyOptions>| {
+            let saw = Arc::new(AtomicBool::new(false));
+            let (s, d) = (saw.clone(), dir.clone());
+            let key = move |x: &u32| {
+                if has_shuffle_files(&d) {
+                    s.store(true, Ordering::SeqCst);
+                }
+                x % 5
+            };
+            let b = db::from_sequence(0..100u32, 4).unwrap();
+            let g = match options {
+                Some(o) => b.groupby_with(key, &o).unwrap(),
+                None => b.groupby(key),
+            };
+            let counts = g.map(|(k, v)| (k, v.len())).compute().unwrap();
+            assert_eq!(counts.iter().map(|c| c.1).sum::<usize>(), 100);
+            assert!(is_empty(&dir), "files left in {}", dir.display());
+            saw.load(Ordering::SeqCst)
+        };
+        let chosen = fresh_dir("chosen");
+        assert!(grouped_in(
+            chosen.clone(),
+            Some(GroupbyOptions::new().shuffle_dir(&chosen))
+        ));
+        // The configured spill dir, when the groupby is built.
+        let configured = fresh_dir("configured");
+        let config = Config {
+            spill_dir: Some(configured.clone()),
+            ..Config::default()
+        };
+        assert!(with_config(config, || grouped_in(configured.clone(), None)));
+        // Elsewhere: nothing in a directory nobody named.
+        let other = fresh_dir("other");
+        assert!(!grouped_in(
+            other.clone(),
+            Some(GroupbyOptions::new().shuffle_dir(&chosen))
+        ));
+        for d in [chosen, configured, other] {
+            std::fs::remove_dir(&d).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_panicking_key_or_a_failing_record_is_a_clear_error() {
+        let dir = fresh_dir("errors");
+        let gopts = GroupbyOptions::new().shuffle_dir(&dir);
+        let b = db::from_sequence(0..20u32, 4).unwrap();
+        let g = b
+            .groupby_with(
+                |x: &u32| {
+                    if *x == 13 {
+                        panic!("unlucky {x}")
+                    } else {
+                        x % 3
+                    }
+                },
+                &gopts,
+            )
+            .unwrap();
+        for sched in [SchedulerChoice::Sync, SchedulerChoice::Threaded] {
+            let opts = ComputeOptions::new()
+                .scheduler(sched.clone())
+                .spill_dir(&dir);
+            let err = g.compute_with(&opts).unwrap_err().to_string();
+            // 13 is record 3 of partition 2 (partitions of 5).
+            assert!(err.contains("record 3 of partition 2"), "{err}");
+            assert!(
+                err.contains("groupby key function panicked: unlucky 13"),
+                "{err}"
+            );
+            assert!(err.contains("groupby-"), "names the task: {err}");
+            assert!(is_empty(&dir), "files left after a panic");
+        }
+
+        // A record the pipeline before the groupby cannot parse: file and line.
+        let text = fresh_dir("errors-text");
+        let file = text.join("numbers.txt");
+        std::fs::write(&file, "1\n2\nthree\n4\n").unwrap();
+        let g = db::read_text(&file)
+            .unwrap()
+            .try_map(|s| s.parse::<u32>())
+            .groupby_with(|x| x % 2, &gopts)
+            .unwrap();
+        let err = g.compute().unwrap_err().to_string();
+        assert!(err.contains("numbers.txt:3: invalid digit"), "{err}");
+        assert!(is_empty(&dir), "files left after a failed record");
+
+        let err = b
+            .groupby_with(|x| *x, &GroupbyOptions::new().npartitions(0))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("at least one output partition"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&text).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}
+
+mod groupby_concurrent {
+    use oxidask::bag as db;
+    use oxidask::prelude::*;
+
+    /// One groupby bag computed from several threads at once: each run has
+    /// its own shuffle files (they share the graph, and with it the
+    /// shuffle's directory).
+    #[test]
+    fn one_groupby_computed_from_threads_at_once() {
+        let xs: Vec<u64> = (0..20_000).collect();
+        let g = db::from_sequence(xs, 8)
+            .unwrap()
+            .groupby(|x| x % 97)
+            .map(|(k, v)| (k, v.len(), v.iter().sum::<u64>()));
+        let mut expected: Vec<(u64, usize, u64)> = (0..97)
+            .map(|k| {
+                let v: Vec<u64> = (0..20_000).filter(|x| x % 97 == k).collect();
+                (k, v.len(), v.iter().sum())
+            })
+            .collect();
+        expected.sort_unstable();
+        std::thread::scope(|s| {
+            let runs: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..5)
+                            .map(|_| {
+                                let opts = ComputeOptions::new().scheduler(SchedulerChoice::Sync);
+                                g.compute_with(&opts).map_err(|e| e.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for r in runs {
+                for got in r.join().unwrap() {
+                    let mut got = got.unwrap();
+                    got.sort_unstable();
+                    assert_eq!(got, expected);
+                }
+            }
+        });
+    }
+}

@@ -30,8 +30,6 @@ use std::any::type_name;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use oxidask_graph::{
     BlockArg, BlockwiseLayer, FnOp, HighLevelGraph, Key, OpError, SerdeCodec, Tokenizer, Value,
@@ -77,24 +75,6 @@ pub(crate) fn val<A: Record>(a: A) -> Value {
 /// Takes a value out of an op argument (moved when this was its last reader).
 pub(crate) fn arg<A: Record>(v: Value) -> Result<A, OpError> {
     Ok(v.take::<A>()?)
-}
-
-/// A token unique to this closure in this process (closures cannot be
-/// hashed, so their layers cannot be named by content; Dask uses a uuid).
-pub(crate) fn unique_token() -> u128 {
-    static SALT: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let salt = *SALT.get_or_init(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        t ^ ((std::process::id() as u64) << 32)
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut t = Tokenizer::new();
-    t.add(&salt).add(&n);
-    u128::from_str_radix(&t.finish_hex(), 16).unwrap_or(n as u128)
 }
 
 /// A layer name `{prefix}-{token}` from the parent layer's name and the

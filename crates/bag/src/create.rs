@@ -5,9 +5,10 @@ use std::sync::Arc;
 use oxidask_delayed::Delayed;
 use oxidask_graph::{
     Arg, FnOp, HighLevelGraph, Key, MaterializedLayer, Task, TaskGraph, Tokenizer, Value,
+    unique_token,
 };
 
-use crate::bag::{Bag, Record, arg, part, unique_token};
+use crate::bag::{Bag, Record, arg, part};
 use crate::error::{Error, Result};
 
 /// A bag of `items` in `npartitions` partitions of near-equal length (the

@@ -17,9 +17,10 @@ use std::sync::Arc;
 
 use oxidask_graph::{
     Arg, FnOp, HighLevelGraph, Key, MaterializedLayer, OpError, Task, TaskGraph, Tokenizer, Value,
+    unique_token,
 };
 
-use crate::bag::{Bag, Item, Record, Records, arg, layer_name, part, unique_token, val};
+use crate::bag::{Bag, Item, Record, Records, arg, layer_name, part, val};
 use crate::error::Error;
 
 /// Partials each combine task reads, unless set otherwise.

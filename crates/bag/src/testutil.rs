@@ -8,9 +8,9 @@ pub(crate) struct TempDir(PathBuf);
 impl TempDir {
     pub(crate) fn new(tag: &str) -> TempDir {
         let p = std::env::temp_dir().join(format!(
-            "oxidask-bag-{tag}-{}-{:x}",
+            "oxidask-bag-{tag}-{}-{}",
             std::process::id(),
-            crate::bag::unique_token()
+            oxidask_graph::unique_token()
         ));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)

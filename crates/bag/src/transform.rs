@@ -4,11 +4,11 @@
 
 use std::fmt::Display;
 
-use oxidask_graph::Tokenizer;
+use oxidask_graph::{Tokenizer, unique_token};
 
 use std::sync::Arc;
 
-use crate::bag::{Bag, Record, Stop, describe, layer_name, unique_token};
+use crate::bag::{Bag, Record, Stop, describe, layer_name};
 use crate::error::Error;
 
 /// A tokenizer seeded with a fresh unique token: the layer of a closure is

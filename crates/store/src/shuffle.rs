@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use parking_lot::Mutex;
+
 use oxidask_graph::{Arg, FnOp, Key, LoadBytes, Op, OpError, Task, TaskGraph, Value, ValueMeta};
 
 /// Splits input partition number `i` (the first argument) into `m` pieces
@@ -127,11 +129,19 @@ pub fn hash_shuffle(spec: ShuffleSpec) -> (TaskGraph, Vec<Key>) {
     (g, outputs)
 }
 
-/// The shuffle's directory: created on first write, removed when the last
-/// file of the shuffle is gone.
+/// The shuffle's directory: created by the first write, removed with the
+/// last file on disk. The graph (and with it this directory's name) may be
+/// computed many times, also at once from several threads: every write gets
+/// a file name of its own, and the directory exists only while some run
+/// has files in it.
 #[derive(Debug)]
 struct ShuffleDir {
     path: PathBuf,
+    /// Files of this shuffle on disk, over all runs; guards creating and
+    /// removing the directory.
+    live: Mutex<usize>,
+    /// Numbers the files written, so runs never share one.
+    written: AtomicU64,
 }
 
 static SHUFFLES: AtomicU64 = AtomicU64::new(0);
@@ -145,24 +155,46 @@ impl ShuffleDir {
                 "oxidask-shuffle-{short}-{}-{n}",
                 std::process::id()
             )),
+            live: Mutex::new(0),
+            written: AtomicU64::new(0),
+        }
+    }
+
+    /// Creates a new file for input `i` (and the directory if needed); the
+    /// returned guard deletes it, and the directory with the last file.
+    fn create_file(self: &Arc<Self>, i: usize) -> Result<(Arc<ShuffleFile>, fs::File), OpError> {
+        let n = self.written.fetch_add(1, Ordering::Relaxed);
+        let path = self.path.join(format!("in-{i}-{n}.bin"));
+        let mut live = self.live.lock();
+        let created = fs::create_dir_all(&self.path)
+            .map_err(|e| format!("creating shuffle directory {}: {e}", self.path.display()))
+            .and_then(|()| {
+                fs::File::create(&path)
+                    .map_err(|e| format!("creating shuffle file {}: {e}", path.display()))
+            });
+        match created {
+            Ok(f) => {
+                *live += 1;
+                let file = Arc::new(ShuffleFile {
+                    path,
+                    dir: self.clone(),
+                });
+                Ok((file, f))
+            }
+            Err(e) => {
+                if *live == 0 {
+                    let _ = fs::remove_dir(&self.path);
+                }
+                Err(e.into())
+            }
         }
     }
 
     /// Writes input `i`'s pieces to one file; returns where each piece is.
     fn write_pieces(self: &Arc<Self>, i: usize, pieces: Vec<Value>) -> Result<FileIndex, OpError> {
-        fs::create_dir_all(&self.path)
-            .map_err(|e| format!("creating shuffle directory {}: {e}", self.path.display()))?;
-        let path = self.path.join(format!("in-{i}.bin"));
         // The file exists from here on: the guard deletes it on any early return.
-        let file = Arc::new(ShuffleFile {
-            path,
-            dir: self.clone(),
-        });
-        let mut out = std::io::BufWriter::with_capacity(
-            1 << 20,
-            fs::File::create(&file.path)
-                .map_err(|e| format!("creating shuffle file {}: {e}", file.path.display()))?,
-        );
+        let (file, f) = self.create_file(i)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
         let mut ranges = Vec::with_capacity(pieces.len());
         let mut offset = 0u64;
         let mut buf = Vec::new();
@@ -201,13 +233,17 @@ impl Drop for ShuffleDir {
 struct ShuffleFile {
     path: PathBuf,
     /// Keeps the directory alive until its last file is gone.
-    #[allow(dead_code)]
     dir: Arc<ShuffleDir>,
 }
 
 impl Drop for ShuffleFile {
     fn drop(&mut self) {
+        let mut live = self.dir.live.lock();
         let _ = fs::remove_file(&self.path);
+        *live -= 1;
+        if *live == 0 {
+            let _ = fs::remove_dir(&self.dir.path);
+        }
     }
 }
 

@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex};
 use super::block::{self, FileBlock};
 use super::paths::{IntoPaths, expand};
 use super::text::{TextOptions, decode, read_source};
-use crate::bag::{Bag, Origin, Record, Sink, unique_token};
+use crate::bag::{Bag, Origin, Record, Sink};
 use crate::error::{Error, Result};
-use oxidask_graph::OpError;
+use oxidask_graph::{OpError, unique_token};
 
 /// How many messages of skipped lines [`BadLines`] keeps.
 pub const MAX_BAD_LINE_EXAMPLES: usize = 10;
@@ -162,11 +162,7 @@ pub fn read_json_lines_with<T: Record>(
         "read-json-lines",
         &paths,
         blocks,
-        (
-            std::any::type_name::<T>(),
-            lossy,
-            salt.map(|s| s.to_le_bytes().to_vec()),
-        ),
+        (std::any::type_name::<T>(), lossy, salt),
         Some(origin),
         move |b: &FileBlock, sink: Sink<'_, T>| parse_block::<T>(b, lossy, skip.as_ref(), sink),
     )

@@ -56,7 +56,7 @@ impl<T: Record + Display> Bag<T> {
             Ok(Value::new(path.to_string_lossy().into_owned()))
         });
         let mut t = Tokenizer::new();
-        t.add(&crate::bag::unique_token());
+        t.add(&oxidask_graph::unique_token());
         let name = layer_name("to-textfiles", &self.chain, t);
         let layer = BlockwiseLayer::new(
             name.clone(),
