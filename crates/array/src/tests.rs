@@ -403,3 +403,18 @@ fn rows_to_columns_rechunk_runs_in_two_bounded_stages() {
     let z = x.rechunk([8, 48]).unwrap();
     assert_eq!(z.graph().num_layers(), 2);
 }
+
+#[test]
+fn dask_style_skew_with_lazy_scalars() {
+    let x = crate::random::standard_normal(&[20_000], 3_000, 4).unwrap();
+    let m = x.mean();
+    let d = &x - &m;
+    let m2 = (&d * &d).mean();
+    let m3 = (&(&d * &d) * &d).mean();
+    let g1 = &m3 / &m2.powf(1.5);
+    let direct = crate::stats::skew(&x, true).unwrap().compute().unwrap();
+    let lazy = g1.compute().unwrap();
+    assert!((lazy - direct).abs() < 1e-12, "{lazy} vs {direct}");
+    let shifted = (2.0 * &x + 1.0).mean().compute().unwrap();
+    assert!((shifted - (2.0 * m.compute().unwrap() + 1.0)).abs() < 1e-12);
+}
