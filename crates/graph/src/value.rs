@@ -46,13 +46,22 @@ pub struct SerdeCodec;
 
 impl<T: Serialize + DeserializeOwned> Codec<T> for SerdeCodec {
     fn encode(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
-        let bytes = postcard::to_stdvec(value).map_err(|e| e.to_string())?;
-        out.extend_from_slice(&bytes);
+        // Straight into `out`: no intermediate vector to grow and copy.
+        postcard::to_extend(value, AppendTo(out)).map_err(|e| e.to_string())?;
         Ok(())
     }
 
     fn decode(bytes: &[u8]) -> Result<T, String> {
         postcard::from_bytes(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// Appends to a borrowed vector (postcard's `to_extend` takes its writer by value).
+struct AppendTo<'a>(&'a mut Vec<u8>);
+
+impl Extend<u8> for AppendTo<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        self.0.extend(bytes);
     }
 }
 
