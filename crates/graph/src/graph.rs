@@ -15,7 +15,9 @@ use crate::task::{Arg, Task};
 /// A graph of tasks, keyed by the key of the value each produces.
 #[derive(Clone, Default, Debug)]
 pub struct TaskGraph {
-    tasks: IndexMap<Key, Task>,
+    // foldhash: keys are hashed once per task and per reference when a graph
+    // is built, culled and lowered; SipHash's DoS resistance buys nothing here.
+    tasks: IndexMap<Key, Task, foldhash::fast::RandomState>,
 }
 
 /// Compressed adjacency lists over dense task ids: `of(i)` lists the ids
@@ -91,7 +93,7 @@ impl TaskGraph {
     /// An empty graph with room for `n` tasks.
     pub fn with_capacity(n: usize) -> TaskGraph {
         TaskGraph {
-            tasks: IndexMap::with_capacity(n),
+            tasks: IndexMap::with_capacity_and_hasher(n, Default::default()),
         }
     }
 

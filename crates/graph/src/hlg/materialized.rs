@@ -7,7 +7,7 @@
 //! scanning its tasks; culling it walks only the tasks reached from the
 //! needed keys.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 use std::fmt;
 use std::sync::Arc;
 
