@@ -326,6 +326,74 @@ proptest! {
     }
 
     #[test]
+    fn boolean_masks_match_ndarray(
+        (shape, chunks) in shape_and_chunks(),
+        mchunks in prop::collection::vec(chunking(6), 4),
+        seed in 0u64..1000,
+        kind in 0usize..4,
+        thr in -6.0f64..6.0,
+        axis in 0usize..4,
+    ) {
+        let a = data(&shape, seed, 0);
+        let x = da::from_array(a.clone(), chunks).unwrap();
+        // The mask's own chunking: a chunking of length 6 cut down to each axis.
+        let fit = |c: &Vec<usize>, n: usize| -> Vec<usize> {
+            let mut out = Vec::new();
+            let mut left = n;
+            for &k in c {
+                let k = k.min(left);
+                out.push(k);
+                left -= k;
+            }
+            if left > 0 {
+                out.push(left);
+            }
+            out
+        };
+        let bits = data(&shape, seed ^ 0x5555, 0);
+        let m = match kind {
+            0 => bits.mapv(|v| v > 0.0),
+            1 => bits.mapv(|_| false),
+            2 => bits.mapv(|_| true),
+            _ => a.mapv(|v| v > thr),
+        };
+        let lazy = if kind == 3 {
+            x.greater(thr).unwrap() // fused, chunked like x
+        } else {
+            let mc: Vec<Vec<usize>> = shape.iter().zip(&mchunks).map(|(&n, c)| fit(c, n)).collect();
+            da::from_array(m.clone(), mc).unwrap()
+        };
+        let expect: Vec<f64> = a.iter().zip(m.iter()).filter(|p| *p.1).map(|p| *p.0).collect();
+        let y = x.mask(&lazy).unwrap();
+        prop_assert_eq!(y.shape(), &[expect.len()]);
+        prop_assert_eq!(y.chunks()[0].iter().sum::<usize>(), expect.len());
+        let got = y.compute().unwrap();
+        prop_assert_eq!(got.iter().copied().collect::<Vec<_>>(), expect);
+
+        // A 1-d mask along one axis.
+        let ax = axis % shape.len();
+        let n = shape[ax];
+        let m1: Vec<bool> = (0..n).map(|i| match kind {
+            1 => false,
+            2 => true,
+            _ => bits.iter().nth(i).is_some_and(|&v| v > thr.min(0.0)),
+        }).collect();
+        let lazy1 = da::from_array(
+            ndarray::Array1::from(m1.clone()).into_dyn(),
+            vec![fit(&mchunks[ax], n)],
+        ).unwrap();
+        let picks: Vec<usize> = (0..n).filter(|&i| m1[i]).collect();
+        let y1 = x.mask_axis(&lazy1, ax as isize).unwrap();
+        let e1 = a.select(Axis(ax), &picks);
+        prop_assert_eq!(y1.shape(), e1.shape());
+        prop_assert_eq!(y1.compute().unwrap(), e1.clone());
+        // Negative axis, and the mask as a lazy expression.
+        let y2 = x.mask_axis(&!&lazy1, ax as isize - shape.len() as isize).unwrap();
+        let rest: Vec<usize> = (0..n).filter(|&i| !m1[i]).collect();
+        prop_assert_eq!(y2.compute().unwrap(), a.select(Axis(ax), &rest));
+    }
+
+    #[test]
     fn rechunk_round_trips((shape, chunks) in shape_and_chunks(), seed in 0u64..1000, to in 1usize..5) {
         let a = data(&shape, seed, 0);
         let x = da::from_array(a.clone(), chunks).unwrap();
@@ -374,4 +442,60 @@ fn random_arrays_are_independent_of_the_scheduler_and_the_order() {
     let flat: Vec<f64> = a.iter().copied().collect();
     let expect = central(&flat, 3) / central(&flat, 2).powf(1.5);
     assert!((g - expect).abs() < 1e-12, "{g} vs {expect}");
+}
+
+#[test]
+fn boolean_masks_edge_cases() {
+    // 0-d: x[mask] has length 0 or 1.
+    let s = da::from_array(
+        ArrayD::from_elem(IxDyn(&[]), 7i64),
+        Vec::<Vec<usize>>::new(),
+    )
+    .unwrap();
+    let t = da::from_array(
+        ArrayD::from_elem(IxDyn(&[]), true),
+        Vec::<Vec<usize>>::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.mask(&t)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .into_raw_vec_and_offset()
+            .0,
+        vec![7]
+    );
+    assert_eq!(s.mask(&!&t).unwrap().shape(), &[0]);
+    // An axis of length 0.
+    let e = da::zeros::<f64>(&[3, 0, 2], 2).unwrap();
+    let me = da::full(&[3, 0, 2], true, 1).unwrap();
+    assert_eq!(e.mask(&me).unwrap().compute().unwrap().len(), 0);
+    // Bad masks: errors naming the argument and the shapes, when built.
+    let x = da::ones::<f64>(&[4, 3], 2).unwrap();
+    let bad = da::full(&[3, 4], true, 2).unwrap();
+    let err = x.mask(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("`mask`") && err.contains("[3, 4]") && err.contains("[4, 3]"),
+        "{err}"
+    );
+    let err = x
+        .mask_axis(&da::full(&[4], true, 2).unwrap(), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`mask`") && err.contains("axis 1 of length 3"),
+        "{err}"
+    );
+    let err = x
+        .mask_axis(&da::full(&[3], true, 2).unwrap(), 2)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("axis 2"), "{err}");
+    // The result of a mask is an ordinary array: it reduces, and masking
+    // with x > 0 keeps exact chunks (one per mask block with a true value).
+    let r = da::arange(-5.0f64, 15.0, 1.0, 4).unwrap();
+    let pos = r.mask(&r.greater(0.0).unwrap()).unwrap();
+    assert_eq!(pos.chunks(), &[vec![2, 4, 4, 4]]);
+    assert_eq!(pos.sum().compute().unwrap(), (1..15).sum::<i32>() as f64);
 }

@@ -44,6 +44,7 @@ mod expr;
 mod grid;
 mod layer;
 mod linalg;
+mod mask;
 mod npy;
 mod ops;
 pub mod random;
