@@ -32,12 +32,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use oxidask_graph::{
-    BlockArg, BlockwiseLayer, FnOp, HighLevelGraph, Key, OpError, SerdeCodec, Tokenizer, Value,
+    BlockArg, BlockwiseLayer, FnOp, HighLevelGraph, Key, OpError, Tokenizer, Value,
 };
 use oxidask_scheduler::ComputeOptions;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::codec::{RecordCodec, RecordsCodec};
 use crate::error::Result;
 use crate::layer::IndexLayer;
 use crate::size;
@@ -59,17 +60,18 @@ pub(crate) fn describe(origin: Option<&Origin>, i: u32, j: usize) -> String {
         .unwrap_or_else(|| format!("record {j} of partition {i}"))
 }
 
-/// A partition as a run-time value: the records with a serde codec and an
+/// A partition as a run-time value: the records with a codec (see the
+/// `codec` module: postcard, or JSON for records that need it) and an
 /// estimated size.
 pub(crate) fn part<T: Record>(v: Vec<T>) -> Value {
     let nbytes = size::partition_bytes(&v, v.capacity());
-    Value::with_codec::<Vec<T>, SerdeCodec>(v, nbytes)
+    Value::with_codec::<Vec<T>, RecordsCodec>(v, nbytes)
 }
 
 /// Any other record-like value (a partial aggregate, a scalar result).
 pub(crate) fn val<A: Record>(a: A) -> Value {
     let nbytes = size::value_bytes(&a);
-    Value::with_codec::<A, SerdeCodec>(a, nbytes)
+    Value::with_codec::<A, RecordCodec>(a, nbytes)
 }
 
 /// Takes a value out of an op argument (moved when this was its last reader).

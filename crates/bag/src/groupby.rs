@@ -4,14 +4,22 @@
 //! The graph is the shuffle's three stages (see [`hash_shuffle`]):
 //!
 //! 1. **split** (one task per input partition): runs the bag's pipeline on
-//!    the partition — nothing of it is stored before — and sends each
-//!    record to piece `bucket(hash(key))` of `m`; the shuffle writes the
-//!    `m` pieces to one file;
+//!    the partition — nothing of it is stored before — and encodes each
+//!    record, as it comes out, into piece `bucket(hash(key))` of `m` (see
+//!    the `codec` module), then drops it: the split holds the partition's
+//!    bytes, never its records. The shuffle writes the `m` pieces to one
+//!    file;
 //! 2. **barrier**: the files' indexes;
 //! 3. **combine** (one task per output partition): reads its piece of each
-//!    file in input order, one at a time (a lazy value, dropped once its
-//!    records are moved into their groups), and groups them into
+//!    file in input order, one piece at a time (a lazy value, freed once
+//!    read), decoding its records one by one into their groups:
 //!    `(key, records)`.
+//!
+//! Streaming records into bytes, rather than building one `Vec<T>` per
+//! piece and encoding it afterwards, also keeps glibc's allocator on its
+//! fast path: each record's heap is freed right after it was allocated
+//! (and reused by the next), instead of millions of small blocks freed in
+//! bulk and consolidated.
 //!
 //! The hash is foldhash's quality hasher with a fixed seed, so the partition
 //! of a key is the same in every process of one build; the combine's own
@@ -23,12 +31,14 @@ use std::hash::{BuildHasher, Hash};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indexmap::IndexMap;
 use oxidask_graph::{Key, MaterializedLayer, OpError, Tokenizer, Value, unique_token};
 use oxidask_store::shuffle::{CombineFn, ShuffleSpec, SplitFn, hash_shuffle};
 
 use crate::bag::{Bag, Record, describe, layer_name, part};
+use crate::codec::{Encoded, EncodedCodec, encode_record, for_each_record};
 use crate::error::{Error, Result};
 
 /// Seed of the hash that picks a key's output partition.
@@ -163,9 +173,18 @@ impl<T: Record> Bag<T> {
         let key = Arc::new(key);
 
         let (feed, origin, split_key) = (self.feed.clone(), self.origin.clone(), key.clone());
+        // Bytes of the last partition split: pieces start at their share of
+        // it, so most never grow (each growth of a large buffer is a copy or
+        // fresh pages to fault in).
+        let last_bytes = Arc::new(AtomicUsize::new(0));
         let split: Arc<SplitFn> = Arc::new(move |i: usize, base: Value, m: u32| {
             let i = u32::try_from(i).map_err(|_| "input partition index out of range")?;
-            let mut pieces: Vec<Vec<T>> = (0..m).map(|_| Vec::new()).collect();
+            // Each record is encoded into its piece as it leaves the
+            // pipeline and dropped: the split holds bytes, not records.
+            let share = last_bytes.load(Ordering::Relaxed) / m as usize;
+            let hint = share + share / 8;
+            let mut pieces: Vec<Encoded<T>> =
+                (0..m).map(|_| Encoded::with_capacity(hint)).collect();
             let mut j = 0usize;
             feed.run(i, base, &mut |x| {
                 let b =
@@ -178,21 +197,36 @@ impl<T: Record> Bag<T> {
                             ),
                         }
                     })?;
-                pieces[b].push(x);
+                encode_record(&x, &mut pieces[b].bytes).map_err(|message| Error::Record {
+                    record: describe(origin.as_ref(), i, j),
+                    message,
+                })?;
                 j += 1;
                 Ok(())
             })?;
-            Ok(pieces.into_iter().map(part).collect())
+            let total = pieces.iter().map(|p| p.bytes.len()).sum();
+            last_bytes.store(total, Ordering::Relaxed);
+            Ok(pieces
+                .into_iter()
+                .map(|p| {
+                    let nbytes = p.bytes.capacity();
+                    Value::with_codec::<Encoded<T>, EncodedCodec>(p, nbytes)
+                })
+                .collect())
         });
 
         let combine: Arc<CombineFn> = Arc::new(move |pieces: Vec<Value>| {
             let mut groups: Groups<K, T> = Groups::default();
             // By value: each piece is read from its file here, its records
-            // moved into their groups, and its buffer freed before the next.
-            for piece in pieces {
-                for x in piece.take::<Vec<T>>().map_err(OpError::from)? {
+            // decoded one at a time into their groups, and its bytes freed
+            // before the next piece is read.
+            for (i, piece) in pieces.into_iter().enumerate() {
+                let piece = piece.take::<Encoded<T>>().map_err(OpError::from)?;
+                for_each_record(&piece.bytes, |x: T| {
                     groups.entry(key(&x)).or_default().push(x);
-                }
+                    Ok::<(), String>(())
+                })
+                .map_err(|e| format!("reading the piece of input partition {i}: {e}"))?;
             }
             let out: Vec<(K, Vec<T>)> = groups
                 .into_iter()

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod bag;
+mod codec;
 mod create;
 mod error;
 mod groupby;

@@ -386,3 +386,81 @@ fn partitions_read_by_several_tasks_at_once() {
         assert_eq!(r.compute_with(&opts).unwrap(), expected, "round {round}");
     }
 }
+
+mod json_records {
+    //! JSON records through spilling and the groupby shuffle.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::{self as db, GroupbyOptions};
+    use oxidask_scheduler::{Callback, ComputeOptions, Event, SchedulerChoice};
+    use serde_json::{Value as Json, json};
+
+    #[derive(Default)]
+    struct Spilled(AtomicUsize);
+    impl Callback for Spilled {
+        fn on_event(&self, e: &Event<'_>) {
+            if let Event::Finished { memory, .. } = e {
+                self.0.store(memory.spilled, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn people(n: usize) -> Vec<Json> {
+        (0..n)
+            .map(|i| {
+                json!({"id": i, "name": format!("n{}", i % 13), "tags": ["a", i % 3],
+                       "address": {"city": format!("c{}", i % 5)}})
+            })
+            .collect()
+    }
+
+    /// `serde_json::Value` cannot be read back from postcard (it needs a
+    /// self-describing format): spilled partitions and shuffle pieces of
+    /// JSON records must still come back.
+    #[test]
+    fn json_partitions_spill_and_read_back() {
+        let xs = people(3000);
+        let b = db::from_sequence(xs.clone(), 12).unwrap().map(|v| v);
+        for sched in [SchedulerChoice::Sync, SchedulerChoice::Threaded] {
+            let spilled = Arc::new(Spilled::default());
+            let opts = ComputeOptions::new()
+                .scheduler(sched.clone())
+                .memory_limit(Some(200_000))
+                .callback(spilled.clone());
+            assert_eq!(b.compute_with(&opts).unwrap(), xs, "{sched:?}");
+            assert!(
+                spilled.0.load(Ordering::SeqCst) > 0,
+                "{sched:?}: nothing spilled"
+            );
+        }
+    }
+
+    #[test]
+    fn json_records_group_by_a_plucked_key() {
+        let xs = people(3000);
+        let b = db::from_sequence(xs.clone(), 7).unwrap();
+        let g = b
+            .groupby_with(
+                |v: &Json| v["address"]["city"].as_str().unwrap_or("").to_string(),
+                &GroupbyOptions::new().npartitions(3),
+            )
+            .unwrap();
+        for sched in [SchedulerChoice::Sync, SchedulerChoice::Threaded] {
+            let opts = ComputeOptions::new()
+                .scheduler(sched.clone())
+                .memory_limit(Some(4_000_000));
+            let mut got = g.compute_with(&opts).unwrap();
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(got.len(), 5);
+            for (city, records) in got {
+                let expected: Vec<Json> = xs
+                    .iter()
+                    .filter(|v| v["address"]["city"] == json!(city))
+                    .cloned()
+                    .collect();
+                assert_eq!(records, expected, "{sched:?} {city}");
+            }
+        }
+    }
+}
