@@ -499,3 +499,81 @@ fn boolean_masks_edge_cases() {
     assert_eq!(pos.chunks(), &[vec![2, 4, 4, 4]]);
     assert_eq!(pos.sum().compute().unwrap(), (1..15).sum::<i32>() as f64);
 }
+
+#[test]
+fn reductions_keeping_most_axes_spill_their_partials_under_a_tiny_limit() {
+    use oxidask::prelude::*;
+    use oxidask::scheduler::{Callback, Event};
+    use std::sync::{Arc, Mutex};
+
+    /// Bytes spilled by the last computation.
+    #[derive(Default)]
+    struct Spilled(Mutex<usize>);
+    impl Callback for Spilled {
+        fn on_event(&self, e: &Event<'_>) {
+            if let Event::Finished { memory, .. } = e {
+                *self.0.lock().unwrap() = memory.spilled_bytes;
+            }
+        }
+    }
+
+    // 64 blocks along the reduced axis, 256 kept values each: one combine
+    // task reads all 64 partials (2–10 KB each), far over a 32 KiB limit.
+    let x = da::random::uniform(-1.0, 1.0, &[64, 16, 16], [1, 16, 16], 3).unwrap();
+    let a = x.compute().unwrap();
+    let r = Reduce::axis(0).split_every(64);
+    let spilled = Arc::new(Spilled::default());
+    let opts = ComputeOptions::new()
+        .memory_limit(Some(32 << 10))
+        .callback(spilled.clone());
+    let check = |what: &str, got: ArrayD<f64>, expect: ArrayD<f64>| {
+        let s = std::mem::take(&mut *spilled.0.lock().unwrap());
+        assert!(s > 0, "{what}: nothing spilled");
+        close(&got, &expect, 1e-12).unwrap_or_else(|e| panic!("{what}: {e}"));
+    };
+    check(
+        "sum",
+        x.sum_with(&r).unwrap().compute_with(&opts).unwrap(),
+        a.sum_axis(Axis(0)),
+    );
+    let n = 64.0;
+    let mean = a.sum_axis(Axis(0)) / n;
+    let var = a
+        .axis_iter(Axis(0))
+        .fold(ArrayD::zeros(mean.raw_dim()), |acc, row| {
+            acc + (&row - &mean).mapv(|d| d * d)
+        })
+        / (n - 1.0);
+    check(
+        "var",
+        x.var_with(1.0, &r).unwrap().compute_with(&opts).unwrap(),
+        var,
+    );
+    check(
+        "min",
+        x.min_with(&r).unwrap().compute_with(&opts).unwrap(),
+        a.map_axis(Axis(0), |c| c.fold(f64::INFINITY, |m, &v| m.min(v))),
+    );
+    let am = x.argmax_with(&r).unwrap().compute_with(&opts).unwrap();
+    check(
+        "argmax",
+        am.mapv(|i| i as f64),
+        a.map_axis(Axis(0), |c| {
+            let mut best = 0;
+            for (i, &v) in c.iter().enumerate() {
+                if v > c[best] {
+                    best = i;
+                }
+            }
+            best as f64
+        }),
+    );
+    // cumsum's carries along the first axis spill too.
+    let mut cs = a.clone();
+    cs.accumulate_axis_inplace(Axis(0), |&p, c| *c += p);
+    check(
+        "cumsum",
+        x.cumsum(0).unwrap().compute_with(&opts).unwrap(),
+        cs,
+    );
+}

@@ -59,7 +59,14 @@ mod sealed {
 
 /// An element type of an [`Array`](crate::Array).
 pub trait Element:
-    RawElement + PartialOrd + Default + fmt::Debug + Tokenize + sealed::Sealed
+    RawElement
+    + PartialOrd
+    + Default
+    + fmt::Debug
+    + Tokenize
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + sealed::Sealed
 {
     /// The dtype.
     const DTYPE: DType;

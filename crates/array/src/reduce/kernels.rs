@@ -201,7 +201,7 @@ impl<T: Element> Kernel<T> for LogicK {
 }
 
 /// Count, mean and central moment sums `M_k = Σ (x - mean)^k` up to order 4.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Moments {
     pub n: f64,
     pub mean: f64,

@@ -115,7 +115,8 @@ impl Loc<'_> {
 
 /// One kind of reduction: an accumulator per output element.
 pub(crate) trait Kernel<T: Element>: Send + Sync + 'static {
-    type Acc: Clone + Send + Sync + 'static;
+    /// Serializable, so partial results can spill (`SerdeCodec`).
+    type Acc: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static;
     type Out: Element;
     /// Whether reducing zero elements is an error (no identity: min, max…).
     const NEEDS_ELEMENTS: bool = false;

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Order};
-use oxidask_graph::{Arg, Key, Op, OpError, Task, Tokenize, Value, name_for};
+use oxidask_graph::{Arg, Key, Op, OpError, SerdeCodec, Task, Tokenize, Value, name_for};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::{DEFAULT_SPLIT_EVERY, Kernel, Loc, Reduce};
 use crate::array::{Array, Scalar};
@@ -15,8 +17,10 @@ use crate::grid::{Grid, normalize_axes, unravel};
 use crate::layer::{BlockLayer, Pattern};
 use crate::stream::{PIECE, Stream, Visit};
 
-/// Accumulators of one block, row-major over its kept axes.
-#[derive(Clone)]
+/// Accumulators of one block, row-major over its kept axes; encoded with
+/// `SerdeCodec`, so the store can spill it under a memory limit.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(bound = "A: Serialize + DeserializeOwned")]
 struct Part<A> {
     data: Vec<A>,
 }
@@ -76,9 +80,9 @@ fn finish_block<T: Element, K: Kernel<T>>(
     Ok(chunk_value(ArrayD::from_shape_vec(IxDyn(&shape), data)?))
 }
 
-fn part_value<A: Send + Sync + 'static>(p: Part<A>) -> Value {
+fn part_value<A: Send + Sync + Serialize + DeserializeOwned + 'static>(p: Part<A>) -> Value {
     let n = std::mem::size_of::<Part<A>>() + p.data.len() * std::mem::size_of::<A>();
-    Value::sized(p, n)
+    Value::with_codec::<_, SerdeCodec>(p, n)
 }
 
 /// Reduces one block: its rows are the kept positions, each over the
