@@ -25,9 +25,9 @@
 //! partition; aggregations are tree reductions (`split_every` partials per
 //! combine task). Records are any [`Record`]: owned, thread-safe, clonable
 //! and serde-serializable, so that partitions can be spilled to disk and
-//! sent to other processes. `groupby` (which needs a disk-backed shuffle)
-//! is not here yet; [`Bag::foldby`] covers the common case of aggregating
-//! per key without it.
+//! sent to other processes. [`Bag::groupby`] gathers every record of a key
+//! into one partition through a disk-backed shuffle; [`Bag::foldby`] covers
+//! the common case of aggregating per key without moving records.
 
 #![deny(missing_docs)]
 
