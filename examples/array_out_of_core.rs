@@ -16,7 +16,8 @@
 //! a JSON line in the `../shared/bench` format:
 //!
 //! 1. **write**: `random::standard_normal(..).to_npy(path)`, each task
-//!    generating and writing its own block;
+//!    generating and writing its own block (then the file is synced, so
+//!    its write-back does not overlap the timed reads);
 //! 2. **stats**: `from_npy(path)?.mean()` and `.std(0.0)` under the memory
 //!    limit (two computations, each streaming the file);
 //! 3. **reference**: a single pass over the file with plain `std::fs` in
@@ -239,6 +240,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         path.display()
     );
 
+    // Other processes on the machine make the timings noisy: say how busy it is.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let l: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!(
+            "load average {} (1, 5, 15 min) on {} cores",
+            l.join(" "),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    }
     let result = run(&args, len, chunk, &path);
     if !args.keep {
         let _ = std::fs::remove_file(&path);
@@ -267,8 +277,16 @@ fn run(
             Ok(())
         },
     )?;
+    // Flush the written pages to disk now, so their write-back does not
+    // compete with (and add noise to) the timed reads below.
+    let t = Instant::now();
+    std::fs::File::open(path)?.sync_all()?;
     let size = std::fs::metadata(path)?.len();
-    println!("  wrote {:.2} GiB", size as f64 / (1u64 << 30) as f64);
+    println!(
+        "  wrote {:.2} GiB, flushed to disk in {:.2} s",
+        size as f64 / (1u64 << 30) as f64,
+        t.elapsed().as_secs_f64()
+    );
 
     let ((mean, std), _, peak) = stage(
         "stats",
