@@ -107,8 +107,8 @@ impl<T: Element> Array<T> {
     /// selection itself is lazy. The mask is therefore evaluated twice,
     /// once for the counts and once when the result is computed (`persist`
     /// it first if it is expensive). Both arrays are first cut into blocks
-    /// of whole rows (C order), about as large as `x`'s largest block, and
-    /// raveled.
+    /// of whole rows (C order), about as large as `x`'s largest block (at
+    /// least one row), and raveled.
     ///
     /// ```
     /// use oxidask_array as da;
