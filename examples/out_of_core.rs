@@ -23,6 +23,9 @@ use oxidask::prelude::*;
 use oxidask::scheduler::{Callback, Event, MemoryStats, compute_with as compute_graph};
 use oxidask::store::shuffle::{ShuffleSpec, hash_shuffle};
 
+#[path = "common/bench.rs"]
+mod bench;
+
 const CHUNK: usize = 4 << 20; // 4 Mi elements of 8 bytes: 32 MiB per chunk
 
 /// Deterministic pseudo-random chunk `i` (xorshift64*), fast enough to be
@@ -58,21 +61,6 @@ impl Callback for Memory {
     }
 }
 
-fn reset_peak_rss() {
-    // Linux: writing 5 resets VmHWM to the current RSS.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-            l.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 struct Measured {
     wall: f64,
     peak_mib: f64,
@@ -87,7 +75,7 @@ fn measure<T>(
     let opts = ComputeOptions::new()
         .memory_limit(Some(limit))
         .callback(mem.clone());
-    reset_peak_rss();
+    bench::reset_peak_rss();
     let t = Instant::now();
     let out = f(&opts)?;
     let wall = t.elapsed().as_secs_f64();
@@ -96,13 +84,13 @@ fn measure<T>(
         out,
         Measured {
             wall,
-            peak_mib: peak_rss_mib(),
+            peak_mib: bench::peak_rss_mb(),
             memory,
         },
     ))
 }
 
-fn report(name: &str, m: &Measured, limit: usize, extra: &str) {
+fn report(name: &str, m: &Measured, limit: usize, result: &str, extra: &str) {
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     println!(
         "  {name:<8} wall {:>6.2} s   peak RSS {:>6.0} MiB (limit {:.0} MiB)   spilled {:>6.0} MiB in {} files, read back {:.0} MiB{extra}",
@@ -113,13 +101,18 @@ fn report(name: &str, m: &Measured, limit: usize, extra: &str) {
         m.memory.spilled,
         mib(m.memory.read_back_bytes),
     );
-    println!(
-        r#"{{"workload":"out_of_core","impl":"oxidask-{name}","wall_s":{:.3},"peak_rss_mb":{:.1},"limit_mb":{:.0},"spilled_mb":{:.1},"read_back_mb":{:.1}}}"#,
+    bench::emit(
+        "out_of_core",
+        &format!("oxidask-{name}"),
         m.wall,
         m.peak_mib,
-        mib(limit),
-        mib(m.memory.spilled_bytes),
-        mib(m.memory.read_back_bytes)
+        &bench::digest(result),
+        &format!(
+            ", \"limit_mb\": {:.0}, \"spilled_mb\": {:.1}, \"read_back_mb\": {:.1}",
+            mib(limit),
+            mib(m.memory.spilled_bytes),
+            mib(m.memory.read_back_bytes)
+        ),
     );
 }
 
@@ -183,6 +176,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "spill",
         &m,
         limit,
+        &format!("{got:.6e}"),
         &format!(
             "   ({} chunks = {:.2} GiB)",
             chunks,
@@ -249,6 +243,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "stream",
         &m,
         limit,
+        &got.to_string(),
         &format!(
             "   ({} chunks = {:.2} GiB)",
             chunks,
@@ -366,6 +361,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "shuffle",
         &m,
         limit,
+        &format!("[{},{}]", after.0, after.1),
         &format!(
             "   ({parts} → {m_out} partitions, {:.2} GiB, {} records; plain std::fs generate+write+read {:.2} s → {:.2}x)",
             read as f64 / (1u64 << 30) as f64,
