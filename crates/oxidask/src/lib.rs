@@ -1,10 +1,10 @@
 //! oxidask: parallel computing for Rust in the spirit of Dask.
 //!
-//! Keep writing ordinary Rust — plain functions, `ndarray`, `polars` — and
+//! Keep writing ordinary Rust — plain functions, `ndarray`, serde records — and
 //! oxidask spreads the work over every core. Each part is a module:
 //!
-//! - [`delayed`]: turn calls of plain functions into a lazy task graph
-//!   ([`delayed!`]) and compute it in parallel;
+//! - [`delayed`](mod@delayed): turn calls of plain functions into a lazy task graph
+//!   ([`delayed!`](macro@delayed)) and compute it in parallel;
 //! - [`array`](mod@array): chunked N-d arrays over `ndarray` — NumPy broadcasting,
 //!   fused elementwise chains, tree reductions, stats, slicing, matmul,
 //!   `.npy` files (like `dask.array`);
