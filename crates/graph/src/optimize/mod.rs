@@ -19,6 +19,8 @@ mod fuse;
 mod inline;
 mod order;
 #[cfg(test)]
+mod structural_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod testutil;
