@@ -11,8 +11,11 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use oxidask_graph::Tokenize;
+
 use crate::array::{Array, grid_for};
 use crate::creation::source;
+use crate::element::Element;
 use crate::error::{Result, invalid};
 use crate::grid::{Chunks, ravel};
 
@@ -47,18 +50,23 @@ pub fn uniform(
             format!("uniform needs finite low < high, got [{low}, {high}): {e}"),
         )
     })?;
+    sampled("uniform", &(low, high, seed), dist, shape, chunks, seed)
+}
+
+/// An array of draws from `dist`, each block from its own generator.
+fn sampled<T: Element, D: Distribution<T> + Copy + Send + Sync + 'static>(
+    name: &str,
+    token: &impl Tokenize,
+    dist: D,
+    shape: &[usize],
+    chunks: impl Into<Chunks>,
+    seed: u64,
+) -> Result<Array<T>> {
     let grid = grid_for(shape, &chunks.into(), "chunks")?;
-    Ok(source(
-        "uniform",
-        &(low, high, seed),
-        grid,
-        move |g, idx| {
-            let mut rng = block_rng(seed, ravel(idx, &g.numblocks()));
-            Box::new(move |out: &mut Vec<_>, len: usize| {
-                out.extend((0..len).map(|_| rng.sample(dist)))
-            })
-        },
-    ))
+    Ok(source(name, token, grid, move |g, idx| {
+        let mut rng = block_rng(seed, ravel(idx, &g.numblocks()));
+        Box::new(move |out: &mut Vec<T>, len: usize| out.extend((0..len).map(|_| rng.sample(dist))))
+    }))
 }
 
 /// Standard normal floats (mean 0, variance 1).
@@ -98,18 +106,7 @@ pub fn integers(
             format!("integers needs low < high, got [{low}, {high}): {e}"),
         )
     })?;
-    let grid = grid_for(shape, &chunks.into(), "chunks")?;
-    Ok(source(
-        "integers",
-        &(low, high, seed),
-        grid,
-        move |g, idx| {
-            let mut rng = block_rng(seed, ravel(idx, &g.numblocks()));
-            Box::new(move |out: &mut Vec<_>, len: usize| {
-                out.extend((0..len).map(|_| rng.sample(dist)))
-            })
-        },
-    ))
+    sampled("integers", &(low, high, seed), dist, shape, chunks, seed)
 }
 
 #[cfg(test)]
