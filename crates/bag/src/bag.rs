@@ -346,6 +346,28 @@ impl<T: Record> Bag<T> {
         }
     }
 
+    /// This bag's graph plus a layer `name` running `op` once per partition
+    /// on (the partition's base value, its index).
+    pub(crate) fn with_partition_layer(
+        &self,
+        name: Arc<str>,
+        op: Arc<dyn oxidask_graph::Op>,
+    ) -> HighLevelGraph {
+        let layer = BlockwiseLayer::new(
+            name,
+            op,
+            vec![
+                BlockArg::block(self.base.clone()),
+                BlockArg::block(IndexLayer::name_for(self.npartitions)),
+            ],
+            self.npartitions,
+        );
+        self.graph
+            .clone()
+            .with_layer(Arc::new(IndexLayer::new(self.npartitions)))
+            .with_layer(Arc::new(layer))
+    }
+
     /// The same bag with its partitions stored as a layer of the graph
     /// (one `BlockwiseLayer` running the whole pipeline per partition), so
     /// that several consumers in one graph read them instead of re-running
@@ -362,20 +384,7 @@ impl<T: Record> Bag<T> {
             let i = *index.downcast_ref::<u32>()?;
             Ok(part(feed.collect(i, base)?))
         });
-        let layer = BlockwiseLayer::new(
-            self.chain.clone(),
-            op,
-            vec![
-                BlockArg::block(self.base.clone()),
-                BlockArg::block(IndexLayer::name_for(self.npartitions)),
-            ],
-            self.npartitions,
-        );
-        let graph = self
-            .graph
-            .clone()
-            .with_layer(Arc::new(IndexLayer::new(self.npartitions)))
-            .with_layer(Arc::new(layer));
+        let graph = self.with_partition_layer(self.chain.clone(), op);
         let mut b = Bag::stored_in(
             graph,
             self.chain.clone(),

@@ -3,14 +3,12 @@
 use std::fmt::Display;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use oxidask_graph::{BlockArg, BlockwiseLayer, FnOp, OpError, Tokenizer, Value};
+use oxidask_graph::{FnOp, OpError, Tokenizer, Value};
 use oxidask_scheduler::ComputeOptions;
 
 use crate::bag::{Bag, Record, layer_name, run};
 use crate::error::{Error, Result};
-use crate::layer::IndexLayer;
 
 impl<T: Record + Display> Bag<T> {
     /// Writes each partition to its own file, one record per line (its
@@ -58,20 +56,7 @@ impl<T: Record + Display> Bag<T> {
         let mut t = Tokenizer::new();
         t.add(&oxidask_graph::unique_token());
         let name = layer_name("to-textfiles", &self.chain, t);
-        let layer = BlockwiseLayer::new(
-            name.clone(),
-            op,
-            vec![
-                BlockArg::block(self.base.clone()),
-                BlockArg::block(IndexLayer::name_for(self.npartitions)),
-            ],
-            self.npartitions,
-        );
-        let graph = self
-            .graph
-            .clone()
-            .with_layer(Arc::new(IndexLayer::new(self.npartitions)))
-            .with_layer(Arc::new(layer));
+        let graph = self.with_partition_layer(name.clone(), op);
         let keys: Vec<_> = (0..self.npartitions)
             .map(|i| oxidask_graph::Key::with_index(name.clone(), &[i]))
             .collect();
