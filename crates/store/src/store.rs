@@ -173,6 +173,8 @@ struct Shared {
     peak_bytes: AtomicUsize,
     /// The writer's first failure, reported by the next `put`.
     failure: Mutex<Option<StoreError>>,
+    /// Set with `failure`, so puts need not lock to learn there is none.
+    writer_failed: AtomicBool,
     written: Condvar,
     closing: AtomicBool,
 }
@@ -201,6 +203,7 @@ impl Store {
             peak_held: AtomicUsize::new(0),
             peak_bytes: AtomicUsize::new(0),
             failure: Mutex::new(None),
+            writer_failed: AtomicBool::new(false),
             written: Condvar::new(),
             closing: AtomicBool::new(false),
         };
@@ -248,16 +251,12 @@ impl Store {
         s.peak_held.fetch_max(count, Ordering::Relaxed);
         s.peak_bytes.fetch_max(total, Ordering::Relaxed);
         if let Some(limit) = s.limit {
-            if let Some(e) = s.failure.lock().take() {
-                return Err(e);
-            }
+            self.writer_failure()?;
             if total.saturating_sub(s.pending_bytes.load(Ordering::Relaxed)) > limit {
                 self.queue_spills(limit)?;
             }
             self.wait_for_writer(limit);
-            if let Some(e) = s.failure.lock().take() {
-                return Err(e);
-            }
+            self.writer_failure()?;
         }
         Ok(self.stats())
     }
@@ -339,10 +338,27 @@ impl Store {
     /// Blocks while more than a quarter of the limit waits to be written.
     fn wait_for_writer(&self, limit: usize) {
         let s = &*self.shared;
+        // The common case, on every put: nothing waits to be written.
+        if s.pending_bytes.load(Ordering::Acquire) <= limit / 4 {
+            return;
+        }
         let mut guard = s.failure.lock();
         while s.pending_bytes.load(Ordering::Acquire) > limit / 4 && guard.is_none() {
             s.written
                 .wait_for(&mut guard, std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// The writer's first failure, if it failed (checked without locking
+    /// on every put).
+    fn writer_failure(&self) -> Result<(), StoreError> {
+        let s = &*self.shared;
+        if !s.writer_failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match s.failure.lock().take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -524,6 +540,7 @@ fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
                     }
                     if let Some(e) = e {
                         s.failure.lock().get_or_insert(e);
+                        s.writer_failed.store(true, Ordering::Release);
                     }
                 }
             }
