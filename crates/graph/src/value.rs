@@ -292,11 +292,18 @@ impl Value {
         }
         // A lazy value that fails to load is handed back unchanged; reading
         // it again reports the failure.
-        let this = match self.clone().resolve() {
-            Ok(v) => v,
-            Err(_) => return Err(self),
+        let this = if self.data.is::<Lazy>() {
+            match self.clone().resolve() {
+                // The loaded value is shared with `self` until it goes.
+                Ok(v) => {
+                    drop(self);
+                    v
+                }
+                Err(_) => return Err(self),
+            }
+        } else {
+            self
         };
-        drop(self);
         let Value {
             data,
             nbytes,
