@@ -1,6 +1,7 @@
 //! Scheduler and graph benchmarks: per-task overhead (100,000 trivial tasks
 //! plus a sum tree; a 10,000-long chain) on sync and threaded, building and
-//! optimizing a 1,000,000-task graph, building 100,000 delayed calls, and
+//! optimizing a 1,000,000-task graph, a task reading 1,000,000 results,
+//! building 100,000 delayed calls, and
 //! the light-curve workload serial vs threaded.
 //!
 //! `cargo bench -p oxidask-benches` (add `-- NAME` to pick one).
@@ -64,6 +65,14 @@ fn graphs(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
     group.bench_function("build_1m", |b| b.iter(|| sum_tree(937_500, 16)));
+    // One task reading 1,000,000 results: build, optimize and run end to
+    // end (issue 9: de-duplicating its inputs was quadratic, 101 s).
+    group.bench_function("fan_in_1m", |b| {
+        b.iter(|| {
+            let (g, root) = sum_tree(1_000_000, 1_000_000);
+            compute_graph(g, &[root], &ComputeOptions::new()).unwrap()
+        })
+    });
     group.bench_function("optimize_1m", |b| {
         b.iter_batched(
             || sum_tree(937_500, 16),

@@ -139,6 +139,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &format!(r#""us_per_call":{:.3}"#, 1e6 * build / 1e5),
     );
 
+    // Fan-in: one task reading a million results (issue 9: was quadratic).
+    let fan = arg("--fan", 1_000_000);
+    let t = Instant::now();
+    let xs: Vec<Delayed<i64>> = (0..fan as i64).map(|i| delayed!(inc(i))).collect();
+    let total = delayed!(add_all(&xs[..]));
+    drop(xs);
+    let got = total.compute()?;
+    let wall = t.elapsed().as_secs_f64();
+    assert_eq!(got, (fan as i64) * (fan as i64 + 1) / 2);
+    report(
+        "W6",
+        "fan-in",
+        wall,
+        &format!(
+            r#""n_inputs":{fan},"us_per_input":{:.3}"#,
+            1e6 * wall / fan as f64
+        ),
+    );
+
     // One million tasks: build, optimize, run; memory per task.
     let rss0 = rss_kib("VmRSS:");
     let t = Instant::now();

@@ -7,3 +7,4 @@ mod dags;
 mod failures;
 mod memory;
 mod shuffle;
+mod sizes;

@@ -51,9 +51,19 @@ pub use node::Delayed;
 pub use oxidask_scheduler::{ComputeOptions, Error, Result};
 
 /// Data that can flow between delayed calls: any owned, thread-safe,
-/// clonable value (clones happen only when several tasks read one value).
-pub trait Data: std::any::Any + Send + Sync + Clone {}
-impl<T: std::any::Any + Send + Sync + Clone> Data for T {}
+/// clonable value (clones happen only when several tasks read one value)
+/// that knows its size in memory ([`DataSize`], implemented for numbers,
+/// strings, std containers and tuples, and derived for your own types with
+/// `#[derive(oxidask::DataSize)]`), so the memory limit holds for it.
+///
+/// To let such values spill to disk when the limit needs it, register a
+/// codec for the type: `oxidask::graph::register_value!(MyType)` (serde).
+/// Without one, a computation that must spill a value of the type fails
+/// with an error naming it.
+pub trait Data: std::any::Any + Send + Sync + Clone + DataSize {}
+impl<T: std::any::Any + Send + Sync + Clone + DataSize> Data for T {}
+
+pub use oxidask_graph::DataSize;
 
 #[doc(hidden)]
 pub mod __private {

@@ -109,20 +109,19 @@ impl<T: Data> Delayed<T> {
 pub(crate) fn add_to_graph(g: &mut TaskGraph, root: &Arc<Node>) {
     let mut stack = vec![root.clone()];
     while let Some(node) = stack.pop() {
-        if g.contains(&node.key) {
-            continue;
-        }
-        let args = node
-            .args
-            .iter()
-            .map(|a| match a {
-                NodeArg::Node(n) => {
-                    stack.push(n.clone());
-                    Arg::Key(n.key.clone())
-                }
-                NodeArg::Value(v) => Arg::Value(v.clone()),
-            })
-            .collect();
-        g.insert(node.key.clone(), Task::new(node.op.clone(), args));
+        g.insert_new_with(&node.key, || {
+            let args = node
+                .args
+                .iter()
+                .map(|a| match a {
+                    NodeArg::Node(n) => {
+                        stack.push(n.clone());
+                        Arg::Key(n.key.clone())
+                    }
+                    NodeArg::Value(v) => Arg::Value(v.clone()),
+                })
+                .collect();
+            Task::new(node.op.clone(), args)
+        });
     }
 }

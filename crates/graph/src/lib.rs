@@ -46,8 +46,8 @@ pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize, unique_token};
 #[cfg(feature = "ndarray")]
 pub use value::NdarrayCodec;
 pub use value::{
-    Codec, CodecVTable, LoadBytes, RawElement, RawVecCodec, SerdeCodec, Value, ValueDecoder,
-    ValueMeta, codec_of,
+    Codec, CodecVTable, DataSize, LoadBytes, RawElement, RawVecCodec, SerdeCodec, Value,
+    ValueDecoder, ValueMeta, codec_of, registered_codec,
 };
 
 #[doc(hidden)]

@@ -3,19 +3,21 @@
 //! A [`Value`] is a shared, type-erased handle (`Arc<dyn Any>`) plus what the
 //! runtime needs to know without knowing the type:
 //!
-//! - `nbytes`, the memory it holds (heap included), for memory accounting;
+//! - `nbytes`, the memory it holds (heap included), for memory accounting —
+//!   always a real size: [`Value::new`] takes it from the type's
+//!   [`DataSize`] implementation, the other constructors from the caller;
 //! - its Rust type name, so a mismatch at a task boundary names both types;
 //! - optionally a byte *codec*, so it can be spilled to disk or sent to another
-//!   process. Values without a codec still run on the local schedulers.
+//!   process. Values without a codec still run on the local schedulers; the
+//!   store reports an error naming the type if the memory limit ever needs
+//!   to spill one.
 //!
-//! [`Value::new`] recognises common types (numbers, strings, `Vec`s of them,
-//! and with the `ndarray` feature, `ArrayD` blocks) and gives them an accurate
-//! size and a codec. Other types get their shallow size and no codec unless
-//! created with [`Value::with_codec`] (collections do this for their data).
-//!
-//! Decoding by name goes through a registry filled at link time
-//! ([`register_value!`](crate::register_value)), so a graph read from bytes
-//! can rebuild its literal arguments in another process of the same program.
+//! Codecs come from an open registry filled at link time
+//! ([`register_value!`](crate::register_value)): keyed by type for
+//! [`Value::new`], and by name for decoding, so a graph read from bytes can
+//! rebuild its literal arguments in another process of the same program.
+//! Common types (numbers, strings, numeric vectors, ndarray blocks) are
+//! registered by this crate; users register their own record types.
 
 use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
@@ -68,6 +70,7 @@ impl Extend<u8> for AppendTo<'_> {
 /// The type-erased functions of one (type, codec) pair.
 pub struct CodecVTable {
     type_name: fn() -> &'static str,
+    type_id: fn() -> TypeId,
     encode: EncodeErased,
     decode: DecodeValue,
 }
@@ -87,6 +90,11 @@ impl CodecVTable {
         (self.type_name)()
     }
 
+    /// The type this codec writes.
+    pub fn type_id(&self) -> TypeId {
+        (self.type_id)()
+    }
+
     /// Decodes bytes written by this codec.
     pub fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
         (self.decode)(bytes)
@@ -98,6 +106,7 @@ struct VTableOf<T, C>(PhantomData<(T, C)>);
 impl<T: Any + Send + Sync, C: Codec<T>> VTableOf<T, C> {
     const TABLE: CodecVTable = CodecVTable {
         type_name: type_name::<T>,
+        type_id: TypeId::of::<T>,
         encode: encode_erased::<T, C>,
         decode: decode_erased::<T, C>,
     };
@@ -146,11 +155,12 @@ impl fmt::Debug for Value {
 }
 
 impl Value {
-    /// Wraps any value. Common types get an accurate size and a codec; others
-    /// get their shallow size and none (see the module docs).
-    pub fn new<T: Any + Send + Sync>(value: T) -> Value {
-        let (nbytes, codec) = known::describe(&value);
-        Value::with_codec_vtable(value, nbytes, codec)
+    /// Wraps a value, sized by its [`DataSize`] implementation, with the
+    /// codec registered for its type if there is one
+    /// ([`register_value!`](crate::register_value)).
+    pub fn new<T: Any + Send + Sync + DataSize>(value: T) -> Value {
+        let nbytes = value.total_bytes();
+        Value::with_codec_vtable(value, nbytes, registered_codec::<T>())
     }
 
     /// Wraps a value with a known size and no codec: it runs locally but can
@@ -368,12 +378,15 @@ impl Value {
 
     /// Decodes a value written by the codec registered under `codec_name`.
     pub fn decode(codec_name: &str, bytes: &[u8]) -> Result<Value> {
-        let decode = registry().get(codec_name).ok_or_else(|| Error::Decode {
-            what: format!("a value of type {codec_name}"),
-            message: "no codec is registered under this name; register the type with \
+        let decode = registry()
+            .by_name
+            .get(codec_name)
+            .ok_or_else(|| Error::Decode {
+                what: format!("a value of type {codec_name}"),
+                message: "no codec is registered under this name; register the type with \
                       oxidask_graph::register_value!"
-                .into(),
-        })?;
+                    .into(),
+            })?;
         decode(bytes).map_err(|message| Error::Decode {
             what: format!("a value of type {codec_name}"),
             message,
@@ -454,23 +467,43 @@ inventory::collect!(ValueDecoder);
 
 type DecodeValue = fn(&[u8]) -> Result<Value, String>;
 
-fn registry() -> &'static HashMap<&'static str, DecodeValue> {
-    static REGISTRY: OnceLock<HashMap<&'static str, DecodeValue>> = OnceLock::new();
+/// The registered codecs, by name (for decoding) and by type (for
+/// [`Value::new`]). When one type is registered twice, the first
+/// registration seen wins for `Value::new`; both decode by their names.
+struct Registry {
+    by_name: HashMap<&'static str, DecodeValue>,
+    by_type: HashMap<TypeId, &'static CodecVTable>,
+}
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
-        inventory::iter::<ValueDecoder>
-            .into_iter()
-            .map(|d| {
-                let vt = (d.vtable)();
-                (vt.name(), vt.decode)
-            })
-            .collect()
+        let mut r = Registry {
+            by_name: HashMap::new(),
+            by_type: HashMap::new(),
+        };
+        for d in inventory::iter::<ValueDecoder> {
+            let vt = (d.vtable)();
+            r.by_name.entry(vt.name()).or_insert(vt.decode);
+            r.by_type.entry(vt.type_id()).or_insert(vt);
+        }
+        r
     })
+}
+
+/// The codec registered for `T`, if any.
+pub fn registered_codec<T: Any>() -> Option<&'static CodecVTable> {
+    registry().by_type.get(&TypeId::of::<T>()).copied()
 }
 
 /// Registers a type's codec so values of it can be decoded by name, e.g. when
 /// a graph with literal arguments of that type is read from bytes.
 ///
-/// `register_value!(MyRecord)` uses [`SerdeCodec`];
+/// Registering also gives [`Value::new`] (and so delayed results) of the
+/// type a codec, so they can spill when the memory limit needs it.
+///
+/// `register_value!(MyRecord)` uses [`SerdeCodec`] (the type must implement
+/// serde's `Serialize` and `Deserialize`);
 /// `register_value!(MyType, MyCodec)` uses another codec.
 #[macro_export]
 macro_rules! register_value {
@@ -486,7 +519,9 @@ macro_rules! register_value {
 
 mod known;
 mod raw;
+mod size;
 pub use raw::{RawElement, RawVecCodec};
+pub use size::DataSize;
 #[cfg(feature = "ndarray")]
 mod ndarray_codec;
 #[cfg(feature = "ndarray")]
@@ -518,8 +553,13 @@ mod tests {
     }
 
     #[test]
-    fn unknown_types_run_but_do_not_encode() {
+    fn unregistered_types_run_but_do_not_encode() {
         struct Opaque;
+        impl DataSize for Opaque {
+            fn heap_bytes(&self) -> usize {
+                0
+            }
+        }
         let v = Value::new(Opaque);
         let err = v.encode(&mut Vec::new()).unwrap_err();
         assert!(err.contains("Opaque"), "{err}");

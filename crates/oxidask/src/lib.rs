@@ -72,11 +72,18 @@ pub mod config {
 }
 
 pub use oxidask_delayed::delayed;
+/// The memory a value holds (trait), and `#[derive(DataSize)]` for your own
+/// types: every value a task returns must know its size so the memory limit
+/// holds (see `docs/memory.md`).
+pub use oxidask_graph::DataSize;
+pub use oxidask_macros::DataSize;
 pub use oxidask_scheduler::{Error, Result};
 
 /// The names most programs need: `use oxidask::prelude::*;`.
 pub mod prelude {
     pub use oxidask_delayed::{Delayed, compute, compute_with, delayed};
+    pub use oxidask_graph::DataSize;
+    pub use oxidask_macros::DataSize;
     pub use oxidask_scheduler::{ComputeOptions, SchedulerChoice, with_scheduler};
 }
 

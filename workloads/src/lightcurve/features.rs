@@ -9,7 +9,8 @@ use super::io::{ReadError, read_csv};
 use super::periodogram::FrequencyGrid;
 
 /// What the workload extracts from one star.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, oxidask_macros::DataSize)]
+#[data_size(crate = "oxidask_graph")]
 pub struct Features {
     /// Which star.
     pub star_id: u32,

@@ -71,7 +71,8 @@ impl LightCurve {
 }
 
 /// What kind of variable star a synthetic light curve imitates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, oxidask_macros::DataSize)]
+#[data_size(crate = "oxidask_graph")]
 pub enum Kind {
     /// A pure sinusoid: the case the periodogram is built for.
     Sinusoid,
@@ -139,7 +140,8 @@ impl FromStr for Kind {
 }
 
 /// The answer key for one synthetic star.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, oxidask_macros::DataSize)]
+#[data_size(crate = "oxidask_graph")]
 pub struct Truth {
     /// Which star.
     pub star_id: u32,

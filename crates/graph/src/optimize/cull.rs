@@ -1,7 +1,7 @@
 //! Culling: keep only what the outputs need.
 
 use crate::error::{Error, Result};
-use crate::graph::{Deps, TaskGraph};
+use crate::graph::{Deps, DepsBuilder, TaskGraph};
 use crate::key::Key;
 
 /// A culled graph and its dependency lists (ids of the new graph), so later
@@ -17,31 +17,62 @@ pub struct Culled {
 /// Keeps the tasks `outputs` transitively depend on; fails naming a missing
 /// output, a dangling reference among the kept tasks, or a cycle. Tasks are
 /// moved, not copied, and a graph that loses nothing is returned as is.
+///
+/// Each key is looked up once: the walk records the dependency ids it
+/// resolves, and the lists of the kept graph are those ids renumbered.
 pub fn cull(graph: TaskGraph, outputs: &[Key]) -> Result<Culled> {
     let n = graph.len();
     let mut keep = vec![false; n];
+    // The resolved dependency ids of kept task i: resolved[span[i].0..span[i].1].
+    let mut span = vec![(0u32, 0u32); n];
+    let mut resolved: Vec<u32> = Vec::with_capacity(n);
     let mut stack = graph.output_ids(outputs)?;
     for &o in &stack {
         keep[o as usize] = true;
     }
     while let Some(i) = stack.pop() {
         let (key, task) = graph.by_id(i);
+        let start = resolved.len() as u32;
         for dep in task.dependencies() {
             let j = graph.id_of(dep).ok_or_else(|| Error::MissingDependency {
                 key: key.clone(),
                 missing: dep.clone(),
             })?;
+            resolved.push(j);
             if !keep[j as usize] {
                 keep[j as usize] = true;
                 stack.push(j);
             }
         }
+        span[i as usize] = (start, resolved.len() as u32);
     }
-    let kept = keep.iter().filter(|&&k| k).count();
-    let culled = if kept == n {
+    // Old id → new id among the kept tasks.
+    let mut new_id = vec![u32::MAX; n];
+    let mut kept = 0u32;
+    for (i, &k) in keep.iter().enumerate() {
+        if k {
+            new_id[i] = kept;
+            kept += 1;
+        }
+    }
+    let mut deps = DepsBuilder::new(kept as usize);
+    for (i, &k) in keep.iter().enumerate() {
+        if k {
+            let (a, b) = span[i];
+            let ids = &resolved[a as usize..b as usize];
+            let width = ids.len();
+            deps.push_task::<std::convert::Infallible>(
+                width,
+                ids.iter().map(|&j| Ok(new_id[j as usize])),
+            )
+            .unwrap_or_else(|never| match never {});
+        }
+    }
+    let deps = deps.finish();
+    let culled = if kept as usize == n {
         graph
     } else {
-        let mut culled = TaskGraph::with_capacity(kept);
+        let mut culled = TaskGraph::with_capacity(kept as usize);
         for ((key, task), keep) in graph.into_tasks().zip(keep) {
             if keep {
                 culled.insert(key, task);
@@ -49,7 +80,6 @@ pub fn cull(graph: TaskGraph, outputs: &[Key]) -> Result<Culled> {
         }
         culled
     };
-    let deps = culled.dependencies()?;
     culled.topological_order(&deps)?;
     Ok(Culled {
         graph: culled,

@@ -4,12 +4,10 @@
 //! standard (row-major) order, each little-endian. No per-element framing, so
 //! encoding is a copy and the encoded size equals the data size plus a header.
 
-use std::any::Any;
-
 use ndarray::{Array, ArrayD, Dimension, IxDyn};
 
 use super::raw::RawElement;
-use super::{Codec, CodecVTable, codec_of};
+use super::{Codec, codec_of};
 
 /// Raw little-endian buffers for `ndarray` arrays of [`RawElement`]s.
 pub struct NdarrayCodec;
@@ -37,7 +35,13 @@ impl<A: RawElement, D: Dimension + 'static> Codec<Array<A, D>> for NdarrayCodec 
             let b = bytes.get(4 + 8 * i..12 + 8 * i).ok_or_else(short)?;
             shape.push(u64::from_le_bytes(b.try_into().unwrap()) as usize);
         }
-        let n: usize = shape.iter().product();
+        let n = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .filter(|n| n.checked_mul(A::WIDTH).is_some())
+            .ok_or_else(|| {
+                format!("ndarray encoding of shape {shape:?} overflows the address space")
+            })?;
         let body = bytes.get(header..).ok_or_else(short)?;
         if body.len() != n * A::WIDTH {
             return Err(format!(
@@ -56,17 +60,8 @@ impl<A: RawElement, D: Dimension + 'static> Codec<Array<A, D>> for NdarrayCodec 
 
 macro_rules! arrays {
     ($mac:ident $(; $any:expr)?) => {
-        $mac!($($any;)? f64, f32, i64, i32, u8, bool);
+        $mac!($($any;)? f64, f32, i64, i32, i16, i8, u64, u32, u16, u8, bool);
     };
-}
-
-macro_rules! recognise_arrays {
-    ($any:expr; $($t:ty),*) => {$(
-        if let Some(a) = $any.downcast_ref::<ArrayD<$t>>() {
-            let nbytes = std::mem::size_of::<ArrayD<$t>>() + a.len() * std::mem::size_of::<$t>();
-            return Some((nbytes, Some(codec_of::<ArrayD<$t>, NdarrayCodec>())));
-        }
-    )*};
 }
 
 macro_rules! register_arrays {
@@ -78,11 +73,6 @@ macro_rules! register_arrays {
 }
 
 arrays!(register_arrays);
-
-pub(super) fn describe(any: &dyn Any) -> Option<(usize, Option<&'static CodecVTable>)> {
-    arrays!(recognise_arrays; any);
-    None
-}
 
 #[cfg(test)]
 mod tests {
