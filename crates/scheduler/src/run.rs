@@ -201,13 +201,16 @@ impl<'p> Run<'p> {
                         // Repeated use of one dependency: share the handle
                         // taken for its first use (it is already in `args`).
                         Some(first) => args[self.arg_position(id, first)].clone(),
-                        None => self.store.take(dep).ok_or_else(|| {
-                            Error::Internal(format!(
-                                "task {} is ready but the result of {} is missing",
-                                self.plan.graph.key(id),
-                                self.plan.graph.key(dep)
-                            ))
-                        })?,
+                        None => self
+                            .store
+                            .take_named(dep, || self.plan.graph.key(dep).to_string())
+                            .ok_or_else(|| {
+                                Error::Internal(format!(
+                                    "task {} is ready but the result of {} is missing",
+                                    self.plan.graph.key(id),
+                                    self.plan.graph.key(dep)
+                                ))
+                            })?,
                     };
                     args.push(value);
                 }
@@ -264,7 +267,8 @@ impl<'p> Run<'p> {
             .outputs
             .iter()
             .map(|&o| {
-                let v = self.store.take(o).ok_or_else(|| {
+                let key = || self.plan.graph.key(o).to_string();
+                let v = self.store.take_named(o, key).ok_or_else(|| {
                     Error::Internal(format!("output {} has no result", self.plan.graph.key(o)))
                 })?;
                 // A spilled output is read back now: its file goes with the

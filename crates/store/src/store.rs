@@ -73,7 +73,7 @@ pub enum StoreError {
         dir: PathBuf,
     },
     /// Writing a spill file failed (directory not writable, disk full, …).
-    #[error("spilling the result of task #{id} ({bytes} bytes) to {} failed: {source}", dir.display())]
+    #[error("spilling the result of task #{id} ({bytes} bytes) to {} failed: {error}", dir.display())]
     Io {
         /// Task id.
         id: u32,
@@ -81,8 +81,9 @@ pub enum StoreError {
         bytes: usize,
         /// The spill directory.
         dir: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (part of the message, so not also a `source()`:
+        /// printing the chain would repeat it).
+        error: std::io::Error,
     },
 }
 
@@ -211,6 +212,20 @@ impl Store {
             shared: Arc::new(shared),
             writer: Mutex::new(None),
         }
+    }
+
+    /// Test hook: every spill write fails after `n` bytes.
+    #[cfg(test)]
+    pub(crate) fn fail_writes_after(mut self, n: usize) -> Store {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.spill.fail_after = Some(n);
+        }
+        self
+    }
+
+    /// The spill directory, if one was created.
+    pub fn spill_dir(&self) -> Option<PathBuf> {
+        self.shared.spill.created()
     }
 
     /// The memory limit, if any.
@@ -367,6 +382,12 @@ impl Store {
     /// file if the result is on disk. `None` if the slot is empty, which
     /// means the caller broke the protocol.
     pub fn take(&self, id: u32) -> Option<Value> {
+        self.take_named(id, || format!("#{id}"))
+    }
+
+    /// [`take`](Store::take), naming the task (its key) for the messages of
+    /// a spill file that cannot be read back.
+    pub fn take_named(&self, id: u32, name: impl FnOnce() -> String) -> Option<Value> {
         let s = &*self.shared;
         let mut slot = s.slots[id as usize].lock();
         // Count this reader under the slot's lock: counted outside it, the
@@ -413,6 +434,7 @@ impl Store {
                 Some(value)
             }
             Slot::Disk { file, meta } => {
+                file.name_task(name);
                 let lazy = Value::lazy(file.clone(), meta);
                 s.read_back.fetch_add(1, Ordering::Relaxed);
                 s.read_back_bytes
@@ -499,7 +521,7 @@ fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
                     })
                 })
                 .and_then(|()| {
-                    s.spill.write(&bytes).map_err(|source| {
+                    s.spill.write(&bytes, id).map_err(|source| {
                         Some(StoreError::Io {
                             id,
                             bytes: n,
@@ -507,7 +529,7 @@ fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
                                 .spill
                                 .path()
                                 .unwrap_or_else(|_| s.spill.parent().to_path_buf()),
-                            source,
+                            error: source,
                         })
                     })
                 })

@@ -109,3 +109,130 @@ fn every_reader_of_a_shared_result_gets_it_under_contention() {
         assert_eq!(store.stats().held, 0);
     }
 }
+
+/// A store with `n` results of 4 kB spilled (limit 5 kB); returns it with
+/// the spill files it wrote.
+fn spilled_store(d: &std::path::Path, n: u32) -> (Store, Vec<std::path::PathBuf>) {
+    let store = Store::new(vec![1; n as usize], opts(5_000, d));
+    for i in 0..n {
+        store.put(i, Value::new(vec![i as f64; 500])).unwrap();
+    }
+    // Let the writer finish: puts wait only past a quarter of the limit.
+    let mut files = Vec::new();
+    for _ in 0..200 {
+        files = spill_files(d);
+        if files.len() as u32 >= n - 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(!files.is_empty(), "nothing spilled");
+    (store, files)
+}
+
+fn spill_files(d: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for sub in std::fs::read_dir(d).unwrap().flatten() {
+        if let Ok(inner) = std::fs::read_dir(sub.path()) {
+            files.extend(
+                inner
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "bin")),
+            );
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn damaged_spill_files_are_io_errors_naming_file_and_task() {
+    type Damage = fn(&std::path::Path);
+    let damages: [(&str, Damage, &str); 3] = [
+        (
+            "truncated",
+            |p| {
+                let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+                f.set_len(1_000).unwrap();
+            },
+            "truncated",
+        ),
+        (
+            "corrupt",
+            |p| {
+                let mut b = std::fs::read(p).unwrap();
+                b[100] ^= 0xff;
+                std::fs::write(p, b).unwrap();
+            },
+            "checksum",
+        ),
+        (
+            "deleted",
+            |p| std::fs::remove_file(p).unwrap(),
+            "No such file",
+        ),
+    ];
+    for (name, damage, says) in damages {
+        let d = dir(&format!("damaged-{name}"));
+        let (store, files) = spilled_store(&d, 6);
+        // Slot 0 was spilled first: its file is the first written.
+        let first = files.iter().find(|p| p.ends_with("0.bin")).unwrap();
+        damage(first);
+        let v = store.take_named(0, || "('make', 0)".into()).unwrap();
+        assert!(v.is_lazy(), "{name}: slot 0 was not spilled");
+        let msg = v.downcast_ref::<Vec<f64>>().unwrap_err().to_string();
+        assert!(
+            msg.contains("I/O error")
+                && msg.contains(&first.display().to_string())
+                && msg.contains("('make', 0)")
+                && msg.contains(says),
+            "{name}: {msg}"
+        );
+        assert!(!msg.contains("type mismatch"), "{name}: {msg}");
+        // The others read back intact.
+        for i in 1..6u32 {
+            let v = store.take(i).unwrap();
+            assert_eq!(v.downcast_ref::<Vec<f64>>().unwrap()[0], i as f64);
+        }
+        drop(v);
+        drop(store);
+        assert!(
+            std::fs::read_dir(&d).unwrap().next().is_none(),
+            "{name}: files left behind"
+        );
+    }
+}
+
+#[test]
+fn a_write_failing_midway_leaves_no_partial_file() {
+    let d = dir("partial");
+    let store = Store::new(vec![1; 6], opts(5_000, &d)).fail_writes_after(1_000);
+    let mut err = None;
+    for i in 0..6u32 {
+        if let Err(e) = store.put(i, Value::new(vec![i as f64; 500])) {
+            err = Some(e);
+            break;
+        }
+        // The writer fails in the background; the next put reports it.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let err = err.expect("a failing spill write is an error");
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Io { .. }), "{msg}");
+    assert!(msg.contains("no space left"), "{msg}");
+    assert_eq!(
+        msg.matches("no space left").count(),
+        1,
+        "the OS error is printed once: {msg}"
+    );
+    assert!(std::error::Error::source(&err).is_none());
+    // Observed while the store (and its directory) still exists: the
+    // directory is there, the partial file is not.
+    let spill = store.spill_dir().expect("the spill directory was made");
+    assert!(spill.exists());
+    let left: Vec<_> = std::fs::read_dir(&spill).unwrap().flatten().collect();
+    assert!(left.is_empty(), "partial spill file left: {left:?}");
+    drop(store);
+    assert!(std::fs::read_dir(&d).unwrap().next().is_none());
+}
