@@ -51,6 +51,7 @@ pub(crate) struct Run<'p> {
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
     events: &'p EventBus,
+    root_task_queuing: bool,
     timed: bool,
     started: Instant,
 }
@@ -84,6 +85,7 @@ impl<'p> Run<'p> {
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
             events,
+            root_task_queuing: ctx.root_task_queuing,
             timed: !events.is_empty(),
             started: Instant::now(),
         })
@@ -105,7 +107,7 @@ impl<'p> Run<'p> {
 
     /// Whether memory is tight: prefer consuming results to producing data.
     pub fn under_pressure(&self) -> bool {
-        self.store.under_pressure()
+        self.root_task_queuing && self.store.under_pressure()
     }
 
     pub fn priority(&self, id: u32) -> u32 {
@@ -153,7 +155,7 @@ impl<'p> Run<'p> {
             Ok(m) => m,
             Err(e) => {
                 let key = self.plan.graph.key(e.id()).clone();
-                self.fail(Error::Memory { key, source: e }, worker);
+                self.fail(Error::Memory { key, error: e }, worker);
                 return false;
             }
         };
@@ -256,6 +258,9 @@ impl<'p> Run<'p> {
         });
         if let Some(e) = self.error.lock().take() {
             return Err(e);
+        }
+        if let Some((event, message)) = self.events.panicked() {
+            return Err(Error::Callback { event, message });
         }
         if self.remaining.load(Ordering::Acquire) != 0 {
             return Err(Error::Internal(format!(

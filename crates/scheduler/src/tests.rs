@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use oxidask_graph::{FnOp, Key, Op, Task, TaskErrorKind, TaskGraph, Value};
 
@@ -139,13 +139,12 @@ fn a_failing_task_names_key_and_op_and_cancels_the_rest() {
         let mut outs: Vec<Key> = (0..2_000).map(|i| Key::with_index("slow", &[i])).collect();
         outs.insert(0, Key::new("bad-1"));
         let started = Arc::new(Counter(AtomicUsize::new(0)));
-        let t0 = Instant::now();
-        let err = compute_with(g, &outs, &opts.clone().callback(started.clone())).unwrap_err();
-        assert!(
-            t0.elapsed() < Duration::from_secs(1),
-            "took {:?}",
-            t0.elapsed()
-        );
+        let after = Arc::new(StartedAfterFailure::default());
+        let opts = opts
+            .clone()
+            .callback(started.clone())
+            .callback(after.clone());
+        let err = compute_with(g, &outs, &opts).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("'bad-1'") && msg.contains("parse_row") && msg.contains("row 7"),
@@ -155,6 +154,71 @@ fn a_failing_task_names_key_and_op_and_cancels_the_rest() {
             started.0.load(Ordering::Relaxed) < 2_000,
             "tasks were not cancelled"
         );
+        // Counted in events, not seconds: once the failure is known, workers
+        // stop taking tasks (a few may slip in while it is being recorded).
+        let late = after.late.load(Ordering::SeqCst);
+        assert!(late < 100, "{late} tasks started after the failure");
+    }
+}
+
+/// Counts tasks started after the first `TaskFailed`.
+#[derive(Default)]
+struct StartedAfterFailure {
+    failed: std::sync::atomic::AtomicBool,
+    late: AtomicUsize,
+}
+impl Callback for StartedAfterFailure {
+    fn on_event(&self, e: &Event<'_>) {
+        match e {
+            Event::TaskFailed { .. } => self.failed.store(true, Ordering::SeqCst),
+            Event::TaskStarted { .. } if self.failed.load(Ordering::SeqCst) => {
+                self.late.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Panics on the first event named `on`.
+struct Panicky(&'static str);
+impl Callback for Panicky {
+    fn on_event(&self, e: &Event<'_>) {
+        if e.name() == self.0 {
+            panic!("progress bar exploded at {}", self.0);
+        }
+    }
+}
+
+#[test]
+fn a_panicking_callback_is_a_clear_error_never_a_panic() {
+    for on in ["Started", "TaskStarted", "TaskFinished", "Finished"] {
+        for opts in both() {
+            let (g, root) = sum_tree(64, 4);
+            let counter = Arc::new(Counter(AtomicUsize::new(0)));
+            let opts = opts
+                .callback(Arc::new(Panicky(on)))
+                .callback(counter.clone());
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                compute_with(g, &[root], &opts)
+            }));
+            let result = caught.unwrap_or_else(|_| panic!("{on}: the panic reached the caller"));
+            match result {
+                Err(Error::Callback { event, message }) => {
+                    assert_eq!(event, on);
+                    assert!(message.contains("progress bar exploded"), "{message}");
+                }
+                Err(e) => panic!("{on}: expected a callback error, got {e}"),
+                Ok(_) => panic!("{on}: a callback panic passed unnoticed"),
+            }
+            let msg = Error::Callback {
+                event: "x",
+                message: "m".into(),
+            }
+            .to_string();
+            assert!(msg.contains("callback panicked"), "{msg}");
+            // The other callback went on receiving events.
+            assert!(counter.0.load(Ordering::Relaxed) > 0, "{on}");
+        }
     }
 }
 
