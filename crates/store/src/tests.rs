@@ -27,9 +27,10 @@ fn over_the_limit_old_results_go_to_disk_and_come_back() {
             store.put(i, Value::new(vec![i as f64; 500])).unwrap(); // 4 kB each
         }
         // What is held is at most the limit plus a quarter of it queued
-        // for the writer, plus the newest result.
+        // for the writer.
         let held = store.stats().held_bytes;
-        assert!(held <= 10_000 + 2_500 + 4_100, "{held} bytes held");
+        assert!(held <= 12_500, "{held} bytes held");
+        assert!(store.peak().1 <= 12_500, "peak {:?}", store.peak());
         for i in 0..20u32 {
             let v = store.take(i).unwrap();
             assert_eq!(v.downcast_ref::<Vec<f64>>().unwrap(), &vec![i as f64; 500]);
@@ -235,4 +236,39 @@ fn a_write_failing_midway_leaves_no_partial_file() {
     assert!(left.is_empty(), "partial spill file left: {left:?}");
     drop(store);
     assert!(std::fs::read_dir(&d).unwrap().next().is_none());
+}
+
+#[test]
+fn the_peak_stays_under_a_bound_independent_of_the_number_of_threads() {
+    // 16 threads put at once (many more than cores): the store still holds
+    // at most 1.25 × the limit — no "plus one chunk per worker".
+    let d = dir("threads");
+    for threads in [1usize, 4, 16] {
+        let per = 40u32;
+        let n = threads as u32 * per;
+        let store = Store::new(vec![1; n as usize], opts(40_000, &d));
+        std::thread::scope(|sc| {
+            for t in 0..threads as u32 {
+                let store = &store;
+                sc.spawn(move || {
+                    for k in 0..per {
+                        let i = t * per + k;
+                        store.put(i, Value::new(vec![i as f64; 1_000])).unwrap(); // 8 kB
+                    }
+                });
+            }
+        });
+        let (_, peak) = store.peak();
+        assert!(
+            peak <= 50_000,
+            "{threads} threads: peak {peak} > 1.25 × 40000"
+        );
+        assert!(store.stats().spilled > 0);
+        for i in 0..n {
+            assert_eq!(
+                store.take(i).unwrap().downcast_ref::<Vec<f64>>().unwrap()[0],
+                i as f64
+            );
+        }
+    }
 }
