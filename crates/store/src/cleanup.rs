@@ -38,6 +38,9 @@ static LIVE: Mutex<Option<HashMap<PathBuf, Vec<PathBuf>>>> = Mutex::new(None);
 /// Parents already swept for stale directories by this process.
 static SWEPT: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 static ON_SIGNAL: AtomicBool = AtomicBool::new(true);
+/// Set (under the `LIVE` lock) when a signal is ending the process: no new
+/// directory may be created after the live ones were collected for removal.
+static ENDING: AtomicBool = AtomicBool::new(false);
 static INSTALLED: OnceLock<()> = OnceLock::new();
 
 /// Whether to remove spill and shuffle directories on SIGINT/SIGTERM
@@ -155,13 +158,21 @@ pub(crate) fn create_dir(dir: &Path) -> io::Result<()> {
         made.push(a.to_path_buf());
         p = a.parent();
     }
-    if let Err(e) = fs::create_dir_all(dir) {
-        remove_parents(&made);
-        return Err(e);
+    {
+        let mut live = LIVE.lock();
+        if ENDING.load(Ordering::Acquire) {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "the process is ending on a signal",
+            ));
+        }
+        if let Err(e) = fs::create_dir_all(dir) {
+            remove_parents(&made);
+            return Err(e);
+        }
+        live.get_or_insert_with(HashMap::new)
+            .insert(dir.to_path_buf(), made);
     }
-    LIVE.lock()
-        .get_or_insert_with(HashMap::new)
-        .insert(dir.to_path_buf(), made);
     if ON_SIGNAL.load(Ordering::Relaxed) {
         install_handler();
     }
@@ -206,11 +217,13 @@ fn remove_parents(made: &[PathBuf]) {
 
 /// Removes every live directory now (the signal handler's work).
 fn remove_all_live() {
-    let live: Vec<(PathBuf, Vec<PathBuf>)> = LIVE
-        .lock()
-        .as_mut()
-        .map(|l| l.drain().collect())
-        .unwrap_or_default();
+    let live: Vec<(PathBuf, Vec<PathBuf>)> = {
+        let mut live = LIVE.lock();
+        ENDING.store(true, Ordering::Release);
+        live.as_mut()
+            .map(|l| l.drain().collect())
+            .unwrap_or_default()
+    };
     for (dir, made) in live {
         // Workers may still be writing: a second pass catches late files.
         for _ in 0..3 {
