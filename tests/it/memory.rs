@@ -559,6 +559,8 @@ fn start_child(what: &str, parent: &Path) -> (std::process::Child, PathBuf) {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "the {what} child made no directory under {}",
         parent.display()
