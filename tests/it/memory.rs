@@ -635,7 +635,7 @@ fn results_do_not_depend_on_the_limit() {
     use proptest::test_runner::{Config, TestRunner};
     let fraction = Fraction::default();
     let mut runner = TestRunner::new(Config {
-        cases: 48,
+        cases: 96,
         ..Config::default()
     });
     // 8 kB results and limits of one to three of them: most limited cases
@@ -688,4 +688,19 @@ fn results_do_not_depend_on_the_limit() {
         limited > 0 && spilled * 2 >= limited,
         "{spilled} of {limited} limited cases spilled"
     );
+}
+
+#[test]
+fn parents_made_for_spilling_are_removed_afterwards() {
+    let root = spill_parent("made-parents");
+    let nested = root.join("not/yet/there");
+    let (g, out) = wide(40, 10_000);
+    let spills = Arc::new(Spills::default());
+    let opts = ComputeOptions::new()
+        .memory_limit(Some(200_000))
+        .spill_dir(&nested)
+        .callback(spills.clone());
+    compute_graph(g, &[out], &opts).unwrap();
+    assert!(spills.0.load(Ordering::SeqCst) > 0, "nothing spilled");
+    assert!(is_empty(&root), "directories made for spilling left behind");
 }
