@@ -522,6 +522,34 @@ fn child_process_spills_or_shuffles_until_killed() {
             g.merge(tasks);
             let _ = compute_graph(g, &outs, &ComputeOptions::new());
         }
+        "lazy" => {
+            // No directory, no handler: a computation that never spills
+            // leaves the process's signal handling alone.
+            let installed = oxidask::store::cleanup::signal_handler_installed;
+            let (g, out) = wide(4, 1_000);
+            compute_graph(g, &[out], &ComputeOptions::new().memory_limit(None)).unwrap();
+            assert!(!installed(), "a handler without any spill directory");
+            // Switched off: spilling installs nothing either.
+            let off = oxidask::config::Config {
+                cleanup_on_signal: false,
+                ..oxidask::config::Config::default()
+            };
+            oxidask::config::with_config(off, || {
+                let (g, out) = wide(40, 10_000);
+                let opts = ComputeOptions::new()
+                    .memory_limit(Some(200_000))
+                    .spill_dir(&parent);
+                compute_graph(g, &[out], &opts).unwrap();
+            });
+            assert!(!installed(), "a handler although switched off");
+            // On (the default): the first spill directory installs it.
+            let (g, out) = wide(40, 10_000);
+            let opts = ComputeOptions::new()
+                .memory_limit(Some(200_000))
+                .spill_dir(&parent);
+            compute_graph(g, &[out], &opts).unwrap();
+            assert!(installed(), "no handler after spilling");
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -703,4 +731,25 @@ fn parents_made_for_spilling_are_removed_afterwards() {
     compute_graph(g, &[out], &opts).unwrap();
     assert!(spills.0.load(Ordering::SeqCst) > 0, "nothing spilled");
     assert!(is_empty(&root), "directories made for spilling left behind");
+}
+
+#[test]
+fn the_signal_handler_is_installed_only_when_a_directory_is_made_and_switched_on() {
+    // In a child process: whether a handler is installed is process-wide.
+    let parent = spill_parent("lazy-handler");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "memory::child_process_spills_or_shuffles_until_killed",
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env(CHILD, format!("lazy:{}", parent.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(is_empty(&parent));
 }
