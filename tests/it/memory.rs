@@ -635,8 +635,9 @@ fn sigint_and_sigterm_remove_the_directory_and_end_the_process() {
     ] {
         let parent = spill_parent(&format!("signal-{what}{sig}"));
         let (mut child, d) = start_child(what, &parent);
-        let sent = std::process::Command::new("kill")
-            .args([sig, &child.id().to_string()])
+        // The shell's own `kill` (no dependency on a kill binary).
+        let sent = std::process::Command::new("sh")
+            .args(["-c", &format!("kill {sig} {}", child.id())])
             .status()
             .unwrap();
         assert!(sent.success());
