@@ -42,6 +42,8 @@ fn shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &Path) -> (TaskGraph, Vec<Key>
             for p in pieces {
                 out.extend_from_slice(p.downcast_ref::<Vec<u64>>()?);
             }
+            // Counted by capacity: no slack, so its size is the data's.
+            out.shrink_to_fit();
             Ok(Value::new(out))
         }),
         dir: Some(dir.to_path_buf()),
@@ -58,33 +60,113 @@ fn fresh_dir(name: &str) -> PathBuf {
     d
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+/// The partition a key belongs to, written apart from [`bucket`] (which
+/// the split uses) so the test checks the shuffle against its own answer.
+fn expected_partition(x: u64, m: u32) -> usize {
+    let h = (u128::from(x) * 0x9E37_79B9_7F4A_7C15u128) as u64;
+    ((h >> 32) % u64::from(m)) as usize
+}
 
-    #[test]
-    fn every_record_arrives_once_in_its_partition(
-        parts in proptest::collection::vec(proptest::collection::vec(any::<u64>(), 0..200), 1..8),
-        m in 1u32..9,
-        threaded in any::<bool>(),
-        limit in prop_oneof![Just(None), Just(Some(16_000usize))],
-    ) {
-        let dir = fresh_dir("shuffle-prop");
-        let (g, outs) = shuffle_graph(&parts, m, &dir);
-        let s = if threaded { SchedulerChoice::Threaded } else { SchedulerChoice::Sync };
-        let opts = ComputeOptions::new().scheduler(s).memory_limit(limit).spill_dir(&dir);
-        let got = compute_graph(g, &outs, &opts).unwrap();
-        let mut all = Vec::new();
-        for (j, v) in got.iter().enumerate() {
-            let part = v.downcast_ref::<Vec<u64>>().unwrap();
-            prop_assert!(part.iter().all(|&x| bucket(x, m) == j as u32));
-            all.extend_from_slice(part);
+#[derive(Default)]
+struct Spilled(std::sync::atomic::AtomicUsize);
+impl oxidask::scheduler::Callback for Spilled {
+    fn on_event(&self, e: &oxidask::scheduler::Event<'_>) {
+        if let oxidask::scheduler::Event::Finished { memory, .. } = e {
+            self.0
+                .store(memory.spilled, std::sync::atomic::Ordering::SeqCst);
         }
-        let mut expect: Vec<u64> = parts.concat();
-        expect.sort_unstable();
-        all.sort_unstable();
-        prop_assert_eq!(all, expect);
-        prop_assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "files left behind");
     }
+}
+
+#[test]
+fn every_record_arrives_once_in_its_partition() {
+    use proptest::test_runner::{Config, TestRunner};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (limited, spilled) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        ..Config::default()
+    });
+    let strategy = (
+        proptest::collection::vec(proptest::collection::vec(any::<u64>(), 300..3_000), 2..8),
+        2u32..9,
+        any::<bool>(),
+        prop_oneof![1 => Just(false), 3 => Just(true)],
+    );
+    runner
+        .run(&strategy, |(parts, m, threaded, limited_case)| {
+            // The oracle: each key's partition, computed here.
+            let mut expect = vec![Vec::new(); m as usize];
+            for &x in parts.iter().flatten() {
+                expect[expected_partition(x, m)].push(x);
+            }
+            // A limit just above the largest single value (input or output
+            // partition): small enough that holding every output spills.
+            let largest = parts
+                .iter()
+                .chain(expect.iter())
+                .map(|p| Value::new(p.clone()).nbytes())
+                .max()
+                .unwrap();
+            let limit = limited_case.then_some(largest + largest / 8);
+            let dir = fresh_dir("shuffle-prop");
+            let (g, outs) = shuffle_graph(&parts, m, &dir);
+            let s = if threaded {
+                SchedulerChoice::Threaded
+            } else {
+                SchedulerChoice::Sync
+            };
+            let spills = Arc::new(Spilled::default());
+            let opts = ComputeOptions::new()
+                .scheduler(s)
+                .memory_limit(limit)
+                .spill_dir(&dir)
+                .callback(spills.clone());
+            let got = compute_graph(g, &outs, &opts).unwrap();
+            let total: usize = parts.iter().map(Vec::len).sum();
+            for (j, v) in got.iter().enumerate() {
+                let mut part = v.downcast_ref::<Vec<u64>>().unwrap().clone();
+                prop_assert!(
+                    part.iter().all(|&x| expected_partition(x, m) == j),
+                    "a key in partition {} belongs elsewhere",
+                    j
+                );
+                // Balanced within reason: random keys spread evenly.
+                let mean = total as f64 / f64::from(m);
+                let dev = (part.len() as f64 - mean).abs();
+                prop_assert!(
+                    dev <= mean / 2.0 + 20.0,
+                    "partition {} holds {} of {} keys ({} partitions)",
+                    j,
+                    part.len(),
+                    total,
+                    m
+                );
+                part.sort_unstable();
+                expect[j].sort_unstable();
+                prop_assert_eq!(&part, &expect[j], "partition {}", j);
+            }
+            prop_assert!(
+                std::fs::read_dir(&dir).unwrap().next().is_none(),
+                "files left behind"
+            );
+            if limited_case {
+                limited.fetch_add(1, Ordering::SeqCst);
+                if spills.0.load(Ordering::SeqCst) > 0 {
+                    spilled.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (limited, spilled) = (limited.into_inner(), spilled.into_inner());
+    eprintln!(
+        "every_record_arrives_once_in_its_partition: {spilled} of {limited} limited cases spilled"
+    );
+    assert!(
+        limited > 0 && spilled * 2 >= limited,
+        "{spilled} of {limited} limited cases spilled"
+    );
 }
 
 #[test]

@@ -85,13 +85,16 @@ pub(crate) fn unique_key(name: &str) -> Key {
 #[doc(hidden)]
 pub fn arg<T: Data>(v: Value, i: usize, f: &str) -> Result<T, OpError> {
     let found = v.type_name();
-    v.take::<T>().map_err(|_| {
-        oxidask_graph::Error::TypeMismatch {
+    v.take::<T>().map_err(|e| match e {
+        oxidask_graph::Error::TypeMismatch { .. } => oxidask_graph::Error::TypeMismatch {
             expected: std::any::type_name::<T>(),
             found,
             context: format!("argument {} of {f}", i + 1),
         }
-        .into()
+        .into(),
+        // A spilled argument whose file cannot be read back: say so, not
+        // "expected T, found T".
+        other => format!("argument {} of {f}: {other}", i + 1).into(),
     })
 }
 

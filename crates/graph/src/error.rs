@@ -122,8 +122,13 @@ impl TaskError {
         let mut msg = error.to_string();
         let mut source = error.source();
         while let Some(s) = source {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
+            // Many errors print their cause in their own message *and* chain
+            // it as `source()`; append a cause only if not already said.
+            let text = s.to_string();
+            if !msg.contains(&text) {
+                msg.push_str(": ");
+                msg.push_str(&text);
+            }
             source = s.source();
         }
         TaskError {

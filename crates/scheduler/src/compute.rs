@@ -20,6 +20,7 @@ pub struct ComputeOptions {
     optimize: Option<OptimizeOptions>,
     memory_limit: Option<Option<usize>>,
     spill_dir: Option<std::path::PathBuf>,
+    root_task_queuing: Option<bool>,
     callbacks: Vec<Arc<dyn Callback>>,
 }
 
@@ -60,6 +61,13 @@ impl ComputeOptions {
         self
     }
 
+    /// Holds new root tasks back while memory is tight (default: on; see
+    /// [`Config::root_task_queuing`]).
+    pub fn root_task_queuing(mut self, on: bool) -> Self {
+        self.root_task_queuing = Some(on);
+        self
+    }
+
     /// Also delivers this computation's events to `callback`.
     pub fn callback(mut self, callback: Arc<dyn Callback>) -> Self {
         self.callbacks.push(callback);
@@ -83,6 +91,9 @@ impl ComputeOptions {
         if let Some(d) = &self.spill_dir {
             c.spill_dir = Some(d.clone());
         }
+        if let Some(q) = self.root_task_queuing {
+            c.root_task_queuing = q;
+        }
         Ok(c)
     }
 }
@@ -101,12 +112,14 @@ pub fn compute_with(
 ) -> Result<Vec<Value>> {
     let config = options.resolve()?;
     let plan = optimize(graph, outputs, config.optimize)?;
+    oxidask_store::cleanup::set_cleanup_on_signal(config.cleanup_on_signal);
     let ctx = RunContext {
         events: EventBus::collect(&options.callbacks),
         store: StoreOptions {
             memory_limit: config.memory_limit,
             spill_dir: config.spill_dir.clone(),
         },
+        root_task_queuing: config.root_task_queuing,
     };
     config.scheduler().run(plan, &ctx)
 }

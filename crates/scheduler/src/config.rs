@@ -12,7 +12,16 @@
 //!    - `OXIDASK_NUM_WORKERS`: worker threads for `threaded` (default: all cores);
 //!    - `OXIDASK_MEMORY_LIMIT`: bytes of results held in memory before spilling
 //!      to disk, e.g. `2GiB`, `512MB`, or `none` (default: half of physical memory);
-//!    - `OXIDASK_SPILL_DIR`: where spill files go (default: the system temp dir).
+//!    - `OXIDASK_SPILL_DIR`: where spill files go (default: the system temp
+//!      dir; an empty value is an error, not the current directory);
+//!    - `OXIDASK_CLEANUP_ON_SIGNAL`: `1`/`true` (default) or `0`/`false` —
+//!      whether the first spill or shuffle directory installs a SIGINT/SIGTERM
+//!      handler that removes such directories and then ends the process as
+//!      the signal would (see [`oxidask_store::cleanup`]); switch it off if
+//!      the program handles these signals itself;
+//!    - `OXIDASK_ROOT_TASK_QUEUING`: `1`/`true` (default) or `0`/`false` —
+//!      whether the threaded scheduler holds back new root tasks while memory
+//!      is tight.
 //!
 //! An invalid environment value is an error naming the variable, raised by
 //! the first computation (not a silent fallback).
@@ -61,6 +70,16 @@ pub struct Config {
     pub memory_limit: Option<usize>,
     /// Where spill directories are created (`None`: the temp dir).
     pub spill_dir: Option<std::path::PathBuf>,
+    /// Whether spill and shuffle directories are removed on SIGINT/SIGTERM
+    /// by a handler installed when the first one is created (default: on).
+    /// The handler then ends the process as the signal would; switch this
+    /// off (before the first computation that spills) if the program
+    /// handles these signals itself.
+    pub cleanup_on_signal: bool,
+    /// Whether the threaded scheduler stops starting new root tasks (reads,
+    /// generators) while the store is over three quarters of its memory
+    /// limit and tasks that consume results are ready (default: on).
+    pub root_task_queuing: bool,
 }
 
 impl Default for Config {
@@ -71,6 +90,8 @@ impl Default for Config {
             optimize: OptimizeOptions::default(),
             memory_limit: Some(oxidask_store::default_limit()),
             spill_dir: None,
+            cleanup_on_signal: true,
+            root_task_queuing: true,
         }
     }
 }
@@ -109,7 +130,18 @@ impl Config {
                 .map_err(|e| Error::Config(format!("OXIDASK_MEMORY_LIMIT: {e}")))?;
         }
         if let Some(s) = var("OXIDASK_SPILL_DIR") {
+            if s.trim().is_empty() {
+                return Err(Error::Config(
+                    "OXIDASK_SPILL_DIR is set but empty; unset it for the system temp dir or name a directory".into(),
+                ));
+            }
             config.spill_dir = Some(s.into());
+        }
+        if let Some(s) = var("OXIDASK_CLEANUP_ON_SIGNAL") {
+            config.cleanup_on_signal = parse_switch("OXIDASK_CLEANUP_ON_SIGNAL", &s)?;
+        }
+        if let Some(s) = var("OXIDASK_ROOT_TASK_QUEUING") {
+            config.root_task_queuing = parse_switch("OXIDASK_ROOT_TASK_QUEUING", &s)?;
         }
         Ok(config)
     }
@@ -121,6 +153,16 @@ impl Config {
             SchedulerChoice::Threaded => Arc::new(ThreadedScheduler::new(self.num_workers)),
             SchedulerChoice::Custom(s) => s.clone(),
         }
+    }
+}
+
+fn parse_switch(name: &str, s: &str) -> Result<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Error::Config(format!(
+            "{name}={s:?} is not a switch; use 1 or 0"
+        ))),
     }
 }
 
@@ -203,6 +245,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("OXIDASK_NUM_WORKERS"), "{e}");
+        // An empty spill dir would spill into the current directory.
+        let e = Config::from_vars(|v| (v == "OXIDASK_SPILL_DIR").then(String::new))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("OXIDASK_SPILL_DIR") && e.contains("empty"),
+            "{e}"
+        );
+        let c =
+            Config::from_vars(|v| (v == "OXIDASK_CLEANUP_ON_SIGNAL").then(|| "0".into())).unwrap();
+        assert!(!c.cleanup_on_signal && c.root_task_queuing);
+        let e = Config::from_vars(|v| (v == "OXIDASK_ROOT_TASK_QUEUING").then(|| "maybe".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("OXIDASK_ROOT_TASK_QUEUING"), "{e}");
     }
 
     #[test]

@@ -15,12 +15,23 @@ pub enum Error {
     Task(#[from] TaskError),
     /// A result could not be kept within the memory limit (too large, not
     /// spillable, or the spill directory failed); names the task's key.
-    #[error("memory limit, at task {key}: {source}")]
+    #[error("memory limit, at task {key}: {error}")]
     Memory {
         /// The key of the task whose result is at fault.
         key: oxidask_graph::Key,
-        /// What went wrong.
-        source: oxidask_store::StoreError,
+        /// What went wrong (in the message, so not also a `source()`:
+        /// printing the chain would repeat it).
+        error: oxidask_store::StoreError,
+    },
+    /// An event callback panicked. It was switched off for the rest of the
+    /// computation, whose result is not returned: a diagnostic's failure
+    /// (often an assertion in a test) must not pass unnoticed.
+    #[error("an event callback panicked on {event}: {message}")]
+    Callback {
+        /// The event being delivered (`Started`, `TaskFinished`, …).
+        event: &'static str,
+        /// The panic's message.
+        message: String,
     },
     /// A configuration value (an environment variable, an option) is invalid.
     #[error("invalid configuration: {0}")]

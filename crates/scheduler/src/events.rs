@@ -4,7 +4,11 @@
 //! globally ([`register`], like `dask.diagnostics` used as a context manager)
 //! or passed with one call ([`ComputeOptions::callback`](crate::ComputeOptions::callback)).
 //! Callbacks run on the worker threads, so they must be quick and
-//! thread-safe. When no callback is active the schedulers skip taking
+//! thread-safe. A callback that panics is switched off for the rest of the
+//! computation (other callbacks go on), the panic never reaches a worker or
+//! the caller's thread, and the computation ends with
+//! [`Error::Callback`](crate::Error::Callback) naming the event and the
+//! panic's message. When no callback is active the schedulers skip taking
 //! timestamps altogether.
 
 use std::sync::Arc;
@@ -81,6 +85,19 @@ pub enum Event<'a> {
     },
 }
 
+impl Event<'_> {
+    /// The event's name, e.g. `TaskFinished`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Started { .. } => "Started",
+            Event::TaskStarted { .. } => "TaskStarted",
+            Event::TaskFinished { .. } => "TaskFinished",
+            Event::TaskFailed { .. } => "TaskFailed",
+            Event::Finished { .. } => "Finished",
+        }
+    }
+}
+
 /// Receives events; implemented by [`ProgressBar`](crate::ProgressBar),
 /// [`Profiler`](crate::Profiler) and user diagnostics.
 pub trait Callback: Send + Sync {
@@ -118,6 +135,16 @@ impl Drop for Registration {
 #[derive(Clone, Default)]
 pub struct EventBus {
     callbacks: Vec<Arc<dyn Callback>>,
+    /// Per callback, whether it panicked (and is switched off), and the
+    /// first panic's event and message.
+    panics: Arc<Panics>,
+}
+
+#[derive(Default)]
+struct Panics {
+    off: parking_lot::Mutex<Vec<usize>>,
+    any: std::sync::atomic::AtomicBool,
+    first: parking_lot::Mutex<Option<(&'static str, String)>>,
 }
 
 impl EventBus {
@@ -126,7 +153,19 @@ impl EventBus {
         let mut callbacks: Vec<Arc<dyn Callback>> =
             GLOBAL.read().iter().map(|(_, c)| c.clone()).collect();
         callbacks.extend(extra.iter().cloned());
-        EventBus { callbacks }
+        EventBus {
+            callbacks,
+            panics: Arc::default(),
+        }
+    }
+
+    /// The first callback panic of this bus: the event's name and the
+    /// panic's message.
+    pub fn panicked(&self) -> Option<(&'static str, String)> {
+        if !self.panics.any.load(Ordering::Acquire) {
+            return None;
+        }
+        self.panics.first.lock().clone()
     }
 
     /// Whether nobody listens (schedulers then skip timestamps).
@@ -134,10 +173,38 @@ impl EventBus {
         self.callbacks.is_empty()
     }
 
-    /// Delivers one event to every callback.
+    /// Delivers one event to every callback; a callback that panics is
+    /// switched off and its panic kept for [`panicked`](EventBus::panicked).
     pub fn emit(&self, event: &Event<'_>) {
-        for c in &self.callbacks {
-            c.on_event(event);
+        let any = self.panics.any.load(Ordering::Acquire);
+        for (i, c) in self.callbacks.iter().enumerate() {
+            if any && self.panics.off.lock().contains(&i) {
+                continue;
+            }
+            let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                c.on_event(event);
+            }));
+            if let Err(payload) = delivered {
+                self.callback_panicked(i, event, &*payload);
+            }
         }
+    }
+
+    #[cold]
+    fn callback_panicked(&self, i: usize, event: &Event<'_>, payload: &(dyn std::any::Any + Send)) {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "a panic with a non-string payload".to_string()
+        };
+        tracing::error!("event callback panicked on {}: {message}", event.name());
+        self.panics.off.lock().push(i);
+        self.panics
+            .first
+            .lock()
+            .get_or_insert((event.name(), message));
+        self.panics.any.store(true, Ordering::Release);
     }
 }

@@ -56,12 +56,25 @@ pub use threaded::ThreadedScheduler;
 
 /// What a scheduler needs besides the plan: who listens, and how results
 /// are held (memory limit, spill directory).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RunContext {
     /// The callbacks of this computation.
     pub events: EventBus,
     /// Memory limit and spill directory for the results.
     pub store: StoreOptions,
+    /// Whether new root tasks wait while memory is tight
+    /// ([`Config::root_task_queuing`]).
+    pub root_task_queuing: bool,
+}
+
+impl Default for RunContext {
+    fn default() -> Self {
+        RunContext {
+            events: EventBus::default(),
+            store: StoreOptions::default(),
+            root_task_queuing: true,
+        }
+    }
 }
 
 /// Runs an optimized [`Plan`] and returns its outputs' values in order.

@@ -51,6 +51,7 @@ pub(crate) struct Run<'p> {
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
     events: &'p EventBus,
+    root_task_queuing: bool,
     timed: bool,
     started: Instant,
 }
@@ -84,6 +85,7 @@ impl<'p> Run<'p> {
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
             events,
+            root_task_queuing: ctx.root_task_queuing,
             timed: !events.is_empty(),
             started: Instant::now(),
         })
@@ -105,7 +107,7 @@ impl<'p> Run<'p> {
 
     /// Whether memory is tight: prefer consuming results to producing data.
     pub fn under_pressure(&self) -> bool {
-        self.store.under_pressure()
+        self.root_task_queuing && self.store.under_pressure()
     }
 
     pub fn priority(&self, id: u32) -> u32 {
@@ -153,7 +155,7 @@ impl<'p> Run<'p> {
             Ok(m) => m,
             Err(e) => {
                 let key = self.plan.graph.key(e.id()).clone();
-                self.fail(Error::Memory { key, source: e }, worker);
+                self.fail(Error::Memory { key, error: e }, worker);
                 return false;
             }
         };
@@ -201,13 +203,16 @@ impl<'p> Run<'p> {
                         // Repeated use of one dependency: share the handle
                         // taken for its first use (it is already in `args`).
                         Some(first) => args[self.arg_position(id, first)].clone(),
-                        None => self.store.take(dep).ok_or_else(|| {
-                            Error::Internal(format!(
-                                "task {} is ready but the result of {} is missing",
-                                self.plan.graph.key(id),
-                                self.plan.graph.key(dep)
-                            ))
-                        })?,
+                        None => self
+                            .store
+                            .take_named(dep, || self.plan.graph.key(dep).to_string())
+                            .ok_or_else(|| {
+                                Error::Internal(format!(
+                                    "task {} is ready but the result of {} is missing",
+                                    self.plan.graph.key(id),
+                                    self.plan.graph.key(dep)
+                                ))
+                            })?,
                     };
                     args.push(value);
                 }
@@ -254,6 +259,9 @@ impl<'p> Run<'p> {
         if let Some(e) = self.error.lock().take() {
             return Err(e);
         }
+        if let Some((event, message)) = self.events.panicked() {
+            return Err(Error::Callback { event, message });
+        }
         if self.remaining.load(Ordering::Acquire) != 0 {
             return Err(Error::Internal(format!(
                 "workers stopped with {} tasks not run",
@@ -264,7 +272,8 @@ impl<'p> Run<'p> {
             .outputs
             .iter()
             .map(|&o| {
-                let v = self.store.take(o).ok_or_else(|| {
+                let key = || self.plan.graph.key(o).to_string();
+                let v = self.store.take_named(o, key).ok_or_else(|| {
                     Error::Internal(format!("output {} has no result", self.plan.graph.key(o)))
                 })?;
                 // A spilled output is read back now: its file goes with the

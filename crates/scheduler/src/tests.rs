@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use oxidask_graph::{FnOp, Key, Op, Task, TaskErrorKind, TaskGraph, Value};
 
@@ -139,13 +139,12 @@ fn a_failing_task_names_key_and_op_and_cancels_the_rest() {
         let mut outs: Vec<Key> = (0..2_000).map(|i| Key::with_index("slow", &[i])).collect();
         outs.insert(0, Key::new("bad-1"));
         let started = Arc::new(Counter(AtomicUsize::new(0)));
-        let t0 = Instant::now();
-        let err = compute_with(g, &outs, &opts.clone().callback(started.clone())).unwrap_err();
-        assert!(
-            t0.elapsed() < Duration::from_secs(1),
-            "took {:?}",
-            t0.elapsed()
-        );
+        let after = Arc::new(StartedAfterFailure::default());
+        let opts = opts
+            .clone()
+            .callback(started.clone())
+            .callback(after.clone());
+        let err = compute_with(g, &outs, &opts).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("'bad-1'") && msg.contains("parse_row") && msg.contains("row 7"),
@@ -155,6 +154,71 @@ fn a_failing_task_names_key_and_op_and_cancels_the_rest() {
             started.0.load(Ordering::Relaxed) < 2_000,
             "tasks were not cancelled"
         );
+        // Counted in events, not seconds: once the failure is known, workers
+        // stop taking tasks (a few may slip in while it is being recorded).
+        let late = after.late.load(Ordering::SeqCst);
+        assert!(late < 100, "{late} tasks started after the failure");
+    }
+}
+
+/// Counts tasks started after the first `TaskFailed`.
+#[derive(Default)]
+struct StartedAfterFailure {
+    failed: std::sync::atomic::AtomicBool,
+    late: AtomicUsize,
+}
+impl Callback for StartedAfterFailure {
+    fn on_event(&self, e: &Event<'_>) {
+        match e {
+            Event::TaskFailed { .. } => self.failed.store(true, Ordering::SeqCst),
+            Event::TaskStarted { .. } if self.failed.load(Ordering::SeqCst) => {
+                self.late.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Panics on the first event named `on`.
+struct Panicky(&'static str);
+impl Callback for Panicky {
+    fn on_event(&self, e: &Event<'_>) {
+        if e.name() == self.0 {
+            panic!("progress bar exploded at {}", self.0);
+        }
+    }
+}
+
+#[test]
+fn a_panicking_callback_is_a_clear_error_never_a_panic() {
+    for on in ["Started", "TaskStarted", "TaskFinished", "Finished"] {
+        for opts in both() {
+            let (g, root) = sum_tree(64, 4);
+            let counter = Arc::new(Counter(AtomicUsize::new(0)));
+            let opts = opts
+                .callback(Arc::new(Panicky(on)))
+                .callback(counter.clone());
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                compute_with(g, &[root], &opts)
+            }));
+            let result = caught.unwrap_or_else(|_| panic!("{on}: the panic reached the caller"));
+            match result {
+                Err(Error::Callback { event, message }) => {
+                    assert_eq!(event, on);
+                    assert!(message.contains("progress bar exploded"), "{message}");
+                }
+                Err(e) => panic!("{on}: expected a callback error, got {e}"),
+                Ok(_) => panic!("{on}: a callback panic passed unnoticed"),
+            }
+            let msg = Error::Callback {
+                event: "x",
+                message: "m".into(),
+            }
+            .to_string();
+            assert!(msg.contains("callback panicked"), "{msg}");
+            // The other callback went on receiving events.
+            assert!(counter.0.load(Ordering::Relaxed) > 0, "{on}");
+        }
     }
 }
 
@@ -277,4 +341,106 @@ fn intermediates_are_released_and_last_reader_owns_the_value() {
         .unwrap();
         assert_eq!(out[0].downcast_ref::<i64>().unwrap(), &1000);
     }
+}
+
+/// Peak bytes held and results spilled, from the `Finished` event.
+#[derive(Default)]
+struct Peak(AtomicUsize, AtomicUsize);
+impl Callback for Peak {
+    fn on_event(&self, e: &Event<'_>) {
+        if let Event::Finished {
+            peak_held_bytes,
+            memory,
+            ..
+        } = e
+        {
+            self.0.store(*peak_held_bytes, Ordering::SeqCst);
+            self.1.store(memory.spilled, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn root_task_queuing_holds_producers_back_under_pressure() {
+    use crate::{RunContext, Scheduler, StoreOptions, ThreadedScheduler};
+    use oxidask_graph::optimize::{OptimizeOptions, optimize};
+    // 40 roots of 80 kB, each read by a small consumer; priorities that run
+    // every root first (as a wide read would), so only queuing keeps the
+    // consumers going while memory is tight.
+    let n = 40u32;
+    let make = FnOp::arc("make", |a| {
+        let i = *a[0].downcast_ref::<u32>()?;
+        Ok(Value::new(vec![i as f64; 10_000]))
+    });
+    let first = FnOp::arc("first", |a| {
+        Ok(Value::new(a[0].downcast_ref::<Vec<f64>>()?[0]))
+    });
+    let total = FnOp::arc("total", |a| {
+        let mut s = 0.0;
+        for v in &a {
+            s += v.downcast_ref::<f64>()?;
+        }
+        Ok(Value::new(s))
+    });
+    let run = |queuing: bool| {
+        let mut g = TaskGraph::new();
+        for i in 0..n {
+            g.insert(
+                Key::with_index("r", &[i]),
+                Task::new(make.clone(), vec![Value::new(i).into()]),
+            );
+            g.insert(
+                Key::with_index("c", &[i]),
+                Task::new(first.clone(), vec![Key::with_index("r", &[i]).into()]),
+            );
+        }
+        let cs = (0..n).map(|i| Key::with_index("c", &[i]).into()).collect();
+        g.insert(Key::new("total"), Task::new(total.clone(), cs));
+        let mut plan = optimize(g, &[Key::new("total")], OptimizeOptions::none()).unwrap();
+        for id in 0..plan.len() as u32 {
+            let key = plan.graph.key(id).to_string();
+            let i = plan.graph.key(id).index().first().copied().unwrap_or(0);
+            plan.priority[id as usize] = if key.contains("'r'") {
+                i
+            } else if key.contains("'c'") {
+                n + i
+            } else {
+                2 * n
+            };
+        }
+        let peak = Arc::new(Peak::default());
+        let ctx = RunContext {
+            events: crate::EventBus::collect(&[peak.clone() as Arc<dyn Callback>]),
+            store: StoreOptions {
+                memory_limit: Some(400_000),
+                spill_dir: None,
+            },
+            root_task_queuing: queuing,
+        };
+        let out = ThreadedScheduler::new(2).run(plan, &ctx).unwrap();
+        let expect: f64 = (0..n).map(f64::from).sum();
+        assert_eq!(out[0].downcast_ref::<f64>().unwrap(), &expect);
+        (peak.0.load(Ordering::SeqCst), peak.1.load(Ordering::SeqCst))
+    };
+    let (peak_on, spilled_on) = run(true);
+    let (peak_off, spilled_off) = run(false);
+    // Without queuing every root runs first: memory fills and spills.
+    eprintln!(
+        "root-task queuing: peak {peak_on} B, {spilled_on} spilled with; peak {peak_off} B, {spilled_off} spilled without"
+    );
+    assert!(spilled_off > 10, "without queuing: {spilled_off} spilled");
+    // With it, consumers run once memory passes 3/4 of the limit (300 kB):
+    // held bytes stop a few chunks above that, and (almost) nothing spills.
+    assert!(
+        peak_on < peak_off,
+        "peak with queuing {peak_on}, without {peak_off}"
+    );
+    assert!(
+        peak_on <= 300_000 + 2 * 80_024,
+        "peak with queuing {peak_on}"
+    );
+    assert!(
+        spilled_on * 4 < spilled_off,
+        "{spilled_on} vs {spilled_off}"
+    );
 }

@@ -11,6 +11,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cleanup;
 mod limit;
 pub mod shuffle;
 pub mod spill;

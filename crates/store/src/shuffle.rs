@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+use xxhash_rust::xxh3::xxh3_64;
 
 use oxidask_graph::{Arg, FnOp, Key, LoadBytes, Op, OpError, Task, TaskGraph, Value, ValueMeta};
 
@@ -149,12 +150,19 @@ static SHUFFLES: AtomicU64 = AtomicU64::new(0);
 impl ShuffleDir {
     fn new(parent: PathBuf, name: &str) -> ShuffleDir {
         let n = SHUFFLES.fetch_add(1, Ordering::Relaxed);
-        let short: String = name.chars().take(24).collect();
+        let short: String = name
+            .chars()
+            .take(24)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         ShuffleDir {
-            path: parent.join(format!(
-                "oxidask-shuffle-{short}-{}-{n}",
-                std::process::id()
-            )),
+            path: parent.join(crate::cleanup::dir_name("shuffle", n, &short)),
             live: Mutex::new(0),
             written: AtomicU64::new(0),
         }
@@ -166,12 +174,17 @@ impl ShuffleDir {
         let n = self.written.fetch_add(1, Ordering::Relaxed);
         let path = self.path.join(format!("in-{i}-{n}.bin"));
         let mut live = self.live.lock();
-        let created = fs::create_dir_all(&self.path)
-            .map_err(|e| format!("creating shuffle directory {}: {e}", self.path.display()))
-            .and_then(|()| {
-                fs::File::create(&path)
-                    .map_err(|e| format!("creating shuffle file {}: {e}", path.display()))
-            });
+        let exists = *live > 0 && self.path.exists();
+        let created = (if exists {
+            Ok(())
+        } else {
+            crate::cleanup::create_dir(&self.path)
+        })
+        .map_err(|e| format!("creating shuffle directory {}: {e}", self.path.display()))
+        .and_then(|()| {
+            fs::File::create(&path)
+                .map_err(|e| format!("creating shuffle file {}: {e}", path.display()))
+        });
         match created {
             Ok(f) => {
                 *live += 1;
@@ -183,7 +196,7 @@ impl ShuffleDir {
             }
             Err(e) => {
                 if *live == 0 {
-                    let _ = fs::remove_dir(&self.path);
+                    crate::cleanup::remove_if_empty(&self.path);
                 }
                 Err(e.into())
             }
@@ -210,7 +223,12 @@ impl ShuffleDir {
                     file.path.display()
                 )
             })?;
-            ranges.push((offset, buf.len() as u64, piece.meta()));
+            ranges.push(Piece {
+                offset,
+                len: buf.len() as u64,
+                checksum: xxh3_64(&buf),
+                meta: piece.meta(),
+            });
             offset += buf.len() as u64;
         }
         out.flush()
@@ -224,7 +242,7 @@ impl ShuffleDir {
 
 impl Drop for ShuffleDir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+        let _ = crate::cleanup::remove_dir(&self.path);
     }
 }
 
@@ -242,7 +260,7 @@ impl Drop for ShuffleFile {
         let _ = fs::remove_file(&self.path);
         *live -= 1;
         if *live == 0 {
-            let _ = fs::remove_dir(&self.dir.path);
+            crate::cleanup::remove_if_empty(&self.dir.path);
         }
     }
 }
@@ -251,19 +269,31 @@ impl Drop for ShuffleFile {
 #[derive(Clone, Debug)]
 struct FileIndex {
     file: Arc<ShuffleFile>,
-    ranges: Arc<Vec<(u64, u64, ValueMeta)>>,
+    ranges: Arc<Vec<Piece>>,
+}
+
+/// Where one piece is in its file, and what it holds.
+#[derive(Clone, Debug)]
+struct Piece {
+    offset: u64,
+    len: u64,
+    /// xxh3 of the piece's bytes, checked when read back.
+    checksum: u64,
+    meta: ValueMeta,
 }
 
 impl FileIndex {
     fn piece(&self, j: usize) -> Value {
-        let (offset, len, meta) = self.ranges[j];
+        let p = &self.ranges[j];
         Value::lazy(
             Arc::new(PieceSource {
                 file: self.file.clone(),
-                offset,
-                len,
+                offset: p.offset,
+                len: p.len,
+                checksum: p.checksum,
+                output: j,
             }),
-            &meta,
+            &p.meta,
         )
     }
 }
@@ -273,6 +303,9 @@ struct PieceSource {
     file: Arc<ShuffleFile>,
     offset: u64,
     len: u64,
+    checksum: u64,
+    /// The output partition the piece goes to.
+    output: usize,
 }
 
 impl LoadBytes for PieceSource {
@@ -284,13 +317,29 @@ impl LoadBytes for PieceSource {
             f.read_exact(&mut bytes)?;
             Ok(bytes)
         };
-        read(&self.file.path).map_err(|e| {
+        let at = || {
             format!(
-                "reading {} bytes at offset {} of shuffle file {}: {e}",
+                "{} bytes at offset {} of shuffle file {} (piece for output partition {})",
                 self.len,
                 self.offset,
-                self.file.path.display()
+                self.file.path.display(),
+                self.output
             )
-        })
+        };
+        let bytes = read(&self.file.path).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                " — truncated by another process?"
+            } else {
+                ""
+            };
+            format!("I/O error reading {}: {e}{hint}", at())
+        })?;
+        if xxh3_64(&bytes) != self.checksum {
+            return Err(format!(
+                "I/O error reading {}: its checksum does not match what was written — the file was corrupted",
+                at()
+            ));
+        }
+        Ok(bytes)
     }
 }

@@ -14,8 +14,11 @@
 //! skipped; if nothing else can go, that is an error naming the value). A
 //! result being written can still be read from memory; if its last reader
 //! takes it first, the write is discarded. When writes fall behind by more
-//! than a quarter of the limit, `put` waits for the writer — memory stays
-//! bounded by about 1.25 times the limit plus the chunks in flight.
+//! than a quarter of the limit, `put` waits for the writer. A new result is
+//! counted only once it fits (held and not queued ≤ limit, queued ≤ a
+//! quarter of it), so the store holds at most 1.25 times the limit however
+//! many workers put at once; results waiting to be counted are held by
+//! their tasks, one per worker.
 //! A reader of a spilled result receives a *lazy* value that reads and
 //! decodes the file on first access, so an op reading many spilled inputs
 //! one after another never holds them all at once. A result larger than the
@@ -73,7 +76,7 @@ pub enum StoreError {
         dir: PathBuf,
     },
     /// Writing a spill file failed (directory not writable, disk full, …).
-    #[error("spilling the result of task #{id} ({bytes} bytes) to {} failed: {source}", dir.display())]
+    #[error("spilling the result of task #{id} ({bytes} bytes) to {} failed: {error}", dir.display())]
     Io {
         /// Task id.
         id: u32,
@@ -81,8 +84,9 @@ pub enum StoreError {
         bytes: usize,
         /// The spill directory.
         dir: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (part of the message, so not also a `source()`:
+        /// printing the chain would repeat it).
+        error: std::io::Error,
     },
 }
 
@@ -177,6 +181,8 @@ struct Shared {
     writer_failed: AtomicBool,
     written: Condvar,
     closing: AtomicBool,
+    /// One put at a time makes room (waits for the writer, queues spills).
+    making_room: Mutex<()>,
 }
 
 impl Store {
@@ -206,11 +212,26 @@ impl Store {
             writer_failed: AtomicBool::new(false),
             written: Condvar::new(),
             closing: AtomicBool::new(false),
+            making_room: Mutex::new(()),
         };
         Store {
             shared: Arc::new(shared),
             writer: Mutex::new(None),
         }
+    }
+
+    /// Test hook: every spill write fails after `n` bytes.
+    #[cfg(test)]
+    pub(crate) fn fail_writes_after(mut self, n: usize) -> Store {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.spill.fail_after = Some(n);
+        }
+        self
+    }
+
+    /// The spill directory, if one was created.
+    pub fn spill_dir(&self) -> Option<PathBuf> {
+        self.shared.spill.created()
     }
 
     /// The memory limit, if any.
@@ -241,30 +262,72 @@ impl Store {
                 return Err(StoreError::TooLarge { id, bytes, limit });
             }
         }
+        let total = match s.limit {
+            Some(limit) => self.admit(bytes, limit)?,
+            None => s.held_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes,
+        };
         let tick = s.tick.fetch_add(1, Ordering::Relaxed);
         *s.slots[id as usize].lock() = Slot::Memory { value, tick };
         if s.limit.is_some() {
             s.lru.lock().insert(tick, id);
         }
         let count = s.held.fetch_add(1, Ordering::Relaxed) + 1;
-        let total = s.held_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         s.peak_held.fetch_max(count, Ordering::Relaxed);
         s.peak_bytes.fetch_max(total, Ordering::Relaxed);
-        if let Some(limit) = s.limit {
-            self.writer_failure()?;
-            if total.saturating_sub(s.pending_bytes.load(Ordering::Relaxed)) > limit {
-                self.queue_spills(limit)?;
-            }
-            self.wait_for_writer(limit);
-            self.writer_failure()?;
-        }
         Ok(self.stats())
     }
 
-    /// Queues least-recently-used results for the writer until what is
-    /// held, not counting what is queued, is at most `limit` bytes.
+    /// Counts `bytes` more as held once they fit: what is held and not
+    /// queued for the writer stays at most `limit`, and what is queued at
+    /// most a quarter of it — so the store never holds more than 1.25 ×
+    /// the limit, however many workers put at once. Makes room by queueing
+    /// older results for the writer, and waits for the writer when it lags.
+    /// Returns the bytes held after counting these.
+    fn admit(&self, bytes: usize, limit: usize) -> Result<usize, StoreError> {
+        let s = &*self.shared;
+        loop {
+            self.writer_failure()?;
+            let held = s.held_bytes.load(Ordering::Acquire);
+            let pending = s.pending_bytes.load(Ordering::Acquire);
+            if held.saturating_sub(pending) + bytes <= limit && pending <= limit / 4 {
+                // The common case: room, counted without locking.
+                if s.held_bytes
+                    .compare_exchange_weak(held, held + bytes, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Ok(held + bytes);
+                }
+                continue;
+            }
+            self.make_room(bytes, limit)?;
+        }
+    }
+
+    /// One round of making room for `bytes`: one thread at a time waits for
+    /// the writer to catch up, then queues old results for it.
     #[cold]
-    fn queue_spills(&self, limit: usize) -> Result<(), StoreError> {
+    fn make_room(&self, bytes: usize, limit: usize) -> Result<(), StoreError> {
+        let s = &*self.shared;
+        let _one = s.making_room.lock();
+        self.wait_for_writer(limit);
+        self.writer_failure()?;
+        let before = s.pending_bytes.load(Ordering::Acquire);
+        let nonpending = s.held_bytes.load(Ordering::Acquire).saturating_sub(before);
+        if nonpending + bytes > limit {
+            self.queue_spills(limit - bytes)?;
+            if s.pending_bytes.load(Ordering::Acquire) == before {
+                // Nothing could be queued: a result counted by another put is
+                // not in the LRU list yet, or one was just taken. Let it land.
+                std::thread::yield_now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues least-recently-used results for the writer until what is
+    /// held, not counting what is queued, is at most `target` bytes.
+    #[cold]
+    fn queue_spills(&self, target: usize) -> Result<(), StoreError> {
         let s = &*self.shared;
         let mut skipped: Option<(u32, usize, &'static str)> = None;
         let mut unspillable = Vec::new();
@@ -272,7 +335,7 @@ impl Store {
             s.held_bytes
                 .load(Ordering::Relaxed)
                 .saturating_sub(s.pending_bytes.load(Ordering::Relaxed))
-                > limit
+                > target
         };
         while over() {
             let Some((tick, id)) = s.lru.lock().pop_first() else {
@@ -367,6 +430,12 @@ impl Store {
     /// file if the result is on disk. `None` if the slot is empty, which
     /// means the caller broke the protocol.
     pub fn take(&self, id: u32) -> Option<Value> {
+        self.take_named(id, || format!("#{id}"))
+    }
+
+    /// [`take`](Store::take), naming the task (its key) for the messages of
+    /// a spill file that cannot be read back.
+    pub fn take_named(&self, id: u32, name: impl FnOnce() -> String) -> Option<Value> {
         let s = &*self.shared;
         let mut slot = s.slots[id as usize].lock();
         // Count this reader under the slot's lock: counted outside it, the
@@ -413,6 +482,7 @@ impl Store {
                 Some(value)
             }
             Slot::Disk { file, meta } => {
+                file.name_task(name);
                 let lazy = Value::lazy(file.clone(), meta);
                 s.read_back.fetch_add(1, Ordering::Relaxed);
                 s.read_back_bytes
@@ -499,7 +569,7 @@ fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
                     })
                 })
                 .and_then(|()| {
-                    s.spill.write(&bytes).map_err(|source| {
+                    s.spill.write(&bytes, id).map_err(|source| {
                         Some(StoreError::Io {
                             id,
                             bytes: n,
@@ -507,7 +577,7 @@ fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
                                 .spill
                                 .path()
                                 .unwrap_or_else(|_| s.spill.parent().to_path_buf()),
-                            source,
+                            error: source,
                         })
                     })
                 })

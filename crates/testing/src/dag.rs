@@ -61,7 +61,6 @@ impl RandomDag {
     /// order `insertion` gives (a permutation of node indices; identity if
     /// empty), so tests can check nothing depends on names or order.
     pub fn to_graph(&self, prefix: &str, insertion: &[usize]) -> (TaskGraph, Vec<Key>) {
-        let key = |i: usize| Key::with_index(prefix, &[i as u32]);
         let op: Arc<dyn Op> = FnOp::arc("mix", |args| {
             let salt = *args[0].downcast_ref::<u64>()?;
             let mut xs = Vec::with_capacity(args.len() - 1);
@@ -70,6 +69,31 @@ impl RandomDag {
             }
             Ok(Value::new(mix(salt, xs.into_iter())))
         });
+        self.build(prefix, insertion, op)
+    }
+
+    /// Like [`to_graph`](RandomDag::to_graph), but every node's value is a
+    /// `Vec<u64>` of `len` elements (at least one) whose first is the node's
+    /// value — results large enough to spill under a small limit. Read
+    /// outputs with [`read_padded`].
+    pub fn to_padded_graph(&self, prefix: &str, len: usize) -> (TaskGraph, Vec<Key>) {
+        let len = len.max(1);
+        let op: Arc<dyn Op> = FnOp::arc("mix-padded", move |args| {
+            let salt = *args[0].downcast_ref::<u64>()?;
+            let mut xs = Vec::with_capacity(args.len() - 1);
+            // By value: a spilled input is read, used and dropped in turn.
+            for a in args.into_iter().skip(1) {
+                xs.push(a.downcast_ref::<Vec<u64>>()?[0]);
+            }
+            let mut out = vec![0u64; len];
+            out[0] = mix(salt, xs.into_iter());
+            Ok(Value::new(out))
+        });
+        self.build(prefix, &[], op)
+    }
+
+    fn build(&self, prefix: &str, insertion: &[usize], op: Arc<dyn Op>) -> (TaskGraph, Vec<Key>) {
+        let key = |i: usize| Key::with_index(prefix, &[i as u32]);
         let order: Vec<usize> = if insertion.is_empty() {
             (0..self.deps.len()).collect()
         } else {
@@ -83,4 +107,10 @@ impl RandomDag {
         }
         (g, self.outputs.iter().map(|&o| key(o)).collect())
     }
+}
+
+/// The node value of an output of [`RandomDag::to_padded_graph`].
+pub fn read_padded(v: &Value) -> u64 {
+    v.downcast_ref::<Vec<u64>>()
+        .expect("padded nodes are Vec<u64>")[0]
 }

@@ -13,5 +13,5 @@ mod dag;
 pub mod fixtures;
 mod tester;
 
-pub use dag::{RandomDag, random_dag};
+pub use dag::{RandomDag, random_dag, read_padded};
 pub use tester::SchedulerTester;
