@@ -100,7 +100,7 @@ fn invalid_utf8_names_file_and_offset_or_is_replaced() {
     let path = dir.write("t.txt", b"good\nbad \xff here\nok\n");
     let err = read_text(&path).unwrap().compute().unwrap_err().to_string();
     assert!(
-        err.contains("t.txt") && err.contains("byte offset 9"),
+        err.contains("t.txt:2: invalid UTF-8 at byte offset 9"),
         "{err}"
     );
     let lines = read_text_with(&path, &TextOptions::new().lossy(true))
@@ -111,7 +111,7 @@ fn invalid_utf8_names_file_and_offset_or_is_replaced() {
     let gz = dir.write_gz("t.txt.gz", b"\xfe\n");
     let err = read_text(&gz).unwrap().compute().unwrap_err().to_string();
     assert!(
-        err.contains("t.txt.gz") && err.contains("byte offset 0"),
+        err.contains("t.txt.gz:1: invalid UTF-8 at byte offset 0"),
         "{err}"
     );
 }
