@@ -107,12 +107,16 @@ proptest! {
                 Some(m) => prop_assert_eq!(&b.min().compute_with(&opts).unwrap(), m),
                 None => prop_assert!(b.min().compute_with(&opts).is_err()),
             }
-            if let Some(m) = xs.iter().max() {
-                prop_assert_eq!(&b.max().compute_with(&opts).unwrap(), m);
+            match xs.iter().max() {
+                Some(m) => prop_assert_eq!(&b.max().compute_with(&opts).unwrap(), m),
+                None => {
+                    let err = b.max().compute_with(&opts).unwrap_err().to_string();
+                    prop_assert!(err.contains("max of an empty bag"), "{}", err);
+                }
             }
-            let mean = b.mean().compute_with(&opts).unwrap();
             let var = b.var(1).compute_with(&opts).unwrap();
             if n > 0 {
+                let mean = b.mean().compute_with(&opts).unwrap();
                 let m = xs.iter().sum::<i64>() as f64 / n as f64;
                 prop_assert!((mean - m).abs() < 1e-9, "{} mean {} vs {}", name, mean, m);
                 if n > 1 {
@@ -122,7 +126,9 @@ proptest! {
                     prop_assert!(var.is_nan());
                 }
             } else {
-                prop_assert!(mean.is_nan());
+                let err = b.mean().compute_with(&opts).unwrap_err().to_string();
+                prop_assert!(err.contains("mean of an empty bag"), "{}", err);
+                prop_assert!(var.is_nan());
             }
             prop_assert_eq!(b.any(|x| *x > 15).compute_with(&opts).unwrap(), xs.iter().any(|x| *x > 15));
             prop_assert_eq!(b.all(|x| *x > -15).compute_with(&opts).unwrap(), xs.iter().all(|x| *x > -15));

@@ -255,7 +255,12 @@ fn aggregations_on_small_bags() {
     let err = e.min().compute().unwrap_err().to_string();
     assert!(err.contains("min of an empty bag"), "{err}");
     assert_eq!(e.sum().compute().unwrap(), 0);
-    assert!(e.mean().compute().unwrap().is_nan());
+    let err = e.mean().compute().unwrap_err().to_string();
+    assert!(err.contains("mean of an empty bag"), "{err}");
+    let err = e.max().compute().unwrap_err().to_string();
+    assert!(err.contains("max of an empty bag"), "{err}");
+    // var and std stay NaN below ddof + 1 records, as NumPy.
+    assert!(e.var(0).compute().unwrap().is_nan());
     assert!(!e.any(|_| true).compute().unwrap());
     assert!(e.all(|_| false).compute().unwrap());
     let x = from_sequence(vec![2i64, 4, 4, 4, 5, 5, 7, 9], 3).unwrap();
