@@ -264,7 +264,8 @@ proptest! {
 
 #[test]
 fn topk_of_ranges_past_the_pruning_size() {
-    // The shape a buffer pruned one short gets wrong: top 5 of 0..3000.
+    // The shape a buffer pruned one short got wrong: top 5 of 3000 records
+    // came back [2999, 2998, 2997, 2996, 955].
     for np in [1, 2, 3, 5] {
         for b in [
             db::range(3000, np).unwrap(),
@@ -275,7 +276,14 @@ fn topk_of_ranges_past_the_pruning_size() {
                 vec![2999, 2998, 2997, 2996, 2995],
                 "{np} partitions"
             );
+            // Descending: the top records are the first ones, kept through
+            // every prune of the buffer.
             let desc = b.map(|x| 2999 - x);
+            assert_eq!(
+                desc.topk(5, |x| *x).compute().unwrap(),
+                vec![2999, 2998, 2997, 2996, 2995],
+                "{np} partitions, descending"
+            );
             assert_eq!(
                 desc.topk(3, |x| Reverse(*x)).compute().unwrap(),
                 vec![0, 1, 2],
