@@ -333,6 +333,17 @@ mod groupby {
         d
     }
 
+    /// Removes a property case's directory however the case ends (a
+    /// failing case returns early); the case itself checks that the
+    /// computation left it empty.
+    struct Removed(PathBuf);
+
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
     fn is_empty(dir: &Path) -> bool {
         std::fs::read_dir(dir).unwrap().next().is_none()
     }
@@ -563,6 +574,7 @@ mod groupby {
             let xs: Vec<Rec> = parts.concat();
             let np = parts.len();
             let dir = fresh_dir("prop");
+            let _cleanup = Removed(dir.clone());
             let mut gopts = GroupbyOptions::new().shuffle_dir(&dir);
             if let Some(m) = m {
                 gopts = gopts.npartitions(m);
@@ -626,6 +638,7 @@ mod groupby {
         });
         let result = runner.run(&strategy, |(n, np, modulus)| {
             let dir = fresh_dir("range");
+            let _cleanup = Removed(dir.clone());
             let gopts = GroupbyOptions::new().shuffle_dir(&dir);
             let g = db::range(n, np)
                 .unwrap()
