@@ -107,12 +107,16 @@ proptest! {
                 Some(m) => prop_assert_eq!(&b.min().compute_with(&opts).unwrap(), m),
                 None => prop_assert!(b.min().compute_with(&opts).is_err()),
             }
-            if let Some(m) = xs.iter().max() {
-                prop_assert_eq!(&b.max().compute_with(&opts).unwrap(), m);
+            match xs.iter().max() {
+                Some(m) => prop_assert_eq!(&b.max().compute_with(&opts).unwrap(), m),
+                None => {
+                    let err = b.max().compute_with(&opts).unwrap_err().to_string();
+                    prop_assert!(err.contains("max of an empty bag"), "{}", err);
+                }
             }
-            let mean = b.mean().compute_with(&opts).unwrap();
             let var = b.var(1).compute_with(&opts).unwrap();
             if n > 0 {
+                let mean = b.mean().compute_with(&opts).unwrap();
                 let m = xs.iter().sum::<i64>() as f64 / n as f64;
                 prop_assert!((mean - m).abs() < 1e-9, "{} mean {} vs {}", name, mean, m);
                 if n > 1 {
@@ -122,7 +126,9 @@ proptest! {
                     prop_assert!(var.is_nan());
                 }
             } else {
-                prop_assert!(mean.is_nan());
+                let err = b.mean().compute_with(&opts).unwrap_err().to_string();
+                prop_assert!(err.contains("mean of an empty bag"), "{}", err);
+                prop_assert!(var.is_nan());
             }
             prop_assert_eq!(b.any(|x| *x > 15).compute_with(&opts).unwrap(), xs.iter().any(|x| *x > 15));
             prop_assert_eq!(b.all(|x| *x > -15).compute_with(&opts).unwrap(), xs.iter().all(|x| *x > -15));
@@ -188,6 +194,105 @@ proptest! {
     }
 }
 
+/// One partition of `n` records: ascending, descending, or few distinct
+/// values in a pseudo-random order (many ties).
+fn generated_partition(n: usize, seed: u64, order: u8) -> Vec<i64> {
+    let base = (seed % 5000) as i64;
+    let mut state = seed | 1;
+    (0..n as i64)
+        .map(|j| match order {
+            0 => base + j,
+            1 => base - j,
+            _ => {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 40) as i64
+            }
+        })
+        .collect()
+}
+
+/// Partitions past `topk`'s buffer pruning (it starts at 1,024 records, or
+/// 2k): sizes at and around multiples of it, uneven, empty ones.
+fn large_partitioned() -> impl Strategy<Value = Vec<Vec<i64>>> {
+    let size = prop_oneof![
+        Just(0usize),
+        1usize..40,
+        Just(1023usize),
+        Just(1024usize),
+        Just(1025usize),
+        Just(2048usize),
+        Just(3072usize),
+        900usize..3100,
+    ];
+    prop::collection::vec((size, any::<u64>(), 0u8..3), 1..5).prop_map(|specs| {
+        specs
+            .into_iter()
+            .map(|(n, seed, order)| generated_partition(n, seed, order))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn topk_of_large_partitions_matches_a_stable_sort(
+        parts in large_partitioned(),
+        k in prop_oneof![0usize..8, Just(511usize), Just(600usize), 1000usize..1100],
+    ) {
+        let xs = flat(&parts);
+        let npart = parts.iter().map(Vec::len).max().unwrap_or(0);
+        prop_assume!(npart >= 1024 || k >= 512, "nothing past the pruning size");
+        let b = db::from_partitions(parts.clone());
+        for (name, opts) in schedulers() {
+            prop_assert_eq!(
+                b.topk(k, |x| *x).compute_with(&opts).unwrap(),
+                topk(&xs, k, |x| *x),
+                "{} by value", name
+            );
+            // Ties by position: the key has few values.
+            prop_assert_eq!(
+                b.topk(k, |x| x.rem_euclid(7)).compute_with(&opts).unwrap(),
+                topk(&xs, k, |x| x.rem_euclid(7)),
+                "{} by x mod 7", name
+            );
+        }
+    }
+}
+
+#[test]
+fn topk_of_ranges_past_the_pruning_size() {
+    // The shape a buffer pruned one short got wrong: top 5 of 3000 records
+    // came back [2999, 2998, 2997, 2996, 955].
+    for np in [1, 2, 3, 5] {
+        for b in [
+            db::range(3000, np).unwrap(),
+            db::from_sequence(0..3000u64, np).unwrap(),
+        ] {
+            assert_eq!(
+                b.topk(5, |x| *x).compute().unwrap(),
+                vec![2999, 2998, 2997, 2996, 2995],
+                "{np} partitions"
+            );
+            // Descending: the top records are the first ones, kept through
+            // every prune of the buffer.
+            let desc = b.map(|x| 2999 - x);
+            assert_eq!(
+                desc.topk(5, |x| *x).compute().unwrap(),
+                vec![2999, 2998, 2997, 2996, 2995],
+                "{np} partitions, descending"
+            );
+            assert_eq!(
+                desc.topk(3, |x| Reverse(*x)).compute().unwrap(),
+                vec![0, 1, 2],
+                "{np} partitions, smallest"
+            );
+        }
+    }
+}
+
 #[test]
 fn sequences_and_ranges_partition_as_documented() {
     let b = db::from_sequence(0..10u32, 4).unwrap();
@@ -215,6 +320,7 @@ mod groupby {
     use oxidask::prelude::*;
     use oxidask::scheduler::{Callback, Event};
     use proptest::prelude::*;
+    use proptest::test_runner::TestRunner;
 
     /// A fresh, empty directory for one test's spill and shuffle files.
     fn fresh_dir(name: &str) -> PathBuf {
@@ -227,28 +333,138 @@ mod groupby {
         d
     }
 
+    /// Removes a property case's directory however the case ends (a
+    /// failing case returns early); the case itself checks that the
+    /// computation left it empty.
+    struct Removed(PathBuf);
+
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
     fn is_empty(dir: &Path) -> bool {
         std::fs::read_dir(dir).unwrap().next().is_none()
     }
 
-    /// Sync and threaded, without a limit and with one small enough to
-    /// spill (the proptest data stays below it value by value).
-    fn configs(dir: &Path) -> Vec<(String, ComputeOptions)> {
-        let mut out = Vec::new();
+    /// What one run did: its largest single result, the most bytes it held
+    /// at once, and the results it spilled.
+    #[derive(Default)]
+    struct Held {
+        largest: AtomicUsize,
+        peak: AtomicUsize,
+        spilled: AtomicUsize,
+    }
+
+    impl Callback for Held {
+        fn on_event(&self, e: &Event<'_>) {
+            match e {
+                Event::TaskFinished { nbytes, .. } => {
+                    self.largest.fetch_max(*nbytes, Ordering::SeqCst);
+                }
+                Event::Finished {
+                    peak_held_bytes,
+                    memory,
+                    ..
+                } => {
+                    self.peak.store(*peak_held_bytes, Ordering::SeqCst);
+                    self.spilled.store(memory.spilled, Ordering::SeqCst);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Of the runs under a memory limit, how many spilled.
+    #[derive(Default)]
+    struct SpillTally {
+        limited: AtomicUsize,
+        spilled: AtomicUsize,
+    }
+
+    impl SpillTally {
+        /// Prints the fraction and fails below `at_least`.
+        fn report(&self, test: &str, at_least: f64) {
+            let (l, s) = (
+                self.limited.load(Ordering::SeqCst),
+                self.spilled.load(Ordering::SeqCst),
+            );
+            let fraction = s as f64 / l.max(1) as f64;
+            println!("{test}: {s} of {l} memory-limited runs spilled ({fraction:.2})");
+            assert!(
+                l > 0 && fraction >= at_least,
+                "{test}: only {s} of {l} limited runs spilled"
+            );
+        }
+    }
+
+    /// Sync and threaded, without a limit and with one chosen to spill: a
+    /// first unlimited run on the sync scheduler measures the largest
+    /// single result and the peak bytes held, and the limit sits a quarter
+    /// of the way between (a result larger than the limit alone is an
+    /// error), with room over the largest for the shuffle's file indexes
+    /// (`inputs` of them). When the peak is not over that (one output
+    /// partition, little data), no limit can make the store spill; the run
+    /// still counts as limited.
+    /// `check` is called with every run's output partitions.
+    fn run_all<R: PartialEq + std::fmt::Debug>(
+        dir: &Path,
+        tally: &SpillTally,
+        inputs: usize,
+        run: impl Fn(&ComputeOptions) -> R,
+        check: impl Fn(&str, &R) -> Result<(), TestCaseError>,
+    ) -> Result<(), TestCaseError> {
+        let base = |sched: SchedulerChoice, limit: Option<usize>, cb: Arc<Held>| {
+            ComputeOptions::new()
+                .scheduler(sched)
+                .num_workers(2)
+                .memory_limit(limit)
+                .spill_dir(dir)
+                .callback(cb)
+        };
+        let probe = Arc::new(Held::default());
+        let reference = run(&base(SchedulerChoice::Sync, None, probe.clone()));
+        check("sync, no limit", &reference)?;
+        prop_assert!(is_empty(dir), "files left in {}", dir.display());
+        prop_assert_eq!(probe.spilled.load(Ordering::SeqCst), 0);
+        let largest = probe.largest.load(Ordering::SeqCst);
+        let peak = probe.peak.load(Ordering::SeqCst);
+        // Headroom over the largest result: the shuffle's file indexes
+        // (~200 B per input partition) have no byte encoding and cannot be
+        // spilled, so a limit below them is an error.
+        let headroom = 256 * (inputs + 1);
+        let limit = largest + ((peak - largest.min(peak)) / 4).max(headroom);
+        // Over the limit by more than the writer's backlog (a quarter of
+        // the limit): `put` waits for the spill, which cannot be discarded.
+        let must_spill = peak > limit + limit / 4 + 1024;
         for (s, sched) in [
             ("sync", SchedulerChoice::Sync),
             ("threaded", SchedulerChoice::Threaded),
         ] {
-            for limit in [None, Some(12_000usize)] {
-                let opts = ComputeOptions::new()
-                    .scheduler(sched.clone())
-                    .num_workers(2)
-                    .memory_limit(limit)
-                    .spill_dir(dir);
-                out.push((format!("{s}, limit {limit:?}"), opts));
+            for limit in [None, Some(limit)] {
+                let name = format!("{s}, limit {limit:?} (largest {largest}, peak {peak})");
+                let held = Arc::new(Held::default());
+                let got = run(&base(sched.clone(), limit, held.clone()));
+                check(&name, &got)?;
+                // The same partitioning on every scheduler and limit.
+                prop_assert_eq!(&reference, &got, "{} differs", name);
+                prop_assert!(is_empty(dir), "{}: files left in {}", name, dir.display());
+                let spilled = held.spilled.load(Ordering::SeqCst);
+                if limit.is_some() {
+                    tally.limited.fetch_add(1, Ordering::SeqCst);
+                    if spilled > 0 {
+                        tally.spilled.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // The sync run repeats the probe's order: over the
+                    // limit at the same moment, so it must spill.
+                    if must_spill && s == "sync" {
+                        prop_assert!(spilled > 0, "{}: nothing spilled", name);
+                    }
+                }
             }
         }
-        out
+        Ok(())
     }
 
     /// Checks one groupby result, partition by partition, against a plain
@@ -274,9 +490,31 @@ mod groupby {
         }
         prop_assert_eq!(got.len(), m, "number of output partitions");
         let mut seen = 0usize;
-        for part in got {
+        let nkeys = oracle.len();
+        for (p, part) in got.iter().enumerate() {
             let mut last = None;
+            // Balanced within reason: with many keys per partition, each
+            // holds its binomial share within 5.5 standard deviations.
+            if m > 1 && nkeys >= 40 * m {
+                let mean = nkeys as f64 / m as f64;
+                let sd = (mean * (1.0 - 1.0 / m as f64)).sqrt();
+                prop_assert!(
+                    (part.len() as f64 - mean).abs() <= 5.5 * sd + 2.0,
+                    "partition {} holds {} of {} keys ({} partitions)",
+                    p,
+                    part.len(),
+                    nkeys,
+                    m
+                );
+            }
             for (k, records) in part {
+                // Placed where its hash says.
+                prop_assert_eq!(
+                    db::groupby_partition(k, m),
+                    p,
+                    "key {:?} in the wrong partition",
+                    k
+                );
                 let expected = oracle.remove(k);
                 prop_assert!(expected.is_some(), "key {:?} twice or unknown", k);
                 prop_assert_eq!(records, &expected.unwrap(), "records of key {:?}", k);
@@ -310,21 +548,33 @@ mod groupby {
     type Rec = (u16, String);
 
     fn rec() -> impl Strategy<Value = Rec> {
-        (0u16..40, "[a-d]{0,3}")
+        (0u16..400, "[a-d]{0,3}[a-z ]{0,40}")
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(24))]
-
-        #[test]
-        fn groups_match_a_hashmap(
-            parts in prop::collection::vec(prop::collection::vec(rec(), 0..25), 1..9),
-            modulus in 1u16..30,
-            m in prop::option::of(1usize..10),
-        ) {
+    #[test]
+    fn groups_match_a_hashmap() {
+        let tally = SpillTally::default();
+        let strategy = (
+            // Mostly partitions large enough to spill; some empty or tiny.
+            prop::collection::vec(
+                prop_oneof![
+                    1 => prop::collection::vec(rec(), 0..3),
+                    4 => prop::collection::vec(rec(), 20..200),
+                ],
+                1..9,
+            ),
+            1u16..300,
+            prop::option::of(1usize..10),
+        );
+        let mut runner = TestRunner::new(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(24)
+        });
+        let result = runner.run(&strategy, |(parts, modulus, m)| {
             let xs: Vec<Rec> = parts.concat();
             let np = parts.len();
             let dir = fresh_dir("prop");
+            let _cleanup = Removed(dir.clone());
             let mut gopts = GroupbyOptions::new().shuffle_dir(&dir);
             if let Some(m) = m {
                 gopts = gopts.npartitions(m);
@@ -332,53 +582,123 @@ mod groupby {
             let m = m.unwrap_or(np);
             let stored = db::from_partitions(parts.clone());
             // Keyed by a number, straight from stored partitions.
-            let by_num = stored.groupby_with(move |r: &Rec| r.0 % modulus, &gopts).unwrap();
+            let by_num = stored
+                .groupby_with(move |r: &Rec| r.0 % modulus, &gopts)
+                .unwrap();
+            run_all(
+                &dir,
+                &tally,
+                np,
+                |opts| partitions(&by_num, opts),
+                |name, got| {
+                    check(got, &xs, |r| r.0 % modulus, m)
+                        .map_err(|e| TestCaseError::fail(format!("{name}: {e}")))
+                },
+            )?;
             // Keyed by a string, with a pipeline run inside the split.
             let piped = stored.filter(|r| r.0 % 7 != 3).map(|(n, s)| (n + 1, s));
-            let xs_piped: Vec<Rec> =
-                xs.iter().filter(|r| r.0 % 7 != 3).map(|(n, s)| (n + 1, s.clone())).collect();
-            let by_str = piped.groupby_with(|r: &Rec| r.1.clone(), &gopts).unwrap();
-            let mut reference = None;
-            for (name, opts) in configs(&dir) {
-                let got = partitions(&by_num, &opts);
-                check(&got, &xs, |r| r.0 % modulus, m).map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
-                // The same partitioning on every scheduler and limit.
-                match &reference {
-                    None => reference = Some(got),
-                    Some(r) => prop_assert_eq!(r, &got, "{} differs", name),
-                }
-                let got = partitions(&by_str, &opts);
-                check(&got, &xs_piped, |r| r.1.clone(), m).map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
-                prop_assert!(is_empty(&dir), "{}: files left in {}", name, dir.display());
-            }
+            let xs_piped: Vec<Rec> = xs
+                .iter()
+                .filter(|r| r.0 % 7 != 3)
+                .map(|(n, s)| (n + 1, s.clone()))
+                .collect();
+            let by_str = piped
+                .groupby_with(|r: &Rec| r.1[..r.1.len().min(3)].to_string(), &gopts)
+                .unwrap();
+            run_all(
+                &dir,
+                &tally,
+                np,
+                |opts| partitions(&by_str, opts),
+                |name, got| {
+                    check(got, &xs_piped, |r| r.1[..r.1.len().min(3)].to_string(), m)
+                        .map_err(|e| TestCaseError::fail(format!("{name}: {e}")))
+                },
+            )?;
             std::fs::remove_dir(&dir).unwrap();
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}");
         }
+        tally.report("groups_match_a_hashmap", 0.5);
+    }
 
-        #[test]
-        fn grouping_a_generated_range(n in 0u64..400, np in 1usize..6, modulus in 1u64..50) {
+    #[test]
+    fn grouping_a_generated_range() {
+        let tally = SpillTally::default();
+        let strategy = (
+            prop_oneof![1 => 0u64..100, 9 => 2000u64..12_000],
+            prop_oneof![1 => Just(1usize), 9 => 2usize..6],
+            1u64..2000,
+        );
+        let mut runner = TestRunner::new(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(24)
+        });
+        let result = runner.run(&strategy, |(n, np, modulus)| {
             let dir = fresh_dir("range");
+            let _cleanup = Removed(dir.clone());
             let gopts = GroupbyOptions::new().shuffle_dir(&dir);
-            let g = db::range(n, np).unwrap().groupby_with(move |x| x % modulus, &gopts).unwrap();
+            let g = db::range(n, np)
+                .unwrap()
+                .groupby_with(move |x| x % modulus, &gopts)
+                .unwrap();
             prop_assert_eq!(g.npartitions(), np);
             let xs: Vec<u64> = (0..n).collect();
-            for (name, opts) in configs(&dir) {
-                check(&partitions(&g, &opts), &xs, |x| x % modulus, np)
-                    .map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
-                // Downstream of the shuffle: sizes per key, as a HashMap count.
-                let mut counts: Vec<(u64, usize)> =
-                    g.map(|(k, v)| (k, v.len())).compute_with(&opts).unwrap();
-                counts.sort_unstable();
-                let mut expected: HashMap<u64, usize> = HashMap::new();
-                for x in &xs {
-                    *expected.entry(x % modulus).or_default() += 1;
-                }
-                let mut expected: Vec<(u64, usize)> = expected.into_iter().collect();
-                expected.sort_unstable();
-                prop_assert_eq!(counts, expected, "{}", name);
-                prop_assert!(is_empty(&dir), "{}: files left", name);
+            run_all(
+                &dir,
+                &tally,
+                np,
+                |opts| partitions(&g, opts),
+                |name, got| {
+                    check(got, &xs, |x| x % modulus, np)
+                        .map_err(|e| TestCaseError::fail(format!("{name}: {e}")))
+                },
+            )?;
+            // Downstream of the shuffle: sizes per key, as a HashMap count.
+            let mut expected: HashMap<u64, usize> = HashMap::new();
+            for x in &xs {
+                *expected.entry(x % modulus).or_default() += 1;
             }
+            let mut expected: Vec<(u64, usize)> = expected.into_iter().collect();
+            expected.sort_unstable();
+            run_all(
+                &dir,
+                &tally,
+                np,
+                |opts| {
+                    let mut counts: Vec<(u64, usize)> =
+                        g.map(|(k, v)| (k, v.len())).compute_with(opts).unwrap();
+                    counts.sort_unstable();
+                    counts
+                },
+                |name, got| {
+                    prop_assert_eq!(got, &expected, "{}", name);
+                    Ok(())
+                },
+            )?;
             std::fs::remove_dir(&dir).unwrap();
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}");
         }
+        tally.report("grouping_a_generated_range", 0.5);
+    }
+
+    #[test]
+    fn keys_spread_evenly_over_partitions() {
+        // 1,000 keys into 8 partitions: 125 each on average; the hash is
+        // fixed, so this is deterministic. Sending every key to one
+        // partition (or a few) fails here at once.
+        let g = db::range(20_000, 4)
+            .unwrap()
+            .groupby_with(|x| x % 1000, &GroupbyOptions::new().npartitions(8))
+            .unwrap();
+        let sizes: Vec<usize> = g.map_partitions(|p| vec![p.len()]).compute().unwrap();
+        assert_eq!(sizes.iter().sum::<usize>(), 1000);
+        assert!(sizes.iter().all(|&s| (80..=170).contains(&s)), "{sizes:?}");
     }
 
     /// Keeps the last run's spill count.

@@ -48,15 +48,17 @@ pub enum Error {
         /// The parser's message.
         message: String,
     },
-    /// A file is not valid UTF-8.
+    /// A line of a file is not valid UTF-8.
     #[error(
-        "{}: invalid UTF-8 at byte offset {offset} (use the `lossy` option to \
+        "{}:{line}: invalid UTF-8 at byte offset {offset} (use the `lossy` option to \
          replace invalid bytes with U+FFFD)",
         path.display()
     )]
     Utf8 {
         /// The file.
         path: PathBuf,
+        /// The 1-based line number in the (decompressed) file.
+        line: u64,
         /// The offset of the first invalid byte in the (decompressed) file.
         offset: u64,
     },

@@ -51,6 +51,18 @@ fn bucket<K: Hash + ?Sized>(key: &K, m: u32) -> usize {
     ((u128::from(h) * u128::from(m)) >> 64) as usize
 }
 
+/// The output partition of `key` in a [`Bag::groupby`] into `npartitions`
+/// partitions (0 for `npartitions` ≤ 1): a hash of the key with a fixed
+/// seed, the same in every run of one build (not across oxidask versions).
+/// Like Dask's `partitioning_index`, for finding where a key went.
+pub fn groupby_partition<K: Hash + ?Sized>(key: &K, npartitions: usize) -> usize {
+    match u32::try_from(npartitions) {
+        Ok(0 | 1) => 0,
+        Ok(m) => bucket(key, m),
+        Err(_) => bucket(key, u32::MAX),
+    }
+}
+
 /// How [`Bag::groupby_with`] shuffles: the number of output partitions
 /// and where the shuffle files go.
 #[derive(Clone, Debug, Default)]

@@ -53,7 +53,7 @@ mod testutil;
 pub use bag::{Bag, Item, Record};
 pub use create::{from_delayed, from_partitions, from_sequence, from_sequence_by_size, range};
 pub use error::{Error, Result};
-pub use groupby::GroupbyOptions;
+pub use groupby::{GroupbyOptions, groupby_partition};
 pub use io::{
     BadLines, DEFAULT_BLOCKSIZE, IntoPaths, JsonOptions, MAX_BAD_LINE_EXAMPLES, TextOptions,
     read_json_lines, read_json_lines_with, read_text, read_text_with,

@@ -431,35 +431,42 @@ impl<T: Record + PartialOrd> Bag<T> {
 }
 
 impl<T: Numeric> Bag<T> {
-    /// The arithmetic mean; NaN for an empty bag (as NumPy).
+    /// The arithmetic mean. Fails on an empty bag (`mean of an empty bag`),
+    /// as Dask's `Bag.mean` does (it divides by a zero count).
     pub fn mean(&self) -> Item<f64> {
-        self.moments("mean", |(n, mean, _)| if n == 0 { f64::NAN } else { mean })
+        self.moments("mean", |(n, mean, _)| {
+            if n == 0 {
+                Err(Error::Empty { what: "mean" })
+            } else {
+                Ok(mean)
+            }
+        })
     }
 
     /// The variance with `ddof` delta degrees of freedom (0: population, 1:
     /// sample); NaN when there are no more records than `ddof`.
     pub fn var(&self, ddof: u32) -> Item<f64> {
         self.moments_ddof("var", ddof, move |(n, _, m2)| {
-            if n <= ddof as u64 {
+            Ok(if n <= ddof as u64 {
                 f64::NAN
             } else {
                 m2 / (n - ddof as u64) as f64
-            }
+            })
         })
     }
 
     /// The standard deviation: the square root of [`var`](Bag::var).
     pub fn std(&self, ddof: u32) -> Item<f64> {
         self.moments_ddof("std", ddof, move |(n, _, m2)| {
-            if n <= ddof as u64 {
+            Ok(if n <= ddof as u64 {
                 f64::NAN
             } else {
                 (m2 / (n - ddof as u64) as f64).sqrt()
-            }
+            })
         })
     }
 
-    fn moments(&self, what: &'static str, finish: fn(Moments) -> f64) -> Item<f64> {
+    fn moments(&self, what: &'static str, finish: fn(Moments) -> Result<f64, Error>) -> Item<f64> {
         self.moments_ddof(what, 0, finish)
     }
 
@@ -467,13 +474,13 @@ impl<T: Numeric> Bag<T> {
         &self,
         what: &'static str,
         ddof: u32,
-        finish: impl Fn(Moments) -> f64 + Send + Sync + 'static,
+        finish: impl Fn(Moments) -> Result<f64, Error> + Send + Sync + 'static,
     ) -> Item<f64> {
         let mut t = named(what);
         t.add(&ddof);
         Reduction::new(what, t, moments, |parts: Vec<Moments>| {
             Ok(merge_moments(parts))
         })
-        .into_item(self, move |m| Ok(finish(m)))
+        .into_item(self, move |m| Ok(finish(m)?))
     }
 }

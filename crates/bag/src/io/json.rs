@@ -1,22 +1,25 @@
 //! `read_json_lines`: one record per line of JSON-lines files, parsed
 //! straight from the file's bytes into `T`.
 //!
-//! Each partition is read with one large read, checked for UTF-8 once, cut
-//! into lines with `memchr`, and each line parsed with
-//! `serde_json::from_str` on a slice of the buffer — no per-line
-//! allocation besides the record itself. Blank lines are skipped. A typed
+//! Each partition's lines come from the block reader (`block::for_each_line`:
+//! one large read of an uncompressed block, checked for UTF-8 once and cut
+//! with `memchr`; a compressed file streamed line by line), and each line is
+//! parsed with `serde_json::from_str` on a slice of the buffer — no per-line
+//! allocation besides the record itself. Blank lines are skipped; with
+//! `skip_bad_lines`, so are lines that are not UTF-8 or not JSON for `T`. A typed
 //! `T` skips the fields it does not name without building them, which is
 //! what makes `read_json_lines::<Person>` several times faster than parsing
 //! every line into a `serde_json::Value`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::block::{self, FileBlock};
 use super::paths::{IntoPaths, expand};
-use super::text::{TextOptions, decode, read_source};
-use crate::bag::{Bag, Origin, Record, Sink};
+use super::text::{TextOptions, read_source, utf8_error};
+use crate::bag::{Bag, Origin, Record, Sink, Stop};
 use crate::error::{Error, Result};
 use oxidask_graph::{OpError, unique_token};
 
@@ -100,7 +103,8 @@ impl JsonOptions {
         JsonOptions::default()
     }
 
-    /// Splits uncompressed files into partitions of about `bytes` bytes.
+    /// Splits uncompressed files into partitions of about `bytes` bytes
+    /// (at least 1: the reader fails on 0).
     pub fn blocksize(mut self, bytes: u64) -> Self {
         self.text = self.text.blocksize(bytes);
         self
@@ -118,8 +122,9 @@ impl JsonOptions {
         self
     }
 
-    /// Skips lines that are not valid JSON for the record type, counting
-    /// them in `tally` instead of failing.
+    /// Skips lines that are not valid JSON for the record type, or not
+    /// valid UTF-8 (unless `lossy`), counting them in `tally` instead of
+    /// failing.
     pub fn skip_bad_lines(mut self, tally: &BadLines) -> Self {
         self.skip = Some(tally.clone());
         self
@@ -144,8 +149,9 @@ pub fn read_json_lines_with<T: Record>(
     paths: impl IntoPaths,
     options: &JsonOptions,
 ) -> Result<Bag<T>> {
+    let blocksize = options.text.checked_blocksize()?;
     let paths = expand(paths.into_patterns())?;
-    let blocks = Arc::new(block::plan(&paths, options.text.blocksize)?);
+    let blocks = Arc::new(block::plan(&paths, blocksize)?);
     let lossy = options.text.lossy;
     let skip = options.skip.clone();
     // A tally makes reads impure (they report into it): give each such bag
@@ -177,32 +183,44 @@ fn is_blank(line: &[u8]) -> bool {
     }
 }
 
+/// The line as text: borrowed when valid UTF-8, replaced when `lossy`,
+/// else the error naming the file, line and byte offset.
+fn line_text<'a>(
+    b: &FileBlock,
+    line: &block::Line<'a>,
+    at: &block::Position<'_>,
+    lossy: bool,
+) -> Result<Cow<'a, str>> {
+    match line.text {
+        Ok(s) => Ok(Cow::Borrowed(s)),
+        Err(_) if lossy => Ok(String::from_utf8_lossy(line.bytes)),
+        Err(bad) => Err(utf8_error(b, line, at, bad)),
+    }
+}
+
 fn parse_block<T: Record>(
     b: &FileBlock,
     lossy: bool,
     skip: Option<&BadLines>,
     sink: Sink<'_, T>,
 ) -> Result<(), OpError> {
-    let loaded = block::load(b)?;
-    let text = decode(&loaded, b, lossy)?;
-    let mut first_line = None;
-    for (k, (off, line)) in block::lines(text.as_bytes()).enumerate() {
-        if is_blank(line) {
-            continue;
+    block::for_each_line(b, |line, at| {
+        if is_blank(line.bytes) {
+            return Ok(());
         }
-        match serde_json::from_str::<T>(&text[off..off + line.len()]) {
-            Ok(v) => sink(v)?,
-            Err(e) => {
-                let first = *first_line.get_or_insert_with(|| loaded.first_line(b));
-                let err = json_error(b, first + k as u64, &e);
-                match skip {
-                    Some(tally) => tally.record(&err),
-                    None => return Err(err.into()),
-                }
+        let parsed = line_text(b, line, at, lossy).and_then(|text| {
+            serde_json::from_str::<T>(&text)
+                .map_err(|e| json_error(b, at.line_number(line.index), &e))
+        });
+        match (parsed, skip) {
+            (Ok(v), _) => sink(v),
+            (Err(err), Some(tally)) => {
+                tally.record(&err);
+                Ok(())
             }
+            (Err(err), None) => Err(err.into()),
         }
-    }
-    Ok(())
+    })
 }
 
 #[cold]
@@ -221,17 +239,24 @@ fn json_error(b: &FileBlock, line: u64, e: &serde_json::Error) -> Error {
     }
 }
 
-/// The line number of the `j`-th record of a block (cold: re-reads it).
+/// The line number of the `j`-th record of a block (cold: reads it again).
 #[cold]
 fn nth_record_line<T: Record>(b: &FileBlock, lossy: bool, skipping: bool, j: usize) -> Option<u64> {
-    let loaded = block::load(b).ok()?;
-    let text = decode(&loaded, b, lossy).ok()?;
-    let (k, _) = block::lines(text.as_bytes())
-        .enumerate()
-        .filter(|(_, (off, line))| {
-            !is_blank(line)
-                && (!skipping || serde_json::from_str::<T>(&text[*off..*off + line.len()]).is_ok())
-        })
-        .nth(j)?;
-    Some(loaded.first_line(b) + k as u64)
+    let (mut seen, mut found) = (0usize, None);
+    let _ = block::for_each_line(b, |line, at| {
+        let is_record = !is_blank(line.bytes)
+            && (!skipping
+                || line_text(b, line, at, lossy)
+                    .is_ok_and(|text| serde_json::from_str::<T>(&text).is_ok()));
+        if !is_record {
+            return Ok(());
+        }
+        if seen == j {
+            found = Some(at.line_number(line.index));
+            return Err(Stop.into());
+        }
+        seen += 1;
+        Ok(())
+    });
+    found
 }

@@ -11,3 +11,6 @@ pub use json::{
 };
 pub use paths::IntoPaths;
 pub use text::{DEFAULT_BLOCKSIZE, TextOptions, read_text, read_text_with};
+
+#[cfg(test)]
+mod tests;

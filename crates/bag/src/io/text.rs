@@ -1,14 +1,13 @@
 //! `read_text`: a bag of lines, and the read layer it shares with
 //! `read_json_lines`.
 
-use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use oxidask_graph::{OpError, Tokenize, Tokenizer};
 
-use super::block::{self, FileBlock, Loaded};
+use super::block::{self, FileBlock, Line, Position};
 use super::paths::{IntoPaths, expand};
 use crate::bag::{Bag, Origin, Record, Sink};
 use crate::error::{Error, Result};
@@ -39,10 +38,24 @@ impl TextOptions {
     }
 
     /// Splits uncompressed files into partitions of about `bytes` bytes, at
-    /// line boundaries. Compressed files are always whole partitions.
+    /// line boundaries. Compressed files are always whole partitions. Must
+    /// be at least 1: the reader given these options fails on 0 (use
+    /// [`whole_files`](TextOptions::whole_files) for one partition per file).
     pub fn blocksize(mut self, bytes: u64) -> Self {
-        self.blocksize = Some(bytes.max(1));
+        self.blocksize = Some(bytes);
         self
+    }
+
+    /// The block size, checked.
+    pub(crate) fn checked_blocksize(&self) -> Result<Option<u64>> {
+        match self.blocksize {
+            Some(0) => Err(Error::InvalidArgument(
+                "blocksize must be at least 1 byte, got 0 (whole_files() reads one \
+                 partition per file)"
+                    .into(),
+            )),
+            b => Ok(b),
+        }
     }
 
     /// One partition per file, however large.
@@ -63,25 +76,22 @@ impl TextOptions {
 /// them; `.gz` files are decompressed. See [`read_text_with`] for options.
 ///
 /// Fails now if a pattern matches nothing or a file is missing; invalid
-/// UTF-8 fails the computation with the file and byte offset.
+/// UTF-8 fails the computation with the file, line and byte offset.
 pub fn read_text(paths: impl IntoPaths) -> Result<Bag<String>> {
     read_text_with(paths, &TextOptions::default())
 }
 
 /// [`read_text`] with options (block size, lossy UTF-8).
 pub fn read_text_with(paths: impl IntoPaths, options: &TextOptions) -> Result<Bag<String>> {
+    let blocksize = options.checked_blocksize()?;
     let paths = expand(paths.into_patterns())?;
-    let blocks = Arc::new(block::plan(&paths, options.blocksize)?);
+    let blocks = Arc::new(block::plan(&paths, blocksize)?);
     let lossy = options.lossy;
     let origin_blocks = blocks.clone();
     let origin: Origin = Arc::new(move |i, j| {
         let b = origin_blocks.get(i as usize)?;
-        let l = block::load(b).ok()?;
-        Some(format!(
-            "{}:{}",
-            b.path.display(),
-            l.first_line(b) + j as u64
-        ))
+        let first = block::first_line(b)?;
+        Some(format!("{}:{}", b.path.display(), first + j as u64))
     });
     read_source(
         "read-text",
@@ -90,27 +100,25 @@ pub fn read_text_with(paths: impl IntoPaths, options: &TextOptions) -> Result<Ba
         lossy,
         Some(origin),
         move |b: &FileBlock, sink: Sink<'_, String>| {
-            let loaded = block::load(b)?;
-            let text = decode(&loaded, b, lossy)?;
-            // Cutting a `str` at ASCII newlines keeps char boundaries.
-            for (off, l) in block::lines(text.as_bytes()) {
-                sink(text[off..off + l.len()].to_owned())?;
-            }
-            Ok(())
+            block::for_each_line(b, |line, at| {
+                let s = match line.text {
+                    Ok(s) => s.to_owned(),
+                    Err(_) if lossy => String::from_utf8_lossy(line.bytes).into_owned(),
+                    Err(bad) => return Err(utf8_error(b, line, at, bad).into()),
+                };
+                sink(s)
+            })
         },
     )
 }
 
-/// The owned region as text: borrowed when valid UTF-8, replaced when
-/// `lossy`, else an error naming the file and byte offset.
-pub(crate) fn decode<'a>(loaded: &'a Loaded, b: &FileBlock, lossy: bool) -> Result<Cow<'a, str>> {
-    match std::str::from_utf8(loaded.region()) {
-        Ok(s) => Ok(Cow::Borrowed(s)),
-        Err(_) if lossy => Ok(String::from_utf8_lossy(loaded.region())),
-        Err(e) => Err(Error::Utf8 {
-            path: (*b.path).clone(),
-            offset: loaded.file_offset(e.valid_up_to()),
-        }),
+/// Invalid UTF-8 at byte `bad` of `line`: the file, line and byte offset.
+#[cold]
+pub(crate) fn utf8_error(b: &FileBlock, line: &Line<'_>, at: &Position<'_>, bad: usize) -> Error {
+    Error::Utf8 {
+        path: (*b.path).clone(),
+        line: at.line_number(line.index),
+        offset: line.offset + bad as u64,
     }
 }
 
