@@ -7,6 +7,8 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use oxidask::array::{self as da, Array, Reduce, ndarray};
 use proptest::prelude::*;
 
+mod blocks;
+
 /// A shape of 1–4 axes of length 1–6 and a chunking of it.
 fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {
     prop::collection::vec(1usize..=6, 1..=4).prop_flat_map(|shape| {

@@ -112,8 +112,24 @@ impl<T: Element> Array<T> {
         params: &impl Tokenize,
         f: impl Fn(Blk<T>) -> Result<Blk<U>, OpError> + Send + Sync + 'static,
     ) -> Array<U> {
+        self.map_expr_kind(op, params, true, f)
+    }
+
+    /// [`map_expr`](Array::map_expr) for a function that is elementwise
+    /// (`pointwise`) or must see whole blocks (see `Expr::pointwise`).
+    fn map_expr_kind<U: Element>(
+        &self,
+        op: &str,
+        params: &impl Tokenize,
+        pointwise: bool,
+        f: impl Fn(Blk<T>) -> Result<Blk<U>, OpError> + Send + Sync + 'static,
+    ) -> Array<U> {
         match self.expr(&self.grid) {
-            Ok(e) => Array::from_expr(op, e.map(op, params, f), (*self.grid).clone()),
+            Ok(e) => {
+                let e = e.map(op, params, f);
+                let e = if pointwise { e } else { e.opaque() };
+                Array::from_expr(op, e, (*self.grid).clone())
+            }
             Err(e) => Array::poisoned(e),
         }
     }
@@ -126,11 +142,26 @@ impl<T: Element> Array<T> {
         params: &impl Tokenize,
         f: impl Fn(Blk<T>, Blk<U>) -> Result<Blk<V>, OpError> + Send + Sync + 'static,
     ) -> Result<Array<V>> {
+        self.zip_expr_kind(other, op, params, true, f)
+    }
+
+    /// [`zip_expr`](Array::zip_expr) for a function that is elementwise or
+    /// must see whole blocks.
+    fn zip_expr_kind<U: Element, V: Element>(
+        &self,
+        other: &Array<U>,
+        op: &str,
+        params: &impl Tokenize,
+        pointwise: bool,
+        f: impl Fn(Blk<T>, Blk<U>) -> Result<Blk<V>, OpError> + Send + Sync + 'static,
+    ) -> Result<Array<V>> {
         self.check()?;
         other.check()?;
         let grid = broadcast_grid(&self.grid, &other.grid, op)?;
         let (a, b) = (self.expr(&grid)?, other.expr(&grid)?);
-        Ok(Array::from_expr(op, a.zip(b, op, params, f), grid))
+        let e = a.zip(b, op, params, f);
+        let e = if pointwise { e } else { e.opaque() };
+        Ok(Array::from_expr(op, e, grid))
     }
 
     /// A binary operation with an array or scalar operand, `self` on the left.
@@ -228,7 +259,9 @@ impl<T: Element> Array<T> {
         &self,
         f: impl Fn(ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
     ) -> Array<U> {
-        self.map_expr("map_blocks", &unique_token(), move |b| {
+        // Not elementwise: `f` sees whole blocks, so a reduction never
+        // streams this expression piece by piece.
+        self.map_expr_kind("map_blocks", &unique_token(), false, move |b| {
             let shape = b.shape();
             let out = f(b.into_owned());
             if out.shape() != shape.as_slice() {
@@ -263,7 +296,7 @@ pub fn blockwise<T: Element, U: Element, V: Element>(
     b: &Array<U>,
     f: impl Fn(ArrayViewD<T>, ArrayViewD<U>) -> ArrayD<V> + Send + Sync + 'static,
 ) -> Result<Array<V>> {
-    a.zip_expr(b, "blockwise", &unique_token(), move |x, y| {
+    a.zip_expr_kind(b, "blockwise", &unique_token(), false, move |x, y| {
         let shape = crate::expr::broadcast_shapes(&x.shape(), &y.shape())
             .ok_or("blockwise: blocks do not broadcast")?;
         let sh = ndarray::IxDyn(&shape);

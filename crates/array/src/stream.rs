@@ -9,6 +9,12 @@
 //! cache-sized buffers instead of whole blocks, and the source tasks
 //! disappear from the graph. Sources that can stream say so with a
 //! [`Stream`]; everything else takes the materialized path.
+//!
+//! Only a *pointwise* expression (every step elementwise, see
+//! `Expr::pointwise`) may run on pieces: a piece is a 1-d run of a block
+//! in row-major order, so a user's block function (`map_blocks`,
+//! `blockwise`) given one would compute on the wrong data. Such chains take
+//! the materialized path, where the function sees exactly its block.
 
 use std::sync::Arc;
 
