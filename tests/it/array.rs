@@ -8,6 +8,7 @@ use oxidask::array::{self as da, Array, Reduce, ndarray};
 use proptest::prelude::*;
 
 mod blocks;
+mod sizes;
 
 /// A shape of 1–4 axes of length 1–6 and a chunking of it.
 fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {

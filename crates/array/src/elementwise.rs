@@ -101,7 +101,11 @@ pub(crate) fn broadcast_grid(a: &Grid, b: &Grid, op: &str) -> Result<Grid> {
         };
         chunks.push(c);
     }
-    Ok(Grid::new(chunks))
+    let grid = Grid::new(chunks);
+    // Broadcasting can multiply sizes: [2^40, 1] with [1, 2^40].
+    crate::grid::check_size(&grid.shape, "other")?;
+    crate::grid::check_blocks(&grid.chunks, "other")?;
+    Ok(grid)
 }
 
 impl<T: Element> Array<T> {
