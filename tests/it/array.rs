@@ -571,12 +571,73 @@ fn reductions_keeping_most_axes_spill_their_partials_under_a_tiny_limit() {
             best as f64
         }),
     );
-    // cumsum's carries along the first axis spill too.
+    // cumsum's blocks and carries along the first axis, reduced by one
+    // combine of all 64 partials, spill too.
     let mut cs = a.clone();
     cs.accumulate_axis_inplace(Axis(0), |&p, c| *c += p);
     check(
         "cumsum",
-        x.cumsum(0).unwrap().compute_with(&opts).unwrap(),
-        cs,
+        x.cumsum(0)
+            .unwrap()
+            .sum_with(&r)
+            .unwrap()
+            .compute_with(&opts)
+            .unwrap(),
+        cs.sum_axis(Axis(0)),
     );
+}
+
+#[test]
+fn compute_copies_blocks_into_the_result_without_holding_or_spilling_them() {
+    use oxidask::prelude::*;
+    use oxidask::scheduler::{Callback, Event};
+    use std::sync::{Arc, Mutex};
+
+    /// Bytes spilled and peak bytes held by the last computation.
+    #[derive(Default)]
+    struct Held(Mutex<(usize, usize)>);
+    impl Callback for Held {
+        fn on_event(&self, e: &Event<'_>) {
+            if let Event::Finished {
+                memory,
+                peak_held_bytes,
+                ..
+            } = e
+            {
+                *self.0.lock().unwrap() = (memory.spilled_bytes, *peak_held_bytes);
+            }
+        }
+    }
+
+    // 64 blocks of 2 KiB: 128 KiB of result under a 32 KiB limit. Before
+    // the blocks were assembled as they finished, all 64 were held to the
+    // end, and most were spilled to disk and read back.
+    let a = data(&[64, 16, 16], 9, 0);
+    let x = da::from_array(a.clone(), [1, 16, 16]).unwrap();
+    let y = &(&x * 2.0) + 1.0;
+    let expect = a.mapv(|v| v * 2.0 + 1.0);
+    for scheduler in [SchedulerChoice::Sync, SchedulerChoice::Threaded] {
+        let held = Arc::new(Held::default());
+        let opts = ComputeOptions::new()
+            .scheduler(scheduler.clone())
+            .memory_limit(Some(32 << 10))
+            .callback(held.clone());
+        assert_eq!(y.compute_with(&opts).unwrap(), expect);
+        let (spilled, peak) = *held.0.lock().unwrap();
+        assert_eq!(spilled, 0, "{scheduler:?}: {spilled} bytes spilled");
+        assert!(
+            peak <= 16 << 10,
+            "{scheduler:?}: {peak} bytes held at the peak for 2 KiB blocks"
+        );
+    }
+    // Edge cases of assembly: empty axes and ragged blocks.
+    for (shape, chunks) in [
+        (vec![0usize, 5], vec![vec![0], vec![2, 3]]),
+        (vec![5, 7], vec![vec![1, 0, 4], vec![3, 3, 1]]),
+        (vec![3, 0, 2], vec![vec![1, 2], vec![0], vec![2]]),
+    ] {
+        let a = data(&shape, 3, 0);
+        let x = da::from_array(a.clone(), chunks).unwrap();
+        assert_eq!((&x + 0.0).compute().unwrap(), a);
+    }
 }
