@@ -8,6 +8,8 @@ use oxidask::array::{self as da, Array, Reduce, ndarray};
 use proptest::prelude::*;
 
 mod blocks;
+mod functions;
+mod npy;
 mod sizes;
 
 /// A shape of 1–4 axes of length 1–6 and a chunking of it.
