@@ -2,6 +2,11 @@
 //! random regular and ragged chunkings (size-1 and empty chunks included),
 //! random axes; NaN cases for the nan- variants; statistics against a
 //! direct two-pass formula.
+//!
+//! Submodules: `blocks` (user block functions see whole blocks), `sizes`
+//! (checked size arithmetic, vanished files), `thresholds` (reductions on
+//! inputs past the streaming thresholds), `functions` and `npy` (NumPy's
+//! own results and files as the oracle).
 
 use ndarray::{ArrayD, Axis, IxDyn};
 use oxidask::array::{self as da, Array, Reduce, ndarray};
@@ -11,6 +16,7 @@ mod blocks;
 mod functions;
 mod npy;
 mod sizes;
+mod thresholds;
 
 /// A shape of 1–4 axes of length 1–6 and a chunking of it.
 fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {
@@ -237,6 +243,14 @@ proptest! {
         close(&x.nanmax_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, nanmax), 0.0)?;
         let nanvar = |r: &[f64]| { let c = clean(r); let m = mean(&c); c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / c.len() as f64 };
         close(&x.nanvar_with(0.0, &o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, nanvar), 1e-10)?;
+        let nanstd1 = |r: &[f64]| { let c = clean(r); let m = mean(&c); (c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (c.len() as f64 - 1.0).max(0.0)).sqrt() };
+        close(&x.nanstd_with(1.0, &o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, nanstd1), 1e-10)?;
+        let nanmin = |r: &[f64]| { let c = clean(r); if c.is_empty() { f64::NAN } else { c.iter().cloned().fold(f64::MAX, f64::min) } };
+        close(&x.nanmin_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, nanmin), 0.0)?;
+        // Products of values clipped to [-1.5, 1.5] stay finite.
+        let small = a.mapv(|v| if v.is_nan() { v } else { v.clamp(-1.5, 1.5) });
+        let xs = x.clip(-1.5, 1.5);
+        close(&xs.nanprod_with(&o).unwrap().compute().unwrap(), &oracle(&small, &axes, false, |r| clean(r).iter().product()), 1e-9)?;
         // Plain variants propagate NaN.
         close(&x.sum_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, |r| r.iter().sum()), 1e-12)?;
         close(&x.max_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, |r| if r.iter().any(|v| v.is_nan()) { f64::NAN } else { r.iter().cloned().fold(f64::MIN, f64::max) }), 0.0)?;
