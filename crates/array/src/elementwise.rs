@@ -10,7 +10,7 @@
 //! which returns it from its next fallible method (see
 //! [`Error::Earlier`](crate::Error::Earlier)).
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, Axis};
 use oxidask_graph::{OpError, Tokenize};
 
 use crate::array::{Array, Scalar, unique_token};
@@ -265,9 +265,13 @@ impl<T: Element> Array<T> {
     ) -> Array<U> {
         // Not elementwise: `f` sees whole blocks, so a reduction never
         // streams this expression piece by piece.
+        let ndim = self.ndim();
         self.map_expr_kind("map_blocks", &unique_token(), false, move |b| {
-            let shape = b.shape();
-            let out = f(b.into_owned());
+            // Fused into an expression of more dimensions, the block comes
+            // with leading axes of length 1: `f` gets it without them.
+            let (block, pad) = unpad(b.into_owned(), ndim);
+            let shape = block.shape().to_vec();
+            let out = f(block);
             if out.shape() != shape.as_slice() {
                 return Err(format!(
                     "map_blocks: the function turned a block of shape {shape:?} into one of \
@@ -276,9 +280,27 @@ impl<T: Element> Array<T> {
                 )
                 .into());
             }
-            Ok(Blk::Owned(out))
+            Ok(Blk::Owned(crate::expr::pad(out, pad)))
         })
     }
+}
+
+/// `a` without its first `n` axes, which must have length 1.
+fn unpad<T>(mut a: ArrayD<T>, ndim: usize) -> (ArrayD<T>, usize) {
+    let n = a.ndim().saturating_sub(ndim);
+    for _ in 0..n {
+        debug_assert_eq!(a.shape()[0], 1, "padding axes have length 1");
+        a = a.index_axis_move(Axis(0), 0);
+    }
+    (a, n)
+}
+
+/// A view without its first `n` axes (of length 1).
+fn unpad_view<T>(mut a: ArrayViewD<'_, T>, n: usize) -> ArrayViewD<'_, T> {
+    for _ in 0..n {
+        a = a.index_axis_move(Axis(0), 0);
+    }
+    a
 }
 
 /// `f` on the blocks of two arrays broadcast against each other (Dask's
@@ -300,11 +322,17 @@ pub fn blockwise<T: Element, U: Element, V: Element>(
     b: &Array<U>,
     f: impl Fn(ArrayViewD<T>, ArrayViewD<U>) -> ArrayD<V> + Send + Sync + 'static,
 ) -> Result<Array<V>> {
+    let ndim = a.ndim().max(b.ndim());
     a.zip_expr_kind(b, "blockwise", &unique_token(), false, move |x, y| {
-        let shape = crate::expr::broadcast_shapes(&x.shape(), &y.shape())
+        let full = crate::expr::broadcast_shapes(&x.shape(), &y.shape())
             .ok_or("blockwise: blocks do not broadcast")?;
+        // Leading axes beyond the output's own come from fusing into an
+        // expression of more dimensions: `f` sees blocks without them.
+        let pad = full.len().saturating_sub(ndim);
+        let shape = full[pad..].to_vec();
         let sh = ndarray::IxDyn(&shape);
         let (xv, yv) = (x.view(), y.view());
+        let (xv, yv) = (unpad_view(xv, x.shape().len().saturating_sub(ndim)), unpad_view(yv, y.shape().len().saturating_sub(ndim)));
         let (Some(xv), Some(yv)) = (xv.broadcast(sh.clone()), yv.broadcast(sh)) else {
             return Err("blockwise: blocks do not broadcast".into());
         };
@@ -316,7 +344,7 @@ pub fn blockwise<T: Element, U: Element, V: Element>(
             )
             .into());
         }
-        Ok(Blk::Owned(out))
+        Ok(Blk::Owned(crate::expr::pad(out, pad)))
     })
 }
 

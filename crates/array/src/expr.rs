@@ -40,7 +40,8 @@ pub(crate) enum Blk<T> {
     Shared(Value, usize),
 }
 
-fn pad<T>(mut a: ArrayD<T>, n: usize) -> ArrayD<T> {
+/// `a` with `n` leading axes of length 1.
+pub(crate) fn pad<T>(mut a: ArrayD<T>, n: usize) -> ArrayD<T> {
     for _ in 0..n {
         a = a.insert_axis(Axis(0));
     }

@@ -168,3 +168,43 @@ fn blockwise_in_a_full_reduction_sees_whole_blocks() {
         seen.check(&[vec![20_000]], "blockwise");
     }
 }
+
+#[test]
+fn block_functions_broadcast_into_more_dimensions_still_see_their_own_blocks() {
+    // A 1-d block function's result added to a 2-d array: the function
+    // must get its 1-d blocks, not blocks padded to two dimensions.
+    let seen = Seen::default();
+    let s = seen.clone();
+    let v = da::arange(0.0f64, 12.0, 1.0, 5).unwrap();
+    let centred = v.map_blocks(move |b: ArrayD<f64>| {
+        s.record(&b);
+        let first = b.iter().next().copied().unwrap_or(0.0);
+        b.mapv(|x| x - first)
+    });
+    let m = da::ones::<f64>(&[4, 12], [2, 5]).unwrap();
+    let z = &m + &centred;
+    let expect_row: Vec<f64> = (0..12).map(|i| 1.0 + (i % 5) as f64).collect();
+    for o in schedulers() {
+        let got = z.compute_with(&o).unwrap();
+        for r in got.outer_iter() {
+            assert_eq!(r.iter().copied().collect::<Vec<_>>(), expect_row);
+        }
+        seen.check(&[vec![5], vec![2]], "map_blocks under broadcasting");
+        assert_eq!(z.sum().compute_with(&o).unwrap(), got.sum());
+        seen.check(&[vec![5], vec![2]], "map_blocks under broadcasting, sum");
+    }
+    // blockwise likewise sees blocks of its own output's dimensions.
+    let s = seen.clone();
+    let w = da::blockwise(&v, &v, move |a, b| {
+        s.record(&a.to_owned());
+        &a + &b
+    })
+    .unwrap();
+    let z = (&m * &w).sum_with(&Reduce::axis(0)).unwrap();
+    let got = z.compute().unwrap();
+    assert_eq!(
+        got.iter().copied().collect::<Vec<_>>(),
+        (0..12).map(|i| 8.0 * i as f64).collect::<Vec<_>>()
+    );
+    seen.check(&[vec![5], vec![2]], "blockwise under broadcasting");
+}
