@@ -240,6 +240,25 @@ fn nan_reductions_match_numpy() {
             |x, o| x.nanstd_with(1.0, o).unwrap(),
             1e-13,
         ),
+        // No degrees of freedom left: NaN for the nan- forms, inf for var.
+        (
+            "nanvar4",
+            |x| x.nanvar(4.0).compute().unwrap(),
+            |x, o| x.nanvar_with(4.0, o).unwrap(),
+            1e-13,
+        ),
+        (
+            "nanstd4",
+            |x| x.nanstd(4.0).compute().unwrap(),
+            |x, o| x.nanstd_with(4.0, o).unwrap(),
+            1e-13,
+        ),
+        (
+            "var6",
+            |x| x.var(6.0).compute().unwrap(),
+            |x, o| x.var_with(6.0, o).unwrap(),
+            1e-13,
+        ),
     ];
     for chunks in [vec![5usize, 6], vec![2, 4], vec![1, 1]] {
         let x = da::from_array(m.clone(), chunks.clone()).unwrap();
