@@ -581,29 +581,4 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
-
-    #[test]
-    #[ignore = "needs files written by numpy: OXIDASK_NPY_CHECK=dir"]
-    fn reads_files_numpy_wrote() {
-        let dir = std::env::var("OXIDASK_NPY_CHECK")
-            .expect("OXIDASK_NPY_CHECK names a directory with np.npy and b.npy saved by numpy");
-        let dir = std::path::Path::new(&dir);
-        let x = from_npy::<f64>(dir.join("np.npy"), 2)
-            .unwrap()
-            .compute()
-            .unwrap();
-        assert_eq!(
-            x,
-            ArrayD::from_shape_fn(IxDyn(&[4, 5, 3]), |i| (i[0] * 15 + i[1] * 3 + i[2]) as f64)
-        );
-        let b = from_npy::<bool>(dir.join("b.npy"), 4)
-            .unwrap()
-            .compute()
-            .unwrap();
-        assert_eq!(b.iter().filter(|&&v| v).count(), 4);
-        crate::arange(0i64, 7, 1, 3)
-            .unwrap()
-            .to_npy(dir.join("ours.npy"))
-            .unwrap();
-    }
 }
