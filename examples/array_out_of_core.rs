@@ -9,7 +9,12 @@
 //! Flags: `--gib` (file size, default 8), `--limit` (memory limit, default
 //! 512MiB), `--dir` (where the file goes, default the system temp dir),
 //! `--chunk-mib` (block size, default 64), `--seed`, `--keep` (do not
-//! delete the file).
+//! delete the file), `--compute-gib` (size of the array of stage 4,
+//! default 0: skipped).
+//!
+//! ```text
+//! cargo run --release --example array_out_of_core -- --gib 0.25 --compute-gib 1
+//! ```
 //!
 //! Stages, each with its wall time and peak RSS (VmHWM reset before each
 //! stage through `/proc/self/clear_refs`), the bytes the store spilled and
@@ -22,7 +27,12 @@
 //!    limit (two computations, each streaming the file);
 //! 3. **reference**: a single pass over the file with plain `std::fs` in
 //!    blocks of 1 Mi values, per-block moments merged with the pairwise
-//!    (Chan et al.) update — no oxidask involved.
+//!    (Chan et al.) update — no oxidask involved;
+//! 4. **compute** (with `--compute-gib G`): `random::standard_normal` of
+//!    `G` GiB brought into memory whole with `compute()` under the same
+//!    limit. The result is one `ndarray` of `G` GiB, so the peak RSS can be
+//!    no lower than that; the blocks are copied into it as they finish, so
+//!    it should be little higher, and nothing should be spilled.
 //!
 //! The file is deleted afterwards (unless `--keep`).
 
@@ -45,6 +55,7 @@ struct Args {
     chunk_mib: usize,
     seed: u64,
     keep: bool,
+    compute_gib: f64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         chunk_mib: 64,
         seed: 2026,
         keep: false,
+        compute_gib: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -76,15 +88,19 @@ fn parse_args() -> Result<Args, String> {
             "--chunk-mib" => a.chunk_mib = num("--chunk-mib", value("--chunk-mib")?)?,
             "--seed" => a.seed = num("--seed", value("--seed")?)?,
             "--keep" => a.keep = true,
+            "--compute-gib" => a.compute_gib = num("--compute-gib", value("--compute-gib")?)?,
             "-h" | "--help" => {
                 println!(
                     "usage: array_out_of_core [--gib 8] [--limit 512MiB] [--dir DIR] \
-                     [--chunk-mib 64] [--seed 2026] [--keep]"
+                     [--chunk-mib 64] [--seed 2026] [--keep] [--compute-gib 0]"
                 );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
+    }
+    if a.compute_gib.is_nan() || a.compute_gib < 0.0 {
+        return Err("--compute-gib must be zero or positive".into());
     }
     if a.gib.is_nan() || a.gib <= 0.0 || a.chunk_mib == 0 {
         return Err("--gib and --chunk-mib must be positive".into());
@@ -319,6 +335,27 @@ fn run(
     // zeros would not).
     if mean.abs() > 10.0 / (len as f64).sqrt() || (std - 1.0).abs() > 0.01 {
         return Err(format!("mean {mean} / std {std} do not look like N(0, 1)").into());
+    }
+    if args.compute_gib > 0.0 {
+        let n = (args.compute_gib * (1u64 << 30) as f64 / 8.0).round() as usize;
+        let (sum, _, cpeak) = stage(
+            "compute",
+            args,
+            |s| bench::digest(&format!("{s:.6}")),
+            |opts| {
+                let x = da::random::standard_normal(&[n], chunk, args.seed)?;
+                let a = x.compute_with(opts)?;
+                if a.len() != n {
+                    return Err(format!("compute() returned {} values, not {n}", a.len()).into());
+                }
+                Ok(a.sum())
+            },
+        )?;
+        println!(
+            "  compute(): {:.2} GiB array, sum {sum:.3}, peak RSS {cpeak:.0} MiB ({:.2}x the array)",
+            (n * 8) as f64 / (1u64 << 30) as f64,
+            cpeak / mib(n * 8)
+        );
     }
     Ok(peak)
 }

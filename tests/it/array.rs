@@ -2,10 +2,21 @@
 //! random regular and ragged chunkings (size-1 and empty chunks included),
 //! random axes; NaN cases for the nan- variants; statistics against a
 //! direct two-pass formula.
+//!
+//! Submodules: `blocks` (user block functions see whole blocks), `sizes`
+//! (checked size arithmetic, vanished files), `thresholds` (reductions on
+//! inputs past the streaming thresholds), `functions` and `npy` (NumPy's
+//! own results and files as the oracle).
 
 use ndarray::{ArrayD, Axis, IxDyn};
 use oxidask::array::{self as da, Array, Reduce, ndarray};
 use proptest::prelude::*;
+
+mod blocks;
+mod functions;
+mod npy;
+mod sizes;
+mod thresholds;
 
 /// A shape of 1–4 axes of length 1–6 and a chunking of it.
 fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {
@@ -232,6 +243,14 @@ proptest! {
         close(&x.nanmax_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, nanmax), 0.0)?;
         let nanvar = |r: &[f64]| { let c = clean(r); let m = mean(&c); c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / c.len() as f64 };
         close(&x.nanvar_with(0.0, &o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, nanvar), 1e-10)?;
+        let nanstd1 = |r: &[f64]| { let c = clean(r); let m = mean(&c); (c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (c.len() as f64 - 1.0).max(0.0)).sqrt() };
+        close(&x.nanstd_with(1.0, &o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, nanstd1), 1e-10)?;
+        let nanmin = |r: &[f64]| { let c = clean(r); if c.is_empty() { f64::NAN } else { c.iter().cloned().fold(f64::MAX, f64::min) } };
+        close(&x.nanmin_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, nanmin), 0.0)?;
+        // Products of values clipped to [-1.5, 1.5] stay finite.
+        let small = a.mapv(|v| if v.is_nan() { v } else { v.clamp(-1.5, 1.5) });
+        let xs = x.clip(-1.5, 1.5);
+        close(&xs.nanprod_with(&o).unwrap().compute().unwrap(), &oracle(&small, &axes, false, |r| clean(r).iter().product()), 1e-9)?;
         // Plain variants propagate NaN.
         close(&x.sum_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, |r| r.iter().sum()), 1e-12)?;
         close(&x.max_with(&o).unwrap().compute().unwrap(), &oracle(&a, &axes, false, |r| if r.iter().any(|v| v.is_nan()) { f64::NAN } else { r.iter().cloned().fold(f64::MIN, f64::max) }), 0.0)?;
@@ -568,12 +587,73 @@ fn reductions_keeping_most_axes_spill_their_partials_under_a_tiny_limit() {
             best as f64
         }),
     );
-    // cumsum's carries along the first axis spill too.
+    // cumsum's blocks and carries along the first axis, reduced by one
+    // combine of all 64 partials, spill too.
     let mut cs = a.clone();
     cs.accumulate_axis_inplace(Axis(0), |&p, c| *c += p);
     check(
         "cumsum",
-        x.cumsum(0).unwrap().compute_with(&opts).unwrap(),
-        cs,
+        x.cumsum(0)
+            .unwrap()
+            .sum_with(&r)
+            .unwrap()
+            .compute_with(&opts)
+            .unwrap(),
+        cs.sum_axis(Axis(0)),
     );
+}
+
+#[test]
+fn compute_copies_blocks_into_the_result_without_holding_or_spilling_them() {
+    use oxidask::prelude::*;
+    use oxidask::scheduler::{Callback, Event};
+    use std::sync::{Arc, Mutex};
+
+    /// Bytes spilled and peak bytes held by the last computation.
+    #[derive(Default)]
+    struct Held(Mutex<(usize, usize)>);
+    impl Callback for Held {
+        fn on_event(&self, e: &Event<'_>) {
+            if let Event::Finished {
+                memory,
+                peak_held_bytes,
+                ..
+            } = e
+            {
+                *self.0.lock().unwrap() = (memory.spilled_bytes, *peak_held_bytes);
+            }
+        }
+    }
+
+    // 64 blocks of 2 KiB: 128 KiB of result under a 32 KiB limit. Before
+    // the blocks were assembled as they finished, all 64 were held to the
+    // end, and most were spilled to disk and read back.
+    let a = data(&[64, 16, 16], 9, 0);
+    let x = da::from_array(a.clone(), [1, 16, 16]).unwrap();
+    let y = &(&x * 2.0) + 1.0;
+    let expect = a.mapv(|v| v * 2.0 + 1.0);
+    for scheduler in [SchedulerChoice::Sync, SchedulerChoice::Threaded] {
+        let held = Arc::new(Held::default());
+        let opts = ComputeOptions::new()
+            .scheduler(scheduler.clone())
+            .memory_limit(Some(32 << 10))
+            .callback(held.clone());
+        assert_eq!(y.compute_with(&opts).unwrap(), expect);
+        let (spilled, peak) = *held.0.lock().unwrap();
+        assert_eq!(spilled, 0, "{scheduler:?}: {spilled} bytes spilled");
+        assert!(
+            peak <= 16 << 10,
+            "{scheduler:?}: {peak} bytes held at the peak for 2 KiB blocks"
+        );
+    }
+    // Edge cases of assembly: empty axes and ragged blocks.
+    for (shape, chunks) in [
+        (vec![0usize, 5], vec![vec![0], vec![2, 3]]),
+        (vec![5, 7], vec![vec![1, 0, 4], vec![3, 3, 1]]),
+        (vec![3, 0, 2], vec![vec![1, 2], vec![0], vec![2]]),
+    ] {
+        let a = data(&shape, 3, 0);
+        let x = da::from_array(a.clone(), chunks).unwrap();
+        assert_eq!((&x + 0.0).compute().unwrap(), a);
+    }
 }

@@ -3,11 +3,13 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayD, IxDyn, SliceInfoElem};
-use oxidask_graph::{Arg, HighLevelGraph, Key, Task, TaskGraph, Value, VisualizeBackend, name_for};
+use oxidask_graph::{
+    Arg, FnOp, HighLevelGraph, Key, Op, OpError, Task, TaskGraph, Value, VisualizeBackend, name_for,
+};
 use oxidask_scheduler::{ComputeOptions, compute_with};
 
 use crate::element::{DType, Element};
@@ -199,10 +201,54 @@ impl<T: Element> Array<T> {
 
     /// Computes the whole array with per-call options (scheduler, workers,
     /// optimizer passes, callbacks).
+    ///
+    /// Each block is copied into the result by a task of its own as soon as
+    /// it is computed, and released: the blocks are never all held (nor
+    /// spilled to disk and read back) next to the whole result.
     pub fn compute_with(&self, options: &ComputeOptions) -> Result<ArrayD<T>> {
-        let keys = self.keys();
-        let values = compute_with(self.task_graph()?, &keys, options)?;
-        assemble(&self.grid, values)
+        self.check()?;
+        if self.grid.nblocks() == 1 {
+            // One block: it is the result, moved out without a copy.
+            let keys = self.keys();
+            let values = compute_with(self.task_graph()?, &keys, options)?;
+            return single_block(&self.grid, values);
+        }
+        let sink = Arc::new(Sink::<T> {
+            shape: self.grid.shape.clone(),
+            out: Mutex::new(None),
+        });
+        let grid = self.grid.clone();
+        let s = sink.clone();
+        let op = FnOp::arc("assemble", move |mut args: Vec<Value>| {
+            let idx = args
+                .pop()
+                .ok_or("assemble needs a block and its index")?
+                .take::<Vec<u32>>()?;
+            let block = args.pop().ok_or("assemble needs a block")?;
+            s.put(&grid, &idx, block)?;
+            Ok(Value::new(()))
+        });
+        let name: Arc<str> = name_for("assemble", &(&*self.name, unique_token())).into();
+        let w: Array<bool> = Array::from_layer(
+            name,
+            "assemble",
+            (*self.grid).clone(),
+            Arc::new(AssemblePattern {
+                input: self.name.clone(),
+                op,
+            }),
+            &[&self.graph],
+        );
+        let keys = w.keys();
+        compute_with(w.task_graph()?, &keys, options)?;
+        let out = sink
+            .out
+            .lock()
+            .map_err(|_| internal("the result of compute was poisoned by a panic"))?
+            .take();
+        // Every block was copied (the computation succeeded), so the result
+        // exists unless the array has no blocks at all.
+        Ok(out.unwrap_or_else(|| ArrayD::from_elem(IxDyn(&self.grid.shape), T::default())))
     }
 
     /// Computes every block and returns an array holding them in memory, so
@@ -350,37 +396,82 @@ impl Pattern for Held {
     }
 }
 
-/// The whole array from its blocks (row-major).
-pub(crate) fn assemble<T: Element>(grid: &Grid, values: Vec<Value>) -> Result<ArrayD<T>> {
-    if values.len() == 1 {
-        let a = values
-            .into_iter()
-            .next()
-            .expect("one value")
-            .take::<ArrayD<T>>()?;
-        return Ok(a);
+fn internal(message: &str) -> Error {
+    Error::Compute(oxidask_scheduler::Error::Internal(message.to_string()))
+}
+
+/// The whole array when it is one block.
+fn single_block<T: Element>(grid: &Grid, values: Vec<Value>) -> Result<ArrayD<T>> {
+    let [v] = <[Value; 1]>::try_from(values)
+        .map_err(|v| internal(&format!("one block expected, {} computed", v.len())))?;
+    let a = v.take::<ArrayD<T>>()?;
+    if a.shape() != grid.shape.as_slice() {
+        return Err(internal(&format!(
+            "the block has shape {:?}, expected {:?}",
+            a.shape(),
+            grid.shape
+        )));
     }
-    let mut out = ArrayD::<T>::default(IxDyn(&grid.shape));
-    let nb = grid.numblocks();
-    for (f, v) in values.into_iter().enumerate() {
-        let idx = unravel(f as u64, &nb);
-        let start = grid.block_start(&idx);
-        let shape = grid.block_shape(&idx);
-        let block = v.downcast_ref::<ArrayD<T>>()?;
+    Ok(a)
+}
+
+/// Where `compute` assembles its result: blocks are copied in as their
+/// tasks finish (see [`Array::compute_with`]).
+struct Sink<T> {
+    shape: Vec<usize>,
+    /// Allocated by the first block (zeroed pages: memory is committed as
+    /// blocks are copied in).
+    out: Mutex<Option<ArrayD<T>>>,
+}
+
+impl<T: Element> Sink<T> {
+    fn put(&self, grid: &Grid, idx: &[u32], block: Value) -> Result<(), OpError> {
+        let start = grid.block_start(idx);
+        let shape = grid.block_shape(idx);
+        let block = block.downcast_ref::<ArrayD<T>>()?;
         if block.shape() != shape.as_slice() {
-            return Err(Error::Compute(oxidask_scheduler::Error::Internal(format!(
+            return Err(format!(
                 "block {idx:?} has shape {:?}, expected {shape:?}",
                 block.shape()
-            ))));
+            )
+            .into());
         }
         let info: Vec<SliceInfoElem> = start
             .iter()
             .zip(&shape)
             .map(|(&s, &n)| SliceInfoElem::from(s..s + n))
             .collect();
-        out.slice_mut(info.as_slice()).assign(block);
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| "the result of compute was poisoned by a panic")?;
+        out.get_or_insert_with(|| ArrayD::from_elem(IxDyn(&self.shape), T::default()))
+            .slice_mut(info.as_slice())
+            .assign(block);
+        Ok(())
     }
-    Ok(out)
+}
+
+/// Task `(name, i, j, …)` copies block `(input, i, j, …)` into the result.
+struct AssemblePattern {
+    input: Arc<str>,
+    op: Arc<dyn Op>,
+}
+
+impl Pattern for AssemblePattern {
+    fn task(&self, idx: &[u32]) -> Task {
+        Task::new(
+            self.op.clone(),
+            vec![
+                Arg::Key(Key::with_index(self.input.clone(), idx)),
+                Arg::Value(Value::new(idx.to_vec())),
+            ],
+        )
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        vec![self.input.clone()]
+    }
 }
 
 /// A lazy single value: a full reduction such as `x.sum()`. Dereferences to

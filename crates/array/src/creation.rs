@@ -122,6 +122,7 @@ pub fn from_array<T: Element>(data: ArrayD<T>, chunks: impl Into<Chunks>) -> Res
                 None => out.extend(v.iter().skip(pos).take(len).copied()),
             }
             pos += len;
+            Ok(())
         })
     });
     let (d, g) = (data.clone(), Arc::new(grid.clone()));
@@ -157,7 +158,10 @@ pub fn from_array<T: Element>(data: ArrayD<T>, chunks: impl Into<Chunks>) -> Res
 pub fn full<T: Element>(shape: &[usize], value: T, chunks: impl Into<Chunks>) -> Result<Array<T>> {
     let grid = grid_for(shape, &chunks.into(), "chunks")?;
     Ok(source("full", &value, grid, move |_, _| {
-        Box::new(move |out: &mut Vec<T>, len: usize| out.extend(std::iter::repeat_n(value, len)))
+        Box::new(move |out: &mut Vec<T>, len: usize| {
+            out.extend(std::iter::repeat_n(value, len));
+            Ok(())
+        })
     }))
 }
 
@@ -188,7 +192,19 @@ pub fn arange<T: Number>(
             ),
         ));
     }
-    let n = ((b - a) / s).ceil().max(0.0) as usize;
+    let n = ((b - a) / s).ceil().max(0.0);
+    // Checked before the cast, which would saturate (n is never NaN: the
+    // bounds and step are finite).
+    if n > crate::grid::MAX_ELEMENTS as f64 {
+        return Err(invalid(
+            "stop",
+            format!(
+                "arange from {a} to {b} by {s} would have {n:e} elements, more than the \
+                 2^60 an array can hold"
+            ),
+        ));
+    }
+    let n = n as usize;
     let grid = grid_for(&[n], &chunks.into(), "chunks")?;
     Ok(source(
         "arange",
@@ -199,6 +215,7 @@ pub fn arange<T: Number>(
             Box::new(move |out: &mut Vec<T>, len: usize| {
                 out.extend((k..k + len).map(|i| start.add((i as i64).cast::<T>().mul(step))));
                 k += len;
+                Ok(())
             })
         },
     ))
@@ -235,6 +252,7 @@ pub fn linspace<T: Real>(
                     }
                 }));
                 lo += len;
+                Ok(())
             })
         },
     ))

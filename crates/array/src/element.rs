@@ -219,7 +219,14 @@ macro_rules! float_element {
             fn div(self, b: Self) -> Self { self / b }
             fn rem(self, b: Self) -> Self {
                 let r = self % b;
-                if r != 0.0 && ((r < 0.0) != (b < 0.0)) { r + b } else { r }
+                // NumPy: a zero remainder takes the divisor's sign too.
+                if r == 0.0 {
+                    (0.0 as $t).copysign(b)
+                } else if (r < 0.0) != (b < 0.0) {
+                    r + b
+                } else {
+                    r
+                }
             }
             fn neg(self) -> Self { -self }
             fn abs(self) -> Self { <$t>::abs(self) }

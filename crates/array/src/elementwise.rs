@@ -10,7 +10,7 @@
 //! which returns it from its next fallible method (see
 //! [`Error::Earlier`](crate::Error::Earlier)).
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, Axis};
 use oxidask_graph::{OpError, Tokenize};
 
 use crate::array::{Array, Scalar, unique_token};
@@ -101,7 +101,11 @@ pub(crate) fn broadcast_grid(a: &Grid, b: &Grid, op: &str) -> Result<Grid> {
         };
         chunks.push(c);
     }
-    Ok(Grid::new(chunks))
+    let grid = Grid::new(chunks);
+    // Broadcasting can multiply sizes: [2^40, 1] with [1, 2^40].
+    crate::grid::check_size(&grid.shape, "other")?;
+    crate::grid::check_blocks(&grid.chunks, "other")?;
+    Ok(grid)
 }
 
 impl<T: Element> Array<T> {
@@ -112,8 +116,24 @@ impl<T: Element> Array<T> {
         params: &impl Tokenize,
         f: impl Fn(Blk<T>) -> Result<Blk<U>, OpError> + Send + Sync + 'static,
     ) -> Array<U> {
+        self.map_expr_kind(op, params, true, f)
+    }
+
+    /// [`map_expr`](Array::map_expr) for a function that is elementwise
+    /// (`pointwise`) or must see whole blocks (see `Expr::pointwise`).
+    fn map_expr_kind<U: Element>(
+        &self,
+        op: &str,
+        params: &impl Tokenize,
+        pointwise: bool,
+        f: impl Fn(Blk<T>) -> Result<Blk<U>, OpError> + Send + Sync + 'static,
+    ) -> Array<U> {
         match self.expr(&self.grid) {
-            Ok(e) => Array::from_expr(op, e.map(op, params, f), (*self.grid).clone()),
+            Ok(e) => {
+                let e = e.map(op, params, f);
+                let e = if pointwise { e } else { e.opaque() };
+                Array::from_expr(op, e, (*self.grid).clone())
+            }
             Err(e) => Array::poisoned(e),
         }
     }
@@ -126,11 +146,26 @@ impl<T: Element> Array<T> {
         params: &impl Tokenize,
         f: impl Fn(Blk<T>, Blk<U>) -> Result<Blk<V>, OpError> + Send + Sync + 'static,
     ) -> Result<Array<V>> {
+        self.zip_expr_kind(other, op, params, true, f)
+    }
+
+    /// [`zip_expr`](Array::zip_expr) for a function that is elementwise or
+    /// must see whole blocks.
+    fn zip_expr_kind<U: Element, V: Element>(
+        &self,
+        other: &Array<U>,
+        op: &str,
+        params: &impl Tokenize,
+        pointwise: bool,
+        f: impl Fn(Blk<T>, Blk<U>) -> Result<Blk<V>, OpError> + Send + Sync + 'static,
+    ) -> Result<Array<V>> {
         self.check()?;
         other.check()?;
         let grid = broadcast_grid(&self.grid, &other.grid, op)?;
         let (a, b) = (self.expr(&grid)?, other.expr(&grid)?);
-        Ok(Array::from_expr(op, a.zip(b, op, params, f), grid))
+        let e = a.zip(b, op, params, f);
+        let e = if pointwise { e } else { e.opaque() };
+        Ok(Array::from_expr(op, e, grid))
     }
 
     /// A binary operation with an array or scalar operand, `self` on the left.
@@ -228,9 +263,15 @@ impl<T: Element> Array<T> {
         &self,
         f: impl Fn(ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
     ) -> Array<U> {
-        self.map_expr("map_blocks", &unique_token(), move |b| {
-            let shape = b.shape();
-            let out = f(b.into_owned());
+        // Not elementwise: `f` sees whole blocks, so a reduction never
+        // streams this expression piece by piece.
+        let ndim = self.ndim();
+        self.map_expr_kind("map_blocks", &unique_token(), false, move |b| {
+            // Fused into an expression of more dimensions, the block comes
+            // with leading axes of length 1: `f` gets it without them.
+            let (block, pad) = unpad(b.into_owned(), ndim);
+            let shape = block.shape().to_vec();
+            let out = f(block);
             if out.shape() != shape.as_slice() {
                 return Err(format!(
                     "map_blocks: the function turned a block of shape {shape:?} into one of \
@@ -239,9 +280,27 @@ impl<T: Element> Array<T> {
                 )
                 .into());
             }
-            Ok(Blk::Owned(out))
+            Ok(Blk::Owned(crate::expr::pad(out, pad)))
         })
     }
+}
+
+/// `a` without its first `n` axes, which must have length 1.
+fn unpad<T>(mut a: ArrayD<T>, ndim: usize) -> (ArrayD<T>, usize) {
+    let n = a.ndim().saturating_sub(ndim);
+    for _ in 0..n {
+        debug_assert_eq!(a.shape()[0], 1, "padding axes have length 1");
+        a = a.index_axis_move(Axis(0), 0);
+    }
+    (a, n)
+}
+
+/// A view without its first `n` axes (of length 1).
+fn unpad_view<T>(mut a: ArrayViewD<'_, T>, n: usize) -> ArrayViewD<'_, T> {
+    for _ in 0..n {
+        a = a.index_axis_move(Axis(0), 0);
+    }
+    a
 }
 
 /// `f` on the blocks of two arrays broadcast against each other (Dask's
@@ -263,11 +322,17 @@ pub fn blockwise<T: Element, U: Element, V: Element>(
     b: &Array<U>,
     f: impl Fn(ArrayViewD<T>, ArrayViewD<U>) -> ArrayD<V> + Send + Sync + 'static,
 ) -> Result<Array<V>> {
-    a.zip_expr(b, "blockwise", &unique_token(), move |x, y| {
-        let shape = crate::expr::broadcast_shapes(&x.shape(), &y.shape())
+    let ndim = a.ndim().max(b.ndim());
+    a.zip_expr_kind(b, "blockwise", &unique_token(), false, move |x, y| {
+        let full = crate::expr::broadcast_shapes(&x.shape(), &y.shape())
             .ok_or("blockwise: blocks do not broadcast")?;
+        // Leading axes beyond the output's own come from fusing into an
+        // expression of more dimensions: `f` sees blocks without them.
+        let pad = full.len().saturating_sub(ndim);
+        let shape = full[pad..].to_vec();
         let sh = ndarray::IxDyn(&shape);
         let (xv, yv) = (x.view(), y.view());
+        let (xv, yv) = (unpad_view(xv, x.shape().len().saturating_sub(ndim)), unpad_view(yv, y.shape().len().saturating_sub(ndim)));
         let (Some(xv), Some(yv)) = (xv.broadcast(sh.clone()), yv.broadcast(sh)) else {
             return Err("blockwise: blocks do not broadcast".into());
         };
@@ -279,7 +344,7 @@ pub fn blockwise<T: Element, U: Element, V: Element>(
             )
             .into());
         }
-        Ok(Blk::Owned(out))
+        Ok(Blk::Owned(crate::expr::pad(out, pad)))
     })
 }
 

@@ -40,7 +40,8 @@ pub(crate) enum Blk<T> {
     Shared(Value, usize),
 }
 
-fn pad<T>(mut a: ArrayD<T>, n: usize) -> ArrayD<T> {
+/// `a` with `n` leading axes of length 1.
+pub(crate) fn pad<T>(mut a: ArrayD<T>, n: usize) -> ArrayD<T> {
     for _ in 0..n {
         a = a.insert_axis(Axis(0));
     }
@@ -147,6 +148,12 @@ pub(crate) struct Expr<T> {
     pub graph: HighLevelGraph,
     /// Whether this is just a leaf's blocks, unchanged.
     pub bare: bool,
+    /// Whether every step is elementwise: the value at a position depends
+    /// only on the leaves' values at that position, whatever the shape the
+    /// leaves are seen in. Only such an expression may run on streamed
+    /// pieces of blocks; a user's block function ([`Expr::opaque`]) must see
+    /// exactly its block.
+    pub pointwise: bool,
 }
 
 impl<T> Clone for Expr<T> {
@@ -157,6 +164,7 @@ impl<T> Clone for Expr<T> {
             token: self.token.clone(),
             graph: self.graph.clone(),
             bare: self.bare,
+            pointwise: self.pointwise,
         }
     }
 }
@@ -197,7 +205,15 @@ impl<T: Element> Expr<T> {
             token,
             graph,
             bare: true,
+            pointwise: true,
         }
+    }
+
+    /// Marks the expression as not elementwise (it contains a function of
+    /// whole blocks), so it is never evaluated on pieces of blocks.
+    pub fn opaque(mut self) -> Expr<T> {
+        self.pointwise = false;
+        self
     }
 
     pub fn map<U: Element>(
@@ -213,6 +229,7 @@ impl<T: Element> Expr<T> {
             f: Arc::new(move |env: &mut Env| g(f(env)?)),
             graph: self.graph,
             bare: false,
+            pointwise: self.pointwise,
         }
     }
 
@@ -234,6 +251,7 @@ impl<T: Element> Expr<T> {
             }),
             graph: self.graph.merge(&other.graph),
             bare: false,
+            pointwise: self.pointwise && other.pointwise,
         }
     }
 }
@@ -259,6 +277,7 @@ impl Expr<bool> {
             }),
             graph: self.graph.merge(&b.graph).merge(&c.graph),
             bare: false,
+            pointwise: self.pointwise && b.pointwise && c.pointwise,
         }
     }
 }

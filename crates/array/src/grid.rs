@@ -69,12 +69,67 @@ impl Chunks {
                 v.iter().collect()
             }
         };
-        specs
+        check_size(shape, "shape")?;
+        let chunks: Vec<Vec<usize>> = specs
             .iter()
             .zip(shape)
             .enumerate()
             .map(|(axis, (spec, &n))| resolve_axis(spec, n, axis, arg))
-            .collect()
+            .collect::<Result<_>>()?;
+        check_blocks(&chunks, arg)?;
+        Ok(chunks)
+    }
+}
+
+/// Most elements an array may have: 2^60, so that its size in bytes fits
+/// an `isize` for every dtype (at most 8 bytes an element).
+pub const MAX_ELEMENTS: usize = 1 << 60;
+
+/// Most blocks an array may have: the grid keeps a few words per block
+/// and axis, and a graph of more tasks than this could not be scheduled.
+pub const MAX_BLOCKS: usize = 1 << 26;
+
+/// The number of elements of `shape`, or an error naming `arg` when it
+/// exceeds [`MAX_ELEMENTS`] (checked: never wraps).
+pub(crate) fn checked_size(shape: &[usize], arg: &'static str) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| Error::Invalid {
+            arg,
+            message: format!(
+                "shape {shape:?} has more than 2^60 elements, the most an array can hold"
+            ),
+        })
+}
+
+/// [`checked_size`], ignoring the count.
+pub(crate) fn check_size(shape: &[usize], arg: &'static str) -> Result<()> {
+    checked_size(shape, arg).map(|_| ())
+}
+
+/// An error naming `arg` when `chunks` make more than [`MAX_BLOCKS`] blocks.
+pub(crate) fn check_blocks(chunks: &[Vec<usize>], arg: &'static str) -> Result<()> {
+    let n = chunks
+        .iter()
+        .try_fold(1usize, |acc, c| acc.checked_mul(c.len()));
+    match n {
+        Some(n) if n <= MAX_BLOCKS => Ok(()),
+        _ => Err(too_many_blocks(
+            chunks.iter().map(|c| c.len()).collect(),
+            arg,
+        )),
+    }
+}
+
+fn too_many_blocks(numblocks: Vec<usize>, arg: &'static str) -> Error {
+    Error::Chunks {
+        arg,
+        message: format!(
+            "{numblocks:?} blocks per axis is more than {MAX_BLOCKS} blocks in all; \
+             use larger chunks"
+        ),
     }
 }
 
@@ -85,7 +140,17 @@ fn resolve_axis(spec: &AxisChunks, n: usize, axis: usize, arg: &'static str) -> 
             arg,
             message: format!("chunk length 0 on axis {axis}: lengths must be positive"),
         }),
-        AxisChunks::Size(s) => Ok(regular(n, *s)),
+        AxisChunks::Size(s) => {
+            // Count before allocating: a tiny chunk length over a huge axis
+            // must be an error, not an allocation failure.
+            let nb = n.div_ceil(*s);
+            if nb > MAX_BLOCKS {
+                let mut per_axis = vec![1; axis + 1];
+                per_axis[axis] = nb;
+                return Err(too_many_blocks(per_axis, arg));
+            }
+            Ok(regular(n, *s))
+        }
         AxisChunks::Sizes(v) => {
             let sum: usize = v.iter().sum();
             if sum != n || v.is_empty() {
@@ -225,8 +290,13 @@ impl Grid {
             .collect()
     }
 
+    /// Elements in all; saturates instead of wrapping (grids built from
+    /// user input are checked against [`MAX_ELEMENTS`]).
     pub fn size(&self) -> usize {
-        self.shape.iter().product()
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+            .unwrap_or(usize::MAX)
     }
 }
 

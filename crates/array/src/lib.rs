@@ -61,7 +61,7 @@ pub use creation::{arange, from_array, full, linspace, ones, zeros};
 pub use element::{DType, Element, Number, Real};
 pub use elementwise::{Operand, blockwise, where_};
 pub use error::{Error, Result};
-pub use grid::{AxisChunks, Chunks};
+pub use grid::{AxisChunks, Chunks, MAX_BLOCKS, MAX_ELEMENTS};
 pub use linalg::tensordot;
 pub use npy::{from_npy, from_npy_stack};
 pub use reduce::Reduce;

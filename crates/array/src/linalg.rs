@@ -84,6 +84,8 @@ impl<T: Number + LinalgScalar> Array<T> {
             b.grid.chunks[1].clone(),
             vec![1; k.len()],
         ]);
+        crate::grid::check_size(&grid.shape, "other")?;
+        crate::grid::check_blocks(&grid.chunks, "other")?;
         let name: Arc<str> = name_for("matmul", &(&*a.name, &*b.name)).into();
         let op = FnOp::arc("matmul", |args: Vec<Value>| {
             let x = args[0]

@@ -60,17 +60,13 @@ impl<T: Number> Array<T> {
         self.map_expr("powi", &n, move |b| Ok(unary(b, |x| x.powi(n))))
     }
 
-    /// Values limited to `[lo, hi]`.
+    /// Values limited to `[lo, hi]`: `minimum(maximum(x, lo), hi)` as in
+    /// NumPy, so NaN stays NaN and `hi` wins when `lo > hi`.
     pub fn clip(&self, lo: T, hi: T) -> Array<T> {
         self.map_expr("clip", &(lo, hi), move |b| {
             Ok(unary(b, |x| {
-                if x < lo {
-                    lo
-                } else if x > hi {
-                    hi
-                } else {
-                    x
-                }
+                let y = if x < lo { lo } else { x };
+                if y > hi { hi } else { y }
             }))
         })
     }

@@ -65,7 +65,10 @@ fn sampled<T: Element, D: Distribution<T> + Copy + Send + Sync + 'static>(
     let grid = grid_for(shape, &chunks.into(), "chunks")?;
     Ok(source(name, token, grid, move |g, idx| {
         let mut rng = block_rng(seed, ravel(idx, &g.numblocks()));
-        Box::new(move |out: &mut Vec<T>, len: usize| out.extend((0..len).map(|_| rng.sample(dist))))
+        Box::new(move |out: &mut Vec<T>, len: usize| {
+            out.extend((0..len).map(|_| rng.sample(dist)));
+            Ok(())
+        })
     }))
 }
 
@@ -78,7 +81,10 @@ pub fn standard_normal(
     let grid = grid_for(shape, &chunks.into(), "chunks")?;
     Ok(source("standard_normal", &seed, grid, move |g, idx| {
         let mut rng = block_rng(seed, ravel(idx, &g.numblocks()));
-        Box::new(move |out: &mut Vec<f64>, len: usize| normals(&mut rng, out, len))
+        Box::new(move |out: &mut Vec<f64>, len: usize| {
+            normals(&mut rng, out, len);
+            Ok(())
+        })
     }))
 }
 

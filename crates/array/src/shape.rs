@@ -638,10 +638,13 @@ pub fn concatenate<T: Element>(arrays: &[&Array<T>], axis: isize) -> Result<Arra
         axis,
     };
     let graphs: Vec<&oxidask_graph::HighLevelGraph> = parts.iter().map(|p| &p.graph).collect();
+    let grid = Grid::new(chunks);
+    crate::grid::check_size(&grid.shape, "arrays")?;
+    crate::grid::check_blocks(&grid.chunks, "arrays")?;
     Ok(Array::from_layer(
         name,
         "concatenate",
-        Grid::new(chunks),
+        grid,
         Arc::new(pattern),
         &graphs,
     ))

@@ -9,6 +9,12 @@
 //! cache-sized buffers instead of whole blocks, and the source tasks
 //! disappear from the graph. Sources that can stream say so with a
 //! [`Stream`]; everything else takes the materialized path.
+//!
+//! Only a *pointwise* expression (every step elementwise, see
+//! `Expr::pointwise`) may run on pieces: a piece is a 1-d run of a block
+//! in row-major order, so a user's block function (`map_blocks`,
+//! `blockwise`) given one would compute on the wrong data. Such chains take
+//! the materialized path, where the function sees exactly its block.
 
 use std::sync::Arc;
 
@@ -23,8 +29,9 @@ use crate::grid::Grid;
 /// threshold.
 pub(crate) const PIECE: usize = 8192;
 
-/// Appends the next `len` elements of one block to a vector.
-pub(crate) type Fill<T> = Box<dyn FnMut(&mut Vec<T>, usize) + Send>;
+/// Appends the next `len` elements of one block to a vector, or says why
+/// it cannot (a file that went missing or shrank), naming the source.
+pub(crate) type Fill<T> = Box<dyn FnMut(&mut Vec<T>, usize) -> Result<(), OpError> + Send>;
 
 /// Opens a block's filler: how a streaming source is described.
 pub(crate) type OpenFill<T> = Arc<dyn Fn(&Grid, &[u32]) -> Fill<T> + Send + Sync>;
@@ -58,7 +65,7 @@ struct FillReader<T: Element> {
 impl<T: Element> Reader for FillReader<T> {
     fn next(&mut self, len: usize) -> Result<Value, OpError> {
         let mut v = Vec::with_capacity(len);
-        (self.fill)(&mut v, len);
+        (self.fill)(&mut v, len)?;
         if v.len() != len {
             return Err(format!(
                 "a source produced {} elements, {len} were asked for",
@@ -87,6 +94,6 @@ pub(crate) fn fill_block<T: Element>(
     let shape = g.block_shape(idx);
     let n: usize = shape.iter().product();
     let mut v = Vec::with_capacity(n);
-    open(g, idx)(&mut v, n);
+    open(g, idx)(&mut v, n)?;
     Ok(ArrayD::from_shape_vec(IxDyn(&shape), v)?)
 }

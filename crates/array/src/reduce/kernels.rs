@@ -420,6 +420,13 @@ impl<T: Number> Kernel<T> for MomentsK<T::Real> {
         a.merge(b, self.stat.order());
     }
     fn finish(&self, a: Moments) -> Result<T::Real, OpError> {
+        // NumPy's nanvar/nanstd: no degrees of freedom left is NaN (its
+        // var/std divide by zero instead, giving inf for a spread).
+        if let (true, Stat::Var { ddof, .. }) = (self.skipna, self.stat) {
+            if a.n - ddof <= 0.0 {
+                return Ok(T::Real::from_f64(f64::NAN));
+            }
+        }
         Ok(T::Real::from_f64(self.stat.value(&a)))
     }
 }

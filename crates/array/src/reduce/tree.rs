@@ -476,7 +476,9 @@ impl<T: Element> Array<T> {
                 .map(|(&n, &f)| n.div_ceil(f))
                 .collect()
         };
-        let streams: Option<Vec<Arc<dyn Stream>>> = (red.len() == ndim)
+        // Only an elementwise expression may run on pieces of blocks: a
+        // user's block function must see exactly its block.
+        let streams: Option<Vec<Arc<dyn Stream>>> = (red.len() == ndim && expr.pointwise)
             .then(|| {
                 expr.leaves
                     .iter()
