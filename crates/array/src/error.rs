@@ -70,12 +70,14 @@ pub enum Error {
     #[error(transparent)]
     Visualize(#[from] oxidask_graph::VisualizeError),
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    // The OS error is part of the message, not also a `source()`: an
+    // error chain printed in full would show it twice.
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 

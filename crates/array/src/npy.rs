@@ -41,7 +41,7 @@ fn descr(d: DType) -> &'static str {
 fn io(path: &Path, e: std::io::Error) -> Error {
     Error::Io {
         path: path.display().to_string(),
-        source: e,
+        error: e,
     }
 }
 

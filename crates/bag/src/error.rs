@@ -29,12 +29,14 @@ pub enum Error {
         message: String,
     },
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    // The OS error is part of the message, not also a `source()`: an
+    // error chain printed in full would show it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A line of a JSON-lines file is not valid JSON for the record type.
     #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
@@ -102,7 +104,7 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Delayed calls against plain evaluation.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use oxidask_scheduler::{ComputeOptions, SchedulerChoice};
 
@@ -99,13 +98,12 @@ fn keys_are_unique_per_call_and_named_after_the_function() {
 }
 
 #[test]
-fn building_100k_calls_is_fast() {
-    let t0 = Instant::now();
+fn building_100k_calls_gives_100k_distinct_tasks() {
+    // How fast is measured by the `delayed_build_100k` benchmark, not here:
+    // a wall-clock bound flakes on a loaded machine.
     let xs: Vec<Delayed<i64>> = (0..100_000).map(|i| delayed!(inc(i))).collect();
-    let built = t0.elapsed();
-    // Generous bound for debug builds; the benchmark measures release.
-    assert!(built.as_secs_f64() < 2.0, "building took {built:?}");
-    assert_eq!(xs.len(), 100_000);
+    let keys: std::collections::HashSet<_> = xs.iter().map(|x| x.key().clone()).collect();
+    assert_eq!(keys.len(), 100_000);
 }
 
 fn add_all(xs: Vec<i64>) -> i64 {
