@@ -1,11 +1,11 @@
 //! Delayed results of your own types under a memory limit: each chunk is a
 //! `Vec<i16>`, a `Vec<(u32, f32)>` or a `Vec<Reading>` (a user struct with
 //! `#[derive(DataSize)]`), several times the limit in all, combined pairwise
-//! so about half of them are held at once. Prints the wall time, peak RSS
+//! so that (with `--spread`) many must wait on disk. Prints the wall time, peak RSS
 //! and what was spilled, and checks the answer against a plain loop.
 //!
 //! ```text
-//! cargo run --release --example delayed_user_types -- --type pairs [--limit 256MiB --gib 1.5]
+//! cargo run --release --example delayed_user_types -- --type pairs [--limit 256MiB --gib 1.5 --spread 7 --chunk-mib 32]
 //! ```
 //!
 //! Run one type per process: peak RSS is the process's high-water mark.
@@ -65,17 +65,22 @@ fn readings(seed: u64, bytes: usize) -> Vec<Reading> {
         .collect()
 }
 
-fn digest_shorts(a: Vec<i16>, b: Vec<i16>) -> i64 {
-    a.iter().chain(&b).map(|&x| x as i64).sum()
+fn digest_shorts(a: Vec<i16>, b: Vec<i16>, c: Vec<i16>) -> i64 {
+    a.iter().chain(&b).chain(&c).map(|&x| x as i64).sum()
 }
 
-fn digest_pairs(a: Vec<(u32, f32)>, b: Vec<(u32, f32)>) -> i64 {
-    a.iter().chain(&b).map(|&(k, v)| k as i64 + v as i64).sum()
-}
-
-fn digest_readings(a: Vec<Reading>, b: Vec<Reading>) -> i64 {
+fn digest_pairs(a: Vec<(u32, f32)>, b: Vec<(u32, f32)>, c: Vec<(u32, f32)>) -> i64 {
     a.iter()
         .chain(&b)
+        .chain(&c)
+        .map(|&(k, v)| k as i64 + v as i64)
+        .sum()
+}
+
+fn digest_readings(a: Vec<Reading>, b: Vec<Reading>, c: Vec<Reading>) -> i64 {
+    a.iter()
+        .chain(&b)
+        .chain(&c)
         .map(|r| r.station.len() as i64 + r.values.iter().sum::<f64>() as i64)
         .sum()
 }
@@ -106,19 +111,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let limit = oxidask::store::parse_bytes(&arg("--limit").unwrap_or("256MiB".into()))?
         .ok_or("--limit must be a size")?;
     let gib: f64 = arg("--gib").map_or(Ok(1.5), |s| s.parse())?;
-    let chunk = 32usize << 20;
+    let chunk: usize = arg("--chunk-mib").map_or(Ok(32), |s| s.parse())? << 20;
     let n = ((gib * (1u64 << 30) as f64) / chunk as f64).ceil() as usize;
-    // Chunk j is read with chunk j + n/2 (n odd, so no two tasks read the
-    // same pair): the chunks of the first half stay needed until the second
-    // half has been read, so about n/2 are held midway.
+    // Task j reads chunks j and j + n/2 (n odd, so the pairs chain through
+    // every chunk) and, with `--spread k`, chunk j + k too: a chunk is then
+    // needed by tasks far apart, so several must wait on disk.
+    let spread: usize = arg("--spread").map_or(Ok(0), |s| s.parse())?;
     let n = n | 1;
-    let pairing = move || (0..n).map(move |j| (j, (j + n / 2) % n));
+    let pairing = move || {
+        (0..n).map(move |j| {
+            let far = (j + n / 2) % n;
+            let third = if spread == 0 { far } else { (j + spread) % n };
+            (j, far, third)
+        })
+    };
 
     macro_rules! run {
         ($make:ident, $digest:ident) => {{
             let chunks: Vec<_> = (0..n as u64).map(|i| delayed!($make(i, chunk))).collect();
             let parts: Vec<Delayed<i64>> = pairing()
-                .map(|(a, b)| delayed!($digest(&chunks[a], &chunks[b])))
+                .map(|(a, b, c)| delayed!($digest(&chunks[a], &chunks[b], &chunks[c])))
                 .collect();
             let root = delayed!(total(parts));
             drop(chunks);
@@ -132,7 +144,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?;
             let wall = t.elapsed().as_secs_f64();
             let expect: i64 = pairing()
-                .map(|(a, b)| $digest($make(a as u64, chunk), $make(b as u64, chunk)))
+                .map(|(a, b, c)| {
+                    let make = |i: usize| $make(i as u64, chunk);
+                    $digest(make(a), make(b), make(c))
+                })
                 .sum();
             let stats = memory.0.lock().unwrap().unwrap_or_default();
             (got == expect, got, wall, stats)

@@ -47,7 +47,7 @@ pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize, unique_token};
 pub use value::NdarrayCodec;
 pub use value::{
     Codec, CodecVTable, DataSize, LoadBytes, RawElement, RawVecCodec, SerdeCodec, Value,
-    ValueDecoder, ValueMeta, codec_of, registered_codec,
+    ValueDecoder, ValueMeta, allocation_bytes, codec_of, registered_codec,
 };
 
 #[doc(hidden)]

@@ -521,7 +521,7 @@ mod known;
 mod raw;
 mod size;
 pub use raw::{RawElement, RawVecCodec};
-pub use size::DataSize;
+pub use size::{DataSize, allocation_bytes};
 #[cfg(feature = "ndarray")]
 mod ndarray_codec;
 #[cfg(feature = "ndarray")]

@@ -10,7 +10,10 @@
 //! Sizes count the heap a value owns. Shared data behind an `Arc` is counted
 //! by every handle (as Dask's `sizeof` does): overcounting spills early,
 //! undercounting breaks the limit. Container capacity, not length, is
-//! counted, since that is what the allocator holds.
+//! counted, since that is what the allocator holds, and each allocation
+//! counts what a general-purpose allocator really takes for it
+//! ([`allocation_bytes`]): a 5-byte string costs 32 bytes, and a million
+//! records of short strings would otherwise be undercounted several-fold.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::mem::size_of;
@@ -47,6 +50,19 @@ pub trait DataSize {
         Self: Sized,
     {
         size_of::<Self>() + self.heap_bytes()
+    }
+}
+
+/// The memory an allocator takes for a request of `bytes`: a header word,
+/// rounded up to 16 bytes, at least 32 (glibc malloc's chunk rules; jemalloc
+/// and mimalloc size classes are within the same bounds). Zero for no
+/// allocation.
+#[inline]
+pub fn allocation_bytes(bytes: usize) -> usize {
+    if bytes == 0 {
+        0
+    } else {
+        bytes.saturating_add(8 + 15).max(32) & !15
     }
 }
 
@@ -87,32 +103,32 @@ flat!(
 
 impl DataSize for String {
     fn heap_bytes(&self) -> usize {
-        self.capacity()
+        allocation_bytes(self.capacity())
     }
 }
 
 impl DataSize for Box<str> {
     fn heap_bytes(&self) -> usize {
-        self.len()
+        allocation_bytes(self.len())
     }
 }
 
 impl DataSize for Arc<str> {
     fn heap_bytes(&self) -> usize {
         // The two reference counts live beside the bytes.
-        2 * size_of::<usize>() + self.len()
+        allocation_bytes(2 * size_of::<usize>() + self.len())
     }
 }
 
 impl DataSize for std::path::PathBuf {
     fn heap_bytes(&self) -> usize {
-        self.as_os_str().len()
+        allocation_bytes(self.capacity())
     }
 }
 
 /// The heap of `len` elements in a buffer of `capacity` slots.
 fn items_heap<'a, T: DataSize + 'a>(capacity: usize, items: impl Iterator<Item = &'a T>) -> usize {
-    let inline = capacity * size_of::<T>();
+    let inline = allocation_bytes(capacity * size_of::<T>());
     if T::IS_FLAT {
         inline
     } else {
@@ -140,13 +156,13 @@ impl<T: DataSize> DataSize for Box<[T]> {
 
 impl<T: DataSize> DataSize for Box<T> {
     fn heap_bytes(&self) -> usize {
-        (**self).total_bytes()
+        allocation_bytes(size_of::<T>()) + (**self).heap_bytes()
     }
 }
 
 impl<T: DataSize> DataSize for Arc<T> {
     fn heap_bytes(&self) -> usize {
-        2 * size_of::<usize>() + (**self).total_bytes()
+        allocation_bytes(2 * size_of::<usize>() + size_of::<T>()) + (**self).heap_bytes()
     }
 }
 
@@ -185,7 +201,7 @@ const TREE_ENTRY_OVERHEAD: usize = 16;
 
 impl<K: DataSize, V: DataSize, S> DataSize for HashMap<K, V, S> {
     fn heap_bytes(&self) -> usize {
-        let slots = self.capacity() * (size_of::<(K, V)>() + HASH_ENTRY_OVERHEAD);
+        let slots = allocation_bytes(self.capacity() * (size_of::<(K, V)>() + HASH_ENTRY_OVERHEAD));
         if K::IS_FLAT && V::IS_FLAT {
             return slots;
         }
@@ -199,7 +215,7 @@ impl<K: DataSize, V: DataSize, S> DataSize for HashMap<K, V, S> {
 
 impl<T: DataSize, S> DataSize for HashSet<T, S> {
     fn heap_bytes(&self) -> usize {
-        let slots = self.capacity() * (size_of::<T>() + HASH_ENTRY_OVERHEAD);
+        let slots = allocation_bytes(self.capacity() * (size_of::<T>() + HASH_ENTRY_OVERHEAD));
         if T::IS_FLAT {
             return slots;
         }
@@ -265,19 +281,24 @@ mod tests {
 
     #[test]
     fn containers_count_their_elements_heap() {
+        let a = allocation_bytes;
+        assert_eq!((a(0), a(1), a(24), a(25), a(8000)), (0, 32, 32, 48, 8016));
         let v: Vec<(u32, f32)> = Vec::with_capacity(1000);
-        assert_eq!(v.heap_bytes(), 8000);
+        assert_eq!(v.heap_bytes(), a(8000));
         let s: Vec<String> = vec!["abc".to_string(); 10];
-        assert_eq!(s.heap_bytes(), 10 * size_of::<String>() + 30);
+        assert_eq!(s.heap_bytes(), a(10 * size_of::<String>()) + 10 * 32);
         let nested = vec![vec![0i16; 100]; 3];
-        assert_eq!(nested.heap_bytes(), 3 * size_of::<Vec<i16>>() + 600);
+        assert_eq!(
+            nested.heap_bytes(),
+            a(3 * size_of::<Vec<i16>>()) + 3 * a(200)
+        );
         let t = (String::from("xy"), vec![1u8; 5], 3.0f64);
-        assert_eq!(t.heap_bytes(), 2 + 5);
-        assert_eq!(t.total_bytes(), size_of::<(String, Vec<u8>, f64)>() + 7);
+        assert_eq!(t.heap_bytes(), 64);
+        assert_eq!(t.total_bytes(), size_of::<(String, Vec<u8>, f64)>() + 64);
         let m: HashMap<u32, String> = (0..100).map(|i| (i, "z".repeat(10))).collect();
-        assert!(m.heap_bytes() >= 100 * (size_of::<(u32, String)>() + 10));
-        assert_eq!(Some(String::from("abcd")).heap_bytes(), 4);
-        assert_eq!(Box::new([7u64; 4]).heap_bytes(), 32);
+        assert!(m.heap_bytes() >= 100 * (size_of::<(u32, String)>() + 32));
+        assert_eq!(Some(String::from("abcd")).heap_bytes(), 32);
+        assert_eq!(Box::new([7u64; 4]).heap_bytes(), 48);
         const { assert!(<(u8, f64)>::IS_FLAT && !<(u8, String)>::IS_FLAT) };
     }
 }
