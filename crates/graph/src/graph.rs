@@ -229,6 +229,27 @@ impl TaskGraph {
             .expect("task id out of range")
     }
 
+    /// The task with dense id `id`, to rewrite in place (optimizer passes).
+    pub(crate) fn task_mut(&mut self, id: u32) -> &mut Task {
+        self.tasks
+            .get_index_mut(id as usize)
+            .expect("task id out of range")
+            .1
+    }
+
+    /// Keeps the tasks whose id `keep` accepts, in order; ids are
+    /// renumbered densely. In place: no key is hashed again, so dropping a
+    /// few tasks from a million costs a pass over the entries, not a
+    /// rebuilt map.
+    pub(crate) fn retain_ids(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        let mut id = 0u32;
+        self.tasks.retain(|_, _| {
+            let k = keep(id);
+            id += 1;
+            k
+        });
+    }
+
     /// The key with dense id `id`.
     pub fn key(&self, id: u32) -> &Key {
         self.by_id(id).0

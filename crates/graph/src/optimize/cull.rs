@@ -15,8 +15,9 @@ pub struct Culled {
 }
 
 /// Keeps the tasks `outputs` transitively depend on; fails naming a missing
-/// output, a dangling reference among the kept tasks, or a cycle. Tasks are
-/// moved, not copied, and a graph that loses nothing is returned as is.
+/// output, a dangling reference among the kept tasks, or a cycle. The graph
+/// is culled in place (tasks are neither copied nor their keys hashed again),
+/// and one that loses nothing is returned as is.
 ///
 /// Each key is looked up once: the walk records the dependency ids it
 /// resolves, and the lists of the kept graph are those ids renumbered.
@@ -69,17 +70,10 @@ pub fn cull(graph: TaskGraph, outputs: &[Key]) -> Result<Culled> {
         }
     }
     let deps = deps.finish();
-    let culled = if kept as usize == n {
-        graph
-    } else {
-        let mut culled = TaskGraph::with_capacity(kept as usize);
-        for ((key, task), keep) in graph.into_tasks().zip(keep) {
-            if keep {
-                culled.insert(key, task);
-            }
-        }
-        culled
-    };
+    let mut culled = graph;
+    if kept as usize != n {
+        culled.retain_ids(|id| keep[id as usize]);
+    }
     culled.topological_order(&deps)?;
     Ok(Culled {
         graph: culled,

@@ -130,32 +130,39 @@ pub fn fuse_linear(graph: TaskGraph, deps: &Deps, outputs: &[Key]) -> Fused {
         lists.push(deps.of(first).iter().map(|&j| new_id[j as usize]).collect());
     }
 
-    let mut tasks: Vec<Option<(Key, Task)>> = graph.into_tasks().map(Some).collect();
-    let mut take = |i: u32| tasks[i as usize].take().expect("each task is taken once");
-    let mut out = TaskGraph::with_capacity(kept as usize);
+    // Rewritten in place: each chain's tasks are taken out of their slots,
+    // the fused task goes into the last one's, and the emptied slots are
+    // dropped in one pass at the end (no key is hashed again).
+    let mut graph = graph;
+    let placeholder = Task::new(Arc::new(crate::op::Identity), Vec::new());
+    let take = |g: &mut TaskGraph, i: u32| std::mem::replace(g.task_mut(i), placeholder.clone());
     let mut above: Vec<u32> = Vec::new();
     for i in 0..n as u32 {
-        if fuses_down[i as usize] {
+        if fuses_down[i as usize] || up[i as usize] == u32::MAX {
             continue;
         }
-        let (key, last) = take(i);
-        if up[i as usize] == u32::MAX {
-            out.insert(key, last);
-            continue;
-        }
-        // The chain's other tasks, from the one just above `last` up to its first.
+        // The chain's other tasks, from the one just above `i` up to its first.
         above.clear();
         let mut at = up[i as usize];
         while at != u32::MAX {
             above.push(at);
             at = up[at as usize];
         }
-        let (_, first) = take(*above.last().expect("a chain has two tasks or more"));
+        let first = take(
+            &mut graph,
+            *above.last().expect("a chain has two tasks or more"),
+        );
         let inputs = first.args.len();
         let mut steps = Builder::with_capacity(inputs, above.len() + 1, inputs + above.len());
         steps.step(first.op, (0..inputs as u32).map(StepArg::Input));
-        let middle = above.iter().rev().skip(1).map(|&m| take(m).1);
-        for (s, task) in middle.chain([last]).enumerate() {
+        let middle: Vec<Task> = above
+            .iter()
+            .rev()
+            .skip(1)
+            .map(|&m| take(&mut graph, m))
+            .collect();
+        let last = take(&mut graph, i);
+        for (s, task) in middle.into_iter().chain([last]).enumerate() {
             steps.step(
                 task.op,
                 task.args.into_iter().map(|a| match a {
@@ -166,10 +173,11 @@ pub fn fuse_linear(graph: TaskGraph, deps: &Deps, outputs: &[Key]) -> Fused {
             );
         }
         let op = steps.finish().expect("chain steps read only earlier steps");
-        out.insert(key, Task::new(Arc::new(op), first.args));
+        *graph.task_mut(i) = Task::new(Arc::new(op), first.args);
     }
+    graph.retain_ids(|id| !fuses_down[id as usize]);
     Fused {
-        graph: out,
+        graph,
         deps: Deps::from_lists(lists),
     }
 }
