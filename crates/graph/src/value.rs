@@ -488,7 +488,8 @@ type DecodeValue = fn(&[u8]) -> Result<Value, String>;
 /// ids.
 struct Registry {
     by_id: HashMap<String, DecodeValue>,
-    by_type: HashMap<TypeId, &'static CodecVTable>,
+    /// Looked up for every `Value::new`: a fast hasher, not SipHash.
+    by_type: HashMap<TypeId, &'static CodecVTable, foldhash::fast::FixedState>,
 }
 
 fn registry() -> &'static Registry {
@@ -496,7 +497,7 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| {
         let mut r = Registry {
             by_id: HashMap::new(),
-            by_type: HashMap::new(),
+            by_type: HashMap::default(),
         };
         for d in inventory::iter::<ValueDecoder> {
             let vt = (d.vtable)();
