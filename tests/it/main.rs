@@ -8,3 +8,4 @@ mod failures;
 mod memory;
 mod shuffle;
 mod sizes;
+mod visualize;
