@@ -3,6 +3,7 @@
 
 mod array;
 mod bag;
+mod compute_many;
 mod dags;
 mod failures;
 mod memory;

@@ -521,3 +521,61 @@ impl<T: Element> Array<T> {
 pub(crate) fn grid_for(shape: &[usize], chunks: &Chunks, arg: &'static str) -> Result<Grid> {
     Ok(Grid::new(chunks.resolve(shape, arg)?))
 }
+
+/// Arrays compute together with other collections in one graph
+/// (`compute(&(x.mean(..)?, x.std(..)?))`): shared blocks run once. The
+/// blocks come back as outputs and are copied into the result at the end,
+/// so unlike [`Array::compute`] they are all held at once.
+impl<T: Element> oxidask_scheduler::Computable for Array<T> {
+    type Output = ArrayD<T>;
+
+    fn collect(&self, graph: &mut TaskGraph, keys: &mut Vec<Key>) -> oxidask_scheduler::Result<()> {
+        graph.merge(self.task_graph()?);
+        keys.extend(self.keys());
+        Ok(())
+    }
+
+    fn finish(
+        &self,
+        values: &mut std::vec::IntoIter<Value>,
+    ) -> oxidask_scheduler::Result<ArrayD<T>> {
+        let n = self.grid.nblocks();
+        let blocks = (0..n)
+            .map(|_| oxidask_scheduler::next_value(values))
+            .collect::<oxidask_scheduler::Result<Vec<Value>>>()?;
+        if n == 1 {
+            return Ok(single_block(&self.grid, blocks)?);
+        }
+        let sink = Sink::<T> {
+            shape: self.grid.shape.clone(),
+            out: Mutex::new(None),
+        };
+        let nb = self.grid.numblocks();
+        for (f, block) in blocks.into_iter().enumerate() {
+            let idx = unravel(f as u64, &nb);
+            sink.put(&self.grid, &idx, block)
+                .map_err(|e| internal(&format!("assembling block {idx:?}: {e}")))?;
+        }
+        let out = sink
+            .out
+            .into_inner()
+            .map_err(|_| internal("the result was poisoned by a panic"))?;
+        Ok(out.unwrap_or_else(|| ArrayD::from_elem(IxDyn(&self.grid.shape), T::default())))
+    }
+}
+
+/// A scalar computes with other collections in one graph, as its 0-d array.
+impl<T: Element> oxidask_scheduler::Computable for Scalar<T> {
+    type Output = T;
+
+    fn collect(&self, graph: &mut TaskGraph, keys: &mut Vec<Key>) -> oxidask_scheduler::Result<()> {
+        self.0.collect(graph, keys)
+    }
+
+    fn finish(&self, values: &mut std::vec::IntoIter<Value>) -> oxidask_scheduler::Result<T> {
+        let a = self.0.finish(values)?;
+        a.iter().next().copied().ok_or_else(|| {
+            oxidask_scheduler::Error::Internal("a scalar computed to an empty array".into())
+        })
+    }
+}

@@ -90,3 +90,15 @@ pub(crate) fn invalid(arg: &'static str, message: impl Into<String>) -> Error {
         message: message.into(),
     }
 }
+
+/// Into the scheduler's error, for computing several collections in one
+/// graph (`compute(&(a, b))`): a computation's own error as it was, any
+/// other as a [`Collection`](oxidask_scheduler::Error::Collection) error.
+impl From<Error> for oxidask_scheduler::Error {
+    fn from(e: Error) -> oxidask_scheduler::Error {
+        match e {
+            Error::Compute(c) => c,
+            other => oxidask_scheduler::Error::Collection(Box::new(other)),
+        }
+    }
+}

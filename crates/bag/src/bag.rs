@@ -564,3 +564,49 @@ impl<T: Record> Records<T> {
         self.feed.collect(self.index, self.base)
     }
 }
+
+/// Bags compute together with other collections in one graph
+/// (`compute(&(bag, bag.count()))`): shared partitions run once.
+impl<T: Record> oxidask_scheduler::Computable for Bag<T> {
+    type Output = Vec<T>;
+
+    fn collect(
+        &self,
+        graph: &mut oxidask_graph::TaskGraph,
+        keys: &mut Vec<Key>,
+    ) -> oxidask_scheduler::Result<()> {
+        let stored = self.persist_layer();
+        let parts = stored.keys();
+        graph.merge(stored.graph.cull(&parts)?.to_task_graph()?);
+        keys.extend(parts);
+        Ok(())
+    }
+
+    fn finish(&self, values: &mut std::vec::IntoIter<Value>) -> oxidask_scheduler::Result<Vec<T>> {
+        let mut out = Vec::new();
+        for _ in 0..self.npartitions {
+            out.extend(oxidask_scheduler::next_value(values)?.take::<Vec<T>>()?);
+        }
+        Ok(out)
+    }
+}
+
+/// A bag's single value computes with other collections in one graph.
+impl<R: Record> oxidask_scheduler::Computable for Item<R> {
+    type Output = R;
+
+    fn collect(
+        &self,
+        graph: &mut oxidask_graph::TaskGraph,
+        keys: &mut Vec<Key>,
+    ) -> oxidask_scheduler::Result<()> {
+        let key = std::slice::from_ref(&self.key);
+        graph.merge(self.graph.cull(key)?.to_task_graph()?);
+        keys.push(self.key.clone());
+        Ok(())
+    }
+
+    fn finish(&self, values: &mut std::vec::IntoIter<Value>) -> oxidask_scheduler::Result<R> {
+        Ok(oxidask_scheduler::next_value(values)?.take::<R>()?)
+    }
+}

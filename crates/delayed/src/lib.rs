@@ -46,8 +46,9 @@ mod compute;
 mod node;
 
 pub use call::{IntoArg, short_name};
-pub use compute::{Computable, compute, compute_with};
+pub use compute::{compute, compute_with};
 pub use node::Delayed;
+pub use oxidask_scheduler::Computable;
 pub use oxidask_scheduler::{ComputeOptions, Error, Result};
 
 /// Data that can flow between delayed calls: any owned, thread-safe,

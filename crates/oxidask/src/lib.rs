@@ -90,6 +90,8 @@ pub mod prelude {
 /// The guides in `docs/`, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
 mod guides {
+    #[doc = include_str!("../../../README.md")]
+    mod readme {}
     #[doc = include_str!("../../../docs/delayed.md")]
     mod delayed {}
     #[doc = include_str!("../../../docs/scheduling.md")]

@@ -36,6 +36,11 @@ pub enum Error {
         /// The panic's message.
         message: String,
     },
+    /// A collection in the computation could not be turned into tasks or
+    /// its result could not be built (e.g. an array made from bad
+    /// arguments): the collection's own error.
+    #[error(transparent)]
+    Collection(Box<dyn std::error::Error + Send + Sync>),
     /// A configuration value (an environment variable, an option) is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
