@@ -148,3 +148,21 @@ fn calls_of_up_to_twelve_arguments_keep_their_order() {
     // 1 + 2 + ... + 12 with every argument 1.
     assert_eq!(x.compute().unwrap(), 78);
 }
+
+fn load_malformed(i: u32) -> Result<Vec<f64>, String> {
+    Err(format!("file {i} is malformed"))
+}
+
+fn stat(v: Vec<f64>) -> f64 {
+    v.iter().sum()
+}
+
+#[test]
+fn a_failure_fused_into_its_reader_names_the_failing_function_first() {
+    let s = delayed!(stat(delayed!(load_malformed(3)?)));
+    let e = s.compute().unwrap_err().to_string();
+    assert!(
+        e.contains("(op load_malformed→stat) failed: in `load_malformed` (fused step 1 of 2): file 3 is malformed"),
+        "{e}"
+    );
+}

@@ -105,7 +105,7 @@ impl TaskGraph {
             let (label, style) = if task.is_literal() {
                 (format!("literal\n{}", short_key(key)), ", style=filled")
             } else {
-                (format!("{}\n{}", task.op.name(), short_key(key)), "")
+                (format!("{}\n{}", task.op.label(), short_key(key)), "")
             };
             node(&mut out, &format!("n{id}"), &label, &key.to_string(), style);
         }

@@ -20,6 +20,13 @@ pub trait Op: Send + Sync + 'static {
     /// for closures. Errors and diagnostics show it.
     fn name(&self) -> &str;
 
+    /// What errors, events and pictures show for this op: its name, unless
+    /// the op says more — a fused task shows its steps (`load→stat`), not
+    /// its registry name.
+    fn label(&self) -> &str {
+        self.name()
+    }
+
     /// Runs the op. `args` holds one value per task argument, in order; a
     /// value is passed by handle, and is the only handle when no other task
     /// still needs it, so ops may take ownership without copying.

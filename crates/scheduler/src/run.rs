@@ -122,7 +122,7 @@ impl<'p> Run<'p> {
         if let Some(at) = start {
             self.events.emit(&Event::TaskStarted {
                 key,
-                op: task.op.name(),
+                op: task.op.label(),
                 worker,
                 at,
             });
@@ -138,13 +138,13 @@ impl<'p> Run<'p> {
         let value = match outcome {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
-                let e = TaskError::failed(key.clone(), task.op.name(), &*e);
+                let e = TaskError::failed(key.clone(), task.op.label(), &*e);
                 self.fail(e.into(), worker);
                 return false;
             }
             Err(payload) => {
                 self.fail(
-                    TaskError::panicked(key.clone(), task.op.name(), &*payload).into(),
+                    TaskError::panicked(key.clone(), task.op.label(), &*payload).into(),
                     worker,
                 );
                 return false;
@@ -162,7 +162,7 @@ impl<'p> Run<'p> {
         if let Some(start) = start {
             self.events.emit(&Event::TaskFinished {
                 key,
-                op: task.op.name(),
+                op: task.op.label(),
                 worker,
                 start,
                 end: Instant::now(),

@@ -167,7 +167,7 @@ pub fn evaluate(graph: &TaskGraph, outputs: &[Key]) -> Result<Vec<Value>, TaskEr
         let v = task
             .op
             .call(args)
-            .map_err(|e| TaskError::failed(key.clone(), task.op.name(), &*e))?;
+            .map_err(|e| TaskError::failed(key.clone(), task.op.label(), &*e))?;
         if uses.get(key).copied().unwrap_or(0) > 0 {
             results.insert(key, v);
         }

@@ -17,10 +17,12 @@
 //! # Errors and panics
 //!
 //! The op's [`name`](Op::name) is the fixed registry name
-//! [`FusedOp::NAME`], so graphs of fused tasks encode; an inner failure is
-//! wrapped as "in fused step 2 of 3, op `parse`" with the inner error as its
-//! `source()`, so [`TaskError`](crate::TaskError) messages read "task K (op
-//! oxidask.fused) failed: in fused step 2 of 3, op `parse`: …". Panics are
+//! [`FusedOp::NAME`], so graphs of fused tasks encode; its
+//! [`label`](Op::label) lists the steps (`inc→parse→inc`), and an inner
+//! failure is wrapped as "in `parse` (fused step 2 of 3)" with the inner
+//! error as its `source()`, so [`TaskError`](crate::TaskError) messages
+//! read "task K (op inc→parse→inc) failed: in `parse` (fused step 2 of 3):
+//! …" — the failing function first. Panics are
 //! not caught here: they unwind to the scheduler, which catches them around
 //! the whole task.
 //!
@@ -80,6 +82,8 @@ pub struct FusedOp {
     input_read: Vec<bool>,
     /// Per step: whether any later step reads its result.
     step_read: Vec<bool>,
+    /// The steps' labels, for errors and diagnostics (`load→stat`).
+    label: String,
 }
 
 impl FusedOp {
@@ -216,6 +220,7 @@ impl Builder {
                 *seen = true;
             }
         }
+        let label = steps_label(&ops);
         Ok(FusedOp {
             inputs,
             ops,
@@ -224,7 +229,38 @@ impl Builder {
             last_read,
             input_read,
             step_read,
+            label,
         })
+    }
+}
+
+/// The steps' labels joined by `→`, runs of one op counted (`inc×3`), and
+/// long chains shortened to their first two and last groups.
+fn steps_label(ops: &[Arc<dyn Op>]) -> String {
+    let mut groups: Vec<(&str, usize)> = Vec::new();
+    for op in ops {
+        match groups.last_mut() {
+            Some((l, n)) if *l == op.label() => *n += 1,
+            _ => groups.push((op.label(), 1)),
+        }
+    }
+    let show = |(l, n): &(&str, usize)| {
+        if *n == 1 {
+            l.to_string()
+        } else {
+            format!("{l}×{n}")
+        }
+    };
+    if groups.len() <= 4 {
+        groups.iter().map(show).collect::<Vec<_>>().join("→")
+    } else {
+        format!(
+            "{}→{}→…→{} ({} steps)",
+            show(&groups[0]),
+            show(&groups[1]),
+            show(groups.last().expect("more than four groups")),
+            ops.len()
+        )
     }
 }
 
@@ -237,6 +273,10 @@ fn read(slot: &mut Option<Value>, last: bool) -> Value {
 impl Op for FusedOp {
     fn name(&self) -> &str {
         FusedOp::NAME
+    }
+
+    fn label(&self) -> &str {
+        &self.label
     }
 
     fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
@@ -268,7 +308,7 @@ impl Op for FusedOp {
             let value = op.call(step_args).map_err(|source| StepError {
                 step: s + 1,
                 of: self.ops.len(),
-                op: op.name().to_string(),
+                op: op.label().to_string(),
                 source,
             })?;
             if s == last {
@@ -360,8 +400,8 @@ impl fmt::Display for StepError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "in fused step {} of {}, op `{}`",
-            self.step, self.of, self.op
+            "in `{}` (fused step {} of {})",
+            self.op, self.step, self.of
         )
     }
 }

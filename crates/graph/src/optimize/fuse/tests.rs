@@ -187,7 +187,7 @@ fn an_inner_failure_names_the_inner_op() {
     let e = evaluate(&g, &[k("c")]).unwrap_err().to_string();
     assert_eq!(
         e,
-        "task 'c' (op oxidask.fused) failed: in fused step 2 of 3, op `parse`: bad digit 'x'"
+        "task 'c' (op seven→parse→inc) failed: in `parse` (fused step 2 of 3): bad digit 'x'"
     );
 }
 
@@ -463,4 +463,31 @@ fn fused_closures_do_not_encode_and_garbage_does_not_decode() {
     assert!(g.get(&k("b")).unwrap().op.encode().is_none());
     assert!(g.to_bytes().is_err());
     assert!(decode_op(FusedOp::NAME, &[7, 7, 7]).is_err());
+}
+
+#[test]
+fn a_fused_label_counts_runs_and_shortens_long_chains() {
+    let op = |name: &'static str| -> Arc<dyn Op> { FnOp::arc(name, |a| Ok(a[0].clone())) };
+    let steps = |names: &[&'static str]| -> FusedOp {
+        let steps = names
+            .iter()
+            .enumerate()
+            .map(|(s, n)| FusedStep {
+                op: op(n),
+                args: vec![if s == 0 {
+                    StepArg::Input(0)
+                } else {
+                    StepArg::Step(s as u32 - 1)
+                }],
+            })
+            .collect();
+        FusedOp::new(1, steps).unwrap()
+    };
+    assert_eq!(steps(&["load", "stat"]).label(), "load→stat");
+    assert_eq!(steps(&["inc", "inc", "inc", "sum"]).label(), "inc×3→sum");
+    assert_eq!(
+        steps(&["a", "b", "c", "d", "e", "f"]).label(),
+        "a→b→…→f (6 steps)"
+    );
+    assert_eq!(steps(&["a"]).name(), FusedOp::NAME);
 }
