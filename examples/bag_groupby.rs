@@ -301,7 +301,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             |opts| {
                 let events = db::range(n, parts)?.map(move |i| Visit::generate(i, keys, payload));
                 let mut rows = events
-                    .foldby(|e| e.user, 0u64, |a, _| a + 1, 0u64, |a, b| a + b)
+                    .foldby(|e| e.user, |a, _| a + 1, 0u64, |a, b| a + b, 0u64)
                     .compute_with(opts)?;
                 rows.sort_unstable();
                 Ok(rows)

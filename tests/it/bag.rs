@@ -114,7 +114,7 @@ proptest! {
                     prop_assert!(err.contains("max of an empty bag"), "{}", err);
                 }
             }
-            let var = b.var(1).compute_with(&opts).unwrap();
+            let var = b.var(1.0).compute_with(&opts).unwrap();
             if n > 0 {
                 let mean = b.mean().compute_with(&opts).unwrap();
                 let m = xs.iter().sum::<i64>() as f64 / n as f64;
@@ -160,7 +160,7 @@ proptest! {
                 }
             }
             prop_assert_eq!(
-                b.foldby(|x| x.rem_euclid(3), 0i64, |a, x| a + x, 0i64, |a, c| a + c)
+                b.foldby(|x| x.rem_euclid(3), |a, x| a + x, 0i64, |a, c| a + c, 0i64)
                     .compute_with(&opts)
                     .unwrap(),
                 by_key

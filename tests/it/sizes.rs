@@ -166,7 +166,7 @@ proptest! {
             _ => readings(0, len).total_bytes(),
         };
         let (expect, free, limited, spilled) =
-            with_scheduler(sched, || run_both(kind, n, len, 2 * chunk)).unwrap();
+            with_scheduler(sched, || Ok::<_, oxidask::Error>(run_both(kind, n, len, 2 * chunk))).unwrap();
         prop_assert_eq!(free, expect);
         prop_assert_eq!(limited, expect);
         // n >= 4 chunks are held at once and two fit: real sizes must spill.

@@ -96,13 +96,16 @@ impl<T: Record> Bag<T> {
     ///
     /// Unlike a groupby, nothing but one accumulator per key per partition is
     /// held, so it needs no shuffle.
+    ///
+    /// The arguments come in Dask's order: `foldby(key, binop, initial,
+    /// combine, combine_initial)`.
     pub fn foldby<K, A>(
         &self,
         key: impl Fn(&T) -> K + Send + Sync + 'static,
-        initial: A,
         binop: impl Fn(A, T) -> A + Send + Sync + 'static,
-        combine_initial: A,
+        initial: A,
         combine: impl Fn(A, A) -> A + Send + Sync + 'static,
+        combine_initial: A,
     ) -> Bag<(K, A)>
     where
         K: Record + Hash + Eq,

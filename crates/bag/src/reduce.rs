@@ -444,36 +444,35 @@ impl<T: Numeric> Bag<T> {
     }
 
     /// The variance with `ddof` delta degrees of freedom (0: population, 1:
-    /// sample); NaN when there are no more records than `ddof`.
-    pub fn var(&self, ddof: u32) -> Item<f64> {
+    /// sample; a float as in NumPy and for arrays); NaN when there are no
+    /// more records than `ddof`.
+    pub fn var(&self, ddof: f64) -> Item<f64> {
         self.moments_ddof("var", ddof, move |(n, _, m2)| {
-            Ok(if n <= ddof as u64 {
-                f64::NAN
-            } else {
-                m2 / (n - ddof as u64) as f64
-            })
+            let dof = n as f64 - ddof;
+            Ok(if dof <= 0.0 { f64::NAN } else { m2 / dof })
         })
     }
 
     /// The standard deviation: the square root of [`var`](Bag::var).
-    pub fn std(&self, ddof: u32) -> Item<f64> {
+    pub fn std(&self, ddof: f64) -> Item<f64> {
         self.moments_ddof("std", ddof, move |(n, _, m2)| {
-            Ok(if n <= ddof as u64 {
+            let dof = n as f64 - ddof;
+            Ok(if dof <= 0.0 {
                 f64::NAN
             } else {
-                (m2 / (n - ddof as u64) as f64).sqrt()
+                (m2 / dof).sqrt()
             })
         })
     }
 
     fn moments(&self, what: &'static str, finish: fn(Moments) -> Result<f64, Error>) -> Item<f64> {
-        self.moments_ddof(what, 0, finish)
+        self.moments_ddof(what, 0.0, finish)
     }
 
     fn moments_ddof(
         &self,
         what: &'static str,
-        ddof: u32,
+        ddof: f64,
         finish: impl Fn(Moments) -> Result<f64, Error> + Send + Sync + 'static,
     ) -> Item<f64> {
         let mut t = named(what);

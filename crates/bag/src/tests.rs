@@ -260,14 +260,14 @@ fn aggregations_on_small_bags() {
     let err = e.max().compute().unwrap_err().to_string();
     assert!(err.contains("max of an empty bag"), "{err}");
     // var and std stay NaN below ddof + 1 records, as NumPy.
-    assert!(e.var(0).compute().unwrap().is_nan());
+    assert!(e.var(0.0).compute().unwrap().is_nan());
     assert!(!e.any(|_| true).compute().unwrap());
     assert!(e.all(|_| false).compute().unwrap());
     let x = from_sequence(vec![2i64, 4, 4, 4, 5, 5, 7, 9], 3).unwrap();
     assert_eq!(x.mean().compute().unwrap(), 5.0);
-    assert_eq!(x.var(0).compute().unwrap(), 4.0);
-    assert_eq!(x.std(0).compute().unwrap(), 2.0);
-    assert!((x.var(1).compute().unwrap() - 32.0 / 7.0).abs() < 1e-12);
+    assert_eq!(x.var(0.0).compute().unwrap(), 4.0);
+    assert_eq!(x.std(0.0).compute().unwrap(), 2.0);
+    assert!((x.var(1.0).compute().unwrap() - 32.0 / 7.0).abs() < 1e-12);
 }
 
 #[test]

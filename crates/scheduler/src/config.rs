@@ -213,14 +213,19 @@ pub fn with_config<R>(config: Config, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Runs `f` with another scheduler in force on this thread:
-/// `with_scheduler(SchedulerChoice::Sync, || x.compute())`.
-pub fn with_scheduler<R>(scheduler: SchedulerChoice, f: impl FnOnce() -> R) -> Result<R> {
+/// Runs `f` with another scheduler in force on this thread, like `with
+/// dask.config.set(scheduler=...)`: `with_scheduler(SchedulerChoice::Sync,
+/// || x.compute())?`. One `Result`: `f`'s own, or the configuration's error
+/// (an invalid environment variable) converted into `f`'s error type.
+pub fn with_scheduler<R, E: From<Error>>(
+    scheduler: SchedulerChoice,
+    f: impl FnOnce() -> std::result::Result<R, E>,
+) -> std::result::Result<R, E> {
     let config = Config {
         scheduler,
         ..current()?
     };
-    Ok(with_config(config, f))
+    with_config(config, f)
 }
 
 #[cfg(test)]
@@ -266,9 +271,9 @@ mod tests {
     fn scopes_nest_and_restore() {
         let outer = with_scheduler(SchedulerChoice::Sync, || {
             let inner =
-                with_scheduler(SchedulerChoice::Threaded, || current().unwrap().scheduler).unwrap();
+                with_scheduler(SchedulerChoice::Threaded, || current().map(|c| c.scheduler))?;
             assert!(matches!(inner, SchedulerChoice::Threaded));
-            current().unwrap().scheduler
+            current().map(|c| c.scheduler)
         })
         .unwrap();
         assert!(matches!(outer, SchedulerChoice::Sync));
