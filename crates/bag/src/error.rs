@@ -38,8 +38,9 @@ pub enum Error {
         /// The operating system's error.
         error: std::io::Error,
     },
-    /// A line of a JSON-lines file is not valid JSON for the record type.
-    #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
+    /// A line of a JSON-lines file is not valid JSON, or is JSON of another
+    /// shape than the record type (a missing field, a wrong type).
+    #[error("{}:{line}:{column}: {what}: {message}", path.display())]
     Json {
         /// The file.
         path: PathBuf,
@@ -47,6 +48,8 @@ pub enum Error {
         line: u64,
         /// The 1-based column within the line, as the parser reports it.
         column: usize,
+        /// `invalid JSON`, or `record does not match its type`.
+        what: &'static str,
         /// The parser's message.
         message: String,
     },

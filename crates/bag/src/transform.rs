@@ -8,8 +8,33 @@ use oxidask_graph::{Tokenizer, unique_token};
 
 use std::sync::Arc;
 
-use crate::bag::{Bag, Record, Stop, describe, layer_name};
+use crate::bag::{Bag, Origin, Record, Stop, describe, layer_name};
 use crate::error::Error;
+
+/// Runs a user function on record `j` of partition `i`; a panic becomes an
+/// error naming the record (its `file:line` when known), as a `try_map`
+/// error would, instead of an anonymous task panic.
+fn guarded<R>(
+    origin: Option<&Origin>,
+    i: u32,
+    j: usize,
+    f: impl FnOnce() -> R,
+) -> Result<R, oxidask_graph::OpError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "a panic without a message".to_string()
+        };
+        Error::Record {
+            record: describe(origin, i, j),
+            message: format!("panicked: {message}"),
+        }
+        .into()
+    })
+}
 
 /// A tokenizer seeded with a fresh unique token: the layer of a closure is
 /// a new computation every time it is built.
@@ -23,8 +48,9 @@ impl<T: Record> Bag<T> {
     /// Applies `f` to every record.
     pub fn map<U: Record>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Bag<U> {
         let name = layer_name("map", &self.chain, closure_token());
-        self.then(name, "map", self.origin.clone(), move |_, _, x, sink| {
-            sink(f(x))
+        let origin = self.origin.clone();
+        self.then(name, "map", self.origin.clone(), move |i, j, x, sink| {
+            sink(guarded(origin.as_ref(), i, j, || f(x))?)
         })
     }
 
@@ -42,7 +68,7 @@ impl<T: Record> Bag<T> {
             name,
             "try-map",
             self.origin.clone(),
-            move |i, j, x, sink| match f(x) {
+            move |i, j, x, sink| match guarded(origin.as_ref(), i, j, || f(x))? {
                 Ok(y) => sink(y),
                 Err(e) => Err(Error::Record {
                     record: describe(origin.as_ref(), i, j),
@@ -56,16 +82,26 @@ impl<T: Record> Bag<T> {
     /// Keeps the records for which `pred` is true.
     pub fn filter(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Bag<T> {
         let name = layer_name("filter", &self.chain, closure_token());
-        self.then(name, "filter", None, move |_, _, x, sink| {
-            if pred(&x) { sink(x) } else { Ok(()) }
+        let origin = self.origin.clone();
+        self.then(name, "filter", None, move |i, j, x, sink| {
+            if guarded(origin.as_ref(), i, j, || pred(&x))? {
+                sink(x)
+            } else {
+                Ok(())
+            }
         })
     }
 
     /// Drops the records for which `pred` is true (the opposite of `filter`).
     pub fn remove(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Bag<T> {
         let name = layer_name("remove", &self.chain, closure_token());
-        self.then(name, "remove", None, move |_, _, x, sink| {
-            if pred(&x) { Ok(()) } else { sink(x) }
+        let origin = self.origin.clone();
+        self.then(name, "remove", None, move |i, j, x, sink| {
+            if guarded(origin.as_ref(), i, j, || pred(&x))? {
+                Ok(())
+            } else {
+                sink(x)
+            }
         })
     }
 
@@ -75,8 +111,9 @@ impl<T: Record> Bag<T> {
         f: impl Fn(T) -> I + Send + Sync + 'static,
     ) -> Bag<U> {
         let name = layer_name("flat-map", &self.chain, closure_token());
-        self.then(name, "flat-map", None, move |_, _, x, sink| {
-            for y in f(x) {
+        let origin = self.origin.clone();
+        self.then(name, "flat-map", None, move |i, j, x, sink| {
+            for y in guarded(origin.as_ref(), i, j, || f(x))? {
                 sink(y)?;
             }
             Ok(())

@@ -28,7 +28,8 @@ pub const MAX_BAD_LINE_EXAMPLES: usize = 10;
 
 /// A tally of the lines [`read_json_lines_with`] skipped, shared by every
 /// task of the computation: how many, and the messages of the first few
-/// (`file:line:column: invalid JSON: …`).
+/// (`file:line:column: invalid JSON: …` or `… record does not match its
+/// type: …`).
 ///
 /// It counts every time a partition is read: computing the same bag twice
 /// counts its bad lines twice (call [`reset`](BadLines::reset) in between),
@@ -138,7 +139,9 @@ impl JsonOptions {
 /// decompressed.
 ///
 /// A line that does not parse fails the computation with
-/// `file:line:column: invalid JSON: <parser message>`; see
+/// `file:line:column: invalid JSON: <parser message>`, or, for valid JSON
+/// of another shape, `file:line:column: record does not match its type:
+/// missing field \`age\` (the line is valid JSON, but not a \`Person\`)`; see
 /// [`JsonOptions::skip_bad_lines`] to skip and count such lines instead.
 pub fn read_json_lines<T: Record>(paths: impl IntoPaths) -> Result<Bag<T>> {
     read_json_lines_with(paths, &JsonOptions::default())
@@ -210,7 +213,7 @@ fn parse_block<T: Record>(
         }
         let parsed = line_text(b, line, at, lossy).and_then(|text| {
             serde_json::from_str::<T>(&text)
-                .map_err(|e| json_error(b, at.line_number(line.index), &e))
+                .map_err(|e| json_error::<T>(b, at.line_number(line.index), &e))
         });
         match (parsed, skip) {
             (Ok(v), _) => sink(v),
@@ -224,19 +227,44 @@ fn parse_block<T: Record>(
 }
 
 #[cold]
-fn json_error(b: &FileBlock, line: u64, e: &serde_json::Error) -> Error {
+fn json_error<T>(b: &FileBlock, line: u64, e: &serde_json::Error) -> Error {
     let full = e.to_string();
     // serde_json appends " at line L column C" (of the one-line input).
-    let message = match full.rfind(" at line ") {
+    let mut message = match full.rfind(" at line ") {
         Some(i) => full[..i].to_string(),
         None => full,
+    };
+    let what = if e.classify() == serde_json::error::Category::Data {
+        // Valid JSON of another shape: a missing field, a wrong type.
+        message = format!(
+            "{message} (the line is valid JSON, but not a `{}`)",
+            short_type_name(std::any::type_name::<T>())
+        );
+        "record does not match its type"
+    } else {
+        "invalid JSON"
     };
     Error::Json {
         path: (*b.path).clone(),
         line,
         column: e.column(),
+        what,
         message,
     }
+}
+
+/// `Person` for `my_crate::model::Person`, `Vec<u32>` for `alloc::vec::Vec<u32>`.
+fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    for part in full.split_inclusive(['<', '>', ',', ' ', '(', ')', '[', ']', ';']) {
+        let (path, sep) = match part.char_indices().last() {
+            Some((i, c)) if "<>, ()[];".contains(c) => (&part[..i], &part[i..]),
+            _ => (part, ""),
+        };
+        out.push_str(path.rsplit("::").next().unwrap_or(path));
+        out.push_str(sep);
+    }
+    out
 }
 
 /// The line number of the `j`-th record of a block (cold: reads it again).
