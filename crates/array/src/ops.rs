@@ -134,8 +134,22 @@ real_fns! {
     floor => num_traits::Float::floor;
     /// Smallest integer not below.
     ceil => num_traits::Float::ceil;
-    /// Nearest integer, halves away from zero.
-    round => num_traits::Float::round;
+    /// Nearest integer, halves to even (NumPy's `round`/`rint`: 0.5 → 0,
+    /// 1.5 → 2, -2.5 → -2).
+    round => round_half_even;
+}
+
+/// The nearest integer, ties to the even one.
+fn round_half_even<T: Real>(x: T) -> T {
+    let r = x.round();
+    let one = <T as num_traits::One>::one();
+    let two = one + one;
+    if num_traits::Float::abs(x - x.trunc()) == one / two {
+        // A tie: `round` went away from zero; step back if that is odd.
+        (x / two).round() * two
+    } else {
+        r
+    }
 }
 
 impl<T: Real> Array<T> {
@@ -354,5 +368,35 @@ impl ops::Not for Array<bool> {
     type Output = Array<bool>;
     fn not(self) -> Array<bool> {
         self.logical_not()
+    }
+}
+
+#[cfg(test)]
+mod round_tests {
+    use super::round_half_even;
+
+    #[test]
+    fn halves_round_to_even_like_numpy() {
+        for x in [
+            -3.5f64,
+            -2.5,
+            -1.5,
+            -0.5,
+            0.5,
+            1.5,
+            2.5,
+            3.5,
+            2.4,
+            2.6,
+            -2.6,
+            0.0,
+            1e16 + 2.0,
+            4503599627370497.0,
+        ] {
+            assert_eq!(round_half_even(x), x.round_ties_even(), "{x}");
+        }
+        assert_eq!(round_half_even(2.5f32), 2.0);
+        assert!(round_half_even(f64::NAN).is_nan());
+        assert_eq!(round_half_even(f64::INFINITY), f64::INFINITY);
     }
 }
