@@ -33,6 +33,15 @@ pub enum Event<'a> {
         /// The scheduler's name.
         scheduler: &'a str,
     },
+    /// Right after `Started`: how many tasks of each task group
+    /// ([`Key::prefix`]) the computation will run, and its memory limit.
+    /// Only emitted when a callback listens.
+    TaskGroups {
+        /// `(group, tasks)` in order of first appearance in the plan.
+        groups: &'a [(&'a str, usize)],
+        /// Bytes of results held in memory at most; `None` for no limit.
+        memory_limit: Option<usize>,
+    },
     /// A task began on a worker.
     TaskStarted {
         /// The task's key.
@@ -90,12 +99,47 @@ impl Event<'_> {
     pub fn name(&self) -> &'static str {
         match self {
             Event::Started { .. } => "Started",
+            Event::TaskGroups { .. } => "TaskGroups",
             Event::TaskStarted { .. } => "TaskStarted",
             Event::TaskFinished { .. } => "TaskFinished",
             Event::TaskFailed { .. } => "TaskFailed",
             Event::Finished { .. } => "Finished",
         }
     }
+}
+
+/// Emits `Started` and, when anybody listens, `TaskGroups` for `plan`.
+pub(crate) fn emit_started(
+    bus: &EventBus,
+    plan: &oxidask_graph::optimize::Plan,
+    workers: usize,
+    scheduler: &str,
+    memory_limit: Option<usize>,
+) {
+    bus.emit(&Event::Started {
+        ntasks: plan.len(),
+        workers,
+        scheduler,
+    });
+    if bus.is_empty() {
+        return;
+    }
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<(&str, usize)> = Vec::new();
+    for key in plan.graph.keys() {
+        let prefix = key.prefix();
+        match index.get(prefix) {
+            Some(&i) => groups[i].1 += 1,
+            None => {
+                index.insert(prefix, groups.len());
+                groups.push((prefix, 1));
+            }
+        }
+    }
+    bus.emit(&Event::TaskGroups {
+        groups: &groups,
+        memory_limit,
+    });
 }
 
 /// Receives events; implemented by [`ProgressBar`](crate::ProgressBar),
