@@ -26,7 +26,9 @@ OX.esc = function (s) {
 };
 
 // tasks: [seq, worker, group, start_us, end_us, key]; groups: names by id.
-OX.drawStream = function (canvas, tasks, groups, nworkers, t0, t1) {
+// running: [{worker, group_id, started_us}] drawn up to t1, lighter;
+// spills: [[t_us, bytes]] marked as orange ticks on the time axis.
+OX.drawStream = function (canvas, tasks, groups, nworkers, t0, t1, running, spills) {
   const ctx = canvas.getContext("2d");
   const W = canvas.width, H = canvas.height, axis = 18;
   ctx.clearRect(0, 0, W, H);
@@ -47,9 +49,26 @@ OX.drawStream = function (canvas, tasks, groups, nworkers, t0, t1) {
     ctx.fillRect(x, t[1] * rowH + 2, w, rowH - 4);
     drawn++;
   }
+  ctx.globalAlpha = 0.45;
+  for (const r of running || []) {
+    if (r.group_id === null || r.started_us === null) continue;
+    const x = Math.max((r.started_us - t0) / span * W, 0);
+    ctx.fillStyle = OX.color(r.group_id);
+    ctx.fillRect(x, r.worker * rowH + 2, Math.max(W - x, 1), rowH - 4);
+  }
+  ctx.globalAlpha = 1;
+  let marks = 0;
+  ctx.fillStyle = "#e65100";
+  for (const sp of spills || []) {
+    if (sp[0] < t0 || sp[0] > t1) continue;
+    const x = (sp[0] - t0) / span * W;
+    ctx.beginPath(); ctx.moveTo(x - 4, H - axis + 12); ctx.lineTo(x + 4, H - axis + 12); ctx.lineTo(x, H - axis + 2); ctx.fill();
+    marks++;
+  }
+  canvas.dataset.spills = marks;
   ctx.fillStyle = "#555";
   ctx.fillText("0", 2, H - 4);
-  const label = OX.secs(span / 1e6);
+  const label = OX.secs(span / 1e6) + (marks ? "  ▲ spill to disk" : "");
   ctx.fillText(label, W - ctx.measureText(label).width - 2, H - 4);
   for (let w = 0; w < nworkers; w++) ctx.fillText("worker " + w, 4, w * rowH + 13);
   canvas.dataset.bars = drawn;

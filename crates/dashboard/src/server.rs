@@ -58,6 +58,8 @@ pub enum DashboardError {
 /// process until dropped.
 pub struct Dashboard {
     addr: SocketAddr,
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) collector: Arc<Collector>,
     _registration: Registration,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -99,6 +101,7 @@ impl Dashboard {
         let local = listener.local_addr().map_err(io)?;
         let collector = Arc::new(Collector::new(LIVE_WINDOW, false));
         let registration = events::register(collector.clone());
+        let served = collector.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -115,7 +118,7 @@ impl Dashboard {
                             return;
                         }
                     };
-                    let served = axum::serve(listener, router(collector))
+                    let served = axum::serve(listener, router(served))
                         .with_graceful_shutdown(async {
                             let _ = rx.await;
                         })
@@ -128,6 +131,7 @@ impl Dashboard {
             .map_err(io)?;
         Ok(Dashboard {
             addr: local,
+            collector,
             _registration: registration,
             shutdown: Some(tx),
             thread: Some(thread),
@@ -229,6 +233,8 @@ fn json(v: serde_json::Value) -> Response {
 }
 
 async fn api_status(State(c): State<Arc<Collector>>) -> Response {
+    c.status_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     json(c.status_json())
 }
 

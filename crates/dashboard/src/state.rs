@@ -70,8 +70,15 @@ struct State {
     /// `(µs, held bytes, bytes on disk)`, thinned when long.
     memory_samples: Vec<(u64, usize, usize)>,
     last_sample_us: u64,
+    /// `(µs, bytes)`: results spilled to disk as a task finished (the
+    /// store's spilled-bytes total grew), the most recent ones.
+    spills: VecDeque<(u64, usize)>,
+    /// The spilled-bytes total of the current computation so far.
+    spilled_so_far: usize,
     errors: Vec<String>,
 }
+
+const MAX_SPILL_MARKS: usize = 2000;
 
 /// Collects events into the dashboard's aggregate.
 pub(crate) struct Collector {
@@ -81,6 +88,8 @@ pub(crate) struct Collector {
     /// instead of starting each computation afresh (the live dashboard).
     accumulate: bool,
     state: Mutex<State>,
+    /// `/api/status` answers served (pages polling).
+    pub(crate) status_requests: std::sync::atomic::AtomicU64,
 }
 
 const MAX_MEMORY_SAMPLES: usize = 4000;
@@ -93,6 +102,7 @@ impl Collector {
             max_rects,
             accumulate,
             state: Mutex::new(State::default()),
+            status_requests: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -128,6 +138,14 @@ impl State {
             self.workers.resize(w + 1, Worker::default());
         }
         &mut self.workers[w]
+    }
+
+    #[cold]
+    fn mark_spill(&mut self, t: u64, bytes: usize) {
+        if self.spills.len() >= MAX_SPILL_MARKS {
+            self.spills.pop_front();
+        }
+        self.spills.push_back((t, bytes));
     }
 
     fn sample_memory(&mut self, t: u64, force: bool) {
@@ -181,6 +199,11 @@ impl Callback for Collector {
                 w.current = None;
                 w.done += 1;
                 w.busy_us += t1 - t0;
+                if memory.spilled_bytes > s.spilled_so_far {
+                    let grew = memory.spilled_bytes - s.spilled_so_far;
+                    s.mark_spill(t1, grew);
+                    s.spilled_so_far = memory.spilled_bytes;
+                }
                 s.memory = *memory;
                 s.sample_memory(t1, false);
                 let seq = s.next_seq;
@@ -226,6 +249,7 @@ impl Callback for Collector {
                     s.run_start_us = t;
                 }
                 s.runs += 1;
+                s.spilled_so_far = 0;
                 s.scheduler = scheduler.to_string();
                 s.nworkers = s.nworkers.max(*workers);
                 if !self.accumulate {
@@ -317,6 +341,7 @@ impl Collector {
             "memory": memory_json(&s),
             "workers": workers_json(&s, now),
             "errors": s.errors,
+            "spills": s.spills,
             "last_seq": s.next_seq,
         })
     }
@@ -495,10 +520,16 @@ fn workers_json(s: &State, now: u64) -> Json {
                 Some((g, t)) => (Some(s.names[g as usize].as_str()), now.saturating_sub(t)),
                 None => (None, 0),
             };
+            let (group_id, started_us) = match w.current {
+                Some((g, t)) => (Some(g), Some(t)),
+                None => (None, None),
+            };
             json!({
                 "worker": i,
                 "processing": u8::from(task.is_some()),
                 "task_group": task,
+                "group_id": group_id,
+                "started_us": started_us,
                 "done": w.done,
                 "busy_s": (w.busy_us + running_us) as f64 / 1e6,
                 "occupancy": ((w.busy_us + running_us) as f64 / wall as f64).min(1.0),

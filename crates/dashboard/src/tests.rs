@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use oxidask_delayed::{ComputeOptions, Delayed, compute_with, delayed};
@@ -142,6 +143,46 @@ fn pages_json_and_metrics_after_a_run_on_two_threads() {
     assert_eq!(status, 303, "{head}");
 }
 
+fn chunk(i: u32) -> Vec<f64> {
+    vec![f64::from(i); 100_000] // 800 kB
+}
+
+fn sum_chunks(chunks: Vec<Vec<f64>>) -> f64 {
+    chunks.iter().flatten().sum()
+}
+
+#[test]
+fn spills_show_as_marks_and_in_the_memory_numbers() {
+    let _serial = SERIAL.lock();
+    let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+    let addr = dashboard.addr();
+    let chunks: Vec<Delayed<Vec<f64>>> = (0..20).map(|i| delayed!(chunk(i))).collect();
+    let total = delayed!(sum_chunks(chunks));
+    let options = ComputeOptions::new()
+        .scheduler(SchedulerChoice::Threaded)
+        .num_workers(2)
+        .memory_limit(Some(2_000_000));
+    let sum = compute_with(&total, &options).unwrap();
+    assert_eq!(sum, 100_000.0 * (0..20).sum::<u32>() as f64);
+    let s = json(addr, "/api/status");
+    assert_eq!(s["memory"]["limit"], 2_000_000);
+    let spilled = s["memory"]["spilled_bytes"].as_u64().unwrap();
+    assert!(spilled > 0, "{s}");
+    let marks = s["spills"].as_array().unwrap();
+    assert!(!marks.is_empty(), "{s}");
+    let marked: u64 = marks.iter().map(|m| m[1].as_u64().unwrap()).sum();
+    assert_eq!(marked, spilled, "every spilled byte is marked once");
+    let (_, _, metrics) = get(addr, "/metrics");
+    assert!(
+        metrics.contains(&format!("oxidask_memory_spilled_bytes_total {spilled}\n")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("oxidask_memory_limit_bytes 2000000\n"),
+        "{metrics}"
+    );
+}
+
 #[test]
 fn unknown_paths_are_404_and_writes_are_refused() {
     let _serial = SERIAL.lock();
@@ -247,6 +288,17 @@ fn a_performance_report_is_one_self_contained_file() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Opened by the test once the page has polled; the gated task waits for it.
+static GATE: AtomicBool = AtomicBool::new(false);
+
+fn gated_square(x: u64) -> u64 {
+    let t = std::time::Instant::now();
+    while !GATE.load(Ordering::Acquire) && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    x * x
+}
+
 #[test]
 fn the_status_page_in_headless_chromium_during_a_run() {
     let _serial = SERIAL.lock();
@@ -258,26 +310,61 @@ fn the_status_page_in_headless_chromium_during_a_run() {
     });
     let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
     let url = dashboard.url();
-    let running = std::thread::spawn(|| run(400));
-    // Loaded while the run goes on (~0.4 s of sleeps per thread)…
-    let during = dump_dom(&chrome, &url, 1500);
+    GATE.store(false, Ordering::Release);
+    // 300 quick tasks, one that waits until the page has been seen, then the sum.
+    let running = std::thread::spawn(|| {
+        let mut squares: Vec<Delayed<u64>> = (0..300).map(|i| delayed!(slow_square(i))).collect();
+        squares.push(delayed!(gated_square(300)));
+        let total = delayed!(add_all(squares));
+        let options = ComputeOptions::new()
+            .scheduler(SchedulerChoice::Threaded)
+            .num_workers(2);
+        compute_with(&total, &options).expect("the computation runs")
+    });
+    // The page loads and polls while the gated task holds the run open.
+    let during = {
+        let chrome = chrome.clone();
+        let url = url.clone();
+        std::thread::spawn(move || dump_dom(&chrome, &url, 1500))
+    };
+    let polled = std::time::Instant::now();
+    while dashboard.collector.status_requests.load(Ordering::Relaxed) < 3
+        && !during.is_finished()
+        && polled.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let during = during.join().unwrap();
+    GATE.store(true, Ordering::Release);
+    assert_eq!(
+        running.join().unwrap(),
+        (0..=300u64).map(|x| x * x).sum::<u64>()
+    );
+    assert!(
+        during.contains("id=\"run-state\">running<"),
+        "loaded during the run: {during}"
+    );
     assert!(during.contains("id=\"nworkers\">2<"), "2 workers: {during}");
-    running.join().unwrap();
-    // …and again once it ended: every task shows, progress at 100%.
+    assert!(bars(&during) > 0, "a non-empty task stream during the run");
+    assert!(during.contains(">gated_square<"), "{during}");
+    assert!(!during.contains("id=\"progress-pct\">100%<"), "{during}");
+    // Once the run ended, the same page (still open, or loaded again) shows
+    // every task and progress at 100%.
     let after = dump_dom(&chrome, &url, 1500);
     assert!(after.contains("id=\"nworkers\">2<"), "{after}");
+    assert!(after.contains("id=\"run-state\">finished<"), "{after}");
     assert!(
         after.contains("id=\"progress-pct\">100%<"),
         "progress reaches 100%: {after}"
     );
-    assert!(after.contains("id=\"ntasks-done\">401<"), "{after}");
-    assert!(bars(&after) > 0, "a non-empty task stream: {after}");
+    assert!(after.contains("id=\"ntasks-done\">302<"), "{after}");
+    assert!(bars(&after) >= 302, "a bar per task: {after}");
     assert_eq!(
         after.matches("class=\"worker\"").count(),
         2,
         "two rows in the workers table"
     );
-    assert!(after.contains(">slow_square<"));
+    assert!(after.contains(">slow_square<") && after.contains(">gated_square<"));
     screenshot(&chrome, &url, "status.png");
 
     let workers = dump_dom(&chrome, &url.replace("/status", "/workers"), 1000);
