@@ -179,3 +179,53 @@ OX.groupTimes = function (table, groups) {
   }
   table.innerHTML = rows.join("");
 };
+
+// Task groups as a graph, left to right by dependency depth, each box
+// filled by its progress (finished green, processing blue, erred red).
+OX.graph = function (el, groups, edges) {
+  const MAX = 300, BW = 180, BH = 46, DX = 240, DY = 62;
+  const shown = groups.slice().sort((a, b) => a.id - b.id).slice(0, MAX);
+  const byId = new Map(shown.map(g => [g.id, g]));
+  const es = edges.filter(e => byId.has(e[0]) && byId.has(e[1]));
+  const depth = new Map(shown.map(g => [g.id, 0]));
+  for (let pass = 0; pass < shown.length; pass++) {
+    let changed = false;
+    for (const [a, b] of es) {
+      if (depth.get(b) < depth.get(a) + 1 && depth.get(a) + 1 < shown.length) { depth.set(b, depth.get(a) + 1); changed = true; }
+    }
+    if (!changed) break;
+  }
+  const rows = new Map(), pos = new Map();
+  let width = 0, height = 0;
+  for (const g of shown) {
+    const d = depth.get(g.id), r = rows.get(d) || 0;
+    rows.set(d, r + 1);
+    const p = { x: 10 + d * DX, y: 10 + r * DY };
+    pos.set(g.id, p);
+    width = Math.max(width, p.x + BW + 10);
+    height = Math.max(height, p.y + BH + 10);
+  }
+  const out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + width + "\" height=\"" + height + "\" font-family=\"sans-serif\" font-size=\"12\">"];
+  for (const [a, b] of es) {
+    const p = pos.get(a), q = pos.get(b);
+    const x1 = p.x + BW, y1 = p.y + BH / 2, x2 = q.x, y2 = q.y + BH / 2, mx = (x1 + x2) / 2;
+    out.push("<path class=\"edge\" d=\"M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " + x2 + "," + y2 + "\" fill=\"none\" stroke=\"#9e9e9e\" stroke-width=\"1.5\"/>");
+  }
+  for (const g of shown) {
+    const p = pos.get(g.id), t = Math.max(g.total, 1);
+    const wf = BW * g.finished / t, wp = BW * g.processing / t, we = BW * g.erred / t;
+    out.push("<g class=\"node\" data-group=\"" + OX.esc(g.name) + "\"><title>" + OX.esc(g.name) + ": " + g.waiting + " waiting, " + g.processing +
+      " processing, " + g.finished + " in memory, " + g.erred + " erred</title>" +
+      "<rect x=\"" + p.x + "\" y=\"" + p.y + "\" width=\"" + BW + "\" height=\"" + BH + "\" rx=\"4\" fill=\"#fff\" stroke=\"" + OX.color(g.id) + "\" stroke-width=\"3\"/>" +
+      "<rect x=\"" + p.x + "\" y=\"" + (p.y + BH - 10) + "\" width=\"" + wf + "\" height=\"10\" fill=\"#43a047\"/>" +
+      "<rect x=\"" + (p.x + wf) + "\" y=\"" + (p.y + BH - 10) + "\" width=\"" + wp + "\" height=\"10\" fill=\"#1e88e5\"/>" +
+      "<rect x=\"" + (p.x + wf + wp) + "\" y=\"" + (p.y + BH - 10) + "\" width=\"" + we + "\" height=\"10\" fill=\"#e53935\"/>" +
+      "<text x=\"" + (p.x + 8) + "\" y=\"" + (p.y + 16) + "\" font-weight=\"600\">" + OX.esc(g.name.length > 24 ? g.name.slice(0, 23) + "…" : g.name) + "</text>" +
+      "<text x=\"" + (p.x + 8) + "\" y=\"" + (p.y + 31) + "\" fill=\"#555\">" + g.finished + " / " + g.total + (g.erred ? " · " + g.erred + " erred" : "") + "</text></g>");
+  }
+  out.push("</svg>");
+  if (groups.length > MAX) out.push("<div>showing the first " + MAX + " of " + groups.length + " task groups</div>");
+  el.innerHTML = out.join("");
+  el.dataset.nodes = shown.length;
+  el.dataset.edges = es.length;
+};

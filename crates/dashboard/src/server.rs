@@ -192,6 +192,7 @@ fn resolve(addr: &str) -> Result<SocketAddr, DashboardError> {
 
 const STATUS_HTML: &str = include_str!("../assets/status.html");
 const WORKERS_HTML: &str = include_str!("../assets/workers.html");
+const GRAPH_HTML: &str = include_str!("../assets/graph.html");
 pub(crate) const DASH_JS: &str = include_str!("../assets/dash.js");
 pub(crate) const DASH_CSS: &str = include_str!("../assets/dash.css");
 
@@ -200,6 +201,8 @@ fn router(collector: Arc<Collector>) -> Router {
         .route("/", get(|| async { Redirect::to("/status") }))
         .route("/status", get(|| async { html(STATUS_HTML) }))
         .route("/workers", get(|| async { html(WORKERS_HTML) }))
+        .route("/graph", get(|| async { html(GRAPH_HTML) }))
+        .route("/api/graph", get(api_graph))
         .route(
             "/dash.js",
             get(|| async { asset("text/javascript", DASH_JS) }),
@@ -236,6 +239,10 @@ async fn api_status(State(c): State<Arc<Collector>>) -> Response {
     c.status_requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     json(c.status_json())
+}
+
+async fn api_graph(State(c): State<Arc<Collector>>) -> Response {
+    json(c.graph_json())
 }
 
 async fn api_workers(State(c): State<Arc<Collector>>) -> Response {

@@ -64,6 +64,9 @@ struct State {
     workers: Vec<Worker>,
     rects: VecDeque<Rect>,
     next_seq: u64,
+    /// Task group dependencies `(from, to)` by group id, of the current
+    /// computation (of all of them when accumulating).
+    edges: Vec<(u32, u32)>,
     memory: MemoryStats,
     memory_limit: Option<usize>,
     peak_held_bytes: usize,
@@ -266,12 +269,24 @@ impl Callback for Collector {
             }
             Event::TaskGroups {
                 groups,
+                edges,
                 memory_limit,
             } => {
                 let mut s = self.state.lock();
+                let mut ids = Vec::with_capacity(groups.len());
                 for (name, n) in groups.iter() {
                     let g = s.group(name);
                     s.counts[g as usize].total += *n as u64;
+                    ids.push(g);
+                }
+                if !self.accumulate {
+                    s.edges.clear();
+                }
+                for &(from, to) in edges.iter() {
+                    let edge = (ids[from as usize], ids[to as usize]);
+                    if !s.edges.contains(&edge) {
+                        s.edges.push(edge);
+                    }
                 }
                 s.memory_limit = *memory_limit;
             }
@@ -346,6 +361,18 @@ impl Collector {
         })
     }
 
+    /// `/api/graph`: the task groups (as in `/api/status`) and which feed
+    /// which.
+    pub(crate) fn graph_json(&self) -> Json {
+        let status = self.status_json();
+        let s = self.state.lock();
+        json!({
+            "groups": status["groups"],
+            "edges": s.edges,
+            "running": status["running"],
+        })
+    }
+
     /// `/api/workers`: one row per worker thread.
     pub(crate) fn workers_json(&self) -> Json {
         let now = self.now_us();
@@ -392,6 +419,7 @@ impl Collector {
         status["tasks"] = tasks["tasks"].clone();
         status["group_names"] = tasks["groups"].clone();
         status["memory_samples"] = json!(s.memory_samples);
+        status["edges"] = json!(s.edges);
         status["dropped_tasks"] = json!(s.next_seq - s.rects.len() as u64);
         status["start_us"] = json!(s.run_start_us);
         status["end_us"] = json!(s.run_end_us.unwrap_or_else(|| self.now_us()));

@@ -113,6 +113,22 @@ fn pages_json_and_metrics_after_a_run_on_two_threads() {
     let later = json(addr, &format!("/api/tasks?since={next}"));
     assert!(later["tasks"].as_array().unwrap().is_empty());
 
+    let g = json(addr, "/api/graph");
+    let id = |name: &str| {
+        g["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap()["id"]
+            .clone()
+    };
+    assert_eq!(
+        g["edges"],
+        serde_json::json!([[id("slow_square"), id("add_all")]]),
+        "{g}"
+    );
+
     let w = json(addr, "/api/workers");
     assert_eq!(w["workers"].as_array().unwrap().len(), 2);
 
@@ -130,7 +146,7 @@ fn pages_json_and_metrics_after_a_run_on_two_threads() {
     assert!(body.contains("# TYPE oxidask_memory_held_bytes gauge"));
     assert!(body.contains("oxidask_worker_busy_seconds_total{worker=\"1\"}"));
 
-    for page in ["/status", "/workers"] {
+    for page in ["/status", "/workers", "/graph"] {
         let (status, head, body) = get(addr, page);
         assert_eq!(status, 200);
         assert!(head.contains("text/html"));
@@ -283,6 +299,7 @@ fn a_performance_report_is_one_self_contained_file() {
         );
         assert!(bars(&dom) >= 100, "a task stream in the report");
         assert!(dom.contains(">slow_square<"));
+        assert!(dom.contains("data-edges=\"1\""), "the group graph: {dom}");
         screenshot(&chrome, &format!("file://{}", path.display()), "report.png");
     }
     std::fs::remove_dir_all(&dir).unwrap();
@@ -369,6 +386,19 @@ fn the_status_page_in_headless_chromium_during_a_run() {
 
     let workers = dump_dom(&chrome, &url.replace("/status", "/workers"), 1000);
     assert_eq!(workers.matches("class=\"worker\"").count(), 2, "{workers}");
+
+    let graph_url = url.replace("/status", "/graph");
+    let graph = dump_dom(&chrome, &graph_url, 1000);
+    assert!(
+        graph.contains("data-nodes=\"3\""),
+        "three task groups: {graph}"
+    );
+    assert!(
+        graph.contains("data-edges=\"2\""),
+        "both squares feed the sum: {graph}"
+    );
+    assert!(graph.contains("data-group=\"gated_square\""), "{graph}");
+    screenshot(&chrome, &graph_url, "graph.png");
 }
 
 /// The `data-bars` count of the task-stream canvas.
