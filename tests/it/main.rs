@@ -4,6 +4,7 @@
 mod array;
 mod bag;
 mod dags;
+mod dashboard;
 mod failures;
 mod memory;
 mod shuffle;
