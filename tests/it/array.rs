@@ -26,6 +26,23 @@ fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>)> {
     })
 }
 
+/// Up to four random cuts of an axis of length `n`: chunk lengths that sum
+/// to `n`, possibly empty ones.
+fn ragged(n: usize) -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(0..=n, 0..4).prop_map(move |mut cuts| {
+        cuts.push(n);
+        cuts.sort_unstable();
+        let mut prev = 0;
+        cuts.into_iter()
+            .map(|c| {
+                let len = c - prev;
+                prev = c;
+                len
+            })
+            .collect()
+    })
+}
+
 /// Regular chunks (any size, remainder or not) or a ragged partition that
 /// may contain empty chunks.
 fn chunking(n: usize) -> impl Strategy<Value = Vec<usize>> {
@@ -37,18 +54,7 @@ fn chunking(n: usize) -> impl Strategy<Value = Vec<usize>> {
             }
             v
         }),
-        prop::collection::vec(0..=n, 0..4).prop_map(move |mut cuts| {
-            cuts.push(n);
-            cuts.sort_unstable();
-            let mut prev = 0;
-            cuts.into_iter()
-                .map(|c| {
-                    let len = c - prev;
-                    prev = c;
-                    len
-                })
-                .collect()
-        }),
+        ragged(n),
     ]
 }
 

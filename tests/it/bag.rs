@@ -404,14 +404,14 @@ mod groupby {
     /// single result and the peak bytes held, and the limit sits a quarter
     /// of the way between (a result larger than the limit alone is an
     /// error), with room over the largest for the shuffle's file indexes
-    /// (`inputs` of them). When the peak is not over that (one output
+    /// (one per input, listing every output). When the peak is not over that (one output
     /// partition, little data), no limit can make the store spill; the run
     /// still counts as limited.
     /// `check` is called with every run's output partitions.
     fn run_all<R: PartialEq + std::fmt::Debug>(
         dir: &Path,
         tally: &SpillTally,
-        inputs: usize,
+        (inputs, outputs): (usize, usize),
         run: impl Fn(&ComputeOptions) -> R,
         check: impl Fn(&str, &R) -> Result<(), TestCaseError>,
     ) -> Result<(), TestCaseError> {
@@ -431,9 +431,10 @@ mod groupby {
         let largest = probe.largest.load(Ordering::SeqCst);
         let peak = probe.peak.load(Ordering::SeqCst);
         // Headroom over the largest result: the shuffle's file indexes
-        // (~200 B per input partition) have no byte encoding and cannot be
-        // spilled, so a limit below them is an error.
-        let headroom = 256 * (inputs + 1);
+        // (64 + 32 B per output partition, for each input, and the barrier's
+        // list of them) have no byte encoding and cannot be spilled, so a
+        // limit below them is an error.
+        let headroom = (inputs + 1) * (128 + 32 * outputs);
         let limit = largest + ((peak - largest.min(peak)) / 4).max(headroom);
         // Over the limit by more than the writer's backlog (a quarter of
         // the limit): `put` waits for the spill, which cannot be discarded.
@@ -588,7 +589,7 @@ mod groupby {
             run_all(
                 &dir,
                 &tally,
-                np,
+                (np, m),
                 |opts| partitions(&by_num, opts),
                 |name, got| {
                     check(got, &xs, |r| r.0 % modulus, m)
@@ -608,7 +609,7 @@ mod groupby {
             run_all(
                 &dir,
                 &tally,
-                np,
+                (np, m),
                 |opts| partitions(&by_str, opts),
                 |name, got| {
                     check(got, &xs_piped, |r| r.1[..r.1.len().min(3)].to_string(), m)
@@ -649,7 +650,7 @@ mod groupby {
             run_all(
                 &dir,
                 &tally,
-                np,
+                (np, np),
                 |opts| partitions(&g, opts),
                 |name, got| {
                     check(got, &xs, |x| x % modulus, np)
@@ -666,7 +667,7 @@ mod groupby {
             run_all(
                 &dir,
                 &tally,
-                np,
+                (np, np),
                 |opts| {
                     let mut counts: Vec<(u64, usize)> =
                         g.map(|(k, v)| (k, v.len())).compute_with(opts).unwrap();

@@ -9,3 +9,4 @@ mod failures;
 mod memory;
 mod shuffle;
 mod sizes;
+mod visualize;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayD, IxDyn, SliceInfoElem};
 use oxidask_graph::{
-    Arg, FnOp, HighLevelGraph, Key, Op, OpError, Task, TaskGraph, Value, VisualizeBackend, name_for,
+    Arg, FnOp, HighLevelGraph, Key, OpError, Task, TaskGraph, Value, VisualizeBackend, name_for,
 };
 use oxidask_scheduler::{ComputeOptions, compute_with};
 
@@ -16,7 +16,7 @@ use crate::element::{DType, Element};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, ExprOp};
 use crate::grid::{Chunks, Grid, unravel};
-use crate::layer::{BlockLayer, Pattern};
+use crate::layer::{BlockLayer, Pattern, PerBlockPattern};
 use crate::stream::{Stream, Visit};
 
 /// A lazy N-dimensional array of `T`, cut into chunks that are `ndarray`
@@ -233,7 +233,7 @@ impl<T: Element> Array<T> {
             name,
             "assemble",
             (*self.grid).clone(),
-            Arc::new(AssemblePattern {
+            Arc::new(PerBlockPattern {
                 input: self.name.clone(),
                 op,
             }),
@@ -449,28 +449,6 @@ impl<T: Element> Sink<T> {
             .slice_mut(info.as_slice())
             .assign(block);
         Ok(())
-    }
-}
-
-/// Task `(name, i, j, …)` copies block `(input, i, j, …)` into the result.
-struct AssemblePattern {
-    input: Arc<str>,
-    op: Arc<dyn Op>,
-}
-
-impl Pattern for AssemblePattern {
-    fn task(&self, idx: &[u32]) -> Task {
-        Task::new(
-            self.op.clone(),
-            vec![
-                Arg::Key(Key::with_index(self.input.clone(), idx)),
-                Arg::Value(Value::new(idx.to_vec())),
-            ],
-        )
-    }
-
-    fn inputs(&self) -> Vec<Arc<str>> {
-        vec![self.input.clone()]
     }
 }
 

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use oxidask_graph::{CulledLayer, Error, Key, Layer, Result, Task, TaskGraph};
+use oxidask_graph::{Arg, CulledLayer, Error, Key, Layer, Op, Result, Task, TaskGraph, Value};
 
 use crate::grid::{ravel, unravel};
 
@@ -151,5 +151,29 @@ impl Layer for BlockLayer {
             into.insert_new(Key::with_index(self.name.clone(), &idx), task);
         }
         Ok(())
+    }
+}
+
+/// Task `(name, i, j, …)` runs `op` on block `(input, i, j, …)` and that
+/// block's index: for per-block side effects such as writing a block to its
+/// file or copying it into a result.
+pub(crate) struct PerBlockPattern {
+    pub(crate) input: Arc<str>,
+    pub(crate) op: Arc<dyn Op>,
+}
+
+impl Pattern for PerBlockPattern {
+    fn task(&self, idx: &[u32]) -> Task {
+        Task::new(
+            self.op.clone(),
+            vec![
+                Arg::Key(Key::with_index(self.input.clone(), idx)),
+                Arg::Value(Value::new(idx.to_vec())),
+            ],
+        )
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        vec![self.input.clone()]
     }
 }

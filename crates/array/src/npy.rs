@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
-use oxidask_graph::{Arg, FnOp, Key, Op, Task, Value, name_for};
+use oxidask_graph::{FnOp, Value, name_for};
 use oxidask_scheduler::ComputeOptions;
 
 use crate::array::{Array, grid_for};
@@ -24,7 +24,7 @@ use crate::creation::source_parts;
 use crate::element::{DType, Element};
 use crate::error::{Error, Result};
 use crate::grid::{Chunks, Grid};
-use crate::layer::Pattern;
+use crate::layer::PerBlockPattern;
 use crate::stream::Fill;
 
 fn descr(d: DType) -> &'static str {
@@ -371,27 +371,6 @@ pub fn from_npy_stack<T: Element>(dir: impl AsRef<Path>) -> Result<Array<T>> {
     Ok(source_parts("from_npy_stack", &token, grid, block, open))
 }
 
-struct WritePattern {
-    input: Arc<str>,
-    op: Arc<dyn Op>,
-}
-
-impl Pattern for WritePattern {
-    fn task(&self, idx: &[u32]) -> Task {
-        Task::new(
-            self.op.clone(),
-            vec![
-                Arg::Key(Key::with_index(self.input.clone(), idx)),
-                Arg::Value(Value::new(idx.to_vec())),
-            ],
-        )
-    }
-
-    fn inputs(&self) -> Vec<Arc<str>> {
-        vec![self.input.clone()]
-    }
-}
-
 impl<T: Element> Array<T> {
     /// Writes the array to a `.npy` file (format 1.0, C order), each block
     /// by its own task at its own offsets: the whole array is never in
@@ -438,7 +417,7 @@ impl<T: Element> Array<T> {
             name,
             "to_npy",
             (*self.grid).clone(),
-            Arc::new(WritePattern {
+            Arc::new(PerBlockPattern {
                 input: self.name.clone(),
                 op,
             }),
@@ -504,7 +483,7 @@ impl<T: Element> Array<T> {
             name,
             "to_npy_stack",
             (*x.grid).clone(),
-            Arc::new(WritePattern {
+            Arc::new(PerBlockPattern {
                 input: x.name.clone(),
                 op,
             }),

@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use oxidask_graph::{
     BlockArg, BlockwiseLayer, FnOp, HighLevelGraph, Key, OpError, Tokenizer, Value,
+    VisualizeBackend,
 };
 use oxidask_scheduler::ComputeOptions;
 use serde::Serialize;
@@ -395,6 +396,18 @@ impl<T: Record> Bag<T> {
         b
     }
 
+    /// Draws the task graph computing this bag's partitions to an SVG file
+    /// (with Graphviz `dot` when installed, else a built-in layout); says
+    /// which was used.
+    pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> Result<VisualizeBackend> {
+        let stored = self.persist_layer();
+        let keys = stored.keys();
+        let tasks = stored.graph.cull(&keys)?.to_task_graph()?;
+        Ok(tasks
+            .visualize(path)
+            .map_err(oxidask_scheduler::Error::from)?)
+    }
+
     /// Computes every partition and returns the records in order, with the
     /// configuration in force (the threaded scheduler by default).
     pub fn compute(&self) -> Result<Vec<T>> {
@@ -486,6 +499,16 @@ impl<R: Record> Item<R> {
     /// The high-level graph computing the value.
     pub fn graph(&self) -> &HighLevelGraph {
         &self.graph
+    }
+
+    /// Draws the task graph computing the value to an SVG file (with
+    /// Graphviz `dot` when installed, else a built-in layout).
+    pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> Result<VisualizeBackend> {
+        let key = std::slice::from_ref(&self.key);
+        let tasks = self.graph.cull(key)?.to_task_graph()?;
+        Ok(tasks
+            .visualize(path)
+            .map_err(oxidask_scheduler::Error::from)?)
     }
 
     /// Computes the value with the configuration in force.

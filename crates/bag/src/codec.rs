@@ -212,6 +212,12 @@ impl<T: 'static> Codec<Encoded<T>> for EncodedCodec {
     }
 }
 
+// Partitions of the record types the readers produce, decodable by codec
+// id in another process of the same program (a user's record type is
+// registered the same way: `register_value!(Vec<Person>, ...)`).
+oxidask_graph::register_value!(Vec<String>, crate::codec::RecordsCodec);
+oxidask_graph::register_value!(Vec<serde_json::Value>, crate::codec::RecordsCodec);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,5 +330,23 @@ mod tests {
             assert_eq!(read_varint(&out).unwrap(), (n, &[][..]));
         }
         assert!(read_varint(&[0x80]).is_err());
+    }
+
+    #[test]
+    fn a_string_partition_decodes_with_the_codec_that_wrote_it() {
+        // Vec<String> has two codecs (records here, serde in the graph
+        // crate): the id written with the bytes picks the right one.
+        let lines: Vec<String> = vec!["a b".into(), String::new(), "ü\r\n".into()];
+        let v = crate::bag::part(lines.clone());
+        let id = v.codec().unwrap().id();
+        assert!(id.contains("RecordsCodec"), "{id}");
+        let mut bytes = Vec::new();
+        v.encode(&mut bytes).unwrap();
+        let back = oxidask_graph::Value::decode(&id, &bytes).unwrap();
+        assert_eq!(back.downcast_ref::<Vec<String>>().unwrap(), &lines);
+        let serde = oxidask_graph::codec_of::<Vec<String>, oxidask_graph::SerdeCodec>().id();
+        assert_ne!(serde, id);
+        let wrong = oxidask_graph::Value::decode(&serde, &bytes);
+        assert!(wrong.map_or(true, |w| w.downcast_ref::<Vec<String>>().unwrap() != &lines));
     }
 }

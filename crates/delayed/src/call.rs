@@ -115,7 +115,7 @@ macro_rules! arities {
             use super::*;
             $(
                 #[doc(hidden)]
-                #[allow(unused_mut, unused_variables)]
+                #[allow(unused_mut, unused_variables, clippy::too_many_arguments)]
                 pub fn $fname<F, R, $($A),*>(f: F, $($a: impl IntoArg<$A>),*) -> Delayed<R>
                 where
                     F: Fn($($A),*) -> R + Send + Sync + 'static,
@@ -139,7 +139,7 @@ macro_rules! arities {
             use super::*;
             $(
                 #[doc(hidden)]
-                #[allow(unused_mut, unused_variables)]
+                #[allow(unused_mut, unused_variables, clippy::too_many_arguments)]
                 pub fn $fname<F, R, E, $($A),*>(f: F, $($a: impl IntoArg<$A>),*) -> Delayed<R>
                 where
                     F: Fn($($A),*) -> Result<R, E> + Send + Sync + 'static,
@@ -168,6 +168,12 @@ arities! {
     call4: A a 0, B b 1, C c 2, D d 3;
     call5: A a 0, B b 1, C c 2, D d 3, E2 e 4;
     call6: A a 0, B b 1, C c 2, D d 3, E2 e 4, G g 5;
+    call7: A a 0, B b 1, C c 2, D d 3, E2 e 4, G g 5, H h 6;
+    call8: A a 0, B b 1, C c 2, D d 3, E2 e 4, G g 5, H h 6, I i 7;
+    call9: A a 0, B b 1, C c 2, D d 3, E2 e 4, G g 5, H h 6, I i 7, J j 8;
+    call10: A a 0, B b 1, C c 2, D d 3, E2 e 4, G g 5, H h 6, I i 7, J j 8, K k 9;
+    call11: A a 0, B b 1, C c 2, D d 3, E2 e 4, G g 5, H h 6, I i 7, J j 8, K k 9, L l 10;
+    call12: A a 0, B b 1, C c 2, D d 3, E2 e 4, G g 5, H h 6, I i 7, J j 8, K k 9, L l 10, M m 11;
 }
 
 #[cfg(test)]

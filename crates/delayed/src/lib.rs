@@ -73,7 +73,15 @@ pub mod __private {
 /// Makes a lazy call: `delayed!(f(a, b))` is a [`Delayed`] of what `f(a, b)`
 /// returns; `delayed!(f(a, b)?)` for an `f` returning `Result`, whose error
 /// fails the computation. `f` is a path to a function (or a closure bound to
-/// a name); each argument is a plain value, a `Delayed`, or a `&Delayed`.
+/// a name) of up to 12 arguments; each argument is a plain value, a
+/// `Delayed`, or a `&Delayed`. Anything else — a method call, say — is a
+/// compile error saying what is supported:
+///
+/// ```compile_fail
+/// use oxidask_delayed::{delayed, Delayed};
+/// let xs: Vec<u64> = vec![1, 2];
+/// let bad = delayed!(xs[0].clone().pow(2));
+/// ```
 #[macro_export]
 macro_rules! delayed {
     ($($f:ident)::+ ( $($arg:expr),* $(,)? ) ?) => {
@@ -102,6 +110,43 @@ macro_rules! delayed {
     };
     (@call $kind:ident; $f:path; $a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $g:expr) => {
         $crate::__private::$kind::call6($f, $a, $b, $c, $d, $e, $g)
+    };
+    (@call $kind:ident; $f:path; $a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $g:expr, $h:expr) => {
+        $crate::__private::$kind::call7($f, $a, $b, $c, $d, $e, $g, $h)
+    };
+    (@call $kind:ident; $f:path; $a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $g:expr, $h:expr,
+     $i:expr) => {
+        $crate::__private::$kind::call8($f, $a, $b, $c, $d, $e, $g, $h, $i)
+    };
+    (@call $kind:ident; $f:path; $a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $g:expr, $h:expr,
+     $i:expr, $j:expr) => {
+        $crate::__private::$kind::call9($f, $a, $b, $c, $d, $e, $g, $h, $i, $j)
+    };
+    (@call $kind:ident; $f:path; $a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $g:expr, $h:expr,
+     $i:expr, $j:expr, $k:expr) => {
+        $crate::__private::$kind::call10($f, $a, $b, $c, $d, $e, $g, $h, $i, $j, $k)
+    };
+    (@call $kind:ident; $f:path; $a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $g:expr, $h:expr,
+     $i:expr, $j:expr, $k:expr, $l:expr) => {
+        $crate::__private::$kind::call11($f, $a, $b, $c, $d, $e, $g, $h, $i, $j, $k, $l)
+    };
+    (@call $kind:ident; $f:path; $a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $g:expr, $h:expr,
+     $i:expr, $j:expr, $k:expr, $l:expr, $m:expr) => {
+        $crate::__private::$kind::call12($f, $a, $b, $c, $d, $e, $g, $h, $i, $j, $k, $l, $m)
+    };
+    (@call $kind:ident; $f:path; $($arg:expr),*) => {
+        compile_error!(
+            "delayed! calls functions of up to 12 arguments: pass a tuple or a struct \
+             to a function with more"
+        )
+    };
+    ($($anything:tt)*) => {
+        compile_error!(
+            "delayed! takes a call of a function by its path: `delayed!(f(a, b))`, \
+             `delayed!(module::f(x)?)` for a function returning Result. For a method \
+             call or any other expression, put it in a function (or a closure bound \
+             to a name) and call that"
+        )
     };
 }
 

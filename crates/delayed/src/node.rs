@@ -90,6 +90,16 @@ impl<T> Delayed<T> {
         add_to_graph(&mut g, &self.node);
         g
     }
+
+    /// Draws the task graph computing this value to an SVG file (with
+    /// Graphviz `dot` when installed, else a built-in layout); says which
+    /// was used.
+    pub fn visualize(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> oxidask_scheduler::Result<oxidask_graph::VisualizeBackend> {
+        Ok(self.to_graph().visualize(path)?)
+    }
 }
 
 impl<T: Data> Delayed<T> {

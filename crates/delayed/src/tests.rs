@@ -118,3 +118,33 @@ fn lists_of_delayed_values_are_arguments() {
     }
     assert_eq!(layer[0].compute().unwrap(), (1..=1000).sum::<i64>());
 }
+
+#[allow(clippy::too_many_arguments)]
+fn twelve(
+    a: i64,
+    b: i64,
+    c: i64,
+    d: i64,
+    e: i64,
+    f: i64,
+    g: i64,
+    h: i64,
+    i: i64,
+    j: i64,
+    k: i64,
+    l: i64,
+) -> i64 {
+    [a, b, c, d, e, f, g, h, i, j, k, l]
+        .iter()
+        .enumerate()
+        .map(|(n, x)| (n as i64 + 1) * x)
+        .sum()
+}
+
+#[test]
+fn calls_of_up_to_twelve_arguments_keep_their_order() {
+    let one = delayed!(inc(0));
+    let x = delayed!(twelve(1, &one, 1, 1, 1, 1, 1, 1, 1, 1, 1, one.clone()));
+    // 1 + 2 + ... + 12 with every argument 1.
+    assert_eq!(x.compute().unwrap(), 78);
+}

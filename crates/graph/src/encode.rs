@@ -63,11 +63,8 @@ impl TaskGraph {
                             key: key.clone(),
                             reason: format!("argument {i}: {reason}"),
                         })?;
-                        let codec = v.codec().expect("encoded, so it has a codec").name();
-                        EncodedArg::Value {
-                            codec: codec.to_string(),
-                            bytes,
-                        }
+                        let codec = v.codec().expect("encoded, so it has a codec").id();
+                        EncodedArg::Value { codec, bytes }
                     }
                 });
             }

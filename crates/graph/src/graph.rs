@@ -391,12 +391,17 @@ mod tests {
         Task::literal(Value::new(x))
     }
 
-    /// A task reading `reads` (keys of literal tasks 0..n), the oracle's
-    /// dependency list (each once, first use first) and the graph's.
-    fn wide_reader(n: u32, reads: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    /// Tasks `x0..x(n-1)` (not literals, so inlining keeps them apart) and
+    /// a task `reader` reading `reads` of them in that order.
+    fn reader_graph(n: u32, reads: &[u32]) -> TaskGraph {
+        let make = crate::op::FnOp::arc("make", |a| Ok(a[0].clone()));
         let mut g = TaskGraph::new();
         for i in 0..n {
-            g.insert(Key::with_index("x", &[i]), lit(i as i64));
+            let arg = Arg::Value(Value::new(i as i64));
+            g.insert(
+                Key::with_index("x", &[i]),
+                Task::new(make.clone(), vec![arg]),
+            );
         }
         let args = reads
             .iter()
@@ -406,9 +411,15 @@ mod tests {
             Key::new("reader"),
             Task::new(Arc::new(crate::op::Identity), args),
         );
+        g
+    }
+
+    /// The reader's dependency list as the oracle (each once, first use
+    /// first) and the graph give it.
+    fn wide_reader(n: u32, reads: &[u32]) -> (Vec<u32>, Vec<u32>) {
         let mut once = std::collections::HashSet::new();
         let oracle: Vec<u32> = reads.iter().copied().filter(|&r| once.insert(r)).collect();
-        let deps = g.dependencies().unwrap();
+        let deps = reader_graph(n, reads).dependencies().unwrap();
         (oracle, deps.of(n).to_vec())
     }
 
@@ -454,24 +465,7 @@ mod tests {
         let (oracle, got) = wide_reader(n, &reads);
         assert_eq!(got.len(), n as usize);
         assert!(got == oracle);
-        // Tasks that are not literals, so inlining keeps them apart.
-        let make = crate::op::FnOp::arc("make", |a| Ok(a[0].clone()));
-        let mut g = TaskGraph::new();
-        for i in 0..n {
-            let arg = Arg::Value(Value::new(i as i64));
-            g.insert(
-                Key::with_index("x", &[i]),
-                Task::new(make.clone(), vec![arg]),
-            );
-        }
-        let args = reads
-            .iter()
-            .map(|&i| Arg::Key(Key::with_index("x", &[i])))
-            .collect();
-        g.insert(
-            Key::new("reader"),
-            Task::new(Arc::new(crate::op::Identity), args),
-        );
+        let g = reader_graph(n, &reads);
         let plan = crate::optimize::optimize(
             g,
             &[Key::new("reader")],

@@ -65,8 +65,11 @@ fn key_hash(name: &str, index: &[u32]) -> u64 {
 
 impl PartialEq for Key {
     fn eq(&self, other: &Key) -> bool {
+        // Cheapest first; the name's bytes only when the handles differ (a
+        // key read by a task is usually a clone of the one it names).
         self.hash == other.hash
-            && self.index == other.index
+            && self.index.len() == other.index.len()
+            && (self.index.is_empty() || self.index == other.index)
             && (Arc::ptr_eq(&self.name, &other.name) || self.name == other.name)
     }
 }

@@ -70,6 +70,7 @@ impl Extend<u8> for AppendTo<'_> {
 /// The type-erased functions of one (type, codec) pair.
 pub struct CodecVTable {
     type_name: fn() -> &'static str,
+    codec_name: fn() -> &'static str,
     type_id: fn() -> TypeId,
     encode: EncodeErased,
     decode: DecodeValue,
@@ -79,15 +80,23 @@ type EncodeErased = fn(&(dyn Any + Send + Sync), &mut Vec<u8>) -> Result<(), Str
 
 impl fmt::Debug for CodecVTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Codec({})", self.name())
+        write!(f, "Codec({})", self.id())
     }
 }
 
 impl CodecVTable {
-    /// The name a value of this codec is registered and encoded under: its
-    /// Rust type name.
+    /// The Rust type name of the values this codec writes.
     pub fn name(&self) -> &'static str {
         (self.type_name)()
+    }
+
+    /// The id bytes of this codec are registered, written and decoded under:
+    /// the value's type *and* the codec, `type@codec`. One type may have
+    /// several codecs (a bag partition of `Vec<String>` is written
+    /// record by record, a plain `Vec<String>` with serde); the id makes
+    /// bytes always decode with the codec that wrote them.
+    pub fn id(&self) -> String {
+        format!("{}@{}", (self.type_name)(), (self.codec_name)())
     }
 
     /// The type this codec writes.
@@ -106,6 +115,7 @@ struct VTableOf<T, C>(PhantomData<(T, C)>);
 impl<T: Any + Send + Sync, C: Codec<T>> VTableOf<T, C> {
     const TABLE: CodecVTable = CodecVTable {
         type_name: type_name::<T>,
+        codec_name: type_name::<C>,
         type_id: TypeId::of::<T>,
         encode: encode_erased::<T, C>,
         decode: decode_erased::<T, C>,
@@ -376,19 +386,24 @@ impl Value {
         }
     }
 
-    /// Decodes a value written by the codec registered under `codec_name`.
-    pub fn decode(codec_name: &str, bytes: &[u8]) -> Result<Value> {
+    /// Decodes a value written by the codec registered under `codec_id`
+    /// (a [`CodecVTable::id`]).
+    pub fn decode(codec_id: &str, bytes: &[u8]) -> Result<Value> {
+        let what = || match codec_id.split_once('@') {
+            Some((ty, codec)) => format!("a value of type {ty} (codec {codec})"),
+            None => format!("a value with codec id {codec_id}"),
+        };
         let decode = registry()
-            .by_name
-            .get(codec_name)
+            .by_id
+            .get(codec_id)
             .ok_or_else(|| Error::Decode {
-                what: format!("a value of type {codec_name}"),
-                message: "no codec is registered under this name; register the type with \
-                      oxidask_graph::register_value!"
+                what: what(),
+                message: "no codec is registered under this id in this program; register the \
+                      type with oxidask_graph::register_value!"
                     .into(),
             })?;
         decode(bytes).map_err(|message| Error::Decode {
-            what: format!("a value of type {codec_name}"),
+            what: what(),
             message,
         })
     }
@@ -467,24 +482,26 @@ inventory::collect!(ValueDecoder);
 
 type DecodeValue = fn(&[u8]) -> Result<Value, String>;
 
-/// The registered codecs, by name (for decoding) and by type (for
-/// [`Value::new`]). When one type is registered twice, the first
-/// registration seen wins for `Value::new`; both decode by their names.
+/// The registered codecs, by [id](CodecVTable::id) (for decoding) and by
+/// type (for [`Value::new`]). When one type is registered with two codecs,
+/// the first registration seen wins for `Value::new`; both decode by their
+/// ids.
 struct Registry {
-    by_name: HashMap<&'static str, DecodeValue>,
-    by_type: HashMap<TypeId, &'static CodecVTable>,
+    by_id: HashMap<String, DecodeValue>,
+    /// Looked up for every `Value::new`: a fast hasher, not SipHash.
+    by_type: HashMap<TypeId, &'static CodecVTable, foldhash::fast::FixedState>,
 }
 
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         let mut r = Registry {
-            by_name: HashMap::new(),
-            by_type: HashMap::new(),
+            by_id: HashMap::new(),
+            by_type: HashMap::default(),
         };
         for d in inventory::iter::<ValueDecoder> {
             let vt = (d.vtable)();
-            r.by_name.entry(vt.name()).or_insert(vt.decode);
+            r.by_id.entry(vt.id()).or_insert(vt.decode);
             r.by_type.entry(vt.type_id()).or_insert(vt);
         }
         r
@@ -537,7 +554,7 @@ mod tests {
         assert!(v.nbytes() >= 800);
         let mut bytes = Vec::new();
         v.encode(&mut bytes).unwrap();
-        let back = Value::decode(v.codec().unwrap().name(), &bytes).unwrap();
+        let back = Value::decode(&v.codec().unwrap().id(), &bytes).unwrap();
         assert_eq!(back.downcast_ref::<Vec<f64>>().unwrap(), &vec![1.0f64; 100]);
 
         let s = Value::new(String::from("hello"));

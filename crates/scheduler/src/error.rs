@@ -13,6 +13,9 @@ pub enum Error {
     /// A task returned an error or panicked; names its key and op.
     #[error(transparent)]
     Task(#[from] TaskError),
+    /// A picture of the graph could not be drawn (`visualize`).
+    #[error(transparent)]
+    Visualize(#[from] oxidask_graph::VisualizeError),
     /// A result could not be kept within the memory limit (too large, not
     /// spillable, or the spill directory failed); names the task's key.
     #[error("memory limit, at task {key}: {error}")]

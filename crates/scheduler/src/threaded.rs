@@ -2,7 +2,8 @@
 //!
 //! Ready tasks live in priority heaps (lowest priority number first):
 //!
-//! - the *injector* holds the tasks ready at the start (the roots);
+//! - the *injector* holds the tasks ready at the start (the roots), sorted
+//!   once (it is never added to);
 //! - each worker owns a heap of the tasks its own results made ready.
 //!
 //! A worker runs the better of its own best task and the injector's best
@@ -100,8 +101,52 @@ impl SharedHeap {
     }
 }
 
+/// The roots, ready at the start and never added to: sorted once, taken
+/// from the end. Popping a sorted vector is a pointer decrement where a
+/// heap of a million roots pays a cache-missing sift per pop.
+struct RootStack {
+    /// (priority, id), worst first, so the best is last.
+    items: Mutex<Vec<(u32, u32)>>,
+    /// The best priority left, or `u64::MAX` when empty; updated under the lock.
+    top: AtomicU64,
+}
+
+impl RootStack {
+    fn new() -> RootStack {
+        RootStack {
+            items: Mutex::new(Vec::new()),
+            top: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn fill(&self, mut roots: Vec<(u32, u32)>) {
+        roots.sort_unstable_by(|a, b| b.cmp(a));
+        let mut items = self.items.lock();
+        *items = roots;
+        self.publish(&items);
+    }
+
+    fn pop(&self) -> Option<u32> {
+        let mut items = self.items.lock();
+        let id = items.pop().map(|(_, id)| id);
+        self.publish(&items);
+        id
+    }
+
+    fn publish(&self, items: &[(u32, u32)]) {
+        self.top.store(
+            items.last().map_or(u64::MAX, |&(p, _)| p as u64),
+            Ordering::Release,
+        );
+    }
+
+    fn top(&self) -> u64 {
+        self.top.load(Ordering::Acquire)
+    }
+}
+
 struct StealingQueues {
-    injector: SharedHeap,
+    injector: RootStack,
     locals: Vec<SharedHeap>,
     /// Ready tasks in all heaps; read by parking workers without locking heaps.
     pending: AtomicUsize,
@@ -113,7 +158,7 @@ struct StealingQueues {
 impl StealingQueues {
     fn new(n: usize) -> StealingQueues {
         StealingQueues {
-            injector: SharedHeap::new(),
+            injector: RootStack::new(),
             locals: (0..n).map(|_| SharedHeap::new()).collect(),
             pending: AtomicUsize::new(0),
             parked: AtomicUsize::new(0),
@@ -124,7 +169,7 @@ impl StealingQueues {
 
     fn inject(&self, roots: &[u32], run: &Run) {
         self.injector
-            .extend(roots.iter().map(|&id| (run.priority(id), id)));
+            .fill(roots.iter().map(|&id| (run.priority(id), id)).collect());
         self.pending.fetch_add(roots.len(), Ordering::SeqCst);
     }
 

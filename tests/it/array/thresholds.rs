@@ -13,7 +13,7 @@ use oxidask::array::{self as da, Array, Reduce, ndarray};
 use oxidask::prelude::*;
 use proptest::prelude::*;
 
-use super::{close, data, oracle};
+use super::{close, data, oracle, ragged};
 
 /// Elements per streaming piece, as documented in `docs/array.md`.
 const PIECE: usize = 8192;
@@ -31,19 +31,7 @@ fn cut(n: usize) -> BoxedStrategy<Vec<usize>> {
         }
         v
     });
-    let ragged = prop::collection::vec(0..=n, 0..4).prop_map(move |mut cuts| {
-        cuts.push(n);
-        cuts.sort_unstable();
-        let mut prev = 0;
-        cuts.into_iter()
-            .map(|c| {
-                let len = c - prev;
-                prev = c;
-                len
-            })
-            .collect()
-    });
-    prop_oneof![3 => Just(vec![n]), 2 => regular, 1 => ragged].boxed()
+    prop_oneof![3 => Just(vec![n]), 2 => regular, 1 => ragged(n)].boxed()
 }
 
 /// Shapes of up to ~60,000 elements whose blocks are often larger than a

@@ -87,8 +87,8 @@ mod tests {
         let mut bytes = Vec::new();
         v.encode(&mut bytes).unwrap();
         assert_eq!(bytes.len(), 4 + 16 + 96);
-        let back = Value::decode(v.codec().unwrap().name(), &bytes).unwrap();
+        let back = Value::decode(&v.codec().unwrap().id(), &bytes).unwrap();
         assert_eq!(back.downcast_ref::<ArrayD<f64>>().unwrap(), &a);
-        assert!(Value::decode(v.codec().unwrap().name(), &bytes[..50]).is_err());
+        assert!(Value::decode(&v.codec().unwrap().id(), &bytes[..50]).is_err());
     }
 }

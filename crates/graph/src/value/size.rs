@@ -199,51 +199,56 @@ impl<T: DataSize, const N: usize> DataSize for [T; N] {
 const HASH_ENTRY_OVERHEAD: usize = 1;
 const TREE_ENTRY_OVERHEAD: usize = 16;
 
+/// A table's slots plus, unless its entries own no heap, each entry's heap.
+fn table_heap(slots: usize, flat: bool, heaps: impl Iterator<Item = usize>) -> usize {
+    if flat {
+        slots
+    } else {
+        slots + heaps.sum::<usize>()
+    }
+}
+
 impl<K: DataSize, V: DataSize, S> DataSize for HashMap<K, V, S> {
     fn heap_bytes(&self) -> usize {
-        let slots = allocation_bytes(self.capacity() * (size_of::<(K, V)>() + HASH_ENTRY_OVERHEAD));
-        if K::IS_FLAT && V::IS_FLAT {
-            return slots;
-        }
-        slots
-            + self
-                .iter()
-                .map(|(k, v)| k.heap_bytes() + v.heap_bytes())
-                .sum::<usize>()
+        let slot = size_of::<(K, V)>() + HASH_ENTRY_OVERHEAD;
+        table_heap(
+            allocation_bytes(self.capacity() * slot),
+            K::IS_FLAT && V::IS_FLAT,
+            self.iter().map(|(k, v)| k.heap_bytes() + v.heap_bytes()),
+        )
     }
 }
 
 impl<T: DataSize, S> DataSize for HashSet<T, S> {
     fn heap_bytes(&self) -> usize {
-        let slots = allocation_bytes(self.capacity() * (size_of::<T>() + HASH_ENTRY_OVERHEAD));
-        if T::IS_FLAT {
-            return slots;
-        }
-        slots + self.iter().map(DataSize::heap_bytes).sum::<usize>()
+        let slot = size_of::<T>() + HASH_ENTRY_OVERHEAD;
+        table_heap(
+            allocation_bytes(self.capacity() * slot),
+            T::IS_FLAT,
+            self.iter().map(DataSize::heap_bytes),
+        )
     }
 }
 
 impl<K: DataSize, V: DataSize> DataSize for BTreeMap<K, V> {
     fn heap_bytes(&self) -> usize {
-        let slots = self.len() * (size_of::<(K, V)>() + TREE_ENTRY_OVERHEAD);
-        if K::IS_FLAT && V::IS_FLAT {
-            return slots;
-        }
-        slots
-            + self
-                .iter()
-                .map(|(k, v)| k.heap_bytes() + v.heap_bytes())
-                .sum::<usize>()
+        let slot = size_of::<(K, V)>() + TREE_ENTRY_OVERHEAD;
+        table_heap(
+            self.len() * slot,
+            K::IS_FLAT && V::IS_FLAT,
+            self.iter().map(|(k, v)| k.heap_bytes() + v.heap_bytes()),
+        )
     }
 }
 
 impl<T: DataSize> DataSize for BTreeSet<T> {
     fn heap_bytes(&self) -> usize {
-        let slots = self.len() * (size_of::<T>() + TREE_ENTRY_OVERHEAD);
-        if T::IS_FLAT {
-            return slots;
-        }
-        slots + self.iter().map(DataSize::heap_bytes).sum::<usize>()
+        let slot = size_of::<T>() + TREE_ENTRY_OVERHEAD;
+        table_heap(
+            self.len() * slot,
+            T::IS_FLAT,
+            self.iter().map(DataSize::heap_bytes),
+        )
     }
 }
 

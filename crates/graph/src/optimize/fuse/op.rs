@@ -295,7 +295,7 @@ impl Op for FusedOp {
                             let mut bytes = Vec::new();
                             v.encode(&mut bytes).ok()?;
                             EncodedArg::Literal {
-                                codec: v.codec()?.name().to_string(),
+                                codec: v.codec()?.id(),
                                 bytes,
                             }
                         }

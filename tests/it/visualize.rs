@@ -1,0 +1,74 @@
+//! One `visualize(path)` on every collection: delayed values, arrays, bags
+//! and a bag's single values all draw the task graph their compute runs.
+
+use oxidask::array as da;
+use oxidask::bag as db;
+use oxidask::prelude::*;
+
+fn load(i: u32) -> Vec<f64> {
+    vec![i as f64; 4]
+}
+
+fn total(parts: Vec<Vec<f64>>) -> f64 {
+    parts.iter().flatten().sum()
+}
+
+/// The SVG written to a fresh temp file by `draw`.
+fn drawn(name: &str, draw: impl FnOnce(&std::path::Path)) -> String {
+    let dir = std::env::temp_dir().join(format!("oxidask-it-visualize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.svg"));
+    draw(&path);
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(svg.contains("<svg"), "{name}: not an SVG");
+    svg
+}
+
+#[test]
+fn every_collection_draws_its_task_graph() {
+    let parts: Vec<_> = (0..3).map(|i| delayed!(load(i))).collect();
+    let sum = delayed!(total(parts));
+    let svg = drawn("delayed", |p| {
+        sum.visualize(p).unwrap();
+    });
+    assert!(
+        svg.contains("load") && svg.contains("total"),
+        "delayed graph: {svg}"
+    );
+
+    let x = da::arange(0.0, 10.0, 1.0, 5).unwrap();
+    let svg = drawn("array", |p| {
+        x.visualize(p).unwrap();
+    });
+    assert!(svg.contains("arange"), "array graph: {svg}");
+
+    let b = db::range(20, 4).unwrap().map(|x| x * 2);
+    let svg = drawn("bag", |p| {
+        b.visualize(p).unwrap();
+    });
+    // The partitions' fused pipeline, one task per partition.
+    assert_eq!(svg.matches("range+map").count(), 4, "bag graph: {svg}");
+    let n = b.count();
+    let svg = drawn("item", |p| {
+        n.visualize(p).unwrap();
+    });
+    assert!(
+        svg.contains("range+map") && svg.contains("count"),
+        "item graph: {svg}"
+    );
+}
+
+#[test]
+fn a_graph_too_large_for_the_built_in_layout_is_a_clear_error_or_a_picture() {
+    // Graphviz draws anything; without it, the built-in layout refuses
+    // graphs past its limit with an error saying so — never a panic.
+    let parts: Vec<_> = (0..600).map(|i| delayed!(load(i))).collect();
+    let sum = delayed!(total(parts));
+    let path = std::env::temp_dir().join(format!("oxidask-it-big-{}.svg", std::process::id()));
+    match sum.visualize(&path) {
+        Ok(_) => assert!(std::fs::read_to_string(&path).unwrap().contains("<svg")),
+        Err(e) => assert!(e.to_string().contains("500"), "{e}"),
+    }
+    let _ = std::fs::remove_file(&path);
+}
