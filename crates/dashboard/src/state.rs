@@ -192,7 +192,12 @@ impl Callback for Collector {
                 let (t0, t1) = (self.us(*start), self.us(*end));
                 let key = (*key).clone();
                 let mut s = self.state.lock();
-                let g = s.group(key.prefix());
+                // The worker's current task is this one (its TaskStarted came
+                // first on this thread): reuse its group, no second hash.
+                let g = match s.workers.get(*worker).and_then(|w| w.current) {
+                    Some((g, _)) => g,
+                    None => s.group(key.prefix()),
+                };
                 let c = &mut s.counts[g as usize];
                 c.processing = c.processing.saturating_sub(1);
                 c.finished += 1;
