@@ -192,11 +192,13 @@ impl Callback for Collector {
                 let (t0, t1) = (self.us(*start), self.us(*end));
                 let key = (*key).clone();
                 let mut s = self.state.lock();
-                // The worker's current task is this one (its TaskStarted came
-                // first on this thread): reuse its group, no second hash.
+                // The worker's current task is normally this one (its
+                // TaskStarted came first on this thread): reuse its group
+                // after a string compare instead of a second hash.
+                let prefix = key.prefix();
                 let g = match s.workers.get(*worker).and_then(|w| w.current) {
-                    Some((g, _)) => g,
-                    None => s.group(key.prefix()),
+                    Some((g, _)) if s.names[g as usize] == prefix => g,
+                    _ => s.group(prefix),
                 };
                 let c = &mut s.counts[g as usize];
                 c.processing = c.processing.saturating_sub(1);
