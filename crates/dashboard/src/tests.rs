@@ -199,6 +199,43 @@ fn spills_show_as_marks_and_in_the_memory_numbers() {
     );
 }
 
+fn fail_on_7(x: u64) -> Result<u64, String> {
+    if x == 7 {
+        Err(format!("star {x}: file is truncated"))
+    } else {
+        Ok(x)
+    }
+}
+
+#[test]
+fn a_failed_task_shows_as_erred_with_its_message() {
+    let _serial = SERIAL.lock();
+    let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+    let xs: Vec<Delayed<u64>> = (0..20).map(|i| delayed!(fail_on_7(i)?)).collect();
+    let options = ComputeOptions::new().scheduler(SchedulerChoice::Sync);
+    let err = compute_with(&xs, &options).unwrap_err();
+    assert!(err.to_string().contains("file is truncated"), "{err}");
+    let s = json(dashboard.addr(), "/api/status");
+    assert_eq!(s["ok"], false, "{s}");
+    assert_eq!(s["erred"], 1, "{s}");
+    let group = &s["groups"].as_array().unwrap()[0];
+    assert_eq!(group["name"], "fail_on_7");
+    assert_eq!(group["erred"], 1);
+    assert_eq!(group["processing"], 0);
+    assert!(
+        s["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("star 7: file is truncated"),
+        "{s}"
+    );
+    let (_, _, metrics) = get(dashboard.addr(), "/metrics");
+    assert!(
+        metrics.contains("oxidask_tasks{group=\"fail_on_7\",state=\"erred\"} 1\n"),
+        "{metrics}"
+    );
+}
+
 #[test]
 fn unknown_paths_are_404_and_writes_are_refused() {
     let _serial = SERIAL.lock();
