@@ -5,6 +5,7 @@
 //! cargo run --release --example tour                 # ~2-3 minutes on 2 cores
 //! cargo run --release --example tour -- --quick      # seconds
 //! cargo run --release --example tour -- --stars 500 --nfreq 50000 --data DIR
+//! OXIDASK_DASHBOARD=127.0.0.1:8787 cargo run --release --example tour   # watch it in the browser
 //! ```
 //!
 //! Light curves (the "embarrassingly parallel loop" seed): for each star,
@@ -124,6 +125,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "oxidask tour — {cores} cores{}",
         if args.quick { " (quick)" } else { "" }
     );
+    // OXIDASK_DASHBOARD=127.0.0.1:8787 shows the tour on the live dashboard.
+    let dashboard = oxidask::diagnostics::Dashboard::from_env()?;
+    if let Some(d) = &dashboard {
+        println!("dashboard at {}", d.url());
+    }
     println!();
     light_curves(&args, cores)?;
     println!();

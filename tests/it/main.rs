@@ -5,6 +5,7 @@ mod array;
 mod bag;
 mod compute_many;
 mod dags;
+mod dashboard;
 mod failures;
 mod memory;
 mod shuffle;

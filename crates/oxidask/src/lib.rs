@@ -12,7 +12,9 @@
 //!   map/filter/pluck, frequencies, topk, folds (like `dask.bag`);
 //! - [`graph`]: keys, tasks, ops, values and the optimizer;
 //! - [`scheduler`]: the sync and threaded schedulers, configuration and
-//!   diagnostics ([`diagnostics::ProgressBar`], [`diagnostics::Profiler`]).
+//!   diagnostics ([`diagnostics::ProgressBar`], [`diagnostics::Profiler`],
+//!   the live [`diagnostics::Dashboard`] and
+//!   [`diagnostics::performance_report`]).
 //!
 //! ```
 //! use oxidask::prelude::*;
@@ -60,8 +62,10 @@ pub mod scheduler {
     pub use oxidask_scheduler::*;
 }
 
-/// Ready-made event callbacks, like `dask.diagnostics`.
+/// Ready-made event callbacks, like `dask.diagnostics`, and the live
+/// dashboard and performance reports (`docs/diagnostics.md`).
 pub mod diagnostics {
+    pub use oxidask_dashboard::{Dashboard, DashboardError, performance_report};
     pub use oxidask_scheduler::{Profiler, ProgressBar, TaskRecord};
 }
 
@@ -104,4 +108,6 @@ mod guides {
     mod bag {}
     #[doc = include_str!("../../../docs/memory.md")]
     mod memory {}
+    #[doc = include_str!("../../../docs/diagnostics.md")]
+    mod diagnostics {}
 }

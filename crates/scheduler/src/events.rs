@@ -33,6 +33,18 @@ pub enum Event<'a> {
         /// The scheduler's name.
         scheduler: &'a str,
     },
+    /// Right after `Started`: how many tasks of each task group
+    /// ([`Key::prefix`]) the computation will run, which groups feed which,
+    /// and its memory limit. Only emitted when a callback listens.
+    TaskGroups {
+        /// `(group, tasks)` in order of first appearance in the plan.
+        groups: &'a [(&'a str, usize)],
+        /// `(from, to)`: some task of group `to` depends on one of group
+        /// `from` (positions in `groups`; each pair once, none to itself).
+        edges: &'a [(u32, u32)],
+        /// Bytes of results held in memory at most; `None` for no limit.
+        memory_limit: Option<usize>,
+    },
     /// A task began on a worker.
     TaskStarted {
         /// The task's key.
@@ -90,12 +102,65 @@ impl Event<'_> {
     pub fn name(&self) -> &'static str {
         match self {
             Event::Started { .. } => "Started",
+            Event::TaskGroups { .. } => "TaskGroups",
             Event::TaskStarted { .. } => "TaskStarted",
             Event::TaskFinished { .. } => "TaskFinished",
             Event::TaskFailed { .. } => "TaskFailed",
             Event::Finished { .. } => "Finished",
         }
     }
+}
+
+/// Emits `Started` and, when anybody listens, `TaskGroups` for `plan`.
+pub(crate) fn emit_started(
+    bus: &EventBus,
+    plan: &oxidask_graph::optimize::Plan,
+    workers: usize,
+    scheduler: &str,
+    memory_limit: Option<usize>,
+) {
+    bus.emit(&Event::Started {
+        ntasks: plan.len(),
+        workers,
+        scheduler,
+    });
+    if bus.is_empty() {
+        return;
+    }
+    let mut index: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    let mut groups: Vec<(&str, usize)> = Vec::new();
+    let mut group_of: Vec<u32> = Vec::with_capacity(plan.len());
+    for key in plan.graph.keys() {
+        let prefix = key.prefix();
+        let g = match index.get(prefix) {
+            Some(&g) => g,
+            None => {
+                let g = groups.len() as u32;
+                index.insert(prefix, g);
+                groups.push((prefix, 0));
+                g
+            }
+        };
+        groups[g as usize].1 += 1;
+        group_of.push(g);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut edges = Vec::new();
+    let mut last = None;
+    for (task, &to) in group_of.iter().enumerate() {
+        for &dep in plan.deps.of(task as u32) {
+            let edge = (group_of[dep as usize], to);
+            if edge.0 != to && last != Some(edge) && seen.insert(edge) {
+                edges.push(edge);
+            }
+            last = Some(edge);
+        }
+    }
+    bus.emit(&Event::TaskGroups {
+        groups: &groups,
+        edges: &edges,
+        memory_limit,
+    });
 }
 
 /// Receives events; implemented by [`ProgressBar`](crate::ProgressBar),

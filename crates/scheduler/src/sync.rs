@@ -10,7 +10,6 @@ use oxidask_graph::optimize::Plan;
 use crate::RunContext;
 use crate::Scheduler;
 use crate::error::Result;
-use crate::events::Event;
 use crate::run::{ReadyQueue, Run, worker_loop};
 
 /// Runs every task on the calling thread, in priority order. Deterministic:
@@ -43,11 +42,7 @@ impl Scheduler for SyncScheduler {
     }
 
     fn run(&self, plan: Plan, ctx: &RunContext) -> Result<Vec<Value>> {
-        ctx.events.emit(&Event::Started {
-            ntasks: plan.len(),
-            workers: 1,
-            scheduler: self.name(),
-        });
+        crate::events::emit_started(&ctx.events, &plan, 1, self.name(), ctx.store.memory_limit);
         let run = Run::new(&plan, ctx)?;
         let queue = LocalQueue(RefCell::new(BinaryHeap::new()));
         queue.push(0, &run.roots(), &run);

@@ -30,7 +30,6 @@ use parking_lot::{Condvar, Mutex};
 use crate::RunContext;
 use crate::Scheduler;
 use crate::error::Result;
-use crate::events::Event;
 use crate::run::{ReadyQueue, Run, worker_loop};
 
 /// Runs tasks on `num_workers` threads (default: all cores), ready tasks
@@ -266,11 +265,13 @@ impl Scheduler for ThreadedScheduler {
 
     fn run(&self, plan: Plan, ctx: &RunContext) -> Result<Vec<Value>> {
         let workers = self.num_workers.min(plan.len().max(1));
-        ctx.events.emit(&Event::Started {
-            ntasks: plan.len(),
+        crate::events::emit_started(
+            &ctx.events,
+            &plan,
             workers,
-            scheduler: self.name(),
-        });
+            self.name(),
+            ctx.store.memory_limit,
+        );
         let run = Run::new(&plan, ctx)?;
         let queues = StealingQueues::new(workers);
         queues.inject(&run.roots(), &run);

@@ -1,0 +1,267 @@
+//! The HTTP server: axum on a current-thread tokio runtime on one
+//! background thread.
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use oxidask_scheduler::events::{self, Registration};
+
+use crate::state::Collector;
+
+/// The environment variable [`Dashboard::from_env`] reads.
+pub const ENV_VAR: &str = "OXIDASK_DASHBOARD";
+
+/// The address used when none is given: Dask's dashboard port, local only.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8787";
+
+/// How many finished tasks the live task stream keeps (the most recent).
+const LIVE_WINDOW: usize = 20_000;
+
+/// Why the dashboard could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DashboardError {
+    /// The address is taken by another program (or another dashboard).
+    #[error(
+        "dashboard: port {port} on {host} is already in use; choose another port (e.g. {host}:0 for any free one)"
+    )]
+    PortInUse {
+        /// The host part of the address.
+        host: String,
+        /// The port asked for.
+        port: u16,
+    },
+    /// The address does not parse or resolve.
+    #[error(
+        "dashboard: {addr:?} is not an address to listen on (expected host:port, e.g. 127.0.0.1:8787)"
+    )]
+    BadAddress {
+        /// What was given.
+        addr: String,
+    },
+    /// Any other failure to listen.
+    #[error("dashboard: cannot listen on {addr}: {source}")]
+    Io {
+        /// Where.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A running dashboard: serves pages about every computation in this
+/// process until dropped.
+pub struct Dashboard {
+    addr: SocketAddr,
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) collector: Arc<Collector>,
+    _registration: Registration,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Dashboard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dashboard")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Dashboard {
+    /// Starts the dashboard on `addr` (`"127.0.0.1:8787"`; port 0 picks a
+    /// free port, see [`addr`](Dashboard::addr)). A bare port
+    /// (`"8787"`) listens on 127.0.0.1. Returns once the port is bound: a
+    /// port in use is [`DashboardError::PortInUse`] naming it.
+    pub fn serve(addr: &str) -> Result<Dashboard, DashboardError> {
+        let addr = resolve(addr)?;
+        let listener = TcpListener::bind(addr).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                DashboardError::PortInUse {
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                }
+            } else {
+                DashboardError::Io {
+                    addr: addr.to_string(),
+                    source: e,
+                }
+            }
+        })?;
+        let io = |e| DashboardError::Io {
+            addr: addr.to_string(),
+            source: e,
+        };
+        listener.set_nonblocking(true).map_err(io)?;
+        let local = listener.local_addr().map_err(io)?;
+        let collector = Arc::new(Collector::new(LIVE_WINDOW, false));
+        let registration = events::register(collector.clone());
+        let served = collector.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(io)?;
+        let thread = std::thread::Builder::new()
+            .name("oxidask-dashboard".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            eprintln!("oxidask dashboard: {e}");
+                            return;
+                        }
+                    };
+                    let served = axum::serve(listener, router(served))
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        eprintln!("oxidask dashboard stopped: {e}");
+                    }
+                });
+            })
+            .map_err(io)?;
+        Ok(Dashboard {
+            addr: local,
+            collector,
+            _registration: registration,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Starts the dashboard at the address in `OXIDASK_DASHBOARD` (e.g.
+    /// `127.0.0.1:8787`, or a bare port for 127.0.0.1); `Ok(None)` when the
+    /// variable is unset or empty.
+    pub fn from_env() -> Result<Option<Dashboard>, DashboardError> {
+        Dashboard::from_env_value(std::env::var(ENV_VAR).ok().as_deref())
+    }
+
+    pub(crate) fn from_env_value(value: Option<&str>) -> Result<Option<Dashboard>, DashboardError> {
+        match value.map(str::trim) {
+            Some(v) if !v.is_empty() => Dashboard::serve(v).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Where it listens (with the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The status page's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/status", self.addr)
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, DashboardError> {
+    let bad = || DashboardError::BadAddress {
+        addr: addr.to_string(),
+    };
+    let with_host = if addr.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{addr}")
+    } else {
+        addr.to_string()
+    };
+    with_host
+        .to_socket_addrs()
+        .map_err(|_| bad())?
+        .next()
+        .ok_or_else(bad)
+}
+
+const STATUS_HTML: &str = include_str!("../assets/status.html");
+const WORKERS_HTML: &str = include_str!("../assets/workers.html");
+const GRAPH_HTML: &str = include_str!("../assets/graph.html");
+pub(crate) const DASH_JS: &str = include_str!("../assets/dash.js");
+pub(crate) const DASH_CSS: &str = include_str!("../assets/dash.css");
+
+fn router(collector: Arc<Collector>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/status") }))
+        .route("/status", get(|| async { html(STATUS_HTML) }))
+        .route("/workers", get(|| async { html(WORKERS_HTML) }))
+        .route("/graph", get(|| async { html(GRAPH_HTML) }))
+        .route("/api/graph", get(api_graph))
+        .route(
+            "/dash.js",
+            get(|| async { asset("text/javascript", DASH_JS) }),
+        )
+        .route("/dash.css", get(|| async { asset("text/css", DASH_CSS) }))
+        .route("/api/status", get(api_status))
+        .route("/api/workers", get(api_workers))
+        .route("/api/tasks", get(api_tasks))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "404 not found\n") })
+        .with_state(collector)
+}
+
+fn html(body: &'static str) -> Response {
+    asset("text/html; charset=utf-8", body)
+}
+
+fn asset(kind: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, kind)], body).into_response()
+}
+
+fn json(v: serde_json::Value) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+async fn api_status(State(c): State<Arc<Collector>>) -> Response {
+    c.status_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    json(c.status_json())
+}
+
+async fn api_graph(State(c): State<Arc<Collector>>) -> Response {
+    json(c.graph_json())
+}
+
+async fn api_workers(State(c): State<Arc<Collector>>) -> Response {
+    json(c.workers_json())
+}
+
+#[derive(serde::Deserialize)]
+struct Since {
+    since: Option<u64>,
+}
+
+async fn api_tasks(State(c): State<Arc<Collector>>, Query(q): Query<Since>) -> Response {
+    json(c.tasks_json(q.since.unwrap_or(0), 5000))
+}
+
+async fn metrics(State(c): State<Arc<Collector>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        c.metrics(),
+    )
+        .into_response()
+}
