@@ -351,30 +351,40 @@ fn spill_files_are_removed_after_a_panic_while_spilled_data_exists() {
 
 #[test]
 fn damaged_spill_files_mid_run_are_io_errors_naming_file_and_task() {
-    type Damage = fn(&Path);
+    // Each damage reports whether it found the file: the store's writer may
+    // remove one between the listing and the damage (a spill whose last
+    // reader came first), which is not what this test is about.
+    type Damage = fn(&Path) -> bool;
     let damages: [(&str, Damage, &str); 3] = [
         (
             "truncated",
             |p| {
-                let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
-                let len = f.metadata().unwrap().len();
-                f.set_len(len * 13 / 20).unwrap();
+                let Ok(f) = std::fs::OpenOptions::new().write(true).open(p) else {
+                    return false;
+                };
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                f.set_len(len * 13 / 20).is_ok() && len > 0
             },
             "truncated",
         ),
         (
             "corrupt",
             |p| {
-                let mut b = std::fs::read(p).unwrap();
+                let Ok(mut b) = std::fs::read(p) else {
+                    return false;
+                };
+                if b.is_empty() {
+                    return false;
+                }
                 let mid = b.len() / 2;
                 b[mid] ^= 0x40;
-                std::fs::write(p, b).unwrap();
+                std::fs::write(p, b).is_ok()
             },
             "checksum",
         ),
         (
             "deleted",
-            |p| std::fs::remove_file(p).unwrap(),
+            |p| std::fs::remove_file(p).is_ok(),
             "No such file",
         ),
     ];
@@ -386,8 +396,8 @@ fn damaged_spill_files_mid_run_are_io_errors_naming_file_and_task() {
             30,
             move || {
                 let files = spill_files(&d1);
-                assert!(!files.is_empty(), "nothing was spilled");
-                files.iter().for_each(|f| damage(f));
+                let damaged = files.iter().filter(|f| damage(f)).count();
+                assert!(damaged > 0, "nothing was spilled (or left to damage)");
                 Ok(())
             },
             || Ok(0),
@@ -418,11 +428,13 @@ fn len_of(c: Vec<f64>) -> usize {
 }
 /// Deletes every spill file under `dir` once all chunks exist.
 fn wreck(dir: String, _lens: Vec<usize>) -> usize {
+    // A file the store's writer removed between the listing and here (its
+    // value's last reader came first) is not this test's concern.
     let files = spill_files(Path::new(&dir));
-    for f in &files {
-        std::fs::remove_file(f).unwrap();
-    }
-    files.len()
+    files
+        .iter()
+        .filter(|f| std::fs::remove_file(f).is_ok())
+        .count()
 }
 fn first_after(c: Vec<f64>, _wrecked: usize) -> f64 {
     c[0]

@@ -331,6 +331,7 @@ impl Store {
         let s = &*self.shared;
         let mut skipped: Option<(u32, usize, &'static str)> = None;
         let mut unspillable = Vec::new();
+        let mut unspillable_bytes = 0usize;
         let over = || {
             s.held_bytes
                 .load(Ordering::Relaxed)
@@ -351,6 +352,7 @@ impl Store {
             let meta = value.meta();
             if !meta.has_codec() {
                 skipped.get_or_insert((id, meta.nbytes(), meta.type_name()));
+                unspillable_bytes += meta.nbytes();
                 unspillable.push((tick, id));
                 continue;
             }
@@ -369,16 +371,22 @@ impl Store {
         if !unspillable.is_empty() {
             s.lru.lock().extend(unspillable);
         }
+        // An error only when what cannot be spilled is itself over the
+        // target: still being over because of a result another thread has
+        // counted but not yet listed (so not yet spillable) is not this
+        // value's fault, and the next put spills that result.
         match skipped {
-            Some((id, bytes, type_name)) if over() => Err(StoreError::NotEncodable {
-                id,
-                bytes,
-                type_name,
-                dir: s
-                    .spill
-                    .path()
-                    .unwrap_or_else(|_| s.spill.parent().to_path_buf()),
-            }),
+            Some((id, bytes, type_name)) if over() && unspillable_bytes > target => {
+                Err(StoreError::NotEncodable {
+                    id,
+                    bytes,
+                    type_name,
+                    dir: s
+                        .spill
+                        .path()
+                        .unwrap_or_else(|_| s.spill.parent().to_path_buf()),
+                })
+            }
             _ => Ok(()),
         }
     }
