@@ -142,19 +142,19 @@ fn axis_picks(
     step: isize,
     axis: usize,
 ) -> Result<(Vec<Pick>, Vec<usize>)> {
-    let norm = |i: isize| if i < 0 { i + n as isize } else { i };
+    // Bounds past either end clamp, as in NumPy (`x[100:]` of 10 elements
+    // is empty, `x[-100:]` is all of it); only single indices are checked.
+    let norm = |i: isize| {
+        let i = if i < 0 {
+            i.saturating_add(n as isize)
+        } else {
+            i
+        };
+        i.clamp(0, n as isize)
+    };
     let (s, e) = (norm(start), norm(end.unwrap_or(n as isize)));
     if step == 0 {
         return Err(invalid("info", format!("slice step 0 on axis {axis}")));
-    }
-    if s < 0 || s > n as isize || e < 0 || e > n as isize {
-        return Err(Error::Index {
-            arg: "info",
-            message: format!(
-                "slice {start}..{} on axis {axis} of length {n}",
-                end.map_or(String::new(), |x| x.to_string())
-            ),
-        });
     }
     let (s, e) = (s as usize, (e as usize).max(s as usize));
     let k = step.unsigned_abs();

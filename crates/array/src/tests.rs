@@ -418,3 +418,29 @@ fn dask_style_skew_with_lazy_scalars() {
     let shifted = (2.0 * &x + 1.0).mean().compute().unwrap();
     assert!((shifted - (2.0 * m.compute().unwrap() + 1.0)).abs() < 1e-12);
 }
+
+#[test]
+fn slice_bounds_past_the_ends_clamp_like_numpy() {
+    use ndarray::s;
+    let a = ArrayD::from_shape_fn(IxDyn(&[10]), |ix| ix[0] as i64);
+    let x = crate::from_array(a.clone(), 3).unwrap();
+    let got = |info: &[ndarray::SliceInfoElem]| x.slice(info).unwrap().compute().unwrap();
+    // x[100:], x[:100], x[-100:], x[5:100:2], x[-100:-8]
+    assert_eq!(got(s![100..].as_ref()).len(), 0);
+    assert_eq!(got(s![..100].as_ref()), a);
+    assert_eq!(got(s![-100..].as_ref()), a);
+    assert_eq!(
+        got(s![5..100;2].as_ref())
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![5, 7, 9]
+    );
+    assert_eq!(
+        got(s![-100..-8].as_ref())
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![0, 1]
+    );
+}
