@@ -236,12 +236,8 @@ fn slicing_matches_ndarray_and_culls() {
         assert_eq!(got.shape(), expect.shape());
         assert_eq!(got.compute().unwrap(), expect);
     }
-    assert!(
-        x.slice(s![0..9, ..])
-            .unwrap_err()
-            .to_string()
-            .contains("`info`")
-    );
+    // A range past the end clamps, as in NumPy; an index past it is an error.
+    assert_eq!(x.slice(s![0..9, ..]).unwrap().compute().unwrap(), a);
     assert!(x.slice(s![7, ..]).is_err());
     assert!(x.slice(s![.., .., .., 1]).is_err());
     let t = x.take(&[6, 0, -1, 3, 4], 0).unwrap();

@@ -152,8 +152,8 @@ pub fn read_json_lines_with<T: Record>(
     paths: impl IntoPaths,
     options: &JsonOptions,
 ) -> Result<Bag<T>> {
-    let blocksize = options.text.checked_blocksize()?;
     let paths = expand(paths.into_patterns())?;
+    let blocksize = options.text.blocksize_for(&paths)?;
     let blocks = Arc::new(block::plan(&paths, blocksize)?);
     let lossy = options.text.lossy;
     let skip = options.skip.clone();

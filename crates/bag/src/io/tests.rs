@@ -164,7 +164,13 @@ fn skip_bad_lines_skips_lines_that_are_not_utf8() {
     let gz = dir.path().join("p.jsonl.gz");
     write_gz_members(&gz, &[body]);
     for path in [&plain, &gz] {
-        for opts in [JsonOptions::new(), JsonOptions::new().blocksize(7)] {
+        // A block size only for the plain file: a compressed one cannot be split.
+        let options = if path == &gz {
+            vec![JsonOptions::new()]
+        } else {
+            vec![JsonOptions::new(), JsonOptions::new().blocksize(7)]
+        };
+        for opts in options {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
             // Without the option: the file and line of the first bad byte.
             let err = read_json_lines_with::<Json>(path, &opts)
@@ -223,4 +229,30 @@ fn a_zero_blocksize_is_an_error_naming_it() {
     // The smallest valid one: one partition per line start.
     let b = read_text_with(&path, &TextOptions::new().blocksize(1)).unwrap();
     assert_eq!(b.compute().unwrap(), vec!["a", "b"]);
+}
+
+#[test]
+fn a_blocksize_on_a_compressed_file_is_an_error_naming_it() {
+    let dir = std::env::temp_dir().join(format!("oxidask-bag-gz-blocksize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("lines.txt.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, b"a\nb\n").unwrap();
+    std::fs::write(&path, enc.finish().unwrap()).unwrap();
+    let err = read_text_with(&path, &TextOptions::new().blocksize(1000)).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("lines.txt.gz") && msg.contains("blocksize 1000"),
+        "{msg}"
+    );
+    let err = read_json_lines_with::<Json>(&path, &JsonOptions::new().blocksize(1000)).unwrap_err();
+    assert!(err.to_string().contains("lines.txt.gz"), "{err}");
+    // Without a block size, or with whole_files, it is one partition.
+    assert_eq!(read_text(&path).unwrap().npartitions(), 1);
+    let whole = TextOptions::new().blocksize(1000).whole_files();
+    assert_eq!(
+        read_text_with(&path, &whole).unwrap().compute().unwrap(),
+        vec!["a", "b"]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -19,6 +19,9 @@ pub const DEFAULT_BLOCKSIZE: u64 = 32 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct TextOptions {
     pub(crate) blocksize: Option<u64>,
+    /// Whether the block size was asked for (not the default): then a
+    /// compressed file, which cannot be split, is an error.
+    pub(crate) blocksize_given: bool,
     pub(crate) lossy: bool,
 }
 
@@ -26,6 +29,7 @@ impl Default for TextOptions {
     fn default() -> Self {
         TextOptions {
             blocksize: Some(DEFAULT_BLOCKSIZE),
+            blocksize_given: false,
             lossy: false,
         }
     }
@@ -38,12 +42,34 @@ impl TextOptions {
     }
 
     /// Splits uncompressed files into partitions of about `bytes` bytes, at
-    /// line boundaries. Compressed files are always whole partitions. Must
-    /// be at least 1: the reader given these options fails on 0 (use
-    /// [`whole_files`](TextOptions::whole_files) for one partition per file).
+    /// line boundaries. Must be at least 1: the reader given these options
+    /// fails on 0 (use [`whole_files`](TextOptions::whole_files) for one
+    /// partition per file). A compressed file cannot be split: reading one
+    /// with a block size given is an error naming the file (as in Dask);
+    /// without one, compressed files are whole partitions.
     pub fn blocksize(mut self, bytes: u64) -> Self {
         self.blocksize = Some(bytes);
+        self.blocksize_given = true;
         self
+    }
+
+    /// The block size for `paths`, checked: at least 1, and not given for a
+    /// compressed file.
+    pub(crate) fn blocksize_for(&self, paths: &[std::path::PathBuf]) -> Result<Option<u64>> {
+        let blocksize = self.checked_blocksize()?;
+        if let (true, Some(b)) = (self.blocksize_given, blocksize)
+            && let Some(p) = paths
+                .iter()
+                .find(|p| block::Compression::of(p) != block::Compression::None)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "blocksize {b} was given, but {} is compressed and cannot be split: a \
+                 compressed file is read whole, one partition per file (drop the \
+                 blocksize, or decompress the file to split it)",
+                p.display()
+            )));
+        }
+        Ok(blocksize)
     }
 
     /// The block size, checked.
@@ -61,6 +87,7 @@ impl TextOptions {
     /// One partition per file, however large.
     pub fn whole_files(mut self) -> Self {
         self.blocksize = None;
+        self.blocksize_given = false;
         self
     }
 
@@ -83,8 +110,8 @@ pub fn read_text(paths: impl IntoPaths) -> Result<Bag<String>> {
 
 /// [`read_text`] with options (block size, lossy UTF-8).
 pub fn read_text_with(paths: impl IntoPaths, options: &TextOptions) -> Result<Bag<String>> {
-    let blocksize = options.checked_blocksize()?;
     let paths = expand(paths.into_patterns())?;
+    let blocksize = options.blocksize_for(&paths)?;
     let blocks = Arc::new(block::plan(&paths, blocksize)?);
     let lossy = options.lossy;
     let origin_blocks = blocks.clone();
