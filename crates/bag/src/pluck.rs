@@ -121,6 +121,8 @@ impl Pluck for Json {
                     }
                     a.swap_remove(*i)
                 }
+                // As Python's `s[i]`: the character at position i.
+                (Step::Index(i), Json::String(s)) => Json::String(char_at(&s, *i)?),
                 (Step::Key(k), other) => {
                     return Err(format!(
                         "key {k:?} not found: {} is not an object",
@@ -157,6 +159,29 @@ fn single(path: &PluckPath) -> Result<&Step, String> {
             "a path of {} steps needs nested records (serde_json::Value); this record type takes one step",
             path.0.len()
         )),
+    }
+}
+
+/// Character `i` of `s` (a code point, as Python indexes strings).
+fn char_at(s: &str, i: usize) -> Result<String, String> {
+    s.chars().nth(i).map(String::from).ok_or_else(|| {
+        format!(
+            "index {i} out of range (a string of {} characters)",
+            s.chars().count()
+        )
+    })
+}
+
+/// Plucking an index from a string gives its character, as `s[i]` does in
+/// Python (`db.from_sequence(["ab"]).pluck(1)` is `["b"]` in Dask).
+impl Pluck for String {
+    type Output = String;
+
+    fn pluck(self, path: &PluckPath) -> Result<String, String> {
+        match single(path)? {
+            Step::Index(i) => char_at(&self, *i),
+            Step::Key(k) => Err(format!("key {k:?} not found: a string has only indices")),
+        }
     }
 }
 

@@ -474,3 +474,21 @@ mod json_records {
         }
     }
 }
+
+#[test]
+fn pluck_of_an_index_from_a_string_gives_its_character() {
+    let words = from_sequence(vec!["héllo".to_string(), "ab".to_string()], 2).unwrap();
+    assert_eq!(words.pluck(1).compute().unwrap(), vec!["é", "b"]);
+    let err = words.pluck(4).compute().unwrap_err().to_string();
+    assert!(
+        err.contains("index 4 out of range (a string of 2 characters)"),
+        "{err}"
+    );
+    let json = from_sequence(vec![json!({"name": "Ann"})], 1).unwrap();
+    assert_eq!(
+        json.pluck(vec![Step::from("name"), 2.into()])
+            .compute()
+            .unwrap(),
+        vec![json!("n")]
+    );
+}
