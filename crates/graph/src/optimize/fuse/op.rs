@@ -29,7 +29,7 @@
 //! # Encoding
 //!
 //! [`Op::encode`] writes each step's op name, op parameters and arguments,
-//! literals as their codec name and bytes; it returns `None` if any inner op
+//! literals as their codec id (`type@codec`) and bytes; it returns `None` if any inner op
 //! or literal cannot be encoded. The decoder is registered under
 //! [`FusedOp::NAME`] and validates everything it reads.
 
