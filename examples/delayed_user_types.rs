@@ -10,15 +10,17 @@
 //!
 //! Run one type per process: peak RSS is the process's high-water mark.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use oxidask::prelude::*;
-use oxidask::scheduler::{Callback, Event, MemoryStats};
 use serde::{Deserialize, Serialize};
 
 #[path = "common/bench.rs"]
 mod bench;
+#[path = "common/run.rs"]
+mod run;
+use run::{Memory, arg};
 
 /// A user record with heap in several fields.
 #[derive(Clone, oxidask::DataSize, Serialize, Deserialize)]
@@ -88,24 +90,6 @@ fn digest_readings(a: Vec<Reading>, b: Vec<Reading>, c: Vec<Reading>) -> i64 {
 fn total(parts: Vec<i64>) -> i64 {
     parts.iter().sum()
 }
-
-#[derive(Default)]
-struct Memory(Mutex<Option<MemoryStats>>);
-impl Callback for Memory {
-    fn on_event(&self, e: &Event<'_>) {
-        if let Event::Finished { memory, .. } = e {
-            *self.0.lock().unwrap() = Some(*memory);
-        }
-    }
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kind = arg("--type").unwrap_or_else(|| "pairs".into());
     let limit = oxidask::store::parse_bytes(&arg("--limit").unwrap_or("256MiB".into()))?
@@ -149,7 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     $digest(make(a), make(b), make(c))
                 })
                 .sum();
-            let stats = memory.0.lock().unwrap().unwrap_or_default();
+            let stats = memory.last();
             (got == expect, got, wall, stats)
         }};
     }

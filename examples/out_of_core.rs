@@ -15,16 +15,18 @@
 //!    reading the same bytes once with plain `std::fs`.
 
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use oxidask::graph::{FnOp, Key, Task, TaskGraph, Value};
 use oxidask::prelude::*;
-use oxidask::scheduler::{Callback, Event, MemoryStats, compute_with as compute_graph};
+use oxidask::scheduler::{MemoryStats, compute_with as compute_graph};
 use oxidask::store::shuffle::{ShuffleSpec, hash_shuffle};
 
 #[path = "common/bench.rs"]
 mod bench;
+#[path = "common/run.rs"]
+mod run;
+use run::{Memory, arg};
 
 const CHUNK: usize = 4 << 20; // 4 Mi elements of 8 bytes: 32 MiB per chunk
 
@@ -48,19 +50,6 @@ fn chunk_f64(i: u32, len: usize) -> Vec<f64> {
         .map(|x| (x >> 11) as f64 / (1u64 << 53) as f64)
         .collect()
 }
-
-/// Keeps the last `Finished` event's memory stats.
-#[derive(Default)]
-struct Memory(Mutex<Option<MemoryStats>>);
-
-impl Callback for Memory {
-    fn on_event(&self, e: &Event<'_>) {
-        if let Event::Finished { memory, .. } = e {
-            *self.0.lock().unwrap() = Some(*memory);
-        }
-    }
-}
-
 struct Measured {
     wall: f64,
     peak_mib: f64,
@@ -79,7 +68,7 @@ fn measure<T>(
     let t = Instant::now();
     let out = f(&opts)?;
     let wall = t.elapsed().as_secs_f64();
-    let memory = mem.0.lock().unwrap().unwrap_or_default();
+    let memory = mem.last();
     Ok((
         out,
         Measured {
@@ -114,13 +103,6 @@ fn report(name: &str, m: &Measured, limit: usize, result: &str, extra: &str) {
             mib(m.memory.read_back_bytes)
         ),
     );
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

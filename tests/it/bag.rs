@@ -701,18 +701,6 @@ mod groupby {
         assert_eq!(sizes.iter().sum::<usize>(), 1000);
         assert!(sizes.iter().all(|&s| (80..=170).contains(&s)), "{sizes:?}");
     }
-
-    /// Keeps the last run's spill count.
-    #[derive(Default)]
-    struct Spilled(AtomicUsize);
-    impl Callback for Spilled {
-        fn on_event(&self, e: &Event<'_>) {
-            if let Event::Finished { memory, .. } = e {
-                self.0.store(memory.spilled, Ordering::SeqCst);
-            }
-        }
-    }
-
     #[test]
     fn spilled_groups_come_back_right_and_leave_no_files() {
         let dir = fresh_dir("spill");
@@ -729,7 +717,7 @@ mod groupby {
             )
             .unwrap();
         for sched in [SchedulerChoice::Sync, SchedulerChoice::Threaded] {
-            let spilled = Arc::new(Spilled::default());
+            let spilled = Arc::new(oxidask_testing::LastRun::default());
             let opts = ComputeOptions::new()
                 .scheduler(sched.clone())
                 .memory_limit(Some(64_000))
@@ -737,10 +725,7 @@ mod groupby {
                 .callback(spilled.clone());
             let got = partitions(&g, &opts);
             check(&got, &xs, |r| r.0, 24).unwrap();
-            assert!(
-                spilled.0.load(Ordering::SeqCst) > 0,
-                "{sched:?}: nothing spilled"
-            );
+            assert!(spilled.spilled() > 0, "{sched:?}: nothing spilled");
             assert!(is_empty(&dir), "{sched:?}: files left");
         }
         std::fs::remove_dir(&dir).unwrap();

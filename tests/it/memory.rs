@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use oxidask::graph::{FnOp, Key, Task, TaskGraph, Value};
 use oxidask::prelude::*;
-use oxidask::scheduler::{Callback, Event, compute_with as compute_graph};
-use oxidask_testing::{random_dag, read_padded};
+use oxidask::scheduler::compute_with as compute_graph;
+use oxidask_testing::{LastRun, random_dag, read_padded};
 use proptest::prelude::*;
 
 /// A fresh, empty directory for one test's spill files.
@@ -22,23 +22,6 @@ fn spill_parent(name: &str) -> PathBuf {
 fn is_empty(dir: &Path) -> bool {
     std::fs::read_dir(dir).unwrap().next().is_none()
 }
-
-#[derive(Default)]
-struct Spills(AtomicUsize, AtomicUsize);
-impl Callback for Spills {
-    fn on_event(&self, e: &Event<'_>) {
-        if let Event::Finished {
-            memory,
-            peak_held_bytes,
-            ..
-        } = e
-        {
-            self.0.store(memory.spilled, Ordering::SeqCst);
-            self.1.store(*peak_held_bytes, Ordering::SeqCst);
-        }
-    }
-}
-
 /// `n` chunks of `len` f64s, all read by one final sum.
 fn wide(n: u32, len: usize) -> (TaskGraph, Key) {
     let make = FnOp::arc("make", move |a| {
@@ -76,7 +59,7 @@ fn spilling_gives_the_same_result_and_cleans_up() {
     let dir = spill_parent("wide");
     for s in [SchedulerChoice::Sync, SchedulerChoice::Threaded] {
         let (g, out) = wide(40, 10_000); // 40 × 80 kB, limit 200 kB
-        let spills = Arc::new(Spills::default());
+        let spills = Arc::new(LastRun::default());
         let opts = ComputeOptions::new()
             .scheduler(s.clone())
             .memory_limit(Some(200_000))
@@ -85,13 +68,10 @@ fn spilling_gives_the_same_result_and_cleans_up() {
         let v = compute_graph(g, &[out], &opts).unwrap();
         let expect: f64 = (0..40).map(|i| i as f64 * 10_000.0).sum();
         assert_eq!(v[0].downcast_ref::<f64>().unwrap(), &expect);
-        assert!(
-            spills.0.load(Ordering::SeqCst) >= 30,
-            "{s:?}: too few spills"
-        );
+        assert!(spills.spilled() >= 30, "{s:?}: too few spills");
         // Held and not queued ≤ the limit, queued for the writer ≤ a quarter
         // of it: 1.25 × the limit, whatever the number of workers.
-        let peak = spills.1.load(Ordering::SeqCst);
+        let peak = spills.peak_held_bytes();
         assert!(peak <= 250_000, "{s:?}: {peak} bytes held, bound 250000");
         assert!(is_empty(&dir), "{s:?}: spill files left behind");
     }
@@ -102,7 +82,7 @@ fn the_peak_bound_does_not_grow_with_the_number_of_workers() {
     let dir = spill_parent("workers");
     for workers in [1, 2, 8, 32] {
         let (g, out) = wide(64, 10_000);
-        let spills = Arc::new(Spills::default());
+        let spills = Arc::new(LastRun::default());
         let opts = ComputeOptions::new()
             .scheduler(SchedulerChoice::Threaded)
             .num_workers(workers)
@@ -110,11 +90,8 @@ fn the_peak_bound_does_not_grow_with_the_number_of_workers() {
             .spill_dir(&dir)
             .callback(spills.clone());
         compute_graph(g, &[out], &opts).unwrap();
-        let peak = spills.1.load(Ordering::SeqCst);
-        assert!(
-            spills.0.load(Ordering::SeqCst) > 0,
-            "{workers}: nothing spilled"
-        );
+        let peak = spills.peak_held_bytes();
+        assert!(spills.spilled() > 0, "{workers}: nothing spilled");
         assert!(peak <= 250_000, "{workers} workers: {peak} bytes held");
     }
     assert!(is_empty(&dir));
@@ -292,7 +269,7 @@ fn a_spill_file_is_deleted_when_its_last_reader_drops_the_value() {
                 Ok(spill_files(&d2).len() as u64)
             },
         );
-        let spills = Arc::new(Spills::default());
+        let spills = Arc::new(LastRun::default());
         let opts = ComputeOptions::new()
             .scheduler(s.clone())
             .memory_limit(Some(400_000))
@@ -304,10 +281,7 @@ fn a_spill_file_is_deleted_when_its_last_reader_drops_the_value() {
             seen >= 10,
             "{s:?}: only {seen} spill files when the gate ran"
         );
-        assert!(
-            spills.0.load(Ordering::SeqCst) >= 10,
-            "{s:?}: too few spills"
-        );
+        assert!(spills.spilled() >= 10, "{s:?}: too few spills");
         let left = *v[0].downcast_ref::<u64>().unwrap();
         assert_eq!(
             left, 0,
@@ -698,7 +672,7 @@ fn results_do_not_depend_on_the_limit() {
                 SchedulerChoice::Sync
             };
             let (g, outs) = dag.to_padded_graph("m", 1_000);
-            let spills = Arc::new(Spills::default());
+            let spills = Arc::new(LastRun::default());
             let opts = ComputeOptions::new()
                 .scheduler(s)
                 .memory_limit(limit)
@@ -713,11 +687,11 @@ fn results_do_not_depend_on_the_limit() {
             prop_assert!(is_empty(&dir));
             if limit.is_some() {
                 fraction.limited.fetch_add(1, Ordering::SeqCst);
-                if spills.0.load(Ordering::SeqCst) > 0 {
+                if spills.spilled() > 0 {
                     fraction.spilled.fetch_add(1, Ordering::SeqCst);
                 }
             } else {
-                prop_assert_eq!(spills.0.load(Ordering::SeqCst), 0);
+                prop_assert_eq!(spills.spilled(), 0);
             }
             Ok(())
         })
@@ -738,13 +712,13 @@ fn parents_made_for_spilling_are_removed_afterwards() {
     let root = spill_parent("made-parents");
     let nested = root.join("not/yet/there");
     let (g, out) = wide(40, 10_000);
-    let spills = Arc::new(Spills::default());
+    let spills = Arc::new(LastRun::default());
     let opts = ComputeOptions::new()
         .memory_limit(Some(200_000))
         .spill_dir(&nested)
         .callback(spills.clone());
     compute_graph(g, &[out], &opts).unwrap();
-    assert!(spills.0.load(Ordering::SeqCst) > 0, "nothing spilled");
+    assert!(spills.spilled() > 0, "nothing spilled");
     assert!(is_empty(&root), "directories made for spilling left behind");
 }
 

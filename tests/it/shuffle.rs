@@ -66,18 +66,6 @@ fn expected_partition(x: u64, m: u32) -> usize {
     let h = (u128::from(x) * 0x9E37_79B9_7F4A_7C15u128) as u64;
     ((h >> 32) % u64::from(m)) as usize
 }
-
-#[derive(Default)]
-struct Spilled(std::sync::atomic::AtomicUsize);
-impl oxidask::scheduler::Callback for Spilled {
-    fn on_event(&self, e: &oxidask::scheduler::Event<'_>) {
-        if let oxidask::scheduler::Event::Finished { memory, .. } = e {
-            self.0
-                .store(memory.spilled, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-}
-
 #[test]
 fn every_record_arrives_once_in_its_partition() {
     use proptest::test_runner::{Config, TestRunner};
@@ -116,7 +104,7 @@ fn every_record_arrives_once_in_its_partition() {
             } else {
                 SchedulerChoice::Sync
             };
-            let spills = Arc::new(Spilled::default());
+            let spills = Arc::new(oxidask_testing::LastRun::default());
             let opts = ComputeOptions::new()
                 .scheduler(s)
                 .memory_limit(limit)
@@ -152,7 +140,7 @@ fn every_record_arrives_once_in_its_partition() {
             );
             if limited_case {
                 limited.fetch_add(1, Ordering::SeqCst);
-                if spills.0.load(Ordering::SeqCst) > 0 {
+                if spills.spilled() > 0 {
                     spilled.fetch_add(1, Ordering::SeqCst);
                 }
             }

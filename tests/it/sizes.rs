@@ -4,11 +4,9 @@
 //! run held gigabytes under a 256 MiB limit without spilling).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use oxidask::graph::DataSize as _;
 use oxidask::prelude::*;
-use oxidask::scheduler::{Callback, Event};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -104,17 +102,6 @@ fn digest_readings(parts: Vec<Vec<Reading>>) -> i64 {
 fn oracle<T>(n: usize, len: usize, make: fn(u64, usize) -> T, digest: fn(Vec<T>) -> i64) -> i64 {
     digest((0..n as u64).map(|i| make(i, len)).collect())
 }
-
-#[derive(Default)]
-struct Spilled(AtomicUsize);
-impl Callback for Spilled {
-    fn on_event(&self, e: &Event<'_>) {
-        if let Event::Finished { memory, .. } = e {
-            self.0.store(memory.spilled, Ordering::SeqCst);
-        }
-    }
-}
-
 /// Runs one type's graph with and without `limit`; returns (the oracle's
 /// answer, unlimited, limited, results spilled in the limited run).
 fn run_both(kind: u8, n: usize, len: usize, limit: usize) -> (i64, i64, i64, usize) {
@@ -137,7 +124,7 @@ fn run_both(kind: u8, n: usize, len: usize, limit: usize) -> (i64, i64, i64, usi
     let free = root
         .compute_with(&ComputeOptions::new().memory_limit(None))
         .unwrap();
-    let spilled = Arc::new(Spilled::default());
+    let spilled = Arc::new(oxidask_testing::LastRun::default());
     let limited = root
         .compute_with(
             &ComputeOptions::new()
@@ -145,7 +132,7 @@ fn run_both(kind: u8, n: usize, len: usize, limit: usize) -> (i64, i64, i64, usi
                 .callback(spilled.clone()),
         )
         .unwrap();
-    (expect, free, limited, spilled.0.load(Ordering::SeqCst))
+    (expect, free, limited, spilled.spilled())
 }
 
 proptest! {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayD, IxDyn, SliceInfoElem};
 use oxidask_graph::{
-    Arg, FnOp, HighLevelGraph, Key, OpError, Task, TaskGraph, Value, VisualizeBackend, name_for,
+    Arg, FnOp, HighLevelGraph, Key, Op, OpError, Task, TaskGraph, Value, VisualizeBackend, name_for,
 };
 use oxidask_scheduler::{ComputeOptions, compute_with};
 
@@ -229,26 +229,34 @@ impl<T: Element> Array<T> {
             Ok(Value::new(()))
         });
         let name: Arc<str> = name_for("assemble", &(&*self.name, unique_token())).into();
+        self.for_each_block(name, "assemble", op, options)?;
+        sink.take_result()
+    }
+
+    /// Runs `op` on every block and its index — one task per block, reading
+    /// that block — for its side effect (copying the block into a result,
+    /// writing it to its place in a file).
+    pub(crate) fn for_each_block(
+        &self,
+        name: Arc<str>,
+        kind: &'static str,
+        op: Arc<dyn Op>,
+        options: &ComputeOptions,
+    ) -> Result<()> {
+        let pattern = PerBlockPattern {
+            input: self.name.clone(),
+            op,
+        };
         let w: Array<bool> = Array::from_layer(
             name,
-            "assemble",
+            kind,
             (*self.grid).clone(),
-            Arc::new(PerBlockPattern {
-                input: self.name.clone(),
-                op,
-            }),
+            Arc::new(pattern),
             &[&self.graph],
         );
         let keys = w.keys();
         compute_with(w.task_graph()?, &keys, options)?;
-        let out = sink
-            .out
-            .lock()
-            .map_err(|_| internal("the result of compute was poisoned by a panic"))?
-            .take();
-        // Every block was copied (the computation succeeded), so the result
-        // exists unless the array has no blocks at all.
-        Ok(out.unwrap_or_else(|| ArrayD::from_elem(IxDyn(&self.grid.shape), T::default())))
+        Ok(())
     }
 
     /// Computes every block and returns an array holding them in memory, so
@@ -425,6 +433,17 @@ struct Sink<T> {
 }
 
 impl<T: Element> Sink<T> {
+    /// The assembled array, once every block was put: allocated by the first
+    /// block, so an array without blocks gives its (empty) shape.
+    fn take_result(&self) -> Result<ArrayD<T>> {
+        let out = self
+            .out
+            .lock()
+            .map_err(|_| internal("the result of compute was poisoned by a panic"))?
+            .take();
+        Ok(out.unwrap_or_else(|| ArrayD::from_elem(IxDyn(&self.shape), T::default())))
+    }
+
     fn put(&self, grid: &Grid, idx: &[u32], block: Value) -> Result<(), OpError> {
         let start = grid.block_start(idx);
         let shape = grid.block_shape(idx);
@@ -556,11 +575,7 @@ impl<T: Element> oxidask_scheduler::Computable for Array<T> {
             sink.put(&self.grid, &idx, block)
                 .map_err(|e| internal(&format!("assembling block {idx:?}: {e}")))?;
         }
-        let out = sink
-            .out
-            .into_inner()
-            .map_err(|_| internal("the result was poisoned by a panic"))?;
-        Ok(out.unwrap_or_else(|| ArrayD::from_elem(IxDyn(&self.grid.shape), T::default())))
+        Ok(sink.take_result()?)
     }
 }
 

@@ -24,7 +24,6 @@ use crate::creation::source_parts;
 use crate::element::{DType, Element};
 use crate::error::{Error, Result};
 use crate::grid::{Chunks, Grid};
-use crate::layer::PerBlockPattern;
 use crate::stream::Fill;
 
 fn descr(d: DType) -> &'static str {
@@ -413,19 +412,7 @@ impl<T: Element> Array<T> {
             Ok(Value::new(()))
         });
         let name: Arc<str> = name_for("to_npy", &(&*self.name, path.display().to_string())).into();
-        let w: Array<bool> = Array::from_layer(
-            name,
-            "to_npy",
-            (*self.grid).clone(),
-            Arc::new(PerBlockPattern {
-                input: self.name.clone(),
-                op,
-            }),
-            &[&self.graph],
-        );
-        let keys = w.keys();
-        oxidask_scheduler::compute_with(w.task_graph()?, &keys, options)?;
-        Ok(())
+        self.for_each_block(name, "to_npy", op, options)
     }
 }
 
@@ -479,19 +466,7 @@ impl<T: Element> Array<T> {
         });
         let name: Arc<str> =
             name_for("to_npy_stack", &(&*x.name, dir.display().to_string())).into();
-        let w: Array<bool> = Array::from_layer(
-            name,
-            "to_npy_stack",
-            (*x.grid).clone(),
-            Arc::new(PerBlockPattern {
-                input: x.name.clone(),
-                op,
-            }),
-            &[&x.graph],
-        );
-        let keys = w.keys();
-        oxidask_scheduler::compute(w.task_graph()?, &keys)?;
-        Ok(())
+        x.for_each_block(name, "to_npy_stack", op, &ComputeOptions::new())
     }
 }
 

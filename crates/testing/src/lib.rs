@@ -6,12 +6,15 @@
 //! - [`RandomDag`] with the proptest strategy [`random_dag`]: random task
 //!   graphs with a plain sequential oracle, for property tests.
 //! - [`fixtures`]: the graphs benchmarks and tests share (sum tree, chain).
+//! - [`LastRun`]: a callback keeping the last run's spill count and peak.
 
 #![deny(missing_docs)]
 
 mod dag;
 pub mod fixtures;
+mod last_run;
 mod tester;
 
 pub use dag::{RandomDag, random_dag, read_padded};
+pub use last_run::LastRun;
 pub use tester::SchedulerTester;
