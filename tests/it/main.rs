@@ -8,6 +8,7 @@ mod dags;
 mod dashboard;
 mod failures;
 mod memory;
+mod remote;
 mod shuffle;
 mod sizes;
 mod visualize;

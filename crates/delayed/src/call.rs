@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use oxidask_graph::{FnOp, Key, OpError, Value};
+use oxidask_graph::remote::{CallRemote, GatherList};
+use oxidask_graph::{FnOp, Key, Op, OpError, Value};
 
 use crate::node::{Node, NodeArg};
 use crate::{Data, Delayed};
@@ -47,17 +48,20 @@ impl<T: Data> IntoArg<Vec<T>> for Vec<Delayed<T>> {
 
 impl<T: Data> IntoArg<Vec<T>> for &[Delayed<T>] {
     fn into_arg(self) -> NodeArgHandle {
-        let op = FnOp::new("list", |args: Vec<Value>| {
-            let n = args.len();
-            let mut out = Vec::with_capacity(n);
-            for (i, v) in args.into_iter().enumerate() {
-                out.push(arg::<T>(v, i, "list")?);
-            }
-            Ok(Value::new(out))
+        // Registered when a #[oxidask::remote] function takes a Vec<T>.
+        let op = GatherList::of::<T>().unwrap_or_else(|| {
+            FnOp::arc("list", |args: Vec<Value>| {
+                let n = args.len();
+                let mut out = Vec::with_capacity(n);
+                for (i, v) in args.into_iter().enumerate() {
+                    out.push(arg::<T>(v, i, "list")?);
+                }
+                Ok(Value::new(out))
+            })
         });
         let node = Node {
             key: unique_key("list"),
-            op: Arc::new(op),
+            op,
             args: self.iter().map(|d| NodeArg::Node(d.node.clone())).collect(),
         };
         NodeArgHandle(NodeArg::Node(Arc::new(node)))
@@ -99,10 +103,10 @@ pub fn arg<T: Data>(v: Value, i: usize, f: &str) -> Result<T, OpError> {
 }
 
 #[doc(hidden)]
-pub fn build<R>(name: &'static str, op: FnOp, args: Vec<NodeArgHandle>) -> Delayed<R> {
+pub fn build<R>(name: &'static str, op: Arc<dyn Op>, args: Vec<NodeArgHandle>) -> Delayed<R> {
     Delayed::from_node(Node {
         key: unique_key(name),
-        op: Arc::new(op),
+        op,
         args: args.into_iter().map(|a| a.0).collect(),
     })
 }
@@ -123,10 +127,14 @@ macro_rules! arities {
                     $($A: Data,)*
                 {
                     let name = short_name::<F>();
-                    let op = FnOp::new(name, move |args: Vec<Value>| {
-                        let mut it = args.into_iter();
-                        $(let $a = arg::<$A>(it.next().ok_or("missing argument")?, $i, name)?;)*
-                        Ok(Value::new(f($($a),*)))
+                    // A function marked #[oxidask::remote] gets the op that
+                    // can be written to bytes; its wrapper does the same.
+                    let op = CallRemote::for_fn::<F>().unwrap_or_else(|| {
+                        FnOp::arc(name, move |args: Vec<Value>| {
+                            let mut it = args.into_iter();
+                            $(let $a = arg::<$A>(it.next().ok_or("missing argument")?, $i, name)?;)*
+                            Ok(Value::new(f($($a),*)))
+                        })
                     });
                     build(name, op, vec![$($a.into_arg()),*])
                 }
@@ -148,10 +156,12 @@ macro_rules! arities {
                     $($A: Data,)*
                 {
                     let name = short_name::<F>();
-                    let op = FnOp::new(name, move |args: Vec<Value>| {
-                        let mut it = args.into_iter();
-                        $(let $a = arg::<$A>(it.next().ok_or("missing argument")?, $i, name)?;)*
-                        f($($a),*).map(Value::new).map_err(Into::into)
+                    let op = CallRemote::for_fn::<F>().unwrap_or_else(|| {
+                        FnOp::arc(name, move |args: Vec<Value>| {
+                            let mut it = args.into_iter();
+                            $(let $a = arg::<$A>(it.next().ok_or("missing argument")?, $i, name)?;)*
+                            f($($a),*).map(Value::new).map_err(Into::into)
+                        })
                     });
                     build(name, op, vec![$($a.into_arg()),*])
                 }

@@ -31,6 +31,7 @@ pub mod hlg;
 mod key;
 mod op;
 pub mod optimize;
+pub mod remote;
 mod task;
 mod tokenize;
 mod value;
@@ -40,7 +41,7 @@ pub use error::{Error, OpError, Result, TaskError, TaskErrorKind};
 pub use graph::{Deps, TaskGraph, topological_order};
 pub use hlg::{BlockArg, BlockwiseLayer, CulledLayer, HighLevelGraph, Layer, MaterializedLayer};
 pub use key::Key;
-pub use op::{FnOp, Identity, Op, OpDecoder, decode_op, is_registered};
+pub use op::{DataOp, FnOp, Identity, Op, OpDecoder, decode_data_op, decode_op, is_registered};
 pub use task::{Arg, Task};
 pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize, unique_token};
 #[cfg(feature = "ndarray")]

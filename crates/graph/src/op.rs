@@ -122,6 +122,94 @@ impl Op for Identity {
     }
 }
 
+/// An op whose parameters are plain serde data, so it can always be written
+/// to bytes: the usual way for a library to define the ops its collections
+/// put in graphs. Implementing this trait makes the type an [`Op`] (its
+/// parameters encode with postcard); [`register_data_op!`](crate::register_data_op)
+/// registers its decoder under [`DataOp::NAME`].
+///
+/// Keep element types as data (an enum field) rather than as type
+/// parameters: a registry entry is per concrete type, so `Sum<T>` would need
+/// one registration per `T`.
+///
+/// ```
+/// use oxidask_graph::{DataOp, OpError, Value, register_data_op};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Scale { by: f64 }
+///
+/// impl DataOp for Scale {
+///     const NAME: &'static str = "doc.scale";
+///     fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+///         Ok(Value::new(self.by * *args[0].downcast_ref::<f64>()?))
+///     }
+/// }
+/// register_data_op!(Scale);
+/// ```
+pub trait DataOp: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
+    /// The registry name: unique across the program, stable across builds
+    /// (e.g. `oxidask.array.rechunk`).
+    const NAME: &'static str;
+
+    /// Runs the op; see [`Op::call`].
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError>;
+
+    /// What errors and pictures show; see [`Op::label`].
+    fn label(&self) -> &str {
+        Self::NAME
+    }
+
+    /// See [`Op::is_cheap`].
+    fn is_cheap(&self) -> bool {
+        false
+    }
+}
+
+impl<T: DataOp> Op for T {
+    fn name(&self) -> &str {
+        T::NAME
+    }
+
+    fn label(&self) -> &str {
+        DataOp::label(self)
+    }
+
+    fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        self.run(args)
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        postcard::to_stdvec(self).ok()
+    }
+
+    fn is_cheap(&self) -> bool {
+        DataOp::is_cheap(self)
+    }
+}
+
+/// Rebuilds a [`DataOp`] from the bytes its [`Op::encode`] wrote; the decoder
+/// [`register_data_op!`](crate::register_data_op) registers.
+pub fn decode_data_op<T: DataOp>(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
+    postcard::from_bytes::<T>(bytes)
+        .map(|op| Arc::new(op) as Arc<dyn Op>)
+        .map_err(|e| format!("parameters of {}: {e}", T::NAME))
+}
+
+/// Registers a [`DataOp`] type's decoder under its [`DataOp::NAME`], at link
+/// time: `register_data_op!(Scale);`.
+#[macro_export]
+macro_rules! register_data_op {
+    ($ty:ty) => {
+        $crate::inventory::submit! {
+            $crate::OpDecoder {
+                name: <$ty as $crate::DataOp>::NAME,
+                decode: $crate::decode_data_op::<$ty>,
+            }
+        }
+    };
+}
+
 /// Builds an op from its encoded parameters.
 pub type DecodeOp = fn(&[u8]) -> Result<Arc<dyn Op>, String>;
 

@@ -1,4 +1,4 @@
-//! Derive macros for oxidask.
+//! Macros for oxidask: `#[derive(DataSize)]` and `#[remote]`.
 //!
 //! `#[derive(DataSize)]` implements `DataSize` (the memory a value holds,
 //! for the store's memory limit) by summing the heap sizes of the fields;
@@ -115,4 +115,153 @@ fn expand(mut input: DeriveInput) -> syn::Result<Tokens> {
             }
         }
     })
+}
+
+/// Registers a plain function by its path so that graphs calling it can be
+/// written to bytes and run in another process of the same program (a
+/// cluster worker, or a test's round trip). The function itself is left
+/// as it is: call it, pass it to `delayed!`, `map_blocks`, `Bag::map`, ….
+///
+/// ```ignore
+/// #[oxidask::remote]
+/// fn count_letters(path: String) -> usize { /* … */ }
+/// ```
+///
+/// Arguments must be owned types (taken from task values); the result is
+/// stored as a task value (it must implement `DataSize`). A function
+/// returning `Result<T, E>` fails its task with `E`. Generic functions,
+/// methods and `async fn` cannot be registered; wrap a generic function in
+/// a plain one per type. Inside the oxidask workspace, say where the graph
+/// crate is with `#[remote(crate = "oxidask_graph")]`.
+#[proc_macro_attribute]
+pub fn remote(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let func = parse_macro_input!(item as syn::ItemFn);
+    match expand_remote(attr.into(), &func) {
+        Ok(registration) => quote!(#func #registration).into(),
+        Err(e) => {
+            let e = e.to_compile_error();
+            quote!(#func #e).into()
+        }
+    }
+}
+
+fn expand_remote(attr: Tokens, func: &syn::ItemFn) -> syn::Result<Tokens> {
+    let mut krate = quote!(::oxidask::graph);
+    if !attr.is_empty() {
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("crate") {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                let path: syn::Path = lit.parse()?;
+                krate = quote!(#path);
+                Ok(())
+            } else {
+                Err(meta.error("expected `crate = \"path\"`"))
+            }
+        });
+        syn::parse::Parser::parse2(parser, attr)?;
+    }
+    let sig = &func.sig;
+    if let Some(a) = &sig.asyncness {
+        return Err(syn::Error::new_spanned(
+            a,
+            "#[remote] cannot register an async fn: register a plain function",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
+            "#[remote] cannot register a generic function: a registry entry names one \
+             concrete function; wrap it in a plain function per type",
+        ));
+    }
+    let ident = &sig.ident;
+    let mut takes = Vec::new();
+    let mut names = Vec::new();
+    let mut lists = Vec::new();
+    for (i, input) in sig.inputs.iter().enumerate() {
+        let ty = match input {
+            syn::FnArg::Receiver(r) => {
+                return Err(syn::Error::new_spanned(
+                    r,
+                    "#[remote] cannot register a method: register a free function",
+                ));
+            }
+            syn::FnArg::Typed(t) => &t.ty,
+        };
+        if let syn::Type::Reference(r) = &**ty {
+            return Err(syn::Error::new_spanned(
+                r,
+                "#[remote] functions take owned arguments (task values are moved or cloned in)",
+            ));
+        }
+        if let Some(elem) = vec_element(ty) {
+            lists.push(quote! {
+                #krate::inventory::submit! {
+                    #krate::remote::ListOf {
+                        type_name: ::std::any::type_name::<#elem>,
+                        type_id: ::std::any::TypeId::of::<#elem>,
+                        gather: #krate::remote::gather::<#elem>,
+                    }
+                }
+            });
+        }
+        let name = format_ident!("a{}", i);
+        takes.push(quote! {
+            let #name = #krate::remote::take_arg::<#ty>(it.next(), #i, NAME)?;
+        });
+        names.push(name);
+    }
+    let returns_result = match &sig.output {
+        syn::ReturnType::Type(_, ty) => match &**ty {
+            syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+            _ => false,
+        },
+        syn::ReturnType::Default => false,
+    };
+    let wrap = if returns_result {
+        quote!(#ident(#(#names),*).map(#krate::Value::new).map_err(::core::convert::Into::into))
+    } else {
+        quote!(::core::result::Result::Ok(#krate::Value::new(#ident(#(#names),*))))
+    };
+    let nargs = names.len();
+    Ok(quote! {
+        const _: () = {
+            const NAME: &str = ::core::stringify!(#ident);
+            #krate::inventory::submit! {
+                #krate::remote::RemoteFn {
+                    name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                    type_id: || #krate::remote::type_id_of(&#ident),
+                    call: |args: ::std::vec::Vec<#krate::Value>| {
+                        if args.len() != #nargs {
+                            return ::core::result::Result::Err(::std::format!(
+                                "{} takes {} arguments, the task has {}",
+                                NAME, #nargs, args.len()
+                            ).into());
+                        }
+                        #[allow(unused_mut, unused_variables)]
+                        let mut it = args.into_iter();
+                        #(#takes)*
+                        #wrap
+                    },
+                }
+            }
+            #(#lists)*
+        };
+    })
+}
+
+/// `T` when `ty` is written `Vec<T>`.
+fn vec_element(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Vec" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    }
 }

@@ -81,13 +81,14 @@ pub use oxidask_delayed::delayed;
 /// holds (see `docs/memory.md`).
 pub use oxidask_graph::DataSize;
 pub use oxidask_macros::DataSize;
+pub use oxidask_macros::remote;
 pub use oxidask_scheduler::{Error, Result};
 
 /// The names most programs need: `use oxidask::prelude::*;`.
 pub mod prelude {
     pub use oxidask_delayed::{Delayed, compute, compute_with, delayed};
     pub use oxidask_graph::DataSize;
-    pub use oxidask_macros::DataSize;
+    pub use oxidask_macros::{DataSize, remote};
     pub use oxidask_scheduler::{ComputeOptions, SchedulerChoice, with_scheduler};
 }
 

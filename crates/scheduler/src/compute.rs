@@ -21,6 +21,7 @@ pub struct ComputeOptions {
     memory_limit: Option<Option<usize>>,
     spill_dir: Option<std::path::PathBuf>,
     root_task_queuing: Option<bool>,
+    round_trip: Option<bool>,
     callbacks: Vec<Arc<dyn Callback>>,
 }
 
@@ -39,6 +40,13 @@ impl ComputeOptions {
     /// Uses this many worker threads (threaded scheduler).
     pub fn num_workers(mut self, n: usize) -> Self {
         self.num_workers = Some(n);
+        self
+    }
+
+    /// Writes the optimized graph to bytes and reads it back before running
+    /// it (see [`Config::round_trip`](crate::Config::round_trip)).
+    pub fn round_trip(mut self, on: bool) -> Self {
+        self.round_trip = Some(on);
         self
     }
 
@@ -94,6 +102,9 @@ impl ComputeOptions {
         if let Some(q) = self.root_task_queuing {
             c.root_task_queuing = q;
         }
+        if let Some(r) = self.round_trip {
+            c.round_trip = r;
+        }
         Ok(c)
     }
 }
@@ -111,7 +122,12 @@ pub fn compute_with(
     options: &ComputeOptions,
 ) -> Result<Vec<Value>> {
     let config = options.resolve()?;
-    let plan = optimize(graph, outputs, config.optimize)?;
+    let mut plan = optimize(graph, outputs, config.optimize)?;
+    if config.round_trip {
+        // Ids are positions and the encoding keeps task order, so the
+        // plan's dependencies and priorities still hold.
+        plan.graph = TaskGraph::from_bytes(&plan.graph.to_bytes()?)?;
+    }
     oxidask_store::cleanup::set_cleanup_on_signal(config.cleanup_on_signal);
     let ctx = RunContext {
         events: EventBus::collect(&options.callbacks),

@@ -80,6 +80,12 @@ pub struct Config {
     /// generators) while the store is over three quarters of its memory
     /// limit and tasks that consume results are ready (default: on).
     pub root_task_queuing: bool,
+    /// Whether every optimized graph is written to bytes and read back
+    /// through the op and value registries before it runs (default: off;
+    /// `OXIDASK_ROUND_TRIP=1`). Results are the same; a graph holding a
+    /// closure fails naming the task. Tests use it to prove a graph could
+    /// run in another process, as on a cluster.
+    pub round_trip: bool,
 }
 
 impl Default for Config {
@@ -92,6 +98,7 @@ impl Default for Config {
             spill_dir: None,
             cleanup_on_signal: true,
             root_task_queuing: true,
+            round_trip: false,
         }
     }
 }
@@ -142,6 +149,9 @@ impl Config {
         }
         if let Some(s) = var("OXIDASK_ROOT_TASK_QUEUING") {
             config.root_task_queuing = parse_switch("OXIDASK_ROOT_TASK_QUEUING", &s)?;
+        }
+        if let Some(s) = var("OXIDASK_ROUND_TRIP") {
+            config.round_trip = parse_switch("OXIDASK_ROUND_TRIP", &s)?;
         }
         Ok(config)
     }
