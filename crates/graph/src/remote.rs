@@ -108,14 +108,14 @@ pub struct ListOf {
 
 inventory::collect!(ListOf);
 
-fn lists() -> &'static (
+/// List entries by element type and by element type name.
+type Lists = (
     HashMap<TypeId, &'static ListOf>,
     HashMap<&'static str, &'static ListOf>,
-) {
-    static LISTS: OnceLock<(
-        HashMap<TypeId, &'static ListOf>,
-        HashMap<&'static str, &'static ListOf>,
-    )> = OnceLock::new();
+);
+
+fn lists() -> &'static Lists {
+    static LISTS: OnceLock<Lists> = OnceLock::new();
     LISTS.get_or_init(|| {
         let mut by_type = HashMap::new();
         let mut by_name = HashMap::new();
