@@ -14,8 +14,9 @@ use std::fmt;
 
 use oxidask_graph::{RawElement, Tokenize};
 
-/// The dtype of an array, printed like NumPy's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The dtype of an array, printed like NumPy's. Ops in graphs carry it as
+/// data and reach the monomorphic kernel through [`with_dtype!`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DType {
     /// `f64`
     Float64,
@@ -43,6 +44,42 @@ impl fmt::Display for DType {
         })
     }
 }
+
+/// Runs `$body` with `$T` bound to the element type of `$dtype`: how an op
+/// that carries its dtype as data calls a generic kernel.
+/// `with_dtype!(dtype, T => sum_block::<T>(v))`.
+macro_rules! with_dtype {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            $crate::element::DType::Float64 => {
+                type $T = f64;
+                $body
+            }
+            $crate::element::DType::Float32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::element::DType::Int64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::element::DType::Int32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::element::DType::UInt8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::element::DType::Bool => {
+                type $T = bool;
+                $body
+            }
+        }
+    };
+}
+#[allow(unused_imports)] // used by the ops that carry a dtype
+pub(crate) use with_dtype;
 
 /// A value of any element type, for casting between them.
 #[derive(Clone, Copy, Debug)]
@@ -285,5 +322,28 @@ mod tests {
         assert_eq!(true.cast::<f32>(), 1.0);
         assert_eq!(300i64.cast::<u8>(), 44);
         assert_eq!(f64::NAN.cast::<i32>(), 0);
+    }
+}
+
+#[cfg(test)]
+mod dtype_tests {
+    use super::*;
+
+    fn name_of<T: Element>() -> DType {
+        T::DTYPE
+    }
+
+    #[test]
+    fn with_dtype_binds_the_element_type() {
+        for d in [
+            DType::Float64,
+            DType::Float32,
+            DType::Int64,
+            DType::Int32,
+            DType::UInt8,
+            DType::Bool,
+        ] {
+            assert_eq!(with_dtype!(d, T => name_of::<T>()), d);
+        }
     }
 }
