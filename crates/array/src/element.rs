@@ -48,6 +48,7 @@ impl fmt::Display for DType {
 /// Runs `$body` with `$T` bound to the element type of `$dtype`: how an op
 /// that carries its dtype as data calls a generic kernel.
 /// `with_dtype!(dtype, T => sum_block::<T>(v))`.
+#[allow(unused_macros)] // used by the ops that carry a dtype
 macro_rules! with_dtype {
     ($dtype:expr, $T:ident => $body:expr) => {
         match $dtype {
