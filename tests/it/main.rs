@@ -8,6 +8,7 @@ mod dags;
 mod dashboard;
 mod failures;
 mod memory;
+mod other_process;
 mod remote;
 mod shuffle;
 mod sizes;
