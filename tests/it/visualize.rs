@@ -60,15 +60,20 @@ fn every_collection_draws_its_task_graph() {
 }
 
 #[test]
-fn a_graph_too_large_for_the_built_in_layout_is_a_clear_error_or_a_picture() {
-    // Graphviz draws anything; without it, the built-in layout refuses
-    // graphs past its limit with an error saying so — never a panic.
+fn large_graphs_are_drawn_per_task_below_the_collapse_limit_and_by_group_above() {
+    // 601 tasks: one box each, whatever the renderer.
     let parts: Vec<_> = (0..600).map(|i| delayed!(load(i))).collect();
     let sum = delayed!(total(parts));
     let path = std::env::temp_dir().join(format!("oxidask-it-big-{}.svg", std::process::id()));
-    match sum.visualize(&path) {
-        Ok(_) => assert!(std::fs::read_to_string(&path).unwrap().contains("<svg")),
-        Err(e) => assert!(e.to_string().contains("500"), "{e}"),
-    }
+    sum.visualize(&path).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.contains("<svg") && svg.matches(">load-").count() >= 600);
+    // 2,001 tasks: one box per task group (load, total) with its count.
+    let parts: Vec<_> = (0..2000).map(|i| delayed!(load(i))).collect();
+    let sum = delayed!(total(parts));
+    sum.visualize(&path).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
     let _ = std::fs::remove_file(&path);
+    assert!(svg.contains("2000 tasks"), "{svg}");
+    assert!(!svg.contains(">load-"), "no per-task boxes");
 }

@@ -2,18 +2,19 @@
 //!
 //! [`TaskGraph::to_dot`] draws one box per task, labelled with its op and a
 //! short form of its key (`(sum-3f2a1b, 0)`: the token cut to six digits;
-//! the full key is the node's tooltip), and one edge from each dependency to
-//! its dependent. Literal tasks are filled boxes; keys read but missing from
-//! the graph are dashed boxes, so a broken graph can still be drawn.
-//! [`HighLevelGraph::to_dot`] draws one box per layer with its task count.
-//! The text is deterministic: the same graph gives the same bytes, so
-//! pictures can be diffed and tested.
+//! the full key is the node's tooltip), filled with the colour of its task
+//! group (the key's prefix, `sum` for `sum-3f2a…`: the tasks of one layer
+//! or one function share a colour), and one edge from each dependency to
+//! its dependent. Literal tasks are grey; keys read but missing from the
+//! graph are dashed boxes, so a broken graph can still be drawn.
+//! [`TaskGraph::to_dot_grouped`] draws one box per task group with its task
+//! count, and [`HighLevelGraph::to_dot`] one box per layer. The text is
+//! deterministic: the same graph gives the same bytes, so pictures can be
+//! diffed and tested.
 //!
 //! `visualize` writes an SVG file with Graphviz's `dot` when it is on PATH,
-//! and otherwise with the pure-Rust layout-rs renderer. That renderer is
-//! slow on large graphs and may panic on input it does not expect, so it is
-//! refused above [`MAX_BUILTIN_NODES`] nodes and its panics are caught and
-//! returned as errors.
+//! and otherwise with the built-in layered layout (see `layout.rs`). A
+//! graph of more than [`COLLAPSE_ABOVE`] tasks is drawn by task group.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -26,14 +27,71 @@ use crate::graph::TaskGraph;
 use crate::hlg::HighLevelGraph;
 use crate::key::Key;
 
-/// The most nodes the built-in renderer is asked to draw; larger graphs need
-/// Graphviz (or culling first).
-///
-/// layout-rs's time grows about with the cube of a rank's width: measured
-/// (release build) a map over 250 partitions (500 nodes) takes about 1 s,
-/// over 500 partitions 12 s, over 1,000 partitions 90 s. A picture of more
-/// than a few hundred boxes is unreadable anyway.
-pub const MAX_BUILTIN_NODES: usize = 500;
+/// Above this many tasks, `visualize` draws one box per task group instead
+/// of one per task: a picture of thousands of boxes shows nothing.
+pub const COLLAPSE_ABOVE: usize = 1000;
+
+/// The most boxes a picture is drawn with (after collapsing to task
+/// groups); beyond it the SVG would be too large to open.
+pub const MAX_BUILTIN_NODES: usize = 10_000;
+
+/// Fill colours of task groups: light, distinct, readable under black text.
+const PALETTE: [&str; 10] = [
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d",
+    "#9edae5", "#b5cf6b",
+];
+
+/// Literal tasks (data placed in the graph).
+const LITERAL_FILL: &str = "#e0e0e0";
+
+/// The colour of a task group: the same group always gets the same one.
+pub(crate) fn group_color(group: &str) -> &'static str {
+    PALETTE[(xxhash_rust::xxh3::xxh3_64(group.as_bytes()) % PALETTE.len() as u64) as usize]
+}
+
+/// A picture before layout: boxes and arrows, drawn as DOT text or by the
+/// built-in renderer.
+pub(crate) struct Plot {
+    pub nodes: Vec<PlotNode>,
+    /// `(from, to)` positions in `nodes`, each pair once.
+    pub edges: Vec<(usize, usize)>,
+}
+
+/// One box of a [`Plot`].
+pub(crate) struct PlotNode {
+    pub id: String,
+    pub label: String,
+    pub tooltip: String,
+    pub fill: Option<&'static str>,
+    pub dashed: bool,
+}
+
+impl Plot {
+    fn to_dot(&self) -> String {
+        let mut out = String::from("digraph {\n  node [shape=box];\n");
+        for n in &self.nodes {
+            let mut style = String::new();
+            if let Some(fill) = n.fill {
+                let _ = write!(style, ", style=filled, fillcolor=\"{fill}\"");
+            }
+            if n.dashed {
+                style.push_str(", style=dashed");
+            }
+            let _ = writeln!(
+                out,
+                "  {} [label=\"{}\", tooltip=\"{}\"{style}];",
+                n.id,
+                escape(&n.label),
+                escape(&n.tooltip)
+            );
+        }
+        for &(a, b) in &self.edges {
+            let _ = writeln!(out, "  {} -> {};", self.nodes[a].id, self.nodes[b].id);
+        }
+        out.push_str("}\n");
+        out
+    }
+}
 
 /// Which renderer drew the picture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +99,7 @@ pub const MAX_BUILTIN_NODES: usize = 500;
 pub enum VisualizeBackend {
     /// The Graphviz `dot` executable found on PATH.
     Graphviz,
-    /// The built-in pure-Rust renderer (layout-rs).
+    /// The built-in layered layout.
     Builtin,
 }
 
@@ -59,15 +117,15 @@ pub struct VisualizeError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VisualizeErrorKind {
-    /// Too many nodes for the built-in renderer, and Graphviz is not installed.
+    /// Too many boxes for one picture, even by task group.
     #[error(
-        "the graph has {nodes} {unit}, more than the {limit} the built-in renderer draws; \
-         cull it to the outputs you want to see, or install Graphviz so that `dot` is on PATH"
+        "the picture would have {nodes} {unit}, more than the {limit} one picture is drawn \
+         with; cull the graph to the outputs you want to see"
     )]
     TooLarge {
         /// Nodes the picture would have.
         nodes: usize,
-        /// What a node stands for: `tasks` or `layers`.
+        /// What a node stands for: `tasks`, `task groups` or `layers`.
         unit: &'static str,
         /// [`MAX_BUILTIN_NODES`].
         limit: usize,
@@ -75,121 +133,209 @@ pub enum VisualizeErrorKind {
     /// Graphviz `dot` ran and failed.
     #[error("Graphviz `dot` failed: {0}")]
     Graphviz(String),
-    /// The built-in renderer failed or panicked.
-    #[error("the built-in renderer (layout-rs) failed: {0}")]
-    Builtin(String),
     /// The file could not be written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
 impl TaskGraph {
-    /// The graph in Graphviz DOT, for pictures and debugging: one box per
-    /// task labelled with its op and a short form of its key (`(sum-3f2a1b,
-    /// 0)`: long tokens cut to six digits; the full key is the tooltip), and
-    /// an edge from each dependency to its dependent. Literal tasks are
-    /// filled; keys read but missing from the graph are dashed boxes. The
-    /// same graph always gives the same text.
-    pub fn to_dot(&self) -> String {
+    fn plot_tasks(&self) -> Plot {
+        let mut nodes = Vec::with_capacity(self.len());
+        for (id, (key, task)) in self.iter().enumerate() {
+            let (label, fill) = if task.is_literal() {
+                (format!("literal\n{}", short_key(key)), LITERAL_FILL)
+            } else {
+                (
+                    format!("{}\n{}", task.op.label(), short_key(key)),
+                    group_color(key.prefix()),
+                )
+            };
+            nodes.push(PlotNode {
+                id: format!("n{id}"),
+                label,
+                tooltip: key.to_string(),
+                fill: Some(fill),
+                dashed: false,
+            });
+        }
         // Keys read but not in the graph get their own (dashed) nodes, m0, m1…
         let mut missing: IndexMap<&Key, usize> = IndexMap::new();
-        for (_, task) in self.iter() {
-            for dep in task.dependencies() {
-                if !self.contains(dep) && !missing.contains_key(dep) {
-                    missing.insert(dep, missing.len());
-                }
-            }
-        }
-        let mut out = String::from("digraph {\n  node [shape=box];\n");
-        for (id, (key, task)) in self.iter().enumerate() {
-            let (label, style) = if task.is_literal() {
-                (format!("literal\n{}", short_key(key)), ", style=filled")
-            } else {
-                (format!("{}\n{}", task.op.label(), short_key(key)), "")
-            };
-            node(&mut out, &format!("n{id}"), &label, &key.to_string(), style);
-        }
-        for (key, m) in &missing {
-            let label = format!("missing\n{}", short_key(key));
-            node(
-                &mut out,
-                &format!("m{m}"),
-                &label,
-                &key.to_string(),
-                ", style=dashed",
-            );
-        }
+        let mut edges = Vec::new();
         for (id, (_, task)) in self.iter().enumerate() {
-            let mut drawn: Vec<String> = Vec::new();
+            let first = edges.len();
             for dep in task.dependencies() {
                 let from = match self.id_of(dep) {
-                    Some(j) => format!("n{j}"),
-                    None => format!("m{}", missing[dep]),
+                    Some(j) => j as usize,
+                    None => {
+                        let m = missing.len();
+                        let m = *missing.entry(dep).or_insert(m);
+                        if m == nodes.len() - self.len() {
+                            nodes.push(PlotNode {
+                                id: format!("m{m}"),
+                                label: format!("missing\n{}", short_key(dep)),
+                                tooltip: dep.to_string(),
+                                fill: None,
+                                dashed: true,
+                            });
+                        }
+                        self.len() + m
+                    }
                 };
-                if !drawn.contains(&from) {
-                    let _ = writeln!(out, "  {from} -> n{id};");
-                    drawn.push(from);
+                if !edges[first..].contains(&(from, id)) {
+                    edges.push((from, id));
                 }
             }
         }
-        out.push_str("}\n");
-        out
+        Plot { nodes, edges }
     }
 
-    /// Draws the graph to an SVG file at `path` (Graphviz if installed,
-    /// else the built-in renderer up to [`MAX_BUILTIN_NODES`] tasks) and
-    /// says which renderer drew it. Cull the graph first to see only what
-    /// some outputs need.
+    fn plot_groups(&self) -> Plot {
+        let mut groups: IndexMap<&str, usize> = IndexMap::new();
+        let mut group_of = Vec::with_capacity(self.len());
+        for (key, _) in self.iter() {
+            let g = key.prefix();
+            let next = groups.len();
+            let i = *groups.entry(g).or_insert(next);
+            group_of.push(i);
+        }
+        let mut counts = vec![0usize; groups.len()];
+        for &g in &group_of {
+            counts[g] += 1;
+        }
+        let mut nodes: Vec<PlotNode> = groups
+            .keys()
+            .enumerate()
+            .map(|(i, g)| PlotNode {
+                id: format!("g{i}"),
+                label: format!(
+                    "{}\n{} task{}",
+                    short_name(g),
+                    counts[i],
+                    if counts[i] == 1 { "" } else { "s" }
+                ),
+                tooltip: g.to_string(),
+                fill: Some(group_color(g)),
+                dashed: false,
+            })
+            .collect();
+        let mut missing: IndexMap<&str, usize> = IndexMap::new();
+        let mut edges: indexmap::IndexSet<(usize, usize)> = indexmap::IndexSet::new();
+        for (id, (_, task)) in self.iter().enumerate() {
+            for dep in task.dependencies() {
+                let from = match self.id_of(dep) {
+                    Some(j) => group_of[j as usize],
+                    None => {
+                        let m = missing.len();
+                        let m = *missing.entry(dep.prefix()).or_insert(m);
+                        if m == nodes.len() - groups.len() {
+                            nodes.push(PlotNode {
+                                id: format!("m{m}"),
+                                label: format!("missing\n{}", short_name(dep.prefix())),
+                                tooltip: dep.prefix().to_string(),
+                                fill: None,
+                                dashed: true,
+                            });
+                        }
+                        groups.len() + m
+                    }
+                };
+                if from != group_of[id] {
+                    edges.insert((from, group_of[id]));
+                }
+            }
+        }
+        Plot {
+            nodes,
+            edges: edges.into_iter().collect(),
+        }
+    }
+
+    /// The graph in Graphviz DOT, for pictures and debugging: one box per
+    /// task labelled with its op and a short form of its key (`(sum-3f2a1b,
+    /// 0)`: long tokens cut to six digits; the full key is the tooltip) and
+    /// filled with its task group's colour, and an edge from each dependency
+    /// to its dependent. Literal tasks are grey; keys read but missing from
+    /// the graph are dashed boxes. The same graph always gives the same text.
+    pub fn to_dot(&self) -> String {
+        self.plot_tasks().to_dot()
+    }
+
+    /// The graph in DOT at task-group granularity: one box per key prefix
+    /// (`sum` for `('sum-3f2a…', 4)`) with its task count, in the group's
+    /// colour, and one edge per pair of groups a dependency joins — how a
+    /// graph of millions of tasks can still be looked at.
+    pub fn to_dot_grouped(&self) -> String {
+        self.plot_groups().to_dot()
+    }
+
+    /// Draws the graph to an SVG file at `path` — Graphviz if installed,
+    /// else the built-in layered layout — and says which renderer drew it.
+    /// Graphs of more than [`COLLAPSE_ABOVE`] tasks are drawn by task group
+    /// ([`TaskGraph::to_dot_grouped`]). Cull the graph first to see only
+    /// what some outputs need.
     pub fn visualize(&self, path: impl AsRef<Path>) -> Result<VisualizeBackend, VisualizeError> {
-        write_svg(&self.to_dot(), self.len(), "tasks", path.as_ref())
+        let (plot, unit) = if self.len() > COLLAPSE_ABOVE {
+            (self.plot_groups(), "task groups")
+        } else {
+            (self.plot_tasks(), "tasks")
+        };
+        write_svg(&plot, unit, path.as_ref())
     }
 }
 
 impl HighLevelGraph {
-    /// The graph in Graphviz DOT at layer granularity: one box per layer
-    /// with its kind and task count, edges from each layer to the layers
-    /// reading it.
-    pub fn to_dot(&self) -> String {
-        let mut out = String::from("digraph {\n  node [shape=box];\n");
+    fn plot_layers(&self) -> Plot {
         let deps = self.layer_dependencies();
         let position: IndexMap<&str, usize> = deps
             .iter()
             .enumerate()
             .map(|(i, (name, _))| (*name, i))
             .collect();
-        for (i, layer) in self.layers().enumerate() {
-            let n = layer.len();
-            let label = format!(
-                "{}\n{}, {n} task{}",
-                short_name(layer.name()),
-                layer.kind(),
-                if n == 1 { "" } else { "s" }
-            );
-            node(&mut out, &format!("l{i}"), &label, layer.name(), "");
-        }
+        let nodes = self
+            .layers()
+            .enumerate()
+            .map(|(i, layer)| {
+                let n = layer.len();
+                let name = layer.name();
+                let group = name
+                    .rfind('-')
+                    .filter(|&i| i > 0)
+                    .map_or(name, |i| &name[..i]);
+                PlotNode {
+                    id: format!("l{i}"),
+                    label: format!(
+                        "{}\n{}, {n} task{}",
+                        short_name(name),
+                        layer.kind(),
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    tooltip: name.to_string(),
+                    fill: Some(group_color(group)),
+                    dashed: false,
+                }
+            })
+            .collect();
+        let mut edges = Vec::new();
         for (i, (_, reads)) in deps.iter().enumerate() {
             for name in reads {
-                let _ = writeln!(out, "  l{} -> l{i};", position[name]);
+                edges.push((position[name], i));
             }
         }
-        out.push_str("}\n");
-        out
+        Plot { nodes, edges }
+    }
+
+    /// The graph in Graphviz DOT at layer granularity: one box per layer
+    /// with its kind and task count, edges from each layer to the layers
+    /// reading it.
+    pub fn to_dot(&self) -> String {
+        self.plot_layers().to_dot()
     }
 
     /// Draws the layers to an SVG file at `path`, like
     /// [`TaskGraph::visualize`] but one node per layer.
     pub fn visualize(&self, path: impl AsRef<Path>) -> Result<VisualizeBackend, VisualizeError> {
-        write_svg(&self.to_dot(), self.num_layers(), "layers", path.as_ref())
+        write_svg(&self.plot_layers(), "layers", path.as_ref())
     }
-}
-
-fn node(out: &mut String, id: &str, label: &str, tooltip: &str, style: &str) {
-    let _ = writeln!(
-        out,
-        "  {id} [label=\"{}\", tooltip=\"{}\"{style}];",
-        escape(label),
-        escape(tooltip)
-    );
 }
 
 /// Escapes text for a double-quoted DOT string: quotes and backslashes get a
@@ -240,8 +386,7 @@ fn short_key(key: &Key) -> String {
 }
 
 fn write_svg(
-    dot: &str,
-    nodes: usize,
+    plot: &Plot,
     unit: &'static str,
     path: &Path,
 ) -> Result<VisualizeBackend, VisualizeError> {
@@ -249,17 +394,18 @@ fn write_svg(
         path: path.to_path_buf(),
         kind,
     };
-    let (svg, backend) = match render_graphviz(dot) {
+    let nodes = plot.nodes.len();
+    if nodes > MAX_BUILTIN_NODES {
+        return Err(fail(VisualizeErrorKind::TooLarge {
+            nodes,
+            unit,
+            limit: MAX_BUILTIN_NODES,
+        }));
+    }
+    let (svg, backend) = match render_graphviz(&plot.to_dot()) {
         Some(svg) => (svg.map_err(fail)?, VisualizeBackend::Graphviz),
-        None if nodes > MAX_BUILTIN_NODES => {
-            return Err(fail(VisualizeErrorKind::TooLarge {
-                nodes,
-                unit,
-                limit: MAX_BUILTIN_NODES,
-            }));
-        }
         None => (
-            render_builtin(dot).map_err(fail)?.into_bytes(),
+            crate::layout::render_svg(plot).into_bytes(),
             VisualizeBackend::Builtin,
         ),
     };
@@ -299,43 +445,6 @@ fn render_graphviz(dot: &str) -> Option<Result<Vec<u8>, VisualizeErrorKind>> {
         Err(e) => Err(VisualizeErrorKind::Graphviz(e.to_string())),
     })
 }
-
-/// Lays out and renders with layout-rs, turning its panics into errors.
-fn render_builtin(dot: &str) -> Result<String, VisualizeErrorKind> {
-    use layout::backends::svg::SVGWriter;
-    use layout::gv::{DotParser, GraphBuilder};
-
-    let result = std::panic::catch_unwind(|| -> Result<String, String> {
-        let ast = DotParser::new(dot).process()?;
-        let mut builder = GraphBuilder::new();
-        builder.visit_graph(&ast);
-        let mut graph = builder.get();
-        if graph.num_nodes() == 0 {
-            return Ok(EMPTY_SVG.to_string());
-        }
-        let mut svg = SVGWriter::new();
-        graph.do_it(false, false, false, &mut svg);
-        Ok(svg.finalize())
-    });
-    match result {
-        Ok(Ok(svg)) => Ok(svg),
-        Ok(Err(msg)) => Err(VisualizeErrorKind::Builtin(format!(
-            "cannot parse DOT: {msg}"
-        ))),
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic with a non-string payload".into());
-            Err(VisualizeErrorKind::Builtin(format!("it panicked: {msg}")))
-        }
-    }
-}
-
-/// What an empty graph looks like (layout-rs has nothing to lay out).
-const EMPTY_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"120\" height=\"40\">\
-<text x=\"10\" y=\"25\">empty graph</text></svg>\n";
 
 #[cfg(test)]
 mod tests {
@@ -379,11 +488,16 @@ mod tests {
         let dot = g.to_dot();
         assert!(dot.starts_with("digraph {\n"), "{dot}");
         assert!(
-            dot.contains(r#"n0 [label="literal\nx", tooltip="'x'", style=filled];"#),
+            dot.contains(
+                r##"n0 [label="literal\nx", tooltip="'x'", style=filled, fillcolor="#e0e0e0"];"##
+            ),
             "{dot}"
         );
+        let y_color = group_color("y");
         assert!(
-            dot.contains(r#"n1 [label="double\ny", tooltip="'y'"];"#),
+            dot.contains(&format!(
+                r#"n1 [label="double\ny", tooltip="'y'", style=filled, fillcolor="{y_color}"];"#
+            )),
             "{dot}"
         );
         assert!(dot.contains(r#"label="add\n(add-012345, 0, 1)""#), "{dot}");
@@ -449,24 +563,91 @@ mod tests {
         );
     }
 
-    #[test]
-    fn large_graphs_need_graphviz() {
+    /// A map over `n` partitions: `x-i` literals, `inc-i` tasks reading them,
+    /// and one `total` reading every `inc`.
+    fn map_reduce(n: u32) -> TaskGraph {
         let mut g = TaskGraph::new();
-        for i in 0..=MAX_BUILTIN_NODES as u32 {
-            g.insert(Key::with_index("x", &[i]), Task::literal(Value::new(i)));
-        }
-        let path = Path::new("/nonexistent-oxidask-dir/large.svg");
-        let e = g.visualize(path).unwrap_err();
-        if has_graphviz() {
-            assert!(matches!(e.kind, VisualizeErrorKind::Io(_)), "{e:?}");
-        } else {
-            let msg = e.to_string();
-            assert!(
-                msg.contains("501 tasks") && msg.contains("install Graphviz"),
-                "{msg}"
+        for i in 0..n {
+            g.insert(
+                Key::with_index("x-00ff", &[i]),
+                Task::literal(Value::new(i)),
             );
-            assert!(msg.contains("large.svg"), "{msg}");
         }
+        for i in 0..n {
+            g.insert(
+                Key::with_index("inc-00ff", &[i]),
+                Task::new(op("inc"), vec![Key::with_index("x-00ff", &[i]).into()]),
+            );
+        }
+        let all = (0..n)
+            .map(|i| Key::with_index("inc-00ff", &[i]).into())
+            .collect();
+        g.insert(Key::new("total-00ff"), Task::new(op("sum"), all));
+        g
+    }
+
+    #[test]
+    fn the_builtin_layout_draws_hundreds_of_tasks_quickly() {
+        let g = map_reduce(300); // 601 boxes, 900 arrows
+        let t = std::time::Instant::now();
+        let svg = crate::layout::render_svg(&g.plot_tasks());
+        assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
+        assert_eq!(svg.matches("<g class=\"node\">").count(), 601);
+        assert_eq!(svg.matches("<line ").count(), 600);
+        // Every box has its own place: no two at the same position.
+        let mut places: Vec<&str> = svg
+            .lines()
+            .filter(|l| l.starts_with("<g class=\"node\">"))
+            .map(|l| {
+                let i = l.find("<rect x=").unwrap();
+                &l[i..i + 40]
+            })
+            .collect();
+        places.sort();
+        places.dedup();
+        assert_eq!(places.len(), 601);
+    }
+
+    #[test]
+    fn large_graphs_are_drawn_by_task_group() {
+        let g = map_reduce(2000);
+        let dot = g.to_dot_grouped();
+        assert!(dot.contains(r#"label="x\n2000 tasks""#), "{dot}");
+        assert!(dot.contains(r#"label="inc\n2000 tasks""#), "{dot}");
+        assert!(dot.contains(r#"label="total\n1 task""#), "{dot}");
+        assert!(
+            dot.contains("g0 -> g1;") && dot.contains("g1 -> g2;"),
+            "{dot}"
+        );
+        assert_eq!(dot.matches("->").count(), 2, "{dot}");
+        let path =
+            std::env::temp_dir().join(format!("oxidask-dot-groups-{}.svg", std::process::id()));
+        g.visualize(&path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(svg.contains("2000 tasks"), "{svg}");
+        assert!(svg.contains(group_color("inc")), "coloured by group");
+    }
+
+    #[test]
+    fn groups_in_a_cycle_are_still_drawn() {
+        // a-0 → b-0 → a-1: the groups a and b read each other.
+        let mut g = TaskGraph::new();
+        g.insert(
+            Key::with_index("a-1", &[0]),
+            Task::literal(Value::new(1i64)),
+        );
+        g.insert(
+            Key::with_index("b-1", &[0]),
+            Task::new(op("f"), vec![Key::with_index("a-1", &[0]).into()]),
+        );
+        g.insert(
+            Key::with_index("a-1", &[1]),
+            Task::new(op("g"), vec![Key::with_index("b-1", &[0]).into()]),
+        );
+        let svg = crate::layout::render_svg(&g.plot_groups());
+        assert_eq!(svg.matches("<g class=\"node\">").count(), 2);
+        assert_eq!(svg.matches("<line ").count(), 2);
     }
 
     #[test]
@@ -480,7 +661,7 @@ mod tests {
         let hlg = hlg.with_layer(Arc::new(map));
         let dot = hlg.to_dot();
         assert!(
-            dot.contains(r#"l0 [label="x\nmaterialized, 2 tasks", tooltip="x"];"#),
+            dot.contains(r#"l0 [label="x\nmaterialized, 2 tasks", tooltip="x", style=filled"#),
             "{dot}"
         );
         assert!(

@@ -29,6 +29,7 @@ mod error;
 mod graph;
 pub mod hlg;
 mod key;
+mod layout;
 mod op;
 pub mod optimize;
 pub mod remote;
@@ -36,7 +37,9 @@ mod task;
 mod tokenize;
 mod value;
 
-pub use dot::{MAX_BUILTIN_NODES, VisualizeBackend, VisualizeError, VisualizeErrorKind};
+pub use dot::{
+    COLLAPSE_ABOVE, MAX_BUILTIN_NODES, VisualizeBackend, VisualizeError, VisualizeErrorKind,
+};
 pub use error::{Error, OpError, Result, TaskError, TaskErrorKind};
 pub use graph::{Deps, TaskGraph, topological_order};
 pub use hlg::{BlockArg, BlockwiseLayer, CulledLayer, HighLevelGraph, Layer, MaterializedLayer};
