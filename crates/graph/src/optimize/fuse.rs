@@ -34,7 +34,7 @@
 //! - The returned dependency lists are those [`TaskGraph::dependencies`]
 //!   would compute for the new graph.
 
-mod op;
+pub(crate) mod op;
 
 pub use op::{FusedOp, FusedStep, StepArg};
 
@@ -62,6 +62,26 @@ pub struct Fused {
 /// `deps` must be `graph`'s dependency lists (from
 /// [`TaskGraph::dependencies`] or a previous pass).
 pub fn fuse_linear(graph: TaskGraph, deps: &Deps, outputs: &[Key]) -> Fused {
+    fuse_linear_with(graph, deps, outputs, false)
+}
+
+/// [`fuse_linear`], optionally naming each fused task after its parts as
+/// Dask's `fuse(..., rename_keys=True)` does: the chain `('load-1a2b', 3)
+/// → ('parse-3c4d', 3) → ('stat-5e6f', 3)` runs under `('load-parse-stat-5e6f',
+/// 3)` — the prefixes of the earlier keys, then the last key's name — so
+/// pictures and errors show what a task does. Readers of the last key read
+/// the new one; when the last key is an output it stays as an alias of the
+/// new key, so callers still find it.
+///
+/// Renaming rebuilds the key index: it costs a pass over the graph that
+/// plain fusion avoids, which is why the optimizer leaves it off unless
+/// [`OptimizeOptions::rename_fused_keys`](super::OptimizeOptions) is set.
+pub fn fuse_linear_with(
+    graph: TaskGraph,
+    deps: &Deps,
+    outputs: &[Key],
+    rename_keys: bool,
+) -> Fused {
     let n = graph.len();
     debug_assert_eq!(n, deps.len(), "deps belong to another graph");
     let dependents = deps.reverse();
@@ -137,6 +157,7 @@ pub fn fuse_linear(graph: TaskGraph, deps: &Deps, outputs: &[Key]) -> Fused {
     let placeholder = Task::new(Arc::new(crate::op::Identity), Vec::new());
     let take = |g: &mut TaskGraph, i: u32| std::mem::replace(g.task_mut(i), placeholder.clone());
     let mut above: Vec<u32> = Vec::new();
+    let mut renames: foldhash::HashMap<Key, Key> = Default::default();
     for i in 0..n as u32 {
         if fuses_down[i as usize] || up[i as usize] == u32::MAX {
             continue;
@@ -147,6 +168,20 @@ pub fn fuse_linear(graph: TaskGraph, deps: &Deps, outputs: &[Key]) -> Fused {
         while at != u32::MAX {
             above.push(at);
             at = up[at as usize];
+        }
+        if rename_keys {
+            let last = graph.key(i);
+            let mut name = String::new();
+            for &a in above.iter().rev() {
+                name.push_str(graph.key(a).prefix());
+                name.push('-');
+            }
+            name.push_str(last.name());
+            let new = Key::with_index(name, last.index());
+            // A graph that already has a key of the new name keeps the old.
+            if !graph.contains(&new) {
+                renames.insert(last.clone(), new);
+            }
         }
         let first = take(
             &mut graph,
@@ -176,10 +211,43 @@ pub fn fuse_linear(graph: TaskGraph, deps: &Deps, outputs: &[Key]) -> Fused {
         *graph.task_mut(i) = Task::new(Arc::new(op), first.args);
     }
     graph.retain_ids(|id| !fuses_down[id as usize]);
+    if !renames.is_empty() {
+        return rename(graph, &renames, outputs);
+    }
     Fused {
         graph,
         deps: Deps::from_lists(lists),
     }
+}
+
+/// Puts each renamed task under its new key, points readers at it, and
+/// keeps renamed outputs as aliases right after their task.
+fn rename(graph: TaskGraph, renames: &foldhash::HashMap<Key, Key>, outputs: &[Key]) -> Fused {
+    let mut out = TaskGraph::with_capacity(graph.len() + outputs.len());
+    for (key, mut task) in graph.into_tasks() {
+        for arg in &mut task.args {
+            if let Arg::Key(k) = arg {
+                if let Some(new) = renames.get(k) {
+                    *k = new.clone();
+                }
+            }
+        }
+        match renames.get(&key) {
+            Some(new) => {
+                out.insert(new.clone(), task);
+                if outputs.contains(&key) {
+                    out.insert(key, Task::alias(new.clone()));
+                }
+            }
+            None => {
+                out.insert(key, task);
+            }
+        }
+    }
+    let deps = out
+        .dependencies()
+        .expect("renaming keeps every reference resolvable");
+    Fused { graph: out, deps }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 mod cull;
 mod fuse;
 mod inline;
+mod inline_tasks;
 mod order;
 #[cfg(test)]
 mod structural_tests;
@@ -26,8 +27,9 @@ mod tests;
 mod testutil;
 
 pub use cull::{Culled, cull};
-pub use fuse::{Fused, FusedOp, FusedStep, StepArg, fuse_linear};
+pub use fuse::{Fused, FusedOp, FusedStep, StepArg, fuse_linear, fuse_linear_with};
 pub use inline::inline;
+pub use inline_tasks::{inline_keys, inline_ops, inline_tasks};
 pub use order::order;
 
 use crate::error::{Error, Result};
@@ -42,6 +44,10 @@ pub struct OptimizeOptions {
     pub inline: bool,
     /// Merge linear chains into single tasks.
     pub fuse: bool,
+    /// Name each fused task after its parts (`load-parse-stat-5e6f`), as
+    /// Dask's `rename_keys=True`; see [`fuse_linear_with`]. Off by default:
+    /// it costs a pass over the graph.
+    pub rename_fused_keys: bool,
 }
 
 impl Default for OptimizeOptions {
@@ -49,6 +55,7 @@ impl Default for OptimizeOptions {
         OptimizeOptions {
             inline: true,
             fuse: true,
+            rename_fused_keys: false,
         }
     }
 }
@@ -59,6 +66,7 @@ impl OptimizeOptions {
         OptimizeOptions {
             inline: false,
             fuse: false,
+            rename_fused_keys: false,
         }
     }
 }
@@ -103,7 +111,7 @@ pub fn optimize(graph: TaskGraph, outputs: &[Key], options: OptimizeOptions) -> 
         check_pass("inline", &graph, &deps, outputs)?;
     }
     if options.fuse {
-        let fused = fuse_linear(graph, &deps, outputs);
+        let fused = fuse_linear_with(graph, &deps, outputs, options.rename_fused_keys);
         (graph, deps) = (fused.graph, fused.deps);
         check_pass("fuse_linear", &graph, &deps, outputs)?;
     }

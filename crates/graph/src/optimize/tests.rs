@@ -65,7 +65,11 @@ proptest! {
         let (g, outputs) = build(&nodes, &outputs);
         let expected = ints(&g, &outputs);
         for (inline, fuse) in [(false, false), (true, false), (false, true), (true, true)] {
-            let plan = optimize(g.clone(), &outputs, OptimizeOptions { inline, fuse }).unwrap();
+            let plan = optimize(g.clone(), &outputs, OptimizeOptions {
+                inline,
+                fuse,
+                rename_fused_keys: fuse && inline,
+            }).unwrap();
             prop_assert_eq!(&plan.deps, &plan.graph.dependencies().unwrap());
             prop_assert_eq!(ints(&plan.graph, &outputs), expected.clone());
             for i in 0..plan.len() as u32 {

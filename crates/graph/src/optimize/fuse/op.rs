@@ -157,7 +157,7 @@ impl FusedOp {
 }
 
 /// Builds a [`FusedOp`] step by step into its flat vectors.
-pub(super) struct Builder {
+pub(crate) struct Builder {
     inputs: usize,
     ops: Vec<Arc<dyn Op>>,
     args: Vec<StepArg>,
@@ -165,7 +165,7 @@ pub(super) struct Builder {
 }
 
 impl Builder {
-    pub(super) fn with_capacity(inputs: usize, steps: usize, args: usize) -> Builder {
+    pub(crate) fn with_capacity(inputs: usize, steps: usize, args: usize) -> Builder {
         let mut starts = Vec::with_capacity(steps + 1);
         starts.push(0);
         Builder {
@@ -177,7 +177,7 @@ impl Builder {
     }
 
     /// Appends a step running `op` on `args`.
-    pub(super) fn step(&mut self, op: Arc<dyn Op>, args: impl IntoIterator<Item = StepArg>) {
+    pub(crate) fn step(&mut self, op: Arc<dyn Op>, args: impl IntoIterator<Item = StepArg>) {
         self.ops.push(op);
         self.args.extend(args);
         self.starts.push(self.args.len() as u32);
@@ -185,7 +185,7 @@ impl Builder {
 
     /// Checks every reference and works out which read of each value is its
     /// last.
-    pub(super) fn finish(self) -> Result<FusedOp, String> {
+    pub(crate) fn finish(self) -> Result<FusedOp, String> {
         let Builder {
             inputs,
             ops,

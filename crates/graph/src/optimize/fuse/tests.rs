@@ -491,3 +491,81 @@ fn a_fused_label_counts_runs_and_shortens_long_chains() {
     );
     assert_eq!(steps(&["a"]).name(), FusedOp::NAME);
 }
+
+mod renamed {
+    use std::sync::Arc;
+
+    use crate::optimize::fuse_linear_with;
+    use crate::optimize::testutil::evaluate;
+    use crate::{Arg, FnOp, Key, Task, TaskGraph, Value};
+
+    fn ints(g: &TaskGraph, outputs: &[Key]) -> Vec<i64> {
+        evaluate(g, outputs)
+            .unwrap()
+            .iter()
+            .map(|v| *v.downcast_ref::<i64>().unwrap())
+            .collect()
+    }
+
+    fn inc() -> Arc<dyn crate::Op> {
+        FnOp::arc("inc", |a| Ok(Value::new(a[0].downcast_ref::<i64>()? + 1)))
+    }
+
+    /// `load → parse → stat` over partition 3, and `report` reading `stat`.
+    fn chain(with_report: bool) -> (TaskGraph, Vec<Key>) {
+        let mut g = TaskGraph::new();
+        let load = Key::with_index("load-1a2b", &[3]);
+        let parse = Key::with_index("parse-3c4d", &[3]);
+        let stat = Key::with_index("stat-5e6f", &[3]);
+        g.insert(load.clone(), Task::literal(Value::new(1i64)));
+        g.insert(parse.clone(), Task::new(inc(), vec![load.into()]));
+        g.insert(stat.clone(), Task::new(inc(), vec![parse.into()]));
+        if with_report {
+            // Two readers: the chain ends at stat.
+            g.insert(
+                Key::new("report"),
+                Task::new(inc(), vec![stat.clone().into()]),
+            );
+            g.insert(Key::new("plot"), Task::new(inc(), vec![stat.into()]));
+            (g, vec![Key::new("report"), Key::new("plot")])
+        } else {
+            (g, vec![stat])
+        }
+    }
+
+    #[test]
+    fn fused_keys_are_named_after_their_parts_as_in_dask() {
+        // Dask: fuse({'a': 1, 'b': (inc, 'a'), 'c': (inc, 'b')}, rename_keys=True)
+        // gives the fused task the key 'a-b-c' and keeps 'c' as an alias.
+        let (g, outputs) = chain(false);
+        let deps = g.dependencies().unwrap();
+        let fused = fuse_linear_with(g, &deps, &outputs, true);
+        let new = Key::with_index("load-parse-stat-5e6f", &[3]);
+        assert!(
+            fused.graph.contains(&new),
+            "{:?}",
+            fused.graph.keys().collect::<Vec<_>>()
+        );
+        let alias = fused.graph.get(&outputs[0]).unwrap();
+        assert!(matches!(alias.args.as_slice(), [Arg::Key(k)] if *k == new));
+        assert_eq!(fused.graph.len(), 2);
+        assert_eq!(fused.deps, fused.graph.dependencies().unwrap());
+        assert_eq!(ints(&fused.graph, &outputs), vec![3]);
+    }
+
+    #[test]
+    fn readers_of_a_renamed_key_read_the_new_one() {
+        let (g, outputs) = chain(true);
+        let deps = g.dependencies().unwrap();
+        let fused = fuse_linear_with(g, &deps, &outputs, true);
+        let new = Key::with_index("load-parse-stat-5e6f", &[3]);
+        let old = Key::with_index("stat-5e6f", &[3]);
+        assert!(fused.graph.contains(&new) && !fused.graph.contains(&old));
+        for reader in &outputs {
+            let t = fused.graph.get(reader).unwrap();
+            assert!(matches!(t.args.as_slice(), [Arg::Key(k)] if *k == new));
+        }
+        assert_eq!(fused.deps, fused.graph.dependencies().unwrap());
+        assert_eq!(ints(&fused.graph, &outputs), vec![4, 4]);
+    }
+}
