@@ -105,6 +105,7 @@ impl Dashboard {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .map_err(io)?;
         let thread = std::thread::Builder::new()
@@ -199,9 +200,9 @@ pub(crate) const DASH_CSS: &str = include_str!("../assets/dash.css");
 fn router(collector: Arc<Collector>) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/status") }))
-        .route("/status", get(|| async { html(STATUS_HTML) }))
-        .route("/workers", get(|| async { html(WORKERS_HTML) }))
-        .route("/graph", get(|| async { html(GRAPH_HTML) }))
+        .route("/status", get(page_status))
+        .route("/workers", get(page_workers))
+        .route("/graph", get(page_graph))
         .route("/api/graph", get(api_graph))
         .route(
             "/dash.js",
@@ -211,13 +212,51 @@ fn router(collector: Arc<Collector>) -> Router {
         .route("/api/status", get(api_status))
         .route("/api/workers", get(api_workers))
         .route("/api/tasks", get(api_tasks))
+        .route("/api/stream/{view}", get(api_stream))
         .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 not found\n") })
         .with_state(collector)
 }
 
-fn html(body: &'static str) -> Response {
-    asset("text/html; charset=utf-8", body)
+/// A page with the data it shows first put in its script, so it renders
+/// on arrival instead of after the first live update.
+fn page(template: &'static str, snapshot: serde_json::Value) -> Response {
+    // Inside a <script>, "</script>" in a string (an error message) would
+    // end the script: JSON may escape '<' as \u003c.
+    let data = snapshot.to_string().replace('<', "\\u003c");
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        template.replacen("/*SNAPSHOT*/null", &data, 1),
+    )
+        .into_response()
+}
+
+async fn page_status(State(c): State<Arc<Collector>>) -> Response {
+    page(STATUS_HTML, status_update(&c, 0).0)
+}
+
+async fn page_workers(State(c): State<Arc<Collector>>) -> Response {
+    page(WORKERS_HTML, c.workers_json())
+}
+
+async fn page_graph(State(c): State<Arc<Collector>>) -> Response {
+    page(GRAPH_HTML, c.graph_json())
+}
+
+/// The status view's update: status and the tasks finished after `since`;
+/// also where the next update starts.
+fn status_update(c: &Collector, since: u64) -> (serde_json::Value, u64) {
+    c.status_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tasks = c.tasks_json(since, 5000);
+    let next = tasks["next"].as_u64().unwrap_or(since);
+    (
+        serde_json::json!({ "status": c.status_json(), "tasks": tasks }),
+        next,
+    )
 }
 
 fn asset(kind: &'static str, body: &'static str) -> Response {
@@ -256,6 +295,70 @@ struct Since {
 
 async fn api_tasks(State(c): State<Arc<Collector>>, Query(q): Query<Since>) -> Response {
     json(c.tasks_json(q.since.unwrap_or(0), 5000))
+}
+
+/// What a page subscribes to with `EventSource("/api/stream/{view}")`.
+#[derive(Clone, Copy)]
+enum View {
+    /// The status page: status and the tasks finished since the last event.
+    Status,
+    Workers,
+    Graph,
+}
+
+impl View {
+    fn parse(s: &str) -> Option<View> {
+        match s {
+            "status" => Some(View::Status),
+            "workers" => Some(View::Workers),
+            "graph" => Some(View::Graph),
+            _ => None,
+        }
+    }
+
+    /// How often an open page gets an update: the status page's task
+    /// stream moves, the others change slowly.
+    fn period(self) -> std::time::Duration {
+        std::time::Duration::from_millis(match self {
+            View::Status => 300,
+            View::Workers | View::Graph => 500,
+        })
+    }
+}
+
+/// Live updates by server-sent events: one `update` event per period with
+/// the view's JSON (already aggregated by task group, so its size does not
+/// grow with the graph), for as long as the page stays open. The status
+/// view sends each finished task once: the connection remembers how far it
+/// has sent, starting from `?since=N`.
+async fn api_stream(
+    State(c): State<Arc<Collector>>,
+    axum::extract::Path(view): axum::extract::Path<String>,
+    Query(q): Query<Since>,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let Some(view) = View::parse(&view) else {
+        return (StatusCode::NOT_FOUND, "404 not found: no such stream\n").into_response();
+    };
+    let mut interval = tokio::time::interval(view.period());
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let state = (c, interval, q.since.unwrap_or(0));
+    let stream = futures_util::stream::unfold(state, move |(c, mut interval, since)| async move {
+        interval.tick().await;
+        let (data, since) = match view {
+            View::Status => status_update(&c, since),
+            View::Workers => (c.workers_json(), since),
+            View::Graph => (c.graph_json(), since),
+        };
+        let event = Event::default().event("update").data(data.to_string());
+        Some((
+            Ok::<_, std::convert::Infallible>(event),
+            (c, interval, since),
+        ))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 async fn metrics(State(c): State<Arc<Collector>>) -> Response {

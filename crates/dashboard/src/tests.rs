@@ -248,6 +248,67 @@ fn unknown_paths_are_404_and_writes_are_refused() {
     assert_eq!(request(addr, "PUT", "/metrics").0, 405);
 }
 
+/// Reads server-sent events from `path` until `n` `update` events came;
+/// returns their data.
+fn sse_updates(addr: SocketAddr, path: &str, n: usize) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    reader.read_line(&mut head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut updates = Vec::new();
+    let mut event = String::new();
+    let mut line = String::new();
+    while updates.len() < n {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        // Chunked transfer: size lines and blank lines carry no field.
+        if let Some(e) = line.strip_prefix("event: ") {
+            event = e.trim().to_string();
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            if event == "update" {
+                updates.push(serde_json::from_str(d.trim()).unwrap());
+            }
+        }
+    }
+    updates
+}
+
+#[test]
+fn live_updates_arrive_by_server_sent_events() {
+    let _serial = SERIAL.lock();
+    let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+    let addr = dashboard.addr();
+    assert_eq!(run(40), (0..40u64).map(|x| x * x).sum::<u64>());
+    let updates = sse_updates(addr, "/api/stream/status?since=0", 2);
+    assert_eq!(updates.len(), 2);
+    let first = &updates[0];
+    assert_eq!(first["status"]["running"], false, "{first}");
+    // Every task once: the first update has them, the second only newer ones.
+    let sent: usize = updates
+        .iter()
+        .map(|u| u["tasks"]["tasks"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(sent, first["tasks"]["tasks"].as_array().unwrap().len());
+    assert!(sent >= 40, "{first}");
+    let workers = sse_updates(addr, "/api/stream/workers", 1);
+    assert!(workers[0]["workers"].is_array(), "{:?}", workers[0]);
+    let graph = sse_updates(addr, "/api/stream/graph", 1);
+    assert!(graph[0]["groups"].is_array(), "{:?}", graph[0]);
+    assert_eq!(get(addr, "/api/stream/nothing").0, 404);
+}
+
 #[test]
 fn a_port_in_use_is_an_error_naming_the_port() {
     let _serial = SERIAL.lock();
@@ -329,7 +390,7 @@ fn a_performance_report_is_one_self_contained_file() {
     assert_eq!(square["finished"], 100);
 
     if let Some(chrome) = chromium() {
-        let dom = dump_dom(&chrome, &format!("file://{}", path.display()), 2000);
+        let dom = dump_dom(&chrome, &format!("file://{}", path.display()), 4000);
         assert!(
             dom.contains("data-state=\"report\""),
             "the report's script ran: {dom}"
@@ -379,7 +440,7 @@ fn the_status_page_in_headless_chromium_during_a_run() {
     let during = {
         let chrome = chrome.clone();
         let url = url.clone();
-        std::thread::spawn(move || dump_dom(&chrome, &url, 1500))
+        std::thread::spawn(move || dump_dom(&chrome, &url, 4000))
     };
     let polled = std::time::Instant::now();
     while dashboard.collector.status_requests.load(Ordering::Relaxed) < 3
@@ -404,7 +465,7 @@ fn the_status_page_in_headless_chromium_during_a_run() {
     assert!(!during.contains("id=\"progress-pct\">100%<"), "{during}");
     // Once the run ended, the same page (still open, or loaded again) shows
     // every task and progress at 100%.
-    let after = dump_dom(&chrome, &url, 1500);
+    let after = dump_dom(&chrome, &url, 4000);
     assert!(after.contains("id=\"nworkers\">2<"), "{after}");
     assert!(after.contains("id=\"run-state\">finished<"), "{after}");
     assert!(
@@ -421,11 +482,11 @@ fn the_status_page_in_headless_chromium_during_a_run() {
     assert!(after.contains(">slow_square<") && after.contains(">gated_square<"));
     screenshot(&chrome, &url, "status.png");
 
-    let workers = dump_dom(&chrome, &url.replace("/status", "/workers"), 1000);
+    let workers = dump_dom(&chrome, &url.replace("/status", "/workers"), 3000);
     assert_eq!(workers.matches("class=\"worker\"").count(), 2, "{workers}");
 
     let graph_url = url.replace("/status", "/graph");
-    let graph = dump_dom(&chrome, &graph_url, 1000);
+    let graph = dump_dom(&chrome, &graph_url, 3000);
     assert!(
         graph.contains("data-nodes=\"3\""),
         "three task groups: {graph}"
@@ -473,14 +534,37 @@ fn chromium_command(chrome: &PathBuf) -> (Command, tempdir::Dir) {
     (cmd, profile)
 }
 
+/// Runs chromium, killing it if it has not finished within a minute: a
+/// test fails, it never hangs.
+fn output_within_a_minute(cmd: &mut Command) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chromium runs");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("chromium did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+// Pages hold a server-sent-event stream open, so chromium's virtual time
+// (which waits for the network to go quiet) would never run out: wall-clock
+// `--timeout` stops loading after the budget and then dumps or shoots. The
+// budget includes chromium's start (about a second on a busy machine).
 fn dump_dom(chrome: &PathBuf, url: &str, budget_ms: u32) -> String {
     let (mut cmd, _profile) = chromium_command(chrome);
-    let out = cmd
-        .arg(format!("--virtual-time-budget={budget_ms}"))
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .expect("chromium runs");
+    let out = output_within_a_minute(
+        cmd.arg(format!("--timeout={budget_ms}"))
+            .arg("--dump-dom")
+            .arg(url),
+    );
     assert!(
         out.status.success(),
         "chromium failed: {}",
@@ -496,13 +580,12 @@ fn screenshot(chrome: &PathBuf, url: &str, name: &str) {
     let file = dir.join(name);
     let _ = std::fs::remove_file(&file);
     let (mut cmd, _profile) = chromium_command(chrome);
-    let out = cmd
-        .arg("--virtual-time-budget=1500")
-        .arg("--window-size=1280,800")
-        .arg(format!("--screenshot={}", file.display()))
-        .arg(url)
-        .output()
-        .expect("chromium runs");
+    let out = output_within_a_minute(
+        cmd.arg("--timeout=4000")
+            .arg("--window-size=1280,800")
+            .arg(format!("--screenshot={}", file.display()))
+            .arg(url),
+    );
     assert!(
         out.status.success() && file.exists(),
         "no screenshot: {}",
