@@ -37,6 +37,7 @@
 mod array;
 mod creation;
 mod cumulative;
+mod dataop;
 mod element;
 mod elementwise;
 mod error;
@@ -51,6 +52,7 @@ pub mod random;
 mod rechunk;
 mod reduce;
 mod shape;
+mod shape_ops;
 pub mod stats;
 mod stream;
 #[cfg(test)]
