@@ -11,16 +11,61 @@
 use std::sync::Arc;
 
 use ndarray::{ArrayD, Axis, Ix2, LinalgScalar, s};
-use oxidask_graph::{Arg, FnOp, Key, Op, Task, Value, name_for};
+use oxidask_graph::{Arg, DataOp, Key, Op, OpError, Task, Value, name_for, register_data_op};
+use serde::{Deserialize, Serialize};
 
 use crate::array::Array;
-use crate::element::Number;
+use crate::dataop::{arg, with_number};
+use crate::element::{DType, Number};
 use crate::error::{Error, Result, invalid};
 use crate::expr::chunk_value;
 use crate::grid::Grid;
 use crate::layer::Pattern;
 use crate::reduce::Reduce;
 
+/// The product of one block of `A` and one block of `B`, as a 3-d block
+/// with a trailing axis of length 1 (the contracted block position, summed
+/// over by the reduction). Arguments: the two blocks.
+#[derive(Serialize, Deserialize)]
+struct MatmulBlock {
+    dtype: DType,
+}
+
+fn matmul_block<T: Number + LinalgScalar>(x: &Value, y: &Value) -> Result<Value, OpError> {
+    let x = x
+        .downcast_ref::<ArrayD<T>>()?
+        .view()
+        .into_dimensionality::<Ix2>()?;
+    let y = y
+        .downcast_ref::<ArrayD<T>>()?
+        .view()
+        .into_dimensionality::<Ix2>()?;
+    if x.ncols() != y.nrows() {
+        return Err(format!(
+            "matmul: blocks of shapes {:?} and {:?}",
+            x.shape(),
+            y.shape()
+        )
+        .into());
+    }
+    Ok(chunk_value(x.dot(&y).into_dyn().insert_axis(Axis(2))))
+}
+
+impl DataOp for MatmulBlock {
+    const NAME: &'static str = "oxidask.array.matmul";
+
+    fn label(&self) -> &str {
+        "matmul"
+    }
+
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let (x, y) = (arg(&args, 0, "matmul")?, arg(&args, 1, "matmul")?);
+        with_number!(self.dtype, T => matmul_block::<T>(x, y))
+    }
+}
+register_data_op!(MatmulBlock);
+
+/// Task `(i, j, l)` multiplies block `(i, l)` of `A` by block `(l, j)` of `B`.
 struct Products {
     a: Arc<str>,
     b: Arc<str>,
@@ -87,21 +132,10 @@ impl<T: Number + LinalgScalar> Array<T> {
         crate::grid::check_size(&grid.shape, "other")?;
         crate::grid::check_blocks(&grid.chunks, "other")?;
         let name: Arc<str> = name_for("matmul", &(&*a.name, &*b.name)).into();
-        let op = FnOp::arc("matmul", |args: Vec<Value>| {
-            let x = args[0]
-                .downcast_ref::<ArrayD<T>>()?
-                .view()
-                .into_dimensionality::<Ix2>()?;
-            let y = args[1]
-                .downcast_ref::<ArrayD<T>>()?
-                .view()
-                .into_dimensionality::<Ix2>()?;
-            Ok(chunk_value(x.dot(&y).into_dyn().insert_axis(Axis(2))))
-        });
         let pattern = Products {
             a: a.name.clone(),
             b: b.name.clone(),
-            op,
+            op: Arc::new(MatmulBlock { dtype: T::DTYPE }),
         };
         let p = Array::<T>::from_layer(
             name,
