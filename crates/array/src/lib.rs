@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 mod array;
+mod assemble;
 mod creation;
 mod cumulative;
 mod dataop;
@@ -47,6 +48,7 @@ mod layer;
 mod linalg;
 mod mask;
 mod npy;
+mod npy_write;
 mod ops;
 pub mod random;
 mod rechunk;
