@@ -222,7 +222,10 @@ mod tests {
             .call(vec![block(vec![5]), Value::new(vec![2u32])])
             .unwrap_err();
         assert!(e.to_string().contains("not in a grid"), "{e}");
-        assert_eq!(reg.sink.take_result().unwrap().to_vec(), vec![5, 6, 7]);
+        assert_eq!(
+            reg.sink.take_result().unwrap().into_raw_vec_and_offset().0,
+            vec![5, 6, 7]
+        );
         let id = reg.op.sink;
         drop(reg);
         let late = decode_op(Assemble::NAME, &bytes).unwrap();
