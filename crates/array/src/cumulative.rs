@@ -6,6 +6,9 @@
 //! the axis; and each block combined with its carry, broadcast along the
 //! axis. The chain is sequential along the axis and parallel across the
 //! other axes.
+//!
+//! The three ops are data (the dtype they read, the axis, sum or product),
+//! each shared by every task of its layer.
 
 use std::sync::Arc;
 

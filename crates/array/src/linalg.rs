@@ -7,6 +7,9 @@
 //! blocked and vectorized by `matrixmultiply` for floats), and the partial
 //! products of each output block are summed by a tree reduction with
 //! `split_every`, so no task holds a whole row or column panel.
+//!
+//! The block product is a data op carrying the dtype, reaching the
+//! monomorphic kernel through `with_number!`.
 
 use std::sync::Arc;
 

@@ -7,6 +7,9 @@
 //! small computation first: the number of true values in each block of the
 //! mask (one `u64` per block). The gather itself stays lazy, with exact
 //! chunks (one output chunk per mask block that selects something).
+//!
+//! Both ops are data: counting needs nothing, the gather its dtype and
+//! axis; each task gets the count it must select as a literal argument.
 
 use std::sync::Arc;
 

@@ -10,6 +10,9 @@
 //! then holds more than one input block or one output block (plus its
 //! pieces); how many pieces wait at once is the scheduler's ordering and
 //! memory limit's business.
+//!
+//! The op is data: the dtype and both grids, shared by every task of the
+//! layer; a task's arguments are its block index and the blocks it reads.
 
 use std::ops::Range;
 use std::sync::Arc;

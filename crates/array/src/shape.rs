@@ -8,6 +8,11 @@
 //! computes one of its chunks. Output chunks follow the input chunks (a
 //! slice of one input block is one output block; blocks with nothing
 //! selected are dropped).
+//!
+//! The layers' ops are data (`shape_ops`): one op per layer carries the
+//! dtype and the plan; each task gets its block index or its indices as a
+//! literal argument, so an encoded slicing graph costs a few dozen bytes a
+//! task.
 
 use std::sync::Arc;
 
