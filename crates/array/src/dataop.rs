@@ -72,3 +72,100 @@ pub(crate) fn block_index<'a>(
         .map_err(|e| OpError::from(format!("{op}: {e}")))?;
     Ok(idx)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ndarray::{ArrayD, IxDyn, s};
+    use oxidask_graph::{Op, Value};
+
+    use crate::expr::chunk_value;
+    use crate::{Array, Element, from_array};
+
+    /// The op of the tasks of `a`'s own layer, as a decoded graph has it.
+    fn op_of<T: Element>(a: &Array<T>) -> Arc<dyn Op> {
+        let g = a.task_graph().unwrap();
+        let (_, task) = g.iter().find(|(k, _)| k.name() == a.name()).unwrap();
+        let bytes = task.op.encode().expect("a data op");
+        oxidask_graph::decode_op(task.op.name(), &bytes).unwrap()
+    }
+
+    fn block(shape: &[usize]) -> Value {
+        chunk_value(ArrayD::<f64>::zeros(IxDyn(shape)))
+    }
+
+    fn fails(op: &Arc<dyn Op>, args: Vec<Value>, says: &str) {
+        let e = op.call(args).unwrap_err().to_string();
+        assert!(e.contains(says), "{}: {e}", op.name());
+    }
+
+    #[test]
+    fn ops_given_arguments_that_do_not_fit_fail_their_task_without_panicking() {
+        let x = from_array(ArrayD::<f64>::zeros(IxDyn(&[6, 4])), [3, 2])
+            .unwrap()
+            .persist()
+            .unwrap();
+        let rechunk = op_of(&x.rechunk([2, 4]).unwrap());
+        fails(&rechunk, vec![Value::new(vec![9u32, 0])], "not in a grid");
+        fails(
+            &rechunk,
+            vec![Value::new(vec![0u32, 0])],
+            "reads 2 input blocks",
+        );
+        fails(
+            &rechunk,
+            vec![Value::new(vec![0u32, 0]), block(&[1, 1]), block(&[1, 1])],
+            "smaller than the grid says",
+        );
+        fails(&rechunk, vec![], "reads argument 0");
+
+        let getitem = op_of(&x.slice(s![1..5, ..]).unwrap());
+        fails(
+            &getitem,
+            vec![block(&[3, 2]), Value::new(vec![7u32, 0])],
+            "does not fit",
+        );
+        fails(
+            &getitem,
+            vec![block(&[3]), Value::new(vec![0u32, 0])],
+            "block of 1 dimensions",
+        );
+
+        let take = op_of(&x.take(&[0, 1], 0).unwrap());
+        fails(
+            &take,
+            vec![block(&[3, 2]), Value::new(vec![5u64])],
+            "index 5",
+        );
+        let transpose = op_of(&x.t().unwrap());
+        fails(&transpose, vec![block(&[3, 2, 1])], "not a permutation");
+        let rows = x.rechunk(vec![vec![3, 3], vec![4]]).unwrap();
+        let reshape = op_of(&rows.reshape(&[12, 2]).unwrap());
+        fails(
+            &reshape,
+            vec![block(&[3, 4]), Value::new(vec![4u32, 0])],
+            "not in a grid",
+        );
+
+        let cum = x.cumsum(0).unwrap();
+        fails(
+            &op_of(&cum),
+            vec![block(&[3, 2]), block(&[1, 3])],
+            "a carry of shape [1, 3]",
+        );
+        let mm = x.products(&x.t().unwrap()).unwrap();
+        fails(
+            &op_of(&mm),
+            vec![block(&[3, 2]), block(&[3, 2])],
+            "matmul: blocks",
+        );
+
+        let m = from_array(ArrayD::from_elem(IxDyn(&[6]), true), 3)
+            .unwrap()
+            .persist()
+            .unwrap();
+        let masked = x.mask_axis(&m, 0).unwrap();
+        fails(&op_of(&masked), vec![block(&[3, 2])], "reads argument 1");
+    }
+}
