@@ -3,7 +3,8 @@
 //! random axes; NaN cases for the nan- variants; statistics against a
 //! direct two-pass formula.
 //!
-//! Submodules: `blocks` (user block functions see whole blocks), `sizes`
+//! Submodules: `as_data` (the shape, rechunk, mask and cumulative graphs
+//! through bytes), `blocks` (user block functions see whole blocks), `sizes`
 //! (checked size arithmetic, vanished files), `thresholds` (reductions on
 //! inputs past the streaming thresholds), `functions` and `npy` (NumPy's
 //! own results and files as the oracle).
@@ -12,6 +13,7 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use oxidask::array::{self as da, Array, Reduce, ndarray};
 use proptest::prelude::*;
 
+mod as_data;
 mod blocks;
 mod functions;
 mod npy;

@@ -3,15 +3,16 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+use ndarray::ArrayD;
 use oxidask_graph::{
-    Arg, FnOp, HighLevelGraph, Key, Op, OpError, Task, TaskGraph, Value, VisualizeBackend, name_for,
+    Arg, HighLevelGraph, Key, Op, Task, TaskGraph, Value, VisualizeBackend, name_for,
 };
 use oxidask_scheduler::{ComputeOptions, compute_with};
 
+use crate::assemble::{Registered, Sink};
 use crate::element::{DType, Element};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, ExprOp};
@@ -213,24 +214,12 @@ impl<T: Element> Array<T> {
             let values = compute_with(self.task_graph()?, &keys, options)?;
             return single_block(&self.grid, values);
         }
-        let sink = Arc::new(Sink::<T> {
-            shape: self.grid.shape.clone(),
-            out: Mutex::new(None),
-        });
-        let grid = self.grid.clone();
-        let s = sink.clone();
-        let op = FnOp::arc("assemble", move |mut args: Vec<Value>| {
-            let idx = args
-                .pop()
-                .ok_or("assemble needs a block and its index")?
-                .take::<Vec<u32>>()?;
-            let block = args.pop().ok_or("assemble needs a block")?;
-            s.put(&grid, &idx, block)?;
-            Ok(Value::new(()))
-        });
+        // Registered while the computation runs, so a graph decoded in this
+        // process (the round-trip mode) finds the sink by its id.
+        let sink = Registered::new(Sink::<T>::new(self.grid.clone()));
         let name: Arc<str> = name_for("assemble", &(&*self.name, unique_token())).into();
-        self.for_each_block(name, "assemble", op, options)?;
-        sink.take_result()
+        self.for_each_block(name, "assemble", sink.op.clone(), options)?;
+        sink.sink.take_result()
     }
 
     /// Runs `op` on every block and its index — one task per block, reading
@@ -404,7 +393,7 @@ impl Pattern for Held {
     }
 }
 
-fn internal(message: &str) -> Error {
+pub(crate) fn internal(message: &str) -> Error {
     Error::Compute(oxidask_scheduler::Error::Internal(message.to_string()))
 }
 
@@ -421,54 +410,6 @@ fn single_block<T: Element>(grid: &Grid, values: Vec<Value>) -> Result<ArrayD<T>
         )));
     }
     Ok(a)
-}
-
-/// Where `compute` assembles its result: blocks are copied in as their
-/// tasks finish (see [`Array::compute_with`]).
-struct Sink<T> {
-    shape: Vec<usize>,
-    /// Allocated by the first block (zeroed pages: memory is committed as
-    /// blocks are copied in).
-    out: Mutex<Option<ArrayD<T>>>,
-}
-
-impl<T: Element> Sink<T> {
-    /// The assembled array, once every block was put: allocated by the first
-    /// block, so an array without blocks gives its (empty) shape.
-    fn take_result(&self) -> Result<ArrayD<T>> {
-        let out = self
-            .out
-            .lock()
-            .map_err(|_| internal("the result of compute was poisoned by a panic"))?
-            .take();
-        Ok(out.unwrap_or_else(|| ArrayD::from_elem(IxDyn(&self.shape), T::default())))
-    }
-
-    fn put(&self, grid: &Grid, idx: &[u32], block: Value) -> Result<(), OpError> {
-        let start = grid.block_start(idx);
-        let shape = grid.block_shape(idx);
-        let block = block.downcast_ref::<ArrayD<T>>()?;
-        if block.shape() != shape.as_slice() {
-            return Err(format!(
-                "block {idx:?} has shape {:?}, expected {shape:?}",
-                block.shape()
-            )
-            .into());
-        }
-        let info: Vec<SliceInfoElem> = start
-            .iter()
-            .zip(&shape)
-            .map(|(&s, &n)| SliceInfoElem::from(s..s + n))
-            .collect();
-        let mut out = self
-            .out
-            .lock()
-            .map_err(|_| "the result of compute was poisoned by a panic")?;
-        out.get_or_insert_with(|| ArrayD::from_elem(IxDyn(&self.shape), T::default()))
-            .slice_mut(info.as_slice())
-            .assign(block);
-        Ok(())
-    }
 }
 
 /// A lazy single value: a full reduction such as `x.sum()`. Dereferences to
@@ -565,14 +506,11 @@ impl<T: Element> oxidask_scheduler::Computable for Array<T> {
         if n == 1 {
             return Ok(single_block(&self.grid, blocks)?);
         }
-        let sink = Sink::<T> {
-            shape: self.grid.shape.clone(),
-            out: Mutex::new(None),
-        };
+        let sink = Sink::<T>::new(self.grid.clone());
         let nb = self.grid.numblocks();
         for (f, block) in blocks.into_iter().enumerate() {
             let idx = unravel(f as u64, &nb);
-            sink.put(&self.grid, &idx, block)
+            sink.put(&idx, block)
                 .map_err(|e| internal(&format!("assembling block {idx:?}: {e}")))?;
         }
         Ok(sink.take_result()?)

@@ -6,14 +6,19 @@
 //! the axis; and each block combined with its carry, broadcast along the
 //! axis. The chain is sequential along the axis and parallel across the
 //! other axes.
+//!
+//! The three ops are data (the dtype they read, the axis, sum or product),
+//! each shared by every task of its layer.
 
 use std::sync::Arc;
 
 use ndarray::{ArrayD, Axis, IxDyn};
-use oxidask_graph::{Arg, FnOp, Key, Op, Task, Value, name_for};
+use oxidask_graph::{Arg, DataOp, Key, Op, OpError, Task, Value, name_for, register_data_op};
+use serde::{Deserialize, Serialize};
 
 use crate::array::Array;
-use crate::element::Number;
+use crate::dataop::{arg, with_number};
+use crate::element::{DType, Element, Number};
 use crate::error::Result;
 use crate::expr::chunk_value;
 use crate::grid::{Grid, normalize_axis};
@@ -46,6 +51,164 @@ impl Pattern for Shifted {
     }
 }
 
+/// What the three layers' ops carry: the element type they read (the
+/// input's for the running totals, the accumulation type after), the axis,
+/// and whether they multiply (cumprod) or add (cumsum).
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct Cum {
+    dtype: DType,
+    axis: usize,
+    prod: bool,
+}
+
+impl Cum {
+    fn what(&self) -> &'static str {
+        if self.prod { "cumprod" } else { "cumsum" }
+    }
+}
+
+/// `a ⊕ b` and the identity of ⊕.
+fn combine<S: Number>(prod: bool) -> (impl Fn(S, S) -> S + Copy, S) {
+    let f = move |a: S, b: S| if prod { a.mul(b) } else { a.add(b) };
+    (f, if prod { S::one() } else { S::zero() })
+}
+
+/// A block of `T` with at least `axis + 1` dimensions.
+fn block_along<'a, T: Element>(
+    v: &'a Value,
+    axis: usize,
+    op: &str,
+) -> Result<&'a ArrayD<T>, OpError> {
+    let a = v.downcast_ref::<ArrayD<T>>()?;
+    if axis >= a.ndim() {
+        return Err(format!("{op}: axis {axis} of a block of shape {:?}", a.shape()).into());
+    }
+    Ok(a)
+}
+
+/// Running totals within a block. Argument: the input block.
+#[derive(Serialize, Deserialize)]
+struct CumBlock(Cum);
+
+fn cum_block<T: Number>(c: Cum, v: &Value) -> Result<Value, OpError> {
+    let (f, _) = combine::<T::Sum>(c.prod);
+    let block = block_along::<T>(v, c.axis, c.what())?;
+    let mut out = block.mapv(|x| x.to_sum());
+    out.accumulate_axis_inplace(Axis(c.axis), |&prev, cur| *cur = f(prev, *cur));
+    Ok(chunk_value(out))
+}
+
+impl DataOp for CumBlock {
+    const NAME: &'static str = "oxidask.array.cumulative-block";
+
+    fn label(&self) -> &str {
+        if self.0.prod {
+            "cumprod-block"
+        } else {
+            "cumsum-block"
+        }
+    }
+
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let v = arg(&args, 0, self.0.what())?;
+        with_number!(self.0.dtype, T => cum_block::<T>(self.0, v))
+    }
+}
+register_data_op!(CumBlock);
+
+/// The carry into the next block along the axis: the last slice of this
+/// block's running totals, combined with the previous carry after the
+/// first. Arguments: (the previous carry,) the block of running totals.
+#[derive(Serialize, Deserialize)]
+struct CumCarry(Cum);
+
+fn cum_carry<S: Number>(c: Cum, args: &[Value]) -> Result<Value, OpError> {
+    let (f, identity) = combine::<S>(c.prod);
+    let block = block_along::<S>(
+        arg(args, args.len().saturating_sub(1), c.what())?,
+        c.axis,
+        c.what(),
+    )?;
+    let mut out = last_slice(block, c.axis, identity);
+    if args.len() == 2 {
+        let prev = args[0].downcast_ref::<ArrayD<S>>()?;
+        if prev.shape() != out.shape() {
+            return Err(format!(
+                "{}: a carry of shape {:?} for a slice of shape {:?}",
+                c.what(),
+                prev.shape(),
+                out.shape()
+            )
+            .into());
+        }
+        out.zip_mut_with(prev, |o, &p| *o = f(p, *o));
+    }
+    Ok(chunk_value(out))
+}
+
+impl DataOp for CumCarry {
+    const NAME: &'static str = "oxidask.array.cumulative-carry";
+
+    fn label(&self) -> &str {
+        if self.0.prod {
+            "cumprod-carry"
+        } else {
+            "cumsum-carry"
+        }
+    }
+
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        with_number!(self.0.dtype, S => cum_carry::<S>(self.0, &args))
+    }
+}
+register_data_op!(CumCarry);
+
+/// A block of the result: the block of running totals combined with the
+/// carry into it (broadcast along the axis), updated in place when it is
+/// the block's only reader; the first block along the axis passes
+/// through. Arguments: the block of running totals(, its carry).
+#[derive(Serialize, Deserialize)]
+struct CumFinish(Cum);
+
+fn cum_finish<S: Number>(c: Cum, mut args: Vec<Value>) -> Result<Value, OpError> {
+    let (f, _) = combine::<S>(c.prod);
+    let carry = args.pop().ok_or("missing carry")?;
+    let block = args.pop().ok_or("missing block")?;
+    let mut out = block.take::<ArrayD<S>>()?;
+    let carry = block_along::<S>(&carry, c.axis, c.what())?;
+    let mut expect = out.shape().to_vec();
+    if let Some(n) = expect.get_mut(c.axis) {
+        *n = 1;
+    }
+    if carry.shape() != expect.as_slice() {
+        return Err(format!(
+            "{}: a carry of shape {:?} for a block of shape {:?}",
+            c.what(),
+            carry.shape(),
+            out.shape()
+        )
+        .into());
+    }
+    out.zip_mut_with(carry, |o, &c| *o = f(c, *o));
+    Ok(chunk_value(out))
+}
+
+impl DataOp for CumFinish {
+    const NAME: &'static str = "oxidask.array.cumulative";
+
+    fn label(&self) -> &str {
+        self.0.what()
+    }
+
+    fn run(&self, mut args: Vec<Value>) -> Result<Value, OpError> {
+        if args.len() == 1 {
+            return Ok(args.swap_remove(0));
+        }
+        with_number!(self.0.dtype, S => cum_finish::<S>(self.0, args))
+    }
+}
+register_data_op!(CumFinish);
+
 fn last_slice<S: Number>(a: &ArrayD<S>, axis: usize, identity: S) -> ArrayD<S> {
     let n = a.shape()[axis];
     if n == 0 {
@@ -63,19 +226,17 @@ impl<T: Number> Array<T> {
         self.check()?;
         let axis = normalize_axis(axis, self.ndim(), "axis")?;
         let what = if prod { "cumprod" } else { "cumsum" };
-        let f = move |a: T::Sum, b: T::Sum| if prod { a.mul(b) } else { a.add(b) };
-        let identity = if prod { T::Sum::one() } else { T::Sum::zero() };
+        let sum_dtype = <T::Sum as Element>::DTYPE;
         let grid: Grid = (*self.grid).clone();
         let nb = grid.numblocks();
 
         // 1. Running totals within each block.
         let local: Arc<str> = name_for(what, &("local", &*self.name, axis)).into();
-        let op = FnOp::arc(format!("{what}-block"), move |args: Vec<Value>| {
-            let block = args[0].downcast_ref::<ArrayD<T>>()?;
-            let mut out = block.mapv(|x| x.to_sum());
-            out.accumulate_axis_inplace(Axis(axis), |&prev, cur| *cur = f(prev, *cur));
-            Ok(chunk_value(out))
-        });
+        let op = Arc::new(CumBlock(Cum {
+            dtype: T::DTYPE,
+            axis,
+            prod,
+        }));
         let l = Array::<T::Sum>::from_layer(
             local.clone(),
             what,
@@ -95,23 +256,15 @@ impl<T: Number> Array<T> {
         let carry: Arc<str> = name_for(what, &("carry", &*self.name, axis)).into();
         let mut cgrid = grid.chunks.clone();
         cgrid[axis] = vec![1; nb[axis] as usize - 1];
-        let first = FnOp::arc(format!("{what}-carry"), move |args: Vec<Value>| {
-            let block = args[0].downcast_ref::<ArrayD<T::Sum>>()?;
-            Ok(chunk_value(last_slice(block, axis, identity)))
-        });
-        let next = FnOp::arc(format!("{what}-carry"), move |args: Vec<Value>| {
-            let prev = args[0].downcast_ref::<ArrayD<T::Sum>>()?;
-            let block = args[1].downcast_ref::<ArrayD<T::Sum>>()?;
-            let mut out = last_slice(block, axis, identity);
-            out.zip_mut_with(prev, |o, &p| *o = f(p, *o));
-            Ok(chunk_value(out))
-        });
         let pattern = CarryPattern {
             carry: carry.clone(),
             local: local.clone(),
             axis,
-            first,
-            next,
+            op: Arc::new(CumCarry(Cum {
+                dtype: sum_dtype,
+                axis,
+                prod,
+            })),
         };
         let c = Array::<T::Sum>::from_layer(
             carry.clone(),
@@ -123,22 +276,15 @@ impl<T: Number> Array<T> {
 
         // 3. Each block after the first combined with its carry.
         let out_name: Arc<str> = name_for(what, &(&*self.name, axis)).into();
-        let add = FnOp::arc(what.to_string(), move |mut args: Vec<Value>| {
-            if args.len() == 1 {
-                return Ok(args.swap_remove(0));
-            }
-            let carry = args.pop().ok_or("missing carry")?;
-            let block = args.pop().ok_or("missing block")?;
-            let mut out = block.take::<ArrayD<T::Sum>>()?;
-            let carry = carry.downcast_ref::<ArrayD<T::Sum>>()?;
-            out.zip_mut_with(carry, |o, &c| *o = f(c, *o));
-            Ok(chunk_value(out))
-        });
         let pattern = FinishPattern {
             local,
             carry,
             axis,
-            op: add,
+            op: Arc::new(CumFinish(Cum {
+                dtype: sum_dtype,
+                axis,
+                prod,
+            })),
         };
         Ok(Array::from_layer(
             out_name,
@@ -160,12 +306,13 @@ impl<T: Number> Array<T> {
     }
 }
 
+/// Carry `k` reads block `k` of the running totals, and carry `k − 1`
+/// after the first.
 struct CarryPattern {
     carry: Arc<str>,
     local: Arc<str>,
     axis: usize,
-    first: Arc<dyn Op>,
-    next: Arc<dyn Op>,
+    op: Arc<dyn Op>,
 }
 
 impl Pattern for CarryPattern {
@@ -173,12 +320,12 @@ impl Pattern for CarryPattern {
         let k = idx[self.axis];
         let block = Arg::Key(Key::with_index(self.local.clone(), idx));
         if k == 0 {
-            return Task::new(self.first.clone(), vec![block]);
+            return Task::new(self.op.clone(), vec![block]);
         }
         let mut p = idx.to_vec();
         p[self.axis] = k - 1;
         Task::new(
-            self.next.clone(),
+            self.op.clone(),
             vec![Arg::Key(Key::with_index(self.carry.clone(), &p)), block],
         )
     }
@@ -188,6 +335,8 @@ impl Pattern for CarryPattern {
     }
 }
 
+/// Block `k` of the result reads block `k` of the running totals, and
+/// carry `k − 1` after the first.
 struct FinishPattern {
     local: Arc<str>,
     carry: Arc<str>,

@@ -235,6 +235,27 @@ pub(crate) struct Grid {
     pub starts: Vec<Vec<usize>>,
 }
 
+/// A grid is written as its chunk lengths (shape and starts follow from
+/// them), so ops that carry one stay small and rebuild it when decoded.
+impl serde::Serialize for Grid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.chunks.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Grid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Grid, D::Error> {
+        let chunks = Vec::<Vec<usize>>::deserialize(d)?;
+        // Lengths that overflow when summed are not a grid any array has.
+        for c in &chunks {
+            c.iter()
+                .try_fold(0usize, |a, &x| a.checked_add(x))
+                .ok_or_else(|| serde::de::Error::custom("chunk lengths overflow"))?;
+        }
+        Ok(Grid::new(chunks))
+    }
+}
+
 impl fmt::Debug for Grid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Grid{:?}", self.chunks)
@@ -274,6 +295,25 @@ impl Grid {
 
     pub fn nblocks(&self) -> usize {
         self.chunks.iter().map(|c| c.len()).product()
+    }
+
+    /// `idx` when it is a block index of this grid, else an error saying
+    /// why: for ops that get a block index as a task argument (a decoded
+    /// graph must not make them index out of bounds).
+    pub fn check_index(&self, idx: &[u32]) -> std::result::Result<(), oxidask_graph::OpError> {
+        if idx.len() != self.ndim()
+            || idx
+                .iter()
+                .zip(&self.chunks)
+                .any(|(&i, c)| i as usize >= c.len())
+        {
+            return Err(format!(
+                "block index {idx:?} is not in a grid of {:?} blocks",
+                self.numblocks()
+            )
+            .into());
+        }
+        Ok(())
     }
 
     pub fn block_shape(&self, idx: &[u32]) -> Vec<usize> {

@@ -35,8 +35,10 @@
 #![deny(missing_docs)]
 
 mod array;
+mod assemble;
 mod creation;
 mod cumulative;
+mod dataop;
 mod element;
 mod elementwise;
 mod error;
@@ -46,11 +48,13 @@ mod layer;
 mod linalg;
 mod mask;
 mod npy;
+mod npy_write;
 mod ops;
 pub mod random;
 mod rechunk;
 mod reduce;
 mod shape;
+mod shape_ops;
 pub mod stats;
 mod stream;
 #[cfg(test)]

@@ -7,15 +7,20 @@
 //! small computation first: the number of true values in each block of the
 //! mask (one `u64` per block). The gather itself stays lazy, with exact
 //! chunks (one output chunk per mask block that selects something).
+//!
+//! Both ops are data: counting needs nothing, the gather its dtype and
+//! axis; each task gets the count it must select as a literal argument.
 
 use std::sync::Arc;
 
 use ndarray::{ArrayD, Axis, Ix1};
-use oxidask_graph::{Arg, FnOp, Key, Op, Task, Value, name_for};
+use oxidask_graph::{Arg, DataOp, Key, Op, OpError, Task, Value, name_for, register_data_op};
 use oxidask_scheduler::ComputeOptions;
+use serde::{Deserialize, Serialize};
 
 use crate::array::Array;
-use crate::element::Element;
+use crate::dataop::arg;
+use crate::element::{DType, Element, with_dtype};
 use crate::error::{Error, Result};
 use crate::expr::chunk_value;
 use crate::grid::{Grid, normalize_axis};
@@ -71,12 +76,86 @@ impl Pattern for GatherPattern {
     }
 }
 
+/// The number of true values in a block of a mask (a `u64`). Argument:
+/// the mask block.
+#[derive(Serialize, Deserialize)]
+struct MaskCount;
+
+impl DataOp for MaskCount {
+    const NAME: &'static str = "oxidask.array.mask-count";
+
+    fn label(&self) -> &str {
+        "mask-count"
+    }
+
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let b = arg(&args, 0, "mask-count")?.downcast_ref::<ArrayD<bool>>()?;
+        Ok(Value::new(b.iter().filter(|&&v| v).count() as u64))
+    }
+}
+register_data_op!(MaskCount);
+
+/// The elements of a block along `axis` where the matching 1-d mask block
+/// is true. Arguments: the block, the mask block, and the number of true
+/// values counted when the graph was built (a mask that changed since is
+/// an error, not a result of the wrong length).
+#[derive(Serialize, Deserialize)]
+struct MaskGather {
+    dtype: DType,
+    axis: usize,
+}
+
+impl DataOp for MaskGather {
+    const NAME: &'static str = "oxidask.array.mask";
+
+    fn label(&self) -> &str {
+        "mask"
+    }
+
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let mb = arg(&args, 1, "mask")?.downcast_ref::<ArrayD<bool>>()?;
+        let mb = mb.view().into_dimensionality::<Ix1>()?;
+        let picks: Vec<usize> = mb
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v)
+            .map(|(i, _)| i)
+            .collect();
+        let expect = *arg(&args, 2, "mask")?.downcast_ref::<u64>()? as usize;
+        if picks.len() != expect {
+            return Err(format!(
+                "the mask changed between counting and selecting: a block counted {expect} true values, now {}",
+                picks.len()
+            )
+            .into());
+        }
+        let block = arg(&args, 0, "mask")?;
+        with_dtype!(self.dtype, T => gather_block::<T>(block, self.axis, mb.len(), &picks))
+    }
+}
+register_data_op!(MaskGather);
+
+/// The elements at `picks` along `axis` of a block whose length there is `n`.
+fn gather_block<T: Element>(
+    block: &Value,
+    axis: usize,
+    n: usize,
+    picks: &[usize],
+) -> Result<Value, OpError> {
+    let block = block.downcast_ref::<ArrayD<T>>()?;
+    if block.shape().get(axis) != Some(&n) {
+        return Err(format!(
+            "mask: a mask block of length {n} for a block of shape {:?} along axis {axis}",
+            block.shape()
+        )
+        .into());
+    }
+    Ok(chunk_value(block.select(Axis(axis), picks)))
+}
+
 /// The number of true values in each block of a 1-d mask (computed now).
 fn block_counts(mask: &Array<bool>, options: &ComputeOptions) -> Result<Vec<u64>> {
-    let op = FnOp::arc("mask-count", |args: Vec<Value>| {
-        let b = args[0].downcast_ref::<ArrayD<bool>>()?;
-        Ok(Value::new(b.iter().filter(|&&v| v).count() as u64))
-    });
+    let op = Arc::new(MaskCount);
     let name: Arc<str> = name_for("mask-count", &(&*mask.name,)).into();
     let counts: Array<bool> = Array::from_layer(
         name,
@@ -231,25 +310,9 @@ impl<T: Element> Array<T> {
         chunks[axis] = sizes.clone();
         let name: Arc<str> =
             name_for("mask", &(&*self.name, &*m.name, axis, counts.clone())).into();
-        let op = FnOp::arc("mask", move |args: Vec<Value>| {
-            let block = args[0].downcast_ref::<ArrayD<T>>()?;
-            let mb = args[1].downcast_ref::<ArrayD<bool>>()?;
-            let mb = mb.view().into_dimensionality::<Ix1>()?;
-            let picks: Vec<usize> = mb
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v)
-                .map(|(i, _)| i)
-                .collect();
-            let expect = *args[2].downcast_ref::<u64>()? as usize;
-            if picks.len() != expect {
-                return Err(format!(
-                    "the mask changed between counting and selecting: a block counted {expect} true values, now {}",
-                    picks.len()
-                )
-                .into());
-            }
-            Ok(chunk_value(block.select(Axis(axis), &picks)))
+        let op = Arc::new(MaskGather {
+            dtype: T::DTYPE,
+            axis,
         });
         let pattern = GatherPattern {
             input: self.name.clone(),

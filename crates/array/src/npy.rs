@@ -16,8 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
-use oxidask_graph::{FnOp, Value, name_for};
-use oxidask_scheduler::ComputeOptions;
 
 use crate::array::{Array, grid_for};
 use crate::creation::source_parts;
@@ -26,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::grid::{Chunks, Grid};
 use crate::stream::Fill;
 
-fn descr(d: DType) -> &'static str {
+pub(crate) fn descr(d: DType) -> &'static str {
     match d {
         DType::Float64 => "<f8",
         DType::Float32 => "<f4",
@@ -37,7 +35,7 @@ fn descr(d: DType) -> &'static str {
     }
 }
 
-fn io(path: &Path, e: std::io::Error) -> Error {
+pub(crate) fn io(path: &Path, e: std::io::Error) -> Error {
     Error::Io {
         path: path.display().to_string(),
         error: e,
@@ -151,7 +149,7 @@ fn read_header<T: Element>(path: &Path) -> Result<(Vec<usize>, u64)> {
 
 /// The contiguous byte segments (element offset, length) of a block, in
 /// row-major order.
-fn segments(shape: &[usize], grid: &Grid, idx: &[u32]) -> Vec<(usize, usize)> {
+pub(crate) fn segments(shape: &[usize], grid: &Grid, idx: &[u32]) -> Vec<(usize, usize)> {
     let start = grid.block_start(idx);
     let bshape = grid.block_shape(idx);
     let nd = shape.len();
@@ -254,7 +252,7 @@ pub fn from_npy<T: Element>(path: impl AsRef<Path>, chunks: impl Into<Chunks>) -
 }
 
 /// A format-1.0 header for a C-order array of `shape`, padded to 64 bytes.
-fn npy_header<T: Element>(shape: &[usize]) -> Vec<u8> {
+pub(crate) fn npy_header<T: Element>(shape: &[usize]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let tuple = if dims.len() == 1 {
         format!("({},)", dims[0])
@@ -368,106 +366,6 @@ pub fn from_npy_stack<T: Element>(dir: impl AsRef<Path>) -> Result<Array<T>> {
     });
     let token = (dir.display().to_string(), info.clone());
     Ok(source_parts("from_npy_stack", &token, grid, block, open))
-}
-
-impl<T: Element> Array<T> {
-    /// Writes the array to a `.npy` file (format 1.0, C order), each block
-    /// by its own task at its own offsets: the whole array is never in
-    /// memory at once.
-    pub fn to_npy(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.to_npy_with(path, &ComputeOptions::new())
-    }
-
-    /// [`to_npy`](Array::to_npy) with per-call options.
-    pub fn to_npy_with(&self, path: impl AsRef<Path>, options: &ComputeOptions) -> Result<()> {
-        self.check()?;
-        let path = path.as_ref().to_path_buf();
-        let shape = self.shape().to_vec();
-        let head = npy_header::<T>(&shape);
-        let data = head.len() as u64;
-        let f = File::create(&path).map_err(|e| io(&path, e))?;
-        f.write_all_at(&head, 0).map_err(|e| io(&path, e))?;
-        f.set_len(data + (self.size() * T::WIDTH) as u64)
-            .map_err(|e| io(&path, e))?;
-        drop(f);
-
-        let grid = self.grid.clone();
-        let p = Arc::new(path.clone());
-        let op = FnOp::arc("to_npy", move |args: Vec<Value>| {
-            let block = args[0].downcast_ref::<ArrayD<T>>()?;
-            let idx = args[1].downcast_ref::<Vec<u32>>()?;
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&*p)
-                .map_err(|e| format!("{}: {e}", p.display()))?;
-            let mut elems = block.iter();
-            for (off, n) in segments(&shape, &grid, idx) {
-                let mut buf = Vec::with_capacity(n * T::WIDTH);
-                for x in elems.by_ref().take(n) {
-                    x.put(&mut buf);
-                }
-                f.write_all_at(&buf, data + (off * T::WIDTH) as u64)
-                    .map_err(|e| format!("{}: {e}", p.display()))?;
-            }
-            Ok(Value::new(()))
-        });
-        let name: Arc<str> = name_for("to_npy", &(&*self.name, path.display().to_string())).into();
-        self.for_each_block(name, "to_npy", op, options)
-    }
-}
-
-impl<T: Element> Array<T> {
-    /// Writes the array to directory `dir` as one `.npy` file per chunk
-    /// along `axis` (`0.npy`, `1.npy`, …; the other axes are gathered into
-    /// one chunk first) and an `info` file, like Dask's `to_npy_stack`;
-    /// read it back with [`from_npy_stack`]. Each file is written by its
-    /// own task.
-    pub fn to_npy_stack(&self, dir: impl AsRef<Path>, axis: isize) -> Result<()> {
-        self.check()?;
-        let dir = dir.as_ref().to_path_buf();
-        let axis = crate::grid::normalize_axis(axis, self.ndim(), "axis")?;
-        let chunks: Vec<crate::AxisChunks> = (0..self.ndim())
-            .map(|a| {
-                if a == axis {
-                    crate::AxisChunks::Sizes(self.grid.chunks[a].clone())
-                } else {
-                    crate::AxisChunks::Full
-                }
-            })
-            .collect();
-        let x = self.rechunk(chunks)?;
-        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        let join = |v: &[usize]| {
-            v.iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let info = format!(
-            "axis {axis}\nshape {}\nchunks {}\ndtype {}\n",
-            join(x.shape()),
-            join(&x.grid.chunks[axis]),
-            descr(T::DTYPE)
-        );
-        let info_path = dir.join("info");
-        std::fs::write(&info_path, info).map_err(|e| io(&info_path, e))?;
-        let d = Arc::new(dir.clone());
-        let op = FnOp::arc("to_npy_stack", move |args: Vec<Value>| {
-            let block = args[0].downcast_ref::<ArrayD<T>>()?;
-            let idx = args[1].downcast_ref::<Vec<u32>>()?;
-            let path = d.join(format!("{}.npy", idx[axis]));
-            let mut bytes = npy_header::<T>(block.shape());
-            bytes.reserve(block.len() * T::WIDTH);
-            for &v in block.iter() {
-                v.put(&mut bytes);
-            }
-            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(Value::new(()))
-        });
-        let name: Arc<str> =
-            name_for("to_npy_stack", &(&*x.name, dir.display().to_string())).into();
-        x.for_each_block(name, "to_npy_stack", op, &ComputeOptions::new())
-    }
 }
 
 #[cfg(test)]

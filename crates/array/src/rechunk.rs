@@ -10,15 +10,20 @@
 //! then holds more than one input block or one output block (plus its
 //! pieces); how many pieces wait at once is the scheduler's ordering and
 //! memory limit's business.
+//!
+//! The op is data: the dtype and both grids, shared by every task of the
+//! layer; a task's arguments are its block index and the blocks it reads.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, SliceInfoElem};
-use oxidask_graph::{Arg, FnOp, Key, Op, Task, Value, name_for};
+use oxidask_graph::{Arg, DataOp, Key, OpError, Task, Value, name_for, register_data_op};
+use serde::{Deserialize, Serialize};
 
 use crate::array::Array;
-use crate::element::Element;
+use crate::dataop::block_index;
+use crate::element::{DType, Element, with_dtype};
 use crate::error::Result;
 use crate::expr::chunk_value;
 use crate::grid::{Chunks, Grid};
@@ -82,17 +87,17 @@ fn product<I: Clone>(axes: &[Vec<I>], mut f: impl FnMut(&[I])) {
     }
 }
 
+/// Output block `idx` reads the input blocks it overlaps, in the order
+/// [`product`] visits them.
 struct Rechunk {
     input: Arc<str>,
-    in_grid: Arc<Grid>,
-    out_grid: Arc<Grid>,
-    op: Arc<dyn Op>,
+    op: Arc<RechunkOp>,
 }
 
 impl Pattern for Rechunk {
     fn task(&self, idx: &[u32]) -> Task {
         let mut args = vec![Arg::Value(Value::new(idx.to_vec()))];
-        product(&plan(&self.in_grid, &self.out_grid, idx), |pieces| {
+        product(&plan(&self.op.input, &self.op.output, idx), |pieces| {
             let i: Vec<u32> = pieces.iter().map(|p| p.0).collect();
             args.push(Arg::Key(Key::with_index(self.input.clone(), &i)));
         });
@@ -102,6 +107,103 @@ impl Pattern for Rechunk {
     fn inputs(&self) -> Vec<Arc<str>> {
         vec![self.input.clone()]
     }
+}
+
+/// Output block `idx` of grid `output`, copied together from the input
+/// blocks of grid `input` it overlaps. Arguments: the output block index,
+/// then the input blocks in [`product`] order. An output block equal to
+/// its one input block is that block, passed on without a copy.
+#[derive(Serialize, Deserialize)]
+struct RechunkOp {
+    dtype: DType,
+    input: Arc<Grid>,
+    output: Arc<Grid>,
+}
+
+impl DataOp for RechunkOp {
+    const NAME: &'static str = "oxidask.array.rechunk";
+
+    fn label(&self) -> &str {
+        "rechunk"
+    }
+
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let idx = block_index(&args, 0, &self.output, "rechunk")?.to_vec();
+        if self.input.ndim() != self.output.ndim() {
+            return Err(format!(
+                "rechunk: grids of {} and {} dimensions",
+                self.input.ndim(),
+                self.output.ndim()
+            )
+            .into());
+        }
+        with_dtype!(self.dtype, T => rechunk_block::<T>(&self.input, &self.output, &idx, args))
+    }
+}
+register_data_op!(RechunkOp);
+
+/// See [`RechunkOp`]; `args[0]` is the block index.
+fn rechunk_block<T: Element>(
+    input: &Grid,
+    output: &Grid,
+    idx: &[u32],
+    mut args: Vec<Value>,
+) -> Result<Value, OpError> {
+    let shape = output.block_shape(idx);
+    let plan = plan(input, output, idx);
+    let pieces: usize = plan.iter().map(|p| p.len()).product();
+    if args.len() != pieces + 1 {
+        return Err(format!(
+            "rechunk: block {idx:?} reads {pieces} input blocks, its task has {}",
+            args.len() - 1
+        )
+        .into());
+    }
+    if args.len() == 2 {
+        let whole = plan.iter().zip(&shape).all(|(p, &n)| p[0].2 == (0..n));
+        let src = args.pop().expect("two arguments");
+        if whole && src.downcast_ref::<ArrayD<T>>()?.shape() == shape.as_slice() {
+            return Ok(src);
+        }
+        args.push(src);
+    }
+    let mut out = ArrayD::<T>::default(IxDyn(&shape));
+    let mut inputs = args.into_iter().skip(1);
+    let mut failed = None;
+    product(&plan, |pieces| {
+        let Some(v) = inputs.next() else {
+            failed = Some("fewer inputs than pieces".to_string());
+            return;
+        };
+        match v.downcast_ref::<ArrayD<T>>() {
+            Ok(block)
+                if block.ndim() != pieces.len()
+                    || pieces.iter().zip(block.shape()).any(|(p, &n)| p.1.end > n) =>
+            {
+                failed = Some(format!(
+                    "an input block of shape {:?} is smaller than the grid says",
+                    block.shape()
+                ));
+            }
+            Ok(block) => {
+                let src: Vec<SliceInfoElem> = pieces
+                    .iter()
+                    .map(|p| SliceInfoElem::from(p.1.clone()))
+                    .collect();
+                let dst: Vec<SliceInfoElem> = pieces
+                    .iter()
+                    .map(|p| SliceInfoElem::from(p.2.clone()))
+                    .collect();
+                out.slice_mut(dst.as_slice())
+                    .assign(&block.slice(src.as_slice()));
+            }
+            Err(e) => failed = Some(e.to_string()),
+        }
+    });
+    if let Some(e) = failed {
+        return Err(format!("rechunk: {e}").into());
+    }
+    Ok(chunk_value(out))
 }
 
 impl<T: Element> Array<T> {
@@ -160,56 +262,13 @@ impl<T: Element> Array<T> {
     /// One layer: each output block reads the input blocks it overlaps.
     fn rechunk_direct(&self, out: Grid) -> Result<Array<T>> {
         let name: Arc<str> = name_for("rechunk", &(&*self.name, &out.chunks)).into();
-        let (in_grid, out_grid) = (self.grid.clone(), Arc::new(out.clone()));
-        let (ig, og) = (in_grid.clone(), out_grid.clone());
-        let op = FnOp::arc("rechunk", move |mut args: Vec<Value>| {
-            let idx = args[0].downcast_ref::<Vec<u32>>()?.clone();
-            let shape = og.block_shape(&idx);
-            let plan = plan(&ig, &og, &idx);
-            if args.len() == 2 {
-                let whole = plan
-                    .iter()
-                    .zip(&shape)
-                    .all(|(p, &n)| p[0].2 == (0..n) && ig.chunks.len() == og.chunks.len());
-                let src = args.pop().expect("two arguments");
-                if whole && src.downcast_ref::<ArrayD<T>>()?.shape() == shape.as_slice() {
-                    return Ok(src);
-                }
-                args.push(src);
-            }
-            let mut out = ArrayD::<T>::default(IxDyn(&shape));
-            let mut inputs = args.into_iter().skip(1);
-            let mut failed = None;
-            product(&plan, |pieces| {
-                let Some(v) = inputs.next() else {
-                    failed = Some("fewer inputs than pieces".to_string());
-                    return;
-                };
-                match v.downcast_ref::<ArrayD<T>>() {
-                    Ok(block) => {
-                        let src: Vec<SliceInfoElem> = pieces
-                            .iter()
-                            .map(|p| SliceInfoElem::from(p.1.clone()))
-                            .collect();
-                        let dst: Vec<SliceInfoElem> = pieces
-                            .iter()
-                            .map(|p| SliceInfoElem::from(p.2.clone()))
-                            .collect();
-                        out.slice_mut(dst.as_slice())
-                            .assign(&block.slice(src.as_slice()));
-                    }
-                    Err(e) => failed = Some(e.to_string()),
-                }
-            });
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
-            Ok(chunk_value(out))
+        let op = Arc::new(RechunkOp {
+            dtype: T::DTYPE,
+            input: self.grid.clone(),
+            output: Arc::new(out.clone()),
         });
         let pattern = Rechunk {
             input: self.name.clone(),
-            in_grid,
-            out_grid,
             op,
         };
         Ok(Array::from_layer(

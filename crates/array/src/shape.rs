@@ -8,88 +8,38 @@
 //! computes one of its chunks. Output chunks follow the input chunks (a
 //! slice of one input block is one output block; blocks with nothing
 //! selected are dropped).
+//!
+//! The layers' ops are data (`shape_ops`): one op per layer carries the
+//! dtype and the plan; each task gets its block index or its indices as a
+//! literal argument, so an encoded slicing graph costs a few dozen bytes a
+//! task.
 
 use std::sync::Arc;
 
-use ndarray::{ArrayD, Axis, IxDyn, SliceInfoElem};
-use oxidask_graph::{Arg, FnOp, Key, Op, Task, Value, name_for};
+use ndarray::SliceInfoElem;
+use oxidask_graph::{Arg, Key, Op, Task, Value, name_for};
 
 use crate::array::Array;
 use crate::element::Element;
 use crate::error::{Error, Result, invalid};
-use crate::expr::chunk_value;
 use crate::grid::{Grid, normalize_axis};
 use crate::layer::Pattern;
+use crate::shape_ops::{GetItem, Pick, Reshape, Take, Transpose};
 
-/// What one output block reads along one output axis.
-#[derive(Clone, Debug)]
-enum Pick {
-    /// From input axis block `block`: a slice of its local indices.
-    Slice { block: u32, elem: SliceInfoElem },
-    /// A new axis of length 1 (no input axis).
-    New,
-}
-
-/// Per input axis, either an integer index (axis dropped) or, per output
-/// chunk, the pieces read.
+/// Output block `idx` reads the input block its slice plan names.
 struct SlicePattern {
     input: Arc<str>,
-    /// Per output axis: the picks of each output chunk, and the input axis.
-    axes: Vec<(Vec<Pick>, Option<usize>)>,
-    /// Input axes indexed by an integer: (axis, block, local index).
-    fixed: Vec<(usize, u32, isize)>,
-    in_ndim: usize,
-    op: Arc<dyn Op>,
-}
-
-impl SlicePattern {
-    fn plan(&self, idx: &[u32]) -> (Vec<u32>, Vec<SliceInfoElem>) {
-        let mut in_idx = vec![0u32; self.in_ndim];
-        let mut elems: Vec<(usize, SliceInfoElem)> = Vec::new();
-        let mut news = Vec::new();
-        for (k, (picks, in_axis)) in self.axes.iter().enumerate() {
-            match (&picks[idx[k] as usize], in_axis) {
-                (Pick::Slice { block, elem }, Some(a)) => {
-                    in_idx[*a] = *block;
-                    elems.push((*a, *elem));
-                }
-                _ => news.push(k),
-            }
-        }
-        for &(a, b, i) in &self.fixed {
-            in_idx[a] = b;
-            elems.push((a, SliceInfoElem::Index(i)));
-        }
-        elems.sort_by_key(|e| e.0);
-        // Input axes in order, with new axes inserted where the output has them.
-        let mut info: Vec<SliceInfoElem> = elems.into_iter().map(|e| e.1).collect();
-        // Output position k of a new axis: count the kept (non-index) elems before it.
-        for k in news {
-            let mut kept = 0;
-            let mut pos = 0;
-            while pos < info.len() && kept < k {
-                if !matches!(info[pos], SliceInfoElem::Index(_)) {
-                    kept += 1;
-                }
-                pos += 1;
-            }
-            while pos < info.len() && matches!(info[pos], SliceInfoElem::Index(_)) {
-                pos += 1;
-            }
-            info.insert(pos, SliceInfoElem::NewAxis);
-        }
-        (in_idx, info)
-    }
+    op: Arc<GetItem>,
 }
 
 impl Pattern for SlicePattern {
     fn task(&self, idx: &[u32]) -> Task {
-        let (in_idx, info) = self.plan(idx);
+        let (in_idx, _) = self.op.plan(idx);
         Task::new(
             self.op.clone(),
             vec![
                 Arg::Key(Key::with_index(self.input.clone(), &in_idx)),
-                Arg::Value(Value::new(encode_info(&info))),
+                Arg::Value(Value::new(idx.to_vec())),
             ],
         )
     }
@@ -99,7 +49,7 @@ impl Pattern for SlicePattern {
     }
 }
 
-/// Slice elements as integers for a literal argument: (kind, a, b, step).
+/// Slice elements as integers, for the layer's name: (kind, a, b, step).
 fn encode_info(info: &[SliceInfoElem]) -> Vec<i64> {
     let mut v = Vec::with_capacity(info.len() * 4);
     for e in info {
@@ -115,20 +65,6 @@ fn encode_info(info: &[SliceInfoElem]) -> Vec<i64> {
         }
     }
     v
-}
-
-fn decode_info(v: &[i64]) -> Vec<SliceInfoElem> {
-    v.chunks(4)
-        .map(|c| match c[0] {
-            0 => SliceInfoElem::Slice {
-                start: c[1] as isize,
-                end: (c[2] != i64::MIN).then_some(c[2] as isize),
-                step: c[3] as isize,
-            },
-            1 => SliceInfoElem::Index(c[1] as isize),
-            _ => SliceInfoElem::NewAxis,
-        })
-        .collect()
 }
 
 /// The picks of one axis of length `n` with chunk starts `starts` for the
@@ -182,14 +118,11 @@ fn axis_picks(
             continue;
         }
         let cnt = (hi - lo) / k + 1;
-        let elem = SliceInfoElem::Slice {
-            start: (lo - a) as isize,
-            end: Some((hi - a + 1) as isize),
-            step,
-        };
         picks.push(Pick::Slice {
             block: j as u32,
-            elem,
+            start: (lo - a) as isize,
+            end: (hi - a + 1) as isize,
+            step,
         });
         sizes.push(cnt);
     }
@@ -201,11 +134,9 @@ fn axis_picks(
         // Nothing selected: one empty chunk read from the first block.
         picks.push(Pick::Slice {
             block: 0,
-            elem: SliceInfoElem::Slice {
-                start: 0,
-                end: Some(0),
-                step: 1,
-            },
+            start: 0,
+            end: 0,
+            step: 1,
         });
         sizes.push(0);
     }
@@ -282,17 +213,14 @@ impl<T: Element> Array<T> {
             }
         }
         let name: Arc<str> = name_for("getitem", &(&*self.name, encode_info(info))).into();
-        let op = FnOp::arc("getitem", |args: Vec<Value>| {
-            let block = args[0].downcast_ref::<ArrayD<T>>()?;
-            let info = decode_info(args[1].downcast_ref::<Vec<i64>>()?);
-            Ok(chunk_value(block.slice(info.as_slice()).to_owned()))
-        });
         let pattern = SlicePattern {
             input: self.name.clone(),
-            axes,
-            fixed,
-            in_ndim: self.ndim(),
-            op,
+            op: Arc::new(GetItem {
+                dtype: T::DTYPE,
+                axes,
+                fixed,
+                in_ndim: self.ndim(),
+            }),
         };
         Ok(Array::from_layer(
             name,
@@ -342,28 +270,23 @@ impl<T: Element> Array<T> {
         )
         .into();
         let runs = Arc::new(runs);
-        let input = self.name.clone();
-        let op = FnOp::arc("take", move |args: Vec<Value>| {
-            let block = args[0].downcast_ref::<ArrayD<T>>()?;
-            let local: Vec<usize> = args[1]
-                .downcast_ref::<Vec<u64>>()?
-                .iter()
-                .map(|&x| x as usize)
-                .collect();
-            Ok(chunk_value(block.select(Axis(axis), &local)))
-        });
         let pattern = MapPattern {
-            input,
+            input: self.name.clone(),
             f: Box::new(move |idx: &[u32]| {
                 let (b, local) = &runs[idx[axis] as usize];
                 let mut i = idx.to_vec();
                 i[axis] = *b;
                 (
                     i,
-                    Value::new(local.iter().map(|&x| x as u64).collect::<Vec<u64>>()),
+                    Some(Value::new(
+                        local.iter().map(|&x| x as u64).collect::<Vec<u64>>(),
+                    )),
                 )
             }),
-            op,
+            op: Arc::new(Take {
+                dtype: T::DTYPE,
+                axis,
+            }),
         };
         Ok(Array::from_layer(
             name,
@@ -426,16 +349,9 @@ impl<T: Element> Array<T> {
             ),
         )
         .into();
-        let p2 = perm.to_vec();
-        let op = FnOp::arc("transpose", move |args: Vec<Value>| {
-            let block = args[0].downcast_ref::<ArrayD<T>>()?;
-            Ok(chunk_value(
-                block
-                    .view()
-                    .permuted_axes(IxDyn(&p2))
-                    .as_standard_layout()
-                    .into_owned(),
-            ))
+        let op = Arc::new(Transpose {
+            dtype: T::DTYPE,
+            perm: perm.to_vec(),
         });
         let p3 = perm.to_vec();
         let pattern = MapPattern {
@@ -445,7 +361,7 @@ impl<T: Element> Array<T> {
                 for (k, &p) in p3.iter().enumerate() {
                     i[p] = idx[k];
                 }
-                (i, Value::new(()))
+                (i, None)
             }),
             op,
         };
@@ -530,17 +446,10 @@ impl<T: Element> Array<T> {
     fn reshape_blocks(&self, chunks: Vec<Vec<usize>>) -> Result<Array<T>> {
         let out = Grid::new(chunks);
         let name: Arc<str> = name_for("reshape", &(&*self.name, &out.chunks)).into();
-        let g = Arc::new(out.clone());
         let in_ndim = self.ndim();
-        let op = FnOp::arc("reshape", move |args: Vec<Value>| {
-            let block = args[0].downcast_ref::<ArrayD<T>>()?;
-            let idx = args[1].downcast_ref::<Vec<u32>>()?;
-            let shape = g.block_shape(idx);
-            let a = block
-                .as_standard_layout()
-                .into_owned()
-                .into_shape_with_order(IxDyn(&shape))?;
-            Ok(chunk_value(a))
+        let op = Arc::new(Reshape {
+            dtype: T::DTYPE,
+            out: out.clone(),
         });
         let pattern = MapPattern {
             input: self.name.clone(),
@@ -549,7 +458,7 @@ impl<T: Element> Array<T> {
                 if in_ndim > 0 && !idx.is_empty() {
                     i[0] = idx[0];
                 }
-                (i, Value::new(idx.to_vec()))
+                (i, Some(Value::new(idx.to_vec())))
             }),
             op,
         };
@@ -563,24 +472,21 @@ impl<T: Element> Array<T> {
     }
 }
 
-/// Output block `idx` reads one input block, with a literal parameter.
+/// Output block `idx` reads one input block, with a literal parameter
+/// when the op takes one.
 struct MapPattern {
     input: Arc<str>,
     #[allow(clippy::type_complexity)]
-    f: Box<dyn Fn(&[u32]) -> (Vec<u32>, Value) + Send + Sync>,
+    f: Box<dyn Fn(&[u32]) -> (Vec<u32>, Option<Value>) + Send + Sync>,
     op: Arc<dyn Op>,
 }
 
 impl Pattern for MapPattern {
     fn task(&self, idx: &[u32]) -> Task {
         let (i, param) = (self.f)(idx);
-        Task::new(
-            self.op.clone(),
-            vec![
-                Arg::Key(Key::with_index(self.input.clone(), &i)),
-                Arg::Value(param),
-            ],
-        )
+        let mut args = vec![Arg::Key(Key::with_index(self.input.clone(), &i))];
+        args.extend(param.map(Arg::Value));
+        Task::new(self.op.clone(), args)
     }
 
     fn inputs(&self) -> Vec<Arc<str>> {
