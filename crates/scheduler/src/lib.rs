@@ -39,7 +39,9 @@ pub mod config;
 mod diagnostics;
 mod error;
 pub mod events;
+mod execute;
 mod run;
+pub mod state;
 mod sync;
 mod threaded;
 
@@ -52,7 +54,9 @@ pub use config::{Config, SchedulerChoice, with_config, with_scheduler};
 pub use diagnostics::{Profiler, ProgressBar, TaskRecord};
 pub use error::{Error, Result};
 pub use events::{Callback, Event, EventBus};
+pub use execute::execute;
 pub use oxidask_store::{MemoryStats, StoreOptions};
+pub use state::TaskState;
 pub use sync::SyncScheduler;
 pub use threaded::ThreadedScheduler;
 
