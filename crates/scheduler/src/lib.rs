@@ -53,7 +53,7 @@ pub use compute::{ComputeOptions, compute, compute_with};
 pub use config::{Config, SchedulerChoice, with_config, with_scheduler};
 pub use diagnostics::{Profiler, ProgressBar, TaskRecord};
 pub use error::{Error, Result};
-pub use events::{Callback, Event, EventBus};
+pub use events::{Callback, ComputationId, Event, EventBus, EventRecord};
 pub use execute::execute;
 pub use oxidask_store::{MemoryStats, StoreOptions};
 pub use state::TaskState;
@@ -64,6 +64,8 @@ pub use threaded::ThreadedScheduler;
 /// are held (memory limit, spill directory).
 #[derive(Clone)]
 pub struct RunContext {
+    /// Which computation this is, named by its events.
+    pub computation: events::ComputationId,
     /// The callbacks of this computation.
     pub events: EventBus,
     /// Memory limit and spill directory for the results.
@@ -76,6 +78,7 @@ pub struct RunContext {
 impl Default for RunContext {
     fn default() -> Self {
         RunContext {
+            computation: events::ComputationId::fresh(),
             events: EventBus::default(),
             store: StoreOptions::default(),
             root_task_queuing: true,

@@ -44,6 +44,7 @@ pub(crate) struct Run<'p> {
     state: TaskState<'p, Error>,
     pub store: Store,
     events: &'p EventBus,
+    computation: crate::events::ComputationId,
     timed: bool,
     started: Instant,
 }
@@ -66,6 +67,7 @@ impl<'p> Run<'p> {
             store: Store::new(state.readers(), ctx.store.clone()),
             state,
             events,
+            computation: ctx.computation,
             timed: !events.is_empty(),
             started: Instant::now(),
         })
@@ -97,6 +99,7 @@ impl<'p> Run<'p> {
         let start = self.timed.then(Instant::now);
         if let Some(at) = start {
             self.events.emit(&Event::TaskStarted {
+                computation: self.computation,
                 key,
                 op: task.op.label(),
                 worker,
@@ -128,6 +131,7 @@ impl<'p> Run<'p> {
         };
         if let Some(start) = start {
             self.events.emit(&Event::TaskFinished {
+                computation: self.computation,
                 key,
                 op: task.op.label(),
                 worker,
@@ -198,7 +202,11 @@ impl<'p> Run<'p> {
     #[cold]
     pub fn fail(&self, error: Error, worker: usize) {
         if let Error::Task(t) = &error {
-            self.events.emit(&Event::TaskFailed { error: t, worker });
+            self.events.emit(&Event::TaskFailed {
+                computation: self.computation,
+                error: t,
+                worker,
+            });
         }
         self.state.fail(error);
     }
@@ -207,6 +215,7 @@ impl<'p> Run<'p> {
     pub fn finish(self) -> Result<Vec<Value>> {
         let ok = !self.state.failed();
         self.events.emit(&Event::Finished {
+            computation: self.computation,
             ok,
             elapsed: self.started.elapsed(),
             completed: self.state.completed(),

@@ -416,6 +416,7 @@ fn root_task_queuing_holds_producers_back_under_pressure() {
                 spill_dir: None,
             },
             root_task_queuing: queuing,
+            ..RunContext::default()
         };
         let out = ThreadedScheduler::new(2).run(plan, &ctx).unwrap();
         let expect: f64 = (0..n).map(f64::from).sum();
@@ -443,4 +444,74 @@ fn root_task_queuing_holds_producers_back_under_pressure() {
         spilled_on * 4 < spilled_off,
         "{spilled_on} vs {spilled_off}"
     );
+}
+
+/// Keeps every event as a record, its times from the first event seen.
+#[derive(Default)]
+struct Recorder {
+    origin: parking_lot::Mutex<Option<std::time::Instant>>,
+    records: parking_lot::Mutex<Vec<crate::EventRecord>>,
+}
+
+impl Callback for Recorder {
+    fn on_event(&self, e: &Event<'_>) {
+        let origin = *self
+            .origin
+            .lock()
+            .get_or_insert_with(std::time::Instant::now);
+        self.records.lock().push(e.to_record(origin));
+    }
+}
+
+fn two_task_graph(fail: bool) -> TaskGraph {
+    let mut g = TaskGraph::new();
+    g.insert(Key::new("x"), Task::literal(Value::new(2i64)));
+    let op = FnOp::arc("double", move |a| {
+        if fail {
+            return Err("no doubling today".into());
+        }
+        Ok(Value::new(a[0].downcast_ref::<i64>()? * 2))
+    });
+    g.insert(Key::new("y"), Task::new(op, vec![Key::new("x").into()]));
+    g
+}
+
+#[test]
+fn each_compute_has_its_own_id_and_its_events_travel_as_bytes() {
+    for opts in both() {
+        let rec = Arc::new(Recorder::default());
+        let opts = opts.callback(rec.clone());
+        compute_with(two_task_graph(false), &[Key::new("y")], &opts).unwrap();
+        let _ = compute_with(two_task_graph(true), &[Key::new("y")], &opts).unwrap_err();
+        let records = rec.records.lock().clone();
+        let ids: Vec<_> = records.iter().map(|r| r.computation()).collect();
+        let first = ids[0];
+        let split = ids
+            .iter()
+            .position(|&c| c != first)
+            .expect("two computations");
+        assert!(ids[..split].iter().all(|&c| c == first));
+        assert!(ids[split..].iter().all(|&c| c == ids[split]));
+        assert!(ids[split] > first, "a later computation gets a fresh id");
+        assert!(
+            records
+                .iter()
+                .any(|r| matches!(r, crate::EventRecord::TaskFailed { error, .. } if error.to_string().contains("no doubling today")))
+        );
+
+        // Through bytes and replayed into a local callback: the same events.
+        let bytes = postcard::to_allocvec(&records).unwrap();
+        let back: Vec<crate::EventRecord> = postcard::from_bytes(&bytes).unwrap();
+        let replayed = Arc::new(Recorder::default());
+        let bus = crate::EventBus::collect(&[replayed.clone() as Arc<dyn Callback>]);
+        let origin = std::time::Instant::now();
+        *replayed.origin.lock() = Some(origin);
+        for r in &back {
+            r.replay(origin, &bus);
+        }
+        assert_eq!(
+            format!("{:?}", replayed.records.lock()),
+            format!("{records:?}")
+        );
+    }
 }

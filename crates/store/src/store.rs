@@ -102,7 +102,7 @@ impl StoreError {
 }
 
 /// Memory telemetry at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryStats {
     /// Results held in memory.
     pub held: usize,
