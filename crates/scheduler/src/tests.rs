@@ -515,3 +515,30 @@ fn each_compute_has_its_own_id_and_its_events_travel_as_bytes() {
         );
     }
 }
+
+/// A literal as a one-task collection, for the `Collection` trait.
+struct Lit(&'static str, i64);
+
+impl crate::Computable for Lit {
+    type Output = i64;
+    fn collect(&self, graph: &mut TaskGraph, keys: &mut Vec<Key>) -> crate::Result<()> {
+        graph.insert(Key::new(self.0), Task::literal(Value::new(self.1)));
+        keys.push(Key::new(self.0));
+        Ok(())
+    }
+    fn finish(&self, values: &mut std::vec::IntoIter<Value>) -> crate::Result<i64> {
+        Ok(*crate::next_value(values)?.downcast_ref::<i64>()?)
+    }
+}
+
+#[test]
+fn every_computable_is_a_collection() {
+    use crate::Collection;
+    let pair = (Lit("a", 3), vec![Lit("b", 4), Lit("a", 3)]);
+    for opts in both() {
+        assert_eq!(pair.compute_with(&opts).unwrap(), (3, vec![4, 3]));
+    }
+    let (graph, keys) = pair.task_graph().unwrap();
+    assert_eq!(graph.len(), 2, "the shared key is one task");
+    assert_eq!(keys, vec![Key::new("a"), Key::new("b"), Key::new("a")]);
+}
