@@ -36,7 +36,7 @@ use std::sync::mpsc;
 use oxidask_graph::{Value, ValueMeta};
 use parking_lot::{Condvar, Mutex};
 
-use crate::spill::{SpillDir, SpillFile};
+use crate::spill::{SpillDir, SpillFile, WriteError};
 
 /// Settings of one store.
 #[derive(Clone, Debug, Default)]
@@ -543,7 +543,6 @@ impl Drop for Store {
 /// The writer thread: encodes and writes queued results, then swaps each
 /// slot from memory to disk unless a reader took the value meanwhile.
 fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
-    let mut bytes = Vec::new();
     for Job {
         id,
         tick,
@@ -562,32 +561,34 @@ fn write_loop(s: &Shared, jobs: mpsc::Receiver<Job>) {
         };
         let meta = value.meta();
         let n = meta.nbytes();
+        let not_encodable = || {
+            Some(StoreError::NotEncodable {
+                id,
+                bytes: n,
+                type_name: meta.type_name(),
+                dir: s.spill.parent().to_path_buf(),
+            })
+        };
         let result = if s.closing.load(Ordering::Acquire) {
             Err(None)
+        } else if !meta.has_codec() {
+            // Said before any file (or directory) is made for it.
+            Err(not_encodable())
         } else {
-            bytes.clear();
-            value
-                .encode(&mut bytes)
-                .map_err(|_| {
-                    Some(StoreError::NotEncodable {
+            // Encoded straight into the file: no full-size buffer.
+            s.spill
+                .write_with(id, |w| value.encode_to(w))
+                .map_err(|e| match e {
+                    WriteError::Encode(_) => not_encodable(),
+                    WriteError::Io(source) => Some(StoreError::Io {
                         id,
                         bytes: n,
-                        type_name: meta.type_name(),
-                        dir: s.spill.parent().to_path_buf(),
-                    })
-                })
-                .and_then(|()| {
-                    s.spill.write(&bytes, id).map_err(|source| {
-                        Some(StoreError::Io {
-                            id,
-                            bytes: n,
-                            dir: s
-                                .spill
-                                .path()
-                                .unwrap_or_else(|_| s.spill.parent().to_path_buf()),
-                            error: source,
-                        })
-                    })
+                        dir: s
+                            .spill
+                            .path()
+                            .unwrap_or_else(|_| s.spill.parent().to_path_buf()),
+                        error: source,
+                    }),
                 })
         };
         drop(value);
