@@ -9,7 +9,12 @@
 //! - [`SyncScheduler`]: the caller's thread only, for debugging.
 //!
 //! Both run the same scheduling loop. Results are released as soon as no
-//! waiting task needs them. A task that fails or panics stops the
+//! waiting task needs them.
+//!
+//! The parts a cluster reuses stand alone: [`TaskState`] is the bookkeeping
+//! of a computation (what is ready, what to release, the first failure)
+//! with no threads or I/O; [`execute`] runs one task on its argument
+//! values; [`EventRecord`] is an event as owned, serializable data. A task that fails or panics stops the
 //! computation: tasks not started are cancelled, every worker thread has
 //! ended when `compute` returns, and the error names the task's key and op.
 //!
