@@ -542,3 +542,32 @@ fn every_computable_is_a_collection() {
     assert_eq!(graph.len(), 2, "the shared key is one task");
     assert_eq!(keys, vec![Key::new("a"), Key::new("b"), Key::new("a")]);
 }
+
+#[test]
+fn execute_runs_one_task_and_names_key_and_op_when_it_fails_or_panics() {
+    let key = Key::with_index("part", &[3]);
+    let add = Task::new(
+        FnOp::arc("add", |a| {
+            Ok(Value::new(
+                a[0].downcast_ref::<i64>()? + a[1].downcast_ref::<i64>()?,
+            ))
+        }),
+        vec![Key::new("x").into(), Key::new("y").into()],
+    );
+    let out = crate::execute(&key, &add, vec![Value::new(2i64), Value::new(5i64)]).unwrap();
+    assert_eq!(out.downcast_ref::<i64>().unwrap(), &7);
+
+    // A wrong argument type is the op's error, not a panic.
+    let e = crate::execute(&key, &add, vec![Value::new("a"), Value::new(5i64)]).unwrap_err();
+    assert_eq!(e.key, key);
+    assert_eq!(e.op, "add");
+    assert!(matches!(e.kind, TaskErrorKind::Failed(_)), "{e}");
+
+    let boom = Task::new(FnOp::arc("boom", |_| panic!("exploded in part 3")), vec![]);
+    let e = crate::execute(&key, &boom, vec![]).unwrap_err();
+    assert_eq!(e.op, "boom");
+    assert!(
+        matches!(&e.kind, TaskErrorKind::Panicked(m) if m.contains("exploded in part 3")),
+        "{e}"
+    );
+}
