@@ -66,3 +66,89 @@ fn graphs_of_registered_ops_survive_bytes() {
     let out = oxidask::scheduler::compute(back, &[Key::with_index("x", &[1])]).unwrap();
     assert_eq!(read_u64(&out[0]), 41);
 }
+
+/// Drives [`TaskState`](oxidask::scheduler::TaskState) alone over a random
+/// DAG, picking any ready task next (`picks` chooses among them), and checks
+/// the protocol a scheduler relies on.
+fn drive_task_state(dag: &RandomDag, picks: &[usize]) -> Result<(), TestCaseError> {
+    use oxidask::graph::Deps;
+    use oxidask::scheduler::TaskState;
+
+    let n = dag.deps.len();
+    let lists: Vec<Vec<u32>> = dag
+        .deps
+        .iter()
+        .map(|d| {
+            let mut d: Vec<u32> = d.iter().map(|&x| x as u32).collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
+        .collect();
+    let deps = Deps::from_lists(lists.clone());
+    let outputs: Vec<u32> = dag.outputs.iter().map(|&o| o as u32).collect();
+    let state = TaskState::<String>::new(&deps, &outputs, true);
+    let priority: Vec<u32> = (0..n as u32).collect();
+    let mut ready = state.roots(&priority);
+    let mut ran = vec![false; n];
+    let mut released = Vec::new();
+    let mut step = 0;
+    while let Some(k) =
+        (!ready.is_empty()).then(|| picks.get(step).copied().unwrap_or(0) % ready.len())
+    {
+        step += 1;
+        let id = ready.swap_remove(k);
+        prop_assert!(!ran[id as usize], "task {id} ran twice");
+        for &d in &lists[id as usize] {
+            prop_assert!(ran[d as usize], "task {id} ran before its dependency {d}");
+            prop_assert!(
+                !released.contains(&d),
+                "{d} released before its reader {id} ran"
+            );
+        }
+        ran[id as usize] = true;
+        let mut newly = Vec::new();
+        state.finished(id, &mut newly);
+        for &r in &newly {
+            prop_assert!(!ready.contains(&r) && !ran[r as usize]);
+        }
+        ready.extend(newly);
+        state.consumed(id, &mut released);
+        if state.unread(id) && !released.contains(&id) {
+            // A result nobody reads is released as soon as it exists.
+            released.push(id);
+        }
+    }
+    prop_assert!(state.is_over() && !state.failed());
+    prop_assert!(ran.iter().all(|&r| r), "every task runs");
+    for &o in &outputs {
+        state.delivered(o, &mut released);
+    }
+    let mut sorted = released.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    prop_assert_eq!(
+        sorted.len(),
+        released.len(),
+        "a result released twice: {:?}",
+        released
+    );
+    prop_assert_eq!(
+        sorted,
+        (0..n as u32).collect::<Vec<_>>(),
+        "every result is released"
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn task_state_runs_each_task_once_after_its_deps_and_releases_each_result_once(
+        dag in random_dag(60),
+        picks in proptest::collection::vec(any::<usize>(), 0..80),
+    ) {
+        drive_task_state(&dag, &picks)?;
+    }
+}

@@ -19,6 +19,7 @@
 //! nanoseconds for a small struct); it is paid only when records are
 //! written — when spilling, and in the shuffle.
 
+use std::io::Write;
 use std::marker::PhantomData;
 
 use oxidask_graph::Codec;
@@ -129,12 +130,20 @@ pub(crate) fn for_each_record<T: DeserializeOwned, E: From<String>>(
 pub(crate) struct RecordsCodec;
 
 impl<T: Serialize + DeserializeOwned> Codec<Vec<T>> for RecordsCodec {
-    fn encode(value: &Vec<T>, out: &mut Vec<u8>) -> Result<(), String> {
-        write_varint(out, value.len() as u64);
+    fn encode(value: &Vec<T>, out: &mut dyn Write) -> Result<(), String> {
+        // Records go through a small buffer, written out as it fills: a
+        // spilled partition is never encoded whole in memory.
+        const FLUSH_AT: usize = 64 * 1024;
+        let mut buf = Vec::with_capacity(FLUSH_AT);
+        write_varint(&mut buf, value.len() as u64);
         for (j, x) in value.iter().enumerate() {
-            encode_record(x, out).map_err(|e| format!("record {j}: {e}"))?;
+            encode_record(x, &mut buf).map_err(|e| format!("record {j}: {e}"))?;
+            if buf.len() >= FLUSH_AT {
+                out.write_all(&buf).map_err(|e| e.to_string())?;
+                buf.clear();
+            }
         }
-        Ok(())
+        out.write_all(&buf).map_err(|e| e.to_string())
     }
 
     fn decode(bytes: &[u8]) -> Result<Vec<T>, String> {
@@ -157,8 +166,11 @@ impl<T: Serialize + DeserializeOwned> Codec<Vec<T>> for RecordsCodec {
 pub(crate) struct RecordCodec;
 
 impl<A: Serialize + DeserializeOwned> Codec<A> for RecordCodec {
-    fn encode(value: &A, out: &mut Vec<u8>) -> Result<(), String> {
-        encode_record(value, out)
+    fn encode(value: &A, out: &mut dyn Write) -> Result<(), String> {
+        // One record is proven by decoding its bytes, so it is built whole.
+        let mut buf = Vec::new();
+        encode_record(value, &mut buf)?;
+        out.write_all(&buf).map_err(|e| e.to_string())
     }
 
     fn decode(bytes: &[u8]) -> Result<A, String> {
@@ -199,9 +211,8 @@ impl<T> Clone for Encoded<T> {
 pub(crate) struct EncodedCodec;
 
 impl<T: 'static> Codec<Encoded<T>> for EncodedCodec {
-    fn encode(value: &Encoded<T>, out: &mut Vec<u8>) -> Result<(), String> {
-        out.extend_from_slice(&value.bytes);
-        Ok(())
+    fn encode(value: &Encoded<T>, out: &mut dyn Write) -> Result<(), String> {
+        out.write_all(&value.bytes).map_err(|e| e.to_string())
     }
 
     fn decode(bytes: &[u8]) -> Result<Encoded<T>, String> {

@@ -230,7 +230,7 @@ impl Callback for Collector {
                     key,
                 });
             }
-            Event::TaskFailed { error, worker } => {
+            Event::TaskFailed { error, worker, .. } => {
                 let mut s = self.state.lock();
                 let g = s.group(error.key.prefix());
                 let c = &mut s.counts[g as usize];
@@ -245,6 +245,7 @@ impl Callback for Collector {
                 ntasks,
                 workers,
                 scheduler,
+                ..
             } => {
                 let t = self.now_us();
                 let mut s = self.state.lock();
@@ -278,6 +279,7 @@ impl Callback for Collector {
                 groups,
                 edges,
                 memory_limit,
+                ..
             } => {
                 let mut s = self.state.lock();
                 let mut ids = Vec::with_capacity(groups.len());

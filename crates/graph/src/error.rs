@@ -83,7 +83,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub type OpError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A task that did not produce a value: which task, which op, and why.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TaskError {
     /// The key of the failed task.
     pub key: Key,
@@ -94,7 +94,7 @@ pub struct TaskError {
 }
 
 /// How a task failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum TaskErrorKind {
     /// The op returned an error; the message is the error's display chain.

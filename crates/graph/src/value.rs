@@ -22,6 +22,7 @@
 use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Write;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
@@ -36,9 +37,13 @@ use crate::error::{Error, Result};
 /// scalars) and, with the `ndarray` feature, `NdarrayCodec` (raw
 /// little-endian buffers).
 pub trait Codec<T>: 'static {
-    /// Appends the encoding of `value` to `out`.
-    fn encode(value: &T, out: &mut Vec<u8>) -> Result<(), String>;
-    /// Reads a value back from exactly the bytes `encode` wrote.
+    /// Writes the encoding of `value` to `out` — a vector, a spill file, a
+    /// socket — as it goes, so encoding a large value never builds a second
+    /// full-size copy of it in memory.
+    fn encode(value: &T, out: &mut dyn Write) -> Result<(), String>;
+    /// Reads a value back from exactly the bytes `encode` wrote. The bytes
+    /// may be a memory-mapped file ([`LoadBytes::bytes`]): decoding then
+    /// holds only the decoded value.
     fn decode(bytes: &[u8]) -> Result<T, String>;
 }
 
@@ -47,23 +52,14 @@ pub trait Codec<T>: 'static {
 pub struct SerdeCodec;
 
 impl<T: Serialize + DeserializeOwned> Codec<T> for SerdeCodec {
-    fn encode(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+    fn encode(value: &T, out: &mut dyn Write) -> Result<(), String> {
         // Straight into `out`: no intermediate vector to grow and copy.
-        postcard::to_extend(value, AppendTo(out)).map_err(|e| e.to_string())?;
+        postcard::to_io(value, out).map_err(|e| e.to_string())?;
         Ok(())
     }
 
     fn decode(bytes: &[u8]) -> Result<T, String> {
         postcard::from_bytes(bytes).map_err(|e| e.to_string())
-    }
-}
-
-/// Appends to a borrowed vector (postcard's `to_extend` takes its writer by value).
-struct AppendTo<'a>(&'a mut Vec<u8>);
-
-impl Extend<u8> for AppendTo<'_> {
-    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-        self.0.extend(bytes);
     }
 }
 
@@ -76,7 +72,7 @@ pub struct CodecVTable {
     decode: DecodeValue,
 }
 
-type EncodeErased = fn(&(dyn Any + Send + Sync), &mut Vec<u8>) -> Result<(), String>;
+type EncodeErased = fn(&(dyn Any + Send + Sync), &mut dyn Write) -> Result<(), String>;
 
 impl fmt::Debug for CodecVTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,7 +120,7 @@ impl<T: Any + Send + Sync, C: Codec<T>> VTableOf<T, C> {
 
 fn encode_erased<T: Any + Send + Sync, C: Codec<T>>(
     v: &(dyn Any + Send + Sync),
-    out: &mut Vec<u8>,
+    out: &mut dyn Write,
 ) -> Result<(), String> {
     let v = v
         .downcast_ref::<T>()
@@ -366,15 +362,21 @@ impl Value {
 
     /// Appends this value's encoding to `out`, or explains why it has none.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        self.encode_to(out)
+    }
+
+    /// Writes this value's encoding to `out` as it goes (no full-size
+    /// buffer in between), or explains why it has none; the error is
+    /// given before anything is written when there is no codec.
+    pub fn encode_to(&self, out: &mut dyn Write) -> Result<(), String> {
         match self.codec {
             Some(c) => match self.data.downcast_ref::<Lazy>() {
                 Some(lazy) => match lazy.loaded.get() {
                     Some(v) => (c.encode)(&*v.data, out),
                     // The source holds exactly this codec's bytes.
-                    None => {
-                        out.extend_from_slice(&lazy.source.load()?);
-                        Ok(())
-                    }
+                    None => out
+                        .write_all(&lazy.source.bytes()?)
+                        .map_err(|e| e.to_string()),
                 },
                 None => (c.encode)(&*self.data, out),
             },
@@ -439,6 +441,37 @@ impl ValueMeta {
 pub trait LoadBytes: Send + Sync + 'static {
     /// Reads the bytes; the error names the source (e.g. the file).
     fn load(&self) -> Result<Vec<u8>, String>;
+
+    /// The bytes as a [`SourceBytes`], which a source may map from a file
+    /// instead of reading it, so decoding a large value holds no second
+    /// copy of its bytes. Defaults to [`load`](LoadBytes::load).
+    fn bytes(&self) -> Result<SourceBytes, String> {
+        self.load().map(SourceBytes::from)
+    }
+}
+
+/// Encoded bytes read back from a source: in memory, or mapped from a file.
+pub struct SourceBytes(Box<dyn AsRef<[u8]> + Send + Sync>);
+
+impl SourceBytes {
+    /// Bytes held by anything that derefs to a byte slice (a vector, a
+    /// memory map).
+    pub fn new(bytes: impl AsRef<[u8]> + Send + Sync + 'static) -> SourceBytes {
+        SourceBytes(Box::new(bytes))
+    }
+}
+
+impl From<Vec<u8>> for SourceBytes {
+    fn from(bytes: Vec<u8>) -> SourceBytes {
+        SourceBytes::new(bytes)
+    }
+}
+
+impl std::ops::Deref for SourceBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        (*self.0).as_ref()
+    }
 }
 
 struct Lazy {
@@ -454,7 +487,7 @@ impl Lazy {
             what: "a spilled value".into(),
             message,
         };
-        let bytes = self.source.load().map_err(load_err)?;
+        let bytes = self.source.bytes().map_err(load_err)?;
         let codec = self
             .codec
             .ok_or_else(|| Error::Internal("a lazy value without a codec".into()))?;

@@ -7,6 +7,15 @@
 //! `compute(&(mean, std))` builds one graph in which work the two share —
 //! the same source chunks, keyed by the same tokens — runs once, as
 //! `dask.compute(mean, std)` does.
+//!
+//! [`Collection`] is *the* collection interface (issue 10): everything
+//! computable is a collection, and gets `compute`, its task graph and
+//! `visualize` from it. `Array`, `Bag` and `Delayed` implement
+//! [`Computable`] (hence [`Collection`]) and keep their own inherent
+//! `compute`/`persist`/`visualize`, which take precedence and return their
+//! own types; `persist` stays inherent because it rebuilds a collection of
+//! the same kind around the computed results, which a trait over every
+//! computable (tuples, slices) cannot do.
 
 use oxidask_graph::{Key, TaskGraph, Value};
 
@@ -87,6 +96,36 @@ tuples!(A 0, B 1, C 2, D 3);
 tuples!(A 0, B 1, C 2, D 3, E 4);
 tuples!(A 0, B 1, C 2, D 3, E 4, F 5);
 
+/// The interface every collection shares: compute it, see its task graph,
+/// draw it. Implemented for every [`Computable`] (a collection, a reference,
+/// a tuple or a slice of them), so `(a, b).compute_with(&options)` works
+/// like `compute_many(&(a, b), &options)`.
+pub trait Collection: Computable {
+    /// Computes this with `options`, in one graph.
+    fn compute_with(&self, options: &crate::ComputeOptions) -> Result<Self::Output> {
+        compute_many(self, options)
+    }
+
+    /// The task graph computing this and its output keys, in the order
+    /// [`Computable::finish`] reads them.
+    fn task_graph(&self) -> Result<(TaskGraph, Vec<Key>)> {
+        let mut graph = TaskGraph::new();
+        let mut keys = Vec::new();
+        self.collect(&mut graph, &mut keys)?;
+        Ok((graph, keys))
+    }
+
+    /// Draws the task graph computing this to an SVG file at `path`.
+    fn visualize(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<oxidask_graph::VisualizeBackend> {
+        Ok(self.task_graph()?.0.visualize(path)?)
+    }
+}
+
+impl<C: Computable + ?Sized> Collection for C {}
+
 /// Computes several things in one graph, so the work they share runs once:
 /// `compute_many(&(a, b), &options)`. (The facade's `compute` is this with
 /// the configuration in force.)
@@ -94,9 +133,7 @@ pub fn compute_many<C: Computable + ?Sized>(
     what: &C,
     options: &crate::ComputeOptions,
 ) -> Result<C::Output> {
-    let mut graph = TaskGraph::new();
-    let mut keys = Vec::new();
-    what.collect(&mut graph, &mut keys)?;
+    let (graph, keys) = what.task_graph()?;
     let values = crate::compute_with(graph, &keys, options)?;
     what.finish(&mut values.into_iter())
 }

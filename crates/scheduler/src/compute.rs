@@ -130,6 +130,7 @@ pub fn compute_with(
     }
     oxidask_store::cleanup::set_cleanup_on_signal(config.cleanup_on_signal);
     let ctx = RunContext {
+        computation: crate::events::ComputationId::fresh(),
         events: EventBus::collect(&options.callbacks),
         store: StoreOptions {
             memory_limit: config.memory_limit,

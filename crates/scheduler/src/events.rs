@@ -10,6 +10,12 @@
 //! [`Error::Callback`](crate::Error::Callback) naming the event and the
 //! panic's message. When no callback is active the schedulers skip taking
 //! timestamps altogether.
+//!
+//! Every event names its computation ([`ComputationId`], fresh for each
+//! `compute`), so one callback can follow concurrent computations. Events
+//! borrow from the running computation (no allocation per event); an
+//! [`EventRecord`] is the owned, serializable form a cluster forwards, and
+//! replays into local callbacks on the other side.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,12 +26,38 @@ use parking_lot::RwLock;
 
 use oxidask_store::MemoryStats;
 
+mod record;
+pub use record::EventRecord;
+
+/// Which computation an event belongs to: fresh for each `compute` in this
+/// process.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct ComputationId(pub u64);
+
+impl ComputationId {
+    /// An id no earlier computation of this process had.
+    pub fn fresh() -> ComputationId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ComputationId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Display for ComputationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "computation {}", self.0)
+    }
+}
+
 /// One thing that happened during a computation.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event<'a> {
     /// A computation is about to run `ntasks` tasks on `workers` threads.
     Started {
+        /// The computation.
+        computation: ComputationId,
         /// Tasks after optimization.
         ntasks: usize,
         /// Worker threads.
@@ -37,6 +69,8 @@ pub enum Event<'a> {
     /// ([`Key::prefix`]) the computation will run, which groups feed which,
     /// and its memory limit. Only emitted when a callback listens.
     TaskGroups {
+        /// The computation.
+        computation: ComputationId,
         /// `(group, tasks)` in order of first appearance in the plan.
         groups: &'a [(&'a str, usize)],
         /// `(from, to)`: some task of group `to` depends on one of group
@@ -47,6 +81,8 @@ pub enum Event<'a> {
     },
     /// A task began on a worker.
     TaskStarted {
+        /// The computation.
+        computation: ComputationId,
         /// The task's key.
         key: &'a Key,
         /// Its op's name.
@@ -58,6 +94,8 @@ pub enum Event<'a> {
     },
     /// A task produced its result.
     TaskFinished {
+        /// The computation.
+        computation: ComputationId,
         /// The task's key.
         key: &'a Key,
         /// Its op's name.
@@ -75,6 +113,8 @@ pub enum Event<'a> {
     },
     /// A task failed; the computation stops.
     TaskFailed {
+        /// The computation.
+        computation: ComputationId,
         /// The failure, naming key and op.
         error: &'a TaskError,
         /// The worker index.
@@ -82,6 +122,8 @@ pub enum Event<'a> {
     },
     /// The computation ended (successfully or not).
     Finished {
+        /// The computation.
+        computation: ComputationId,
         /// Whether every output was produced.
         ok: bool,
         /// Wall time from `Started`.
@@ -98,6 +140,18 @@ pub enum Event<'a> {
 }
 
 impl Event<'_> {
+    /// The computation the event belongs to.
+    pub fn computation(&self) -> ComputationId {
+        match self {
+            Event::Started { computation, .. }
+            | Event::TaskGroups { computation, .. }
+            | Event::TaskStarted { computation, .. }
+            | Event::TaskFinished { computation, .. }
+            | Event::TaskFailed { computation, .. }
+            | Event::Finished { computation, .. } => *computation,
+        }
+    }
+
     /// The event's name, e.g. `TaskFinished`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -114,12 +168,14 @@ impl Event<'_> {
 /// Emits `Started` and, when anybody listens, `TaskGroups` for `plan`.
 pub(crate) fn emit_started(
     bus: &EventBus,
+    computation: ComputationId,
     plan: &oxidask_graph::optimize::Plan,
     workers: usize,
     scheduler: &str,
     memory_limit: Option<usize>,
 ) {
     bus.emit(&Event::Started {
+        computation,
         ntasks: plan.len(),
         workers,
         scheduler,
@@ -157,6 +213,7 @@ pub(crate) fn emit_started(
         }
     }
     bus.emit(&Event::TaskGroups {
+        computation,
         groups: &groups,
         edges: &edges,
         memory_limit,

@@ -9,7 +9,12 @@
 //! - [`SyncScheduler`]: the caller's thread only, for debugging.
 //!
 //! Both run the same scheduling loop. Results are released as soon as no
-//! waiting task needs them. A task that fails or panics stops the
+//! waiting task needs them.
+//!
+//! The parts a cluster reuses stand alone: [`TaskState`] is the bookkeeping
+//! of a computation (what is ready, what to release, the first failure)
+//! with no threads or I/O; [`execute`] runs one task on its argument
+//! values; [`EventRecord`] is an event as owned, serializable data. A task that fails or panics stops the
 //! computation: tasks not started are cancelled, every worker thread has
 //! ended when `compute` returns, and the error names the task's key and op.
 //!
@@ -39,20 +44,24 @@ pub mod config;
 mod diagnostics;
 mod error;
 pub mod events;
+mod execute;
 mod run;
+pub mod state;
 mod sync;
 mod threaded;
 
 use oxidask_graph::Value;
 use oxidask_graph::optimize::Plan;
 
-pub use computable::{Computable, compute_many, next_value};
+pub use computable::{Collection, Computable, compute_many, next_value};
 pub use compute::{ComputeOptions, compute, compute_with};
 pub use config::{Config, SchedulerChoice, with_config, with_scheduler};
 pub use diagnostics::{Profiler, ProgressBar, TaskRecord};
 pub use error::{Error, Result};
-pub use events::{Callback, Event, EventBus};
+pub use events::{Callback, ComputationId, Event, EventBus, EventRecord};
+pub use execute::execute;
 pub use oxidask_store::{MemoryStats, StoreOptions};
+pub use state::TaskState;
 pub use sync::SyncScheduler;
 pub use threaded::ThreadedScheduler;
 
@@ -60,6 +69,8 @@ pub use threaded::ThreadedScheduler;
 /// are held (memory limit, spill directory).
 #[derive(Clone)]
 pub struct RunContext {
+    /// Which computation this is, named by its events.
+    pub computation: events::ComputationId,
     /// The callbacks of this computation.
     pub events: EventBus,
     /// Memory limit and spill directory for the results.
@@ -72,6 +83,7 @@ pub struct RunContext {
 impl Default for RunContext {
     fn default() -> Self {
         RunContext {
+            computation: events::ComputationId::fresh(),
             events: EventBus::default(),
             store: StoreOptions::default(),
             root_task_queuing: true,

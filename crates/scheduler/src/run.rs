@@ -1,12 +1,9 @@
 //! The scheduling loop shared by every local scheduler.
 //!
-//! A [`Run`] holds the state of one computation over a [`Plan`]:
-//!
-//! - `waiting[i]`: dependencies of task `i` not yet finished; at zero the
-//!   task is ready;
-//! - the [`Store`] of results, each released when its last reader took it;
-//! - `remaining`: tasks not yet finished; at zero the computation is done;
-//! - the first failure, after which no new task starts.
+//! A [`Run`] joins the parts of one computation over a [`Plan`]: the
+//! [`TaskState`] (what is ready, whether it is over, the first failure), the
+//! [`Store`] of results (each released when its last reader took it), and
+//! [`execute`] for each task.
 //!
 //! [`worker_loop`] is the whole policy: take the next ready task from a
 //! [`ReadyQueue`] (lowest priority number first), run it, hand the tasks it
@@ -16,16 +13,16 @@
 //! scheduler cannot drift from the fast one.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use oxidask_graph::optimize::Plan;
 use oxidask_graph::{Arg, Deps, TaskError, Value};
-use parking_lot::Mutex;
 
 use crate::RunContext;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventBus};
+use crate::execute::execute;
+use crate::state::TaskState;
 use oxidask_store::Store;
 
 /// Where ready tasks wait; one implementation per scheduler.
@@ -44,14 +41,10 @@ pub(crate) struct Run<'p> {
     pub plan: &'p Plan,
     /// Per task, the dependency id of each `Arg::Key`, in argument order.
     arg_ids: Deps,
-    dependents: Deps,
-    waiting: Vec<AtomicU32>,
+    state: TaskState<'p, Error>,
     pub store: Store,
-    remaining: AtomicUsize,
-    failed: AtomicBool,
-    error: Mutex<Option<Error>>,
     events: &'p EventBus,
-    root_task_queuing: bool,
+    computation: crate::events::ComputationId,
     timed: bool,
     started: Instant,
 }
@@ -67,25 +60,14 @@ impl<'p> Run<'p> {
                 .map(|k| g.id_of(k).expect("plans are validated"))
                 .collect::<Vec<_>>()
         }));
-        let dependents = plan.deps.reverse();
-        let mut readers: Vec<u32> = (0..g.len() as u32)
-            .map(|i| dependents.of(i).len() as u32)
-            .collect();
-        for &o in &plan.outputs {
-            readers[o as usize] += 1;
-        }
-        let waiting = (0..g.len() as u32).map(|i| AtomicU32::new(plan.deps.of(i).len() as u32));
+        let state = TaskState::new(&plan.deps, &plan.outputs, ctx.root_task_queuing);
         Ok(Run {
             plan,
             arg_ids,
-            dependents,
-            waiting: waiting.collect(),
-            store: Store::new(readers, ctx.store.clone()),
-            remaining: AtomicUsize::new(g.len()),
-            failed: AtomicBool::new(false),
-            error: Mutex::new(None),
+            store: Store::new(state.readers(), ctx.store.clone()),
+            state,
             events,
-            root_task_queuing: ctx.root_task_queuing,
+            computation: ctx.computation,
             timed: !events.is_empty(),
             started: Instant::now(),
         })
@@ -93,21 +75,17 @@ impl<'p> Run<'p> {
 
     /// Tasks ready at the start, in priority order.
     pub fn roots(&self) -> Vec<u32> {
-        let mut roots: Vec<u32> = (0..self.plan.len() as u32)
-            .filter(|&i| self.plan.deps.of(i).is_empty())
-            .collect();
-        roots.sort_unstable_by_key(|&i| self.plan.priority[i as usize]);
-        roots
+        self.state.roots(&self.plan.priority)
     }
 
     /// Whether no new task should start: all done, or one failed.
     pub fn is_over(&self) -> bool {
-        self.failed.load(Ordering::Acquire) || self.remaining.load(Ordering::Acquire) == 0
+        self.state.is_over()
     }
 
     /// Whether memory is tight: prefer consuming results to producing data.
     pub fn under_pressure(&self) -> bool {
-        self.root_task_queuing && self.store.under_pressure()
+        self.state.prefer_consumers(|| self.store.under_pressure())
     }
 
     pub fn priority(&self, id: u32) -> u32 {
@@ -121,6 +99,7 @@ impl<'p> Run<'p> {
         let start = self.timed.then(Instant::now);
         if let Some(at) = start {
             self.events.emit(&Event::TaskStarted {
+                computation: self.computation,
                 key,
                 op: task.op.label(),
                 worker,
@@ -134,19 +113,10 @@ impl<'p> Run<'p> {
                 return false;
             }
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| task.op.call(args)));
-        let value = match outcome {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                let e = TaskError::failed(key.clone(), task.op.label(), &*e);
+        let value = match execute(key, task, args) {
+            Ok(v) => v,
+            Err(e) => {
                 self.fail(e.into(), worker);
-                return false;
-            }
-            Err(payload) => {
-                self.fail(
-                    TaskError::panicked(key.clone(), task.op.label(), &*payload).into(),
-                    worker,
-                );
                 return false;
             }
         };
@@ -161,6 +131,7 @@ impl<'p> Run<'p> {
         };
         if let Some(start) = start {
             self.events.emit(&Event::TaskFinished {
+                computation: self.computation,
                 key,
                 op: task.op.label(),
                 worker,
@@ -170,12 +141,7 @@ impl<'p> Run<'p> {
                 memory,
             });
         }
-        for &d in self.dependents.of(id) {
-            if self.waiting[d as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
-                ready.push(d);
-            }
-        }
-        self.remaining.fetch_sub(1, Ordering::AcqRel);
+        self.state.finished(id, ready);
         true
     }
 
@@ -236,36 +202,37 @@ impl<'p> Run<'p> {
     #[cold]
     pub fn fail(&self, error: Error, worker: usize) {
         if let Error::Task(t) = &error {
-            self.events.emit(&Event::TaskFailed { error: t, worker });
+            self.events.emit(&Event::TaskFailed {
+                computation: self.computation,
+                error: t,
+                worker,
+            });
         }
-        let mut slot = self.error.lock();
-        if slot.is_none() {
-            *slot = Some(error);
-        }
-        self.failed.store(true, Ordering::Release);
+        self.state.fail(error);
     }
 
     /// The outputs, or the first failure. Call after every worker stopped.
     pub fn finish(self) -> Result<Vec<Value>> {
-        let ok = !self.failed.load(Ordering::Acquire);
+        let ok = !self.state.failed();
         self.events.emit(&Event::Finished {
+            computation: self.computation,
             ok,
             elapsed: self.started.elapsed(),
-            completed: self.plan.len() - self.remaining.load(Ordering::Acquire),
+            completed: self.state.completed(),
             peak_held: self.store.peak().0,
             peak_held_bytes: self.store.peak().1,
             memory: self.store.stats(),
         });
-        if let Some(e) = self.error.lock().take() {
+        if let Some(e) = self.state.take_failure() {
             return Err(e);
         }
         if let Some((event, message)) = self.events.panicked() {
             return Err(Error::Callback { event, message });
         }
-        if self.remaining.load(Ordering::Acquire) != 0 {
+        if self.state.remaining() != 0 {
             return Err(Error::Internal(format!(
                 "workers stopped with {} tasks not run",
-                self.remaining.load(Ordering::Acquire)
+                self.state.remaining()
             )));
         }
         self.plan

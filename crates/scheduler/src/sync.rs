@@ -42,7 +42,14 @@ impl Scheduler for SyncScheduler {
     }
 
     fn run(&self, plan: Plan, ctx: &RunContext) -> Result<Vec<Value>> {
-        crate::events::emit_started(&ctx.events, &plan, 1, self.name(), ctx.store.memory_limit);
+        crate::events::emit_started(
+            &ctx.events,
+            ctx.computation,
+            &plan,
+            1,
+            self.name(),
+            ctx.store.memory_limit,
+        );
         let run = Run::new(&plan, ctx)?;
         let queue = LocalQueue(RefCell::new(BinaryHeap::new()));
         queue.push(0, &run.roots(), &run);

@@ -416,6 +416,7 @@ fn root_task_queuing_holds_producers_back_under_pressure() {
                 spill_dir: None,
             },
             root_task_queuing: queuing,
+            ..RunContext::default()
         };
         let out = ThreadedScheduler::new(2).run(plan, &ctx).unwrap();
         let expect: f64 = (0..n).map(f64::from).sum();
@@ -442,5 +443,131 @@ fn root_task_queuing_holds_producers_back_under_pressure() {
     assert!(
         spilled_on * 4 < spilled_off,
         "{spilled_on} vs {spilled_off}"
+    );
+}
+
+/// Keeps every event as a record, its times from the first event seen.
+#[derive(Default)]
+struct Recorder {
+    origin: parking_lot::Mutex<Option<std::time::Instant>>,
+    records: parking_lot::Mutex<Vec<crate::EventRecord>>,
+}
+
+impl Callback for Recorder {
+    fn on_event(&self, e: &Event<'_>) {
+        let origin = *self
+            .origin
+            .lock()
+            .get_or_insert_with(std::time::Instant::now);
+        self.records.lock().push(e.to_record(origin));
+    }
+}
+
+fn two_task_graph(fail: bool) -> TaskGraph {
+    let mut g = TaskGraph::new();
+    g.insert(Key::new("x"), Task::literal(Value::new(2i64)));
+    let op = FnOp::arc("double", move |a| {
+        if fail {
+            return Err("no doubling today".into());
+        }
+        Ok(Value::new(a[0].downcast_ref::<i64>()? * 2))
+    });
+    g.insert(Key::new("y"), Task::new(op, vec![Key::new("x").into()]));
+    g
+}
+
+#[test]
+fn each_compute_has_its_own_id_and_its_events_travel_as_bytes() {
+    for opts in both() {
+        let rec = Arc::new(Recorder::default());
+        let opts = opts.callback(rec.clone());
+        compute_with(two_task_graph(false), &[Key::new("y")], &opts).unwrap();
+        let _ = compute_with(two_task_graph(true), &[Key::new("y")], &opts).unwrap_err();
+        let records = rec.records.lock().clone();
+        let ids: Vec<_> = records.iter().map(|r| r.computation()).collect();
+        let first = ids[0];
+        let split = ids
+            .iter()
+            .position(|&c| c != first)
+            .expect("two computations");
+        assert!(ids[..split].iter().all(|&c| c == first));
+        assert!(ids[split..].iter().all(|&c| c == ids[split]));
+        assert!(ids[split] > first, "a later computation gets a fresh id");
+        assert!(
+            records
+                .iter()
+                .any(|r| matches!(r, crate::EventRecord::TaskFailed { error, .. } if error.to_string().contains("no doubling today")))
+        );
+
+        // Through bytes and replayed into a local callback: the same events.
+        let bytes = postcard::to_allocvec(&records).unwrap();
+        let back: Vec<crate::EventRecord> = postcard::from_bytes(&bytes).unwrap();
+        let replayed = Arc::new(Recorder::default());
+        let bus = crate::EventBus::collect(&[replayed.clone() as Arc<dyn Callback>]);
+        let origin = std::time::Instant::now();
+        *replayed.origin.lock() = Some(origin);
+        for r in &back {
+            r.replay(origin, &bus);
+        }
+        assert_eq!(
+            format!("{:?}", replayed.records.lock()),
+            format!("{records:?}")
+        );
+    }
+}
+
+/// A literal as a one-task collection, for the `Collection` trait.
+struct Lit(&'static str, i64);
+
+impl crate::Computable for Lit {
+    type Output = i64;
+    fn collect(&self, graph: &mut TaskGraph, keys: &mut Vec<Key>) -> crate::Result<()> {
+        graph.insert(Key::new(self.0), Task::literal(Value::new(self.1)));
+        keys.push(Key::new(self.0));
+        Ok(())
+    }
+    fn finish(&self, values: &mut std::vec::IntoIter<Value>) -> crate::Result<i64> {
+        Ok(*crate::next_value(values)?.downcast_ref::<i64>()?)
+    }
+}
+
+#[test]
+fn every_computable_is_a_collection() {
+    use crate::Collection;
+    let pair = (Lit("a", 3), vec![Lit("b", 4), Lit("a", 3)]);
+    for opts in both() {
+        assert_eq!(pair.compute_with(&opts).unwrap(), (3, vec![4, 3]));
+    }
+    let (graph, keys) = pair.task_graph().unwrap();
+    assert_eq!(graph.len(), 2, "the shared key is one task");
+    assert_eq!(keys, vec![Key::new("a"), Key::new("b"), Key::new("a")]);
+}
+
+#[test]
+fn execute_runs_one_task_and_names_key_and_op_when_it_fails_or_panics() {
+    let key = Key::with_index("part", &[3]);
+    let add = Task::new(
+        FnOp::arc("add", |a| {
+            Ok(Value::new(
+                a[0].downcast_ref::<i64>()? + a[1].downcast_ref::<i64>()?,
+            ))
+        }),
+        vec![Key::new("x").into(), Key::new("y").into()],
+    );
+    let out = crate::execute(&key, &add, vec![Value::new(2i64), Value::new(5i64)]).unwrap();
+    assert_eq!(out.downcast_ref::<i64>().unwrap(), &7);
+
+    // A wrong argument type is the op's error, not a panic.
+    let e = crate::execute(&key, &add, vec![Value::new("a"), Value::new(5i64)]).unwrap_err();
+    assert_eq!(e.key, key);
+    assert_eq!(e.op, "add");
+    assert!(matches!(e.kind, TaskErrorKind::Failed(_)), "{e}");
+
+    let boom = Task::new(FnOp::arc("boom", |_| panic!("exploded in part 3")), vec![]);
+    let e = crate::execute(&key, &boom, vec![]).unwrap_err();
+    assert_eq!(e.op, "boom");
+    assert!(
+        matches!(&e.kind, TaskErrorKind::Panicked(m) if m.contains("exploded in part 3")),
+        "{e}"
     );
 }

@@ -267,6 +267,7 @@ impl Scheduler for ThreadedScheduler {
         let workers = self.num_workers.min(plan.len().max(1));
         crate::events::emit_started(
             &ctx.events,
+            ctx.computation,
             &plan,
             workers,
             self.name(),

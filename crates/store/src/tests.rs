@@ -272,3 +272,39 @@ fn the_peak_stays_under_a_bound_independent_of_the_number_of_threads() {
         }
     }
 }
+
+#[test]
+fn the_spill_buffer_alone_keeps_values_until_the_caller_says_last() {
+    let d = dir("buffer");
+    {
+        let buf = crate::SpillBuffer::new(8, opts(10_000, &d));
+        for i in 0..8u32 {
+            buf.insert(i, Value::new(vec![i as f64; 500])).unwrap(); // 4 kB each
+        }
+        // Waiting for the writer: the oldest values are on disk.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while buf.stats().spilled == 0 {
+            assert!(std::time::Instant::now() < deadline, "nothing was spilled");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        for i in 0..8u32 {
+            let name = || format!("value {i}");
+            // Not the last fetch: the value stays.
+            let first = buf.fetch(i, || false, name).expect("kept");
+            let again = buf.fetch(i, || true, name).expect("still there");
+            assert_eq!(
+                first.downcast_ref::<Vec<f64>>().unwrap(),
+                &vec![i as f64; 500]
+            );
+            assert_eq!(
+                again.downcast_ref::<Vec<f64>>().unwrap(),
+                &vec![i as f64; 500]
+            );
+            // The last fetch removed it.
+            assert!(buf.fetch(i, || true, name).is_none());
+        }
+        assert_eq!(buf.stats().held, 0);
+        assert_eq!(buf.stats().on_disk_bytes, 0);
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -4,6 +4,8 @@
 //! standard (row-major) order, each little-endian. No per-element framing, so
 //! encoding is a copy and the encoded size equals the data size plus a header.
 
+use std::io::Write;
+
 use ndarray::{Array, ArrayD, Dimension, IxDyn};
 
 use super::raw::RawElement;
@@ -13,17 +15,19 @@ use super::{Codec, codec_of};
 pub struct NdarrayCodec;
 
 impl<A: RawElement, D: Dimension + 'static> Codec<Array<A, D>> for NdarrayCodec {
-    fn encode(value: &Array<A, D>, out: &mut Vec<u8>) -> Result<(), String> {
-        out.reserve(4 + 8 * value.ndim() + value.len() * A::WIDTH);
-        out.extend_from_slice(&(value.ndim() as u32).to_le_bytes());
+    fn encode(value: &Array<A, D>, out: &mut dyn Write) -> Result<(), String> {
+        let mut header = Vec::with_capacity(4 + 8 * value.ndim());
+        header.extend_from_slice(&(value.ndim() as u32).to_le_bytes());
         for &d in value.shape() {
-            out.extend_from_slice(&(d as u64).to_le_bytes());
+            header.extend_from_slice(&(d as u64).to_le_bytes());
         }
+        out.write_all(&header).map_err(|e| e.to_string())?;
+        // The elements stream through a small buffer: spilling a block
+        // never holds a second full-size copy of it.
         match value.as_slice() {
-            Some(contiguous) => A::put_slice(contiguous, out),
-            None => value.iter().for_each(|&x| x.put(out)),
+            Some(contiguous) => A::write_slice(contiguous, out),
+            None => A::write_iter(value.iter(), out),
         }
-        Ok(())
     }
 
     fn decode(bytes: &[u8]) -> Result<Array<A, D>, String> {

@@ -1,7 +1,13 @@
 //! Raw little-endian encodings of fixed-width numbers and vectors of them:
 //! the spill and wire format of numeric chunks, about as fast as a copy.
 
+use std::io::Write;
+
 use super::Codec;
+
+/// Bytes converted per write when streaming elements: big enough that the
+/// per-write cost vanishes, small enough to stay in cache.
+const STREAM_CHUNK: usize = 64 * 1024;
 
 /// An element type with a fixed-width little-endian form.
 pub trait RawElement: Copy + Send + Sync + 'static {
@@ -26,6 +32,39 @@ pub trait RawElement: Copy + Send + Sync + 'static {
         for (dst, &x) in out[start..].chunks_exact_mut(Self::WIDTH).zip(src) {
             x.put_into(dst);
         }
+    }
+
+    /// Writes the little-endian bytes of every element to `out`, through a
+    /// small buffer: no full-size copy of `src` is made.
+    fn write_slice(src: &[Self], out: &mut dyn Write) -> Result<(), String> {
+        let per_chunk = (STREAM_CHUNK / Self::WIDTH).max(1);
+        let mut buf = Vec::with_capacity(per_chunk.min(src.len()) * Self::WIDTH);
+        for part in src.chunks(per_chunk) {
+            buf.clear();
+            Self::put_slice(part, &mut buf);
+            out.write_all(&buf).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the little-endian bytes of every element of `items`, through a
+    /// small buffer (for non-contiguous arrays).
+    fn write_iter<'a>(
+        items: impl Iterator<Item = &'a Self>,
+        out: &mut dyn Write,
+    ) -> Result<(), String>
+    where
+        Self: 'a,
+    {
+        let mut buf = Vec::with_capacity(STREAM_CHUNK);
+        for &x in items {
+            x.put(&mut buf);
+            if buf.len() >= STREAM_CHUNK {
+                out.write_all(&buf).map_err(|e| e.to_string())?;
+                buf.clear();
+            }
+        }
+        out.write_all(&buf).map_err(|e| e.to_string())
     }
 
     /// Reads every element of `bytes` (whose length is a multiple of `WIDTH`).
@@ -66,9 +105,8 @@ impl RawElement for bool {
 pub struct RawVecCodec;
 
 impl<T: RawElement> Codec<Vec<T>> for RawVecCodec {
-    fn encode(value: &Vec<T>, out: &mut Vec<u8>) -> Result<(), String> {
-        T::put_slice(value, out);
-        Ok(())
+    fn encode(value: &Vec<T>, out: &mut dyn Write) -> Result<(), String> {
+        T::write_slice(value, out)
     }
 
     fn decode(bytes: &[u8]) -> Result<Vec<T>, String> {
