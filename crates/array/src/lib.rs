@@ -52,6 +52,7 @@ mod rechunk;
 mod reduce;
 mod shape;
 pub mod stats;
+mod steps;
 mod stream;
 #[cfg(test)]
 mod tests;
