@@ -183,9 +183,11 @@ impl<T: Element> Array<T> {
         match other {
             Operand::Scalar(s) => {
                 self.check()?;
-                Ok(self.map_expr_kind(op, &s, scalar_step(op, s, false), true, move |b| {
-                    Ok(unary(b, |x| f(x, s)))
-                }))
+                Ok(
+                    self.map_expr_kind(op, &s, scalar_step(op, s, false), true, move |b| {
+                        Ok(unary(b, |x| f(x, s)))
+                    }),
+                )
             }
             Operand::Array(o) => self.zip_expr(o, op, &0u8, move |a, b| binary(a, b, f)),
         }
@@ -209,9 +211,11 @@ impl<T: Element> Array<T> {
         match other {
             Operand::Scalar(s) => {
                 self.check()?;
-                Ok(self.map_expr_kind(op, &s, scalar_step(op, s, false), true, move |b| {
-                    Ok(unary_to(b, |x| f(x, s)))
-                }))
+                Ok(
+                    self.map_expr_kind(op, &s, scalar_step(op, s, false), true, move |b| {
+                        Ok(unary_to(b, |x| f(x, s)))
+                    }),
+                )
             }
             Operand::Array(o) => self.zip_expr(o, op, &0u8, move |a, b| binary_to(a, b, f)),
         }

@@ -255,7 +255,10 @@ impl<T: Element> Expr<T> {
                 stream,
             }],
             f: Arc::new(move |env: &mut Env| env.get::<T>(id)),
-            node: Arc::new(Node::Leaf { id, dtype: T::DTYPE }),
+            node: Arc::new(Node::Leaf {
+                id,
+                dtype: T::DTYPE,
+            }),
             token,
             graph,
             bare: true,

@@ -51,6 +51,7 @@ pub mod random;
 mod rechunk;
 mod reduce;
 mod shape;
+mod source;
 pub mod stats;
 mod steps;
 mod stream;

@@ -226,7 +226,9 @@ pub(crate) fn call_remote<U: Element>(
         })
         .collect::<Result<Vec<_>, OpError>>()?;
     let out = (f.call)(vals)?;
-    let out = out.take::<ArrayD<U>>().map_err(|e| format!("{}: {e}", f.name))?;
+    let out = out
+        .take::<ArrayD<U>>()
+        .map_err(|e| format!("{}: {e}", f.name))?;
     if out.shape() != shape.as_slice() {
         return Err(format!(
             "{}: the function returned a block of shape {:?} for a block of shape {shape:?}; it \
@@ -288,9 +290,10 @@ fn zip_with<T: Element, U: Element>(
 /// Steps of every element type: comparisons, casts, NaN tests.
 fn any_map<T: Element>(a: ExprFn<T>, op: &str, params: &[u8]) -> Option<Result<Compiled, String>> {
     if let Some(f) = compare_fn::<T>(op.strip_prefix("scalar:").unwrap_or("")) {
-        return Some(read::<(T, bool)>(op, params).map(|(s, _)| {
-            map_with(a, move |b| Ok(unary_to(b, move |x| f(x, s))))
-        }));
+        return Some(
+            read::<(T, bool)>(op, params)
+                .map(|(s, _)| map_with(a, move |b| Ok(unary_to(b, move |x| f(x, s))))),
+        );
     }
     Some(match op {
         "astype" => (|| {
@@ -359,8 +362,9 @@ fn number_map<T: Number>(
     Some(match op {
         "negative" => Ok(map_with(a, |b| Ok(unary(b, Number::neg)))),
         "absolute" => Ok(map_with(a, |b| Ok(unary(b, Number::abs)))),
-        "powi" => read::<u32>(op, params)
-            .map(|n| map_with(a, move |b| Ok(unary(b, |x: T| x.powi(n))))),
+        "powi" => {
+            read::<u32>(op, params).map(|n| map_with(a, move |b| Ok(unary(b, |x: T| x.powi(n)))))
+        }
         "clip" => read::<(T, T)>(op, params).map(|(lo, hi)| {
             map_with(a, move |b| {
                 Ok(unary(b, |x| {
