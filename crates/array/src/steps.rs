@@ -378,11 +378,13 @@ fn number_map<T: Number>(
 }
 
 fn real_binary<T: Real>(op: &str) -> Option<fn(T, T) -> T> {
-    number_binary::<T>(op).or(Some(match op {
-        "power" => num_traits::Float::powf,
-        "arctan2" => num_traits::Float::atan2,
-        _ => return None,
-    }))
+    number_binary::<T>(op).or_else(|| {
+        Some(match op {
+            "power" => num_traits::Float::powf,
+            "arctan2" => num_traits::Float::atan2,
+            _ => return None,
+        })
+    })
 }
 
 fn real_unary<T: Real>(op: &str) -> Option<fn(T) -> T> {
