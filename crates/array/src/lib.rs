@@ -57,6 +57,7 @@ mod steps;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 pub use array::{Array, Scalar};
 pub use creation::{arange, from_array, full, linspace, ones, zeros};

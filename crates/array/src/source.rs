@@ -349,6 +349,7 @@ pub(crate) struct SourceOp<T: Element> {
 #[serde(bound = "T: Element")]
 struct SourceWire<T> {
     label: String,
+    #[serde(with = "crate::wire::runs")]
     chunks: Vec<Vec<usize>>,
     spec: SourceSpec<T>,
 }

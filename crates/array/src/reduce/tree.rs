@@ -147,6 +147,7 @@ struct Wire {
     kernel: KernelSpec,
     red: Vec<usize>,
     keepdims: bool,
+    #[serde(with = "crate::wire::runs")]
     in_chunks: Vec<Vec<usize>>,
     final_level: bool,
     level: Level,
