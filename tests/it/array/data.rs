@@ -20,7 +20,7 @@ use super::get;
 fn scaled_rows(b: ArrayD<f64>) -> ArrayD<f64> {
     // Not elementwise: each value depends on its row's first value.
     let mut out = b.clone();
-    if b.ndim() > 0 && b.len() > 0 {
+    if b.ndim() > 0 && !b.is_empty() {
         for (mut row, src) in out.outer_iter_mut().zip(b.outer_iter()) {
             let first = src.iter().next().copied().unwrap_or(0.0);
             row.mapv_inplace(|v| v * 2.0 + first);
