@@ -387,6 +387,64 @@ pub fn blockwise<T: Element, U: Element, V: Element>(
     })
 }
 
+/// [`blockwise`] for a function of owned blocks: one registered with
+/// `#[oxidask::remote]` (`fn f(a: ArrayD<f64>, b: ArrayD<f64>) ->
+/// ArrayD<f64>`) makes a graph that can leave the process, which a
+/// view-taking function cannot (views do not travel). The blocks come
+/// broadcast to the output block's shape.
+///
+/// ```
+/// use oxidask_array as da;
+/// let x = da::arange(0i64, 4, 1, 2)?;
+/// let y = da::full(&[3, 1], 10i64, 2)?;
+/// let z = da::blockwise_owned(&x, &y, |a, b| a + b)?;
+/// assert_eq!(z.compute()?[[2, 3]], 13);
+/// # Ok::<(), da::Error>(())
+/// ```
+pub fn blockwise_owned<T: Element, U: Element, V: Element, F>(
+    a: &Array<T>,
+    b: &Array<U>,
+    f: F,
+) -> Result<Array<V>>
+where
+    F: Fn(ArrayD<T>, ArrayD<U>) -> ArrayD<V> + Send + Sync + 'static,
+{
+    let ndim = a.ndim().max(b.ndim());
+    let step = user_step::<F>("blockwise_owned", ndim, V::DTYPE);
+    a.zip_expr_kind(b, "blockwise", &unique_token(), step, false, move |x, y| {
+        let full = crate::expr::broadcast_shapes(&x.shape(), &y.shape())
+            .ok_or("blockwise: blocks do not broadcast")?;
+        let pad = full.len().saturating_sub(ndim);
+        let shape = full[pad..].to_vec();
+        // The same blocks the registered function gets in another process
+        // (see `steps::call_remote`): broadcast, fusion padding removed.
+        let xo = owned_block(x.view(), ndim, &shape)?;
+        let yo = owned_block(y.view(), ndim, &shape)?;
+        let out = f(xo, yo);
+        if out.shape() != shape.as_slice() {
+            return Err(format!(
+                "blockwise: the function returned a block of shape {:?} for inputs of shape {shape:?}",
+                out.shape()
+            )
+            .into());
+        }
+        Ok(Blk::Owned(crate::expr::pad(out, pad)))
+    })
+}
+
+/// A block without the leading axes beyond `ndim`, broadcast to `shape`.
+fn owned_block<E: Element>(
+    v: ArrayViewD<'_, E>,
+    ndim: usize,
+    shape: &[usize],
+) -> Result<ArrayD<E>, OpError> {
+    let n = v.ndim().saturating_sub(ndim);
+    let v = unpad_view(v, n);
+    Ok(v.broadcast(ndarray::IxDyn(shape))
+        .ok_or("blockwise: blocks do not broadcast")?
+        .to_owned())
+}
+
 /// `a` where `cond` is true, else `b`, broadcasting all three (NumPy's
 /// `where`).
 pub fn where_<'a, 'b, T: Element>(

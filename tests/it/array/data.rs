@@ -36,6 +36,12 @@ fn drops_a_row(b: ArrayD<f64>) -> ArrayD<f64> {
     b.slice_axis(ndarray::Axis(0), (0..n).into()).to_owned()
 }
 
+/// A two-block function registered by path (for `blockwise_owned`).
+#[oxidask::remote]
+fn weighted(a: ArrayD<f64>, b: ArrayD<f64>) -> ArrayD<f64> {
+    &a * 2.0 + &b
+}
+
 /// The optimized graph of `a`'s blocks, as the schedulers run it.
 fn optimized<T: da::Element>(a: &Array<T>) -> TaskGraph {
     let keys = a.keys();
@@ -249,6 +255,28 @@ fn map_blocks_with_a_registered_function_round_trips() {
     let bad = x.map_blocks(drops_a_row);
     let e = round_trip(|| compute_many(&bad, &ComputeOptions::new())).unwrap_err();
     assert!(e.to_string().contains("drops_a_row"), "{e}");
+}
+
+#[test]
+fn blockwise_with_a_registered_function_round_trips() {
+    let data = ArrayD::from_shape_fn(IxDyn(&[6, 5]), |ix| (ix[0] * 5 + ix[1]) as f64);
+    let row = ArrayD::from_shape_fn(IxDyn(&[5]), |ix| ix[0] as f64 * 100.0);
+    let x = da::from_array(data.clone(), [4, 2]).unwrap();
+    let y = da::from_array(row.clone(), 2).unwrap();
+    // Fused into a longer chain: the function sees its own blocks.
+    let z = &da::blockwise_owned(&(&x - 1.0), &y, weighted).unwrap() + 0.5;
+    let want = (&data - 1.0) * 2.0 + &row + 0.5;
+    assert_eq!(get(&z), want);
+    assert_eq!(get(&z.sum().into_array())[[]], want.sum());
+    // The same function as a closure runs locally only.
+    let c = da::blockwise_owned(&x, &y, |a, b| &a * 2.0 + &b).unwrap();
+    assert_eq!(get_local(&c), &data * 2.0 + &row);
+    let e = round_trip(|| compute_many(&c, &ComputeOptions::new())).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("blockwise") && msg.contains("#[oxidask::remote]"),
+        "{msg}"
+    );
 }
 
 #[test]
