@@ -496,3 +496,144 @@ impl Steps for bool {
         any_zip(a, b, op).ok_or_else(|| unknown(op, DType::Bool))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every step the builders make, on every dtype it exists for, compiles
+    //! from its node and gives what the builder's closure gives: the tables
+    //! here and the builders cannot drift apart unnoticed.
+
+    use ndarray::{ArrayD, IxDyn};
+    use oxidask_scheduler::{ComputeOptions, compute_many};
+
+    use crate::{Array, Element, from_array};
+
+    /// Plain and through bytes, printed (NaN equals NaN).
+    fn check<T: Element>(what: &str, a: &Array<T>) {
+        let plain = compute_many(a, &ComputeOptions::new()).unwrap();
+        let back = compute_many(a, &ComputeOptions::new().round_trip(true))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(format!("{plain:?}"), format!("{back:?}"), "{what}");
+    }
+
+    fn arr<T: Element>(v: Vec<T>) -> Array<T> {
+        let n = v.len();
+        from_array(ArrayD::from_shape_vec(IxDyn(&[n]), v).unwrap(), 3).unwrap()
+    }
+
+    macro_rules! common {
+        ($x:expr, $y:expr, $s:expr, $t:ty) => {{
+            let (x, y, s): (&Array<$t>, &Array<$t>, $t) = ($x, $y, $s);
+            check("add", &x.add(y).unwrap());
+            check("add s", &x.add(s).unwrap());
+            check("s + x", &(s + x));
+            check("s - x", &(s - x));
+            check("s * x", &(s * x));
+            check("s / x", &(s / x));
+            check("s % x", &(s % x));
+            check("subtract", &x.subtract(y).unwrap());
+            check("multiply s", &x.multiply(s).unwrap());
+            check("divide", &x.divide(y).unwrap());
+            check("remainder s", &x.remainder(s).unwrap());
+            check("maximum", &x.maximum(y).unwrap());
+            check("minimum s", &x.minimum(s).unwrap());
+            check("negative", &x.negative());
+            check("abs", &x.abs());
+            check("powi", &x.powi(3));
+            check("clip", &x.clip(s, s));
+            check("equal", &x.equal(y).unwrap());
+            check("not_equal s", &x.not_equal(s).unwrap());
+            check("less", &x.less(y).unwrap());
+            check("less_equal s", &x.less_equal(s).unwrap());
+            check("greater", &x.greater(s).unwrap());
+            check("greater_equal", &x.greater_equal(y).unwrap());
+            check("isnan", &x.isnan());
+            check("where", &crate::where_(&x.less(y).unwrap(), x, s).unwrap());
+            check("astype f64", &x.astype::<f64>());
+            check("astype f32", &x.astype::<f32>());
+            check("astype i64", &x.astype::<i64>());
+            check("astype i32", &x.astype::<i32>());
+            check("astype u8", &x.astype::<u8>());
+            check("astype bool", &x.astype::<bool>());
+        }};
+    }
+
+    macro_rules! real {
+        ($t:ty) => {{
+            let x = arr::<$t>(vec![-2.5, -1.0, -0.5, 0.0, 0.5, 1.5, 2.5, 3.0]);
+            let y = arr::<$t>(vec![1.0, -2.0, 0.25, 3.0, -0.5, 2.0, 0.0, 1.0]);
+            common!(&x, &y, 1.5 as $t, $t);
+            for (what, a) in [
+                ("sqrt", x.sqrt()),
+                ("exp", x.exp()),
+                ("expm1", x.expm1()),
+                ("log", x.log()),
+                ("log1p", x.log1p()),
+                ("log2", x.log2()),
+                ("log10", x.log10()),
+                ("sin", x.sin()),
+                ("cos", x.cos()),
+                ("tan", x.tan()),
+                ("arcsin", x.arcsin()),
+                ("arccos", x.arccos()),
+                ("arctan", x.arctan()),
+                ("sinh", x.sinh()),
+                ("cosh", x.cosh()),
+                ("tanh", x.tanh()),
+                ("floor", x.floor()),
+                ("ceil", x.ceil()),
+                ("round", x.round()),
+                ("powf", x.powf(&y).unwrap()),
+                ("powf s", x.powf(2.0 as $t).unwrap()),
+                ("arctan2", x.arctan2(&y).unwrap()),
+            ] {
+                check(what, &a);
+            }
+            check("isfinite", &x.isfinite());
+            check("isinf", &x.isinf());
+        }};
+    }
+
+    macro_rules! int {
+        ($t:ty, $v:expr, $w:expr) => {{
+            let (x, y) = (arr::<$t>($v), arr::<$t>($w));
+            common!(&x, &y, 2 as $t, $t);
+        }};
+    }
+
+    #[test]
+    fn every_step_compiles_from_its_node_for_every_dtype() {
+        real!(f64);
+        real!(f32);
+        int!(
+            i64,
+            vec![-7, -1, 0, 3, 9, 12, 5],
+            vec![2, -3, 1, 0, 4, -5, 5]
+        );
+        int!(
+            i32,
+            vec![-7, -1, 0, 3, 9, 12, 5],
+            vec![2, -3, 1, 0, 4, -5, 5]
+        );
+        int!(u8, vec![0, 1, 3, 9, 200, 255, 7], vec![2, 3, 1, 0, 4, 5, 7]);
+        let p = arr(vec![true, false, true, true, false]);
+        let q = arr(vec![false, false, true, false, true]);
+        for (what, a) in [
+            ("and", p.logical_and(&q).unwrap()),
+            ("or s", p.logical_or(true).unwrap()),
+            ("xor", p.logical_xor(&q).unwrap()),
+            ("not", p.logical_not()),
+            ("&", &p & &q),
+            ("|", &p | &q),
+            ("^", &p ^ &q),
+            ("!", !&p),
+            ("equal", p.equal(&q).unwrap()),
+            ("less s", p.less(true).unwrap()),
+            ("where", crate::where_(&p, &q, false).unwrap()),
+            ("isnan", p.isnan()),
+        ] {
+            check(what, &a);
+        }
+        check("astype", &p.astype::<u8>());
+    }
+}
