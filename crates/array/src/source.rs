@@ -96,7 +96,10 @@ pub(crate) struct Runnable<T: Element> {
     pub visit: Option<Visit<T>>,
 }
 
-/// `o` as the filler of a `T` array, when `T` is `U` (checked by dtype).
+/// `o` (made for `U`s) boxed to be taken back as made for `T`s by
+/// [`cast_back`], when `T` is `U` (checked by dtype): how a spec whose
+/// element type is fixed (normals are `f64`) or bounded (`arange` needs
+/// numbers) reaches the generic `T` of its array.
 fn same<T: Element, U: Element, X: Any>(o: X) -> Result<Box<dyn Any>, String> {
     if T::DTYPE != U::DTYPE {
         return Err(format!("a source of {} read as {}", U::DTYPE, T::DTYPE));
@@ -110,6 +113,7 @@ fn cast_back<T: Element, X: Any>(b: Box<dyn Any>) -> Result<X, String> {
         .map_err(|_| format!("internal: a source filler is not of {}", T::DTYPE))
 }
 
+/// Draws from `dist`, block `b` from `random::block_rng(seed, b)`.
 fn sampled<D: Distribution<U> + Copy + Send + Sync + 'static, U: Element>(
     seed: u64,
     dist: D,
@@ -123,16 +127,16 @@ fn sampled<D: Distribution<U> + Copy + Send + Sync + 'static, U: Element>(
     })
 }
 
-fn normals() -> impl Fn(u64) -> OpenFill<f64> {
-    |seed| {
-        Arc::new(move |g: &Grid, idx: &[u32]| -> Fill<f64> {
-            let mut rng = crate::random::block_rng(seed, ravel(idx, &g.numblocks()));
-            Box::new(move |out: &mut Vec<f64>, len: usize| {
-                crate::random::normals(&mut rng, out, len);
-                Ok(())
-            })
+/// Standard normals through `random::normals`' tight loop (not
+/// [`sampled`]: the ziggurat sampler inlines into it).
+fn normals(seed: u64) -> OpenFill<f64> {
+    Arc::new(move |g: &Grid, idx: &[u32]| -> Fill<f64> {
+        let mut rng = crate::random::block_rng(seed, ravel(idx, &g.numblocks()));
+        Box::new(move |out: &mut Vec<f64>, len: usize| {
+            crate::random::normals(&mut rng, out, len);
+            Ok(())
         })
-    }
+    })
 }
 
 /// The fillers of the formula sources whose element types are bounded
@@ -218,7 +222,7 @@ impl<T: Element> SourceSpec<T> {
     /// names a type it cannot make (only from corrupt bytes).
     pub fn runnable(&self) -> Result<Runnable<T>, String> {
         let open: OpenFill<T> = match self.clone() {
-            SourceSpec::Normal { seed } => cast_back::<T, _>(same::<T, f64, _>(normals()(seed))?)?,
+            SourceSpec::Normal { seed } => cast_back::<T, _>(same::<T, f64, _>(normals(seed))?)?,
             SourceSpec::Uniform { low, high, seed } => {
                 let d = Uniform::new(low, high).map_err(|e| e.to_string())?;
                 cast_back::<T, _>(same::<T, f64, _>(sampled(seed, d))?)?
