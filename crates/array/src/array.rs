@@ -313,13 +313,8 @@ impl<T: Element> Array<T> {
         let name: Arc<str> = name_for(prefix, &(&expr.token, &grid.chunks)).into();
         let ndim = grid.ndim();
         let pattern = ExprPattern {
-            op: Arc::new(ExprOp {
-                name: prefix.to_string(),
-                ids: expr.leaves.iter().map(|l| l.id).collect(),
-                uses: expr.leaves.iter().map(|l| l.uses).collect(),
-                ndim,
-                f: expr.f.clone(),
-            }),
+            // (arrexpr: the op carries its expression as data.)
+            op: Arc::new(ExprOp::new(prefix, &expr, ndim)),
             leaves: expr
                 .leaves
                 .iter()

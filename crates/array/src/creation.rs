@@ -7,95 +7,35 @@
 
 use std::sync::Arc;
 
-use ndarray::{ArrayD, ArrayView1, SliceInfoElem};
-use oxidask_graph::{Arg, FnOp, Op, OpError, Task, Tokenize, Value, name_for};
+use ndarray::ArrayD;
+use oxidask_graph::{Tokenize, name_for};
 
 use crate::array::{Array, grid_for, unique_token};
 use crate::element::{Element, Number, Real};
 use crate::error::{Result, invalid};
-use crate::expr::chunk_value;
 use crate::grid::{Chunks, Grid};
-use crate::layer::Pattern;
-use crate::stream::{Fill, Filler, OpenFill, PIECE, Visit, fill_block};
+use crate::source::{InMemory, SourceOp, SourcePattern, SourceSpec};
 
-type BlockFn = dyn Fn(&[u32]) -> Result<Value, OpError> + Send + Sync;
-
-/// Tasks without inputs: block `idx` is `f(idx)`.
-pub(crate) struct Source {
-    op: Arc<dyn Op>,
-}
-
-impl Source {
-    pub fn new(name: &str, f: Arc<BlockFn>) -> Source {
-        let op = FnOp::arc(name.to_string(), move |args: Vec<Value>| {
-            let idx = args
-                .first()
-                .ok_or("a source task needs its block index")?
-                .downcast_ref::<Vec<u32>>()?;
-            f(idx)
-        });
-        Source { op }
-    }
-}
-
-impl Pattern for Source {
-    fn task(&self, idx: &[u32]) -> Task {
-        Task::new(self.op.clone(), vec![Arg::Value(Value::new(idx.to_vec()))])
-    }
-
-    fn inputs(&self) -> Vec<Arc<str>> {
-        Vec::new()
-    }
-}
-
-/// A source array of `grid` whose blocks come from the filler `open`
-/// (whole blocks for tasks, pieces for streaming reductions), named by
-/// `prefix` and `token`.
+/// A source array of `grid` whose blocks `spec` describes, named by
+/// `prefix` and `token`: one layer of tasks sharing one [`SourceOp`],
+/// which is also the array's stream of pieces for full reductions.
 pub(crate) fn source<T: Element>(
     prefix: &str,
     token: &impl Tokenize,
     grid: Grid,
-    open: impl Fn(&Grid, &[u32]) -> Fill<T> + Send + Sync + 'static,
-) -> Array<T> {
-    let open: OpenFill<T> = Arc::new(open);
-    let o = open.clone();
-    source_parts(
-        prefix,
-        token,
-        grid,
-        move |g, idx| fill_block(&*o, g, idx),
-        open,
-    )
-}
-
-/// [`source`] with a faster way to make whole blocks.
-pub(crate) fn source_parts<T: Element>(
-    prefix: &str,
-    token: &impl Tokenize,
-    grid: Grid,
-    block: impl Fn(&Grid, &[u32]) -> Result<ArrayD<T>, OpError> + Send + Sync + 'static,
-    open: OpenFill<T>,
-) -> Array<T> {
+    spec: SourceSpec<T>,
+) -> Result<Array<T>> {
     let name: Arc<str> = name_for(prefix, &(token, &grid.chunks, T::DTYPE as u8)).into();
-    let g = Arc::new(grid.clone());
-    let g2 = g.clone();
-    let pattern = Source::new(
-        prefix,
-        Arc::new(move |idx: &[u32]| Ok(chunk_value(block(&g2, idx)?))),
+    let op = Arc::new(
+        SourceOp::new(prefix, spec, Arc::new(grid.clone()))
+            .map_err(|e| invalid("dtype", format!("{prefix}: {e}")))?,
     );
+    let visit = op.visit();
+    let pattern = SourcePattern { op: op.clone() };
     let mut a = Array::from_layer(name, "source", grid, Arc::new(pattern), &[]);
-    a.stream = Some(Arc::new(Filler { grid: g, open }));
-    a
-}
-
-pub(crate) fn block_slice(grid: &Grid, idx: &[u32]) -> Vec<SliceInfoElem> {
-    let start = grid.block_start(idx);
-    let shape = grid.block_shape(idx);
-    start
-        .iter()
-        .zip(&shape)
-        .map(|(&s, &n)| SliceInfoElem::from(s..s + n))
-        .collect()
+    a.stream = Some(op);
+    a.visit = visit;
+    Ok(a)
 }
 
 /// Splits an in-memory array into chunks.
@@ -110,59 +50,19 @@ pub(crate) fn block_slice(grid: &Grid, idx: &[u32]) -> Vec<SliceInfoElem> {
 /// ```
 pub fn from_array<T: Element>(data: ArrayD<T>, chunks: impl Into<Chunks>) -> Result<Array<T>> {
     let grid = grid_for(data.shape(), &chunks.into(), "chunks")?;
-    let data = Arc::new(data);
     // Data is not hashed: each call names a new layer, like a closure.
-    let d = data.clone();
-    let open = Arc::new(move |g: &Grid, idx: &[u32]| -> Fill<T> {
-        let (data, info, mut pos) = (d.clone(), block_slice(g, idx), 0);
-        Box::new(move |out: &mut Vec<T>, len: usize| {
-            let v = data.slice(info.as_slice());
-            match v.as_slice() {
-                Some(s) => out.extend_from_slice(&s[pos..pos + len]),
-                None => out.extend(v.iter().skip(pos).take(len).copied()),
-            }
-            pos += len;
-            Ok(())
-        })
-    });
-    let (d, g) = (data.clone(), Arc::new(grid.clone()));
-    let visit: Visit<T> = Arc::new(move |idx, f| {
-        let v = d.slice(block_slice(&g, idx).as_slice());
-        let mut buf = Vec::new();
-        let xs = match v.as_slice() {
-            Some(s) => s,
-            None => {
-                buf.extend(v.iter().copied());
-                &buf[..]
-            }
-        };
-        for (k, piece) in xs.chunks(PIECE).enumerate() {
-            f(ArrayView1::from(piece), k * PIECE);
-        }
-        if xs.is_empty() {
-            f(ArrayView1::from(xs), 0);
-        }
-    });
-    let mut a = source_parts(
+    source(
         "array",
         &unique_token(),
         grid,
-        move |g, idx| Ok(data.slice(block_slice(g, idx).as_slice()).to_owned()),
-        open,
-    );
-    a.visit = Some(visit);
-    Ok(a)
+        SourceSpec::Array(InMemory(Arc::new(data))),
+    )
 }
 
 /// An array of `shape` filled with `value`.
 pub fn full<T: Element>(shape: &[usize], value: T, chunks: impl Into<Chunks>) -> Result<Array<T>> {
     let grid = grid_for(shape, &chunks.into(), "chunks")?;
-    Ok(source("full", &value, grid, move |_, _| {
-        Box::new(move |out: &mut Vec<T>, len: usize| {
-            out.extend(std::iter::repeat_n(value, len));
-            Ok(())
-        })
-    }))
+    source("full", &value, grid, SourceSpec::Full { value })
 }
 
 /// An array of `shape` filled with zeros.
@@ -206,19 +106,12 @@ pub fn arange<T: Number>(
     }
     let n = n as usize;
     let grid = grid_for(&[n], &chunks.into(), "chunks")?;
-    Ok(source(
+    source(
         "arange",
         &(start, stop, step),
         grid,
-        move |g, idx| {
-            let mut k = g.block_start(idx)[0];
-            Box::new(move |out: &mut Vec<T>, len: usize| {
-                out.extend((k..k + len).map(|i| start.add((i as i64).cast::<T>().mul(step))));
-                k += len;
-                Ok(())
-            })
-        },
-    ))
+        SourceSpec::Arange { start, step },
+    )
 }
 
 /// `num` evenly spaced values from `start` to `stop` (included when
@@ -231,31 +124,17 @@ pub fn linspace<T: Real>(
     chunks: impl Into<Chunks>,
 ) -> Result<Array<T>> {
     let grid = grid_for(&[num], &chunks.into(), "chunks")?;
-    let div = if endpoint { num.saturating_sub(1) } else { num };
-    let step = if div > 0 {
-        (stop - start) / T::from_f64(div as f64)
-    } else {
-        <T as Number>::zero()
-    };
-    Ok(source(
+    source(
         "linspace",
         &(start, stop, num, endpoint),
         grid,
-        move |g, idx| {
-            let mut lo = g.block_start(idx)[0];
-            Box::new(move |out: &mut Vec<T>, len: usize| {
-                out.extend((lo..lo + len).map(|k| {
-                    if endpoint && k + 1 == num && num > 1 {
-                        stop
-                    } else {
-                        start + T::from_f64(k as f64) * step
-                    }
-                }));
-                lo += len;
-                Ok(())
-            })
+        SourceSpec::Linspace {
+            start,
+            stop,
+            num,
+            endpoint,
         },
-    ))
+    )
 }
 
 #[cfg(test)]

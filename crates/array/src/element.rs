@@ -32,6 +32,18 @@ pub enum DType {
     Bool,
 }
 
+impl DType {
+    /// Every dtype, for code that must find one by a property.
+    pub(crate) const ALL: [DType; 6] = [
+        DType::Float64,
+        DType::Float32,
+        DType::Int64,
+        DType::Int32,
+        DType::UInt8,
+        DType::Bool,
+    ];
+}
+
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -48,7 +60,6 @@ impl fmt::Display for DType {
 /// Runs `$body` with `$T` bound to the element type of `$dtype`: how an op
 /// that carries its dtype as data calls a generic kernel.
 /// `with_dtype!(dtype, T => sum_block::<T>(v))`.
-#[allow(unused_macros)] // used by the ops that carry a dtype
 macro_rules! with_dtype {
     ($dtype:expr, $T:ident => $body:expr) => {
         match $dtype {

@@ -12,11 +12,12 @@
 
 use ndarray::{ArrayD, ArrayViewD, Axis};
 use oxidask_graph::{OpError, Tokenize};
+use serde::Serialize;
 
 use crate::array::{Array, Scalar, unique_token};
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::expr::{Blk, binary, binary_to, select, unary, unary_to};
+use crate::expr::{Blk, Step, binary, binary_to, select, unary, unary_to};
 use crate::grid::Grid;
 
 /// The right-hand side of a binary operation: an array or a scalar.
@@ -110,27 +111,30 @@ pub(crate) fn broadcast_grid(a: &Grid, b: &Grid, op: &str) -> Result<Grid> {
 
 impl<T: Element> Array<T> {
     /// `f` on every block of this array, fused with its elementwise inputs.
+    /// `f` must be the step the `steps` tables know as `op` with `params`:
+    /// it runs here, the name and parameters elsewhere.
     pub(crate) fn map_expr<U: Element>(
         &self,
         op: &str,
-        params: &impl Tokenize,
+        params: &(impl Tokenize + Serialize),
         f: impl Fn(Blk<T>) -> Result<Blk<U>, OpError> + Send + Sync + 'static,
     ) -> Array<U> {
-        self.map_expr_kind(op, params, true, f)
+        self.map_expr_kind(op, params, Step::named(op, params), true, f)
     }
 
-    /// [`map_expr`](Array::map_expr) for a function that is elementwise
-    /// (`pointwise`) or must see whole blocks (see `Expr::pointwise`).
+    /// [`map_expr`](Array::map_expr) for any step, elementwise
+    /// (`pointwise`) or seeing whole blocks (see `Expr::pointwise`).
     fn map_expr_kind<U: Element>(
         &self,
         op: &str,
         params: &impl Tokenize,
+        step: Step,
         pointwise: bool,
         f: impl Fn(Blk<T>) -> Result<Blk<U>, OpError> + Send + Sync + 'static,
     ) -> Array<U> {
         match self.expr(&self.grid) {
             Ok(e) => {
-                let e = e.map(op, params, f);
+                let e = e.map(op, params, step, f);
                 let e = if pointwise { e } else { e.opaque() };
                 Array::from_expr(op, e, (*self.grid).clone())
             }
@@ -146,7 +150,7 @@ impl<T: Element> Array<T> {
         params: &impl Tokenize,
         f: impl Fn(Blk<T>, Blk<U>) -> Result<Blk<V>, OpError> + Send + Sync + 'static,
     ) -> Result<Array<V>> {
-        self.zip_expr_kind(other, op, params, true, f)
+        self.zip_expr_kind(other, op, params, Step::named(op, &()), true, f)
     }
 
     /// [`zip_expr`](Array::zip_expr) for a function that is elementwise or
@@ -156,6 +160,7 @@ impl<T: Element> Array<T> {
         other: &Array<U>,
         op: &str,
         params: &impl Tokenize,
+        step: Step,
         pointwise: bool,
         f: impl Fn(Blk<T>, Blk<U>) -> Result<Blk<V>, OpError> + Send + Sync + 'static,
     ) -> Result<Array<V>> {
@@ -163,7 +168,7 @@ impl<T: Element> Array<T> {
         other.check()?;
         let grid = broadcast_grid(&self.grid, &other.grid, op)?;
         let (a, b) = (self.expr(&grid)?, other.expr(&grid)?);
-        let e = a.zip(b, op, params, f);
+        let e = a.zip(b, op, params, step, f);
         let e = if pointwise { e } else { e.opaque() };
         Ok(Array::from_expr(op, e, grid))
     }
@@ -178,7 +183,11 @@ impl<T: Element> Array<T> {
         match other {
             Operand::Scalar(s) => {
                 self.check()?;
-                Ok(self.map_expr(op, &s, move |b| Ok(unary(b, |x| f(x, s)))))
+                Ok(
+                    self.map_expr_kind(op, &s, scalar_step(op, s, false), true, move |b| {
+                        Ok(unary(b, |x| f(x, s)))
+                    }),
+                )
             }
             Operand::Array(o) => self.zip_expr(o, op, &0u8, move |a, b| binary(a, b, f)),
         }
@@ -186,7 +195,9 @@ impl<T: Element> Array<T> {
 
     /// A binary operation with a scalar on the left: `s op self`.
     pub(crate) fn binary_op_left(&self, s: T, op: &'static str, f: fn(T, T) -> T) -> Array<T> {
-        self.map_expr(op, &(s, "left"), move |b| Ok(unary(b, |x| f(s, x))))
+        self.map_expr_kind(op, &(s, "left"), scalar_step(op, s, true), true, move |b| {
+            Ok(unary(b, |x| f(s, x)))
+        })
     }
 
     /// A comparison (or other operation into a new type) with an array or
@@ -200,7 +211,11 @@ impl<T: Element> Array<T> {
         match other {
             Operand::Scalar(s) => {
                 self.check()?;
-                Ok(self.map_expr(op, &s, move |b| Ok(unary_to(b, |x| f(x, s)))))
+                Ok(
+                    self.map_expr_kind(op, &s, scalar_step(op, s, false), true, move |b| {
+                        Ok(unary_to(b, |x| f(x, s)))
+                    }),
+                )
             }
             Operand::Array(o) => self.zip_expr(o, op, &0u8, move |a, b| binary_to(a, b, f)),
         }
@@ -259,14 +274,19 @@ impl<T: Element> Array<T> {
     /// assert_eq!(y.compute()?.iter().copied().collect::<Vec<_>>(), vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0]);
     /// # Ok::<(), da::Error>(())
     /// ```
-    pub fn map_blocks<U: Element>(
-        &self,
-        f: impl Fn(ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
-    ) -> Array<U> {
+    ///
+    /// A function registered with `#[oxidask::remote]` (taking and
+    /// returning owned arrays) makes a graph that can leave the process; a
+    /// closure runs on the local schedulers only.
+    pub fn map_blocks<U: Element, F>(&self, f: F) -> Array<U>
+    where
+        F: Fn(ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
+    {
         // Not elementwise: `f` sees whole blocks, so a reduction never
         // streams this expression piece by piece.
         let ndim = self.ndim();
-        self.map_expr_kind("map_blocks", &unique_token(), false, move |b| {
+        let step = user_step::<F>("map_blocks", ndim, U::DTYPE);
+        self.map_expr_kind("map_blocks", &unique_token(), step, false, move |b| {
             // Fused into an expression of more dimensions, the block comes
             // with leading axes of length 1: `f` gets it without them.
             let (block, pad) = unpad(b.into_owned(), ndim);
@@ -282,6 +302,24 @@ impl<T: Element> Array<T> {
             }
             Ok(Blk::Owned(crate::expr::pad(out, pad)))
         })
+    }
+}
+
+/// A scalar operand's step: `s op x` when `left`, else `x op s`.
+fn scalar_step<T: Element>(op: &str, s: T, left: bool) -> Step {
+    Step::named(&format!("scalar:{op}"), &(s, left))
+}
+
+/// The step of a user's block function `F`: a call by path when `F` is a
+/// function registered with `#[oxidask::remote]`, else a closure.
+fn user_step<F: 'static>(what: &str, ndim: usize, out: crate::DType) -> Step {
+    match oxidask_graph::remote::lookup_by_type::<F>() {
+        Some(r) => Step::Remote {
+            name: r.name,
+            ndim,
+            out,
+        },
+        None => Step::Closure(what.to_string()),
     }
 }
 
@@ -323,7 +361,8 @@ pub fn blockwise<T: Element, U: Element, V: Element>(
     f: impl Fn(ArrayViewD<T>, ArrayViewD<U>) -> ArrayD<V> + Send + Sync + 'static,
 ) -> Result<Array<V>> {
     let ndim = a.ndim().max(b.ndim());
-    a.zip_expr_kind(b, "blockwise", &unique_token(), false, move |x, y| {
+    let step = Step::Closure("blockwise".to_string());
+    a.zip_expr_kind(b, "blockwise", &unique_token(), step, false, move |x, y| {
         let full = crate::expr::broadcast_shapes(&x.shape(), &y.shape())
             .ok_or("blockwise: blocks do not broadcast")?;
         // Leading axes beyond the output's own come from fusing into an
@@ -346,6 +385,64 @@ pub fn blockwise<T: Element, U: Element, V: Element>(
         }
         Ok(Blk::Owned(crate::expr::pad(out, pad)))
     })
+}
+
+/// [`blockwise`] for a function of owned blocks: one registered with
+/// `#[oxidask::remote]` (`fn f(a: ArrayD<f64>, b: ArrayD<f64>) ->
+/// ArrayD<f64>`) makes a graph that can leave the process, which a
+/// view-taking function cannot (views do not travel). The blocks come
+/// broadcast to the output block's shape.
+///
+/// ```
+/// use oxidask_array as da;
+/// let x = da::arange(0i64, 4, 1, 2)?;
+/// let y = da::full(&[3, 1], 10i64, 2)?;
+/// let z = da::blockwise_owned(&x, &y, |a, b| a + b)?;
+/// assert_eq!(z.compute()?[[2, 3]], 13);
+/// # Ok::<(), da::Error>(())
+/// ```
+pub fn blockwise_owned<T: Element, U: Element, V: Element, F>(
+    a: &Array<T>,
+    b: &Array<U>,
+    f: F,
+) -> Result<Array<V>>
+where
+    F: Fn(ArrayD<T>, ArrayD<U>) -> ArrayD<V> + Send + Sync + 'static,
+{
+    let ndim = a.ndim().max(b.ndim());
+    let step = user_step::<F>("blockwise_owned", ndim, V::DTYPE);
+    a.zip_expr_kind(b, "blockwise", &unique_token(), step, false, move |x, y| {
+        let full = crate::expr::broadcast_shapes(&x.shape(), &y.shape())
+            .ok_or("blockwise: blocks do not broadcast")?;
+        let pad = full.len().saturating_sub(ndim);
+        let shape = full[pad..].to_vec();
+        // The same blocks the registered function gets in another process
+        // (see `steps::call_remote`): broadcast, fusion padding removed.
+        let xo = owned_block(x.view(), ndim, &shape)?;
+        let yo = owned_block(y.view(), ndim, &shape)?;
+        let out = f(xo, yo);
+        if out.shape() != shape.as_slice() {
+            return Err(format!(
+                "blockwise: the function returned a block of shape {:?} for inputs of shape {shape:?}",
+                out.shape()
+            )
+            .into());
+        }
+        Ok(Blk::Owned(crate::expr::pad(out, pad)))
+    })
+}
+
+/// A block without the leading axes beyond `ndim`, broadcast to `shape`.
+fn owned_block<E: Element>(
+    v: ArrayViewD<'_, E>,
+    ndim: usize,
+    shape: &[usize],
+) -> Result<ArrayD<E>, OpError> {
+    let n = v.ndim().saturating_sub(ndim);
+    let v = unpad_view(v, n);
+    Ok(v.broadcast(ndarray::IxDyn(shape))
+        .ok_or("blockwise: blocks do not broadcast")?
+        .to_owned())
 }
 
 /// `a` where `cond` is true, else `b`, broadcasting all three (NumPy's

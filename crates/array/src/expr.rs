@@ -21,14 +21,19 @@
 //!   update that chunk in place instead of allocating.
 //! - Leaf blocks are padded with leading axes to the output's dimensions, so
 //!   NumPy broadcasting inside a chunk is plain `ndarray` broadcasting.
+//! - Next to its closure, an expression keeps the same steps as data (a
+//!   [`Node`], see the `steps` module): the closure runs here, the node is
+//!   what an [`ExprOp`] writes to bytes and compiles back in another process.
 
 use std::sync::Arc;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
 use oxidask_graph::{HighLevelGraph, NdarrayCodec, Op, OpError, Tokenize, Value, tokenize};
+use serde::{Deserialize, Serialize};
 
-use crate::element::Element;
+use crate::element::{DType, Element, with_dtype};
 use crate::grid::Grid;
+use crate::steps::{Node, compile};
 use crate::stream::Stream;
 
 /// A chunk during the evaluation of an expression: owned (free to update in
@@ -138,6 +143,51 @@ pub(crate) struct LeafRef {
     pub stream: Option<Arc<dyn Stream>>,
 }
 
+/// What a step of an expression is, as data (see [`Node`]).
+pub(crate) enum Step {
+    /// A step of the `steps` tables, by name and postcard parameters.
+    Named { op: String, params: Vec<u8> },
+    /// A function registered with `#[oxidask::remote]`: its path, the
+    /// dimensions of the blocks it sees and its output dtype.
+    Remote {
+        name: &'static str,
+        ndim: usize,
+        out: DType,
+    },
+    /// A closure, described for the error that encoding it gives.
+    Closure(String),
+}
+
+impl Step {
+    /// A named step with parameters.
+    pub fn named(op: &str, params: &impl Serialize) -> Step {
+        Step::Named {
+            op: op.to_string(),
+            params: crate::steps::params_of(params),
+        }
+    }
+
+    fn node(self, args: Vec<Arc<Node>>) -> Node {
+        match self {
+            Step::Named { op, params } => {
+                let mut args = args.into_iter();
+                let a = args.next().expect("a step has an operand");
+                match args.next() {
+                    None => Node::Map { op, params, a },
+                    Some(b) => Node::Zip { op, a, b },
+                }
+            }
+            Step::Remote { name, ndim, out } => Node::Remote {
+                name: name.to_string(),
+                ndim,
+                out,
+                args,
+            },
+            Step::Closure(what) => Node::Closure { what },
+        }
+    }
+}
+
 /// A per-chunk computation over leaves; see the module docs.
 pub(crate) struct Expr<T> {
     pub leaves: Vec<LeafRef>,
@@ -154,6 +204,8 @@ pub(crate) struct Expr<T> {
     /// pieces of blocks; a user's block function ([`Expr::opaque`]) must see
     /// exactly its block.
     pub pointwise: bool,
+    /// The same computation as data.
+    pub node: Arc<Node>,
 }
 
 impl<T> Clone for Expr<T> {
@@ -161,6 +213,7 @@ impl<T> Clone for Expr<T> {
         Expr {
             leaves: self.leaves.clone(),
             f: self.f.clone(),
+            node: self.node.clone(),
             token: self.token.clone(),
             graph: self.graph.clone(),
             bare: self.bare,
@@ -202,6 +255,10 @@ impl<T: Element> Expr<T> {
                 stream,
             }],
             f: Arc::new(move |env: &mut Env| env.get::<T>(id)),
+            node: Arc::new(Node::Leaf {
+                id,
+                dtype: T::DTYPE,
+            }),
             token,
             graph,
             bare: true,
@@ -220,10 +277,12 @@ impl<T: Element> Expr<T> {
         self,
         op: &str,
         params: &impl Tokenize,
+        step: Step,
         g: impl Fn(Blk<T>) -> Result<Blk<U>, OpError> + Send + Sync + 'static,
     ) -> Expr<U> {
         let f = self.f;
         Expr {
+            node: Arc::new(step.node(vec![self.node])),
             leaves: self.leaves,
             token: tokenize(&(op, params, &self.token)),
             f: Arc::new(move |env: &mut Env| g(f(env)?)),
@@ -238,10 +297,12 @@ impl<T: Element> Expr<T> {
         other: Expr<U>,
         op: &str,
         params: &impl Tokenize,
+        step: Step,
         g: impl Fn(Blk<T>, Blk<U>) -> Result<Blk<V>, OpError> + Send + Sync + 'static,
     ) -> Expr<V> {
         let (fa, fb) = (self.f, other.f);
         Expr {
+            node: Arc::new(step.node(vec![self.node, other.node])),
             leaves: merge_leaves(&self.leaves, &other.leaves),
             token: tokenize(&(op, params, &self.token, &other.token)),
             f: Arc::new(move |env: &mut Env| {
@@ -267,6 +328,11 @@ impl Expr<bool> {
     ) -> Expr<V> {
         let (fa, fb, fc) = (self.f, b.f, c.f);
         Expr {
+            node: Arc::new(Node::Where {
+                c: self.node,
+                a: b.node,
+                b: c.node,
+            }),
             leaves: merge_leaves(&merge_leaves(&self.leaves, &b.leaves), &c.leaves),
             token: tokenize(&(op, params, &self.token, &b.token, &c.token)),
             f: Arc::new(move |env: &mut Env| {
@@ -284,30 +350,88 @@ impl Expr<bool> {
 
 /// Runs an expression as a task: arguments are the leaf blocks in leaf order.
 pub(crate) struct ExprOp<T> {
-    pub name: String,
+    pub spec: ExprSpec,
+    pub f: ExprFn<T>,
+}
+
+/// What an [`ExprOp`] is as data: all a process needs to rebuild it.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct ExprSpec {
+    /// What errors and pictures show (`add`, `where`, …).
+    pub label: String,
+    pub dtype: DType,
+    pub node: Arc<Node>,
     pub ids: Arc<[u64]>,
     pub uses: Arc<[u32]>,
     pub ndim: usize,
-    pub f: ExprFn<T>,
+}
+
+/// The registry name of [`ExprOp`].
+pub(crate) const EXPR_OP: &str = "oxidask.array.expr";
+
+impl<T: Element> ExprOp<T> {
+    /// The op running `expr` on blocks of `ndim` dimensions.
+    pub fn new(label: &str, expr: &Expr<T>, ndim: usize) -> ExprOp<T> {
+        ExprOp {
+            spec: ExprSpec {
+                label: label.to_string(),
+                dtype: T::DTYPE,
+                node: expr.node.clone(),
+                ids: expr.leaves.iter().map(|l| l.id).collect(),
+                uses: expr.leaves.iter().map(|l| l.uses).collect(),
+                ndim,
+            },
+            f: expr.f.clone(),
+        }
+    }
 }
 
 impl<T: Element> Op for ExprOp<T> {
     fn name(&self) -> &str {
-        &self.name
+        EXPR_OP
+    }
+
+    fn label(&self) -> &str {
+        &self.spec.label
     }
 
     fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
-        let mut env = Env {
-            ids: self.ids.clone(),
-            vals: args.into_iter().map(Some).collect(),
-            left: self.uses.to_vec(),
-            ndim: self.ndim,
-        };
+        let mut env = Env::new(
+            self.spec.ids.clone(),
+            args,
+            self.spec.uses.to_vec(),
+            self.spec.ndim,
+        );
         let out = (self.f)(&mut env)?.into_owned();
-        // A 0-d expression over 0-d leaves may still carry padding: none here.
         Ok(chunk_value(out))
     }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        encode_spec(&self.spec.node, &self.spec)
+    }
 }
+
+/// The postcard bytes of an op's spec, or `None` when its expression holds
+/// a closure (the graph encoder then names the task and says how to
+/// register the function).
+pub(crate) fn encode_spec(node: &Node, spec: &impl Serialize) -> Option<Vec<u8>> {
+    if node.closure().is_some() {
+        return None;
+    }
+    postcard::to_stdvec(spec).ok()
+}
+
+fn decode_expr_op(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
+    let spec: ExprSpec =
+        postcard::from_bytes(bytes).map_err(|e| format!("parameters of {}: {e}", EXPR_OP))?;
+    let c = compile(&spec.node)?;
+    with_dtype!(spec.dtype, T => {
+        let f = c.get::<T>()?;
+        Ok(Arc::new(ExprOp::<T> { spec, f }) as Arc<dyn Op>)
+    })
+}
+
+oxidask_graph::register_op!(EXPR_OP, decode_expr_op);
 
 /// Wraps a chunk so it can be measured, spilled and sent.
 pub(crate) fn chunk_value<T: Element>(a: ArrayD<T>) -> Value {

@@ -55,15 +55,18 @@ mod rechunk;
 mod reduce;
 mod shape;
 mod shape_ops;
+mod source;
 pub mod stats;
+mod steps;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 pub use array::{Array, Scalar};
 pub use creation::{arange, from_array, full, linspace, ones, zeros};
 pub use element::{DType, Element, Number, Real};
-pub use elementwise::{Operand, blockwise, where_};
+pub use elementwise::{Operand, blockwise, blockwise_owned, where_};
 pub use error::{Error, Result};
 pub use grid::{AxisChunks, Chunks, MAX_BLOCKS, MAX_ELEMENTS};
 pub use linalg::tensordot;

@@ -18,10 +18,11 @@ use std::sync::Arc;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::array::{Array, grid_for};
-use crate::creation::source_parts;
+use crate::creation::source;
 use crate::element::{DType, Element};
 use crate::error::{Error, Result};
 use crate::grid::{Chunks, Grid};
+use crate::source::SourceSpec;
 use crate::stream::Fill;
 
 pub(crate) fn descr(d: DType) -> &'static str {
@@ -216,39 +217,58 @@ pub fn from_npy<T: Element>(path: impl AsRef<Path>, chunks: impl Into<Chunks>) -
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos() as u64);
     let token = (path.display().to_string(), mtime);
-    let (p1, s1) = (Arc::new(path.clone()), shape.clone());
-    let block = move |g: &Grid, idx: &[u32]| -> Result<ArrayD<T>, oxidask_graph::OpError> {
-        let f = File::open(&*p1).map_err(|e| file_error(&p1, &e))?;
-        let bshape = g.block_shape(idx);
-        let mut v = Vec::with_capacity(bshape.iter().product());
-        for (off, n) in segments(&s1, g, idx) {
-            read_elems(&f, data, off, n, &mut v).map_err(|e| file_error(&p1, &e))?;
-        }
-        Ok(ArrayD::from_shape_vec(IxDyn(&bshape), v)?)
-    };
-    let (p2, s2) = (Arc::new(path), shape);
-    let open = Arc::new(move |g: &Grid, idx: &[u32]| -> Fill<T> {
-        let segs = segments(&s2, g, idx);
-        let file = File::open(&*p2);
-        let path = p2.clone();
-        let (mut seg, mut at) = (0usize, 0usize);
-        Box::new(move |out: &mut Vec<T>, mut len: usize| {
-            let f = file.as_ref().map_err(|e| file_error(&path, e))?;
-            while len > 0 && seg < segs.len() {
-                let (off, n) = segs[seg];
-                let take = len.min(n - at);
-                read_elems(f, data, off + at, take, out).map_err(|e| file_error(&path, &e))?;
-                at += take;
-                len -= take;
-                if at == n {
-                    seg += 1;
-                    at = 0;
-                }
+    source(
+        "from_npy",
+        &token,
+        grid,
+        SourceSpec::Npy { path, data, shape },
+    )
+}
+
+/// Block `idx` of a `.npy` file of `shape` whose data starts at byte `data`.
+pub(crate) fn npy_block<T: Element>(
+    path: &Path,
+    data: u64,
+    shape: &[usize],
+    g: &Grid,
+    idx: &[u32],
+) -> std::result::Result<ArrayD<T>, oxidask_graph::OpError> {
+    let f = File::open(path).map_err(|e| file_error(path, &e))?;
+    let bshape = g.block_shape(idx);
+    let mut v = Vec::with_capacity(bshape.iter().product());
+    for (off, n) in segments(shape, g, idx) {
+        read_elems(&f, data, off, n, &mut v).map_err(|e| file_error(path, &e))?;
+    }
+    Ok(ArrayD::from_shape_vec(IxDyn(&bshape), v)?)
+}
+
+/// The pieces of block `idx` of a `.npy` file, in row-major order.
+pub(crate) fn npy_open<T: Element>(
+    path: &Arc<PathBuf>,
+    data: u64,
+    shape: &[usize],
+    g: &Grid,
+    idx: &[u32],
+) -> Fill<T> {
+    let segs = segments(shape, g, idx);
+    let file = File::open(&**path);
+    let path = path.clone();
+    let (mut seg, mut at) = (0usize, 0usize);
+    Box::new(move |out: &mut Vec<T>, mut len: usize| {
+        let f = file.as_ref().map_err(|e| file_error(&path, e))?;
+        while len > 0 && seg < segs.len() {
+            let (off, n) = segs[seg];
+            let take = len.min(n - at);
+            read_elems(f, data, off + at, take, out).map_err(|e| file_error(&path, &e))?;
+            at += take;
+            len -= take;
+            if at == n {
+                seg += 1;
+                at = 0;
             }
-            Ok(())
-        })
-    });
-    Ok(source_parts("from_npy", &token, grid, block, open))
+        }
+        Ok(())
+    })
 }
 
 /// A format-1.0 header for a C-order array of `shape`, padded to 64 bytes.
@@ -342,30 +362,39 @@ pub fn from_npy_stack<T: Element>(dir: impl AsRef<Path>) -> Result<Array<T>> {
         }
         files.push((path, data));
     }
-    let files = Arc::new(files);
-    let f1 = files.clone();
-    let block = move |g: &Grid, idx: &[u32]| -> Result<ArrayD<T>, oxidask_graph::OpError> {
-        let (path, data) = &f1[idx[axis] as usize];
-        let f = File::open(path).map_err(|e| file_error(path, &e))?;
-        let shape = g.block_shape(idx);
-        let mut v = Vec::with_capacity(shape.iter().product());
-        read_elems(&f, *data, 0, shape.iter().product(), &mut v)
-            .map_err(|e| file_error(path, &e))?;
-        Ok(ArrayD::from_shape_vec(IxDyn(&shape), v)?)
-    };
-    let open = Arc::new(move |_: &Grid, idx: &[u32]| -> Fill<T> {
-        let (path, data) = files[idx[axis] as usize].clone();
-        let file = File::open(&path);
-        let mut at = 0usize;
-        Box::new(move |out: &mut Vec<T>, len: usize| {
-            let f = file.as_ref().map_err(|e| file_error(&path, e))?;
-            read_elems(f, data, at, len, out).map_err(|e| file_error(&path, &e))?;
-            at += len;
-            Ok(())
-        })
-    });
     let token = (dir.display().to_string(), info.clone());
-    Ok(source_parts("from_npy_stack", &token, grid, block, open))
+    source(
+        "from_npy_stack",
+        &token,
+        grid,
+        SourceSpec::NpyStack { axis, files },
+    )
+}
+
+/// Block `idx` of a stack: all of the file `path` (data at byte `data`).
+pub(crate) fn npy_stack_block<T: Element>(
+    path: &Path,
+    data: u64,
+    g: &Grid,
+    idx: &[u32],
+) -> std::result::Result<ArrayD<T>, oxidask_graph::OpError> {
+    let f = File::open(path).map_err(|e| file_error(path, &e))?;
+    let shape = g.block_shape(idx);
+    let mut v = Vec::with_capacity(shape.iter().product());
+    read_elems(&f, data, 0, shape.iter().product(), &mut v).map_err(|e| file_error(path, &e))?;
+    Ok(ArrayD::from_shape_vec(IxDyn(&shape), v)?)
+}
+
+/// The pieces of a stack's block: its file from the start.
+pub(crate) fn npy_stack_open<T: Element>(path: PathBuf, data: u64) -> Fill<T> {
+    let file = File::open(&path);
+    let mut at = 0usize;
+    Box::new(move |out: &mut Vec<T>, len: usize| {
+        let f = file.as_ref().map_err(|e| file_error(&path, e))?;
+        read_elems(f, data, at, len, out).map_err(|e| file_error(&path, &e))?;
+        at += len;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ real_fns! {
 }
 
 /// The nearest integer, ties to the even one.
-fn round_half_even<T: Real>(x: T) -> T {
+pub(crate) fn round_half_even<T: Real>(x: T) -> T {
     let r = x.round();
     let one = <T as num_traits::One>::one();
     let two = one + one;

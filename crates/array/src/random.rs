@@ -11,13 +11,11 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use oxidask_graph::Tokenize;
-
 use crate::array::{Array, grid_for};
 use crate::creation::source;
-use crate::element::Element;
 use crate::error::{Result, invalid};
-use crate::grid::{Chunks, ravel};
+use crate::grid::Chunks;
+use crate::source::SourceSpec;
 
 /// The generator of block `block` (row-major position) for `seed`.
 pub fn block_rng(seed: u64, block: u64) -> Xoshiro256PlusPlus {
@@ -44,32 +42,20 @@ pub fn uniform(
     chunks: impl Into<Chunks>,
     seed: u64,
 ) -> Result<Array<f64>> {
-    let dist = Uniform::new(low, high).map_err(|e| {
+    // Checked here for the error; the spec builds its own sampler.
+    Uniform::<f64>::new(low, high).map_err(|e| {
         invalid(
             "low/high",
             format!("uniform needs finite low < high, got [{low}, {high}): {e}"),
         )
     })?;
-    sampled("uniform", &(low, high, seed), dist, shape, chunks, seed)
-}
-
-/// An array of draws from `dist`, each block from its own generator.
-fn sampled<T: Element, D: Distribution<T> + Copy + Send + Sync + 'static>(
-    name: &str,
-    token: &impl Tokenize,
-    dist: D,
-    shape: &[usize],
-    chunks: impl Into<Chunks>,
-    seed: u64,
-) -> Result<Array<T>> {
     let grid = grid_for(shape, &chunks.into(), "chunks")?;
-    Ok(source(name, token, grid, move |g, idx| {
-        let mut rng = block_rng(seed, ravel(idx, &g.numblocks()));
-        Box::new(move |out: &mut Vec<T>, len: usize| {
-            out.extend((0..len).map(|_| rng.sample(dist)));
-            Ok(())
-        })
-    }))
+    source(
+        "uniform",
+        &(low, high, seed),
+        grid,
+        SourceSpec::Uniform { low, high, seed },
+    )
 }
 
 /// Standard normal floats (mean 0, variance 1).
@@ -79,18 +65,12 @@ pub fn standard_normal(
     seed: u64,
 ) -> Result<Array<f64>> {
     let grid = grid_for(shape, &chunks.into(), "chunks")?;
-    Ok(source("standard_normal", &seed, grid, move |g, idx| {
-        let mut rng = block_rng(seed, ravel(idx, &g.numblocks()));
-        Box::new(move |out: &mut Vec<f64>, len: usize| {
-            normals(&mut rng, out, len);
-            Ok(())
-        })
-    }))
+    source("standard_normal", &seed, grid, SourceSpec::Normal { seed })
 }
 
 /// Appends `len` standard normals: one tight loop, so the ziggurat sampler
 /// inlines into it as it does into a hand-written loop.
-fn normals(rng: &mut Xoshiro256PlusPlus, out: &mut Vec<f64>, len: usize) {
+pub(crate) fn normals(rng: &mut Xoshiro256PlusPlus, out: &mut Vec<f64>, len: usize) {
     let start = out.len();
     out.resize(start + len, 0.0);
     for x in &mut out[start..] {
@@ -106,13 +86,19 @@ pub fn integers(
     chunks: impl Into<Chunks>,
     seed: u64,
 ) -> Result<Array<i64>> {
-    let dist = Uniform::new(low, high).map_err(|e| {
+    Uniform::<i64>::new(low, high).map_err(|e| {
         invalid(
             "low/high",
             format!("integers needs low < high, got [{low}, {high}): {e}"),
         )
     })?;
-    sampled("integers", &(low, high, seed), dist, shape, chunks, seed)
+    let grid = grid_for(shape, &chunks.into(), "chunks")?;
+    source(
+        "integers",
+        &(low, high, seed),
+        grid,
+        SourceSpec::Integers { low, high, seed },
+    )
 }
 
 #[cfg(test)]

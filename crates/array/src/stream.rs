@@ -36,14 +36,21 @@ pub(crate) type Fill<T> = Box<dyn FnMut(&mut Vec<T>, usize) -> Result<(), OpErro
 /// Opens a block's filler: how a streaming source is described.
 pub(crate) type OpenFill<T> = Arc<dyn Fn(&Grid, &[u32]) -> Fill<T> + Send + Sync>;
 
-/// Calls the function with consecutive pieces of block `idx` and their
-/// offsets, without copying (in-memory sources).
-pub(crate) type Visit<T> = Arc<dyn Fn(&[u32], &mut dyn FnMut(ArrayView1<T>, usize)) + Send + Sync>;
+/// Calls the function with consecutive pieces of block `idx` of the grid
+/// and their offsets, without copying (in-memory sources).
+pub(crate) type Visit<T> =
+    Arc<dyn Fn(&Grid, &[u32], &mut dyn FnMut(ArrayView1<T>, usize)) + Send + Sync>;
 
-/// A source that can hand out its blocks piece by piece.
+/// A source that can hand out its blocks piece by piece. A source array's
+/// op is its stream (`source::SourceOp`), so a streamed reduction's op
+/// writes the source's spec and another process streams it the same way.
 pub(crate) trait Stream: Send + Sync {
     /// A reader of block `idx`, from its first element.
     fn open(&self, idx: &[u32]) -> Box<dyn Reader>;
+    /// The source's spec as bytes, read back by `source::decode_stream`.
+    fn encode(&self) -> Option<Vec<u8>>;
+    /// For in-memory data, its [`Visit`] (of the source's element type).
+    fn visit(&self) -> Option<Box<dyn std::any::Any + Send + Sync>>;
 }
 
 /// Consecutive pieces of one block.
@@ -77,8 +84,9 @@ impl<T: Element> Reader for FillReader<T> {
     }
 }
 
-impl<T: Element> Stream for Filler<T> {
-    fn open(&self, idx: &[u32]) -> Box<dyn Reader> {
+impl<T: Element> Filler<T> {
+    /// A reader of block `idx`, from its first element.
+    pub fn open(&self, idx: &[u32]) -> Box<dyn Reader> {
         Box::new(FillReader {
             fill: (self.open)(&self.grid, idx),
         })

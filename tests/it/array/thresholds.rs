@@ -5,15 +5,28 @@
 //! order, `keepdims` both ways, random `split_every`, three paths into a
 //! reduction (an in-memory source read in place, an elementwise chain
 //! streamed piece by piece, and a block function that materializes each
-//! block) and both schedulers. The oracle is a plain loop over each row of
-//! the reduced axes of the whole `ndarray`.
+//! block) and both schedulers, each plain and with the graph sent through
+//! bytes (`both_ways`). The oracle is a plain loop over each row of the
+//! reduced axes of the whole `ndarray`.
 
 use ndarray::{ArrayD, IxDyn};
 use oxidask::array::{self as da, Array, Reduce, ndarray};
 use oxidask::prelude::*;
 use proptest::prelude::*;
 
-use super::{close, data, oracle, ragged};
+use super::{Printed, close, data, oracle, ragged};
+
+/// A block function registered by path, so graphs through it can leave
+/// the process.
+#[oxidask::remote]
+fn same_block(b: ArrayD<f64>) -> ArrayD<f64> {
+    b
+}
+
+/// `y` computed with `opts`, plain and through bytes (which must agree).
+fn both<T: da::Element>(y: &Array<T>, opts: &ComputeOptions) -> ArrayD<T> {
+    oxidask_testing::both_ways(|| Printed(oxidask::scheduler::compute_many(y, opts).unwrap())).0
+}
 
 /// Elements per streaming piece, as documented in `docs/array.md`.
 const PIECE: usize = 8192;
@@ -65,7 +78,7 @@ fn through(x: &Array<f64>, path: Path) -> Array<f64> {
     match path {
         Path::Bare => x.clone(),
         Path::Elementwise => &(x * 1.0) + 0.0,
-        Path::Blocks => x.map_blocks(|b| b),
+        Path::Blocks => x.map_blocks(same_block),
     }
 }
 
@@ -150,7 +163,7 @@ proptest! {
         .keepdims(keepdims)
         .split_every(split);
         let opts = ComputeOptions::new().scheduler(scheduler);
-        let run = |y: Array<f64>| y.compute_with(&opts).unwrap();
+        let run = |y: Array<f64>| both(&y, &opts);
         let ctx = format!("{shape:?} {chunks:?} {written:?} {path:?}");
         let nred: usize = axes.as_ref().map_or(a.len(), |ax| ax.iter().map(|&k| shape[k]).product());
         let nout: usize = (0..shape.len())
@@ -185,7 +198,7 @@ proptest! {
             prop_assert!(x.max_with(&o).is_err(), "max of nothing {}", ctx);
         }
         let pos = x.greater(0.0).unwrap();
-        let any = pos.any_with(&o).unwrap().compute_with(&opts).unwrap();
+        let any = both(&pos.any_with(&o).unwrap(), &opts);
         prop_assert_eq!(any, oracle(&a, &axes, keepdims, |r| r.iter().any(|&v| v > 0.0)), "any {}", ctx);
 
         // Arg-reductions: over everything or one axis (no keepdims).
@@ -198,10 +211,7 @@ proptest! {
         let nred1: usize = one.as_ref().map_or(a.len(), |v| shape[v[0]]);
         if nred1 > 0 {
             for max in [true, false] {
-                let got = if max { x.argmax_with(&ao) } else { x.argmin_with(&ao) }
-                    .unwrap()
-                    .compute_with(&opts)
-                    .unwrap();
+                let got = both(&if max { x.argmax_with(&ao) } else { x.argmin_with(&ao) }.unwrap(), &opts);
                 prop_assert_eq!(got, oracle(&a, &one, false, |r| first_extreme(r, max)), "arg max={} {}", max, ctx);
             }
         }

@@ -4,7 +4,7 @@
 use ndarray::ArrayView1;
 use oxidask_graph::OpError;
 
-use super::{Kernel, Loc};
+use super::{Kernel, KernelSpec, Loc};
 use crate::element::{Element, Number, Real};
 
 /// Sums of floats in independent lanes: vectorizes, and is more accurate
@@ -46,6 +46,11 @@ pub(super) struct SumK {
 impl<T: Number> Kernel<T> for SumK {
     type Acc = T::Sum;
     type Out = T::Sum;
+    fn spec(&self) -> KernelSpec {
+        KernelSpec::Sum {
+            skipna: self.skipna,
+        }
+    }
     fn row(&self, row: ArrayView1<T>, _: &Loc) -> T::Sum {
         lane_sum(row, self.skipna)
     }
@@ -64,6 +69,11 @@ pub(super) struct ProdK {
 impl<T: Number> Kernel<T> for ProdK {
     type Acc = T::Sum;
     type Out = T::Sum;
+    fn spec(&self) -> KernelSpec {
+        KernelSpec::Prod {
+            skipna: self.skipna,
+        }
+    }
     fn row(&self, row: ArrayView1<T>, _: &Loc) -> T::Sum {
         row.iter().fold(T::Sum::one(), |a, &x| {
             if self.skipna && x.is_nan() {
@@ -103,6 +113,12 @@ impl<T: Number, const MAX: bool> Kernel<T> for ExtremeK<MAX> {
     type Acc = Option<T>;
     type Out = T;
     const NEEDS_ELEMENTS: bool = true;
+    fn spec(&self) -> KernelSpec {
+        KernelSpec::Extreme {
+            max: MAX,
+            skipna: self.skipna,
+        }
+    }
     fn row(&self, row: ArrayView1<T>, _: &Loc) -> Option<T> {
         row.iter().fold(None, |a, &x| self.pick(a, x))
     }
@@ -147,6 +163,12 @@ impl<T: Number, const MAX: bool> Kernel<T> for ArgK<MAX> {
     type Out = i64;
     const NEEDS_ELEMENTS: bool = true;
     const NEEDS_LOC: bool = true;
+    fn spec(&self) -> KernelSpec {
+        KernelSpec::Arg {
+            max: MAX,
+            skipna: self.skipna,
+        }
+    }
     fn row(&self, row: ArrayView1<T>, loc: &Loc) -> Option<(T, i64)> {
         let mut best: Option<(T, usize)> = None;
         for (p, &x) in row.iter().enumerate() {
@@ -185,6 +207,9 @@ pub(super) struct LogicK {
 impl<T: Element> Kernel<T> for LogicK {
     type Acc = bool;
     type Out = bool;
+    fn spec(&self) -> KernelSpec {
+        KernelSpec::Logic { all: self.all }
+    }
     fn row(&self, row: ArrayView1<T>, _: &Loc) -> bool {
         if self.all {
             row.iter().all(|x| x.is_true())
@@ -342,7 +367,7 @@ impl Moments {
 }
 
 /// What a moments reduction returns.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Stat {
     Mean,
     Var { ddof: f64, sqrt: bool },
@@ -413,6 +438,12 @@ pub(crate) struct MomentsK<R> {
 impl<T: Number> Kernel<T> for MomentsK<T::Real> {
     type Acc = Moments;
     type Out = T::Real;
+    fn spec(&self) -> KernelSpec {
+        KernelSpec::Moments {
+            stat: self.stat,
+            skipna: self.skipna,
+        }
+    }
     fn row(&self, row: ArrayView1<T>, _: &Loc) -> Moments {
         Moments::of(row, self.stat.order(), self.skipna)
     }
@@ -436,5 +467,53 @@ pub(crate) fn moments_k<T: Number>(stat: Stat, skipna: bool) -> MomentsK<T::Real
         stat,
         skipna,
         _r: std::marker::PhantomData,
+    }
+}
+
+/// The kernel of a spec for element type `T`, given to `f`: how a decoded
+/// reduction op reaches its monomorphic kernel. Per concrete type, since
+/// most kernels need numbers and `bool` has only `any`/`all`.
+pub(crate) trait Kernels: Element {
+    /// `f::<Self, K>(kernel)` for the kernel `spec` describes, or why none.
+    fn with_kernel<R>(spec: KernelSpec, f: impl KernelUser<Self, R>) -> Result<R, String>;
+}
+
+/// A generic function over a kernel type (what [`Kernels::with_kernel`]
+/// calls).
+pub(crate) trait KernelUser<T: Element, R> {
+    fn call<K: Kernel<T>>(self, k: K) -> Result<R, String>;
+}
+
+fn number_kernel<T: Number, R>(spec: KernelSpec, f: impl KernelUser<T, R>) -> Result<R, String> {
+    match spec {
+        KernelSpec::Sum { skipna } => f.call(SumK { skipna }),
+        KernelSpec::Prod { skipna } => f.call(ProdK { skipna }),
+        KernelSpec::Extreme { max: true, skipna } => f.call(ExtremeK::<true> { skipna }),
+        KernelSpec::Extreme { max: false, skipna } => f.call(ExtremeK::<false> { skipna }),
+        KernelSpec::Arg { max: true, skipna } => f.call(ArgK::<true> { skipna }),
+        KernelSpec::Arg { max: false, skipna } => f.call(ArgK::<false> { skipna }),
+        KernelSpec::Logic { all } => f.call(LogicK { all }),
+        KernelSpec::Moments { stat, skipna } => f.call(moments_k::<T>(stat, skipna)),
+    }
+}
+
+macro_rules! number_kernels {
+    ($($t:ty),*) => {$(
+        impl Kernels for $t {
+            fn with_kernel<R>(spec: KernelSpec, f: impl KernelUser<$t, R>) -> Result<R, String> {
+                number_kernel(spec, f)
+            }
+        }
+    )*};
+}
+
+number_kernels!(f64, f32, i64, i32, u8);
+
+impl Kernels for bool {
+    fn with_kernel<R>(spec: KernelSpec, f: impl KernelUser<bool, R>) -> Result<R, String> {
+        match spec {
+            KernelSpec::Logic { all } => f.call(LogicK { all }),
+            other => Err(format!("no reduction {other:?} of bool")),
+        }
     }
 }

@@ -122,6 +122,8 @@ pub(crate) trait Kernel<T: Element>: Send + Sync + 'static {
     const NEEDS_ELEMENTS: bool = false;
     /// Whether `row` uses its location (arg-reductions).
     const NEEDS_LOC: bool = false;
+    /// The kernel as data, for ops that leave the process.
+    fn spec(&self) -> KernelSpec;
     /// The accumulator of one row of a block (the reduced elements of one
     /// output element).
     fn row(&self, row: ArrayView1<T>, loc: &Loc) -> Self::Acc;
@@ -129,6 +131,18 @@ pub(crate) trait Kernel<T: Element>: Send + Sync + 'static {
     fn merge(&self, a: &mut Self::Acc, b: Self::Acc);
     /// The value of an accumulator.
     fn finish(&self, a: Self::Acc) -> Result<Self::Out, OpError>;
+}
+
+/// A reduction kernel as data: which kernel, with its parameters
+/// (`kernels::Kernels` turns it back into the kernel type).
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum KernelSpec {
+    Sum { skipna: bool },
+    Prod { skipna: bool },
+    Extreme { max: bool, skipna: bool },
+    Arg { max: bool, skipna: bool },
+    Logic { all: bool },
+    Moments { stat: Stat, skipna: bool },
 }
 
 mod kernels;

@@ -8,13 +8,16 @@ use oxidask_graph::{Arg, Key, Op, OpError, SerdeCodec, Task, Tokenize, Value, na
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{DEFAULT_SPLIT_EVERY, Kernel, Loc, Reduce};
+use super::kernels::{KernelUser, Kernels};
+use super::{DEFAULT_SPLIT_EVERY, Kernel, KernelSpec, Loc, Reduce};
 use crate::array::{Array, Scalar};
-use crate::element::Element;
+use crate::element::{DType, Element, with_dtype};
 use crate::error::{Result, invalid};
 use crate::expr::{Env, ExprFn, chunk_value};
 use crate::grid::{Grid, normalize_axes, unravel};
 use crate::layer::{BlockLayer, Pattern};
+use crate::source::decode_stream;
+use crate::steps::{Node, compile};
 use crate::stream::{PIECE, Stream, Visit};
 
 /// Accumulators of one block, row-major over its kept axes; encoded with
@@ -33,6 +36,26 @@ struct Plan {
 }
 
 impl Plan {
+    /// The plan of reducing `in_grid` over `red`.
+    fn new(red: Vec<usize>, keepdims: bool, in_grid: Arc<Grid>) -> Plan {
+        let out_chunks: Vec<Vec<usize>> = (0..in_grid.ndim())
+            .filter(|a| keepdims || !red.contains(a))
+            .map(|a| {
+                if red.contains(&a) {
+                    vec![1]
+                } else {
+                    in_grid.chunks[a].clone()
+                }
+            })
+            .collect();
+        Plan {
+            red,
+            keepdims,
+            in_grid,
+            out_grid: Grid::new(out_chunks),
+        }
+    }
+
     /// The block index with reduced axes inserted (as 0) when they were dropped.
     fn full_index(&self, idx: &[u32], final_level: bool) -> Vec<u32> {
         if !final_level || self.keepdims {
@@ -115,30 +138,186 @@ fn block_part<T: Element, K: Kernel<T>>(
     Ok(Part { data })
 }
 
-/// Level 0: the fused expression of a block, reduced.
-struct PartialOp<T: Element, K: Kernel<T>> {
-    name: String,
-    kernel: Arc<K>,
-    plan: Arc<Plan>,
+/// What every op of a reduction tree writes to bytes: kernel, plan and
+/// level, and for level 0 the fused expression (see the module docs).
+#[derive(Clone, Serialize, Deserialize)]
+struct Wire {
+    label: String,
+    dtype: DType,
+    kernel: KernelSpec,
+    red: Vec<usize>,
+    keepdims: bool,
+    #[serde(with = "crate::wire::runs")]
+    in_chunks: Vec<Vec<usize>>,
+    final_level: bool,
+    level: Level,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+enum Level {
+    /// Level 0 reading materialized leaf blocks.
+    Partial { expr: ExprParts },
+    /// Level 0 streaming sources; `streams` holds their specs' bytes (only
+    /// filled in when encoding: an in-memory source's bytes are its data).
+    Stream {
+        expr: ExprParts,
+        streams: Vec<Vec<u8>>,
+        group: Option<(Vec<u32>, Vec<u32>)>,
+        bare: bool,
+    },
+    /// Levels ≥ 1.
+    Combine,
+}
+
+impl Level {
+    fn expr(&self) -> Option<&ExprParts> {
+        match self {
+            Level::Partial { expr } | Level::Stream { expr, .. } => Some(expr),
+            Level::Combine => None,
+        }
+    }
+}
+
+/// A fused expression as data: its node and leaf order and read counts.
+#[derive(Clone, Serialize, Deserialize)]
+struct ExprParts {
+    node: Arc<Node>,
     ids: Arc<[u64]>,
     uses: Arc<[u32]>,
+}
+
+/// The registry name of every reduction-tree op.
+const REDUCE_OP: &str = "oxidask.array.reduce";
+
+impl Wire {
+    fn plan(&self) -> Plan {
+        Plan::new(
+            self.red.clone(),
+            self.keepdims,
+            Arc::new(Grid::new(self.in_chunks.clone())),
+        )
+    }
+
+    /// The bytes, or `None` when the expression holds a closure.
+    fn encode(&self) -> Option<Vec<u8>> {
+        if self
+            .level
+            .expr()
+            .is_some_and(|e| e.node.closure().is_some())
+        {
+            return None;
+        }
+        postcard::to_stdvec(self).ok()
+    }
+}
+
+fn decode_reduce_op(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
+    let wire: Wire =
+        postcard::from_bytes(bytes).map_err(|e| format!("parameters of {REDUCE_OP}: {e}"))?;
+    with_dtype!(wire.dtype, T => <T as Kernels>::with_kernel(wire.kernel, Rebuild(wire)))
+}
+
+oxidask_graph::register_op!(REDUCE_OP, decode_reduce_op);
+
+/// Rebuilds a reduction op of a kernel type from its wire.
+struct Rebuild(Wire);
+
+impl<T: Element> KernelUser<T, Arc<dyn Op>> for Rebuild {
+    fn call<K: Kernel<T>>(self, kernel: K) -> Result<Arc<dyn Op>, String> {
+        let mut wire = self.0;
+        let plan = Arc::new(wire.plan());
+        let kernel = Arc::new(kernel);
+        let final_level = wire.final_level;
+        let f = match wire.level.expr() {
+            Some(e) => Some(compile(&e.node)?.get::<T>()?),
+            None => None,
+        };
+        Ok(match (&mut wire.level, f) {
+            (Level::Partial { .. }, Some(f)) => Arc::new(PartialOp {
+                wire,
+                kernel,
+                plan,
+                f,
+                final_level,
+            }),
+            (
+                Level::Stream {
+                    streams,
+                    group,
+                    bare,
+                    ..
+                },
+                Some(f),
+            ) => {
+                let specs = std::mem::take(streams);
+                let (group, bare) = (group.clone(), *bare);
+                let streams = specs
+                    .iter()
+                    .map(|b| decode_stream(b))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let visit = streams
+                    .first()
+                    .filter(|_| bare)
+                    .and_then(|s| s.visit())
+                    .and_then(|v| v.downcast::<Visit<T>>().ok())
+                    .map(|v| *v);
+                Arc::new(StreamPartialOp {
+                    wire,
+                    kernel,
+                    plan,
+                    f,
+                    streams,
+                    group,
+                    visit,
+                    final_level,
+                })
+            }
+            _ => Arc::new(CombineOp {
+                wire,
+                kernel,
+                plan,
+                final_level,
+                _t: std::marker::PhantomData::<fn(T)>,
+            }),
+        })
+    }
+}
+
+/// Level 0: the fused expression of a block, reduced.
+struct PartialOp<T: Element, K: Kernel<T>> {
+    wire: Wire,
+    kernel: Arc<K>,
+    plan: Arc<Plan>,
     f: ExprFn<T>,
     final_level: bool,
 }
 
 impl<T: Element, K: Kernel<T>> Op for PartialOp<T, K> {
     fn name(&self) -> &str {
-        &self.name
+        REDUCE_OP
+    }
+
+    fn label(&self) -> &str {
+        &self.wire.label
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        self.wire.encode()
     }
 
     fn call(&self, mut args: Vec<Value>) -> Result<Value, OpError> {
         let leaves = args.split_off(1);
         let idx = args[0].downcast_ref::<Vec<u32>>()?;
         let full = self.plan.full_index(idx, self.final_level);
+        let e = self
+            .wire
+            .level
+            .expr()
+            .ok_or("internal: a partial op without its expression")?;
         let mut env = Env::new(
-            self.ids.clone(),
+            e.ids.clone(),
             leaves,
-            self.uses.to_vec(),
+            e.uses.to_vec(),
             self.plan.in_grid.ndim(),
         );
         let blk = (self.f)(&mut env)?;
@@ -157,11 +336,9 @@ impl<T: Element, K: Kernel<T>> Op for PartialOp<T, K> {
 /// expression runs on pieces of the leaves' blocks, never on whole blocks
 /// (see the `stream` module).
 struct StreamPartialOp<T: Element, K: Kernel<T>> {
-    name: String,
+    wire: Wire,
     kernel: Arc<K>,
     plan: Arc<Plan>,
-    ids: Arc<[u64]>,
-    uses: Arc<[u32]>,
     f: ExprFn<T>,
     streams: Vec<Arc<dyn Stream>>,
     /// When set (factor, numblocks), a task reduces a group of small blocks.
@@ -188,7 +365,7 @@ impl<T: Element, K: Kernel<T>> StreamPartialOp<T, K> {
             red: &self.plan.red,
         };
         if let Some(visit) = &self.visit {
-            visit(full, &mut |piece, offset| {
+            visit(&self.plan.in_grid, full, &mut |piece, offset| {
                 loc.offset = offset;
                 let a = self.kernel.row(piece, &loc);
                 match acc {
@@ -198,6 +375,11 @@ impl<T: Element, K: Kernel<T>> StreamPartialOp<T, K> {
             });
             return Ok(());
         }
+        let e = self
+            .wire
+            .level
+            .expr()
+            .ok_or("internal: a partial op without its expression")?;
         let mut readers: Vec<_> = self.streams.iter().map(|s| s.open(full)).collect();
         loop {
             let len = PIECE.min(n - loc.offset);
@@ -205,7 +387,7 @@ impl<T: Element, K: Kernel<T>> StreamPartialOp<T, K> {
                 .iter_mut()
                 .map(|r| r.next(len))
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut env = Env::new(self.ids.clone(), vals, self.uses.to_vec(), 1);
+            let mut env = Env::new(e.ids.clone(), vals, e.uses.to_vec(), 1);
             let blk = (self.f)(&mut env)?;
             let view = blk.view().into_shape_with_order(len)?;
             let a = self.kernel.row(view, &loc);
@@ -223,7 +405,23 @@ impl<T: Element, K: Kernel<T>> StreamPartialOp<T, K> {
 
 impl<T: Element, K: Kernel<T>> Op for StreamPartialOp<T, K> {
     fn name(&self) -> &str {
-        &self.name
+        REDUCE_OP
+    }
+
+    fn label(&self) -> &str {
+        &self.wire.label
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        let mut wire = self.wire.clone();
+        if let Level::Stream { streams, .. } = &mut wire.level {
+            *streams = self
+                .streams
+                .iter()
+                .map(|s| s.encode())
+                .collect::<Option<Vec<_>>>()?;
+        }
+        wire.encode()
     }
 
     fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
@@ -285,7 +483,7 @@ impl Pattern for StreamPattern {
 
 /// Levels ≥ 1: partials merged in index order.
 struct CombineOp<T: Element, K: Kernel<T>> {
-    name: String,
+    wire: Wire,
     kernel: Arc<K>,
     plan: Arc<Plan>,
     final_level: bool,
@@ -294,7 +492,15 @@ struct CombineOp<T: Element, K: Kernel<T>> {
 
 impl<T: Element, K: Kernel<T>> Op for CombineOp<T, K> {
     fn name(&self) -> &str {
-        &self.name
+        REDUCE_OP
+    }
+
+    fn label(&self) -> &str {
+        &self.wire.label
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        self.wire.encode()
     }
 
     fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
@@ -431,22 +637,7 @@ impl<T: Element> Array<T> {
                 ),
             ));
         }
-        let out_chunks: Vec<Vec<usize>> = (0..ndim)
-            .filter(|a| opts.keepdims || !red.contains(a))
-            .map(|a| {
-                if red.contains(&a) {
-                    vec![1]
-                } else {
-                    self.grid.chunks[a].clone()
-                }
-            })
-            .collect();
-        let plan = Arc::new(Plan {
-            red: red.clone(),
-            keepdims: opts.keepdims,
-            in_grid: self.grid.clone(),
-            out_grid: Grid::new(out_chunks),
-        });
+        let plan = Arc::new(Plan::new(red.clone(), opts.keepdims, self.grid.clone()));
         let kernel = Arc::new(kernel);
         let expr = self.expr(&self.grid)?;
         let base = name_for(op, &(params, &expr.token, &red, opts.keepdims, split_every));
@@ -506,16 +697,36 @@ impl<T: Element> Array<T> {
             format!("{base}-partial")
         }
         .into();
-        let ids: Arc<[u64]> = expr.leaves.iter().map(|l| l.id).collect();
-        let uses: Arc<[u32]> = expr.leaves.iter().map(|l| l.uses).collect();
+        let parts = ExprParts {
+            node: expr.node.clone(),
+            ids: expr.leaves.iter().map(|l| l.id).collect(),
+            uses: expr.leaves.iter().map(|l| l.uses).collect(),
+        };
+        let wire = |label: String, final_level: bool, level: Level| Wire {
+            label,
+            dtype: T::DTYPE,
+            kernel: kernel.spec(),
+            red: red.clone(),
+            keepdims: opts.keepdims,
+            in_chunks: self.grid.chunks.clone(),
+            final_level,
+            level,
+        };
         let pattern: Arc<dyn Pattern> = match streams {
             Some(streams) => Arc::new(StreamPattern {
                 op: Arc::new(StreamPartialOp {
-                    name: op.to_string(),
+                    wire: wire(
+                        op.to_string(),
+                        final0,
+                        Level::Stream {
+                            expr: parts,
+                            streams: Vec::new(),
+                            group: group.clone(),
+                            bare: expr.bare,
+                        },
+                    ),
                     kernel: kernel.clone(),
                     plan: plan.clone(),
-                    ids,
-                    uses,
                     f: expr.f.clone(),
                     streams,
                     group,
@@ -525,11 +736,9 @@ impl<T: Element> Array<T> {
             }),
             None => Arc::new(PartialPattern {
                 op: Arc::new(PartialOp {
-                    name: op.to_string(),
+                    wire: wire(op.to_string(), final0, Level::Partial { expr: parts }),
                     kernel: kernel.clone(),
                     plan: plan.clone(),
-                    ids,
-                    uses,
                     f: expr.f.clone(),
                     final_level: final0,
                 }),
@@ -561,7 +770,7 @@ impl<T: Element> Array<T> {
             .into();
             let pattern = CombinePattern {
                 op: Arc::new(CombineOp {
-                    name: format!("{op}-combine"),
+                    wire: wire(format!("{op}-combine"), final_level, Level::Combine),
                     kernel: kernel.clone(),
                     plan: plan.clone(),
                     final_level,
