@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::graph::TaskGraph;
 use crate::key::Key;
-use crate::op::decode_op;
+use crate::op::{Op, decode_op};
+use crate::optimize::{FusedOp, FusedStep, StepArg};
 use crate::task::{Arg, Task};
 use crate::value::{CodecVTable, Value};
 
@@ -33,9 +34,28 @@ struct EncodedGraph {
 }
 
 #[derive(Serialize, Deserialize)]
-struct EncodedOp {
-    name: String,
-    params: Vec<u8>,
+enum EncodedOp {
+    /// A registered op: its name and parameters.
+    Plain { name: String, params: Vec<u8> },
+    /// A fused op: its steps refer to earlier entries of the op table, so an
+    /// inner op shared by every fused task of a layer is written once.
+    Fused {
+        inputs: u32,
+        steps: Vec<EncodedStep>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct EncodedStep {
+    op: u32,
+    args: Vec<EncodedStepArg>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum EncodedStepArg {
+    Input(u32),
+    Step(u32),
+    Literal { codec: u32, bytes: Vec<u8> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,7 +77,7 @@ enum EncodedArg {
     Value { codec: u32, bytes: Vec<u8> },
 }
 
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// Positions of things written once and referred to by index.
 struct Table<K> {
@@ -90,6 +110,9 @@ struct Encoder<'g> {
     name_table: Table<&'g str>,
     codecs: Vec<String>,
     codec_table: Table<*const CodecVTable>,
+    ops: Vec<EncodedOp>,
+    // Keyed by the op's address: tasks of one layer share one `Arc`.
+    op_table: foldhash::HashMap<*const (), u32>,
 }
 
 impl<'g> Encoder<'g> {
@@ -102,6 +125,64 @@ impl<'g> Encoder<'g> {
             name,
             index: k.index().to_vec(),
         }
+    }
+
+    /// The op's position in the op table, writing it (and, for a fused op,
+    /// its inner ops first) when it is new; `Err` names what cannot be
+    /// written.
+    fn op(&mut self, op: &Arc<dyn Op>) -> std::result::Result<u32, String> {
+        let addr = Arc::as_ptr(op) as *const ();
+        if let Some(&i) = self.op_table.get(&addr) {
+            return Ok(i);
+        }
+        let entry = match op.as_fused() {
+            Some(fused) => {
+                let mut steps = Vec::with_capacity(fused.len());
+                for (s, (inner, args)) in fused.steps().enumerate() {
+                    let op = self.op(inner)?;
+                    let mut enc = Vec::with_capacity(args.len());
+                    for arg in args {
+                        enc.push(match arg {
+                            StepArg::Input(p) => EncodedStepArg::Input(*p),
+                            StepArg::Step(k) => EncodedStepArg::Step(*k),
+                            StepArg::Literal(v) => {
+                                let mut bytes = Vec::new();
+                                v.encode(&mut bytes).map_err(|reason| {
+                                    format!("a literal of fused step {}: {reason}", s + 1)
+                                })?;
+                                let codec =
+                                    self.codec(v.codec().expect("encoded, so it has a codec"));
+                                EncodedStepArg::Literal { codec, bytes }
+                            }
+                        });
+                    }
+                    steps.push(EncodedStep { op, args: enc });
+                }
+                EncodedOp::Fused {
+                    inputs: fused.inputs() as u32,
+                    steps,
+                }
+            }
+            None => {
+                let params = op.encode().ok_or_else(|| {
+                    format!(
+                        "its op {} cannot be written to bytes: it is, or contains, a closure \
+                         rather than a registered op. Register the function with \
+                         #[oxidask::remote] (or the op with register_op!) to run it in another \
+                         process",
+                        op.label()
+                    )
+                })?;
+                EncodedOp::Plain {
+                    name: op.name().to_string(),
+                    params,
+                }
+            }
+        };
+        let i = self.ops.len() as u32;
+        self.ops.push(entry);
+        self.op_table.insert(addr, i);
+        Ok(i)
     }
 
     fn codec(&mut self, c: &'static CodecVTable) -> u32 {
@@ -118,33 +199,19 @@ impl TaskGraph {
     /// registered or whose literal argument has no codec.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut tasks = Vec::with_capacity(self.len());
-        let mut ops: Vec<EncodedOp> = Vec::new();
-        // Keyed by the op's address: tasks of one layer share one `Arc`.
-        let mut op_table: Table<*const ()> = Table::new();
         let mut enc = Encoder {
             names: Vec::new(),
             name_table: Table::new(),
             codecs: Vec::new(),
             codec_table: Table::new(),
+            ops: Vec::new(),
+            op_table: Default::default(),
         };
         for (key, task) in self.iter() {
-            let (op, new) = op_table.position(Arc::as_ptr(&task.op) as *const ());
-            if new {
-                let params = task.op.encode().ok_or_else(|| Error::NotEncodable {
-                    key: key.clone(),
-                    reason: format!(
-                        "its op {} cannot be written to bytes: it is, or contains, a closure \
-                         rather than a registered op. Register the function with \
-                         #[oxidask::remote] (or the op with register_op!) to run it in another \
-                         process",
-                        task.op.label()
-                    ),
-                })?;
-                ops.push(EncodedOp {
-                    name: task.op.name().to_string(),
-                    params,
-                });
-            }
+            let op = enc.op(&task.op).map_err(|reason| Error::NotEncodable {
+                key: key.clone(),
+                reason,
+            })?;
             let mut args = Vec::with_capacity(task.args.len());
             for (i, arg) in task.args.iter().enumerate() {
                 args.push(match arg {
@@ -170,7 +237,7 @@ impl TaskGraph {
             version: VERSION,
             names: enc.names,
             codecs: enc.codecs,
-            ops,
+            ops: enc.ops,
             tasks,
         })
         .map_err(|e| Error::Internal(format!("serializing a graph: {e}")))
@@ -188,15 +255,53 @@ impl TaskGraph {
                 message: format!("format version {} (this build reads {VERSION})", g.version),
             });
         }
-        let ops = g
-            .ops
-            .iter()
-            .map(|o| decode_op(&o.name, &o.params))
-            .collect::<Result<Vec<_>>>()?;
         let bad = |what: &str, i: u32| Error::Decode {
             what: "a task graph".into(),
             message: format!("{what} {i} is not in the graph's table"),
         };
+        let mut ops: Vec<Arc<dyn Op>> = Vec::with_capacity(g.ops.len());
+        for (i, o) in g.ops.into_iter().enumerate() {
+            let op = match o {
+                EncodedOp::Plain { name, params } => decode_op(&name, &params)?,
+                EncodedOp::Fused { inputs, steps } => {
+                    let mut fused = Vec::with_capacity(steps.len());
+                    for step in steps {
+                        // Only earlier entries: a table cannot refer to itself.
+                        let op = ops
+                            .get(step.op as usize)
+                            .ok_or_else(|| bad("op", step.op))?;
+                        let args = step
+                            .args
+                            .into_iter()
+                            .map(|a| {
+                                Ok(match a {
+                                    EncodedStepArg::Input(p) => StepArg::Input(p),
+                                    EncodedStepArg::Step(k) => StepArg::Step(k),
+                                    EncodedStepArg::Literal { codec, bytes } => {
+                                        let id = g
+                                            .codecs
+                                            .get(codec as usize)
+                                            .ok_or_else(|| bad("codec", codec))?;
+                                        StepArg::Literal(Value::decode(id, &bytes)?)
+                                    }
+                                })
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        fused.push(FusedStep {
+                            op: op.clone(),
+                            args,
+                        });
+                    }
+                    let op =
+                        FusedOp::new(inputs as usize, fused).map_err(|message| Error::Decode {
+                            what: format!("fused op {i} of a task graph"),
+                            message,
+                        })?;
+                    Arc::new(op) as Arc<dyn Op>
+                }
+            };
+            ops.push(op);
+        }
         let key = |k: EncodedKey| -> Result<Key> {
             let name = g
                 .names
@@ -291,6 +396,67 @@ mod tests {
             "{} bytes for 1000 one-argument tasks",
             bytes.len()
         );
+    }
+
+    #[test]
+    fn fused_tasks_refer_to_shared_inner_ops_and_keep_their_literals() {
+        use crate::optimize::{OptimizeOptions, optimize};
+        use crate::register_data_op;
+        // A registered op adding its literal second argument.
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct AddLit;
+        impl crate::DataOp for AddLit {
+            const NAME: &'static str = "oxidask.test.add_lit";
+            fn run(&self, a: Vec<Value>) -> Result<Value, crate::OpError> {
+                Ok(Value::new(
+                    a[0].downcast_ref::<i64>()? + a[1].downcast_ref::<i64>()?,
+                ))
+            }
+        }
+        register_data_op!(AddLit);
+        let add: Arc<dyn crate::Op> = Arc::new(AddLit);
+        let mut g = TaskGraph::new();
+        let mut outputs = Vec::new();
+        for i in 0..500u32 {
+            let x = Key::with_index("x-1", &[i]);
+            let y = Key::with_index("y-2", &[i]);
+            let z = Key::with_index("z-3", &[i]);
+            g.insert(x.clone(), Task::literal(Value::new(i as i64)));
+            g.insert(
+                y.clone(),
+                Task::new(add.clone(), vec![x.into(), Arg::Value(Value::new(10i64))]),
+            );
+            g.insert(
+                z.clone(),
+                Task::new(
+                    add.clone(),
+                    vec![y.into(), Arg::Value(Value::new(i as i64))],
+                ),
+            );
+            outputs.push(z);
+        }
+        let plan = optimize(g, &outputs, OptimizeOptions::default()).unwrap();
+        assert_eq!(plan.graph.len(), 500, "one fused task per chain");
+        let bytes = plan.graph.to_bytes().unwrap();
+        assert!(bytes.len() < 500 * 40, "{} bytes", bytes.len());
+        let back = TaskGraph::from_bytes(&bytes).unwrap();
+        let (_, first) = back.by_id(0);
+        let (_, last) = back.by_id(499);
+        let (fa, fb) = (first.op.as_fused().unwrap(), last.op.as_fused().unwrap());
+        let inner = |f: &crate::optimize::FusedOp| f.steps().next().unwrap().0.clone();
+        assert!(
+            Arc::ptr_eq(&inner(fa), &inner(fb)),
+            "inner ops decoded once"
+        );
+        let ids: Vec<Key> = outputs.clone();
+        let want = crate::optimize::testutil::evaluate(&plan.graph, &ids).unwrap();
+        let got = crate::optimize::testutil::evaluate(&back, &ids).unwrap();
+        for (w, g) in want.iter().zip(&got) {
+            assert_eq!(
+                w.downcast_ref::<i64>().unwrap(),
+                g.downcast_ref::<i64>().unwrap()
+            );
+        }
     }
 
     #[test]

@@ -44,6 +44,13 @@ pub trait Op: Send + Sync + 'static {
     fn is_cheap(&self) -> bool {
         false
     }
+
+    /// The fused op this is, if it is one: graph encoding writes a fused
+    /// op's steps as references into the graph's op table, so inner ops
+    /// shared by many fused tasks are written once.
+    fn as_fused(&self) -> Option<&crate::optimize::FusedOp> {
+        None
+    }
 }
 
 impl fmt::Debug for dyn Op {

@@ -24,7 +24,7 @@ mod structural_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use cull::{Culled, cull};
 pub use fuse::{Fused, FusedOp, FusedStep, StepArg, fuse_linear, fuse_linear_with};

@@ -275,6 +275,10 @@ impl Op for FusedOp {
         FusedOp::NAME
     }
 
+    fn as_fused(&self) -> Option<&FusedOp> {
+        Some(self)
+    }
+
     fn label(&self) -> &str {
         &self.label
     }
