@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use oxidask_graph::Key;
-use oxidask_scheduler::events::{Callback, Event};
+use oxidask_scheduler::events::{Callback, ComputationId, Event};
 use oxidask_store::MemoryStats;
 use parking_lot::Mutex;
 use serde_json::{Value as Json, json};
@@ -79,6 +79,9 @@ struct State {
     /// The spilled-bytes total of the current computation so far.
     spilled_so_far: usize,
     errors: Vec<String>,
+    /// The computation the counts are about: the one that started last
+    /// (live mode). Tasks of others still draw in the task stream.
+    current: Option<ComputationId>,
 }
 
 const MAX_SPILL_MARKS: usize = 2000;
@@ -120,6 +123,24 @@ impl Collector {
 }
 
 impl State {
+    /// Adds a finished task to the task stream, dropping the oldest past
+    /// `max` tasks.
+    fn push_rect(&mut self, max: usize, worker: u32, group: u32, t0: u64, t1: u64, key: Key) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if self.rects.len() >= max {
+            self.rects.pop_front();
+        }
+        self.rects.push_back(Rect {
+            seq,
+            worker,
+            group,
+            start_us: t0,
+            end_us: t1,
+            key,
+        });
+    }
+
     fn group(&mut self, name: &str) -> u32 {
         if let Some(&g) = self.index.get(name) {
             return g;
@@ -168,19 +189,37 @@ impl State {
     }
 }
 
+impl Collector {
+    /// Whether an event of `computation` updates the counts: always when
+    /// accumulating (a report), else only for the computation that started
+    /// last — so a second computation running at the same time does not
+    /// mix its tasks into the first one's progress.
+    fn counts(&self, s: &State, computation: ComputationId) -> bool {
+        self.accumulate || s.current.is_none_or(|c| c == computation)
+    }
+}
+
 impl Callback for Collector {
     fn on_event(&self, event: &Event<'_>) {
         match event {
             Event::TaskStarted {
-                key, worker, at, ..
+                computation,
+                key,
+                worker,
+                at,
+                ..
             } => {
                 let t = self.us(*at);
                 let mut s = self.state.lock();
+                if !self.counts(&s, *computation) {
+                    return;
+                }
                 let g = s.group(key.prefix());
                 s.counts[g as usize].processing += 1;
                 s.worker(*worker).current = Some((g, t));
             }
             Event::TaskFinished {
+                computation,
                 key,
                 worker,
                 start,
@@ -192,6 +231,12 @@ impl Callback for Collector {
                 let (t0, t1) = (self.us(*start), self.us(*end));
                 let key = (*key).clone();
                 let mut s = self.state.lock();
+                if !self.counts(&s, *computation) {
+                    // Another computation's task: in the stream only.
+                    let g = s.group(key.prefix());
+                    s.push_rect(self.max_rects, *worker as u32, g, t0, t1, key);
+                    return;
+                }
                 // The worker's current task is normally this one (its
                 // TaskStarted came first on this thread): reuse its group
                 // after a string compare instead of a second hash.
@@ -216,22 +261,18 @@ impl Callback for Collector {
                 }
                 s.memory = *memory;
                 s.sample_memory(t1, false);
-                let seq = s.next_seq;
-                s.next_seq += 1;
-                if s.rects.len() >= self.max_rects {
-                    s.rects.pop_front();
-                }
-                s.rects.push_back(Rect {
-                    seq,
-                    worker: *worker as u32,
-                    group: g,
-                    start_us: t0,
-                    end_us: t1,
-                    key,
-                });
+                s.push_rect(self.max_rects, *worker as u32, g, t0, t1, key);
             }
-            Event::TaskFailed { error, worker, .. } => {
+            Event::TaskFailed {
+                computation,
+                error,
+                worker,
+                ..
+            } => {
                 let mut s = self.state.lock();
+                if !self.counts(&s, *computation) {
+                    return;
+                }
                 let g = s.group(error.key.prefix());
                 let c = &mut s.counts[g as usize];
                 c.processing = c.processing.saturating_sub(1);
@@ -242,6 +283,7 @@ impl Callback for Collector {
                 }
             }
             Event::Started {
+                computation,
                 ntasks,
                 workers,
                 scheduler,
@@ -249,6 +291,7 @@ impl Callback for Collector {
             } => {
                 let t = self.now_us();
                 let mut s = self.state.lock();
+                s.current = Some(*computation);
                 if !self.accumulate {
                     s.counts.iter_mut().for_each(|c| *c = Counts::default());
                     s.errors.clear();
@@ -276,12 +319,15 @@ impl Callback for Collector {
                 s.sample_memory(t, true);
             }
             Event::TaskGroups {
+                computation,
                 groups,
                 edges,
                 memory_limit,
-                ..
             } => {
                 let mut s = self.state.lock();
+                if !self.counts(&s, *computation) {
+                    return;
+                }
                 let mut ids = Vec::with_capacity(groups.len());
                 for (name, n) in groups.iter() {
                     let g = s.group(name);
@@ -300,6 +346,7 @@ impl Callback for Collector {
                 s.memory_limit = *memory_limit;
             }
             Event::Finished {
+                computation,
                 ok,
                 memory,
                 peak_held_bytes,
@@ -307,6 +354,9 @@ impl Callback for Collector {
             } => {
                 let t = self.now_us();
                 let mut s = self.state.lock();
+                if !self.counts(&s, *computation) {
+                    return;
+                }
                 s.running = false;
                 s.ok = Some(*ok && s.ok != Some(false));
                 s.run_end_us = Some(t);

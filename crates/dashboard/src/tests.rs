@@ -309,6 +309,54 @@ fn live_updates_arrive_by_server_sent_events() {
     assert_eq!(get(addr, "/api/stream/nothing").0, 404);
 }
 
+static HOLD: AtomicBool = AtomicBool::new(false);
+
+fn held_square(x: u64) -> u64 {
+    let t = std::time::Instant::now();
+    while !HOLD.load(Ordering::Acquire) && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    x * x
+}
+
+#[test]
+fn a_second_computation_at_the_same_time_does_not_mix_into_the_counts() {
+    let _serial = SERIAL.lock();
+    let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+    let addr = dashboard.addr();
+    // The first computation: one task held open on another thread.
+    let first = std::thread::spawn(|| {
+        let x = delayed!(held_square(7));
+        compute_with(&x, &ComputeOptions::new().num_workers(1)).unwrap()
+    });
+    let started = std::time::Instant::now();
+    while dashboard.collector.status_json()["groups"]
+        .as_array()
+        .is_none_or(|g| g.is_empty())
+        && started.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The second starts and finishes while the first still runs; then the
+    // first finishes: its task must not count into the second's progress.
+    assert_eq!(run(20), (0..20u64).map(|x| x * x).sum::<u64>());
+    HOLD.store(true, Ordering::Release);
+    assert_eq!(first.join().unwrap(), 49);
+    let s = json(addr, "/api/status");
+    let groups = s["groups"].as_array().unwrap();
+    let names: Vec<&str> = groups.iter().map(|g| g["name"].as_str().unwrap()).collect();
+    let held = groups.iter().find(|g| g["name"] == "held_square");
+    assert!(
+        held.is_none_or(|g| g["finished"] == 0 && g["total"] == 0),
+        "the first computation's task counted into the second: {names:?} {s}"
+    );
+    assert_eq!(s["finished"], 21, "{s}");
+    assert_eq!(s["running"], false, "{s}");
+    // It still shows in the task stream.
+    let t = json(addr, "/api/tasks?since=0");
+    assert!(t.to_string().contains("held_square"), "{t}");
+}
+
 #[test]
 fn a_port_in_use_is_an_error_naming_the_port() {
     let _serial = SERIAL.lock();
