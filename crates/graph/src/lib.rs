@@ -31,6 +31,7 @@ pub mod hlg;
 mod key;
 mod op;
 pub mod optimize;
+pub mod push;
 pub mod remote;
 mod task;
 mod tokenize;

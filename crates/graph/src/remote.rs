@@ -33,6 +33,27 @@ pub struct RemoteFn {
     /// Takes the arguments out of values (checking their types) and wraps
     /// the result.
     pub call: CallFn,
+    /// For a function of one argument: the record-wise steps it can be
+    /// (`Bag::map`, `filter`, …), instantiated for its own types.
+    pub per_record: Option<PerRecord>,
+}
+
+/// Extends a pipeline with a step calling the function (see [`crate::push`]).
+pub type StageFn = fn(crate::push::ErasedFeed) -> Result<crate::push::ErasedFeed, String>;
+
+/// The record-wise forms of a registered function of one argument, built
+/// by `#[oxidask::remote]` for the function's own argument and result types
+/// so that a pipeline of steps naming it can be rebuilt from bytes. A form
+/// the function's signature does not fit is `None`.
+pub struct PerRecord {
+    /// `fn(A) -> R`: a map step.
+    pub map: Option<StageFn>,
+    /// `fn(&A) -> bool`: a filter step.
+    pub filter: Option<StageFn>,
+    /// `fn(A) -> Vec<U>`: a flat-map step.
+    pub flat_map: Option<StageFn>,
+    /// `fn(Vec<A>) -> Vec<U>`: a whole-partition step.
+    pub partition: Option<StageFn>,
 }
 
 inventory::collect!(RemoteFn);
@@ -271,6 +292,7 @@ mod tests {
                 let b = take_arg::<i64>(it.next(), 1, "add")?;
                 Ok(Value::new(add(a, b)))
             },
+            per_record: None,
         }
     }
 
