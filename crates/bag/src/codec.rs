@@ -126,7 +126,8 @@ pub(crate) fn for_each_record<T: DeserializeOwned, E: From<String>>(
 }
 
 /// The codec of a stored partition (`Vec<T>`): the count, then each record.
-pub(crate) struct RecordsCodec;
+#[doc(hidden)]
+pub struct RecordsCodec;
 
 impl<T: Serialize + DeserializeOwned> Codec<Vec<T>> for RecordsCodec {
     fn encode(value: &Vec<T>, out: &mut Vec<u8>) -> Result<(), String> {

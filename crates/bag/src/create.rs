@@ -8,7 +8,10 @@ use oxidask_graph::{
     unique_token,
 };
 
+use oxidask_graph::push::PushFeed;
+
 use crate::bag::{Bag, Record, arg, part};
+use crate::pipeline::Source;
 use crate::error::{Error, Result};
 
 /// A bag of `items` in `npartitions` partitions of near-equal length (the
@@ -98,16 +101,19 @@ pub fn range(n: u64, npartitions: usize) -> Result<Bag<u64>> {
         "range",
         npartitions as u32,
         None,
-        move |i, sink| {
-            let i = i as u64;
-            let (base, extra) = (n / np, n % np);
-            let start = i * base + i.min(extra);
-            for x in start..start + base + u64::from(i < extra) {
-                sink(x)?;
-            }
-            Ok(())
-        },
+        range_feed(n, np),
+        Some(Source::Range { n, np }),
     ))
+}
+
+/// Partition `i` of `0..n` cut into `np` near-equal partitions.
+pub(crate) fn range_feed(n: u64, np: u64) -> Arc<PushFeed<u64>> {
+    Arc::new(move |i, _, sink| {
+        let i = u64::from(i);
+        let (base, extra) = (n / np, n % np);
+        let start = i * base + i.min(extra);
+        (start..start + base + u64::from(i < extra)).try_for_each(sink)
+    })
 }
 
 /// A bag whose partition `i` is what `parts[i]` computes, like

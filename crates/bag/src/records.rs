@@ -1,0 +1,143 @@
+//! Record types registered by name, so a partition pipeline over them can
+//! be rebuilt from bytes.
+//!
+//! A decoded pipeline names its record types (`type_name`), but a
+//! link-time registry cannot list generic instances: the typed pieces a
+//! pipeline needs at its ends — a feed of stored `Vec<T>` partitions, a
+//! JSON-lines parser into `T`, the collection of `T`s into a stored
+//! partition — are instantiated per type by [`register_record!`]
+//! (crate::register_record), and found here by name. The crate registers
+//! the common types; a user registers their own.
+
+use std::any::type_name;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use oxidask_graph::push::{ErasedFeed, PushFeed};
+use oxidask_graph::{OpError, Value};
+
+use crate::bag::{Record, arg, part};
+use crate::io::{BlockSpec, json_feed};
+
+/// Runs a whole partition: the partition's base value and index in, the
+/// stored partition (or partial) out.
+pub(crate) type PartitionFn = Arc<dyn Fn(u32, Value) -> Result<Value, OpError> + Send + Sync>;
+
+/// The typed pieces of pipelines over one record type; made by
+/// [`register_record!`](crate::register_record).
+#[doc(hidden)]
+pub struct RecordType {
+    /// `std::any::type_name` of the record type: its registry name.
+    pub name: fn() -> &'static str,
+    /// A feed of the records of a stored partition (`Vec<T>`).
+    pub stored: fn() -> ErasedFeed,
+    /// A feed parsing JSON-lines blocks into records.
+    pub json: fn(Vec<BlockSpec>, bool) -> ErasedFeed,
+    /// Runs a feed into a stored partition.
+    pub collect: fn(ErasedFeed) -> Result<PartitionFn, String>,
+}
+
+oxidask_graph::inventory::collect!(RecordType);
+
+impl RecordType {
+    /// The entry of `T`.
+    pub const fn of<T: Record>() -> RecordType {
+        RecordType {
+            name: type_name::<T>,
+            stored: stored::<T>,
+            json: json::<T>,
+            collect: collect::<T>,
+        }
+    }
+}
+
+fn stored<T: Record>() -> ErasedFeed {
+    let feed: Arc<PushFeed<T>> =
+        Arc::new(|_, base, sink| arg::<Vec<T>>(base)?.into_iter().try_for_each(sink));
+    ErasedFeed::new(feed)
+}
+
+fn json<T: Record>(blocks: Vec<BlockSpec>, lossy: bool) -> ErasedFeed {
+    ErasedFeed::new(json_feed::<T>(blocks, lossy))
+}
+
+fn collect<T: Record>(feed: ErasedFeed) -> Result<PartitionFn, String> {
+    let feed = feed.typed::<T>()?;
+    Ok(Arc::new(move |i, base| {
+        let mut out = Vec::new();
+        feed(i, base, &mut |x| {
+            out.push(x);
+            Ok(())
+        })?;
+        Ok(part(out))
+    }))
+}
+
+/// The entry of the record type named `name`; an error naming it and how
+/// to register it when it is missing.
+pub(crate) fn lookup(name: &str) -> Result<&'static RecordType, String> {
+    static REGISTRY: OnceLock<HashMap<&'static str, &'static RecordType>> = OnceLock::new();
+    let registry = REGISTRY.get_or_init(|| {
+        oxidask_graph::inventory::iter::<RecordType>
+            .into_iter()
+            .map(|r| ((r.name)(), r))
+            .collect()
+    });
+    registry.get(name).copied().ok_or_else(|| {
+        format!(
+            "the record type {name} is not registered in this program: add \
+             oxidask::bag::register_record!({}) next to its definition",
+            name.rsplit("::").next().unwrap_or(name)
+        )
+    })
+}
+
+/// Registers a record type so that bag pipelines over it can be written to
+/// bytes and rebuilt in another process of the same program (and its stored
+/// partitions decoded there): `register_record!(Person);` next to the type.
+/// Built-in types (`String`, numbers, `bool`, `serde_json::Value`,
+/// `Vec<String>`, `(String, i64)`, `(String, u64)`, `(String, usize)`) are
+/// registered by the crate.
+#[macro_export]
+macro_rules! register_record {
+    ($t:ty) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::RecordType::of::<$t>()
+        }
+        $crate::__private::register_value!(::std::vec::Vec<$t>, $crate::__private::RecordsCodec);
+    };
+}
+
+macro_rules! builtin {
+    ($($t:ty),* $(,)?) => {$(
+        oxidask_graph::inventory::submit! { RecordType::of::<$t>() }
+    )*};
+}
+
+builtin!(
+    String,
+    u8,
+    u16,
+    u32,
+    u64,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    f32,
+    f64,
+    bool,
+    serde_json::Value,
+    Vec<String>,
+    (String, i64),
+    (String, u64),
+    (String, usize),
+);
+
+// Partition codecs of the built-in types the graph crate has none for
+// (`Vec<serde_json::Value>` is registered in `codec`; `Vec<String>`,
+// `Vec<u64>`, … have the graph crate's, which `part` then uses).
+oxidask_graph::register_value!(Vec<Vec<String>>, crate::codec::RecordsCodec);
+oxidask_graph::register_value!(Vec<(String, i64)>, crate::codec::RecordsCodec);
+oxidask_graph::register_value!(Vec<(String, usize)>, crate::codec::RecordsCodec);
