@@ -891,3 +891,317 @@ mod groupby_concurrent {
         });
     }
 }
+
+/// Bags whose pipelines are data: sources, `#[oxidask::remote]` steps and
+/// registered record types run the same plain and after a round trip
+/// through bytes; closures stay local and say how to register them.
+mod as_data {
+    use std::io::Write;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use oxidask::bag::{self as db, Bag};
+    use oxidask::prelude::*;
+    use oxidask_testing::{LastRun, both_ways, round_trip};
+    use proptest::prelude::*;
+    use serde::{Deserialize, Serialize};
+    use serde_json::Value as Json;
+
+    #[oxidask::remote]
+    fn triple(x: i64) -> i64 {
+        x * 3
+    }
+
+    #[oxidask::remote]
+    fn is_even(x: &i64) -> bool {
+        x % 2 == 0
+    }
+
+    #[oxidask::remote]
+    fn with_neighbour(x: i64) -> Vec<i64> {
+        vec![x, x + 1]
+    }
+
+    #[oxidask::remote]
+    fn reversed(xs: Vec<i64>) -> Vec<i64> {
+        xs.into_iter().rev().collect()
+    }
+
+    #[oxidask::remote]
+    fn as_i64(x: u64) -> i64 {
+        x as i64
+    }
+
+    /// A user's record type, registered so pipelines over it can leave the
+    /// process.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Person {
+        name: String,
+        age: u32,
+    }
+    oxidask::bag::register_record!(Person);
+
+    /// Registered nowhere: a pipeline reading it stays in the process.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Unlisted {
+        name: String,
+    }
+
+    #[oxidask::remote]
+    fn person_name(p: Person) -> String {
+        p.name
+    }
+
+    #[oxidask::remote]
+    fn adult(p: &Person) -> bool {
+        p.age >= 18
+    }
+
+    #[oxidask::remote]
+    fn json_name(v: Json) -> String {
+        v["name"].as_str().unwrap_or_default().to_string()
+    }
+
+    #[oxidask::remote]
+    fn unlisted_name(p: Unlisted) -> String {
+        p.name
+    }
+
+    #[oxidask::remote]
+    fn shout(s: String) -> String {
+        s.to_uppercase()
+    }
+
+    fn partitioned() -> impl Strategy<Value = Vec<Vec<i64>>> {
+        prop::collection::vec(prop::collection::vec(-50i64..50, 0..12), 1..9)
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("oxidask-bag-data-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn people(n: usize, seed: u64) -> Vec<Person> {
+        (0..n)
+            .map(|i| Person {
+                name: format!("p{}", (i as u64 * 7 + seed) % 13),
+                age: ((i as u64 * 11 + seed) % 40) as u32,
+            })
+            .collect()
+    }
+
+    /// Writes `people` as JSON lines to `name` (gzipped for `.gz`).
+    fn write_people(dir: &std::path::Path, name: &str, people: &[Person]) -> PathBuf {
+        let path = dir.join(name);
+        let mut text = String::new();
+        for p in people {
+            text.push_str(&serde_json::to_string(p).unwrap());
+            text.push('\n');
+        }
+        let mut f = std::fs::File::create(&path).unwrap();
+        if name.ends_with(".gz") {
+            let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+            gz.write_all(text.as_bytes()).unwrap();
+            gz.finish().unwrap();
+        } else {
+            f.write_all(text.as_bytes()).unwrap();
+        }
+        path
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Stored partitions and ranges through every registered step form.
+        #[test]
+        fn registered_steps_match_iterators(parts in partitioned(), n in 0u64..60, np in 1usize..6) {
+            let all: Vec<i64> = parts.concat();
+            let got = both_ways(|| {
+                db::from_partitions(parts.clone())
+                    .map(triple)
+                    .filter(is_even)
+                    .flat_map(with_neighbour)
+                    .compute()
+                    .unwrap()
+            });
+            let want: Vec<i64> = all
+                .iter()
+                .map(|x| x * 3)
+                .filter(|x| x % 2 == 0)
+                .flat_map(|x| [x, x + 1])
+                .collect();
+            prop_assert_eq!(got, want);
+
+            let got = both_ways(|| db::from_partitions(parts.clone()).map_partitions(reversed).compute().unwrap());
+            let want: Vec<i64> = parts.iter().flat_map(|p| p.iter().rev().copied()).collect();
+            prop_assert_eq!(got, want);
+
+            let got = both_ways(|| db::range(n, np).unwrap().map(as_i64).map(triple).compute().unwrap());
+            prop_assert_eq!(got, (0..n as i64).map(|x| x * 3).collect::<Vec<_>>());
+        }
+
+        /// JSON lines, plain and gzipped, typed (a registered user struct)
+        /// and untyped, and text lines.
+        #[test]
+        fn file_sources_match_the_records(n in 0usize..40, seed in 0u64..1000, blocksize in 16u64..400) {
+            let d = dir(&format!("files-{seed}-{n}"));
+            let ps = people(n, seed);
+            let plain = write_people(&d, "a.jsonl", &ps);
+            let gz = write_people(&d, "b.jsonl.gz", &ps);
+            let adults: Vec<String> = ps.iter().filter(|p| p.age >= 18).map(|p| p.name.clone()).collect();
+            let names: Vec<String> = ps.iter().map(|p| p.name.clone()).collect();
+
+            let opts = db::JsonOptions::new().blocksize(blocksize);
+            let got = both_ways(|| {
+                db::read_json_lines_with::<Person>(&plain, &opts).unwrap()
+                    .filter(adult)
+                    .map(person_name)
+                    .compute()
+                    .unwrap()
+            });
+            prop_assert_eq!(&got, &adults);
+            let got = both_ways(|| {
+                db::read_json_lines::<Person>(&gz).unwrap().filter(adult).map(person_name).compute().unwrap()
+            });
+            prop_assert_eq!(&got, &adults);
+            let got = both_ways(|| {
+                db::read_json_lines::<Json>(vec![plain.clone(), gz.clone()]).unwrap()
+                    .map(json_name)
+                    .compute()
+                    .unwrap()
+            });
+            prop_assert_eq!(got, [names.clone(), names.clone()].concat());
+            let got = both_ways(|| {
+                db::read_text_with(&plain, &db::TextOptions::new().blocksize(blocksize)).unwrap()
+                    .map(shout)
+                    .compute()
+                    .unwrap()
+            });
+            let lines: Vec<String> = ps.iter().map(|p| serde_json::to_string(p).unwrap().to_uppercase()).collect();
+            prop_assert_eq!(got, lines);
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+
+    #[test]
+    fn a_closure_step_runs_locally_and_fails_to_encode_naming_the_task() {
+        let bag = db::range(10, 2).unwrap().map(|x| x + 1);
+        assert_eq!(bag.compute().unwrap(), (1..11).collect::<Vec<u64>>());
+        let e = round_trip(|| bag.compute()).unwrap_err().to_string();
+        assert!(e.contains("range+map"), "the task is named: {e}");
+        assert!(e.contains("#[oxidask::remote]"), "the fix is named: {e}");
+        // The same pipeline with a registered function leaves the process.
+        let data = db::range(10, 2).unwrap().map(as_i64).map(triple);
+        assert_eq!(
+            round_trip(|| data.compute()).unwrap(),
+            (0..10).map(|x| x * 3).collect::<Vec<i64>>()
+        );
+    }
+
+    #[test]
+    fn an_unregistered_record_type_is_an_error_naming_it() {
+        let d = dir("unlisted");
+        let path = write_people(&d, "u.jsonl", &people(3, 1));
+        let bag = db::read_json_lines::<Unlisted>(&path)
+            .unwrap()
+            .map(unlisted_name);
+        assert_eq!(bag.compute().unwrap().len(), 3, "it runs locally");
+        let e = round_trip(|| bag.compute()).unwrap_err().to_string();
+        assert!(
+            e.contains("Unlisted") && e.contains("register_record!"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// The persisted pipeline's graph: one shared op, one index per task.
+    fn task_graph<T: db::Record>(bag: &Bag<T>) -> oxidask::graph::TaskGraph {
+        let stored = bag.persist_layer();
+        stored
+            .graph()
+            .cull(&stored.keys())
+            .unwrap()
+            .to_task_graph()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_encoded_pipeline_graph_is_small_per_task() {
+        let d = dir("small");
+        let path = write_people(&d, "p.jsonl", &people(4_000, 3));
+        // 1,000 blocks: the block list is written once, in the shared op.
+        let bag = db::read_json_lines_with::<Person>(&path, &db::JsonOptions::new().blocksize(60))
+            .unwrap()
+            .filter(adult)
+            .map(person_name);
+        let g = task_graph(&bag);
+        let tasks = g.len();
+        assert!(bag.npartitions() >= 1_000, "{}", bag.npartitions());
+        let bytes = g.to_bytes().unwrap();
+        let per_task = bytes.len() / tasks;
+        // The block list (path, start, end per block) is part of the op:
+        // beyond it, each task is a key and an index.
+        println!("json pipeline: {per_task} bytes per task over {tasks} tasks");
+        assert!(
+            per_task <= 100,
+            "{per_task} bytes per task over {tasks} tasks"
+        );
+        let back = oxidask::graph::TaskGraph::from_bytes(&bytes).unwrap();
+        assert_eq!(back.len(), tasks);
+
+        let big = db::range(1_000_000, 10_000)
+            .unwrap()
+            .map(as_i64)
+            .map(triple);
+        let g = task_graph(&big);
+        let bytes = g.to_bytes().unwrap();
+        let per_task = bytes.len() / g.len();
+        println!(
+            "range pipeline: {per_task} bytes per task over {} tasks",
+            g.len()
+        );
+        assert!(
+            per_task <= 40,
+            "{per_task} bytes per task over {} tasks",
+            g.len()
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_string_partition_decodes_with_its_codec_through_bytes_and_spill() {
+        let parts: Vec<Vec<String>> = (0..6)
+            .map(|p| (0..50).map(|i| format!("line {p}.{i} ü")).collect())
+            .collect();
+        let bag = db::from_partitions(parts.clone());
+        // Literal partitions in a graph, through bytes.
+        let g = task_graph(&bag);
+        let back = oxidask::graph::TaskGraph::from_bytes(&g.to_bytes().unwrap()).unwrap();
+        let keys = bag.keys();
+        let values = oxidask::scheduler::compute_with(back, &keys, &ComputeOptions::new()).unwrap();
+        for (v, want) in values.iter().zip(&parts) {
+            assert_eq!(v.downcast_ref::<Vec<String>>().unwrap(), want);
+        }
+        // Spilled and read back under a memory limit, then through a step.
+        let d = dir("spill");
+        let spills = Arc::new(LastRun::default());
+        let opts = ComputeOptions::new()
+            .scheduler(SchedulerChoice::Sync)
+            .memory_limit(Some(4_000))
+            .spill_dir(&d)
+            .callback(spills.clone());
+        let got = bag
+            .map(shout)
+            .persist_layer()
+            .map(shout)
+            .compute_with(&opts)
+            .unwrap();
+        let want: Vec<String> = parts.concat().iter().map(|s| s.to_uppercase()).collect();
+        assert_eq!(got, want);
+        assert!(spills.spilled() > 0, "the limit was meant to spill");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

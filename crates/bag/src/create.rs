@@ -11,8 +11,8 @@ use oxidask_graph::{
 use oxidask_graph::push::PushFeed;
 
 use crate::bag::{Bag, Record, arg, part};
-use crate::pipeline::Source;
 use crate::error::{Error, Result};
+use crate::pipeline::Source;
 
 /// A bag of `items` in `npartitions` partitions of near-equal length (the
 /// first ones one longer), like `dask.bag.from_sequence(seq, npartitions=n)`.

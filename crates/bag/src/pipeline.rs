@@ -71,7 +71,10 @@ impl Step {
         let (form, what) = match self {
             Step::Map(_) => (forms.and_then(|p| p.map), "fn(A) -> B (a map)"),
             Step::Filter(_) => (forms.and_then(|p| p.filter), "fn(&A) -> bool (a filter)"),
-            Step::FlatMap(_) => (forms.and_then(|p| p.flat_map), "fn(A) -> Vec<B> (a flat map)"),
+            Step::FlatMap(_) => (
+                forms.and_then(|p| p.flat_map),
+                "fn(A) -> Vec<B> (a flat map)",
+            ),
             Step::Partition(_) => (
                 forms.and_then(|p| p.partition),
                 "fn(Vec<A>) -> Vec<B> (a partition map)",
@@ -120,7 +123,9 @@ impl Pipeline {
         let mut feed = match &self.source {
             Source::Stored { record } => (records::lookup(record)?.stored)(),
             Source::Range { n, np } => ErasedFeed::new(range_feed(*n, *np)),
-            Source::Text { blocks, lossy } => ErasedFeed::new(text_feed(file_blocks(blocks), *lossy)),
+            Source::Text { blocks, lossy } => {
+                ErasedFeed::new(text_feed(file_blocks(blocks), *lossy))
+            }
             Source::Json {
                 record,
                 blocks,

@@ -12,8 +12,8 @@ use super::block::{self, FileBlock, Line, Position};
 use super::paths::{IntoPaths, expand};
 use super::source::{BlockSpec, text_feed};
 use crate::bag::{Bag, Origin, Record};
-use crate::pipeline::Source;
 use crate::error::{Error, Result};
+use crate::pipeline::Source;
 
 /// Uncompressed files larger than this are split into several partitions.
 pub const DEFAULT_BLOCKSIZE: u64 = 32 * 1024 * 1024;
