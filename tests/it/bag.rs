@@ -1086,6 +1086,113 @@ mod as_data {
         }
     }
 
+    #[oxidask::remote]
+    fn by_count_then_name(x: &(String, usize)) -> (usize, std::cmp::Reverse<String>) {
+        (x.1, std::cmp::Reverse(x.0.clone()))
+    }
+
+    #[oxidask::remote]
+    fn json_text(v: Json) -> String {
+        match v {
+            Json::String(s) => s,
+            other => other.to_string(),
+        }
+    }
+
+    #[oxidask::remote]
+    fn magnitude(x: &i64) -> i64 {
+        x.abs()
+    }
+
+    /// Frequencies in order of first appearance.
+    fn frequencies<T: Clone + Eq + std::hash::Hash>(xs: &[T]) -> Vec<(T, usize)> {
+        let mut seen: Vec<(T, usize)> = Vec::new();
+        let mut at: std::collections::HashMap<T, usize> = std::collections::HashMap::new();
+        for x in xs {
+            match at.get(x) {
+                Some(&i) => seen[i].1 += 1,
+                None => {
+                    at.insert(x.clone(), seen.len());
+                    seen.push((x.clone(), 1));
+                }
+            }
+        }
+        seen
+    }
+
+    /// The `k` largest by `key`, ties by position (a stable sort).
+    fn topk<T: Clone, K: Ord>(xs: &[T], k: usize, key: impl Fn(&T) -> K) -> Vec<T> {
+        let mut v = xs.to_vec();
+        v.sort_by_key(|x| std::cmp::Reverse(key(x)));
+        v.truncate(k);
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// count, frequencies, distinct and topk with a registered key.
+        #[test]
+        fn aggregations_match_iterators(parts in partitioned(), k in 0usize..6) {
+            let all: Vec<i64> = parts.concat();
+            let bag = || db::from_partitions(parts.clone()).map(triple);
+            let tripled: Vec<i64> = all.iter().map(|x| x * 3).collect();
+            prop_assert_eq!(both_ways(|| bag().count().compute().unwrap()), all.len());
+            prop_assert_eq!(both_ways(|| bag().frequencies().compute().unwrap()), frequencies(&tripled));
+            let mut distinct = Vec::new();
+            for x in &tripled {
+                if !distinct.contains(x) {
+                    distinct.push(*x);
+                }
+            }
+            prop_assert_eq!(both_ways(|| bag().distinct().compute().unwrap()), distinct);
+            prop_assert_eq!(
+                both_ways(|| bag().topk(k, magnitude).compute().unwrap()),
+                topk(&tripled, k, |x| x.abs())
+            );
+        }
+
+        /// The JSON-records workload, typed and untyped, plain and .gz:
+        /// read → name → frequencies → top k, all of it data.
+        #[test]
+        fn the_json_records_pipeline_matches(n in 0usize..60, seed in 0u64..1000, k in 1usize..5) {
+            let d = dir(&format!("records-{seed}-{n}"));
+            let ps = people(n, seed);
+            let files = vec![write_people(&d, "a.jsonl", &ps), write_people(&d, "b.jsonl.gz", &ps)];
+            let names: Vec<String> = [ps.clone(), ps.clone()].concat().into_iter().map(|p| p.name).collect();
+            let want = topk(&frequencies(&names), k, |(s, c)| (*c, std::cmp::Reverse(s.clone())));
+            let typed = both_ways(|| {
+                db::read_json_lines::<Person>(files.clone()).unwrap()
+                    .map(person_name)
+                    .frequencies()
+                    .topk(k, by_count_then_name)
+                    .compute()
+                    .unwrap()
+            });
+            prop_assert_eq!(&typed, &want);
+            let untyped = both_ways(|| {
+                db::read_json_lines::<Json>(files.clone()).unwrap()
+                    .pluck("name")
+                    .map(json_text)
+                    .frequencies()
+                    .topk(k, by_count_then_name)
+                    .compute()
+                    .unwrap()
+            });
+            prop_assert_eq!(&untyped, &want);
+            let with_default = both_ways(|| {
+                db::read_json_lines::<Json>(files.clone()).unwrap()
+                    .pluck_or("nickname", Json::String("none".into()))
+                    .map(json_text)
+                    .count()
+                    .compute()
+                    .unwrap()
+            });
+            prop_assert_eq!(with_default, names.len());
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+
     #[test]
     fn a_closure_step_runs_locally_and_fails_to_encode_naming_the_task() {
         let bag = db::range(10, 2).unwrap().map(|x| x + 1);

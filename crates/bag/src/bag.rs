@@ -160,6 +160,22 @@ impl<T: Record> Feed<T> {
     }
 }
 
+/// `prev` followed by a record-wise step: every record `x` (the `j`-th
+/// arriving in partition `i`) goes through `step(i, j, x, sink)`.
+pub(crate) fn chain<T: Record, U>(
+    prev: Feed<T>,
+    step: impl Fn(u32, usize, T, Sink<'_, U>) -> Result<(), OpError> + Send + Sync + 'static,
+) -> Arc<FeedFn<U>> {
+    Arc::new(move |i, base, sink| {
+        let mut j = 0usize;
+        prev.run(i, base, &mut |x| {
+            let r = step(i, j, x, &mut *sink);
+            j += 1;
+            r
+        })
+    })
+}
+
 /// A lazy, partitioned collection of records of type `T`, like `dask.bag`.
 ///
 /// Build one with [`from_sequence`](crate::from_sequence),
@@ -315,16 +331,7 @@ impl<T: Record> Bag<T> {
         origin: Option<Origin>,
         step: impl Fn(u32, usize, T, Sink<'_, U>) -> Result<(), OpError> + Send + Sync + 'static,
     ) -> Bag<U> {
-        let prev = self.feed.clone();
-        let feed: Arc<FeedFn<U>> = Arc::new(move |i, base, sink| {
-            let mut j = 0usize;
-            prev.run(i, base, &mut |x| {
-                let r = step(i, j, x, &mut *sink);
-                j += 1;
-                r
-            })
-        });
-        self.with_feed(name, step_label, origin, feed)
+        self.with_feed(name, step_label, origin, chain(self.feed.clone(), step))
     }
 
     /// Adds one whole-partition step: partition `i`'s records are collected

@@ -49,18 +49,27 @@ pub(crate) enum Step {
     Filter(String),
     FlatMap(String),
     Partition(String),
+    /// `pluck` of untyped JSON records; the default as JSON text.
+    Pluck {
+        path: Vec<crate::pluck::Step>,
+        default: Option<String>,
+    },
 }
 
 impl Step {
-    fn function(&self) -> &str {
-        match self {
+    /// Extends `feed` with this step's typed stage.
+    fn apply(&self, feed: ErasedFeed) -> Result<ErasedFeed, String> {
+        let name = match self {
             Step::Map(f) | Step::Filter(f) | Step::FlatMap(f) | Step::Partition(f) => f,
-        }
+            Step::Pluck { path, default } => {
+                return crate::pluck::pluck_json_stage(feed, path, default.as_deref());
+            }
+        };
+        (Step::stage(self, name)?)(feed)
     }
 
-    /// The stage this step builds, from its function's registry entry.
-    fn stage(&self) -> Result<StageFn, String> {
-        let name = self.function();
+    /// The stage of a step calling `name`, from its registry entry.
+    fn stage(&self, name: &str) -> Result<StageFn, String> {
         let f = remote::lookup(name).ok_or_else(|| {
             format!(
                 "no function {name} is registered in this program (mark it \
@@ -79,6 +88,7 @@ impl Step {
                 forms.and_then(|p| p.partition),
                 "fn(Vec<A>) -> Vec<B> (a partition map)",
             ),
+            Step::Pluck { .. } => (None, "a pluck"),
         };
         form.ok_or_else(|| format!("{name} is not of the form {what}"))
     }
@@ -119,7 +129,7 @@ impl Pipeline {
     }
 
     /// Rebuilds the typed pipeline from registry entries.
-    fn build(&self) -> Result<ErasedFeed, String> {
+    pub(crate) fn build(&self) -> Result<ErasedFeed, String> {
         let mut feed = match &self.source {
             Source::Stored { record } => (records::lookup(record)?.stored)(),
             Source::Range { n, np } => ErasedFeed::new(range_feed(*n, *np)),
@@ -133,7 +143,7 @@ impl Pipeline {
             } => (records::lookup(record)?.json)(blocks.clone(), *lossy),
         };
         for step in &self.steps {
-            feed = (step.stage()?)(feed)?;
+            feed = step.apply(feed)?;
         }
         Ok(feed)
     }

@@ -16,6 +16,9 @@ use std::sync::{Arc, OnceLock};
 use oxidask_graph::push::{ErasedFeed, PushFeed};
 use oxidask_graph::{OpError, Value};
 
+use std::hash::Hash;
+
+use crate::agg::{self, Agg, AggRun};
 use crate::bag::{Record, arg, part};
 use crate::io::{BlockSpec, json_feed};
 
@@ -28,13 +31,16 @@ pub(crate) type PartitionFn = Arc<dyn Fn(u32, Value) -> Result<Value, OpError> +
 #[doc(hidden)]
 pub struct RecordType {
     /// `std::any::type_name` of the record type: its registry name.
-    pub name: fn() -> &'static str,
+    pub(crate) name: fn() -> &'static str,
     /// A feed of the records of a stored partition (`Vec<T>`).
-    pub stored: fn() -> ErasedFeed,
+    pub(crate) stored: fn() -> ErasedFeed,
     /// A feed parsing JSON-lines blocks into records.
-    pub json: fn(Vec<BlockSpec>, bool) -> ErasedFeed,
+    pub(crate) json: fn(Vec<BlockSpec>, bool) -> ErasedFeed,
     /// Runs a feed into a stored partition.
-    pub collect: fn(ErasedFeed) -> Result<PartitionFn, String>,
+    pub(crate) collect: fn(ErasedFeed) -> Result<PartitionFn, String>,
+    /// Rebuilds an aggregation over a feed (those needing `Hash + Eq` only
+    /// for types registered as hashing).
+    pub(crate) aggregate: fn(&Agg, ErasedFeed) -> Result<AggRun, String>,
 }
 
 oxidask_graph::inventory::collect!(RecordType);
@@ -47,6 +53,16 @@ impl RecordType {
             stored: stored::<T>,
             json: json::<T>,
             collect: collect::<T>,
+            aggregate: agg::any::<T>,
+        }
+    }
+
+    /// The entry of `T`, with the aggregations of records that hash
+    /// (`frequencies`, `distinct`).
+    pub const fn hashed<T: Record + Hash + Eq>() -> RecordType {
+        RecordType {
+            aggregate: agg::hashed::<T>,
+            ..RecordType::of::<T>()
         }
     }
 }
@@ -94,7 +110,9 @@ pub(crate) fn lookup(name: &str) -> Result<&'static RecordType, String> {
 
 /// Registers a record type so that bag pipelines over it can be written to
 /// bytes and rebuilt in another process of the same program (and its stored
-/// partitions decoded there): `register_record!(Person);` next to the type.
+/// partitions decoded there): `register_record!(Person);` next to the type,
+/// or `register_record!(Person, hash);` for a type that is `Hash + Eq`
+/// (then `frequencies` and `distinct` of it are data too).
 /// Built-in types (`String`, numbers, `bool`, `serde_json::Value`,
 /// `Vec<String>`, `(String, i64)`, `(String, u64)`, `(String, usize)`) are
 /// registered by the crate.
@@ -106,16 +124,22 @@ macro_rules! register_record {
         }
         $crate::__private::register_value!(::std::vec::Vec<$t>, $crate::__private::RecordsCodec);
     };
+    ($t:ty, hash) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::RecordType::hashed::<$t>()
+        }
+        $crate::__private::register_value!(::std::vec::Vec<$t>, $crate::__private::RecordsCodec);
+    };
 }
 
 macro_rules! builtin {
-    ($($t:ty),* $(,)?) => {$(
-        oxidask_graph::inventory::submit! { RecordType::of::<$t>() }
+    ($kind:ident: $($t:ty),* $(,)?) => {$(
+        oxidask_graph::inventory::submit! { RecordType::$kind::<$t>() }
     )*};
 }
 
 builtin!(
-    String,
+    hashed: String,
     u8,
     u16,
     u32,
@@ -125,15 +149,13 @@ builtin!(
     i16,
     i32,
     i64,
-    f32,
-    f64,
     bool,
-    serde_json::Value,
     Vec<String>,
     (String, i64),
     (String, u64),
     (String, usize),
 );
+builtin!(of: f32, f64, serde_json::Value);
 
 // Partition codecs of the built-in types the graph crate has none for
 // (`Vec<serde_json::Value>` is registered in `codec`; `Vec<String>`,

@@ -16,11 +16,12 @@
 use std::sync::Arc;
 
 use oxidask_graph::{
-    Arg, FnOp, HighLevelGraph, Key, MaterializedLayer, OpError, Task, TaskGraph, Tokenizer, Value,
+    Arg, HighLevelGraph, Key, MaterializedLayer, Op, OpError, Task, TaskGraph, Tokenizer, Value,
     unique_token,
 };
 
-use crate::bag::{Bag, Item, Record, Records, arg, layer_name, part, val};
+use crate::agg::{Agg, AggDesc, AggOp, AggRun, Role};
+use crate::bag::{Bag, Feed, Item, Record, Records, arg, layer_name, part, val};
 use crate::error::Error;
 
 /// Partials each combine task reads, unless set otherwise.
@@ -28,7 +29,7 @@ pub const SPLIT_EVERY: usize = 8;
 
 type ChunkFn<T, A> = dyn Fn(Records<T>) -> Result<A, OpError> + Send + Sync;
 type CombineFn<A> = dyn Fn(Vec<A>) -> Result<A, OpError> + Send + Sync;
-type FinishFn<A> = dyn Fn(A) -> Result<Value, OpError> + Send + Sync;
+pub(crate) type FinishFn<A> = dyn Fn(A) -> Result<Value, OpError> + Send + Sync;
 
 /// The three functions of an aggregation; see the module docs.
 pub(crate) struct Reduction<T, A> {
@@ -39,6 +40,9 @@ pub(crate) struct Reduction<T, A> {
     pub split_every: usize,
     pub chunk: Arc<ChunkFn<T, A>>,
     pub combine: Arc<CombineFn<A>>,
+    /// The aggregation as data, when it can be rebuilt from bytes (see the
+    /// `agg` module); `None` for closures.
+    pub agg: Option<Agg>,
 }
 
 impl<T: Record, A: Record> Reduction<T, A> {
@@ -54,6 +58,40 @@ impl<T: Record, A: Record> Reduction<T, A> {
             split_every: SPLIT_EVERY,
             chunk: Arc::new(chunk),
             combine: Arc::new(combine),
+            agg: None,
+        }
+    }
+
+    /// The same reduction, described as `agg`.
+    pub(crate) fn described(mut self, agg: Option<Agg>) -> Self {
+        self.agg = agg;
+        self
+    }
+
+    /// The three task functions over partitions fed by `feed`, as values
+    /// in and out: the chunk (base value and index → partial), the combine
+    /// (partials → partial) and the final task (partials → `finish`ed).
+    /// The local graph and a graph decoded from bytes both run these.
+    pub(crate) fn run(self, feed: Feed<T>, finish: Arc<FinishFn<A>>) -> AggRun {
+        let chunk = self.chunk;
+        let combine = self.combine;
+        let merge = combine.clone();
+        AggRun {
+            chunk: Arc::new(move |i, base| Ok(val(chunk(Records::new(i, base, feed.clone()))?))),
+            combine: Arc::new(move |args: Vec<Value>| {
+                let parts = args
+                    .into_iter()
+                    .map(arg::<A>)
+                    .collect::<Result<Vec<A>, _>>()?;
+                Ok(val(merge(parts)?))
+            }),
+            last: Arc::new(move |args: Vec<Value>| {
+                let parts = args
+                    .into_iter()
+                    .map(arg::<A>)
+                    .collect::<Result<Vec<A>, _>>()?;
+                finish(combine(parts)?)
+            }),
         }
     }
 
@@ -74,13 +112,13 @@ impl<T: Record, A: Record> Reduction<T, A> {
     /// Builds the tree over `bag`; the final task, under `out`, runs
     /// `finish(combine(last partials))`.
     fn build(
-        self,
+        mut self,
         bag: &Bag<T>,
         finish: Arc<FinishFn<A>>,
         as_partition: bool,
     ) -> (HighLevelGraph, Key) {
         let split_every = self.split_every.max(2);
-        let mut token = self.token;
+        let mut token = std::mem::take(&mut self.token);
         token.add(&(split_every as u64)).add(&as_partition);
         let name = layer_name(self.prefix, &bag.chain, token);
         let partial: Arc<str> = Arc::from(format!(
@@ -90,34 +128,33 @@ impl<T: Record, A: Record> Reduction<T, A> {
         ));
         let prefix = self.prefix;
 
-        let chunk = self.chunk;
-        let feed = bag.feed.clone();
-        let chunk_op = FnOp::arc(
+        let desc = match (&bag.spec, &self.agg) {
+            (Some(pipeline), Some(agg)) => Some(Arc::new(AggDesc {
+                pipeline: (**pipeline).clone(),
+                record: std::any::type_name::<T>().to_string(),
+                agg: agg.clone(),
+            })),
+            _ => None,
+        };
+        let run = self.run(bag.feed.clone(), finish);
+        let chunk_op: Arc<dyn Op> = Arc::new(AggOp::new(
+            Role::Chunk,
             format!("{}+{prefix}-chunk", bag.label),
-            move |mut args: Vec<Value>| {
-                let (Some(index), Some(base)) = (args.pop(), args.pop()) else {
-                    return Err("chunk op called without its two arguments".into());
-                };
-                let i = *index.downcast_ref::<u32>()?;
-                Ok(val(chunk(Records::new(i, base, feed.clone()))?))
-            },
-        );
-        let combine = self.combine;
-        let merge = combine.clone();
-        let combine_op = FnOp::arc(format!("{prefix}-combine"), move |args: Vec<Value>| {
-            let parts = args
-                .into_iter()
-                .map(arg::<A>)
-                .collect::<Result<Vec<A>, _>>()?;
-            Ok(val(merge(parts)?))
-        });
-        let final_op = FnOp::arc(format!("{prefix}-aggregate"), move |args: Vec<Value>| {
-            let parts = args
-                .into_iter()
-                .map(arg::<A>)
-                .collect::<Result<Vec<A>, _>>()?;
-            finish(combine(parts)?)
-        });
+            desc.clone(),
+            &run,
+        ));
+        let combine_op: Arc<dyn Op> = Arc::new(AggOp::new(
+            Role::Combine,
+            format!("{prefix}-combine"),
+            desc.clone(),
+            &run,
+        ));
+        let final_op: Arc<dyn Op> = Arc::new(AggOp::new(
+            Role::Final,
+            format!("{prefix}-aggregate"),
+            desc,
+            &run,
+        ));
 
         let mut g = TaskGraph::new();
         let mut level: Vec<Key> = (0..bag.npartitions)
@@ -167,7 +204,15 @@ impl<T: Record, A: Record> Reduction<T, A> {
         bag: &Bag<T>,
         finish: impl Fn(A) -> Result<R, OpError> + Send + Sync + 'static,
     ) -> Item<R> {
-        let finish: Arc<FinishFn<A>> = Arc::new(move |a| Ok(val(finish(a)?)));
+        self.into_item_with(bag, item_finish(finish))
+    }
+
+    /// [`into_item`](Reduction::into_item) with the finish already wrapped.
+    pub(crate) fn into_item_with<R: Record>(
+        self,
+        bag: &Bag<T>,
+        finish: Arc<FinishFn<A>>,
+    ) -> Item<R> {
         let (graph, key) = self.build(bag, finish, false);
         Item::new(graph, key)
     }
@@ -178,10 +223,46 @@ impl<T: Record, A: Record> Reduction<T, A> {
         bag: &Bag<T>,
         finish: impl Fn(A) -> Result<Vec<U>, OpError> + Send + Sync + 'static,
     ) -> Bag<U> {
-        let finish: Arc<FinishFn<A>> = Arc::new(move |a| Ok(part(finish(a)?)));
+        self.into_bag_with(bag, bag_finish(finish))
+    }
+
+    /// [`into_bag`](Reduction::into_bag) with the finish already wrapped.
+    pub(crate) fn into_bag_with<U: Record>(self, bag: &Bag<T>, finish: Arc<FinishFn<A>>) -> Bag<U> {
         let (graph, key) = self.build(bag, finish, true);
         Bag::stored_in(graph, key.name_arc().clone(), 1, None)
     }
+}
+
+/// A finish giving a single value (an [`Item`]'s).
+pub(crate) fn item_finish<A: 'static, R: Record>(
+    finish: impl Fn(A) -> Result<R, OpError> + Send + Sync + 'static,
+) -> Arc<FinishFn<A>> {
+    Arc::new(move |a| Ok(val(finish(a)?)))
+}
+
+/// A finish giving one stored partition (a one-partition bag's).
+pub(crate) fn bag_finish<A: 'static, U: Record>(
+    finish: impl Fn(A) -> Result<Vec<U>, OpError> + Send + Sync + 'static,
+) -> Arc<FinishFn<A>> {
+    Arc::new(move |a| Ok(part(finish(a)?)))
+}
+
+/// `count` as a reduction and its finish.
+pub(crate) fn count_parts<T: Record>() -> (Reduction<T, usize>, Arc<FinishFn<usize>>) {
+    let r = Reduction::new(
+        "count",
+        named("count"),
+        |r: Records<T>| {
+            let mut n = 0usize;
+            r.for_each(|_| {
+                n += 1;
+                Ok(())
+            })?;
+            Ok(n)
+        },
+        |c: Vec<usize>| Ok(c.into_iter().sum()),
+    );
+    (r.described(Some(Agg::Count)), item_finish(Ok))
 }
 
 fn named(what: &str) -> Tokenizer {
@@ -270,20 +351,8 @@ fn extreme<T: Record + PartialOrd>(
 impl<T: Record> Bag<T> {
     /// The number of records.
     pub fn count(&self) -> Item<usize> {
-        Reduction::new(
-            "count",
-            named("count"),
-            |r: Records<T>| {
-                let mut n = 0usize;
-                r.for_each(|_| {
-                    n += 1;
-                    Ok(())
-                })?;
-                Ok(n)
-            },
-            |c: Vec<usize>| Ok(c.into_iter().sum()),
-        )
-        .into_item(self, Ok)
+        let (r, finish) = count_parts::<T>();
+        r.into_item_with(self, finish)
     }
 
     /// Whether `pred` holds for any record (false for an empty bag).

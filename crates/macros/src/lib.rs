@@ -129,7 +129,8 @@ fn expand(mut input: DeriveInput) -> syn::Result<Tokens> {
 ///
 /// Arguments must be owned types or shared references (taken from task
 /// values; a reference lends the value); the result is
-/// stored as a task value (it must implement `DataSize`). A function
+/// stored as a task value (with its real size and codec when its type
+/// implements `DataSize`; else it runs but cannot spill or be sent). A function
 /// returning `Result<T, E>` fails its task with `E`. Generic functions,
 /// methods and `async fn` cannot be registered; wrap a generic function in
 /// a plain one per type. Inside the oxidask workspace, say where the graph
@@ -228,9 +229,13 @@ fn expand_remote(attr: Tokens, func: &syn::ItemFn) -> syn::Result<Tokens> {
         syn::ReturnType::Default => false,
     };
     let wrap = if returns_result {
-        quote!(#ident(#(#names),*).map(#krate::Value::new).map_err(::core::convert::Into::into))
+        quote!(#ident(#(#names),*)
+            .map(|r| (&#krate::remote::Wrap::new(r)).wrap_value())
+            .map_err(::core::convert::Into::into))
     } else {
-        quote!(::core::result::Result::Ok(#krate::Value::new(#ident(#(#names),*))))
+        quote!(::core::result::Result::Ok(
+            (&#krate::remote::Wrap::new(#ident(#(#names),*))).wrap_value()
+        ))
     };
     let nargs = names.len();
     let per_record = per_record(&krate, ident, &args, &sig.output);
@@ -248,6 +253,8 @@ fn expand_remote(attr: Tokens, func: &syn::ItemFn) -> syn::Result<Tokens> {
                                 NAME, #nargs, args.len()
                             ).into());
                         }
+                        #[allow(unused_imports)]
+                        use #krate::remote::{WrapAny as _, WrapSized as _};
                         #[allow(unused_mut, unused_variables)]
                         let mut it = args.into_iter();
                         #(#takes)*
@@ -306,12 +313,18 @@ fn per_record(
             partition,
         )
     };
+    let pointer = if *lend {
+        quote!(#ident as fn(&#arg) -> #ret)
+    } else {
+        quote!(#ident as fn(#arg) -> #ret)
+    };
     quote! {
         ::core::option::Option::Some(#krate::remote::PerRecord {
             map: #map,
             filter: #filter,
             flat_map: #flat_map,
             partition: #partition,
+            pointer: || ::std::boxed::Box::new(#pointer),
         })
     }
 }

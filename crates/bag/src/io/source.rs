@@ -17,8 +17,7 @@ use crate::bag::Record;
 /// One block of a file: the bytes `start..end` (of the decompressed file,
 /// for a whole compressed file).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[doc(hidden)]
-pub struct BlockSpec {
+pub(crate) struct BlockSpec {
     path: PathBuf,
     start: u64,
     end: u64,
