@@ -41,6 +41,9 @@ pub struct RecordType {
     /// Rebuilds an aggregation over a feed (those needing `Hash + Eq` only
     /// for types registered as hashing).
     pub(crate) aggregate: fn(&Agg, ErasedFeed) -> Result<AggRun, String>,
+    /// Rebuilds a groupby's split (given its pipeline) or combine, for a
+    /// registered key function.
+    pub(crate) groupby: fn(&str, Option<ErasedFeed>) -> Result<crate::agg::ValuesFn, String>,
 }
 
 oxidask_graph::inventory::collect!(RecordType);
@@ -54,6 +57,7 @@ impl RecordType {
             json: json::<T>,
             collect: collect::<T>,
             aggregate: agg::any::<T>,
+            groupby: crate::groupby::rebuild::<T>,
         }
     }
 
