@@ -1193,6 +1193,122 @@ mod as_data {
         }
     }
 
+    #[oxidask::remote]
+    fn last_digit(x: &i64) -> i64 {
+        x.rem_euclid(10)
+    }
+
+    #[oxidask::remote]
+    fn name_key(p: &Person) -> String {
+        p.name.clone()
+    }
+
+    /// Groups in order of first appearance, records in bag order.
+    fn groups<T: Clone, K: Eq + Clone>(xs: &[T], key: impl Fn(&T) -> K) -> Vec<(K, Vec<T>)> {
+        let mut out: Vec<(K, Vec<T>)> = Vec::new();
+        for x in xs {
+            let k = key(x);
+            match out.iter_mut().find(|(g, _)| *g == k) {
+                Some((_, v)) => v.push(x.clone()),
+                None => out.push((k, vec![x.clone()])),
+            }
+        }
+        out
+    }
+
+    /// The groups of a groupby result, sorted by key (output partitions
+    /// follow the hash, not the input).
+    fn sorted<K: Ord, T>(mut g: Vec<(K, Vec<T>)>) -> Vec<(K, Vec<T>)> {
+        g.sort_by(|a, b| a.0.cmp(&b.0));
+        g
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// groupby with a registered key: the shuffle's ops are data, under
+        /// a memory limit small enough to spill.
+        #[test]
+        fn groupby_with_a_registered_key_matches_under_a_memory_limit(
+            parts in prop::collection::vec(prop::collection::vec(-500i64..500, 0..300), 1..6),
+            m in 1usize..5,
+        ) {
+            let d = dir(&format!("groupby-{}-{m}", parts.len()));
+            let all = parts.concat();
+            // Above any single partition (all records in one group list at
+            // worst), below what the run holds at once: results spill.
+            let opts = ComputeOptions::new()
+                .scheduler(SchedulerChoice::Threaded)
+                .num_workers(2)
+                .memory_limit(Some(all.len() * 16 + 2_048))
+                .spill_dir(&d);
+            let got = both_ways(|| {
+                let bag = db::from_partitions(parts.clone()).map(triple);
+                let options = db::GroupbyOptions::new().npartitions(m).shuffle_dir(&d);
+                sorted(bag.groupby_with(last_digit, &options).unwrap().compute_with(&opts).unwrap())
+            });
+            let tripled: Vec<i64> = all.iter().map(|x| x * 3).collect();
+            prop_assert_eq!(got, sorted(groups(&tripled, |x| x.rem_euclid(10))));
+            prop_assert!(std::fs::read_dir(&d).unwrap().next().is_none(), "files left behind");
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+
+    #[test]
+    fn a_spilling_groupby_round_trips() {
+        let d = dir("groupby-spill");
+        let parts: Vec<Vec<i64>> = (0..8)
+            .map(|p| (0..400).map(|i| (i * 37 + p * 11) % 1000).collect())
+            .collect();
+        let spills = Arc::new(LastRun::default());
+        let opts = ComputeOptions::new()
+            .scheduler(SchedulerChoice::Sync)
+            .memory_limit(Some(30_000))
+            .spill_dir(&d)
+            .callback(spills.clone());
+        let run = || {
+            let options = db::GroupbyOptions::new().npartitions(4).shuffle_dir(&d);
+            let g = db::from_partitions(parts.clone())
+                .groupby_with(last_digit, &options)
+                .unwrap();
+            let got = sorted(g.compute_with(&opts).unwrap());
+            (got, spills.spilled() > 0)
+        };
+        let (got, spilled) = both_ways(run);
+        assert_eq!(got, sorted(groups(&parts.concat(), |x| x.rem_euclid(10))));
+        assert!(spilled, "the limit was meant to spill");
+        assert!(
+            std::fs::read_dir(&d).unwrap().next().is_none(),
+            "files left behind"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn groupby_of_typed_records_from_files_round_trips() {
+        let d = dir("groupby-files");
+        let ps = people(200, 5);
+        let path = write_people(&d, "g.jsonl.gz", &ps);
+        let got = both_ways(|| {
+            sorted(
+                db::read_json_lines::<Person>(&path)
+                    .unwrap()
+                    .groupby(name_key)
+                    .compute()
+                    .unwrap(),
+            )
+        });
+        assert_eq!(got, sorted(groups(&ps, |p| p.name.clone())));
+        // A closure key still works here, and says what to register there.
+        let local = db::read_json_lines::<Person>(&path)
+            .unwrap()
+            .groupby(|p: &Person| p.age);
+        assert_eq!(local.compute().unwrap().len(), groups(&ps, |p| p.age).len());
+        let e = round_trip(|| local.compute()).unwrap_err().to_string();
+        assert!(e.contains("#[oxidask::remote]"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn a_closure_step_runs_locally_and_fails_to_encode_naming_the_task() {
         let bag = db::range(10, 2).unwrap().map(|x| x + 1);
