@@ -11,11 +11,9 @@ use std::hash::Hash;
 use indexmap::{IndexMap, IndexSet};
 use oxidask_graph::Tokenizer;
 
-use std::sync::Arc;
-
 use crate::agg::{Agg, topk_agg};
 use crate::bag::{Bag, Record, Records};
-use crate::reduce::{FinishFn, Reduction, SPLIT_EVERY, bag_finish};
+use crate::reduce::{Planned, Reduction, SPLIT_EVERY, bag_finish};
 
 pub(crate) type Map<K, V> = IndexMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type Set<K> = IndexSet<K, foldhash::fast::RandomState>;
@@ -56,8 +54,7 @@ impl<T: Record + Hash + Eq> Bag<T> {
 
 /// `frequencies` as a reduction and its finish (the local bag and a graph
 /// decoded from bytes build it here alike).
-pub(crate) fn frequencies_parts<T: Record + Hash + Eq>()
--> (Reduction<T, Map<T, usize>>, Arc<FinishFn<Map<T, usize>>>) {
+pub(crate) fn frequencies_parts<T: Record + Hash + Eq>() -> Planned<T, Map<T, usize>> {
     let mut t = Tokenizer::new();
     t.add("frequencies");
     let r = Reduction::new(
@@ -78,8 +75,7 @@ pub(crate) fn frequencies_parts<T: Record + Hash + Eq>()
 }
 
 /// `distinct` as a reduction and its finish.
-pub(crate) fn distinct_parts<T: Record + Hash + Eq>()
--> (Reduction<T, Set<T>>, Arc<FinishFn<Set<T>>>) {
+pub(crate) fn distinct_parts<T: Record + Hash + Eq>() -> Planned<T, Set<T>> {
     let mut t = Tokenizer::new();
     t.add("distinct");
     let r = Reduction::new(
@@ -111,10 +107,7 @@ pub(crate) fn distinct_parts<T: Record + Hash + Eq>()
 pub(crate) fn topk_parts<T: Record, K: Ord>(
     k: usize,
     key: impl Fn(&T) -> K + Send + Sync + 'static,
-) -> (
-    Reduction<T, Vec<(u32, u64, T)>>,
-    Arc<FinishFn<Vec<(u32, u64, T)>>>,
-) {
+) -> Planned<T, Vec<(u32, u64, T)>> {
     let key = std::sync::Arc::new(key);
     let key2 = key.clone();
     let r = Reduction::of_closures(

@@ -31,6 +31,10 @@ type ChunkFn<T, A> = dyn Fn(Records<T>) -> Result<A, OpError> + Send + Sync;
 type CombineFn<A> = dyn Fn(Vec<A>) -> Result<A, OpError> + Send + Sync;
 pub(crate) type FinishFn<A> = dyn Fn(A) -> Result<Value, OpError> + Send + Sync;
 
+/// A reduction with its finish: what an aggregation's constructor returns,
+/// for the local bag and for a graph decoded from bytes alike.
+pub(crate) type Planned<T, A> = (Reduction<T, A>, Arc<FinishFn<A>>);
+
 /// The three functions of an aggregation; see the module docs.
 pub(crate) struct Reduction<T, A> {
     pub prefix: &'static str,
@@ -248,7 +252,7 @@ pub(crate) fn bag_finish<A: 'static, U: Record>(
 }
 
 /// `count` as a reduction and its finish.
-pub(crate) fn count_parts<T: Record>() -> (Reduction<T, usize>, Arc<FinishFn<usize>>) {
+pub(crate) fn count_parts<T: Record>() -> Planned<T, usize> {
     let r = Reduction::new(
         "count",
         named("count"),
