@@ -1131,7 +1131,8 @@ mod as_data {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
-        /// count, frequencies, distinct and topk with a registered key.
+        /// count, frequencies, distinct, topk with a registered key, sum,
+        /// min, max, mean, var, std, repartition and take.
         #[test]
         fn aggregations_match_iterators(parts in partitioned(), k in 0usize..6) {
             let all: Vec<i64> = parts.concat();
@@ -1149,6 +1150,42 @@ mod as_data {
             prop_assert_eq!(
                 both_ways(|| bag().topk(k, magnitude).compute().unwrap()),
                 topk(&tripled, k, |x| x.abs())
+            );
+            prop_assert_eq!(both_ways(|| bag().sum().compute().unwrap()), tripled.iter().sum::<i64>());
+            prop_assert_eq!(both_ways(|| bag().min().compute().ok()), tripled.iter().min().copied());
+            let max = both_ways(|| bag().max().compute().map_err(|e| e.to_string()));
+            match tripled.iter().max() {
+                Some(m) => prop_assert_eq!(max, Ok(*m)),
+                None => prop_assert!(max.unwrap_err().contains("max of an empty bag")),
+            }
+            let n = tripled.len();
+            let mean = both_ways(|| bag().mean().compute().map_err(|e| e.to_string()));
+            let var = both_ways(|| bag().var(1.0).compute().unwrap().to_bits());
+            let std = both_ways(|| bag().std(0.0).compute().unwrap().to_bits());
+            if n == 0 {
+                prop_assert!(mean.unwrap_err().contains("mean of an empty bag"));
+            } else {
+                let m = tripled.iter().sum::<i64>() as f64 / n as f64;
+                prop_assert!((mean.unwrap() - m).abs() < 1e-9);
+                let ss: f64 = tripled.iter().map(|x| (*x as f64 - m).powi(2)).sum();
+                let sd = (ss / n as f64).sqrt();
+                prop_assert!((f64::from_bits(std) - sd).abs() < 1e-9 * sd.max(1.0));
+                if n > 1 {
+                    let v = ss / (n - 1) as f64;
+                    prop_assert!((f64::from_bits(var) - v).abs() < 1e-9 * v.max(1.0));
+                } else {
+                    prop_assert!(f64::from_bits(var).is_nan());
+                }
+            }
+            for np in [1usize, 3, 11] {
+                prop_assert_eq!(
+                    both_ways(|| bag().repartition(np).unwrap().map(triple).compute().unwrap()),
+                    tripled.iter().map(|x| x * 3).collect::<Vec<_>>()
+                );
+            }
+            prop_assert_eq!(
+                both_ways(|| bag().take(k * 3).unwrap()),
+                tripled.iter().take(k * 3).copied().collect::<Vec<_>>()
             );
         }
 

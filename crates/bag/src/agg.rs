@@ -23,7 +23,7 @@ use crate::bag::{Feed, Record};
 use crate::keyed::{distinct_parts, frequencies_parts, topk_parts};
 use crate::pipeline::Pipeline;
 use crate::records::{self, PartitionFn};
-use crate::reduce::count_parts;
+use crate::reduce::{Moment, Numeric, count_parts, extreme_parts, moments_parts, sum_parts};
 
 /// An aggregation a graph can carry as data.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,6 +36,14 @@ pub(crate) enum Agg {
     Distinct,
     /// `topk(k, key)` with `key` a registered `fn(&T) -> K`.
     Topk { k: u64, key: String },
+    /// `sum` (numbers).
+    Sum,
+    /// `min` (numbers).
+    Min,
+    /// `max` (numbers).
+    Max,
+    /// `mean`, `var` or `std` with `ddof` (numbers).
+    Moments { what: Moment, ddof: f64 },
 }
 
 /// A task function over values: partials in, a partial or result out.
@@ -163,7 +171,58 @@ pub(crate) fn any<T: Record>(agg: &Agg, feed: ErasedFeed) -> Result<AggRun, Stri
                 name.rsplit("::").next().unwrap_or(name)
             ))
         }
+        Agg::Sum | Agg::Min | Agg::Max | Agg::Moments { .. } => {
+            Err(format!("{agg:?} is for numbers, not {}", type_name::<T>()))
+        }
     }
+}
+
+/// The aggregations of numbers (and, with `H`, of records that hash),
+/// rebuilt for `T`.
+fn numbers<T: Numeric + std::iter::Sum<T> + PartialOrd>(
+    agg: &Agg,
+    erased: ErasedFeed,
+    otherwise: fn(&Agg, ErasedFeed) -> Result<AggRun, String>,
+) -> Result<AggRun, String> {
+    if !matches!(agg, Agg::Sum | Agg::Min | Agg::Max | Agg::Moments { .. }) {
+        return otherwise(agg, erased);
+    }
+    let feed = Feed::Chain(erased.typed::<T>()?);
+    match agg {
+        Agg::Sum => {
+            let (r, finish) = sum_parts::<T>();
+            Ok(r.run(feed, finish))
+        }
+        Agg::Min | Agg::Max => {
+            let (what, want) = match agg {
+                Agg::Min => ("min", std::cmp::Ordering::Less),
+                _ => ("max", std::cmp::Ordering::Greater),
+            };
+            let (r, finish) = extreme_parts::<T>(what, want);
+            Ok(r.run(feed, finish))
+        }
+        Agg::Moments { what, ddof } => {
+            let (r, finish) = moments_parts::<T>(*what, *ddof);
+            Ok(r.run(feed, finish))
+        }
+        _ => Err(format!("{agg:?} is not an aggregation of numbers")),
+    }
+}
+
+/// The aggregations of integers: numbers that hash.
+pub(crate) fn integers<T: Numeric + std::iter::Sum<T> + Ord + Hash>(
+    agg: &Agg,
+    erased: ErasedFeed,
+) -> Result<AggRun, String> {
+    numbers::<T>(agg, erased, hashed::<T>)
+}
+
+/// The aggregations of floating-point numbers.
+pub(crate) fn floats<T: Numeric + std::iter::Sum<T> + PartialOrd>(
+    agg: &Agg,
+    erased: ErasedFeed,
+) -> Result<AggRun, String> {
+    numbers::<T>(agg, erased, any::<T>)
 }
 
 /// The aggregations of a record type that hashes, rebuilt for `T`.

@@ -49,6 +49,8 @@ pub(crate) enum Step {
     Filter(String),
     FlatMap(String),
     Partition(String),
+    /// The first `n` records of each partition (`take`).
+    Head(u64),
     /// `pluck` of untyped JSON records; the default as JSON text.
     Pluck {
         path: Vec<crate::pluck::Step>,
@@ -63,6 +65,10 @@ impl Step {
             Step::Map(f) | Step::Filter(f) | Step::FlatMap(f) | Step::Partition(f) => f,
             Step::Pluck { path, default } => {
                 return crate::pluck::pluck_json_stage(feed, path, default.as_deref());
+            }
+            Step::Head(n) => {
+                let n = usize::try_from(*n).map_err(|e| e.to_string())?;
+                return (records::lookup(feed.record())?.head)(feed, n);
             }
         };
         (Step::stage(self, name)?)(feed)
@@ -88,7 +94,7 @@ impl Step {
                 forms.and_then(|p| p.partition),
                 "fn(Vec<A>) -> Vec<B> (a partition map)",
             ),
-            Step::Pluck { .. } => (None, "a pluck"),
+            Step::Pluck { .. } | Step::Head(_) => (None, "a step of no function"),
         };
         form.ok_or_else(|| format!("{name} is not of the form {what}"))
     }

@@ -19,8 +19,9 @@ use oxidask_graph::{OpError, Value};
 use std::hash::Hash;
 
 use crate::agg::{self, Agg, AggRun};
-use crate::bag::{Record, arg, part};
+use crate::bag::{Feed, Record, arg, part};
 use crate::io::{BlockSpec, json_feed};
+use crate::reduce::Numeric;
 
 /// Runs a whole partition: the partition's base value and index in, the
 /// stored partition (or partial) out.
@@ -44,7 +45,16 @@ pub struct RecordType {
     /// Rebuilds a groupby's split (given its pipeline) or combine, for a
     /// registered key function.
     pub(crate) groupby: fn(&str, Option<ErasedFeed>) -> Result<crate::agg::ValuesFn, String>,
+    /// Concatenates stored partitions (`repartition` to fewer).
+    pub(crate) concat: ValuesFnPtr,
+    /// Cuts a piece of a stored partition (`repartition` to more).
+    pub(crate) slice: ValuesFnPtr,
+    /// Extends a feed with `head(n)` (the first `n` records).
+    pub(crate) head: fn(ErasedFeed, usize) -> Result<ErasedFeed, String>,
 }
+
+/// A task function of values, as a plain function pointer.
+pub(crate) type ValuesFnPtr = fn(Vec<Value>) -> Result<Value, OpError>;
 
 oxidask_graph::inventory::collect!(RecordType);
 
@@ -58,6 +68,26 @@ impl RecordType {
             collect: collect::<T>,
             aggregate: agg::any::<T>,
             groupby: crate::groupby::rebuild::<T>,
+            concat: crate::reshape::concat::<T>,
+            slice: crate::reshape::slice::<T>,
+            head: head::<T>,
+        }
+    }
+
+    /// The entry of an integer type: the aggregations of numbers and of
+    /// records that hash.
+    pub(crate) const fn integer<T: Numeric + std::iter::Sum<T> + Ord + Hash>() -> RecordType {
+        RecordType {
+            aggregate: agg::integers::<T>,
+            ..RecordType::of::<T>()
+        }
+    }
+
+    /// The entry of a floating-point type: the aggregations of numbers.
+    pub(crate) const fn float<T: Numeric + std::iter::Sum<T> + PartialOrd>() -> RecordType {
+        RecordType {
+            aggregate: agg::floats::<T>,
+            ..RecordType::of::<T>()
         }
     }
 
@@ -75,6 +105,11 @@ fn stored<T: Record>() -> ErasedFeed {
     let feed: Arc<PushFeed<T>> =
         Arc::new(|_, base, sink| arg::<Vec<T>>(base)?.into_iter().try_for_each(sink));
     ErasedFeed::new(feed)
+}
+
+fn head<T: Record>(feed: ErasedFeed, n: usize) -> Result<ErasedFeed, String> {
+    let feed = Feed::Chain(feed.typed::<T>()?);
+    Ok(ErasedFeed::new(crate::transform::head_feed(feed, n)))
 }
 
 fn json<T: Record>(blocks: Vec<BlockSpec>, lossy: bool) -> ErasedFeed {
@@ -142,24 +177,17 @@ macro_rules! builtin {
     )*};
 }
 
+builtin!(integer: u8, u16, u32, u64, usize, i8, i16, i32, i64);
+builtin!(float: f32, f64);
 builtin!(
     hashed: String,
-    u8,
-    u16,
-    u32,
-    u64,
-    usize,
-    i8,
-    i16,
-    i32,
-    i64,
     bool,
     Vec<String>,
     (String, i64),
     (String, u64),
     (String, usize),
 );
-builtin!(of: f32, f64, serde_json::Value);
+builtin!(of: serde_json::Value);
 
 // Partition codecs of the built-in types the graph crate has none for
 // (`Vec<serde_json::Value>` is registered in `codec`; `Vec<String>`,

@@ -460,23 +460,88 @@ impl<T: Record + std::iter::Sum<T>> Bag<T> {
     /// separately and then together, so floating-point sums may differ from a
     /// sequential loop in the last bits.
     pub fn sum(&self) -> Item<T> {
-        Reduction::new(
-            "sum",
-            named("sum"),
-            |r: Records<T>| {
-                let mut acc: Option<T> = None;
-                r.for_each(|x| {
-                    acc = Some(match acc.take() {
-                        None => x,
-                        Some(a) => [a, x].into_iter().sum(),
-                    });
-                    Ok(())
-                })?;
-                Ok(acc.unwrap_or_else(|| std::iter::empty().sum()))
-            },
-            |parts: Vec<T>| Ok(parts.into_iter().sum()),
-        )
-        .into_item(self, Ok)
+        let (r, finish) = sum_parts::<T>();
+        r.into_item_with(self, finish)
+    }
+}
+
+/// `sum` as a reduction and its finish.
+pub(crate) fn sum_parts<T: Record + std::iter::Sum<T>>() -> Planned<T, T> {
+    let r = Reduction::new(
+        "sum",
+        named("sum"),
+        |r: Records<T>| {
+            let mut acc: Option<T> = None;
+            r.for_each(|x| {
+                acc = Some(match acc.take() {
+                    None => x,
+                    Some(a) => [a, x].into_iter().sum(),
+                });
+                Ok(())
+            })?;
+            Ok(acc.unwrap_or_else(|| std::iter::empty().sum()))
+        },
+        |parts: Vec<T>| Ok(parts.into_iter().sum()),
+    );
+    (r.described(Some(Agg::Sum)), item_finish(Ok))
+}
+
+/// `min` (`want = Less`) or `max` as a reduction and its finish.
+pub(crate) fn extreme_parts<T: Record + PartialOrd>(
+    what: &'static str,
+    want: std::cmp::Ordering,
+) -> Planned<T, Option<T>> {
+    let r = Reduction::new(
+        what,
+        named(what),
+        move |r: Records<T>| extreme(r, want),
+        move |parts: Vec<Option<T>>| Ok(parts.into_iter().fold(None, |a, b| pick(a, b, want))),
+    );
+    let agg = if want == std::cmp::Ordering::Less {
+        Agg::Min
+    } else {
+        Agg::Max
+    };
+    let finish = item_finish(move |r: Option<T>| r.ok_or_else(|| Error::Empty { what }.into()));
+    (r.described(Some(agg)), finish)
+}
+
+/// `mean`, `var` or `std` (`what`) with `ddof` as a reduction and its finish.
+pub(crate) fn moments_parts<T: Numeric>(what: Moment, ddof: f64) -> Planned<T, Moments> {
+    let name = what.name();
+    let mut t = named(name);
+    t.add(&ddof);
+    let r = Reduction::new(name, t, moments, |parts: Vec<Moments>| {
+        Ok(merge_moments(parts))
+    });
+    let finish = item_finish(move |(n, mean, m2): Moments| -> Result<f64, OpError> {
+        let dof = n as f64 - ddof;
+        Ok(match what {
+            Moment::Mean if n == 0 => return Err(Error::Empty { what: "mean" }.into()),
+            Moment::Mean => mean,
+            _ if dof <= 0.0 => f64::NAN,
+            Moment::Var => m2 / dof,
+            Moment::Std => (m2 / dof).sqrt(),
+        })
+    });
+    (r.described(Some(Agg::Moments { what, ddof })), finish)
+}
+
+/// Which statistic of the moments a reduction finishes with.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Moment {
+    Mean,
+    Var,
+    Std,
+}
+
+impl Moment {
+    fn name(self) -> &'static str {
+        match self {
+            Moment::Mean => "mean",
+            Moment::Var => "var",
+            Moment::Std => "std",
+        }
     }
 }
 
@@ -493,13 +558,8 @@ impl<T: Record + PartialOrd> Bag<T> {
     }
 
     fn extreme(&self, what: &'static str, want: std::cmp::Ordering) -> Item<T> {
-        Reduction::new(
-            what,
-            named(what),
-            move |r: Records<T>| extreme(r, want),
-            move |parts: Vec<Option<T>>| Ok(parts.into_iter().fold(None, |a, b| pick(a, b, want))),
-        )
-        .into_item(self, move |r| r.ok_or_else(|| Error::Empty { what }.into()))
+        let (r, finish) = extreme_parts::<T>(what, want);
+        r.into_item_with(self, finish)
     }
 }
 
@@ -507,52 +567,21 @@ impl<T: Numeric> Bag<T> {
     /// The arithmetic mean. Fails on an empty bag (`mean of an empty bag`),
     /// as Dask's `Bag.mean` does (it divides by a zero count).
     pub fn mean(&self) -> Item<f64> {
-        self.moments("mean", |(n, mean, _)| {
-            if n == 0 {
-                Err(Error::Empty { what: "mean" })
-            } else {
-                Ok(mean)
-            }
-        })
+        let (r, finish) = moments_parts::<T>(Moment::Mean, 0.0);
+        r.into_item_with(self, finish)
     }
 
     /// The variance with `ddof` delta degrees of freedom (0: population, 1:
     /// sample; a float as in NumPy and for arrays); NaN when there are no
     /// more records than `ddof`.
     pub fn var(&self, ddof: f64) -> Item<f64> {
-        self.moments_ddof("var", ddof, move |(n, _, m2)| {
-            let dof = n as f64 - ddof;
-            Ok(if dof <= 0.0 { f64::NAN } else { m2 / dof })
-        })
+        let (r, finish) = moments_parts::<T>(Moment::Var, ddof);
+        r.into_item_with(self, finish)
     }
 
     /// The standard deviation: the square root of [`var`](Bag::var).
     pub fn std(&self, ddof: f64) -> Item<f64> {
-        self.moments_ddof("std", ddof, move |(n, _, m2)| {
-            let dof = n as f64 - ddof;
-            Ok(if dof <= 0.0 {
-                f64::NAN
-            } else {
-                (m2 / dof).sqrt()
-            })
-        })
-    }
-
-    fn moments(&self, what: &'static str, finish: fn(Moments) -> Result<f64, Error>) -> Item<f64> {
-        self.moments_ddof(what, 0.0, finish)
-    }
-
-    fn moments_ddof(
-        &self,
-        what: &'static str,
-        ddof: f64,
-        finish: impl Fn(Moments) -> Result<f64, Error> + Send + Sync + 'static,
-    ) -> Item<f64> {
-        let mut t = named(what);
-        t.add(&ddof);
-        Reduction::new(what, t, moments, |parts: Vec<Moments>| {
-            Ok(merge_moments(parts))
-        })
-        .into_item(self, move |m| Ok(finish(m)?))
+        let (r, finish) = moments_parts::<T>(Moment::Std, ddof);
+        r.into_item_with(self, finish)
     }
 }

@@ -8,7 +8,7 @@ use oxidask_graph::{Tokenizer, unique_token};
 
 use std::sync::Arc;
 
-use crate::bag::{Bag, Origin, Record, Stop, describe, layer_name};
+use crate::bag::{Bag, Feed, FeedFn, Origin, Record, Stop, describe, layer_name};
 use crate::error::Error;
 use crate::pipeline::{Step, remote_step};
 
@@ -183,28 +183,34 @@ impl<T: Record> Bag<T> {
         let mut t = Tokenizer::new();
         t.add(&n);
         let name = layer_name("head", &self.chain, t);
-        let prev = self.feed.clone();
         self.with_feed(
             name,
             "head",
             self.origin.clone(),
-            Arc::new(move |i, base, sink| {
-                let mut left = n;
-                if left == 0 {
-                    return Ok(());
-                }
-                let run = prev.run(i, base, &mut |x| {
-                    sink(x)?;
-                    left -= 1;
-                    if left == 0 { Err(Stop.into()) } else { Ok(()) }
-                });
-                match run {
-                    Err(e) if e.is::<Stop>() => Ok(()),
-                    other => other,
-                }
-            }),
+            head_feed(self.feed.clone(), n),
         )
+        .described(self, Some(Step::Head(n as u64)))
     }
+}
+
+/// `prev` cut to its first `n` records per partition; the rest of the
+/// partition is not produced.
+pub(crate) fn head_feed<T: Record>(prev: Feed<T>, n: usize) -> Arc<FeedFn<T>> {
+    Arc::new(move |i, base, sink| {
+        let mut left = n;
+        if left == 0 {
+            return Ok(());
+        }
+        let run = prev.run(i, base, &mut |x| {
+            sink(x)?;
+            left -= 1;
+            if left == 0 { Err(Stop.into()) } else { Ok(()) }
+        });
+        match run {
+            Err(e) if e.is::<Stop>() => Ok(()),
+            other => other,
+        }
+    })
 }
 
 impl<T, U> Bag<T>
