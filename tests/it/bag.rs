@@ -1346,6 +1346,26 @@ mod as_data {
         let _ = std::fs::remove_dir_all(&d);
     }
 
+    #[oxidask::remote]
+    fn load_block(i: i64) -> Vec<i64> {
+        (i * 10..i * 10 + 7).collect()
+    }
+
+    #[test]
+    fn a_bag_from_registered_delayed_loaders_round_trips() {
+        use oxidask::delayed::{Delayed, delayed};
+        let got = both_ways(|| {
+            let parts: Vec<Delayed<Vec<i64>>> =
+                (0..4i64).map(|i| delayed!(load_block(i))).collect();
+            let bag = db::from_delayed(&parts).map(triple);
+            (bag.compute().unwrap(), bag.count().compute().unwrap())
+        });
+        let want: Vec<i64> = (0..4i64)
+            .flat_map(|i| (i * 10..i * 10 + 7).map(|x| x * 3))
+            .collect();
+        assert_eq!(got, (want, 28));
+    }
+
     #[test]
     fn a_closure_step_runs_locally_and_fails_to_encode_naming_the_task() {
         let bag = db::range(10, 2).unwrap().map(|x| x + 1);

@@ -4,15 +4,15 @@ use std::sync::Arc;
 
 use oxidask_delayed::Delayed;
 use oxidask_graph::{
-    Arg, FnOp, HighLevelGraph, Key, MaterializedLayer, Task, TaskGraph, Tokenizer, Value,
-    unique_token,
+    Arg, HighLevelGraph, Key, MaterializedLayer, Task, TaskGraph, Tokenizer, unique_token,
 };
 
 use oxidask_graph::push::PushFeed;
 
-use crate::bag::{Bag, Record, arg, part};
+use crate::bag::{Bag, Record, part};
 use crate::error::{Error, Result};
 use crate::pipeline::Source;
+use crate::reshape::{Piece, Repartition};
 
 /// A bag of `items` in `npartitions` partitions of near-equal length (the
 /// first ones one longer), like `dask.bag.from_sequence(seq, npartitions=n)`.
@@ -131,13 +131,9 @@ pub fn from_delayed<T: Record>(parts: &[Delayed<Vec<T>>]) -> Bag<T> {
     for d in parts {
         graph.merge(d.to_graph());
     }
-    // The delayed results are plain values; give them the partition codec.
-    let wrap = FnOp::arc("from-delayed", |mut args: Vec<Value>| {
-        let v = args
-            .pop()
-            .ok_or("from-delayed op called without its input")?;
-        Ok(part(arg::<Vec<T>>(v)?))
-    });
+    // The delayed results are plain values; give them the partition codec
+    // (a registered op: with registered delayed calls the bag is data).
+    let wrap = Repartition::arc::<T>(Piece::Adopt);
     for (i, k) in keys.iter().enumerate() {
         graph.insert(
             Key::with_index(name.clone(), &[i as u32]),

@@ -20,6 +20,9 @@ pub(crate) enum Piece {
     /// Cuts piece `r` of `k` out of one partition (`[r, k]` its second
     /// argument).
     Slice,
+    /// Makes a computed `Vec<T>` (a delayed result) a stored partition,
+    /// with the partition codec (`from_delayed`).
+    Adopt,
 }
 
 /// A repartition task over stored partitions of one record type: data
@@ -34,12 +37,12 @@ pub(crate) struct Repartition {
 impl Repartition {
     const NAME: &'static str = "oxidask.bag.repartition";
 
-    fn arc<T: Record>(piece: Piece) -> Arc<dyn Op> {
+    pub(crate) fn arc<T: Record>(piece: Piece) -> Arc<dyn Op> {
         Arc::new(Repartition {
             piece,
             record: std::any::type_name::<T>(),
             run: match piece {
-                Piece::Concat => concat::<T>,
+                Piece::Concat | Piece::Adopt => concat::<T>,
                 Piece::Slice => slice::<T>,
             },
         })
@@ -55,6 +58,7 @@ impl Op for Repartition {
         match self.piece {
             Piece::Concat => "repartition-concat",
             Piece::Slice => "repartition-split",
+            Piece::Adopt => "from-delayed",
         }
     }
 
@@ -72,7 +76,7 @@ fn decode_repartition(bytes: &[u8]) -> std::result::Result<Arc<dyn Op>, String> 
         postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
     let entry = records::lookup(&record)?;
     let run = match piece {
-        Piece::Concat => entry.concat,
+        Piece::Concat | Piece::Adopt => entry.concat,
         Piece::Slice => entry.slice,
     };
     Ok(Arc::new(Repartition {
