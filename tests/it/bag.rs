@@ -891,3 +891,597 @@ mod groupby_concurrent {
         });
     }
 }
+
+/// Bags whose pipelines are data: sources, `#[oxidask::remote]` steps and
+/// registered record types run the same plain and after a round trip
+/// through bytes; closures stay local and say how to register them.
+mod as_data {
+    use std::io::Write;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use oxidask::bag::{self as db, Bag};
+    use oxidask::prelude::*;
+    use oxidask_testing::{LastRun, both_ways, round_trip};
+    use proptest::prelude::*;
+    use serde::{Deserialize, Serialize};
+    use serde_json::Value as Json;
+
+    #[oxidask::remote]
+    fn triple(x: i64) -> i64 {
+        x * 3
+    }
+
+    #[oxidask::remote]
+    fn is_even(x: &i64) -> bool {
+        x % 2 == 0
+    }
+
+    #[oxidask::remote]
+    fn with_neighbour(x: i64) -> Vec<i64> {
+        vec![x, x + 1]
+    }
+
+    #[oxidask::remote]
+    fn reversed(xs: Vec<i64>) -> Vec<i64> {
+        xs.into_iter().rev().collect()
+    }
+
+    #[oxidask::remote]
+    fn as_i64(x: u64) -> i64 {
+        x as i64
+    }
+
+    /// A user's record type, registered so pipelines over it can leave the
+    /// process.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Person {
+        name: String,
+        age: u32,
+    }
+    oxidask::bag::register_record!(Person);
+
+    /// Registered nowhere: a pipeline reading it stays in the process.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Unlisted {
+        name: String,
+    }
+
+    #[oxidask::remote]
+    fn person_name(p: Person) -> String {
+        p.name
+    }
+
+    #[oxidask::remote]
+    fn adult(p: &Person) -> bool {
+        p.age >= 18
+    }
+
+    #[oxidask::remote]
+    fn json_name(v: Json) -> String {
+        v["name"].as_str().unwrap_or_default().to_string()
+    }
+
+    #[oxidask::remote]
+    fn unlisted_name(p: Unlisted) -> String {
+        p.name
+    }
+
+    #[oxidask::remote]
+    fn shout(s: String) -> String {
+        s.to_uppercase()
+    }
+
+    fn partitioned() -> impl Strategy<Value = Vec<Vec<i64>>> {
+        prop::collection::vec(prop::collection::vec(-50i64..50, 0..12), 1..9)
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("oxidask-bag-data-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn people(n: usize, seed: u64) -> Vec<Person> {
+        (0..n)
+            .map(|i| Person {
+                name: format!("p{}", (i as u64 * 7 + seed) % 13),
+                age: ((i as u64 * 11 + seed) % 40) as u32,
+            })
+            .collect()
+    }
+
+    /// Writes `people` as JSON lines to `name` (gzipped for `.gz`).
+    fn write_people(dir: &std::path::Path, name: &str, people: &[Person]) -> PathBuf {
+        let path = dir.join(name);
+        let mut text = String::new();
+        for p in people {
+            text.push_str(&serde_json::to_string(p).unwrap());
+            text.push('\n');
+        }
+        let mut f = std::fs::File::create(&path).unwrap();
+        if name.ends_with(".gz") {
+            let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+            gz.write_all(text.as_bytes()).unwrap();
+            gz.finish().unwrap();
+        } else {
+            f.write_all(text.as_bytes()).unwrap();
+        }
+        path
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Stored partitions and ranges through every registered step form.
+        #[test]
+        fn registered_steps_match_iterators(parts in partitioned(), n in 0u64..60, np in 1usize..6) {
+            let all: Vec<i64> = parts.concat();
+            let got = both_ways(|| {
+                db::from_partitions(parts.clone())
+                    .map(triple)
+                    .filter(is_even)
+                    .flat_map(with_neighbour)
+                    .compute()
+                    .unwrap()
+            });
+            let want: Vec<i64> = all
+                .iter()
+                .map(|x| x * 3)
+                .filter(|x| x % 2 == 0)
+                .flat_map(|x| [x, x + 1])
+                .collect();
+            prop_assert_eq!(got, want);
+
+            let got = both_ways(|| db::from_partitions(parts.clone()).map_partitions(reversed).compute().unwrap());
+            let want: Vec<i64> = parts.iter().flat_map(|p| p.iter().rev().copied()).collect();
+            prop_assert_eq!(got, want);
+
+            let got = both_ways(|| db::range(n, np).unwrap().map(as_i64).map(triple).compute().unwrap());
+            prop_assert_eq!(got, (0..n as i64).map(|x| x * 3).collect::<Vec<_>>());
+        }
+
+        /// JSON lines, plain and gzipped, typed (a registered user struct)
+        /// and untyped, and text lines.
+        #[test]
+        fn file_sources_match_the_records(n in 0usize..40, seed in 0u64..1000, blocksize in 16u64..400) {
+            let d = dir(&format!("files-{seed}-{n}"));
+            let ps = people(n, seed);
+            let plain = write_people(&d, "a.jsonl", &ps);
+            let gz = write_people(&d, "b.jsonl.gz", &ps);
+            let adults: Vec<String> = ps.iter().filter(|p| p.age >= 18).map(|p| p.name.clone()).collect();
+            let names: Vec<String> = ps.iter().map(|p| p.name.clone()).collect();
+
+            let opts = db::JsonOptions::new().blocksize(blocksize);
+            let got = both_ways(|| {
+                db::read_json_lines_with::<Person>(&plain, &opts).unwrap()
+                    .filter(adult)
+                    .map(person_name)
+                    .compute()
+                    .unwrap()
+            });
+            prop_assert_eq!(&got, &adults);
+            let got = both_ways(|| {
+                db::read_json_lines::<Person>(&gz).unwrap().filter(adult).map(person_name).compute().unwrap()
+            });
+            prop_assert_eq!(&got, &adults);
+            let got = both_ways(|| {
+                db::read_json_lines::<Json>(vec![plain.clone(), gz.clone()]).unwrap()
+                    .map(json_name)
+                    .compute()
+                    .unwrap()
+            });
+            prop_assert_eq!(got, [names.clone(), names.clone()].concat());
+            let got = both_ways(|| {
+                db::read_text_with(&plain, &db::TextOptions::new().blocksize(blocksize)).unwrap()
+                    .map(shout)
+                    .compute()
+                    .unwrap()
+            });
+            let lines: Vec<String> = ps.iter().map(|p| serde_json::to_string(p).unwrap().to_uppercase()).collect();
+            prop_assert_eq!(got, lines);
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+
+    #[oxidask::remote]
+    fn by_count_then_name(x: &(String, usize)) -> (usize, std::cmp::Reverse<String>) {
+        (x.1, std::cmp::Reverse(x.0.clone()))
+    }
+
+    #[oxidask::remote]
+    fn json_text(v: Json) -> String {
+        match v {
+            Json::String(s) => s,
+            other => other.to_string(),
+        }
+    }
+
+    #[oxidask::remote]
+    fn magnitude(x: &i64) -> i64 {
+        x.abs()
+    }
+
+    /// Frequencies in order of first appearance.
+    fn frequencies<T: Clone + Eq + std::hash::Hash>(xs: &[T]) -> Vec<(T, usize)> {
+        let mut seen: Vec<(T, usize)> = Vec::new();
+        let mut at: std::collections::HashMap<T, usize> = std::collections::HashMap::new();
+        for x in xs {
+            match at.get(x) {
+                Some(&i) => seen[i].1 += 1,
+                None => {
+                    at.insert(x.clone(), seen.len());
+                    seen.push((x.clone(), 1));
+                }
+            }
+        }
+        seen
+    }
+
+    /// The `k` largest by `key`, ties by position (a stable sort).
+    fn topk<T: Clone, K: Ord>(xs: &[T], k: usize, key: impl Fn(&T) -> K) -> Vec<T> {
+        let mut v = xs.to_vec();
+        v.sort_by_key(|x| std::cmp::Reverse(key(x)));
+        v.truncate(k);
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// count, frequencies, distinct, topk with a registered key, sum,
+        /// min, max, mean, var, std, repartition and take.
+        #[test]
+        fn aggregations_match_iterators(parts in partitioned(), k in 0usize..6) {
+            let all: Vec<i64> = parts.concat();
+            let bag = || db::from_partitions(parts.clone()).map(triple);
+            let tripled: Vec<i64> = all.iter().map(|x| x * 3).collect();
+            prop_assert_eq!(both_ways(|| bag().count().compute().unwrap()), all.len());
+            prop_assert_eq!(both_ways(|| bag().frequencies().compute().unwrap()), frequencies(&tripled));
+            let mut distinct = Vec::new();
+            for x in &tripled {
+                if !distinct.contains(x) {
+                    distinct.push(*x);
+                }
+            }
+            prop_assert_eq!(both_ways(|| bag().distinct().compute().unwrap()), distinct);
+            prop_assert_eq!(
+                both_ways(|| bag().topk(k, magnitude).compute().unwrap()),
+                topk(&tripled, k, |x| x.abs())
+            );
+            prop_assert_eq!(both_ways(|| bag().sum().compute().unwrap()), tripled.iter().sum::<i64>());
+            prop_assert_eq!(both_ways(|| bag().min().compute().ok()), tripled.iter().min().copied());
+            let max = both_ways(|| bag().max().compute().map_err(|e| e.to_string()));
+            match tripled.iter().max() {
+                Some(m) => prop_assert_eq!(max, Ok(*m)),
+                None => prop_assert!(max.unwrap_err().contains("max of an empty bag")),
+            }
+            let n = tripled.len();
+            let mean = both_ways(|| bag().mean().compute().map_err(|e| e.to_string()));
+            let var = both_ways(|| bag().var(1.0).compute().unwrap().to_bits());
+            let std = both_ways(|| bag().std(0.0).compute().unwrap().to_bits());
+            if n == 0 {
+                prop_assert!(mean.unwrap_err().contains("mean of an empty bag"));
+            } else {
+                let m = tripled.iter().sum::<i64>() as f64 / n as f64;
+                prop_assert!((mean.unwrap() - m).abs() < 1e-9);
+                let ss: f64 = tripled.iter().map(|x| (*x as f64 - m).powi(2)).sum();
+                let sd = (ss / n as f64).sqrt();
+                prop_assert!((f64::from_bits(std) - sd).abs() < 1e-9 * sd.max(1.0));
+                if n > 1 {
+                    let v = ss / (n - 1) as f64;
+                    prop_assert!((f64::from_bits(var) - v).abs() < 1e-9 * v.max(1.0));
+                } else {
+                    prop_assert!(f64::from_bits(var).is_nan());
+                }
+            }
+            for np in [1usize, 3, 11] {
+                prop_assert_eq!(
+                    both_ways(|| bag().repartition(np).unwrap().map(triple).compute().unwrap()),
+                    tripled.iter().map(|x| x * 3).collect::<Vec<_>>()
+                );
+            }
+            prop_assert_eq!(
+                both_ways(|| bag().take(k * 3).unwrap()),
+                tripled.iter().take(k * 3).copied().collect::<Vec<_>>()
+            );
+        }
+
+        /// The JSON-records workload, typed and untyped, plain and .gz:
+        /// read → name → frequencies → top k, all of it data.
+        #[test]
+        fn the_json_records_pipeline_matches(n in 0usize..60, seed in 0u64..1000, k in 1usize..5) {
+            let d = dir(&format!("records-{seed}-{n}"));
+            let ps = people(n, seed);
+            let files = vec![write_people(&d, "a.jsonl", &ps), write_people(&d, "b.jsonl.gz", &ps)];
+            let names: Vec<String> = [ps.clone(), ps.clone()].concat().into_iter().map(|p| p.name).collect();
+            let want = topk(&frequencies(&names), k, |(s, c)| (*c, std::cmp::Reverse(s.clone())));
+            let typed = both_ways(|| {
+                db::read_json_lines::<Person>(files.clone()).unwrap()
+                    .map(person_name)
+                    .frequencies()
+                    .topk(k, by_count_then_name)
+                    .compute()
+                    .unwrap()
+            });
+            prop_assert_eq!(&typed, &want);
+            let untyped = both_ways(|| {
+                db::read_json_lines::<Json>(files.clone()).unwrap()
+                    .pluck("name")
+                    .map(json_text)
+                    .frequencies()
+                    .topk(k, by_count_then_name)
+                    .compute()
+                    .unwrap()
+            });
+            prop_assert_eq!(&untyped, &want);
+            let with_default = both_ways(|| {
+                db::read_json_lines::<Json>(files.clone()).unwrap()
+                    .pluck_or("nickname", Json::String("none".into()))
+                    .map(json_text)
+                    .count()
+                    .compute()
+                    .unwrap()
+            });
+            prop_assert_eq!(with_default, names.len());
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+
+    #[oxidask::remote]
+    fn last_digit(x: &i64) -> i64 {
+        x.rem_euclid(10)
+    }
+
+    #[oxidask::remote]
+    fn name_key(p: &Person) -> String {
+        p.name.clone()
+    }
+
+    /// Groups in order of first appearance, records in bag order.
+    fn groups<T: Clone, K: Eq + Clone>(xs: &[T], key: impl Fn(&T) -> K) -> Vec<(K, Vec<T>)> {
+        let mut out: Vec<(K, Vec<T>)> = Vec::new();
+        for x in xs {
+            let k = key(x);
+            match out.iter_mut().find(|(g, _)| *g == k) {
+                Some((_, v)) => v.push(x.clone()),
+                None => out.push((k, vec![x.clone()])),
+            }
+        }
+        out
+    }
+
+    /// The groups of a groupby result, sorted by key (output partitions
+    /// follow the hash, not the input).
+    fn sorted<K: Ord, T>(mut g: Vec<(K, Vec<T>)>) -> Vec<(K, Vec<T>)> {
+        g.sort_by(|a, b| a.0.cmp(&b.0));
+        g
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// groupby with a registered key: the shuffle's ops are data, under
+        /// a memory limit small enough to spill.
+        #[test]
+        fn groupby_with_a_registered_key_matches_under_a_memory_limit(
+            parts in prop::collection::vec(prop::collection::vec(-500i64..500, 0..300), 1..6),
+            m in 1usize..5,
+        ) {
+            let d = dir(&format!("groupby-{}-{m}", parts.len()));
+            let all = parts.concat();
+            // Above any single partition (all records in one group list at
+            // worst), below what the run holds at once: results spill.
+            let opts = ComputeOptions::new()
+                .scheduler(SchedulerChoice::Threaded)
+                .num_workers(2)
+                .memory_limit(Some(all.len() * 16 + 2_048))
+                .spill_dir(&d);
+            let got = both_ways(|| {
+                let bag = db::from_partitions(parts.clone()).map(triple);
+                let options = db::GroupbyOptions::new().npartitions(m).shuffle_dir(&d);
+                sorted(bag.groupby_with(last_digit, &options).unwrap().compute_with(&opts).unwrap())
+            });
+            let tripled: Vec<i64> = all.iter().map(|x| x * 3).collect();
+            prop_assert_eq!(got, sorted(groups(&tripled, |x| x.rem_euclid(10))));
+            prop_assert!(std::fs::read_dir(&d).unwrap().next().is_none(), "files left behind");
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+
+    #[test]
+    fn a_spilling_groupby_round_trips() {
+        let d = dir("groupby-spill");
+        let parts: Vec<Vec<i64>> = (0..8)
+            .map(|p| (0..400).map(|i| (i * 37 + p * 11) % 1000).collect())
+            .collect();
+        let spills = Arc::new(LastRun::default());
+        let opts = ComputeOptions::new()
+            .scheduler(SchedulerChoice::Sync)
+            .memory_limit(Some(30_000))
+            .spill_dir(&d)
+            .callback(spills.clone());
+        let run = || {
+            let options = db::GroupbyOptions::new().npartitions(4).shuffle_dir(&d);
+            let g = db::from_partitions(parts.clone())
+                .groupby_with(last_digit, &options)
+                .unwrap();
+            let got = sorted(g.compute_with(&opts).unwrap());
+            (got, spills.spilled() > 0)
+        };
+        let (got, spilled) = both_ways(run);
+        assert_eq!(got, sorted(groups(&parts.concat(), |x| x.rem_euclid(10))));
+        assert!(spilled, "the limit was meant to spill");
+        assert!(
+            std::fs::read_dir(&d).unwrap().next().is_none(),
+            "files left behind"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn groupby_of_typed_records_from_files_round_trips() {
+        let d = dir("groupby-files");
+        let ps = people(200, 5);
+        let path = write_people(&d, "g.jsonl.gz", &ps);
+        let got = both_ways(|| {
+            sorted(
+                db::read_json_lines::<Person>(&path)
+                    .unwrap()
+                    .groupby(name_key)
+                    .compute()
+                    .unwrap(),
+            )
+        });
+        assert_eq!(got, sorted(groups(&ps, |p| p.name.clone())));
+        // A closure key still works here, and says what to register there.
+        let local = db::read_json_lines::<Person>(&path)
+            .unwrap()
+            .groupby(|p: &Person| p.age);
+        assert_eq!(local.compute().unwrap().len(), groups(&ps, |p| p.age).len());
+        let e = round_trip(|| local.compute()).unwrap_err().to_string();
+        assert!(e.contains("#[oxidask::remote]"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[oxidask::remote]
+    fn load_block(i: i64) -> Vec<i64> {
+        (i * 10..i * 10 + 7).collect()
+    }
+
+    #[test]
+    fn a_bag_from_registered_delayed_loaders_round_trips() {
+        use oxidask::delayed::{Delayed, delayed};
+        let got = both_ways(|| {
+            let parts: Vec<Delayed<Vec<i64>>> =
+                (0..4i64).map(|i| delayed!(load_block(i))).collect();
+            let bag = db::from_delayed(&parts).map(triple);
+            (bag.compute().unwrap(), bag.count().compute().unwrap())
+        });
+        let want: Vec<i64> = (0..4i64)
+            .flat_map(|i| (i * 10..i * 10 + 7).map(|x| x * 3))
+            .collect();
+        assert_eq!(got, (want, 28));
+    }
+
+    #[test]
+    fn a_closure_step_runs_locally_and_fails_to_encode_naming_the_task() {
+        let bag = db::range(10, 2).unwrap().map(|x| x + 1);
+        assert_eq!(bag.compute().unwrap(), (1..11).collect::<Vec<u64>>());
+        let e = round_trip(|| bag.compute()).unwrap_err().to_string();
+        assert!(e.contains("range+map"), "the task is named: {e}");
+        assert!(e.contains("#[oxidask::remote]"), "the fix is named: {e}");
+        // The same pipeline with a registered function leaves the process.
+        let data = db::range(10, 2).unwrap().map(as_i64).map(triple);
+        assert_eq!(
+            round_trip(|| data.compute()).unwrap(),
+            (0..10).map(|x| x * 3).collect::<Vec<i64>>()
+        );
+    }
+
+    #[test]
+    fn an_unregistered_record_type_is_an_error_naming_it() {
+        let d = dir("unlisted");
+        let path = write_people(&d, "u.jsonl", &people(3, 1));
+        let bag = db::read_json_lines::<Unlisted>(&path)
+            .unwrap()
+            .map(unlisted_name);
+        assert_eq!(bag.compute().unwrap().len(), 3, "it runs locally");
+        let e = round_trip(|| bag.compute()).unwrap_err().to_string();
+        assert!(
+            e.contains("Unlisted") && e.contains("register_record!"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// The persisted pipeline's graph: one shared op, one index per task.
+    fn task_graph<T: db::Record>(bag: &Bag<T>) -> oxidask::graph::TaskGraph {
+        let stored = bag.persist_layer();
+        stored
+            .graph()
+            .cull(&stored.keys())
+            .unwrap()
+            .to_task_graph()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_encoded_pipeline_graph_is_small_per_task() {
+        let d = dir("small");
+        let path = write_people(&d, "p.jsonl", &people(4_000, 3));
+        // 1,000 blocks: the block list is written once, in the shared op.
+        let bag = db::read_json_lines_with::<Person>(&path, &db::JsonOptions::new().blocksize(60))
+            .unwrap()
+            .filter(adult)
+            .map(person_name);
+        let g = task_graph(&bag);
+        let tasks = g.len();
+        assert!(bag.npartitions() >= 1_000, "{}", bag.npartitions());
+        let bytes = g.to_bytes().unwrap();
+        let per_task = bytes.len() / tasks;
+        // The block list (path, start, end per block) is part of the op:
+        // beyond it, each task is a key and an index.
+        println!("json pipeline: {per_task} bytes per task over {tasks} tasks");
+        assert!(
+            per_task <= 100,
+            "{per_task} bytes per task over {tasks} tasks"
+        );
+        let back = oxidask::graph::TaskGraph::from_bytes(&bytes).unwrap();
+        assert_eq!(back.len(), tasks);
+
+        let big = db::range(1_000_000, 10_000)
+            .unwrap()
+            .map(as_i64)
+            .map(triple);
+        let g = task_graph(&big);
+        let bytes = g.to_bytes().unwrap();
+        let per_task = bytes.len() / g.len();
+        println!(
+            "range pipeline: {per_task} bytes per task over {} tasks",
+            g.len()
+        );
+        assert!(
+            per_task <= 40,
+            "{per_task} bytes per task over {} tasks",
+            g.len()
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_string_partition_decodes_with_its_codec_through_bytes_and_spill() {
+        let parts: Vec<Vec<String>> = (0..6)
+            .map(|p| (0..50).map(|i| format!("line {p}.{i} ü")).collect())
+            .collect();
+        let bag = db::from_partitions(parts.clone());
+        // Literal partitions in a graph, through bytes.
+        let g = task_graph(&bag);
+        let back = oxidask::graph::TaskGraph::from_bytes(&g.to_bytes().unwrap()).unwrap();
+        let keys = bag.keys();
+        let values = oxidask::scheduler::compute_with(back, &keys, &ComputeOptions::new()).unwrap();
+        for (v, want) in values.iter().zip(&parts) {
+            assert_eq!(v.downcast_ref::<Vec<String>>().unwrap(), want);
+        }
+        // Spilled and read back under a memory limit, then through a step.
+        let d = dir("spill");
+        let spills = Arc::new(LastRun::default());
+        let opts = ComputeOptions::new()
+            .scheduler(SchedulerChoice::Sync)
+            .memory_limit(Some(4_000))
+            .spill_dir(&d)
+            .callback(spills.clone());
+        let got = bag
+            .map(shout)
+            .persist_layer()
+            .map(shout)
+            .compute_with(&opts)
+            .unwrap();
+        let want: Vec<String> = parts.concat().iter().map(|s| s.to_uppercase()).collect();
+        assert_eq!(got, want);
+        assert!(spills.spilled() > 0, "the limit was meant to spill");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

@@ -1,23 +1,57 @@
 //! The disk-backed hash shuffle: every record arrives exactly once, in the
 //! partition its hash names, on every scheduler and memory limit, and no
-//! file is left behind.
+//! file is left behind — also when its graph (registered split and combine
+//! ops, the transport named as data) goes through bytes before it runs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use oxidask::graph::{Key, Task, TaskGraph, Value};
+use oxidask::graph::{DataOp, Key, OpError, Task, TaskGraph, Value, register_data_op};
 use oxidask::prelude::*;
 use oxidask::scheduler::compute_with as compute_graph;
-use oxidask::store::shuffle::{ShuffleSpec, hash_shuffle};
+use oxidask::store::shuffle::{
+    Pieces, ShuffleSpec, ShuffleTasks, TransportSpec, hash_shuffle, shuffle_tasks,
+};
 use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
 
-fn bucket(x: u64, m: u32) -> u32 {
-    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 % m
+/// The split as a registered op: (partition, index, m) → pieces by bucket.
+#[derive(Serialize, Deserialize)]
+struct SplitByBucket;
+
+impl DataOp for SplitByBucket {
+    const NAME: &'static str = "tests.shuffle.split";
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let m = *args[2].downcast_ref::<u32>()?;
+        let mut pieces = vec![Vec::new(); m as usize];
+        for &x in args[0].downcast_ref::<Vec<u64>>()? {
+            pieces[bucket(x, m) as usize].push(x);
+        }
+        Ok(Pieces::value(pieces.into_iter().map(Value::new).collect()))
+    }
 }
+register_data_op!(SplitByBucket);
 
-fn shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &Path) -> (TaskGraph, Vec<Key>) {
-    let mut g = TaskGraph::new();
-    let inputs: Vec<Key> = parts
+/// The combine as a registered op: the pieces concatenated.
+#[derive(Serialize, Deserialize)]
+struct Concat;
+
+impl DataOp for Concat {
+    const NAME: &'static str = "tests.shuffle.concat";
+    fn run(&self, pieces: Vec<Value>) -> Result<Value, OpError> {
+        let mut out = Vec::new();
+        for p in pieces {
+            out.extend_from_slice(p.downcast_ref::<Vec<u64>>()?);
+        }
+        // Counted by capacity: no slack, so its size is the data's.
+        out.shrink_to_fit();
+        Ok(Value::new(out))
+    }
+}
+register_data_op!(Concat);
+
+fn inputs(parts: &[Vec<u64>], g: &mut TaskGraph) -> Vec<Key> {
+    parts
         .iter()
         .enumerate()
         .map(|(i, p)| {
@@ -25,7 +59,36 @@ fn shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &Path) -> (TaskGraph, Vec<Key>
             g.insert(k.clone(), Task::literal(Value::new(p.clone())));
             k
         })
-        .collect();
+        .collect()
+}
+
+/// The shuffle with registered ops: its graph can be written to bytes.
+fn data_shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &Path) -> (TaskGraph, Vec<Key>) {
+    let mut g = TaskGraph::new();
+    let inputs = inputs(parts, &mut g);
+    let (tasks, outputs) = shuffle_tasks(ShuffleTasks {
+        name: "shuffle-data-test".into(),
+        inputs,
+        npartitions: m,
+        split: Arc::new(SplitByBucket),
+        combine: Arc::new(Concat),
+        transport: TransportSpec::LocalFiles {
+            parent: dir.to_path_buf(),
+            name: "shuffle-data-test".into(),
+        },
+    });
+    g.merge(tasks);
+    (g, outputs)
+}
+
+fn bucket(x: u64, m: u32) -> u32 {
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 % m
+}
+
+/// The shuffle with closures (runs here only).
+fn shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &Path) -> (TaskGraph, Vec<Key>) {
+    let mut g = TaskGraph::new();
+    let inputs = inputs(parts, &mut g);
     let spec = ShuffleSpec {
         name: "shuffle-test".into(),
         inputs,
@@ -80,9 +143,10 @@ fn every_record_arrives_once_in_its_partition() {
         2u32..9,
         any::<bool>(),
         prop_oneof![1 => Just(false), 3 => Just(true)],
+        any::<bool>(),
     );
     runner
-        .run(&strategy, |(parts, m, threaded, limited_case)| {
+        .run(&strategy, |(parts, m, threaded, limited_case, as_data)| {
             // The oracle: each key's partition, computed here.
             let mut expect = vec![Vec::new(); m as usize];
             for &x in parts.iter().flatten() {
@@ -98,7 +162,12 @@ fn every_record_arrives_once_in_its_partition() {
                 .unwrap();
             let limit = limited_case.then_some(largest + largest / 8);
             let dir = fresh_dir("shuffle-prop");
-            let (g, outs) = shuffle_graph(&parts, m, &dir);
+            // Closures, or registered ops computed plain and through bytes.
+            let build = if as_data {
+                data_shuffle_graph
+            } else {
+                shuffle_graph
+            };
             let s = if threaded {
                 SchedulerChoice::Threaded
             } else {
@@ -110,10 +179,22 @@ fn every_record_arrives_once_in_its_partition() {
                 .memory_limit(limit)
                 .spill_dir(&dir)
                 .callback(spills.clone());
-            let got = compute_graph(g, &outs, &opts).unwrap();
+            let run = || {
+                let (g, outs) = build(&parts, m, &dir);
+                let values = compute_graph(g, &outs, &opts).unwrap();
+                values
+                    .iter()
+                    .map(|v| v.downcast_ref::<Vec<u64>>().unwrap().clone())
+                    .collect::<Vec<_>>()
+            };
+            let got = if as_data {
+                oxidask_testing::both_ways(run)
+            } else {
+                run()
+            };
             let total: usize = parts.iter().map(Vec::len).sum();
             for (j, v) in got.iter().enumerate() {
-                let mut part = v.downcast_ref::<Vec<u64>>().unwrap().clone();
+                let mut part = v.clone();
                 prop_assert!(
                     part.iter().all(|&x| expected_partition(x, m) == j),
                     "a key in partition {} belongs elsewhere",

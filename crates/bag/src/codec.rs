@@ -127,7 +127,8 @@ pub(crate) fn for_each_record<T: DeserializeOwned, E: From<String>>(
 }
 
 /// The codec of a stored partition (`Vec<T>`): the count, then each record.
-pub(crate) struct RecordsCodec;
+#[doc(hidden)]
+pub struct RecordsCodec;
 
 impl<T: Serialize + DeserializeOwned> Codec<Vec<T>> for RecordsCodec {
     fn encode(value: &Vec<T>, out: &mut dyn Write) -> Result<(), String> {
@@ -346,18 +347,37 @@ mod tests {
     #[test]
     fn a_string_partition_decodes_with_the_codec_that_wrote_it() {
         // Vec<String> has two codecs (records here, serde in the graph
-        // crate): the id written with the bytes picks the right one.
+        // crate): the id written with the bytes picks the one that wrote
+        // them, whichever a partition was given.
         let lines: Vec<String> = vec!["a b".into(), String::new(), "ü\r\n".into()];
-        let v = crate::bag::part(lines.clone());
-        let id = v.codec().unwrap().id();
-        assert!(id.contains("RecordsCodec"), "{id}");
+        let records =
+            oxidask_graph::Value::with_codec::<Vec<String>, RecordsCodec>(lines.clone(), 64);
+        let serde = oxidask_graph::Value::with_codec::<Vec<String>, oxidask_graph::SerdeCodec>(
+            lines.clone(),
+            64,
+        );
+        let ids: Vec<String> = [&records, &serde, &crate::bag::part(lines.clone())]
+            .iter()
+            .map(|v| v.codec().unwrap().id())
+            .collect();
+        assert!(
+            ids[0].contains("RecordsCodec") && ids[1].contains("SerdeCodec"),
+            "{ids:?}"
+        );
+        assert!(
+            ids[2] == ids[0] || ids[2] == ids[1],
+            "a partition has a registered codec"
+        );
+        for (v, id) in [&records, &serde].into_iter().zip(&ids) {
+            let mut bytes = Vec::new();
+            v.encode(&mut bytes).unwrap();
+            let back = oxidask_graph::Value::decode(id, &bytes).unwrap();
+            assert_eq!(back.downcast_ref::<Vec<String>>().unwrap(), &lines);
+        }
+        // The records codec's bytes are not the serde codec's.
         let mut bytes = Vec::new();
-        v.encode(&mut bytes).unwrap();
-        let back = oxidask_graph::Value::decode(&id, &bytes).unwrap();
-        assert_eq!(back.downcast_ref::<Vec<String>>().unwrap(), &lines);
-        let serde = oxidask_graph::codec_of::<Vec<String>, oxidask_graph::SerdeCodec>().id();
-        assert_ne!(serde, id);
-        let wrong = oxidask_graph::Value::decode(&serde, &bytes);
+        records.encode(&mut bytes).unwrap();
+        let wrong = oxidask_graph::Value::decode(&ids[1], &bytes);
         assert!(wrong.map_or(true, |w| w.downcast_ref::<Vec<String>>().unwrap() != &lines));
     }
 }

@@ -4,12 +4,15 @@ use std::sync::Arc;
 
 use oxidask_delayed::Delayed;
 use oxidask_graph::{
-    Arg, FnOp, HighLevelGraph, Key, MaterializedLayer, Task, TaskGraph, Tokenizer, Value,
-    unique_token,
+    Arg, HighLevelGraph, Key, MaterializedLayer, Task, TaskGraph, Tokenizer, unique_token,
 };
 
-use crate::bag::{Bag, Record, arg, part};
+use oxidask_graph::push::PushFeed;
+
+use crate::bag::{Bag, Record, part};
 use crate::error::{Error, Result};
+use crate::pipeline::Source;
+use crate::reshape::{Piece, Repartition};
 
 /// A bag of `items` in `npartitions` partitions of near-equal length (the
 /// first ones one longer), like `dask.bag.from_sequence(seq, npartitions=n)`.
@@ -98,16 +101,19 @@ pub fn range(n: u64, npartitions: usize) -> Result<Bag<u64>> {
         "range",
         npartitions as u32,
         None,
-        move |i, sink| {
-            let i = i as u64;
-            let (base, extra) = (n / np, n % np);
-            let start = i * base + i.min(extra);
-            for x in start..start + base + u64::from(i < extra) {
-                sink(x)?;
-            }
-            Ok(())
-        },
+        range_feed(n, np),
+        Some(Source::Range { n, np }),
     ))
+}
+
+/// Partition `i` of `0..n` cut into `np` near-equal partitions.
+pub(crate) fn range_feed(n: u64, np: u64) -> Arc<PushFeed<u64>> {
+    Arc::new(move |i, _, sink| {
+        let i = u64::from(i);
+        let (base, extra) = (n / np, n % np);
+        let start = i * base + i.min(extra);
+        (start..start + base + u64::from(i < extra)).try_for_each(sink)
+    })
 }
 
 /// A bag whose partition `i` is what `parts[i]` computes, like
@@ -125,13 +131,9 @@ pub fn from_delayed<T: Record>(parts: &[Delayed<Vec<T>>]) -> Bag<T> {
     for d in parts {
         graph.merge(d.to_graph());
     }
-    // The delayed results are plain values; give them the partition codec.
-    let wrap = FnOp::arc("from-delayed", |mut args: Vec<Value>| {
-        let v = args
-            .pop()
-            .ok_or("from-delayed op called without its input")?;
-        Ok(part(arg::<Vec<T>>(v)?))
-    });
+    // The delayed results are plain values; give them the partition codec
+    // (a registered op: with registered delayed calls the bag is data).
+    let wrap = Repartition::arc::<T>(Piece::Adopt);
     for (i, k) in keys.iter().enumerate() {
         graph.insert(
             Key::with_index(name.clone(), &[i as u32]),

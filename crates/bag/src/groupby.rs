@@ -1,7 +1,9 @@
 //! `groupby`: every record of a key in one partition, through the
 //! disk-backed hash shuffle of `oxidask_store::shuffle`.
 //!
-//! The graph is the shuffle's three stages (see [`hash_shuffle`]):
+//! The graph is the shuffle's three stages (see
+//! [`shuffle_tasks`](oxidask_store::shuffle::shuffle_tasks)), the bag's
+//! split and combine being ops the shuffle wraps with its transport:
 //!
 //! 1. **split** (one task per input partition): runs the bag's pipeline on
 //!    the partition — nothing of it is stored before — and encodes each
@@ -26,7 +28,7 @@
 //! hash map is seeded at random (a map whose keys all share `hash % m`
 //! would be badly balanced with the same hasher).
 
-use std::any::Any;
+use std::any::{Any, type_name};
 use std::hash::{BuildHasher, Hash};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -34,12 +36,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indexmap::IndexMap;
-use oxidask_graph::{Key, MaterializedLayer, OpError, Tokenizer, Value, unique_token};
-use oxidask_store::shuffle::{CombineFn, ShuffleSpec, SplitFn, hash_shuffle};
+use oxidask_graph::push::ErasedFeed;
+use oxidask_graph::{
+    Key, MaterializedLayer, Op, OpDecoder, OpError, Tokenizer, Value, remote, unique_token,
+};
+use oxidask_store::shuffle::{Pieces, ShuffleTasks, TransportSpec, shuffle_tasks};
+use serde::{Deserialize, Serialize};
 
-use crate::bag::{Bag, Record, describe, layer_name, part};
+use crate::agg::ValuesFn;
+use crate::bag::{Bag, Feed, Origin, Record, describe, layer_name, part};
 use crate::codec::{Encoded, EncodedCodec, encode_record, for_each_record};
 use crate::error::{Error, Result};
+use crate::pipeline::Pipeline;
 
 /// Seed of the hash that picks a key's output partition.
 const SEED: u64 = 0x6f78_6964_6173_6b67;
@@ -133,9 +141,14 @@ impl<T: Record> Bag<T> {
     /// `key` runs twice per record (to pick the partition, then to group),
     /// so it must be a pure function of the record. If it panics, the
     /// computation fails naming the record (`file:line` or position).
-    pub fn groupby<K>(&self, key: impl Fn(&T) -> K + Send + Sync + 'static) -> Bag<(K, Vec<T>)>
+    ///
+    /// With `key` a `#[oxidask::remote] fn(&T) -> K` (K a string, an
+    /// integer, `bool`, or a pair of strings) over a described pipeline, the
+    /// shuffle's ops are data.
+    pub fn groupby<K, F>(&self, key: F) -> Bag<(K, Vec<T>)>
     where
         K: Record + Hash + Eq,
+        F: Fn(&T) -> K + Send + Sync + 'static,
     {
         let m = self.npartitions.max(1);
         self.shuffle_groups(key, m, None)
@@ -143,13 +156,10 @@ impl<T: Record> Bag<T> {
 
     /// [`groupby`](Bag::groupby) with options: the number of output
     /// partitions and the shuffle's directory. Fails if `npartitions` is 0.
-    pub fn groupby_with<K>(
-        &self,
-        key: impl Fn(&T) -> K + Send + Sync + 'static,
-        options: &GroupbyOptions,
-    ) -> Result<Bag<(K, Vec<T>)>>
+    pub fn groupby_with<K, F>(&self, key: F, options: &GroupbyOptions) -> Result<Bag<(K, Vec<T>)>>
     where
         K: Record + Hash + Eq,
+        F: Fn(&T) -> K + Send + Sync + 'static,
     {
         let m = match options.npartitions {
             None => self.npartitions.max(1),
@@ -165,14 +175,10 @@ impl<T: Record> Bag<T> {
         Ok(self.shuffle_groups(key, m, options.shuffle_dir.clone()))
     }
 
-    fn shuffle_groups<K>(
-        &self,
-        key: impl Fn(&T) -> K + Send + Sync + 'static,
-        m: u32,
-        dir: Option<PathBuf>,
-    ) -> Bag<(K, Vec<T>)>
+    fn shuffle_groups<K, F>(&self, key: F, m: u32, dir: Option<PathBuf>) -> Bag<(K, Vec<T>)>
     where
         K: Record + Hash + Eq,
+        F: Fn(&T) -> K + Send + Sync + 'static,
     {
         let dir = dir.or_else(|| {
             oxidask_scheduler::config::current()
@@ -183,83 +189,40 @@ impl<T: Record> Bag<T> {
         t.add(&unique_token()).add(&m);
         let name = layer_name("groupby", &self.chain, t);
         let key = Arc::new(key);
-
-        let (feed, origin, split_key) = (self.feed.clone(), self.origin.clone(), key.clone());
-        // Bytes of the last partition split: pieces start at their share of
-        // it, so most never grow (each growth of a large buffer is a copy or
-        // fresh pages to fault in).
-        let last_bytes = Arc::new(AtomicUsize::new(0));
-        let split: Arc<SplitFn> = Arc::new(move |i: usize, base: Value, m: u32| {
-            let i = u32::try_from(i).map_err(|_| "input partition index out of range")?;
-            // Each record is encoded into its piece as it leaves the
-            // pipeline and dropped: the split holds bytes, not records.
-            let share = last_bytes.load(Ordering::Relaxed) / m as usize;
-            let hint = share + share / 8;
-            let mut pieces: Vec<Encoded<T>> =
-                (0..m).map(|_| Encoded::with_capacity(hint)).collect();
-            let mut j = 0usize;
-            feed.run(i, base, &mut |x| {
-                let b =
-                    catch_unwind(AssertUnwindSafe(|| bucket(&split_key(&x), m))).map_err(|p| {
-                        Error::Record {
-                            record: describe(origin.as_ref(), i, j),
-                            message: format!(
-                                "the groupby key function panicked: {}",
-                                panic_message(&*p)
-                            ),
-                        }
-                    })?;
-                encode_record(&x, &mut pieces[b].bytes).map_err(|message| Error::Record {
-                    record: describe(origin.as_ref(), i, j),
-                    message,
-                })?;
-                j += 1;
-                Ok(())
-            })?;
-            let total = pieces.iter().map(|p| p.bytes.len()).sum();
-            last_bytes.store(total, Ordering::Relaxed);
-            Ok(pieces
-                .into_iter()
-                .map(|p| {
-                    let nbytes = p.bytes.capacity();
-                    Value::with_codec::<Encoded<T>, EncodedCodec>(p, nbytes)
-                })
-                .collect())
+        // With a registered key over a described pipeline, both ops are data.
+        let desc = match (&self.spec, remote::lookup_by_type::<F>()) {
+            (Some(p), Some(f)) if f.per_record.is_some() => Some(Arc::new(GroupDesc {
+                pipeline: (**p).clone(),
+                record: type_name::<T>().to_string(),
+                key: f.name.to_string(),
+            })),
+            _ => None,
+        };
+        let split = Arc::new(GroupOp {
+            role: GroupRole::Split,
+            label: format!("{}+groupby-split", self.label),
+            desc: desc.clone(),
+            run: split_fn(self.feed.clone(), self.origin.clone(), key.clone()),
         });
-
-        let combine: Arc<CombineFn> = Arc::new(move |pieces: Vec<Value>| {
-            let mut groups: Groups<K, T> = Groups::default();
-            // By value: each piece is read from its file here, its records
-            // decoded one at a time into their groups, and its bytes freed
-            // before the next piece is read.
-            for (i, piece) in pieces.into_iter().enumerate() {
-                let piece = piece.take::<Encoded<T>>().map_err(OpError::from)?;
-                for_each_record(&piece.bytes, |x: T| {
-                    groups.entry(key(&x)).or_default().push(x);
-                    Ok::<(), String>(())
-                })
-                .map_err(|e| format!("reading the piece of input partition {i}: {e}"))?;
-            }
-            let out: Vec<(K, Vec<T>)> = groups
-                .into_iter()
-                .map(|(k, mut v)| {
-                    v.shrink_to_fit();
-                    (k, v)
-                })
-                .collect();
-            Ok(part(out))
+        let combine = Arc::new(GroupOp {
+            role: GroupRole::Combine,
+            label: "groupby-combine".to_string(),
+            desc,
+            run: combine_fn::<T, K>(key),
         });
-
         let inputs = (0..self.npartitions)
             .map(|i| Key::with_index(self.base.clone(), &[i]))
             .collect();
-        let (tasks, _outputs) = hash_shuffle(ShuffleSpec {
+        let (tasks, _outputs) = shuffle_tasks(ShuffleTasks {
             name: name.to_string(),
             inputs,
             npartitions: m,
             split,
             combine,
-            dir,
+            transport: TransportSpec::LocalFiles {
+                parent: dir.unwrap_or_else(std::env::temp_dir),
+                name: name.to_string(),
+            },
         });
         let graph = self
             .graph
@@ -267,6 +230,197 @@ impl<T: Record> Bag<T> {
             .with_layer(Arc::new(MaterializedLayer::new(name.clone(), tasks)));
         Bag::stored_in(graph, name, m, None)
     }
+}
+
+/// The split: called with (input partition, its index, m); runs the bag's
+/// pipeline on the partition and encodes each record, as it comes out, into
+/// the piece of its key's bucket.
+fn split_fn<T: Record, K: Hash + 'static>(
+    feed: Feed<T>,
+    origin: Option<Origin>,
+    key: Arc<dyn Fn(&T) -> K + Send + Sync>,
+) -> ValuesFn {
+    // Bytes of the last partition split: pieces start at their share of
+    // it, so most never grow (each growth of a large buffer is a copy or
+    // fresh pages to fault in).
+    let last_bytes = Arc::new(AtomicUsize::new(0));
+    Arc::new(move |mut args: Vec<Value>| {
+        let (Some(m), Some(i), Some(base)) = (args.pop(), args.pop(), args.pop()) else {
+            return Err("a groupby split takes a partition, its index and m".into());
+        };
+        let (i, m) = (*i.downcast_ref::<u32>()?, *m.downcast_ref::<u32>()?);
+        // Each record is encoded into its piece as it leaves the
+        // pipeline and dropped: the split holds bytes, not records.
+        let share = last_bytes.load(Ordering::Relaxed) / m as usize;
+        let hint = share + share / 8;
+        let mut pieces: Vec<Encoded<T>> = (0..m).map(|_| Encoded::with_capacity(hint)).collect();
+        let mut j = 0usize;
+        feed.run(i, base, &mut |x| {
+            let b = catch_unwind(AssertUnwindSafe(|| bucket(&key(&x), m))).map_err(|p| {
+                Error::Record {
+                    record: describe(origin.as_ref(), i, j),
+                    message: format!("the groupby key function panicked: {}", panic_message(&*p)),
+                }
+            })?;
+            encode_record(&x, &mut pieces[b].bytes).map_err(|message| Error::Record {
+                record: describe(origin.as_ref(), i, j),
+                message,
+            })?;
+            j += 1;
+            Ok(())
+        })?;
+        let total = pieces.iter().map(|p| p.bytes.len()).sum();
+        last_bytes.store(total, Ordering::Relaxed);
+        Ok(Pieces::value(
+            pieces
+                .into_iter()
+                .map(|p| {
+                    let nbytes = p.bytes.capacity();
+                    Value::with_codec::<Encoded<T>, EncodedCodec>(p, nbytes)
+                })
+                .collect(),
+        ))
+    })
+}
+
+/// The combine: the pieces of one output, one per input in order, into
+/// `(key, records)` groups.
+fn combine_fn<T: Record, K: Record + Hash + Eq>(
+    key: Arc<dyn Fn(&T) -> K + Send + Sync>,
+) -> ValuesFn {
+    Arc::new(move |pieces: Vec<Value>| {
+        let mut groups: Groups<K, T> = Groups::default();
+        // By value: each piece is read from its file here, its records
+        // decoded one at a time into their groups, and its bytes freed
+        // before the next piece is read.
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let piece = piece.take::<Encoded<T>>().map_err(OpError::from)?;
+            for_each_record(&piece.bytes, |x: T| {
+                groups.entry(key(&x)).or_default().push(x);
+                Ok::<(), String>(())
+            })
+            .map_err(|e| format!("reading the piece of input partition {i}: {e}"))?;
+        }
+        let out: Vec<(K, Vec<T>)> = groups
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.shrink_to_fit();
+                (k, v)
+            })
+            .collect();
+        Ok(part(out))
+    })
+}
+
+/// Which side of the shuffle a groupby op is.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+enum GroupRole {
+    Split,
+    Combine,
+}
+
+/// A groupby as data: the pipeline feeding the splits, its record type,
+/// and the registered key function.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct GroupDesc {
+    pipeline: Pipeline,
+    record: String,
+    key: String,
+}
+
+/// The collection's side of one shuffle stage (the shuffle wraps it with
+/// its transport); runs its typed closure, encodes its description.
+struct GroupOp {
+    role: GroupRole,
+    label: String,
+    desc: Option<Arc<GroupDesc>>,
+    run: ValuesFn,
+}
+
+impl GroupOp {
+    const NAME: &'static str = "oxidask.bag.groupby";
+}
+
+impl Op for GroupOp {
+    fn name(&self) -> &str {
+        GroupOp::NAME
+    }
+
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        (self.run)(args)
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        let desc = self.desc.as_ref()?;
+        postcard::to_stdvec(&(self.role, &self.label, &**desc)).ok()
+    }
+}
+
+fn decode_group(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
+    let (role, label, desc): (GroupRole, String, GroupDesc) =
+        postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let feed = match role {
+        GroupRole::Split => Some(desc.pipeline.build()?),
+        GroupRole::Combine => None,
+    };
+    let entry = crate::records::lookup(&desc.record)?;
+    let run = (entry.groupby)(&desc.key, feed)?;
+    Ok(Arc::new(GroupOp {
+        role,
+        label,
+        desc: Some(Arc::new(desc)),
+        run,
+    }))
+}
+
+oxidask_graph::inventory::submit! {
+    OpDecoder { name: GroupOp::NAME, decode: decode_group }
+}
+
+/// A groupby's split (given the decoded pipeline) or combine (given none)
+/// for records `T` and the registered key function `key`, whose pointer is
+/// looked up as `fn(&T) -> K` for each common key type.
+pub(crate) fn rebuild<T: Record>(key: &str, feed: Option<ErasedFeed>) -> Result<ValuesFn, String> {
+    let f = remote::lookup(key)
+        .ok_or_else(|| format!("no function {key} is registered in this program"))?;
+    let pointer: Box<dyn std::any::Any + Send + Sync> = f
+        .per_record
+        .as_ref()
+        .map(|p| (p.pointer)())
+        .ok_or_else(|| format!("{key} is not a function of one argument"))?;
+    let feed = feed.map(|f| f.typed::<T>()).transpose()?;
+    macro_rules! keys {
+        ($($k:ty),*) => {$(
+            if let Some(f) = pointer.downcast_ref::<fn(&T) -> $k>() {
+                let f = *f;
+                let key: Arc<dyn Fn(&T) -> $k + Send + Sync> = Arc::new(move |x| f(x));
+                return Ok(match feed {
+                    Some(feed) => split_fn(Feed::Chain(feed), None, key),
+                    None => combine_fn::<T, $k>(key),
+                });
+            }
+        )*};
+    }
+    keys!(
+        String,
+        u64,
+        i64,
+        u32,
+        i32,
+        usize,
+        bool,
+        (String, String),
+        (String, u64)
+    );
+    Err(format!(
+        "the groupby key {key} must be a fn(&{}) -> K with K one of String, u64, i64, u32, \
+         i32, usize, bool, (String, String), (String, u64)",
+        type_name::<T>()
+    ))
 }
 
 #[cfg(test)]

@@ -11,11 +11,12 @@ use std::hash::Hash;
 use indexmap::{IndexMap, IndexSet};
 use oxidask_graph::Tokenizer;
 
+use crate::agg::{Agg, topk_agg};
 use crate::bag::{Bag, Record, Records};
-use crate::reduce::{Reduction, SPLIT_EVERY};
+use crate::reduce::{Planned, Reduction, SPLIT_EVERY, bag_finish};
 
-type Map<K, V> = IndexMap<K, V, foldhash::fast::RandomState>;
-type Set<K> = IndexSet<K, foldhash::fast::RandomState>;
+pub(crate) type Map<K, V> = IndexMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type Set<K> = IndexSet<K, foldhash::fast::RandomState>;
 
 /// Merges maps in order: each key keeps its first position.
 fn merge_maps<K: Hash + Eq, V>(parts: Vec<Map<K, V>>, mut add: impl FnMut(&mut V, V)) -> Map<K, V> {
@@ -39,51 +40,101 @@ impl<T: Record + Hash + Eq> Bag<T> {
     /// a one-partition bag of `(record, count)` in order of first
     /// appearance. Sort it with [`topk`](Bag::topk).
     pub fn frequencies(&self) -> Bag<(T, usize)> {
-        let mut t = Tokenizer::new();
-        t.add("frequencies");
-        Reduction::new(
-            "frequencies",
-            t,
-            |r: Records<T>| {
-                let mut m: Map<T, usize> = Map::default();
-                r.for_each(|x| {
-                    *m.entry(x).or_insert(0) += 1;
-                    Ok(())
-                })?;
-                Ok(m)
-            },
-            |parts: Vec<Map<T, usize>>| Ok(merge_maps(parts, |a, b| *a += b)),
-        )
-        .into_bag(self, |m| Ok(m.into_iter().collect()))
+        let (r, finish) = frequencies_parts::<T>();
+        r.into_bag_with(self, finish)
     }
 
     /// The distinct records, in order of first appearance, as a
     /// one-partition bag.
     pub fn distinct(&self) -> Bag<T> {
-        let mut t = Tokenizer::new();
-        t.add("distinct");
-        Reduction::new(
-            "distinct",
-            t,
-            |r: Records<T>| {
-                let mut s: Set<T> = Set::default();
-                r.for_each(|x| {
-                    s.insert(x);
-                    Ok(())
-                })?;
-                Ok(s)
-            },
-            |parts: Vec<Set<T>>| {
-                let mut it = parts.into_iter();
-                let mut acc = it.next().unwrap_or_default();
-                for s in it {
-                    acc.extend(s);
-                }
-                Ok(acc)
-            },
-        )
-        .into_bag(self, |s| Ok(s.into_iter().collect()))
+        let (r, finish) = distinct_parts::<T>();
+        r.into_bag_with(self, finish)
     }
+}
+
+/// `frequencies` as a reduction and its finish (the local bag and a graph
+/// decoded from bytes build it here alike).
+pub(crate) fn frequencies_parts<T: Record + Hash + Eq>() -> Planned<T, Map<T, usize>> {
+    let mut t = Tokenizer::new();
+    t.add("frequencies");
+    let r = Reduction::new(
+        "frequencies",
+        t,
+        |r: Records<T>| {
+            let mut m: Map<T, usize> = Map::default();
+            r.for_each(|x| {
+                *m.entry(x).or_insert(0) += 1;
+                Ok(())
+            })?;
+            Ok(m)
+        },
+        |parts: Vec<Map<T, usize>>| Ok(merge_maps(parts, |a, b| *a += b)),
+    );
+    let finish = bag_finish(|m: Map<T, usize>| Ok(m.into_iter().collect::<Vec<(T, usize)>>()));
+    (r.described(Some(Agg::Frequencies)), finish)
+}
+
+/// `distinct` as a reduction and its finish.
+pub(crate) fn distinct_parts<T: Record + Hash + Eq>() -> Planned<T, Set<T>> {
+    let mut t = Tokenizer::new();
+    t.add("distinct");
+    let r = Reduction::new(
+        "distinct",
+        t,
+        |r: Records<T>| {
+            let mut s: Set<T> = Set::default();
+            r.for_each(|x| {
+                s.insert(x);
+                Ok(())
+            })?;
+            Ok(s)
+        },
+        |parts: Vec<Set<T>>| {
+            let mut it = parts.into_iter();
+            let mut acc = it.next().unwrap_or_default();
+            for s in it {
+                acc.extend(s);
+            }
+            Ok(acc)
+        },
+    );
+    let finish = bag_finish(|s: Set<T>| Ok(s.into_iter().collect::<Vec<T>>()));
+    (r.described(Some(Agg::Distinct)), finish)
+}
+
+/// Tree-reduction pieces of `topk(k, key)`: the reduction (named uniquely:
+/// the key may be a closure) and its finish.
+pub(crate) fn topk_parts<T: Record, K: Ord>(
+    k: usize,
+    key: impl Fn(&T) -> K + Send + Sync + 'static,
+) -> Planned<T, Vec<(u32, u64, T)>> {
+    let key = std::sync::Arc::new(key);
+    let key2 = key.clone();
+    let r = Reduction::of_closures(
+        "topk",
+        SPLIT_EVERY,
+        move |r: Records<T>| {
+            // Keep at most about 2k candidates: prune when the buffer doubles.
+            let i = r.index;
+            let limit = (2 * k).max(1024);
+            let mut buf: Vec<(u32, u64, T)> = Vec::new();
+            let mut j = 0u64;
+            r.for_each(|x| {
+                buf.push((i, j, x));
+                j += 1;
+                if buf.len() >= limit {
+                    buf = top(std::mem::take(&mut buf), k, &*key);
+                }
+                Ok(())
+            })?;
+            Ok(top(buf, k, &*key))
+        },
+        move |parts: Vec<Vec<(u32, u64, T)>>| Ok(top(parts.concat(), k, &*key2)),
+    );
+    let finish = bag_finish(|v: Vec<(u32, u64, T)>| {
+        Ok(v.into_iter().map(|(_, _, x)| x).collect::<Vec<T>>())
+    });
+    (r, finish)
 }
 
 impl<T: Record> Bag<T> {
@@ -152,31 +203,20 @@ impl<T: Record> Bag<T> {
     /// comes first — so the result does not depend on the scheduler. For
     /// another tie-break, put it in the key: `|(name, n)| (*n,
     /// Reverse(name.clone()))` orders equal counts by name ascending.
-    pub fn topk<K: Ord>(&self, k: usize, key: impl Fn(&T) -> K + Send + Sync + 'static) -> Bag<T> {
-        let key = std::sync::Arc::new(key);
-        let key2 = key.clone();
-        Reduction::of_closures(
-            "topk",
-            SPLIT_EVERY,
-            move |r: Records<T>| {
-                // Keep at most about 2k candidates: prune when the buffer doubles.
-                let i = r.index;
-                let limit = (2 * k).max(1024);
-                let mut buf: Vec<(u32, u64, T)> = Vec::new();
-                let mut j = 0u64;
-                r.for_each(|x| {
-                    buf.push((i, j, x));
-                    j += 1;
-                    if buf.len() >= limit {
-                        buf = top(std::mem::take(&mut buf), k, &*key);
-                    }
-                    Ok(())
-                })?;
-                Ok(top(buf, k, &*key))
-            },
-            move |parts: Vec<Vec<(u32, u64, T)>>| Ok(top(parts.concat(), k, &*key2)),
-        )
-        .into_bag(self, |v| Ok(v.into_iter().map(|(_, _, x)| x).collect()))
+    ///
+    /// With `key` a `#[oxidask::remote] fn(&T) -> K` (K one of the common
+    /// key types: integers, `String`, `bool`) the aggregation is data.
+    pub fn topk<K: Ord, F: Fn(&T) -> K + Send + Sync + 'static>(&self, k: usize, key: F) -> Bag<T> {
+        let agg = topk_agg::<F>(k);
+        let (mut r, finish) = topk_parts::<T, K>(k, key);
+        if let Some(Agg::Topk { key, .. }) = &agg {
+            // A registered key names the computation: the same topk of the
+            // same records is the same task.
+            let mut t = Tokenizer::new();
+            t.add("topk").add(key).add(&(k as u64));
+            r.token = t;
+        }
+        r.described(agg).into_bag_with(self, finish)
     }
 }
 

@@ -31,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+mod agg;
 mod bag;
 mod codec;
 mod create;
@@ -39,7 +40,9 @@ mod groupby;
 mod io;
 mod keyed;
 mod layer;
+mod pipeline;
 mod pluck;
+mod records;
 mod reduce;
 mod reshape;
 mod size;
@@ -60,3 +63,11 @@ pub use io::{
 };
 pub use pluck::{Pluck, PluckPath, Step};
 pub use reduce::{Numeric, SPLIT_EVERY};
+
+/// What [`register_record!`] expands to; not a public interface.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::codec::RecordsCodec;
+    pub use crate::records::RecordType;
+    pub use oxidask_graph::{inventory, register_value};
+}

@@ -9,14 +9,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::BuildHasher;
 
-use oxidask_graph::Tokenizer;
+use oxidask_graph::push::ErasedFeed;
+use oxidask_graph::{OpError, Tokenizer};
 use serde_json::Value as Json;
 
-use crate::bag::{Bag, Record, describe, layer_name, val};
+use crate::bag::{Bag, Feed, Origin, Record, Sink, chain, describe, layer_name, val};
 use crate::error::Error;
+use crate::pipeline;
 
 /// One step of a [`PluckPath`]: an object key or an array index.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Step {
     /// An object's field.
     Key(String),
@@ -257,21 +259,61 @@ impl<T: Pluck> Bag<T> {
             }
         }
         let name = layer_name("pluck", &self.chain, t);
+        // Untyped JSON records pluck as data (the default as JSON text).
+        let described = (std::any::TypeId::of::<T>() == std::any::TypeId::of::<Json>())
+            .then(|| {
+                let default = match &default {
+                    Some(d) => Some(serde_json::to_string(d).ok()?),
+                    None => None,
+                };
+                Some(pipeline::Step::Pluck {
+                    path: path.0.clone(),
+                    default,
+                })
+            })
+            .flatten();
         let origin = self.origin.clone();
         self.then(
             name,
             "pluck",
             self.origin.clone(),
-            move |i, j, r, sink| match (r.pluck(&path), &default) {
-                (Ok(x), _) => sink(x),
-                (Err(_), Some(d)) => sink(d.clone()),
-                (Err(reason), None) => Err(Error::Pluck {
-                    path: path.to_string(),
-                    reason,
-                    record: describe(origin.as_ref(), i, j),
-                }
-                .into()),
-            },
+            pluck_step::<T>(path, default, origin),
         )
+        .described(self, described)
     }
+}
+
+/// The pluck step: the value at `path` of each record, `default` when it
+/// has none, else an error naming the record.
+fn pluck_step<T: Pluck>(
+    path: PluckPath,
+    default: Option<T::Output>,
+    origin: Option<Origin>,
+) -> impl Fn(u32, usize, T, Sink<'_, T::Output>) -> Result<(), OpError> + Send + Sync + 'static {
+    move |i, j, r, sink| match (r.pluck(&path), &default) {
+        (Ok(x), _) => sink(x),
+        (Err(_), Some(d)) => sink(d.clone()),
+        (Err(reason), None) => Err(Error::Pluck {
+            path: path.to_string(),
+            reason,
+            record: describe(origin.as_ref(), i, j),
+        }
+        .into()),
+    }
+}
+
+/// Extends a decoded pipeline of JSON records with a pluck (the same step
+/// the local bag runs).
+pub(crate) fn pluck_json_stage(
+    prev: ErasedFeed,
+    path: &[Step],
+    default: Option<&str>,
+) -> Result<ErasedFeed, String> {
+    let prev = prev.typed::<Json>()?;
+    let default = match default {
+        Some(text) => Some(serde_json::from_str::<Json>(text).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let step = pluck_step::<Json>(PluckPath(path.to_vec()), default, None);
+    Ok(ErasedFeed::new(chain(Feed::Chain(prev), step)))
 }

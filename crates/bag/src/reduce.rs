@@ -16,11 +16,12 @@
 use std::sync::Arc;
 
 use oxidask_graph::{
-    Arg, FnOp, HighLevelGraph, Key, MaterializedLayer, OpError, Task, TaskGraph, Tokenizer, Value,
+    Arg, HighLevelGraph, Key, MaterializedLayer, Op, OpError, Task, TaskGraph, Tokenizer, Value,
     unique_token,
 };
 
-use crate::bag::{Bag, Item, Record, Records, arg, layer_name, part, val};
+use crate::agg::{Agg, AggDesc, AggOp, AggRun, Role};
+use crate::bag::{Bag, Feed, Item, Record, Records, arg, layer_name, part, val};
 use crate::error::Error;
 
 /// Partials each combine task reads, unless set otherwise.
@@ -28,7 +29,11 @@ pub const SPLIT_EVERY: usize = 8;
 
 type ChunkFn<T, A> = dyn Fn(Records<T>) -> Result<A, OpError> + Send + Sync;
 type CombineFn<A> = dyn Fn(Vec<A>) -> Result<A, OpError> + Send + Sync;
-type FinishFn<A> = dyn Fn(A) -> Result<Value, OpError> + Send + Sync;
+pub(crate) type FinishFn<A> = dyn Fn(A) -> Result<Value, OpError> + Send + Sync;
+
+/// A reduction with its finish: what an aggregation's constructor returns,
+/// for the local bag and for a graph decoded from bytes alike.
+pub(crate) type Planned<T, A> = (Reduction<T, A>, Arc<FinishFn<A>>);
 
 /// The three functions of an aggregation; see the module docs.
 pub(crate) struct Reduction<T, A> {
@@ -39,6 +44,9 @@ pub(crate) struct Reduction<T, A> {
     pub split_every: usize,
     pub chunk: Arc<ChunkFn<T, A>>,
     pub combine: Arc<CombineFn<A>>,
+    /// The aggregation as data, when it can be rebuilt from bytes (see the
+    /// `agg` module); `None` for closures.
+    pub agg: Option<Agg>,
 }
 
 impl<T: Record, A: Record> Reduction<T, A> {
@@ -54,6 +62,40 @@ impl<T: Record, A: Record> Reduction<T, A> {
             split_every: SPLIT_EVERY,
             chunk: Arc::new(chunk),
             combine: Arc::new(combine),
+            agg: None,
+        }
+    }
+
+    /// The same reduction, described as `agg`.
+    pub(crate) fn described(mut self, agg: Option<Agg>) -> Self {
+        self.agg = agg;
+        self
+    }
+
+    /// The three task functions over partitions fed by `feed`, as values
+    /// in and out: the chunk (base value and index → partial), the combine
+    /// (partials → partial) and the final task (partials → `finish`ed).
+    /// The local graph and a graph decoded from bytes both run these.
+    pub(crate) fn run(self, feed: Feed<T>, finish: Arc<FinishFn<A>>) -> AggRun {
+        let chunk = self.chunk;
+        let combine = self.combine;
+        let merge = combine.clone();
+        AggRun {
+            chunk: Arc::new(move |i, base| Ok(val(chunk(Records::new(i, base, feed.clone()))?))),
+            combine: Arc::new(move |args: Vec<Value>| {
+                let parts = args
+                    .into_iter()
+                    .map(arg::<A>)
+                    .collect::<Result<Vec<A>, _>>()?;
+                Ok(val(merge(parts)?))
+            }),
+            last: Arc::new(move |args: Vec<Value>| {
+                let parts = args
+                    .into_iter()
+                    .map(arg::<A>)
+                    .collect::<Result<Vec<A>, _>>()?;
+                finish(combine(parts)?)
+            }),
         }
     }
 
@@ -74,13 +116,13 @@ impl<T: Record, A: Record> Reduction<T, A> {
     /// Builds the tree over `bag`; the final task, under `out`, runs
     /// `finish(combine(last partials))`.
     fn build(
-        self,
+        mut self,
         bag: &Bag<T>,
         finish: Arc<FinishFn<A>>,
         as_partition: bool,
     ) -> (HighLevelGraph, Key) {
         let split_every = self.split_every.max(2);
-        let mut token = self.token;
+        let mut token = std::mem::take(&mut self.token);
         token.add(&(split_every as u64)).add(&as_partition);
         let name = layer_name(self.prefix, &bag.chain, token);
         let partial: Arc<str> = Arc::from(format!(
@@ -90,34 +132,33 @@ impl<T: Record, A: Record> Reduction<T, A> {
         ));
         let prefix = self.prefix;
 
-        let chunk = self.chunk;
-        let feed = bag.feed.clone();
-        let chunk_op = FnOp::arc(
+        let desc = match (&bag.spec, &self.agg) {
+            (Some(pipeline), Some(agg)) => Some(Arc::new(AggDesc {
+                pipeline: (**pipeline).clone(),
+                record: std::any::type_name::<T>().to_string(),
+                agg: agg.clone(),
+            })),
+            _ => None,
+        };
+        let run = self.run(bag.feed.clone(), finish);
+        let chunk_op: Arc<dyn Op> = Arc::new(AggOp::new(
+            Role::Chunk,
             format!("{}+{prefix}-chunk", bag.label),
-            move |mut args: Vec<Value>| {
-                let (Some(index), Some(base)) = (args.pop(), args.pop()) else {
-                    return Err("chunk op called without its two arguments".into());
-                };
-                let i = *index.downcast_ref::<u32>()?;
-                Ok(val(chunk(Records::new(i, base, feed.clone()))?))
-            },
-        );
-        let combine = self.combine;
-        let merge = combine.clone();
-        let combine_op = FnOp::arc(format!("{prefix}-combine"), move |args: Vec<Value>| {
-            let parts = args
-                .into_iter()
-                .map(arg::<A>)
-                .collect::<Result<Vec<A>, _>>()?;
-            Ok(val(merge(parts)?))
-        });
-        let final_op = FnOp::arc(format!("{prefix}-aggregate"), move |args: Vec<Value>| {
-            let parts = args
-                .into_iter()
-                .map(arg::<A>)
-                .collect::<Result<Vec<A>, _>>()?;
-            finish(combine(parts)?)
-        });
+            desc.clone(),
+            &run,
+        ));
+        let combine_op: Arc<dyn Op> = Arc::new(AggOp::new(
+            Role::Combine,
+            format!("{prefix}-combine"),
+            desc.clone(),
+            &run,
+        ));
+        let final_op: Arc<dyn Op> = Arc::new(AggOp::new(
+            Role::Final,
+            format!("{prefix}-aggregate"),
+            desc,
+            &run,
+        ));
 
         let mut g = TaskGraph::new();
         let mut level: Vec<Key> = (0..bag.npartitions)
@@ -167,7 +208,15 @@ impl<T: Record, A: Record> Reduction<T, A> {
         bag: &Bag<T>,
         finish: impl Fn(A) -> Result<R, OpError> + Send + Sync + 'static,
     ) -> Item<R> {
-        let finish: Arc<FinishFn<A>> = Arc::new(move |a| Ok(val(finish(a)?)));
+        self.into_item_with(bag, item_finish(finish))
+    }
+
+    /// [`into_item`](Reduction::into_item) with the finish already wrapped.
+    pub(crate) fn into_item_with<R: Record>(
+        self,
+        bag: &Bag<T>,
+        finish: Arc<FinishFn<A>>,
+    ) -> Item<R> {
         let (graph, key) = self.build(bag, finish, false);
         Item::new(graph, key)
     }
@@ -178,10 +227,46 @@ impl<T: Record, A: Record> Reduction<T, A> {
         bag: &Bag<T>,
         finish: impl Fn(A) -> Result<Vec<U>, OpError> + Send + Sync + 'static,
     ) -> Bag<U> {
-        let finish: Arc<FinishFn<A>> = Arc::new(move |a| Ok(part(finish(a)?)));
+        self.into_bag_with(bag, bag_finish(finish))
+    }
+
+    /// [`into_bag`](Reduction::into_bag) with the finish already wrapped.
+    pub(crate) fn into_bag_with<U: Record>(self, bag: &Bag<T>, finish: Arc<FinishFn<A>>) -> Bag<U> {
         let (graph, key) = self.build(bag, finish, true);
         Bag::stored_in(graph, key.name_arc().clone(), 1, None)
     }
+}
+
+/// A finish giving a single value (an [`Item`]'s).
+pub(crate) fn item_finish<A: 'static, R: Record>(
+    finish: impl Fn(A) -> Result<R, OpError> + Send + Sync + 'static,
+) -> Arc<FinishFn<A>> {
+    Arc::new(move |a| Ok(val(finish(a)?)))
+}
+
+/// A finish giving one stored partition (a one-partition bag's).
+pub(crate) fn bag_finish<A: 'static, U: Record>(
+    finish: impl Fn(A) -> Result<Vec<U>, OpError> + Send + Sync + 'static,
+) -> Arc<FinishFn<A>> {
+    Arc::new(move |a| Ok(part(finish(a)?)))
+}
+
+/// `count` as a reduction and its finish.
+pub(crate) fn count_parts<T: Record>() -> Planned<T, usize> {
+    let r = Reduction::new(
+        "count",
+        named("count"),
+        |r: Records<T>| {
+            let mut n = 0usize;
+            r.for_each(|_| {
+                n += 1;
+                Ok(())
+            })?;
+            Ok(n)
+        },
+        |c: Vec<usize>| Ok(c.into_iter().sum()),
+    );
+    (r.described(Some(Agg::Count)), item_finish(Ok))
 }
 
 fn named(what: &str) -> Tokenizer {
@@ -270,20 +355,8 @@ fn extreme<T: Record + PartialOrd>(
 impl<T: Record> Bag<T> {
     /// The number of records.
     pub fn count(&self) -> Item<usize> {
-        Reduction::new(
-            "count",
-            named("count"),
-            |r: Records<T>| {
-                let mut n = 0usize;
-                r.for_each(|_| {
-                    n += 1;
-                    Ok(())
-                })?;
-                Ok(n)
-            },
-            |c: Vec<usize>| Ok(c.into_iter().sum()),
-        )
-        .into_item(self, Ok)
+        let (r, finish) = count_parts::<T>();
+        r.into_item_with(self, finish)
     }
 
     /// Whether `pred` holds for any record (false for an empty bag).
@@ -387,23 +460,88 @@ impl<T: Record + std::iter::Sum<T>> Bag<T> {
     /// separately and then together, so floating-point sums may differ from a
     /// sequential loop in the last bits.
     pub fn sum(&self) -> Item<T> {
-        Reduction::new(
-            "sum",
-            named("sum"),
-            |r: Records<T>| {
-                let mut acc: Option<T> = None;
-                r.for_each(|x| {
-                    acc = Some(match acc.take() {
-                        None => x,
-                        Some(a) => [a, x].into_iter().sum(),
-                    });
-                    Ok(())
-                })?;
-                Ok(acc.unwrap_or_else(|| std::iter::empty().sum()))
-            },
-            |parts: Vec<T>| Ok(parts.into_iter().sum()),
-        )
-        .into_item(self, Ok)
+        let (r, finish) = sum_parts::<T>();
+        r.into_item_with(self, finish)
+    }
+}
+
+/// `sum` as a reduction and its finish.
+pub(crate) fn sum_parts<T: Record + std::iter::Sum<T>>() -> Planned<T, T> {
+    let r = Reduction::new(
+        "sum",
+        named("sum"),
+        |r: Records<T>| {
+            let mut acc: Option<T> = None;
+            r.for_each(|x| {
+                acc = Some(match acc.take() {
+                    None => x,
+                    Some(a) => [a, x].into_iter().sum(),
+                });
+                Ok(())
+            })?;
+            Ok(acc.unwrap_or_else(|| std::iter::empty().sum()))
+        },
+        |parts: Vec<T>| Ok(parts.into_iter().sum()),
+    );
+    (r.described(Some(Agg::Sum)), item_finish(Ok))
+}
+
+/// `min` (`want = Less`) or `max` as a reduction and its finish.
+pub(crate) fn extreme_parts<T: Record + PartialOrd>(
+    what: &'static str,
+    want: std::cmp::Ordering,
+) -> Planned<T, Option<T>> {
+    let r = Reduction::new(
+        what,
+        named(what),
+        move |r: Records<T>| extreme(r, want),
+        move |parts: Vec<Option<T>>| Ok(parts.into_iter().fold(None, |a, b| pick(a, b, want))),
+    );
+    let agg = if want == std::cmp::Ordering::Less {
+        Agg::Min
+    } else {
+        Agg::Max
+    };
+    let finish = item_finish(move |r: Option<T>| r.ok_or_else(|| Error::Empty { what }.into()));
+    (r.described(Some(agg)), finish)
+}
+
+/// `mean`, `var` or `std` (`what`) with `ddof` as a reduction and its finish.
+pub(crate) fn moments_parts<T: Numeric>(what: Moment, ddof: f64) -> Planned<T, Moments> {
+    let name = what.name();
+    let mut t = named(name);
+    t.add(&ddof);
+    let r = Reduction::new(name, t, moments, |parts: Vec<Moments>| {
+        Ok(merge_moments(parts))
+    });
+    let finish = item_finish(move |(n, mean, m2): Moments| -> Result<f64, OpError> {
+        let dof = n as f64 - ddof;
+        Ok(match what {
+            Moment::Mean if n == 0 => return Err(Error::Empty { what: "mean" }.into()),
+            Moment::Mean => mean,
+            _ if dof <= 0.0 => f64::NAN,
+            Moment::Var => m2 / dof,
+            Moment::Std => (m2 / dof).sqrt(),
+        })
+    });
+    (r.described(Some(Agg::Moments { what, ddof })), finish)
+}
+
+/// Which statistic of the moments a reduction finishes with.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Moment {
+    Mean,
+    Var,
+    Std,
+}
+
+impl Moment {
+    fn name(self) -> &'static str {
+        match self {
+            Moment::Mean => "mean",
+            Moment::Var => "var",
+            Moment::Std => "std",
+        }
     }
 }
 
@@ -420,13 +558,8 @@ impl<T: Record + PartialOrd> Bag<T> {
     }
 
     fn extreme(&self, what: &'static str, want: std::cmp::Ordering) -> Item<T> {
-        Reduction::new(
-            what,
-            named(what),
-            move |r: Records<T>| extreme(r, want),
-            move |parts: Vec<Option<T>>| Ok(parts.into_iter().fold(None, |a, b| pick(a, b, want))),
-        )
-        .into_item(self, move |r| r.ok_or_else(|| Error::Empty { what }.into()))
+        let (r, finish) = extreme_parts::<T>(what, want);
+        r.into_item_with(self, finish)
     }
 }
 
@@ -434,52 +567,21 @@ impl<T: Numeric> Bag<T> {
     /// The arithmetic mean. Fails on an empty bag (`mean of an empty bag`),
     /// as Dask's `Bag.mean` does (it divides by a zero count).
     pub fn mean(&self) -> Item<f64> {
-        self.moments("mean", |(n, mean, _)| {
-            if n == 0 {
-                Err(Error::Empty { what: "mean" })
-            } else {
-                Ok(mean)
-            }
-        })
+        let (r, finish) = moments_parts::<T>(Moment::Mean, 0.0);
+        r.into_item_with(self, finish)
     }
 
     /// The variance with `ddof` delta degrees of freedom (0: population, 1:
     /// sample; a float as in NumPy and for arrays); NaN when there are no
     /// more records than `ddof`.
     pub fn var(&self, ddof: f64) -> Item<f64> {
-        self.moments_ddof("var", ddof, move |(n, _, m2)| {
-            let dof = n as f64 - ddof;
-            Ok(if dof <= 0.0 { f64::NAN } else { m2 / dof })
-        })
+        let (r, finish) = moments_parts::<T>(Moment::Var, ddof);
+        r.into_item_with(self, finish)
     }
 
     /// The standard deviation: the square root of [`var`](Bag::var).
     pub fn std(&self, ddof: f64) -> Item<f64> {
-        self.moments_ddof("std", ddof, move |(n, _, m2)| {
-            let dof = n as f64 - ddof;
-            Ok(if dof <= 0.0 {
-                f64::NAN
-            } else {
-                (m2 / dof).sqrt()
-            })
-        })
-    }
-
-    fn moments(&self, what: &'static str, finish: fn(Moments) -> Result<f64, Error>) -> Item<f64> {
-        self.moments_ddof(what, 0.0, finish)
-    }
-
-    fn moments_ddof(
-        &self,
-        what: &'static str,
-        ddof: f64,
-        finish: impl Fn(Moments) -> Result<f64, Error> + Send + Sync + 'static,
-    ) -> Item<f64> {
-        let mut t = named(what);
-        t.add(&ddof);
-        Reduction::new(what, t, moments, |parts: Vec<Moments>| {
-            Ok(merge_moments(parts))
-        })
-        .into_item(self, move |m| Ok(finish(m)?))
+        let (r, finish) = moments_parts::<T>(Moment::Std, ddof);
+        r.into_item_with(self, finish)
     }
 }

@@ -2,11 +2,119 @@
 
 use std::sync::Arc;
 
-use oxidask_graph::{Arg, FnOp, Key, MaterializedLayer, Task, TaskGraph, Tokenizer, Value};
+use oxidask_graph::{
+    Arg, Key, MaterializedLayer, Op, OpDecoder, OpError, Task, TaskGraph, Tokenizer, Value,
+};
 use oxidask_scheduler::ComputeOptions;
+use serde::{Deserialize, Serialize};
 
 use crate::bag::{Bag, Record, layer_name, part};
 use crate::error::{Error, Result};
+use crate::records;
+
+/// What a repartition task makes of its inputs.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) enum Piece {
+    /// Concatenates whole partitions.
+    Concat,
+    /// Cuts piece `r` of `k` out of one partition (`[r, k]` its second
+    /// argument).
+    Slice,
+    /// Makes a computed `Vec<T>` (a delayed result) a stored partition,
+    /// with the partition codec (`from_delayed`).
+    Adopt,
+}
+
+/// A repartition task over stored partitions of one record type: data
+/// (the type's name and the piece), rebuilt from the record registry.
+pub(crate) struct Repartition {
+    piece: Piece,
+    /// The record type's name.
+    record: &'static str,
+    run: fn(Vec<Value>) -> std::result::Result<Value, OpError>,
+}
+
+impl Repartition {
+    const NAME: &'static str = "oxidask.bag.repartition";
+
+    pub(crate) fn arc<T: Record>(piece: Piece) -> Arc<dyn Op> {
+        Arc::new(Repartition {
+            piece,
+            record: std::any::type_name::<T>(),
+            run: match piece {
+                Piece::Concat | Piece::Adopt => concat::<T>,
+                Piece::Slice => slice::<T>,
+            },
+        })
+    }
+}
+
+impl Op for Repartition {
+    fn name(&self) -> &str {
+        Repartition::NAME
+    }
+
+    fn label(&self) -> &str {
+        match self.piece {
+            Piece::Concat => "repartition-concat",
+            Piece::Slice => "repartition-split",
+            Piece::Adopt => "from-delayed",
+        }
+    }
+
+    fn call(&self, args: Vec<Value>) -> std::result::Result<Value, OpError> {
+        (self.run)(args)
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        postcard::to_stdvec(&(self.piece, self.record)).ok()
+    }
+}
+
+fn decode_repartition(bytes: &[u8]) -> std::result::Result<Arc<dyn Op>, String> {
+    let (piece, record): (Piece, String) =
+        postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let entry = records::lookup(&record)?;
+    let run = match piece {
+        Piece::Concat | Piece::Adopt => entry.concat,
+        Piece::Slice => entry.slice,
+    };
+    Ok(Arc::new(Repartition {
+        piece,
+        record: (entry.name)(),
+        run,
+    }))
+}
+
+oxidask_graph::inventory::submit! {
+    OpDecoder { name: Repartition::NAME, decode: decode_repartition }
+}
+
+/// Concatenates stored partitions.
+pub(crate) fn concat<T: Record>(args: Vec<Value>) -> std::result::Result<Value, OpError> {
+    let mut out = Vec::new();
+    for a in args {
+        out.extend(a.take::<Vec<T>>()?);
+    }
+    Ok(part(out))
+}
+
+/// Piece `r` of `k` of a stored partition: records `[r*len/k, (r+1)*len/k)`
+/// (only its slice is cloned: the input is shared by its pieces).
+pub(crate) fn slice<T: Record>(args: Vec<Value>) -> std::result::Result<Value, OpError> {
+    let (Some(input), Some(which)) = (args.first(), args.get(1)) else {
+        return Err("repartition-split op called without its arguments".into());
+    };
+    let [r, k] = which.downcast_ref::<Vec<u32>>()?[..] else {
+        return Err("repartition-split op needs (piece, pieces)".into());
+    };
+    let v = input.downcast_ref::<Vec<T>>()?;
+    let (r, k) = (r as usize, k as usize);
+    if r >= k {
+        return Err(format!("repartition-split piece {r} of {k}").into());
+    }
+    Ok(part(v[r * v.len() / k..(r + 1) * v.len() / k].to_vec()))
+}
 
 impl<T: Record> Bag<T> {
     /// The same records in `n` partitions, in the same order, like Dask's
@@ -31,13 +139,7 @@ impl<T: Record> Bag<T> {
         let input = |i: usize| Arg::Key(Key::with_index(stored.chain.clone(), &[i as u32]));
         let mut g = TaskGraph::with_capacity(n);
         if n < m {
-            let concat = FnOp::arc("repartition-concat", |args: Vec<Value>| {
-                let mut out = Vec::new();
-                for a in args {
-                    out.extend(a.take::<Vec<T>>()?);
-                }
-                Ok(part(out))
-            });
+            let concat = Repartition::arc::<T>(Piece::Concat);
             for j in 0..n {
                 let (a, b) = (j * m / n, (j + 1) * m / n);
                 g.insert(
@@ -49,17 +151,7 @@ impl<T: Record> Bag<T> {
             // Input i is cut into pieces[i] slices; piece r of k takes
             // records [r*len/k, (r+1)*len/k). Each piece task clones only its
             // slice (the input is shared by its pieces).
-            let slice = FnOp::arc("repartition-split", |args: Vec<Value>| {
-                let (Some(input), Some(which)) = (args.first(), args.get(1)) else {
-                    return Err("repartition-split op called without its arguments".into());
-                };
-                let [r, k] = which.downcast_ref::<Vec<u32>>()?[..] else {
-                    return Err("repartition-split op needs (piece, pieces)".into());
-                };
-                let v = input.downcast_ref::<Vec<T>>()?;
-                let (r, k) = (r as usize, k as usize);
-                Ok(part(v[r * v.len() / k..(r + 1) * v.len() / k].to_vec()))
-            });
+            let slice = Repartition::arc::<T>(Piece::Slice);
             let (base, extra) = (n / m, n % m);
             let mut j = 0u32;
             for i in 0..m {

@@ -8,8 +8,9 @@ use oxidask_graph::{Tokenizer, unique_token};
 
 use std::sync::Arc;
 
-use crate::bag::{Bag, Origin, Record, Stop, describe, layer_name};
+use crate::bag::{Bag, Feed, FeedFn, Origin, Record, Stop, describe, layer_name};
 use crate::error::Error;
+use crate::pipeline::{Step, remote_step};
 
 /// Runs a user function on record `j` of partition `i`; a panic becomes an
 /// error naming the record (its `file:line` when known), as a `try_map`
@@ -44,14 +45,31 @@ fn closure_token() -> Tokenizer {
     t
 }
 
+/// A registered function's step is named by the function (the same step on
+/// the same records is the same computation); a closure's uniquely.
+fn step_token(step: &Option<Step>) -> Tokenizer {
+    match step {
+        Some(s) => {
+            let mut t = Tokenizer::new();
+            t.add(&format!("{s:?}"));
+            t
+        }
+        None => closure_token(),
+    }
+}
+
 impl<T: Record> Bag<T> {
-    /// Applies `f` to every record.
-    pub fn map<U: Record>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Bag<U> {
-        let name = layer_name("map", &self.chain, closure_token());
+    /// Applies `f` to every record. With `f` a `#[oxidask::remote]`
+    /// function the step is data (the bag's graph can leave the process);
+    /// a closure runs here only.
+    pub fn map<U: Record, F: Fn(T) -> U + Send + Sync + 'static>(&self, f: F) -> Bag<U> {
+        let step = remote_step::<F>(|p| p.map, Step::Map);
+        let name = layer_name("map", &self.chain, step_token(&step));
         let origin = self.origin.clone();
         self.then(name, "map", self.origin.clone(), move |i, j, x, sink| {
             sink(guarded(origin.as_ref(), i, j, || f(x))?)
         })
+        .described(self, step)
     }
 
     /// Applies a fallible `f` to every record; the first error fails the
@@ -79,9 +97,11 @@ impl<T: Record> Bag<T> {
         )
     }
 
-    /// Keeps the records for which `pred` is true.
-    pub fn filter(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Bag<T> {
-        let name = layer_name("filter", &self.chain, closure_token());
+    /// Keeps the records for which `pred` is true (data when `pred` is a
+    /// `#[oxidask::remote] fn(&T) -> bool`).
+    pub fn filter<F: Fn(&T) -> bool + Send + Sync + 'static>(&self, pred: F) -> Bag<T> {
+        let step = remote_step::<F>(|p| p.filter, Step::Filter);
+        let name = layer_name("filter", &self.chain, step_token(&step));
         let origin = self.origin.clone();
         self.then(name, "filter", None, move |i, j, x, sink| {
             if guarded(origin.as_ref(), i, j, || pred(&x))? {
@@ -90,6 +110,7 @@ impl<T: Record> Bag<T> {
                 Ok(())
             }
         })
+        .described(self, step)
     }
 
     /// Drops the records for which `pred` is true (the opposite of `filter`).
@@ -105,12 +126,14 @@ impl<T: Record> Bag<T> {
         })
     }
 
-    /// Replaces every record by the items `f` returns for it (any number).
-    pub fn flat_map<U: Record, I: IntoIterator<Item = U>>(
+    /// Replaces every record by the items `f` returns for it (any number;
+    /// data when `f` is a `#[oxidask::remote] fn(T) -> Vec<U>`).
+    pub fn flat_map<U: Record, I: IntoIterator<Item = U>, F: Fn(T) -> I + Send + Sync + 'static>(
         &self,
-        f: impl Fn(T) -> I + Send + Sync + 'static,
+        f: F,
     ) -> Bag<U> {
-        let name = layer_name("flat-map", &self.chain, closure_token());
+        let step = remote_step::<F>(|p| p.flat_map, Step::FlatMap);
+        let name = layer_name("flat-map", &self.chain, step_token(&step));
         let origin = self.origin.clone();
         self.then(name, "flat-map", None, move |i, j, x, sink| {
             for y in guarded(origin.as_ref(), i, j, || f(x))? {
@@ -118,16 +141,20 @@ impl<T: Record> Bag<T> {
             }
             Ok(())
         })
+        .described(self, step)
     }
 
     /// Applies `f` to whole partitions: `f` gets the records of one
-    /// partition and returns the records of the new one.
-    pub fn map_partitions<U: Record>(
+    /// partition and returns the records of the new one (data when `f` is
+    /// a `#[oxidask::remote] fn(Vec<T>) -> Vec<U>`).
+    pub fn map_partitions<U: Record, F: Fn(Vec<T>) -> Vec<U> + Send + Sync + 'static>(
         &self,
-        f: impl Fn(Vec<T>) -> Vec<U> + Send + Sync + 'static,
+        f: F,
     ) -> Bag<U> {
-        let name = layer_name("map-partitions", &self.chain, closure_token());
+        let step = remote_step::<F>(|p| p.partition, Step::Partition);
+        let name = layer_name("map-partitions", &self.chain, step_token(&step));
         self.then_partition(name, "map-partitions", None, move |_, v| Ok(f(v)))
+            .described(self, step)
     }
 
     /// [`map_partitions`](Bag::map_partitions) with a fallible `f`; an error
@@ -156,28 +183,34 @@ impl<T: Record> Bag<T> {
         let mut t = Tokenizer::new();
         t.add(&n);
         let name = layer_name("head", &self.chain, t);
-        let prev = self.feed.clone();
         self.with_feed(
             name,
             "head",
             self.origin.clone(),
-            Arc::new(move |i, base, sink| {
-                let mut left = n;
-                if left == 0 {
-                    return Ok(());
-                }
-                let run = prev.run(i, base, &mut |x| {
-                    sink(x)?;
-                    left -= 1;
-                    if left == 0 { Err(Stop.into()) } else { Ok(()) }
-                });
-                match run {
-                    Err(e) if e.is::<Stop>() => Ok(()),
-                    other => other,
-                }
-            }),
+            head_feed(self.feed.clone(), n),
         )
+        .described(self, Some(Step::Head(n as u64)))
     }
+}
+
+/// `prev` cut to its first `n` records per partition; the rest of the
+/// partition is not produced.
+pub(crate) fn head_feed<T: Record>(prev: Feed<T>, n: usize) -> Arc<FeedFn<T>> {
+    Arc::new(move |i, base, sink| {
+        let mut left = n;
+        if left == 0 {
+            return Ok(());
+        }
+        let run = prev.run(i, base, &mut |x| {
+            sink(x)?;
+            left -= 1;
+            if left == 0 { Err(Stop.into()) } else { Ok(()) }
+        });
+        match run {
+            Err(e) if e.is::<Stop>() => Ok(()),
+            other => other,
+        }
+    })
 }
 
 impl<T, U> Bag<T>

@@ -32,6 +32,7 @@ mod key;
 mod layout;
 mod op;
 pub mod optimize;
+pub mod push;
 pub mod remote;
 mod task;
 mod tokenize;

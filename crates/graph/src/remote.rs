@@ -33,6 +33,31 @@ pub struct RemoteFn {
     /// Takes the arguments out of values (checking their types) and wraps
     /// the result.
     pub call: CallFn,
+    /// For a function of one argument: the record-wise steps it can be
+    /// (`Bag::map`, `filter`, …), instantiated for its own types.
+    pub per_record: Option<PerRecord>,
+}
+
+/// Extends a pipeline with a step calling the function (see [`crate::push`]).
+pub type StageFn = fn(crate::push::ErasedFeed) -> Result<crate::push::ErasedFeed, String>;
+
+/// The record-wise forms of a registered function of one argument, built
+/// by `#[oxidask::remote]` for the function's own argument and result types
+/// so that a pipeline of steps naming it can be rebuilt from bytes. A form
+/// the function's signature does not fit is `None`.
+pub struct PerRecord {
+    /// `fn(A) -> R`: a map step.
+    pub map: Option<StageFn>,
+    /// `fn(&A) -> bool`: a filter step.
+    pub filter: Option<StageFn>,
+    /// `fn(A) -> Vec<U>`: a flat-map step.
+    pub flat_map: Option<StageFn>,
+    /// `fn(Vec<A>) -> Vec<U>`: a whole-partition step.
+    pub partition: Option<StageFn>,
+    /// The function as a pointer of its own signature (`fn(A) -> R`, or
+    /// `fn(&A) -> R`), for collections that look it up with the types
+    /// they expect (e.g. a sort key of a known record type).
+    pub pointer: fn() -> Box<dyn Any + Send + Sync>,
 }
 
 inventory::collect!(RemoteFn);
@@ -71,6 +96,54 @@ pub fn lookup(name: &str) -> Option<&'static RemoteFn> {
 #[doc(hidden)]
 pub fn type_id_of<F: 'static>(_: &F) -> TypeId {
     TypeId::of::<F>()
+}
+
+/// A registered function's result on its way into a [`Value`]: with its
+/// real size when its type implements [`DataSize`](crate::DataSize) (and
+/// its registered codec, if any), else with its inline size and no codec
+/// (it runs, but does not spill or leave the process). The macro picks the
+/// first that applies by method resolution (`WrapSized` before `WrapAny`),
+/// so a record type needs no `DataSize` to be returned from a map.
+#[doc(hidden)]
+pub struct Wrap<T>(pub std::cell::Cell<Option<T>>);
+
+impl<T> Wrap<T> {
+    /// Wraps a result.
+    pub fn new(value: T) -> Wrap<T> {
+        Wrap(std::cell::Cell::new(Some(value)))
+    }
+}
+
+/// See [`Wrap`].
+#[doc(hidden)]
+pub trait WrapSized {
+    /// The result as a value of its real size.
+    fn wrap_value(&self) -> Value;
+}
+
+impl<T: Any + Send + Sync + crate::DataSize> WrapSized for Wrap<T> {
+    fn wrap_value(&self) -> Value {
+        match self.0.take() {
+            Some(v) => Value::new(v),
+            None => Value::new(()),
+        }
+    }
+}
+
+/// See [`Wrap`].
+#[doc(hidden)]
+pub trait WrapAny {
+    /// The result as a value of its inline size.
+    fn wrap_value(&self) -> Value;
+}
+
+impl<T: Any + Send + Sync> WrapAny for &Wrap<T> {
+    fn wrap_value(&self) -> Value {
+        match self.0.take() {
+            Some(v) => Value::sized(v, std::mem::size_of::<T>()),
+            None => Value::new(()),
+        }
+    }
 }
 
 /// Takes argument `i` of function `f` as a `T`, naming both on a mismatch.
@@ -271,6 +344,7 @@ mod tests {
                 let b = take_arg::<i64>(it.next(), 1, "add")?;
                 Ok(Value::new(add(a, b)))
             },
+            per_record: None,
         }
     }
 

@@ -127,8 +127,10 @@ fn expand(mut input: DeriveInput) -> syn::Result<Tokens> {
 /// fn count_letters(path: String) -> usize { /* … */ }
 /// ```
 ///
-/// Arguments must be owned types (taken from task values); the result is
-/// stored as a task value (it must implement `DataSize`). A function
+/// Arguments must be owned types or shared references (taken from task
+/// values; a reference lends the value); the result is
+/// stored as a task value (with its real size and codec when its type
+/// implements `DataSize`; else it runs but cannot spill or be sent). A function
 /// returning `Result<T, E>` fails its task with `E`. Generic functions,
 /// methods and `async fn` cannot be registered; wrap a generic function in
 /// a plain one per type. Inside the oxidask workspace, say where the graph
@@ -178,6 +180,7 @@ fn expand_remote(attr: Tokens, func: &syn::ItemFn) -> syn::Result<Tokens> {
     let mut takes = Vec::new();
     let mut names = Vec::new();
     let mut lists = Vec::new();
+    let mut args: Vec<(&syn::Type, bool)> = Vec::new();
     for (i, input) in sig.inputs.iter().enumerate() {
         let ty = match input {
             syn::FnArg::Receiver(r) => {
@@ -188,12 +191,18 @@ fn expand_remote(attr: Tokens, func: &syn::ItemFn) -> syn::Result<Tokens> {
             }
             syn::FnArg::Typed(t) => &t.ty,
         };
-        if let syn::Type::Reference(r) = &**ty {
-            return Err(syn::Error::new_spanned(
-                r,
-                "#[remote] functions take owned arguments (task values are moved or cloned in)",
-            ));
-        }
+        // A reference argument (`fn keep(x: &T) -> bool`, a filter) takes
+        // the task value as a `T` and lends it.
+        let (ty, lend) = match &**ty {
+            syn::Type::Reference(r) if r.mutability.is_none() => (&*r.elem, true),
+            syn::Type::Reference(r) => {
+                return Err(syn::Error::new_spanned(
+                    r,
+                    "#[remote] functions take owned or shared-reference arguments, not `&mut`",
+                ));
+            }
+            ty => (ty, false),
+        };
         if let Some(elem) = vec_element(ty) {
             lists.push(quote! {
                 #krate::inventory::submit! {
@@ -209,7 +218,8 @@ fn expand_remote(attr: Tokens, func: &syn::ItemFn) -> syn::Result<Tokens> {
         takes.push(quote! {
             let #name = #krate::remote::take_arg::<#ty>(it.next(), #i, NAME)?;
         });
-        names.push(name);
+        names.push(if lend { quote!(&#name) } else { quote!(#name) });
+        args.push((ty, lend));
     }
     let returns_result = match &sig.output {
         syn::ReturnType::Type(_, ty) => match &**ty {
@@ -219,11 +229,16 @@ fn expand_remote(attr: Tokens, func: &syn::ItemFn) -> syn::Result<Tokens> {
         syn::ReturnType::Default => false,
     };
     let wrap = if returns_result {
-        quote!(#ident(#(#names),*).map(#krate::Value::new).map_err(::core::convert::Into::into))
+        quote!(#ident(#(#names),*)
+            .map(|r| (&#krate::remote::Wrap::new(r)).wrap_value())
+            .map_err(::core::convert::Into::into))
     } else {
-        quote!(::core::result::Result::Ok(#krate::Value::new(#ident(#(#names),*))))
+        quote!(::core::result::Result::Ok(
+            (&#krate::remote::Wrap::new(#ident(#(#names),*))).wrap_value()
+        ))
     };
     let nargs = names.len();
+    let per_record = per_record(&krate, ident, &args, &sig.output);
     Ok(quote! {
         const _: () = {
             const NAME: &str = ::core::stringify!(#ident);
@@ -238,16 +253,80 @@ fn expand_remote(attr: Tokens, func: &syn::ItemFn) -> syn::Result<Tokens> {
                                 NAME, #nargs, args.len()
                             ).into());
                         }
+                        #[allow(unused_imports)]
+                        use #krate::remote::{WrapAny as _, WrapSized as _};
                         #[allow(unused_mut, unused_variables)]
                         let mut it = args.into_iter();
                         #(#takes)*
                         #wrap
                     },
+                    per_record: #per_record,
                 }
             }
             #(#lists)*
         };
     })
+}
+
+/// The record-wise forms (`graph::remote::PerRecord`) of a function of one
+/// argument, each instantiated for the function's own types: `map` for
+/// `fn(A) -> R`, `filter` for `fn(&A) -> bool`, `flat_map` for
+/// `fn(A) -> Vec<U>`, `partition` for `fn(Vec<A>) -> Vec<U>`.
+fn per_record(
+    krate: &Tokens,
+    ident: &syn::Ident,
+    args: &[(&syn::Type, bool)],
+    output: &syn::ReturnType,
+) -> Tokens {
+    let [(arg, lend)] = args else {
+        return quote!(::core::option::Option::None);
+    };
+    let ret: syn::Type = match output {
+        syn::ReturnType::Type(_, ty) => (**ty).clone(),
+        syn::ReturnType::Default => syn::parse_quote!(()),
+    };
+    let none = quote!(::core::option::Option::None);
+    let stage =
+        |f: Tokens| quote!(::core::option::Option::Some(|p| #krate::push::#f(p, NAME, #ident)));
+    let is_bool = matches!(&ret, syn::Type::Path(p) if p.path.is_ident("bool"));
+    let (map, filter, flat_map, partition) = if *lend {
+        let filter = if is_bool {
+            stage(quote!(filter_stage::<#arg>))
+        } else {
+            none.clone()
+        };
+        (none.clone(), filter, none.clone(), none)
+    } else {
+        let out_elem = vec_element(&ret);
+        let flat_map = match out_elem {
+            Some(u) => stage(quote!(flat_map_stage::<#arg, #u>)),
+            None => none.clone(),
+        };
+        let partition = match (vec_element(arg), out_elem) {
+            (Some(a), Some(u)) => stage(quote!(partition_stage::<#a, #u>)),
+            _ => none.clone(),
+        };
+        (
+            stage(quote!(map_stage::<#arg, #ret>)),
+            none,
+            flat_map,
+            partition,
+        )
+    };
+    let pointer = if *lend {
+        quote!(#ident as fn(&#arg) -> #ret)
+    } else {
+        quote!(#ident as fn(#arg) -> #ret)
+    };
+    quote! {
+        ::core::option::Option::Some(#krate::remote::PerRecord {
+            map: #map,
+            filter: #filter,
+            flat_map: #flat_map,
+            partition: #partition,
+            pointer: || ::std::boxed::Box::new(#pointer),
+        })
+    }
 }
 
 /// `T` when `ty` is written `Vec<T>`.

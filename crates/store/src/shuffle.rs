@@ -1,35 +1,49 @@
-//! A disk-backed hash shuffle: N input partitions become M output
-//! partitions through files, as a graph building block.
+//! A hash shuffle: N input partitions become M output partitions, as a
+//! graph building block whose tasks are data and whose transport is
+//! pluggable.
 //!
-//! [`hash_shuffle`] returns the tasks of three stages:
+//! [`shuffle_tasks`] returns the tasks of three stages:
 //!
-//! 1. **split** `(name-split, i)`: runs the collection's `split` on input
-//!    partition `i`, giving one piece per output partition; encodes the
-//!    pieces one after another into a single file and returns the file's
-//!    index (offset, length and type of each piece). Only one input
-//!    partition and its pieces are in memory per worker.
-//! 2. **barrier** `name-barrier`: gathers the N indexes (small), so each
-//!    output depends on one task instead of N.
-//! 3. **combine** `(name, j)`: hands the collection's `combine` one lazy
-//!    value per input file — piece `j` of it — which is read and decoded on
-//!    first access; combining by value therefore reads one piece at a time.
+//! 1. **split** `(name-split, i)`: runs the collection's split op on input
+//!    partition `i` (its arguments: the partition, `i`, and `m`), giving
+//!    one piece per output partition ([`Pieces`]), and hands them to the
+//!    shuffle's [`Transport`], which returns a small receipt. Only one
+//!    input partition and its pieces are in memory per worker.
+//! 2. **barrier** `name-barrier`: gathers the N receipts, so each output
+//!    depends on one task instead of N.
+//! 3. **combine** `(name, j)`: asks the transport for piece `j` of every
+//!    input, in input order, and calls the collection's combine op with
+//!    them; the local transport's pieces are lazy values, read from disk
+//!    and decoded on first access, so combining by value reads one piece at
+//!    a time.
 //!
-//! Every record reaches exactly one output: a piece is written once, read
-//! by exactly one combine task. Files are deleted when the last task that
-//! can read them has dropped them — after the last combine task, or when
-//! the computation ends on an error — and the shuffle's directory with
-//! them.
+//! The ops name their transport by a [`TransportSpec`] (data) and find the
+//! transport itself at run time ([`transport`]): the split and combine ops
+//! of a graph decoded from bytes reach the same transport, and a cluster can
+//! put a peer-to-peer one behind another spec. The collection's own split
+//! and combine are ops too, so a shuffle whose collection ops are
+//! registered can be written to bytes as a whole. [`hash_shuffle`] keeps
+//! the closure form ([`ShuffleSpec`]) for callers that run locally.
+//!
+//! With the local-files transport, every record reaches exactly one output:
+//! a piece is written once, read by exactly one combine task. Files are
+//! deleted when the last task that can read them has dropped them — after
+//! the last combine task, or when the computation ends on an error — and
+//! the shuffle's directory with them.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 use xxhash_rust::xxh3::xxh3_64;
 
-use oxidask_graph::{Arg, FnOp, Key, LoadBytes, Op, OpError, Task, TaskGraph, Value, ValueMeta};
+use oxidask_graph::{
+    Arg, FnOp, Key, LoadBytes, Op, OpDecoder, OpError, Task, TaskGraph, Value, ValueMeta, decode_op,
+};
 
 /// Splits input partition number `i` (the first argument) into `m` pieces
 /// (the third; piece `j` goes to output `j`); each piece must have a codec
@@ -41,7 +55,8 @@ pub type SplitFn = dyn Fn(usize, Value, u32) -> Result<Vec<Value>, OpError> + Se
 /// dropped in turn.
 pub type CombineFn = dyn Fn(Vec<Value>) -> Result<Value, OpError> + Send + Sync;
 
-/// What to shuffle and how.
+/// What to shuffle and how, with the split and combine as closures (the
+/// shuffle then runs in this process only; see [`shuffle_tasks`] for ops).
 pub struct ShuffleSpec {
     /// Token for the shuffle's keys (unique per shuffle; collections derive it
     /// with `tokenize`).
@@ -65,15 +80,74 @@ pub fn hash_shuffle(spec: ShuffleSpec) -> (TaskGraph, Vec<Key>) {
     let ShuffleSpec {
         name,
         inputs,
-        npartitions: m,
+        npartitions,
         split,
         combine,
         dir,
     } = spec;
-    let dir = Arc::new(ShuffleDir::new(
-        dir.unwrap_or_else(std::env::temp_dir),
-        &name,
-    ));
+    let split = FnOp::arc("shuffle-split", move |mut args: Vec<Value>| {
+        let (Some(m), Some(i), Some(part)) = (args.pop(), args.pop(), args.pop()) else {
+            return Err("a shuffle split takes a partition, its index and m".into());
+        };
+        let (i, m) = (*i.downcast_ref::<u32>()?, *m.downcast_ref::<u32>()?);
+        Ok(Pieces::value(split(i as usize, part, m)?))
+    });
+    let combine = FnOp::arc("shuffle-combine", move |pieces: Vec<Value>| combine(pieces));
+    let transport = TransportSpec::LocalFiles {
+        parent: dir.unwrap_or_else(std::env::temp_dir),
+        name: name.clone(),
+    };
+    shuffle_tasks(ShuffleTasks {
+        name,
+        inputs,
+        npartitions,
+        split,
+        combine,
+        transport,
+    })
+}
+
+/// A shuffle's stages as ops: see the module docs.
+pub struct ShuffleTasks {
+    /// Token for the shuffle's keys (unique per shuffle).
+    pub name: String,
+    /// The input partitions' keys, in order.
+    pub inputs: Vec<Key>,
+    /// Number of output partitions.
+    pub npartitions: u32,
+    /// Called with (input partition, its index `i: u32`, `m: u32`); returns
+    /// [`Pieces`] of `m` values, each with a codec.
+    pub split: Arc<dyn Op>,
+    /// Called with the pieces of one output, one per input in order.
+    pub combine: Arc<dyn Op>,
+    /// How pieces travel from split to combine.
+    pub transport: TransportSpec,
+}
+
+/// The tasks of a shuffle (to be merged into the caller's graph) and the
+/// keys of its M output partitions. One op per stage is shared by all its
+/// tasks; a task's input or output number is a literal argument.
+pub fn shuffle_tasks(spec: ShuffleTasks) -> (TaskGraph, Vec<Key>) {
+    let ShuffleTasks {
+        name,
+        inputs,
+        npartitions: m,
+        split,
+        combine,
+        transport: spec,
+    } = spec;
+    let found = transport(&spec);
+    let split: Arc<dyn Op> = Arc::new(ShuffleSplit {
+        inner: split,
+        m,
+        spec: spec.clone(),
+        transport: found.clone(),
+    });
+    let combine: Arc<dyn Op> = Arc::new(ShuffleCombine {
+        inner: combine,
+        spec,
+        transport: found,
+    });
     let mut g = TaskGraph::with_capacity(inputs.len() + 1 + m as usize);
     let split_name = format!("{name}-split");
     let split_keys: Vec<Key> = inputs
@@ -81,53 +155,315 @@ pub fn hash_shuffle(spec: ShuffleSpec) -> (TaskGraph, Vec<Key>) {
         .enumerate()
         .map(|(i, input)| {
             let key = Key::with_index(split_name.as_str(), &[i as u32]);
-            let (split, dir) = (split.clone(), dir.clone());
-            let op = FnOp::arc("shuffle-split", move |mut args: Vec<Value>| {
-                let part = args.pop().ok_or("shuffle split takes one partition")?;
-                let pieces = split(i, part, m)?;
-                if pieces.len() != m as usize {
-                    return Err(format!(
-                        "split returned {} pieces for {m} output partitions",
-                        pieces.len()
-                    )
-                    .into());
-                }
-                let index = dir.write_pieces(i, pieces)?;
-                Ok(Value::sized(index, 64 + 32 * m as usize))
-            });
-            g.insert(key.clone(), Task::new(op, vec![Arg::Key(input.clone())]));
+            let args = vec![Arg::Key(input.clone()), Arg::Value(Value::new(i as u32))];
+            g.insert(key.clone(), Task::new(split.clone(), args));
             key
         })
         .collect();
     let barrier = Key::new(format!("{name}-barrier"));
-    let gather = FnOp::arc("shuffle-barrier", |args: Vec<Value>| {
-        let mut files = Vec::with_capacity(args.len());
-        for a in args {
-            files.push(a.downcast_ref::<FileIndex>()?.clone());
-        }
-        let nbytes = 64 * files.len();
-        Ok(Value::sized(Arc::new(files), nbytes))
-    });
     g.insert(
         barrier.clone(),
-        Task::new(gather, split_keys.into_iter().map(Arg::Key).collect()),
+        Task::new(
+            Arc::new(ShuffleBarrier),
+            split_keys.into_iter().map(Arg::Key).collect(),
+        ),
     );
     let outputs = (0..m)
         .map(|j| {
             let key = Key::with_index(name.as_str(), &[j]);
-            let combine = combine.clone();
-            let op: Arc<dyn Op> = FnOp::arc("shuffle-combine", move |args: Vec<Value>| {
-                let files = args[0].downcast_ref::<Arc<Vec<FileIndex>>>()?.clone();
-                drop(args);
-                let pieces = files.iter().map(|f| f.piece(j as usize)).collect();
-                drop(files);
-                combine(pieces)
-            });
-            g.insert(key.clone(), Task::new(op, vec![Arg::Key(barrier.clone())]));
+            let args = vec![Arg::Key(barrier.clone()), Arg::Value(Value::new(j))];
+            g.insert(key.clone(), Task::new(combine.clone(), args));
             key
         })
         .collect();
     (g, outputs)
+}
+
+/// The pieces a split op returns, one per output partition.
+pub struct Pieces(pub Vec<Value>);
+
+impl Pieces {
+    /// `pieces` as the value a split op returns.
+    pub fn value(pieces: Vec<Value>) -> Value {
+        let nbytes = pieces.iter().map(Value::nbytes).sum();
+        Value::sized(Pieces(pieces), nbytes)
+    }
+}
+
+/// Where a shuffle's pieces go between its split and combine tasks.
+pub trait Transport: Send + Sync + 'static {
+    /// Takes input partition `i`'s pieces (piece `j` for output `j`);
+    /// returns a receipt (a small value) by which the combine tasks find
+    /// them.
+    fn put(&self, i: usize, pieces: Vec<Value>) -> Result<Value, OpError>;
+
+    /// The pieces of output `j`, one per receipt, in input order; they may
+    /// be lazy (read on first access).
+    fn get(&self, receipts: &[Value], j: usize) -> Result<Vec<Value>, OpError>;
+}
+
+/// Which transport a shuffle uses, as data: ops carry this, and find the
+/// transport at run time with [`transport`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TransportSpec {
+    /// Files in a fresh directory `shuffle-…-{name}` under `parent`,
+    /// deleted with the last reader of each.
+    LocalFiles {
+        /// Where the shuffle's directory is made.
+        parent: PathBuf,
+        /// The shuffle's name (unique per shuffle).
+        name: String,
+    },
+}
+
+impl TransportSpec {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            TransportSpec::LocalFiles { parent, name } => {
+                out.push(0);
+                put_bytes(out, parent.to_string_lossy().as_bytes());
+                put_bytes(out, name.as_bytes());
+            }
+        }
+    }
+
+    fn decode(bytes: &mut &[u8]) -> Result<TransportSpec, String> {
+        match take_bytes(bytes, 1)?.first() {
+            Some(0) => Ok(TransportSpec::LocalFiles {
+                parent: PathBuf::from(take_str(bytes)?),
+                name: take_str(bytes)?.to_string(),
+            }),
+            other => Err(format!("unknown shuffle transport {other:?}")),
+        }
+    }
+}
+
+/// The transport of `spec`: one per spec while any op holds it, so every
+/// task of a shuffle — also of a copy of its graph decoded from bytes in
+/// this process — reaches the same one.
+pub fn transport(spec: &TransportSpec) -> Arc<dyn Transport> {
+    type Live = HashMap<TransportSpec, Weak<LocalFiles>>;
+    static LIVE: OnceLock<Mutex<Live>> = OnceLock::new();
+    let mut live = LIVE.get_or_init(Default::default).lock();
+    live.retain(|_, t| t.strong_count() > 0);
+    if let Some(t) = live.get(spec).and_then(Weak::upgrade) {
+        return t;
+    }
+    let TransportSpec::LocalFiles { parent, name } = spec;
+    let t = Arc::new(LocalFiles(Arc::new(ShuffleDir::new(parent.clone(), name))));
+    live.insert(spec.clone(), Arc::downgrade(&t));
+    t
+}
+
+/// The local-files transport: each input's pieces in one file, read back
+/// lazily by range.
+struct LocalFiles(Arc<ShuffleDir>);
+
+impl Transport for LocalFiles {
+    fn put(&self, i: usize, pieces: Vec<Value>) -> Result<Value, OpError> {
+        let m = pieces.len();
+        let index = self.0.write_pieces(i, pieces)?;
+        Ok(Value::sized(index, 64 + 32 * m))
+    }
+
+    fn get(&self, receipts: &[Value], j: usize) -> Result<Vec<Value>, OpError> {
+        receipts
+            .iter()
+            .map(|r| r.downcast_ref::<FileIndex>()?.piece(j))
+            .collect()
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn take_bytes<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+    if bytes.len() < n {
+        return Err("shuffle op parameters are truncated".into());
+    }
+    let (head, rest) = bytes.split_at(n);
+    *bytes = rest;
+    Ok(head)
+}
+
+fn take_len_prefixed<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let len = take_bytes(bytes, 4)?;
+    let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    take_bytes(bytes, n)
+}
+
+fn take_str<'a>(bytes: &mut &'a [u8]) -> Result<&'a str, String> {
+    std::str::from_utf8(take_len_prefixed(bytes)?).map_err(|e| e.to_string())
+}
+
+/// Writes an inner op as its name and parameters; `None` if it cannot be.
+fn encode_inner(op: &dyn Op, out: &mut Vec<u8>) -> Option<()> {
+    let params = op.encode()?;
+    put_bytes(out, op.name().as_bytes());
+    put_bytes(out, &params);
+    Some(())
+}
+
+fn decode_inner(bytes: &mut &[u8]) -> Result<Arc<dyn Op>, String> {
+    let name = take_str(bytes)?;
+    let params = take_len_prefixed(bytes)?;
+    decode_op(name, params).map_err(|e| e.to_string())
+}
+
+/// The split stage: the collection's split, then the transport's `put`.
+struct ShuffleSplit {
+    inner: Arc<dyn Op>,
+    m: u32,
+    spec: TransportSpec,
+    transport: Arc<dyn Transport>,
+}
+
+impl ShuffleSplit {
+    const NAME: &'static str = "oxidask.shuffle.split";
+}
+
+impl Op for ShuffleSplit {
+    fn name(&self) -> &str {
+        ShuffleSplit::NAME
+    }
+
+    fn label(&self) -> &str {
+        self.inner.label()
+    }
+
+    fn call(&self, mut args: Vec<Value>) -> Result<Value, OpError> {
+        let (Some(index), Some(part), None) = (args.pop(), args.pop(), args.pop()) else {
+            return Err("a shuffle split takes a partition and its index".into());
+        };
+        let i = *index.downcast_ref::<u32>()?;
+        let m = self.m;
+        let pieces = self.inner.call(vec![part, index, Value::new(m)])?;
+        let pieces = match pieces.try_unwrap::<Pieces>() {
+            Ok(p) => p.0,
+            Err(shared) => shared.downcast_ref::<Pieces>()?.0.clone(),
+        };
+        if pieces.len() != m as usize {
+            return Err(format!(
+                "split returned {} pieces for {m} output partitions",
+                pieces.len()
+            )
+            .into());
+        }
+        self.transport.put(i as usize, pieces)
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.spec.encode(&mut out);
+        out.extend_from_slice(&self.m.to_le_bytes());
+        encode_inner(&*self.inner, &mut out)?;
+        Some(out)
+    }
+}
+
+fn decode_split(mut bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
+    let spec = TransportSpec::decode(&mut bytes)?;
+    let m = take_bytes(&mut bytes, 4)?;
+    let m = u32::from_le_bytes([m[0], m[1], m[2], m[3]]);
+    let inner = decode_inner(&mut bytes)?;
+    Ok(Arc::new(ShuffleSplit {
+        inner,
+        m,
+        transport: transport(&spec),
+        spec,
+    }))
+}
+
+/// The barrier: the receipts of every split, in input order.
+struct ShuffleBarrier;
+
+impl ShuffleBarrier {
+    const NAME: &'static str = "oxidask.shuffle.barrier";
+}
+
+impl Op for ShuffleBarrier {
+    fn name(&self) -> &str {
+        ShuffleBarrier::NAME
+    }
+
+    fn label(&self) -> &str {
+        "shuffle-barrier"
+    }
+
+    fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let nbytes = args.iter().map(Value::nbytes).sum();
+        Ok(Value::sized(Arc::new(args), nbytes))
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        Some(Vec::new())
+    }
+}
+
+/// The combine stage: the transport's pieces for output `j`, then the
+/// collection's combine.
+struct ShuffleCombine {
+    inner: Arc<dyn Op>,
+    spec: TransportSpec,
+    transport: Arc<dyn Transport>,
+}
+
+impl ShuffleCombine {
+    const NAME: &'static str = "oxidask.shuffle.combine";
+}
+
+impl Op for ShuffleCombine {
+    fn name(&self) -> &str {
+        ShuffleCombine::NAME
+    }
+
+    fn label(&self) -> &str {
+        self.inner.label()
+    }
+
+    fn call(&self, mut args: Vec<Value>) -> Result<Value, OpError> {
+        let (Some(j), Some(receipts), None) = (args.pop(), args.pop(), args.pop()) else {
+            return Err("a shuffle combine takes the barrier and its output number".into());
+        };
+        let j = *j.downcast_ref::<u32>()?;
+        let pieces = {
+            let receipts = receipts.downcast_ref::<Arc<Vec<Value>>>()?;
+            self.transport.get(receipts, j as usize)?
+        };
+        // The receipts go before the pieces are read: each piece's file is
+        // then held by the pieces alone.
+        drop(receipts);
+        self.inner.call(pieces)
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.spec.encode(&mut out);
+        encode_inner(&*self.inner, &mut out)?;
+        Some(out)
+    }
+}
+
+fn decode_combine(mut bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
+    let spec = TransportSpec::decode(&mut bytes)?;
+    let inner = decode_inner(&mut bytes)?;
+    Ok(Arc::new(ShuffleCombine {
+        inner,
+        transport: transport(&spec),
+        spec,
+    }))
+}
+
+oxidask_graph::inventory::submit! {
+    OpDecoder { name: ShuffleSplit::NAME, decode: decode_split }
+}
+oxidask_graph::inventory::submit! {
+    OpDecoder { name: ShuffleBarrier::NAME, decode: |_| Ok(Arc::new(ShuffleBarrier)) }
+}
+oxidask_graph::inventory::submit! {
+    OpDecoder { name: ShuffleCombine::NAME, decode: decode_combine }
 }
 
 /// The shuffle's directory: created by the first write, removed with the
@@ -283,9 +619,14 @@ struct Piece {
 }
 
 impl FileIndex {
-    fn piece(&self, j: usize) -> Value {
-        let p = &self.ranges[j];
-        Value::lazy(
+    fn piece(&self, j: usize) -> Result<Value, OpError> {
+        let p = self.ranges.get(j).ok_or_else(|| {
+            format!(
+                "no piece for output partition {j} in a shuffle file of {} pieces",
+                self.ranges.len()
+            )
+        })?;
+        Ok(Value::lazy(
             Arc::new(PieceSource {
                 file: self.file.clone(),
                 offset: p.offset,
@@ -294,7 +635,7 @@ impl FileIndex {
                 output: j,
             }),
             &p.meta,
-        )
+        ))
     }
 }
 

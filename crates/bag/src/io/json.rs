@@ -18,9 +18,11 @@ use std::sync::{Arc, Mutex};
 
 use super::block::{self, FileBlock};
 use super::paths::{IntoPaths, expand};
+use super::source::{BlockSpec, json_feed_skipping};
 use super::text::{TextOptions, read_source, utf8_error};
 use crate::bag::{Bag, Origin, Record, Sink, Stop};
 use crate::error::{Error, Result};
+use crate::pipeline::Source;
 use oxidask_graph::{OpError, unique_token};
 
 /// How many messages of skipped lines [`BadLines`] keeps.
@@ -167,13 +169,21 @@ pub fn read_json_lines_with<T: Record>(
         let k = nth_record_line::<T>(b, lossy, skipping, j)?;
         Some(format!("{}:{k}", b.path.display()))
     });
+    // A tally is a counter in this process: such a read cannot leave it.
+    let source = (!skipping).then(|| Source::Json {
+        record: std::any::type_name::<T>().to_string(),
+        blocks: blocks.iter().map(BlockSpec::of).collect(),
+        lossy,
+    });
+    let feed = json_feed_skipping::<T>(blocks.clone(), lossy, skip);
     read_source(
         "read-json-lines",
         &paths,
-        blocks,
+        &blocks,
         (std::any::type_name::<T>(), lossy, salt),
         Some(origin),
-        move |b: &FileBlock, sink: Sink<'_, T>| parse_block::<T>(b, lossy, skip.as_ref(), sink),
+        feed,
+        source,
     )
 }
 
@@ -201,7 +211,7 @@ fn line_text<'a>(
     }
 }
 
-fn parse_block<T: Record>(
+pub(crate) fn parse_block<T: Record>(
     b: &FileBlock,
     lossy: bool,
     skip: Option<&BadLines>,

@@ -3,6 +3,7 @@
 mod block;
 mod json;
 mod paths;
+mod source;
 mod text;
 mod write;
 
@@ -10,6 +11,7 @@ pub use json::{
     BadLines, JsonOptions, MAX_BAD_LINE_EXAMPLES, read_json_lines, read_json_lines_with,
 };
 pub use paths::IntoPaths;
+pub(crate) use source::{BlockSpec, file_blocks, json_feed, text_feed};
 pub use text::{DEFAULT_BLOCKSIZE, TextOptions, read_text, read_text_with};
 
 #[cfg(test)]

@@ -5,12 +5,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use oxidask_graph::{OpError, Tokenize, Tokenizer};
+use oxidask_graph::push::PushFeed;
+use oxidask_graph::{Tokenize, Tokenizer};
 
 use super::block::{self, FileBlock, Line, Position};
 use super::paths::{IntoPaths, expand};
-use crate::bag::{Bag, Origin, Record, Sink};
+use super::source::{BlockSpec, text_feed};
+use crate::bag::{Bag, Origin, Record};
 use crate::error::{Error, Result};
+use crate::pipeline::Source;
 
 /// Uncompressed files larger than this are split into several partitions.
 pub const DEFAULT_BLOCKSIZE: u64 = 32 * 1024 * 1024;
@@ -120,22 +123,19 @@ pub fn read_text_with(paths: impl IntoPaths, options: &TextOptions) -> Result<Ba
         let first = block::first_line(b)?;
         Some(format!("{}:{}", b.path.display(), first + j as u64))
     });
+    let source = Source::Text {
+        blocks: blocks.iter().map(BlockSpec::of).collect(),
+        lossy,
+    };
+    let feed = text_feed(blocks.clone(), lossy);
     read_source(
         "read-text",
         &paths,
-        blocks,
+        &blocks,
         lossy,
         Some(origin),
-        move |b: &FileBlock, sink: Sink<'_, String>| {
-            block::for_each_line(b, |line, at| {
-                let s = match line.text {
-                    Ok(s) => s.to_owned(),
-                    Err(_) if lossy => String::from_utf8_lossy(line.bytes).into_owned(),
-                    Err(bad) => return Err(utf8_error(b, line, at, bad).into()),
-                };
-                sink(s)
-            })
-        },
+        feed,
+        Some(source),
     )
 }
 
@@ -149,15 +149,17 @@ pub(crate) fn utf8_error(b: &FileBlock, line: &Line<'_>, at: &Position<'_>, bad:
     }
 }
 
-/// A source bag whose partition `i` is what `read(blocks[i], sink)` pushes,
-/// named from the files (path, size, mtime), the blocks and `params`.
+/// A source bag whose partition `i` is what `feed` pushes for block `i`,
+/// named from the files (path, size, mtime), the blocks and `params`;
+/// `source` describes it as data when it can leave the process.
 pub(crate) fn read_source<T: Record>(
     prefix: &'static str,
     paths: &[PathBuf],
-    blocks: Arc<Vec<FileBlock>>,
+    blocks: &[FileBlock],
     params: impl Tokenize,
     origin: Option<Origin>,
-    read: impl Fn(&FileBlock, Sink<'_, T>) -> Result<(), OpError> + Send + Sync + 'static,
+    feed: Arc<PushFeed<T>>,
+    source: Option<Source>,
 ) -> Result<Bag<T>> {
     let mut t = Tokenizer::new();
     t.add(prefix).add(&params);
@@ -175,10 +177,5 @@ pub(crate) fn read_source<T: Record>(
     }
     let name: Arc<str> = Arc::from(format!("{prefix}-{}", t.finish_hex()));
     let n = blocks.len() as u32;
-    Ok(Bag::source(name, prefix, n, origin, move |i, sink| {
-        let b = blocks
-            .get(i as usize)
-            .ok_or_else(|| format!("no block {i}"))?;
-        read(b, sink)
-    }))
+    Ok(Bag::source(name, prefix, n, origin, feed, source))
 }

@@ -1,0 +1,197 @@
+//! Record types registered by name, so a partition pipeline over them can
+//! be rebuilt from bytes.
+//!
+//! A decoded pipeline names its record types (`type_name`), but a
+//! link-time registry cannot list generic instances: the typed pieces a
+//! pipeline needs at its ends — a feed of stored `Vec<T>` partitions, a
+//! JSON-lines parser into `T`, the collection of `T`s into a stored
+//! partition — are instantiated per type by [`register_record!`]
+//! (crate::register_record), and found here by name. The crate registers
+//! the common types; a user registers their own.
+
+use std::any::type_name;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use oxidask_graph::push::{ErasedFeed, PushFeed};
+use oxidask_graph::{OpError, Value};
+
+use std::hash::Hash;
+
+use crate::agg::{self, Agg, AggRun};
+use crate::bag::{Feed, Record, arg, part};
+use crate::io::{BlockSpec, json_feed};
+use crate::reduce::Numeric;
+
+/// Runs a whole partition: the partition's base value and index in, the
+/// stored partition (or partial) out.
+pub(crate) type PartitionFn = Arc<dyn Fn(u32, Value) -> Result<Value, OpError> + Send + Sync>;
+
+/// The typed pieces of pipelines over one record type; made by
+/// [`register_record!`](crate::register_record).
+#[doc(hidden)]
+pub struct RecordType {
+    /// `std::any::type_name` of the record type: its registry name.
+    pub(crate) name: fn() -> &'static str,
+    /// A feed of the records of a stored partition (`Vec<T>`).
+    pub(crate) stored: fn() -> ErasedFeed,
+    /// A feed parsing JSON-lines blocks into records.
+    pub(crate) json: fn(Vec<BlockSpec>, bool) -> ErasedFeed,
+    /// Runs a feed into a stored partition.
+    pub(crate) collect: fn(ErasedFeed) -> Result<PartitionFn, String>,
+    /// Rebuilds an aggregation over a feed (those needing `Hash + Eq` only
+    /// for types registered as hashing).
+    pub(crate) aggregate: fn(&Agg, ErasedFeed) -> Result<AggRun, String>,
+    /// Rebuilds a groupby's split (given its pipeline) or combine, for a
+    /// registered key function.
+    pub(crate) groupby: fn(&str, Option<ErasedFeed>) -> Result<crate::agg::ValuesFn, String>,
+    /// Concatenates stored partitions (`repartition` to fewer).
+    pub(crate) concat: ValuesFnPtr,
+    /// Cuts a piece of a stored partition (`repartition` to more).
+    pub(crate) slice: ValuesFnPtr,
+    /// Extends a feed with `head(n)` (the first `n` records).
+    pub(crate) head: fn(ErasedFeed, usize) -> Result<ErasedFeed, String>,
+}
+
+/// A task function of values, as a plain function pointer.
+pub(crate) type ValuesFnPtr = fn(Vec<Value>) -> Result<Value, OpError>;
+
+oxidask_graph::inventory::collect!(RecordType);
+
+impl RecordType {
+    /// The entry of `T`.
+    pub const fn of<T: Record>() -> RecordType {
+        RecordType {
+            name: type_name::<T>,
+            stored: stored::<T>,
+            json: json::<T>,
+            collect: collect::<T>,
+            aggregate: agg::any::<T>,
+            groupby: crate::groupby::rebuild::<T>,
+            concat: crate::reshape::concat::<T>,
+            slice: crate::reshape::slice::<T>,
+            head: head::<T>,
+        }
+    }
+
+    /// The entry of an integer type: the aggregations of numbers and of
+    /// records that hash.
+    pub(crate) const fn integer<T: Numeric + std::iter::Sum<T> + Ord + Hash>() -> RecordType {
+        RecordType {
+            aggregate: agg::integers::<T>,
+            ..RecordType::of::<T>()
+        }
+    }
+
+    /// The entry of a floating-point type: the aggregations of numbers.
+    pub(crate) const fn float<T: Numeric + std::iter::Sum<T> + PartialOrd>() -> RecordType {
+        RecordType {
+            aggregate: agg::floats::<T>,
+            ..RecordType::of::<T>()
+        }
+    }
+
+    /// The entry of `T`, with the aggregations of records that hash
+    /// (`frequencies`, `distinct`).
+    pub const fn hashed<T: Record + Hash + Eq>() -> RecordType {
+        RecordType {
+            aggregate: agg::hashed::<T>,
+            ..RecordType::of::<T>()
+        }
+    }
+}
+
+fn stored<T: Record>() -> ErasedFeed {
+    let feed: Arc<PushFeed<T>> =
+        Arc::new(|_, base, sink| arg::<Vec<T>>(base)?.into_iter().try_for_each(sink));
+    ErasedFeed::new(feed)
+}
+
+fn head<T: Record>(feed: ErasedFeed, n: usize) -> Result<ErasedFeed, String> {
+    let feed = Feed::Chain(feed.typed::<T>()?);
+    Ok(ErasedFeed::new(crate::transform::head_feed(feed, n)))
+}
+
+fn json<T: Record>(blocks: Vec<BlockSpec>, lossy: bool) -> ErasedFeed {
+    ErasedFeed::new(json_feed::<T>(blocks, lossy))
+}
+
+fn collect<T: Record>(feed: ErasedFeed) -> Result<PartitionFn, String> {
+    let feed = feed.typed::<T>()?;
+    Ok(Arc::new(move |i, base| {
+        let mut out = Vec::new();
+        feed(i, base, &mut |x| {
+            out.push(x);
+            Ok(())
+        })?;
+        Ok(part(out))
+    }))
+}
+
+/// The entry of the record type named `name`; an error naming it and how
+/// to register it when it is missing.
+pub(crate) fn lookup(name: &str) -> Result<&'static RecordType, String> {
+    static REGISTRY: OnceLock<HashMap<&'static str, &'static RecordType>> = OnceLock::new();
+    let registry = REGISTRY.get_or_init(|| {
+        oxidask_graph::inventory::iter::<RecordType>
+            .into_iter()
+            .map(|r| ((r.name)(), r))
+            .collect()
+    });
+    registry.get(name).copied().ok_or_else(|| {
+        format!(
+            "the record type {name} is not registered in this program: add \
+             oxidask::bag::register_record!({}) next to its definition",
+            name.rsplit("::").next().unwrap_or(name)
+        )
+    })
+}
+
+/// Registers a record type so that bag pipelines over it can be written to
+/// bytes and rebuilt in another process of the same program (and its stored
+/// partitions decoded there): `register_record!(Person);` next to the type,
+/// or `register_record!(Person, hash);` for a type that is `Hash + Eq`
+/// (then `frequencies` and `distinct` of it are data too).
+/// Built-in types (`String`, numbers, `bool`, `serde_json::Value`,
+/// `Vec<String>`, `(String, i64)`, `(String, u64)`, `(String, usize)`) are
+/// registered by the crate.
+#[macro_export]
+macro_rules! register_record {
+    ($t:ty) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::RecordType::of::<$t>()
+        }
+        $crate::__private::register_value!(::std::vec::Vec<$t>, $crate::__private::RecordsCodec);
+    };
+    ($t:ty, hash) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::RecordType::hashed::<$t>()
+        }
+        $crate::__private::register_value!(::std::vec::Vec<$t>, $crate::__private::RecordsCodec);
+    };
+}
+
+macro_rules! builtin {
+    ($kind:ident: $($t:ty),* $(,)?) => {$(
+        oxidask_graph::inventory::submit! { RecordType::$kind::<$t>() }
+    )*};
+}
+
+builtin!(integer: u8, u16, u32, u64, usize, i8, i16, i32, i64);
+builtin!(float: f32, f64);
+builtin!(
+    hashed: String,
+    bool,
+    Vec<String>,
+    (String, i64),
+    (String, u64),
+    (String, usize),
+);
+builtin!(of: serde_json::Value);
+
+// Partition codecs of the built-in types the graph crate has none for
+// (`Vec<serde_json::Value>` is registered in `codec`; `Vec<String>`,
+// `Vec<u64>`, … have the graph crate's, which `part` then uses).
+oxidask_graph::register_value!(Vec<Vec<String>>, crate::codec::RecordsCodec);
+oxidask_graph::register_value!(Vec<(String, i64)>, crate::codec::RecordsCodec);
+oxidask_graph::register_value!(Vec<(String, usize)>, crate::codec::RecordsCodec);
