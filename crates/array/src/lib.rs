@@ -53,6 +53,7 @@ mod ops;
 pub mod random;
 mod rechunk;
 mod reduce;
+mod reshape;
 mod shape;
 mod shape_ops;
 pub mod stats;
@@ -66,9 +67,10 @@ pub use element::{DType, Element, Number, Real};
 pub use elementwise::{Operand, blockwise, where_};
 pub use error::{Error, Result};
 pub use grid::{AxisChunks, Chunks, MAX_BLOCKS, MAX_ELEMENTS};
-pub use linalg::tensordot;
+pub use linalg::{TensordotAxes, tensordot};
 pub use npy::{from_npy, from_npy_stack};
 pub use reduce::Reduce;
+pub use reshape::ReshapeDims;
 pub use shape::{concatenate, stack};
 
 /// `ndarray`, re-exported so users get the same version.
