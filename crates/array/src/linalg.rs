@@ -6,11 +6,11 @@
 //! operands is brought to one chunking (the common refinement), each task
 //! multiplies one block of `A` by one block of `B` (`ndarray`'s `dot`,
 //! blocked and vectorized by `matrixmultiply` for floats), and the partial
-//! products of each output block are summed by a tree reduction with
-//! `split_every`, so no task holds a whole row or column panel.
+//! products of each output block are summed by a tree with `split_every`
+//! blocks per task, so no task holds a whole row or column panel.
 //!
-//! The block product is a data op carrying the dtype, reaching the
-//! monomorphic kernel through `with_number!`.
+//! The block product and the partial sums are data ops carrying the dtype,
+//! reaching the monomorphic kernels through `with_number!`.
 
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ use crate::error::{Error, Result, invalid};
 use crate::expr::chunk_value;
 use crate::grid::Grid;
 use crate::layer::Pattern;
-use crate::reduce::Reduce;
+use crate::reduce::{DEFAULT_SPLIT_EVERY, Reduce};
 
 /// The product of one block of `A` and one block of `B`, with a trailing
 /// axis of length 1 (the contracted block position, summed over by the
@@ -150,6 +150,140 @@ fn refine(a: &[usize], b: &[usize]) -> Vec<usize> {
     crate::elementwise::refine(a, b)
 }
 
+/// The sum of up to `split_every` partial products: blocks of one shape
+/// whose last axis has length 1, added elementwise (in `T`: integers wrap
+/// as NumPy's do), that axis dropped at the last level (`squeeze`).
+/// Arguments: the blocks.
+#[derive(Serialize, Deserialize)]
+struct SumPartials {
+    dtype: DType,
+    squeeze: bool,
+}
+
+fn sum_blocks<T: Number>(mut args: Vec<Value>, squeeze: bool) -> Result<Value, OpError> {
+    if args.is_empty() {
+        return Err("matmul-sum: no partial products".into());
+    }
+    let rest = args.split_off(1);
+    let mut acc = args.swap_remove(0).take::<ArrayD<T>>()?;
+    for v in &rest {
+        let b = v.downcast_ref::<ArrayD<T>>()?;
+        if b.shape() != acc.shape() {
+            return Err(format!(
+                "matmul-sum: partial products of shapes {:?} and {:?}",
+                acc.shape(),
+                b.shape()
+            )
+            .into());
+        }
+        acc.zip_mut_with(b, |a, &x| *a = a.add(x));
+    }
+    if squeeze {
+        let last = acc.ndim().checked_sub(1).filter(|&k| acc.shape()[k] == 1);
+        let Some(last) = last else {
+            return Err(format!(
+                "matmul-sum: a partial product of shape {:?} has no last axis of length 1",
+                acc.shape()
+            )
+            .into());
+        };
+        acc = acc.index_axis_move(Axis(last), 0);
+    }
+    Ok(chunk_value(acc))
+}
+
+impl DataOp for SumPartials {
+    const NAME: &'static str = "oxidask.array.matmul-sum";
+
+    fn label(&self) -> &str {
+        "matmul-sum"
+    }
+
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        with_number!(self.dtype, T => sum_blocks::<T>(args, self.squeeze))
+    }
+}
+register_data_op!(SumPartials);
+
+/// Output block `idx` (the last axis dropped when `squeeze`) sums the
+/// input blocks `g·every .. (g+1)·every` along the input's last axis,
+/// `g` being `idx`'s last index (0 when `squeeze`).
+struct SumLevel {
+    input: Arc<str>,
+    every: usize,
+    /// Blocks of the input along its last axis.
+    n: usize,
+    squeeze: bool,
+    op: Arc<dyn Op>,
+}
+
+impl Pattern for SumLevel {
+    fn task(&self, idx: &[u32]) -> Task {
+        let (head, g) = if self.squeeze {
+            (idx, 0)
+        } else {
+            (&idx[..idx.len() - 1], idx[idx.len() - 1] as usize)
+        };
+        let lo = g * self.every;
+        let hi = (lo + self.every).min(self.n);
+        let args = (lo..hi)
+            .map(|l| {
+                let mut k = head.to_vec();
+                k.push(l as u32);
+                Arg::Key(Key::with_index(self.input.clone(), &k))
+            })
+            .collect();
+        Task::new(self.op.clone(), args)
+    }
+
+    fn inputs(&self) -> Vec<Arc<str>> {
+        vec![self.input.clone()]
+    }
+}
+
+/// The partial products `p` summed over their last axis, by a tree of
+/// `every` blocks per task, as a reduction with `split_every`.
+fn sum_partials<T: Number>(mut p: Array<T>, every: usize) -> Result<Array<T>> {
+    if every < 2 {
+        return Err(invalid(
+            "split_every",
+            format!("{every}: each task must merge at least 2 partial products"),
+        ));
+    }
+    loop {
+        let last = p.ndim() - 1;
+        let n = p.grid.chunks[last].len();
+        let squeeze = n <= every;
+        let mut chunks = p.grid.chunks.clone();
+        if squeeze {
+            chunks.pop();
+        } else {
+            chunks[last] = vec![1; n.div_ceil(every)];
+        }
+        let name: Arc<str> = name_for("matmul-sum", &(&*p.name, every)).into();
+        let pattern = SumLevel {
+            input: p.name.clone(),
+            every,
+            n,
+            squeeze,
+            op: Arc::new(SumPartials {
+                dtype: T::DTYPE,
+                squeeze,
+            }),
+        };
+        p = Array::from_layer(
+            name,
+            "matmul-sum",
+            Grid::new(chunks),
+            Arc::new(pattern),
+            &[&p.graph],
+        );
+        if squeeze {
+            return Ok(p);
+        }
+    }
+}
+
 /// `x` with `n` new leading axes of length 1.
 fn lead<T: Number>(x: &Array<T>, n: usize) -> Result<Array<T>> {
     if n == 0 {
@@ -208,12 +342,8 @@ impl<T: Number + LinalgScalar> Array<T> {
         let nd = a.ndim().max(b.ndim());
         let (a, b) = (lead(&a, nd - a.ndim())?, lead(&b, nd - b.ndim())?);
         let p = a.products_nd(&b, (self.shape(), other.shape()))?;
-        let mut o = Reduce::axis(nd as isize);
-        if let Some(n) = opts.split_every_value() {
-            o = o.split_every(n);
-        }
-        // Sums of `T` accumulate in `T::Sum`; for floats that is `T` itself.
-        let c = p.sum_with(&o)?.astype::<T>();
+        let every = opts.split_every_value().unwrap_or(DEFAULT_SPLIT_EVERY);
+        let c = sum_partials(p, every)?;
         if l > 1 && r > 1 {
             return Ok(c);
         }
@@ -317,17 +447,7 @@ impl<T: Number + LinalgScalar> Array<T> {
         self.check()?;
         other.check()?;
         match (self.ndim(), other.ndim()) {
-            (1, 1) => {
-                if self.shape() != other.shape() {
-                    return Err(Error::Broadcast {
-                        op: "dot".into(),
-                        left: self.shape().to_vec(),
-                        right: other.shape().to_vec(),
-                    });
-                }
-                Ok((self * other).sum().into_array().astype::<T>())
-            }
-            (2, 2) | (2, 1) | (1, 2) => self.matmul(other),
+            (1, 1) | (2, 2) | (2, 1) | (1, 2) => self.matmul(other),
             _ => Err(invalid(
                 "other",
                 format!(
