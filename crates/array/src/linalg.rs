@@ -402,10 +402,13 @@ impl<T: Number + LinalgScalar> Array<T> {
                 bc[d] = c.clone();
                 chunks.push(c);
             } else if x == 1 {
+                // One chunk, so block 0 is the element (not an empty chunk).
                 a_bcast[d] = true;
+                ac[d] = vec![1];
                 chunks.push(bc[d].clone());
             } else if y == 1 {
                 b_bcast[d] = true;
+                bc[d] = vec![1];
                 chunks.push(ac[d].clone());
             } else {
                 return Err(mismatch());
