@@ -50,6 +50,7 @@ mod mask;
 mod npy;
 mod npy_write;
 mod ops;
+mod partial_sums;
 pub mod random;
 mod rechunk;
 mod reduce;
@@ -58,6 +59,7 @@ mod shape;
 mod shape_ops;
 pub mod stats;
 mod stream;
+mod tensordot;
 #[cfg(test)]
 mod tests;
 
@@ -67,11 +69,11 @@ pub use element::{DType, Element, Number, Real};
 pub use elementwise::{Operand, blockwise, where_};
 pub use error::{Error, Result};
 pub use grid::{AxisChunks, Chunks, MAX_BLOCKS, MAX_ELEMENTS};
-pub use linalg::{TensordotAxes, tensordot};
 pub use npy::{from_npy, from_npy_stack};
 pub use reduce::Reduce;
 pub use reshape::ReshapeDims;
 pub use shape::{concatenate, stack};
+pub use tensordot::{TensordotAxes, tensordot};
 
 /// `ndarray`, re-exported so users get the same version.
 pub use ndarray;
