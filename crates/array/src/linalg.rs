@@ -1,6 +1,6 @@
 //! Blocked matrix products: `matmul` (NumPy's rules: 1-d operands as
 //! vectors, N-d operands as stacks of matrices with broadcast batch axes),
-//! `dot` (1-d and 2-d), `tensordot` over N-d arrays.
+//! `dot` (1-d and 2-d); `tensordot` (its own module) builds on `matmul`.
 //!
 //! `C = A · B` is computed as Dask does: the contracted axis of both
 //! operands is brought to one chunking (the common refinement), each task
@@ -9,8 +9,9 @@
 //! products of each output block are summed by a tree with `split_every`
 //! blocks per task, so no task holds a whole row or column panel.
 //!
-//! The block product and the partial sums are data ops carrying the dtype,
-//! reaching the monomorphic kernels through `with_number!`.
+//! The block product and the partial sums (`partial_sums`) are data ops
+//! carrying the dtype, reaching the monomorphic kernels through
+//! `with_number!`.
 
 use std::sync::Arc;
 
