@@ -7,7 +7,9 @@
 //! through bytes), `blocks` (user block functions see whole blocks), `sizes`
 //! (checked size arithmetic, vanished files), `thresholds` (reductions on
 //! inputs past the streaming thresholds), `functions` and `npy` (NumPy's
-//! own results and files as the oracle).
+//! own results and files as the oracle), `parity` (issue 14: reshape that
+//! rechunks, flat and nan- cumulatives, unified concatenation, N-d
+//! matmul and tensordot, against NumPy's rules).
 
 use ndarray::{ArrayD, Axis, IxDyn};
 use oxidask::array::{self as da, Array, Reduce, ndarray};
@@ -19,6 +21,7 @@ mod blocks;
 mod data;
 mod functions;
 mod npy;
+mod parity;
 mod sizes;
 mod thresholds;
 

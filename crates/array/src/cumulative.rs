@@ -1,4 +1,5 @@
-//! Cumulative sums and products along an axis.
+//! Cumulative sums and products along an axis (or of the flattened
+//! array), optionally with NaN counted as the identity.
 //!
 //! Three layers, as in Dask: each block's own running total along the axis;
 //! a chain of carries (carry `j` = carry `j − 1` combined with the last slice
@@ -59,11 +60,19 @@ struct Cum {
     dtype: DType,
     axis: usize,
     prod: bool,
+    /// NaN counts as the identity (0 for sums, 1 for products), as
+    /// NumPy's `nancumsum`/`nancumprod`; read by the first layer only.
+    nan: bool,
 }
 
 impl Cum {
     fn what(&self) -> &'static str {
-        if self.prod { "cumprod" } else { "cumsum" }
+        match (self.prod, self.nan) {
+            (false, false) => "cumsum",
+            (true, false) => "cumprod",
+            (false, true) => "nancumsum",
+            (true, true) => "nancumprod",
+        }
     }
 }
 
@@ -91,9 +100,13 @@ fn block_along<'a, T: Element>(
 struct CumBlock(Cum);
 
 fn cum_block<T: Number>(c: Cum, v: &Value) -> Result<Value, OpError> {
-    let (f, _) = combine::<T::Sum>(c.prod);
+    let (f, identity) = combine::<T::Sum>(c.prod);
     let block = block_along::<T>(v, c.axis, c.what())?;
-    let mut out = block.mapv(|x| x.to_sum());
+    let mut out = if c.nan {
+        block.mapv(|x| if x.is_nan() { identity } else { x.to_sum() })
+    } else {
+        block.mapv(|x| x.to_sum())
+    };
     out.accumulate_axis_inplace(Axis(c.axis), |&prev, cur| *cur = f(prev, *cur));
     Ok(chunk_value(out))
 }
@@ -102,10 +115,11 @@ impl DataOp for CumBlock {
     const NAME: &'static str = "oxidask.array.cumulative-block";
 
     fn label(&self) -> &str {
-        if self.0.prod {
-            "cumprod-block"
-        } else {
-            "cumsum-block"
+        match (self.0.prod, self.0.nan) {
+            (false, false) => "cumsum-block",
+            (true, false) => "cumprod-block",
+            (false, true) => "nancumsum-block",
+            (true, true) => "nancumprod-block",
         }
     }
 
@@ -222,10 +236,16 @@ fn last_slice<S: Number>(a: &ArrayD<S>, axis: usize, identity: S) -> ArrayD<S> {
 }
 
 impl<T: Number> Array<T> {
-    fn cumulative(&self, axis: isize, prod: bool) -> Result<Array<T::Sum>> {
+    fn cumulative(&self, axis: isize, prod: bool, nan: bool) -> Result<Array<T::Sum>> {
         self.check()?;
         let axis = normalize_axis(axis, self.ndim(), "axis")?;
-        let what = if prod { "cumprod" } else { "cumsum" };
+        let what = Cum {
+            dtype: T::DTYPE,
+            axis,
+            prod,
+            nan,
+        }
+        .what();
         let sum_dtype = <T::Sum as Element>::DTYPE;
         let grid: Grid = (*self.grid).clone();
         let nb = grid.numblocks();
@@ -236,6 +256,7 @@ impl<T: Number> Array<T> {
             dtype: T::DTYPE,
             axis,
             prod,
+            nan,
         }));
         let l = Array::<T::Sum>::from_layer(
             local.clone(),
@@ -264,6 +285,7 @@ impl<T: Number> Array<T> {
                 dtype: sum_dtype,
                 axis,
                 prod,
+                nan,
             })),
         };
         let c = Array::<T::Sum>::from_layer(
@@ -284,6 +306,7 @@ impl<T: Number> Array<T> {
                 dtype: sum_dtype,
                 axis,
                 prod,
+                nan,
             })),
         };
         Ok(Array::from_layer(
@@ -297,12 +320,54 @@ impl<T: Number> Array<T> {
 
     /// Cumulative sum along `axis` (integers accumulate in `i64`).
     pub fn cumsum(&self, axis: isize) -> Result<Array<T::Sum>> {
-        self.cumulative(axis, false)
+        self.cumulative(axis, false, false)
     }
 
     /// Cumulative product along `axis`.
     pub fn cumprod(&self, axis: isize) -> Result<Array<T::Sum>> {
-        self.cumulative(axis, true)
+        self.cumulative(axis, true, false)
+    }
+
+    /// Cumulative sum along `axis` with NaN counted as 0 (NumPy's
+    /// `nancumsum`; for integers the same as [`cumsum`](Array::cumsum)).
+    pub fn nancumsum(&self, axis: isize) -> Result<Array<T::Sum>> {
+        self.cumulative(axis, false, true)
+    }
+
+    /// Cumulative product along `axis` with NaN counted as 1 (NumPy's
+    /// `nancumprod`).
+    pub fn nancumprod(&self, axis: isize) -> Result<Array<T::Sum>> {
+        self.cumulative(axis, true, true)
+    }
+
+    /// Cumulative sum of the flattened array, in row-major order (NumPy's
+    /// `cumsum` with `axis=None`): a 1-d array of `self.size()` elements.
+    ///
+    /// ```
+    /// use oxidask_array as da;
+    /// let x = da::arange(1i64, 7, 1, 4)?.reshape(&[2, 3])?;
+    /// let c = x.cumsum_flat()?.compute()?;
+    /// assert_eq!(c.iter().copied().collect::<Vec<_>>(), vec![1, 3, 6, 10, 15, 21]);
+    /// # Ok::<(), da::Error>(())
+    /// ```
+    pub fn cumsum_flat(&self) -> Result<Array<T::Sum>> {
+        self.ravel()?.cumsum(0)
+    }
+
+    /// Cumulative product of the flattened array, in row-major order
+    /// (NumPy's `cumprod` with `axis=None`).
+    pub fn cumprod_flat(&self) -> Result<Array<T::Sum>> {
+        self.ravel()?.cumprod(0)
+    }
+
+    /// [`nancumsum`](Array::nancumsum) of the flattened array (`axis=None`).
+    pub fn nancumsum_flat(&self) -> Result<Array<T::Sum>> {
+        self.ravel()?.nancumsum(0)
+    }
+
+    /// [`nancumprod`](Array::nancumprod) of the flattened array (`axis=None`).
+    pub fn nancumprod_flat(&self) -> Result<Array<T::Sum>> {
+        self.ravel()?.nancumprod(0)
     }
 }
 

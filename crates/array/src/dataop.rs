@@ -160,6 +160,23 @@ mod tests {
             vec![block(&[3, 2]), block(&[3, 2])],
             "matmul: blocks",
         );
+        fails(
+            &op_of(&mm),
+            vec![block(&[2, 3, 2]), block(&[4, 2, 2])],
+            "matmul: blocks",
+        );
+        let summed = x.matmul(&x.t().unwrap()).unwrap();
+        fails(
+            &op_of(&summed),
+            vec![block(&[3, 3, 1]), block(&[3, 2, 1])],
+            "partial products of shapes",
+        );
+        fails(
+            &op_of(&summed),
+            vec![block(&[3, 3])],
+            "no last axis of length 1",
+        );
+        fails(&op_of(&summed), vec![], "no partial products");
 
         let m = from_array(ArrayD::from_elem(IxDyn(&[6]), true), 3)
             .unwrap()

@@ -50,15 +50,18 @@ mod mask;
 mod npy;
 mod npy_write;
 mod ops;
+mod partial_sums;
 pub mod random;
 mod rechunk;
 mod reduce;
+mod reshape;
 mod shape;
 mod shape_ops;
 mod source;
 pub mod stats;
 mod steps;
 mod stream;
+mod tensordot;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -69,10 +72,11 @@ pub use element::{DType, Element, Number, Real};
 pub use elementwise::{Operand, blockwise, blockwise_owned, where_};
 pub use error::{Error, Result};
 pub use grid::{AxisChunks, Chunks, MAX_BLOCKS, MAX_ELEMENTS};
-pub use linalg::tensordot;
 pub use npy::{from_npy, from_npy_stack};
 pub use reduce::Reduce;
+pub use reshape::ReshapeDims;
 pub use shape::{concatenate, stack};
+pub use tensordot::{TensordotAxes, tensordot};
 
 /// `ndarray`, re-exported so users get the same version.
 pub use ndarray;

@@ -24,7 +24,7 @@ use crate::element::Element;
 use crate::error::{Error, Result, invalid};
 use crate::grid::{Grid, normalize_axis};
 use crate::layer::Pattern;
-use crate::shape_ops::{GetItem, Pick, Reshape, Take, Transpose};
+use crate::shape_ops::{GetItem, Pick, Take, Transpose};
 
 /// Output block `idx` reads the input block its slice plan names.
 struct SlicePattern {
@@ -390,95 +390,15 @@ impl<T: Element> Array<T> {
         perm.swap(a, b);
         self.permute_axes(&perm)
     }
-
-    /// The same elements in row-major order with a new shape. Chunk
-    /// boundaries must allow it: the array is chunked along its first axis
-    /// only (rechunk first otherwise), and each chunk holds whole rows of the
-    /// new shape.
-    pub fn reshape(&self, shape: &[usize]) -> Result<Array<T>> {
-        self.check()?;
-        let n: usize = shape.iter().product();
-        if n != self.size() {
-            return Err(invalid(
-                "shape",
-                format!(
-                    "cannot reshape an array of shape {:?} ({} elements) into {shape:?} ({n} elements)",
-                    self.shape(),
-                    self.size()
-                ),
-            ));
-        }
-        if shape.is_empty() || self.ndim() == 0 {
-            let one = self.rechunk(crate::Chunks::full())?;
-            return one.reshape_blocks(shape.iter().map(|&s| vec![s]).collect());
-        }
-        if self.grid.chunks.iter().skip(1).any(|c| c.len() > 1) {
-            return Err(invalid(
-                "shape",
-                format!(
-                    "reshape of an array chunked along axes other than the first ({:?}): rechunk those axes to one chunk first",
-                    self.chunks()
-                ),
-            ));
-        }
-        let row_in: usize = self.shape()[1..].iter().product();
-        let row_out: usize = shape[1..].iter().product();
-        let mut first = Vec::new();
-        for &c in &self.grid.chunks[0] {
-            let elems = c * row_in;
-            if row_out == 0 || elems % row_out != 0 {
-                return Err(invalid(
-                    "shape",
-                    format!(
-                        "a chunk of {c} rows ({elems} elements) does not hold whole rows of {shape:?}; rechunk axis 0 first"
-                    ),
-                ));
-            }
-            first.push(elems / row_out);
-        }
-        let mut chunks = vec![first];
-        chunks.extend(shape[1..].iter().map(|&s| vec![s]));
-        self.reshape_blocks(chunks)
-    }
-
-    /// Each block reshaped to the matching block of `chunks` (same number of
-    /// blocks along axis 0, one along the others).
-    fn reshape_blocks(&self, chunks: Vec<Vec<usize>>) -> Result<Array<T>> {
-        let out = Grid::new(chunks);
-        let name: Arc<str> = name_for("reshape", &(&*self.name, &out.chunks)).into();
-        let in_ndim = self.ndim();
-        let op = Arc::new(Reshape {
-            dtype: T::DTYPE,
-            out: out.clone(),
-        });
-        let pattern = MapPattern {
-            input: self.name.clone(),
-            f: Box::new(move |idx: &[u32]| {
-                let mut i = vec![0u32; in_ndim];
-                if in_ndim > 0 && !idx.is_empty() {
-                    i[0] = idx[0];
-                }
-                (i, Some(Value::new(idx.to_vec())))
-            }),
-            op,
-        };
-        Ok(Array::from_layer(
-            name,
-            "reshape",
-            out,
-            Arc::new(pattern),
-            &[&self.graph],
-        ))
-    }
 }
 
 /// Output block `idx` reads one input block, with a literal parameter
 /// when the op takes one.
-struct MapPattern {
-    input: Arc<str>,
+pub(crate) struct MapPattern {
+    pub(crate) input: Arc<str>,
     #[allow(clippy::type_complexity)]
-    f: Box<dyn Fn(&[u32]) -> (Vec<u32>, Option<Value>) + Send + Sync>,
-    op: Arc<dyn Op>,
+    pub(crate) f: Box<dyn Fn(&[u32]) -> (Vec<u32>, Option<Value>) + Send + Sync>,
+    pub(crate) op: Arc<dyn Op>,
 }
 
 impl Pattern for MapPattern {
@@ -495,7 +415,9 @@ impl Pattern for MapPattern {
 }
 
 /// Arrays joined along an existing axis; other axes must have equal
-/// lengths (chunks are unified to the first array's).
+/// lengths. Along them the result is chunked at every input's chunk
+/// boundaries (the common refinement, as Dask's `unify_chunks`), so no
+/// input is merged into bigger blocks.
 pub fn concatenate<T: Element>(arrays: &[&Array<T>], axis: isize) -> Result<Array<T>> {
     let first = arrays
         .first()
@@ -505,7 +427,8 @@ pub fn concatenate<T: Element>(arrays: &[&Array<T>], axis: isize) -> Result<Arra
     }
     let ndim = first.ndim();
     let axis = normalize_axis(axis, ndim, "axis")?;
-    let mut parts = Vec::new();
+    // The other axes cut at every input's boundaries (Dask's `unify_chunks`).
+    let mut common = first.grid.chunks.clone();
     for a in arrays {
         if a.ndim() != ndim || (0..ndim).any(|k| k != axis && a.shape()[k] != first.shape()[k]) {
             return Err(Error::Broadcast {
@@ -514,11 +437,19 @@ pub fn concatenate<T: Element>(arrays: &[&Array<T>], axis: isize) -> Result<Arra
                 right: a.shape().to_vec(),
             });
         }
-        let mut target = first.grid.chunks.clone();
+        for (k, c) in common.iter_mut().enumerate() {
+            if k != axis {
+                *c = crate::elementwise::refine(c, &a.grid.chunks[k]);
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    for a in arrays {
+        let mut target = common.clone();
         target[axis] = a.grid.chunks[axis].clone();
         parts.push(a.rechunk(target)?);
     }
-    let mut chunks = first.grid.chunks.clone();
+    let mut chunks = common;
     chunks[axis] = parts
         .iter()
         .flat_map(|p| p.grid.chunks[axis].clone())
@@ -556,7 +487,8 @@ pub fn concatenate<T: Element>(arrays: &[&Array<T>], axis: isize) -> Result<Arra
     ))
 }
 
-/// Arrays of one shape joined along a new axis.
+/// Arrays of one shape joined along a new axis; chunks are unified as by
+/// [`concatenate`].
 pub fn stack<T: Element>(arrays: &[&Array<T>], axis: isize) -> Result<Array<T>> {
     let first = arrays
         .first()
