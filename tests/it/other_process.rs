@@ -6,9 +6,13 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use oxidask::array as da;
+use oxidask::bag as db;
 use oxidask::delayed::{Delayed, delayed};
 use oxidask::graph::{Key, TaskGraph};
-use oxidask_tests::remote_fns::{parse_int, repeat, sum_of_squares};
+use oxidask_tests::remote_fns::{
+    Person, by_count_then_name, parse_int, person_name, repeat, sum_of_squares,
+};
 use oxidask_tests::{EncodedValue, Job, encode_values};
 
 /// Runs `graph` for `outputs` in a fresh `run_graph` process.
@@ -66,4 +70,69 @@ fn a_failure_in_the_other_process_names_the_task() {
         e.contains("parse_int") && e.contains("invalid digit"),
         "{e}"
     );
+}
+
+#[test]
+fn a_skew_graph_runs_in_another_process() {
+    // Generated normals, fused elementwise moments and a reduction tree:
+    // the array's sources, expressions and kernels all travel as data.
+    let x = da::random::standard_normal(&[300_000], 20_000, 7).unwrap();
+    let skew = da::stats::skew(&x, true).unwrap().into_array();
+    let keys = skew.keys();
+    let graph = skew.task_graph().unwrap();
+    let here = run_here(graph.clone(), &keys);
+    let there = run_elsewhere(&graph, &keys).unwrap();
+    assert_eq!(here, there, "the same bytes");
+    let v = oxidask::graph::Value::decode(&there[0].0, &there[0].1).unwrap();
+    let got = v
+        .downcast_ref::<oxidask::array::ndarray::ArrayD<f64>>()
+        .unwrap()[[]];
+    assert_eq!(got, da::stats::skew(&x, true).unwrap().compute().unwrap());
+}
+
+#[test]
+fn a_json_lines_pipeline_runs_in_another_process() {
+    let dir = std::env::temp_dir().join(format!("oxidask-it-elsewhere-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut paths = Vec::new();
+    for f in 0..3 {
+        let path = dir.join(format!("people_{f}.jsonl"));
+        let lines: String = (0..2000)
+            .map(|i| {
+                let p = Person {
+                    name: format!("n{}", (i * 7 + f) % 23),
+                    age: (i % 90) as u32,
+                };
+                serde_json::to_string(&p).unwrap() + "\n"
+            })
+            .collect();
+        std::fs::write(&path, lines).unwrap();
+        paths.push(path);
+    }
+    // Read → parse into a registered type → map → frequencies → top 5.
+    let top = db::read_json_lines::<Person>(paths.clone())
+        .unwrap()
+        .map(person_name)
+        .frequencies()
+        .topk(5, by_count_then_name);
+    let keys = top.keys();
+    let graph = top.graph().cull(&keys).unwrap().to_task_graph().unwrap();
+    let here = run_here(graph.clone(), &keys);
+    let there = run_elsewhere(&graph, &keys);
+    let local = top.compute();
+    let _ = std::fs::remove_dir_all(&dir);
+    let there = there.unwrap();
+    assert_eq!(here, there, "the same bytes");
+    let mut got: Vec<(String, usize)> = Vec::new();
+    for (codec, bytes) in &there {
+        let v = oxidask::graph::Value::decode(codec, bytes).unwrap();
+        got.extend(
+            v.downcast_ref::<Vec<(String, usize)>>()
+                .unwrap()
+                .iter()
+                .cloned(),
+        );
+    }
+    assert_eq!(got, local.unwrap());
+    assert_eq!(got.len(), 5);
 }
