@@ -100,10 +100,11 @@ pub fn type_id_of<F: 'static>(_: &F) -> TypeId {
 
 /// A registered function's result on its way into a [`Value`]: with its
 /// real size when its type implements [`DataSize`](crate::DataSize) (and
-/// its registered codec, if any), else with its inline size and no codec
-/// (it runs, but does not spill or leave the process). The macro picks the
+/// its registered codec, if any), else an error. The macro picks the
 /// first that applies by method resolution (`WrapSized` before `WrapAny`),
-/// so a record type needs no `DataSize` to be returned from a map.
+/// so a record type needs no `DataSize` to be returned from a map; called
+/// as a task of its own, such a function fails naming the type instead of
+/// storing a value of unknown size.
 #[doc(hidden)]
 pub struct Wrap<T>(pub std::cell::Cell<Option<T>>);
 
@@ -118,31 +119,35 @@ impl<T> Wrap<T> {
 #[doc(hidden)]
 pub trait WrapSized {
     /// The result as a value of its real size.
-    fn wrap_value(&self) -> Value;
+    fn wrap_value(&self) -> Result<Value, OpError>;
 }
 
 impl<T: Any + Send + Sync + crate::DataSize> WrapSized for Wrap<T> {
-    fn wrap_value(&self) -> Value {
-        match self.0.take() {
+    fn wrap_value(&self) -> Result<Value, OpError> {
+        Ok(match self.0.take() {
             Some(v) => Value::new(v),
             None => Value::new(()),
-        }
+        })
     }
 }
 
 /// See [`Wrap`].
 #[doc(hidden)]
 pub trait WrapAny {
-    /// The result as a value of its inline size.
-    fn wrap_value(&self) -> Value;
+    /// An error: a result without a real size cannot be a task's value
+    /// (the memory limit would count it wrong).
+    fn wrap_value(&self) -> Result<Value, OpError>;
 }
 
 impl<T: Any + Send + Sync> WrapAny for &Wrap<T> {
-    fn wrap_value(&self) -> Value {
-        match self.0.take() {
-            Some(v) => Value::sized(v, std::mem::size_of::<T>()),
-            None => Value::new(()),
-        }
+    fn wrap_value(&self) -> Result<Value, OpError> {
+        Err(format!(
+            "the function returns a {}, which does not implement DataSize, so it cannot be a \
+             task's result (the memory limit needs its real size): derive DataSize for it \
+             (#[derive(oxidask::DataSize)]); record-wise uses (Bag::map, filter) do not need it",
+            std::any::type_name::<T>()
+        )
+        .into())
     }
 }
 

@@ -230,12 +230,10 @@ fn expand_remote(attr: Tokens, func: &syn::ItemFn) -> syn::Result<Tokens> {
     };
     let wrap = if returns_result {
         quote!(#ident(#(#names),*)
-            .map(|r| (&#krate::remote::Wrap::new(r)).wrap_value())
-            .map_err(::core::convert::Into::into))
+            .map_err(::core::convert::Into::<#krate::OpError>::into)
+            .and_then(|r| (&#krate::remote::Wrap::new(r)).wrap_value()))
     } else {
-        quote!(::core::result::Result::Ok(
-            (&#krate::remote::Wrap::new(#ident(#(#names),*))).wrap_value()
-        ))
+        quote!((&#krate::remote::Wrap::new(#ident(#(#names),*))).wrap_value())
     };
     let nargs = names.len();
     let per_record = per_record(&krate, ident, &args, &sig.output);
