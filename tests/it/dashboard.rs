@@ -51,8 +51,7 @@ fn a_dashboard_from_the_facade_sees_computations() {
 
 #[test]
 fn a_performance_report_of_an_array_computation() {
-    let dir = std::env::temp_dir().join(format!("oxidask-it-report-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = oxidask_testing::TempDir::new("report");
     let path = dir.join("report.html");
     let ones = performance_report(&path, || {
         da::ones::<f64>(&[1000], 100).unwrap().compute().unwrap()

@@ -92,8 +92,7 @@ fn a_skew_graph_runs_in_another_process() {
 
 #[test]
 fn a_json_lines_pipeline_runs_in_another_process() {
-    let dir = std::env::temp_dir().join(format!("oxidask-it-elsewhere-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = oxidask_testing::TempDir::new("elsewhere");
     let mut paths = Vec::new();
     for f in 0..3 {
         let path = dir.join(format!("people_{f}.jsonl"));
@@ -120,7 +119,6 @@ fn a_json_lines_pipeline_runs_in_another_process() {
     let here = run_here(graph.clone(), &keys);
     let there = run_elsewhere(&graph, &keys);
     let local = top.compute();
-    let _ = std::fs::remove_dir_all(&dir);
     let there = there.unwrap();
     assert_eq!(here, there, "the same bytes");
     let mut got: Vec<(String, usize)> = Vec::new();

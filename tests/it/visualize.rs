@@ -15,8 +15,7 @@ fn total(parts: Vec<Vec<f64>>) -> f64 {
 
 /// The SVG written to a fresh temp file by `draw`.
 fn drawn(name: &str, draw: impl FnOnce(&std::path::Path)) -> String {
-    let dir = std::env::temp_dir().join(format!("oxidask-it-visualize-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = oxidask_testing::TempDir::new("visualize");
     let path = dir.join(format!("{name}.svg"));
     draw(&path);
     let svg = std::fs::read_to_string(&path).unwrap();
@@ -64,7 +63,8 @@ fn large_graphs_are_drawn_per_task_below_the_collapse_limit_and_by_group_above()
     // 601 tasks: one box each, whatever the renderer.
     let parts: Vec<_> = (0..600).map(|i| delayed!(load(i))).collect();
     let sum = delayed!(total(parts));
-    let path = std::env::temp_dir().join(format!("oxidask-it-big-{}.svg", std::process::id()));
+    let dir = oxidask_testing::TempDir::new("visualize-big");
+    let path = dir.join("big.svg");
     sum.visualize(&path).unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     assert!(svg.contains("<svg") && svg.matches(">load-").count() >= 600);

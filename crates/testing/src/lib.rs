@@ -7,6 +7,7 @@
 //!   graphs with a plain sequential oracle, for property tests.
 //! - [`fixtures`]: the graphs benchmarks and tests share (sum tree, chain).
 //! - [`LastRun`]: a callback keeping the last run's spill count and peak.
+//! - [`TempDir`]: a scratch directory removed when the test ends.
 //! - [`round_trip`] and [`both_ways`]: run computations with every graph
 //!   sent through bytes first, as a cluster would.
 
@@ -16,9 +17,11 @@ mod dag;
 pub mod fixtures;
 mod last_run;
 mod round_trip;
+mod temp_dir;
 mod tester;
 
 pub use dag::{RandomDag, random_dag, read_padded};
 pub use last_run::LastRun;
 pub use round_trip::{both_ways, round_trip};
+pub use temp_dir::TempDir;
 pub use tester::SchedulerTester;
