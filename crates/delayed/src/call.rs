@@ -85,21 +85,11 @@ pub(crate) fn unique_key(name: &str) -> Key {
     Key::new(format!("{name}-{}", oxidask_graph::unique_token()))
 }
 
-/// Takes argument `i` of function `f` as a `T`, naming both on a mismatch.
+/// Takes argument `i` of function `f` as a `T`, naming both on a mismatch
+/// (the same as a registered function's wrapper does).
 #[doc(hidden)]
 pub fn arg<T: Data>(v: Value, i: usize, f: &str) -> Result<T, OpError> {
-    let found = v.type_name();
-    v.take::<T>().map_err(|e| match e {
-        oxidask_graph::Error::TypeMismatch { .. } => oxidask_graph::Error::TypeMismatch {
-            expected: std::any::type_name::<T>(),
-            found,
-            context: format!("argument {} of {f}", i + 1),
-        }
-        .into(),
-        // A spilled argument whose file cannot be read back: say so, not
-        // "expected T, found T".
-        other => format!("argument {} of {f}: {other}", i + 1).into(),
-    })
+    oxidask_graph::remote::take_arg(Some(v), i, f)
 }
 
 #[doc(hidden)]

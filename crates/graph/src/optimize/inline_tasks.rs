@@ -105,19 +105,7 @@ pub fn inline_ops(graph: TaskGraph, outputs: &[Key], ops: &[&str]) -> Result<Tas
 mod tests {
     use super::*;
     use crate::Value;
-    use crate::optimize::testutil::evaluate;
-
-    fn int_op(name: &str, f: fn(&[i64]) -> i64) -> Arc<dyn crate::Op> {
-        crate::optimize::testutil::int_op(name, f)
-    }
-
-    fn ints(g: &TaskGraph, outputs: &[Key]) -> Vec<i64> {
-        evaluate(g, outputs)
-            .unwrap()
-            .iter()
-            .map(|v| *v.downcast_ref::<i64>().unwrap())
-            .collect()
-    }
+    use crate::optimize::testutil::{int_op, ints};
 
     /// Dask's docstring example of inline_functions:
     /// dsk = {'out': (add, 'i', 'd'), 'i': (inc, 'x'), 'd': (double, 'y'),

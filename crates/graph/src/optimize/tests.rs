@@ -8,7 +8,7 @@ use proptest::sample::Index;
 use super::{OptimizeOptions, optimize};
 use crate::graph::TaskGraph;
 use crate::key::Key;
-use crate::optimize::testutil::{evaluate, int_op};
+use crate::optimize::testutil::{int_op, ints};
 use crate::task::{Arg, Task};
 use crate::value::Value;
 
@@ -43,14 +43,6 @@ fn build(nodes: &[NodeSpec], outputs: &[Index]) -> (TaskGraph, Vec<Key>) {
     }
     let outputs = outputs.iter().map(|o| key(o.index(nodes.len()))).collect();
     (g, outputs)
-}
-
-fn ints(g: &TaskGraph, outputs: &[Key]) -> Vec<i64> {
-    evaluate(g, outputs)
-        .unwrap()
-        .iter()
-        .map(|v| *v.downcast_ref::<i64>().unwrap())
-        .collect()
 }
 
 proptest! {

@@ -174,3 +174,12 @@ pub fn evaluate(graph: &TaskGraph, outputs: &[Key]) -> Result<Vec<Value>, TaskEr
     }
     Ok(outputs.iter().map(|k| results[k].clone()).collect())
 }
+
+/// The outputs of `graph`, run by [`evaluate`], as `i64`s.
+pub fn ints(graph: &TaskGraph, outputs: &[Key]) -> Vec<i64> {
+    evaluate(graph, outputs)
+        .unwrap()
+        .iter()
+        .map(|v| *v.downcast_ref::<i64>().unwrap())
+        .collect()
+}

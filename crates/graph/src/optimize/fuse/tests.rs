@@ -7,7 +7,7 @@ use crate::error::OpError;
 use crate::graph::TaskGraph;
 use crate::key::Key;
 use crate::op::{FnOp, Op, decode_op};
-use crate::optimize::testutil::{evaluate, int_op};
+use crate::optimize::testutil::{evaluate, int_op, ints};
 use crate::task::{Arg, Task};
 use crate::value::Value;
 
@@ -33,14 +33,6 @@ fn dbl(args: &[&str]) -> Task {
 
 fn add(args: &[&str]) -> Task {
     Task::new(int_op("add", |a| a.iter().sum()), keys_of(args))
-}
-
-fn ints(g: &TaskGraph, outputs: &[Key]) -> Vec<i64> {
-    evaluate(g, outputs)
-        .unwrap()
-        .iter()
-        .map(|v| *v.downcast_ref::<i64>().unwrap())
-        .collect()
 }
 
 /// Fuses, checks the returned deps are the graph's own and that the outputs
@@ -496,16 +488,8 @@ mod renamed {
     use std::sync::Arc;
 
     use crate::optimize::fuse_linear_with;
-    use crate::optimize::testutil::evaluate;
+    use crate::optimize::testutil::ints;
     use crate::{Arg, FnOp, Key, Task, TaskGraph, Value};
-
-    fn ints(g: &TaskGraph, outputs: &[Key]) -> Vec<i64> {
-        evaluate(g, outputs)
-            .unwrap()
-            .iter()
-            .map(|v| *v.downcast_ref::<i64>().unwrap())
-            .collect()
-    }
 
     fn inc() -> Arc<dyn crate::Op> {
         FnOp::arc("inc", |a| Ok(Value::new(a[0].downcast_ref::<i64>()? + 1)))

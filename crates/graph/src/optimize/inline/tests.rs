@@ -1,7 +1,7 @@
 use super::inline;
 use crate::graph::TaskGraph;
 use crate::key::Key;
-use crate::optimize::testutil::{evaluate, int_op};
+use crate::optimize::testutil::{int_op, ints};
 use crate::task::{Arg, Task};
 use crate::value::Value;
 
@@ -33,14 +33,6 @@ fn inline_checked(g: TaskGraph, outputs: &[Key]) -> TaskGraph {
     assert_eq!(deps, g.validate(outputs).unwrap(), "stale dependency lists");
     assert_eq!(ints(&g, outputs), before);
     g
-}
-
-fn ints(g: &TaskGraph, outputs: &[Key]) -> Vec<i64> {
-    evaluate(g, outputs)
-        .unwrap()
-        .iter()
-        .map(|v| *v.downcast_ref::<i64>().unwrap())
-        .collect()
 }
 
 fn keys(g: &TaskGraph) -> Vec<&str> {
