@@ -21,7 +21,7 @@ proptest! {
         // Two namings and two insertion orders: results must not care.
         let insertion: Vec<usize> = if rev { (0..n).rev().collect() } else { Vec::new() };
         let prefix = if rev { "zz-other" } else { "node" };
-        SchedulerTester::new().assert_outputs(|| dag.to_graph(prefix, &insertion), read_u64, &expected);
+        SchedulerTester::new().through_bytes().assert_outputs(|| dag.to_graph(prefix, &insertion), read_u64, &expected);
     }
 
     #[test]

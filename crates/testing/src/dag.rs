@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use oxidask_graph::{Arg, FnOp, Key, Op, Task, TaskGraph, Value};
+use oxidask_graph::{Arg, DataOp, Key, Op, OpError, Task, TaskGraph, Value, register_data_op};
 use proptest::prelude::*;
 
 /// A random DAG: node `i` reads the nodes in `deps[i]` (all `< i`, repeats
@@ -46,6 +46,56 @@ fn mix(salt: u64, inputs: impl Iterator<Item = u64>) -> u64 {
     })
 }
 
+/// A node of [`RandomDag::to_graph`]: `salt + Σ (k+1)·input_k`. A
+/// registered op, so random graphs can also run through bytes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Mix;
+
+impl DataOp for Mix {
+    const NAME: &'static str = "oxidask.testing.mix";
+
+    fn label(&self) -> &str {
+        "mix"
+    }
+
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let salt = *args[0].downcast_ref::<u64>()?;
+        let mut xs = Vec::with_capacity(args.len() - 1);
+        for a in &args[1..] {
+            xs.push(*a.downcast_ref::<u64>()?);
+        }
+        Ok(Value::new(mix(salt, xs.into_iter())))
+    }
+}
+register_data_op!(Mix);
+
+/// A node of [`RandomDag::to_padded_graph`]: [`Mix`] padded to `len`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MixPadded {
+    len: usize,
+}
+
+impl DataOp for MixPadded {
+    const NAME: &'static str = "oxidask.testing.mix-padded";
+
+    fn label(&self) -> &str {
+        "mix-padded"
+    }
+
+    fn run(&self, args: Vec<Value>) -> Result<Value, OpError> {
+        let salt = *args[0].downcast_ref::<u64>()?;
+        let mut xs = Vec::with_capacity(args.len() - 1);
+        // By value: a spilled input is read, used and dropped in turn.
+        for a in args.into_iter().skip(1) {
+            xs.push(a.downcast_ref::<Vec<u64>>()?[0]);
+        }
+        let mut out = vec![0u64; self.len];
+        out[0] = mix(salt, xs.into_iter());
+        Ok(Value::new(out))
+    }
+}
+register_data_op!(MixPadded);
+
 impl RandomDag {
     /// The values of the requested outputs, computed directly.
     pub fn oracle(&self) -> Vec<u64> {
@@ -61,15 +111,7 @@ impl RandomDag {
     /// order `insertion` gives (a permutation of node indices; identity if
     /// empty), so tests can check nothing depends on names or order.
     pub fn to_graph(&self, prefix: &str, insertion: &[usize]) -> (TaskGraph, Vec<Key>) {
-        let op: Arc<dyn Op> = FnOp::arc("mix", |args| {
-            let salt = *args[0].downcast_ref::<u64>()?;
-            let mut xs = Vec::with_capacity(args.len() - 1);
-            for a in &args[1..] {
-                xs.push(*a.downcast_ref::<u64>()?);
-            }
-            Ok(Value::new(mix(salt, xs.into_iter())))
-        });
-        self.build(prefix, insertion, op)
+        self.build(prefix, insertion, Arc::new(Mix))
     }
 
     /// Like [`to_graph`](RandomDag::to_graph), but every node's value is a
@@ -77,19 +119,7 @@ impl RandomDag {
     /// value — results large enough to spill under a small limit. Read
     /// outputs with [`read_padded`].
     pub fn to_padded_graph(&self, prefix: &str, len: usize) -> (TaskGraph, Vec<Key>) {
-        let len = len.max(1);
-        let op: Arc<dyn Op> = FnOp::arc("mix-padded", move |args| {
-            let salt = *args[0].downcast_ref::<u64>()?;
-            let mut xs = Vec::with_capacity(args.len() - 1);
-            // By value: a spilled input is read, used and dropped in turn.
-            for a in args.into_iter().skip(1) {
-                xs.push(a.downcast_ref::<Vec<u64>>()?[0]);
-            }
-            let mut out = vec![0u64; len];
-            out[0] = mix(salt, xs.into_iter());
-            Ok(Value::new(out))
-        });
-        self.build(prefix, &[], op)
+        self.build(prefix, &[], Arc::new(MixPadded { len: len.max(1) }))
     }
 
     fn build(&self, prefix: &str, insertion: &[usize], op: Arc<dyn Op>) -> (TaskGraph, Vec<Key>) {

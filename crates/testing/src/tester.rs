@@ -45,6 +45,24 @@ impl SchedulerTester {
         SchedulerTester { runs }
     }
 
+    /// Adds runs whose optimized graph goes through bytes first (see
+    /// [`round_trip`](crate::round_trip)), for graphs of registered ops.
+    pub fn through_bytes(mut self) -> SchedulerTester {
+        for (name, choice, n) in [
+            ("sync", SchedulerChoice::Sync, 1),
+            ("threaded-2", SchedulerChoice::Threaded, 2),
+        ] {
+            self.runs.push((
+                format!("{name}/through-bytes"),
+                ComputeOptions::new()
+                    .scheduler(choice)
+                    .num_workers(n)
+                    .round_trip(true),
+            ));
+        }
+        self
+    }
+
     /// The names of the runs, e.g. `threaded-2/unoptimized`.
     pub fn run_names(&self) -> Vec<&str> {
         self.runs.iter().map(|(n, _)| n.as_str()).collect()
