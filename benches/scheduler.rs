@@ -80,6 +80,16 @@ fn graphs(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         )
     });
+    // The same graph through bytes, as a cluster ships it (issue 10: each
+    // direction within 1 s).
+    group.bench_function("encode_1m", |b| {
+        let (g, _) = sum_tree(937_500, 16);
+        b.iter(|| g.to_bytes().unwrap())
+    });
+    group.bench_function("decode_1m", |b| {
+        let bytes = sum_tree(937_500, 16).0.to_bytes().unwrap();
+        b.iter(|| oxidask::graph::TaskGraph::from_bytes(&bytes).unwrap())
+    });
     fn inc(x: i64) -> i64 {
         x + 1
     }

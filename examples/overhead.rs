@@ -169,6 +169,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let plan = optimize(g, std::slice::from_ref(&root), OptimizeOptions::default())?;
     let opt = t.elapsed().as_secs_f64();
     drop(plan);
+    // The same graph to bytes and back (as a cluster would ship it).
+    let (g, _) = raw_tree(937_500, 16);
+    let t = Instant::now();
+    let bytes = g.to_bytes()?;
+    let encode = t.elapsed().as_secs_f64();
+    drop(g);
+    let t = Instant::now();
+    let g = oxidask::graph::TaskGraph::from_bytes(&bytes)?;
+    let decode = t.elapsed().as_secs_f64();
+    let bytes_per_task = bytes.len() as f64 / ntasks as f64;
+    drop(bytes);
+    drop(g);
     let (g, root) = raw_tree(937_500, 16);
     let t = Instant::now();
     let got = compute_graph(g, &[root], &ComputeOptions::new())?;
@@ -182,7 +194,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "graph-1m",
         run,
         &format!(
-            r#""n_tasks":{ntasks},"build_s":{build:.3},"optimize_s":{opt:.3},"run_s":{run:.3},"graph_bytes_per_task":{per_task:.0},"peak_bytes_per_task":{peak_per_task:.0}"#
+            r#""n_tasks":{ntasks},"build_s":{build:.3},"optimize_s":{opt:.3},"run_s":{run:.3},"encode_s":{encode:.3},"decode_s":{decode:.3},"encoded_bytes_per_task":{bytes_per_task:.1},"graph_bytes_per_task":{per_task:.0},"peak_bytes_per_task":{peak_per_task:.0}"#
         ),
     );
     Ok(())

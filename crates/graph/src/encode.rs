@@ -22,7 +22,7 @@ use crate::optimize::{FusedOp, FusedStep, StepArg};
 use crate::task::{Arg, Task};
 use crate::value::{CodecVTable, Value};
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct EncodedGraph {
     version: u32,
     /// Key names, each once; keys refer to them by position.
@@ -33,7 +33,7 @@ struct EncodedGraph {
     tasks: Vec<EncodedTask>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 enum EncodedOp {
     /// A registered op: its name and parameters.
     Plain { name: String, params: Vec<u8> },
@@ -45,13 +45,13 @@ enum EncodedOp {
     },
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct EncodedStep {
     op: u32,
     args: Vec<EncodedStepArg>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 enum EncodedStepArg {
     Input(u32),
     Step(u32),
@@ -61,20 +61,79 @@ enum EncodedStepArg {
 #[derive(Serialize, Deserialize)]
 struct EncodedKey {
     name: u32,
-    index: Vec<u32>,
+    // A boxed slice: decoded at its exact length, it becomes the key's own
+    // index without a copy.
+    index: Box<[u32]>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct EncodedTask {
     key: EncodedKey,
     op: u32,
     args: Vec<EncodedArg>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 enum EncodedArg {
     Key(EncodedKey),
     Value { codec: u32, bytes: Vec<u8> },
+}
+
+// The reading side of the same format, borrowing names and bytes from the
+// input instead of allocating per literal: postcard writes a `Vec<u8>` and a
+// byte slice alike (a length, then the bytes).
+#[derive(Deserialize)]
+struct DecodedGraph<'a> {
+    version: u32,
+    #[serde(borrow)]
+    names: Vec<&'a str>,
+    #[serde(borrow)]
+    codecs: Vec<&'a str>,
+    #[serde(borrow)]
+    ops: Vec<DecodedOp<'a>>,
+    #[serde(borrow)]
+    tasks: Vec<DecodedTask<'a>>,
+}
+
+#[derive(Deserialize)]
+enum DecodedOp<'a> {
+    Plain {
+        name: &'a str,
+        params: &'a [u8],
+    },
+    Fused {
+        inputs: u32,
+        #[serde(borrow)]
+        steps: Vec<DecodedStep<'a>>,
+    },
+}
+
+#[derive(Deserialize)]
+struct DecodedStep<'a> {
+    op: u32,
+    #[serde(borrow)]
+    args: Vec<DecodedStepArg<'a>>,
+}
+
+#[derive(Deserialize)]
+enum DecodedStepArg<'a> {
+    Input(u32),
+    Step(u32),
+    Literal { codec: u32, bytes: &'a [u8] },
+}
+
+#[derive(Deserialize)]
+struct DecodedTask<'a> {
+    key: EncodedKey,
+    op: u32,
+    #[serde(borrow)]
+    args: Vec<DecodedArg<'a>>,
+}
+
+#[derive(Deserialize)]
+enum DecodedArg<'a> {
+    Key(EncodedKey),
+    Value { codec: u32, bytes: &'a [u8] },
 }
 
 const VERSION: u32 = 3;
@@ -123,7 +182,7 @@ impl<'g> Encoder<'g> {
         }
         EncodedKey {
             name,
-            index: k.index().to_vec(),
+            index: k.index().into(),
         }
     }
 
@@ -245,7 +304,7 @@ impl TaskGraph {
 
     /// Reads a graph written by [`TaskGraph::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<TaskGraph> {
-        let g: EncodedGraph = postcard::from_bytes(bytes).map_err(|e| Error::Decode {
+        let g: DecodedGraph<'_> = postcard::from_bytes(bytes).map_err(|e| Error::Decode {
             what: "a task graph".into(),
             message: e.to_string(),
         })?;
@@ -259,11 +318,20 @@ impl TaskGraph {
             what: "a task graph".into(),
             message: format!("{what} {i} is not in the graph's table"),
         };
+        // Each table entry is resolved once: names to shared strings, codec
+        // ids to their decoders, ops to shared ops.
+        let names: Vec<Arc<str>> = g.names.iter().map(|&n| Arc::from(n)).collect();
+        let codecs = g
+            .codecs
+            .iter()
+            .map(|&id| Value::decoder(id))
+            .collect::<Result<Vec<_>>>()?;
+        let codec = |i: u32| codecs.get(i as usize).ok_or_else(|| bad("codec", i));
         let mut ops: Vec<Arc<dyn Op>> = Vec::with_capacity(g.ops.len());
         for (i, o) in g.ops.into_iter().enumerate() {
             let op = match o {
-                EncodedOp::Plain { name, params } => decode_op(&name, &params)?,
-                EncodedOp::Fused { inputs, steps } => {
+                DecodedOp::Plain { name, params } => decode_op(name, params)?,
+                DecodedOp::Fused { inputs, steps } => {
                     let mut fused = Vec::with_capacity(steps.len());
                     for step in steps {
                         // Only earlier entries: a table cannot refer to itself.
@@ -275,14 +343,10 @@ impl TaskGraph {
                             .into_iter()
                             .map(|a| {
                                 Ok(match a {
-                                    EncodedStepArg::Input(p) => StepArg::Input(p),
-                                    EncodedStepArg::Step(k) => StepArg::Step(k),
-                                    EncodedStepArg::Literal { codec, bytes } => {
-                                        let id = g
-                                            .codecs
-                                            .get(codec as usize)
-                                            .ok_or_else(|| bad("codec", codec))?;
-                                        StepArg::Literal(Value::decode(id, &bytes)?)
+                                    DecodedStepArg::Input(p) => StepArg::Input(p),
+                                    DecodedStepArg::Step(k) => StepArg::Step(k),
+                                    DecodedStepArg::Literal { codec: c, bytes } => {
+                                        StepArg::Literal(codec(c)?.decode(bytes)?)
                                     }
                                 })
                             })
@@ -303,11 +367,10 @@ impl TaskGraph {
             ops.push(op);
         }
         let key = |k: EncodedKey| -> Result<Key> {
-            let name = g
-                .names
+            let name = names
                 .get(k.name as usize)
                 .ok_or_else(|| bad("name", k.name))?;
-            Ok(Key::with_index(name.clone(), &k.index))
+            Ok(Key::from_parts(name.clone(), k.index))
         };
         let mut graph = TaskGraph::with_capacity(g.tasks.len());
         for t in g.tasks {
@@ -320,13 +383,9 @@ impl TaskGraph {
                 .into_iter()
                 .map(|a| {
                     Ok(match a {
-                        EncodedArg::Key(k) => Arg::Key(key(k)?),
-                        EncodedArg::Value { codec, bytes } => {
-                            let id = g
-                                .codecs
-                                .get(codec as usize)
-                                .ok_or_else(|| bad("codec", codec))?;
-                            Arg::Value(Value::decode(id, &bytes)?)
+                        DecodedArg::Key(k) => Arg::Key(key(k)?),
+                        DecodedArg::Value { codec: c, bytes } => {
+                            Arg::Value(codec(c)?.decode(bytes)?)
                         }
                     })
                 })

@@ -96,7 +96,7 @@ impl Ord for Key {
 }
 
 impl Key {
-    fn from_parts(name: Arc<str>, index: Box<[u32]>) -> Key {
+    pub(crate) fn from_parts(name: Arc<str>, index: Box<[u32]>) -> Key {
         let hash = key_hash(&name, &index);
         Key { name, index, hash }
     }

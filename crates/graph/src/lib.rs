@@ -51,8 +51,8 @@ pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize, unique_token};
 #[cfg(feature = "ndarray")]
 pub use value::NdarrayCodec;
 pub use value::{
-    Codec, CodecVTable, DataSize, LoadBytes, RawElement, RawVecCodec, SerdeCodec, SourceBytes,
-    Value, ValueDecoder, ValueMeta, allocation_bytes, codec_of, registered_codec,
+    Codec, CodecVTable, DataSize, Decoder, LoadBytes, RawElement, RawVecCodec, SerdeCodec,
+    SourceBytes, Value, ValueDecoder, ValueMeta, allocation_bytes, codec_of, registered_codec,
 };
 
 #[doc(hidden)]

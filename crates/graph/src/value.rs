@@ -391,21 +391,45 @@ impl Value {
     /// Decodes a value written by the codec registered under `codec_id`
     /// (a [`CodecVTable::id`]).
     pub fn decode(codec_id: &str, bytes: &[u8]) -> Result<Value> {
-        let what = || match codec_id.split_once('@') {
-            Some((ty, codec)) => format!("a value of type {ty} (codec {codec})"),
-            None => format!("a value with codec id {codec_id}"),
-        };
+        Value::decoder(codec_id)?.decode(bytes)
+    }
+
+    /// The decoder registered under a codec id, looked up once for many
+    /// values of that codec (a graph's literals).
+    pub fn decoder(codec_id: &str) -> Result<Decoder<'_>> {
         let decode = registry()
             .by_id
             .get(codec_id)
+            .copied()
             .ok_or_else(|| Error::Decode {
-                what: what(),
+                what: describe_codec(codec_id),
                 message: "no codec is registered under this id in this program; register the \
                       type with oxidask_graph::register_value!"
                     .into(),
             })?;
-        decode(bytes).map_err(|message| Error::Decode {
-            what: what(),
+        Ok(Decoder { codec_id, decode })
+    }
+}
+
+fn describe_codec(codec_id: &str) -> String {
+    match codec_id.split_once('@') {
+        Some((ty, codec)) => format!("a value of type {ty} (codec {codec})"),
+        None => format!("a value with codec id {codec_id}"),
+    }
+}
+
+/// Decodes values written by one codec; see [`Value::decoder`].
+#[derive(Clone, Copy)]
+pub struct Decoder<'a> {
+    codec_id: &'a str,
+    decode: DecodeValue,
+}
+
+impl Decoder<'_> {
+    /// The value the codec wrote as `bytes`.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Value> {
+        (self.decode)(bytes).map_err(|message| Error::Decode {
+            what: describe_codec(self.codec_id),
             message,
         })
     }

@@ -1,20 +1,55 @@
 //! Graphs used by tests, benchmarks and examples alike.
 
-use oxidask_graph::{FnOp, Key, Task, TaskGraph, Value};
+use std::sync::Arc;
 
-/// The scheduler-overhead graph of the W6 reference workload: `n` trivial
-/// `inc(i)` tasks, then a sum tree of fan-in `fanin` down to one root.
-/// The root's value is `n (n + 1) / 2`.
-pub fn sum_tree(n: u32, fanin: usize) -> (TaskGraph, Key) {
-    assert!(n > 0 && fanin > 1, "sum_tree needs n > 0 and fanin > 1");
-    let inc = FnOp::arc("inc", |a| Ok(Value::new(a[0].downcast_ref::<i64>()? + 1)));
-    let add = FnOp::arc("add_all", |a| {
+use oxidask_graph::{DataOp, Key, Op, OpError, Task, TaskGraph, Value, register_data_op};
+
+/// `x + 1` of an `i64`: a registered op, so fixture graphs also encode.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Inc;
+
+impl DataOp for Inc {
+    const NAME: &'static str = "oxidask.testing.inc";
+
+    fn label(&self) -> &str {
+        "inc"
+    }
+
+    fn run(&self, a: Vec<Value>) -> Result<Value, OpError> {
+        Ok(Value::new(a[0].downcast_ref::<i64>()? + 1))
+    }
+}
+register_data_op!(Inc);
+
+/// The sum of any number of `i64`s.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AddAll;
+
+impl DataOp for AddAll {
+    const NAME: &'static str = "oxidask.testing.add_all";
+
+    fn label(&self) -> &str {
+        "add_all"
+    }
+
+    fn run(&self, a: Vec<Value>) -> Result<Value, OpError> {
         let mut s = 0;
         for v in &a {
             s += v.downcast_ref::<i64>()?;
         }
         Ok(Value::new(s))
-    });
+    }
+}
+register_data_op!(AddAll);
+
+/// The scheduler-overhead graph of the W6 reference workload: `n` trivial
+/// `inc(i)` tasks, then a sum tree of fan-in `fanin` down to one root.
+/// The root's value is `n (n + 1) / 2`. Its ops are registered, so it also
+/// encodes to bytes.
+pub fn sum_tree(n: u32, fanin: usize) -> (TaskGraph, Key) {
+    assert!(n > 0 && fanin > 1, "sum_tree needs n > 0 and fanin > 1");
+    let inc: Arc<dyn Op> = Arc::new(Inc);
+    let add: Arc<dyn Op> = Arc::new(AddAll);
     let mut g = TaskGraph::with_capacity(n as usize + n as usize / (fanin - 1) + 1);
     let mut layer: Vec<Key> = (0..n)
         .map(|i| {
@@ -48,7 +83,7 @@ pub fn sum_tree(n: u32, fanin: usize) -> (TaskGraph, Key) {
 /// A chain `x0 → x1 → … → x(len-1)` of `inc` tasks starting from 0; the
 /// last key's value is `len`.
 pub fn chain(len: u32) -> (TaskGraph, Key) {
-    let inc = FnOp::arc("inc", |a| Ok(Value::new(a[0].downcast_ref::<i64>()? + 1)));
+    let inc: Arc<dyn Op> = Arc::new(Inc);
     let mut g = TaskGraph::with_capacity(len as usize);
     g.insert(
         Key::with_index("chain", &[0]),
