@@ -26,7 +26,7 @@ use crate::element::{DType, Number};
 use crate::error::{Error, Result, invalid};
 use crate::expr::chunk_value;
 use crate::grid::Grid;
-use crate::layer::Pattern;
+use oxidask_graph::Pattern;
 use crate::reduce::{DEFAULT_SPLIT_EVERY, Reduce};
 
 /// The product of one block of `A` and one block of `B`, with a trailing

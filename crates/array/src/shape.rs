@@ -23,7 +23,7 @@ use crate::array::Array;
 use crate::element::Element;
 use crate::error::{Error, Result, invalid};
 use crate::grid::{Grid, normalize_axis};
-use crate::layer::Pattern;
+use oxidask_graph::Pattern;
 use crate::shape_ops::{GetItem, Pick, Take, Transpose};
 
 /// Output block `idx` reads the input block its slice plan names.
