@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, ArrayView1, IxDyn};
-use oxidask_graph::{Arg, Op, OpError, Task, Value};
+use oxidask_graph::{Op, OpError, Value};
 use rand::Rng;
 use rand_distr::{Distribution, Uniform};
 use serde::{Deserialize, Serialize};
