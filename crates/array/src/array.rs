@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::ArrayD;
 use oxidask_graph::{
-    BlockArg, BlockLayer, Blockwise, HighLevelGraph, Key, Layer, Op, Pattern, Task, TaskGraph, Value,
-    VisualizeBackend, name_for,
+    BlockArg, BlockLayer, Blockwise, HighLevelGraph, Key, Layer, Op, Pattern, Task, TaskGraph,
+    Value, VisualizeBackend, name_for,
 };
 use oxidask_scheduler::{ComputeOptions, compute_with};
 
@@ -244,7 +244,10 @@ impl<T: Element> Array<T> {
         options: &ComputeOptions,
     ) -> Result<()> {
         // The op sees its block and where it goes.
-        let pattern = Blockwise::new(op, vec![BlockArg::block(self.name.clone()), BlockArg::Index]);
+        let pattern = Blockwise::new(
+            op,
+            vec![BlockArg::block(self.name.clone()), BlockArg::Index],
+        );
         let w: Array<bool> = Array::from_layer(
             name,
             kind,

@@ -142,10 +142,7 @@ fn where_comparisons_and_casts() {
     let x = from_array(a.clone(), [2, 2]).unwrap();
     let pos = x.greater(0.0).unwrap();
     let w = crate::where_(&pos, &x, 0.0).unwrap();
-    assert_eq!(
-        w.both(),
-        a.mapv(|v| if v > 0.0 { v } else { 0.0 })
-    );
+    assert_eq!(w.both(), a.mapv(|v| if v > 0.0 { v } else { 0.0 }));
     let n: i64 = pos.astype::<i64>().sum().both();
     assert_eq!(n, a.iter().filter(|&&v| v > 0.0).count() as i64);
     assert!(pos.any().both());

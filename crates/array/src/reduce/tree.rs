@@ -718,8 +718,7 @@ impl<T: Element> Array<T> {
                 true,
                 level(false),
                 level(true),
-            )
-?;
+            )?;
             graph = graph.with_layer(Arc::new(tree));
         }
         Ok(Array {

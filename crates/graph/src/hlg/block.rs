@@ -359,6 +359,8 @@ pub struct BlockwiseLayer;
 
 impl BlockwiseLayer {
     /// [`BlockLayer::blockwise`] over a 1-d grid of `npartitions` blocks.
+    // The bag crate calls it by this name; it builds the one block layer.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(
         name: impl Into<Arc<str>>,
         op: Arc<dyn Op>,

@@ -57,8 +57,8 @@ use crate::graph::TaskGraph;
 use crate::key::Key;
 
 pub use block::{BlockArg, BlockLayer, Blockwise, BlockwiseLayer, Pattern, ravel, unravel};
-pub use tree::{TreeLayer, split_factors};
 pub use materialized::MaterializedLayer;
+pub use tree::{TreeLayer, split_factors};
 
 /// One layer of a [`HighLevelGraph`]: a compact description of many tasks.
 ///

@@ -148,7 +148,10 @@ fn a_tree_sums_columns_level_by_level_with_deterministic_keys() {
     let culled = assert_cull_matches_oracle(&hlg, &[Key::with_index("t", &[1])]);
     assert_eq!(culled.len(), 5 + 3 + 2 + 1);
     let one = culled.to_task_graph().unwrap();
-    assert_eq!(eval_i64(&one, &Key::with_index("t", &[1])), 1 + 4 + 7 + 10 + 13);
+    assert_eq!(
+        eval_i64(&one, &Key::with_index("t", &[1])),
+        1 + 4 + 7 + 10 + 13
+    );
 }
 
 #[test]

@@ -181,7 +181,13 @@ impl TreeLayer {
             } else {
                 let mut it = idx.iter();
                 let full: Vec<u32> = (0..ndim)
-                    .map(|a| if self.reduced(a) { Some(0) } else { it.next().copied() })
+                    .map(|a| {
+                        if self.reduced(a) {
+                            Some(0)
+                        } else {
+                            it.next().copied()
+                        }
+                    })
                     .collect::<Option<_>>()?;
                 if it.next().is_some() {
                     return None;
