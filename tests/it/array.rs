@@ -198,11 +198,10 @@ proptest! {
         let z = &(&(&x * &y) + s) - &x.abs().sqrt();
         let expect = (&(&a * &b) + s) - a.mapv(|v| v.abs().sqrt());
         close(&get(&z), &expect, 1e-12)?;
-        // Chunked differently: rechunked first (locally; rechunk ops become
-        // data on another branch).
+        // Chunked differently: rechunked first, through bytes too.
         let y2 = da::from_array(b.clone(), 2).unwrap();
         let z2 = &(&(&x * &y2) + s) - &x.abs().sqrt();
-        close(&z2.compute().unwrap(), &expect, 1e-12)?;
+        close(&get(&z2), &expect, 1e-12)?;
         let c = x.greater(&y).unwrap();
         let w = get(&da::where_(&c, &x, &y).unwrap());
         let bb = b.broadcast(a.shape()).unwrap();
@@ -341,9 +340,8 @@ proptest! {
         for k in [0u32, 1, 2, 3, 4, 5] {
             let m = da::stats::moment_with(&x, k, &o).unwrap();
             // Orders above 4 subtract a kept-dims mean, which rechunks
-            // when the input has empty chunks: rechunk ops become data on
-            // another branch, so only orders up to 4 run through bytes.
-            let m = if k <= 4 { get(&m) } else { m.compute().unwrap() };
+            // when the input has empty chunks: through bytes as well.
+            let m = get(&m);
             close(&m, &oracle(&a, &axes, false, |r| if k == 0 { 1.0 } else if k == 1 { 0.0 } else { central(r, k as i32) }), 1e-9)?;
         }
     }
@@ -370,10 +368,10 @@ proptest! {
                 }
             }
         }).collect();
-        let got = x.slice(info.as_slice()).unwrap().compute().unwrap();
+        let got = get(&x.slice(info.as_slice()).unwrap());
         prop_assert_eq!(got, a.slice(info.as_slice()).to_owned());
         let idx: Vec<isize> = picks.iter().map(|p| p.1.rem_euclid(shape[0] as isize)).collect();
-        let t = x.take(&idx, 0).unwrap().compute().unwrap();
+        let t = get(&x.take(&idx, 0).unwrap());
         let expect = a.select(Axis(0), &idx.iter().map(|&i| i as usize).collect::<Vec<_>>());
         prop_assert_eq!(t, expect);
     }
@@ -385,14 +383,14 @@ proptest! {
         let ax = axis % shape.len();
         let mut s = a.clone();
         s.accumulate_axis_inplace(Axis(ax), |&p, c| *c += p);
-        close(&x.cumsum(ax as isize).unwrap().compute().unwrap(), &s, 1e-12)?;
+        close(&get(&x.cumsum(ax as isize).unwrap()), &s, 1e-12)?;
         let small = a.mapv(|v| v / 4.0);
-        let y = (&x / 4.0).cumprod(ax as isize).unwrap().compute().unwrap();
+        let y = get(&(&x / 4.0).cumprod(ax as isize).unwrap());
         let mut p = small.clone();
         p.accumulate_axis_inplace(Axis(ax), |&q, c| *c *= q);
         close(&y, &p, 1e-9)?;
         let xi: Array<i32> = x.astype();
-        let si = xi.cumsum(-1).unwrap().compute().unwrap();
+        let si = get(&xi.cumsum(-1).unwrap());
         let mut e = a.mapv(|v| v as i64);
         e.accumulate_axis_inplace(Axis(shape.len() - 1), |&q, c| *c += q);
         prop_assert_eq!(si, e);
@@ -440,7 +438,7 @@ proptest! {
         let y = x.mask(&lazy).unwrap();
         prop_assert_eq!(y.shape(), &[expect.len()]);
         prop_assert_eq!(y.chunks()[0].iter().sum::<usize>(), expect.len());
-        let got = y.compute().unwrap();
+        let got = get(&y);
         prop_assert_eq!(got.iter().copied().collect::<Vec<_>>(), expect);
 
         // A 1-d mask along one axis.
@@ -459,11 +457,11 @@ proptest! {
         let y1 = x.mask_axis(&lazy1, ax as isize).unwrap();
         let e1 = a.select(Axis(ax), &picks);
         prop_assert_eq!(y1.shape(), e1.shape());
-        prop_assert_eq!(y1.compute().unwrap(), e1.clone());
+        prop_assert_eq!(get(&y1), e1.clone());
         // Negative axis, and the mask as a lazy expression.
         let y2 = x.mask_axis(&!&lazy1, ax as isize - shape.len() as isize).unwrap();
         let rest: Vec<usize> = (0..n).filter(|&i| !m1[i]).collect();
-        prop_assert_eq!(y2.compute().unwrap(), a.select(Axis(ax), &rest));
+        prop_assert_eq!(get(&y2), a.select(Axis(ax), &rest));
     }
 
     #[test]
@@ -471,8 +469,57 @@ proptest! {
         let a = data(&shape, seed, 0);
         let x = da::from_array(a.clone(), chunks).unwrap();
         let y = x.rechunk(to).unwrap();
-        prop_assert_eq!(y.compute().unwrap(), a);
+        prop_assert_eq!(get(&y), a);
     }
+
+    /// Reductions with no axis (to a scalar) over 1–4-d arrays, through
+    /// bytes and plain: every level of the reduction tree, against plain
+    /// folds over all elements.
+    #[test]
+    fn full_reductions_over_nd_arrays(
+        (shape, chunks) in shape_and_chunks(),
+        seed in 0u64..1000,
+        nan_every in prop_oneof![Just(0usize), 2usize..5],
+    ) {
+        let a = data(&shape, seed, 0);
+        let x = da::from_array(a.clone(), chunks.clone()).unwrap();
+        let all: Vec<f64> = a.iter().copied().collect();
+        let n = all.len() as f64;
+        let m = mean(&all);
+        let near = |got: f64, want: f64, tol: f64| -> Result<(), TestCaseError> {
+            let ok = got == want || (got - want).abs() <= tol * (1.0 + want.abs());
+            prop_assert!(ok, "{} vs {}", got, want);
+            Ok(())
+        };
+        near(scalar(&x.sum()), all.iter().sum(), 1e-12)?;
+        near(scalar(&x.prod()), all.iter().product(), 1e-9)?;
+        near(scalar(&x.mean()), m, 1e-12)?;
+        near(scalar(&x.var(0.0)), all.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n, 1e-10)?;
+        prop_assert_eq!(scalar(&x.max()), all.iter().cloned().fold(f64::MIN, f64::max));
+        prop_assert_eq!(scalar(&x.min()), all.iter().cloned().fold(f64::MAX, f64::min));
+        let first_max = (0..all.len()).fold(0, |b, i| if all[i] > all[b] { i } else { b });
+        prop_assert_eq!(scalar(&x.argmax()) as usize, first_max);
+        let pos = x.greater(0.0).unwrap();
+        prop_assert_eq!(scalar(&pos.any()), all.iter().any(|&v| v > 0.0));
+        prop_assert_eq!(scalar(&pos.all()), all.iter().all(|&v| v > 0.0));
+        let xi: Array<i64> = (&x * 100.0).astype();
+        prop_assert_eq!(scalar(&xi.sum()), all.iter().map(|&v| (v * 100.0) as i64).sum::<i64>());
+        // With NaN: the nan- variants skip them.
+        let b = data(&shape, seed, nan_every);
+        let y = da::from_array(b.clone(), chunks).unwrap();
+        let kept: Vec<f64> = b.iter().copied().filter(|v| !v.is_nan()).collect();
+        near(scalar(&y.nansum()), kept.iter().sum(), 1e-12)?;
+        prop_assert_eq!(scalar(&y.nanmax()).is_nan(), kept.is_empty());
+        if !kept.is_empty() {
+            prop_assert_eq!(scalar(&y.nanmax()), kept.iter().cloned().fold(f64::MIN, f64::max));
+        }
+    }
+}
+
+/// A reduction to one value, computed plain and through bytes
+/// (`both_ways`), which must agree.
+fn scalar<T: da::Element>(s: &da::Scalar<T>) -> T {
+    oxidask_testing::both_ways(|| Printed(s.compute().unwrap())).0
 }
 
 #[test]

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::ArrayD;
 use oxidask_graph::{
-    Arg, HighLevelGraph, Key, Op, Task, TaskGraph, Value, VisualizeBackend, name_for,
+    BlockArg, BlockLayer, Blockwise, HighLevelGraph, Key, Layer, Op, Pattern, Task, TaskGraph,
+    Value, VisualizeBackend, name_for,
 };
 use oxidask_scheduler::{ComputeOptions, compute_with};
 
@@ -17,7 +18,6 @@ use crate::element::{DType, Element};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, ExprOp};
 use crate::grid::{Chunks, Grid, unravel};
-use crate::layer::{BlockLayer, Pattern, PerBlockPattern};
 use crate::stream::{Stream, Visit};
 
 /// A lazy N-dimensional array of `T`, cut into chunks that are `ndarray`
@@ -90,7 +90,18 @@ impl<T: Element> Array<T> {
         inputs: &[&HighLevelGraph],
     ) -> Array<T> {
         let layer = BlockLayer::new(name.clone(), kind, grid.numblocks(), pattern);
-        let graph = HighLevelGraph::from_inputs(Arc::new(layer), inputs.iter().copied());
+        Array::from_any_layer(name, grid, Arc::new(layer), inputs)
+    }
+
+    /// The array whose blocks `(name, i, j, …)` over `grid` are the
+    /// outputs of `layer`, read from the graphs `inputs`.
+    pub(crate) fn from_any_layer(
+        name: Arc<str>,
+        grid: Grid,
+        layer: Arc<dyn Layer>,
+        inputs: &[&HighLevelGraph],
+    ) -> Array<T> {
+        let graph = HighLevelGraph::from_inputs(layer, inputs.iter().copied());
         Array {
             grid: Arc::new(grid),
             name,
@@ -232,10 +243,11 @@ impl<T: Element> Array<T> {
         op: Arc<dyn Op>,
         options: &ComputeOptions,
     ) -> Result<()> {
-        let pattern = PerBlockPattern {
-            input: self.name.clone(),
+        // The op sees its block and where it goes.
+        let pattern = Blockwise::new(
             op,
-        };
+            vec![BlockArg::block(self.name.clone()), BlockArg::Index],
+        );
         let w: Array<bool> = Array::from_layer(
             name,
             kind,
@@ -312,15 +324,15 @@ impl<T: Element> Array<T> {
     pub(crate) fn from_expr(prefix: &str, expr: Expr<T>, grid: Grid) -> Array<T> {
         let name: Arc<str> = name_for(prefix, &(&expr.token, &grid.chunks)).into();
         let ndim = grid.ndim();
-        let pattern = ExprPattern {
-            // (arrexpr: the op carries its expression as data.)
-            op: Arc::new(ExprOp::new(prefix, &expr, ndim)),
-            leaves: expr
-                .leaves
+        // Each leaf's block at the same position, 0 along the axes it
+        // broadcasts over; the op carries its expression as data.
+        let pattern = Blockwise::new(
+            Arc::new(ExprOp::new(prefix, &expr, ndim)),
+            expr.leaves
                 .iter()
-                .map(|l| (l.name.clone(), l.grid.numblocks(), ndim - l.grid.ndim()))
+                .map(|l| BlockArg::broadcast(l.name.clone(), &l.grid.numblocks()))
                 .collect(),
-        };
+        );
         let layer = BlockLayer::new(
             name.clone(),
             "elementwise",
@@ -338,36 +350,6 @@ impl<T: Element> Array<T> {
             visit: None,
             _t: PhantomData,
         }
-    }
-}
-
-/// Block `(i, j, …)` of an elementwise layer reads, for each leaf, the
-/// block at the same position (0 along axes the leaf broadcasts over).
-struct ExprPattern<T> {
-    op: Arc<ExprOp<T>>,
-    /// name, numblocks, leading axes the leaf lacks.
-    leaves: Vec<(Arc<str>, Vec<u32>, usize)>,
-}
-
-impl<T: Element> Pattern for ExprPattern<T> {
-    fn task(&self, idx: &[u32]) -> Task {
-        let args = self
-            .leaves
-            .iter()
-            .map(|(name, nb, pad)| {
-                let i: Vec<u32> = nb
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &n)| if n == 1 { 0 } else { idx[j + pad] })
-                    .collect();
-                Arg::Key(Key::with_index(name.clone(), &i))
-            })
-            .collect();
-        Task::new(self.op.clone(), args)
-    }
-
-    fn inputs(&self) -> Vec<Arc<str>> {
-        self.leaves.iter().map(|l| l.0.clone()).collect()
     }
 }
 

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 
 use ndarray::ArrayD;
-use oxidask_graph::{Tokenize, name_for};
+use oxidask_graph::{BlockArg, Blockwise, Tokenize, name_for};
 
 use crate::array::{Array, grid_for, unique_token};
 use crate::element::{Element, Number, Real};
 use crate::error::{Result, invalid};
 use crate::grid::{Chunks, Grid};
-use crate::source::{InMemory, SourceOp, SourcePattern, SourceSpec};
+use crate::source::{InMemory, SourceOp, SourceSpec};
 
 /// A source array of `grid` whose blocks `spec` describes, named by
 /// `prefix` and `token`: one layer of tasks sharing one [`SourceOp`],
@@ -31,7 +31,8 @@ pub(crate) fn source<T: Element>(
             .map_err(|e| invalid("dtype", format!("{prefix}: {e}")))?,
     );
     let visit = op.visit();
-    let pattern = SourcePattern { op: op.clone() };
+    // Tasks without inputs: block `idx` is the source op on `idx`.
+    let pattern = Blockwise::new(op.clone(), vec![BlockArg::Index]);
     let mut a = Array::from_layer(name, "source", grid, Arc::new(pattern), &[]);
     a.stream = Some(op);
     a.visit = visit;

@@ -23,7 +23,7 @@ use crate::element::{DType, Element, Number};
 use crate::error::Result;
 use crate::expr::chunk_value;
 use crate::grid::{Grid, normalize_axis};
-use crate::layer::Pattern;
+use oxidask_graph::Pattern;
 
 /// A block's keys shifted along `axis`: task `idx` reads
 /// `inputs[k]` at `idx + offsets[k]` (along the axis).

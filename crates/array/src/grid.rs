@@ -340,23 +340,8 @@ impl Grid {
     }
 }
 
-/// Row-major block index of flat position `flat` in a grid of `numblocks`.
-pub(crate) fn unravel(mut flat: u64, numblocks: &[u32]) -> Vec<u32> {
-    let mut idx = vec![0u32; numblocks.len()];
-    for k in (0..numblocks.len()).rev() {
-        let n = numblocks[k].max(1) as u64;
-        idx[k] = (flat % n) as u32;
-        flat /= n;
-    }
-    idx
-}
-
-/// Row-major flat position of block `idx`.
-pub(crate) fn ravel(idx: &[u32], numblocks: &[u32]) -> u64 {
-    idx.iter()
-        .zip(numblocks)
-        .fold(0u64, |acc, (&i, &n)| acc * n as u64 + i as u64)
-}
+/// Block grids are the graph crate's: one ravel order for every layer.
+pub(crate) use oxidask_graph::hlg::{ravel, unravel};
 
 /// Normalizes an axis given as in NumPy (negative counts from the end).
 pub(crate) fn normalize_axis(axis: isize, ndim: usize, arg: &'static str) -> Result<usize> {

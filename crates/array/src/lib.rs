@@ -44,7 +44,6 @@ mod elementwise;
 mod error;
 mod expr;
 mod grid;
-mod layer;
 mod linalg;
 mod mask;
 mod npy;

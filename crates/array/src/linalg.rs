@@ -26,8 +26,8 @@ use crate::element::{DType, Number};
 use crate::error::{Error, Result, invalid};
 use crate::expr::chunk_value;
 use crate::grid::Grid;
-use crate::layer::Pattern;
 use crate::reduce::{DEFAULT_SPLIT_EVERY, Reduce};
+use oxidask_graph::Pattern;
 
 /// The product of one block of `A` and one block of `B`, with a trailing
 /// axis of length 1 (the contracted block position, summed over by the

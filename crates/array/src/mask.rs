@@ -24,26 +24,7 @@ use crate::element::{DType, Element, with_dtype};
 use crate::error::{Error, Result};
 use crate::expr::chunk_value;
 use crate::grid::{Grid, normalize_axis};
-use crate::layer::Pattern;
-
-/// One task per block of the input, the block as its only argument.
-struct PerBlock {
-    input: Arc<str>,
-    op: Arc<dyn Op>,
-}
-
-impl Pattern for PerBlock {
-    fn task(&self, idx: &[u32]) -> Task {
-        Task::new(
-            self.op.clone(),
-            vec![Arg::Key(Key::with_index(self.input.clone(), idx))],
-        )
-    }
-
-    fn inputs(&self) -> Vec<Arc<str>> {
-        vec![self.input.clone()]
-    }
-}
+use oxidask_graph::{BlockArg, Blockwise, Pattern};
 
 /// Output block `idx` reads the input block at the same position, except
 /// along `axis` where it reads block `kept[idx[axis]]`, and that block of
@@ -161,10 +142,7 @@ fn block_counts(mask: &Array<bool>, options: &ComputeOptions) -> Result<Vec<u64>
         name,
         "mask-count",
         (*mask.grid).clone(),
-        Arc::new(PerBlock {
-            input: mask.name.clone(),
-            op,
-        }),
+        Arc::new(Blockwise::new(op, vec![BlockArg::block(mask.name.clone())])),
         &[&mask.graph],
     );
     let keys = counts.keys();

@@ -27,7 +27,7 @@ use crate::element::{DType, Element, with_dtype};
 use crate::error::Result;
 use crate::expr::chunk_value;
 use crate::grid::{Chunks, Grid};
-use crate::layer::Pattern;
+use oxidask_graph::Pattern;
 
 /// An input chunk, its overlapping range, and where that lands in the output block.
 type Overlap = (u32, Range<usize>, Range<usize>);

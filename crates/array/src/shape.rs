@@ -23,8 +23,8 @@ use crate::array::Array;
 use crate::element::Element;
 use crate::error::{Error, Result, invalid};
 use crate::grid::{Grid, normalize_axis};
-use crate::layer::Pattern;
 use crate::shape_ops::{GetItem, Pick, Take, Transpose};
+use oxidask_graph::Pattern;
 
 /// Output block `idx` reads the input block its slice plan names.
 struct SlicePattern {

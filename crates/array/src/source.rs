@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, ArrayView1, IxDyn};
-use oxidask_graph::{Arg, Op, OpError, Task, Value};
+use oxidask_graph::{Op, OpError, Value};
 use rand::Rng;
 use rand_distr::{Distribution, Uniform};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use crate::element::{DType, Element, Number, Real, with_dtype};
 use crate::expr::chunk_value;
 use crate::grid::{Grid, ravel};
-use crate::layer::Pattern;
 use crate::stream::{Fill, Filler, OpenFill, PIECE, Reader, Stream, Visit, fill_block};
 
 /// What a source array's blocks hold, as data (see the module docs).
@@ -450,18 +449,3 @@ pub(crate) fn decode_stream(bytes: &[u8]) -> Result<Arc<dyn Stream>, String> {
 }
 
 oxidask_graph::register_op!(SOURCE_OP, decode_source_op);
-
-/// Tasks without inputs: block `idx` is the source op on `idx`.
-pub(crate) struct SourcePattern {
-    pub op: Arc<dyn Op>,
-}
-
-impl Pattern for SourcePattern {
-    fn task(&self, idx: &[u32]) -> Task {
-        Task::new(self.op.clone(), vec![Arg::Value(Value::new(idx.to_vec()))])
-    }
-
-    fn inputs(&self) -> Vec<Arc<str>> {
-        Vec::new()
-    }
-}

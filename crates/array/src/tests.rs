@@ -1,5 +1,6 @@
 //! Unit tests across modules: fusion, culling, errors, reductions against
-//! plain `ndarray`.
+//! plain `ndarray`. Results are computed both ways ([`BothWays::both`]):
+//! plain and with the graph through bytes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,7 +8,38 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ndarray::{ArrayD, Axis, Dimension, IxDyn};
 use oxidask_scheduler::{Callback, ComputeOptions, Event};
 
-use crate::{Reduce, from_array};
+use crate::{Array, Element, Reduce, Scalar, from_array};
+
+/// Equal when printed alike: NaN equals NaN, so results with NaN compare.
+#[derive(Debug)]
+struct Printed<T>(T);
+
+impl<T: std::fmt::Debug> PartialEq for Printed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        format!("{:?}", self.0) == format!("{:?}", other.0)
+    }
+}
+
+/// Computes plain and with the graph sent through bytes and decoded by
+/// the registries alone (`both_ways`); the two must agree.
+trait BothWays {
+    type Out;
+    fn both(&self) -> Self::Out;
+}
+
+impl<T: Element> BothWays for Array<T> {
+    type Out = ArrayD<T>;
+    fn both(&self) -> ArrayD<T> {
+        oxidask_testing::both_ways(|| Printed(self.compute().unwrap())).0
+    }
+}
+
+impl<T: Element> BothWays for Scalar<T> {
+    type Out = T;
+    fn both(&self) -> T {
+        oxidask_testing::both_ways(|| Printed(self.compute().unwrap())).0
+    }
+}
 
 #[derive(Default)]
 struct Count(AtomicUsize);
@@ -78,7 +110,7 @@ fn in_place_updates_reuse_the_input_chunk() {
     let x = crate::arange(0.0f64, 10.0, 1.0, 3).unwrap();
     let y = (&x + 1.0).negative().abs();
     assert_eq!(
-        y.compute().unwrap(),
+        y.both(),
         ArrayD::from_shape_fn(IxDyn(&[10]), |i| i[0] as f64 + 1.0)
     );
 }
@@ -91,9 +123,9 @@ fn broadcasting_with_different_chunks() {
     let y = from_array(b.clone(), [3]).unwrap();
     let z = &x * &y;
     assert_eq!(z.chunks(), &[vec![4, 2], vec![2, 1, 1, 1]]);
-    assert_eq!(z.compute().unwrap(), &a * &b);
+    assert_eq!(z.both(), &a * &b);
     let col = from_array(data(&[6, 1]), [3, 1]).unwrap();
-    assert_eq!((&x - &col).compute().unwrap(), &a - &data(&[6, 1]));
+    assert_eq!((&x - &col).both(), &a - &data(&[6, 1]));
     let bad = from_array(data(&[4]), 2).unwrap();
     let e = x.add(&bad).unwrap_err().to_string();
     assert!(e.contains("[6, 5]") && e.contains("[4]"), "{e}");
@@ -110,15 +142,12 @@ fn where_comparisons_and_casts() {
     let x = from_array(a.clone(), [2, 2]).unwrap();
     let pos = x.greater(0.0).unwrap();
     let w = crate::where_(&pos, &x, 0.0).unwrap();
-    assert_eq!(
-        w.compute().unwrap(),
-        a.mapv(|v| if v > 0.0 { v } else { 0.0 })
-    );
-    let n: i64 = pos.astype::<i64>().sum().compute().unwrap();
+    assert_eq!(w.both(), a.mapv(|v| if v > 0.0 { v } else { 0.0 }));
+    let n: i64 = pos.astype::<i64>().sum().both();
     assert_eq!(n, a.iter().filter(|&&v| v > 0.0).count() as i64);
-    assert!(pos.any().compute().unwrap());
-    assert!(!pos.all().compute().unwrap());
-    let i = x.astype::<i32>().compute().unwrap();
+    assert!(pos.any().both());
+    assert!(!pos.all().both());
+    let i = x.astype::<i32>().both();
     assert_eq!(i, a.mapv(|v| v as i32));
 }
 
@@ -128,21 +157,21 @@ fn axis_reductions_match_ndarray() {
     let x = from_array(a.clone(), vec![vec![2, 0, 3], vec![1, 3], vec![3]]).unwrap();
     let s = x.sum_with(&Reduce::axis(1).split_every(2)).unwrap();
     assert_eq!(s.shape(), &[5, 3]);
-    assert_eq!(s.compute().unwrap(), a.sum_axis(Axis(1)));
+    assert_eq!(s.both(), a.sum_axis(Axis(1)));
     let s = x.sum_with(&Reduce::axes(&[0, 2]).keepdims(true)).unwrap();
     assert_eq!(s.shape(), &[1, 4, 1]);
     let expect = a.sum_axis(Axis(2)).sum_axis(Axis(0));
-    let got = s.compute().unwrap();
+    let got = s.both();
     for (g, e) in got.iter().zip(expect.iter()) {
         assert!((g - e).abs() < 1e-9);
     }
-    let am = x.argmax_with(&Reduce::axis(0)).unwrap().compute().unwrap();
+    let am = x.argmax_with(&Reduce::axis(0)).unwrap().both();
     let expect = a.map_axis(Axis(0), |l| {
         let m = l.iter().cloned().fold(f64::MIN, f64::max);
         l.iter().position(|&v| v == m).unwrap() as i64
     });
     assert_eq!(am, expect);
-    let flat = x.argmin().compute().unwrap();
+    let flat = x.argmin().both();
     let v = a.iter().cloned().fold(f64::MAX, f64::min);
     assert_eq!(flat, a.iter().position(|&w| w == v).unwrap() as i64);
     let e = x.sum_with(&Reduce::axis(3)).unwrap_err().to_string();
@@ -166,23 +195,23 @@ fn nan_variants_skip_nan() {
     a[2] = f64::NAN;
     a[7] = f64::NAN;
     let x = from_array(a.clone(), 2).unwrap();
-    assert!(x.sum().compute().unwrap().is_nan());
-    assert!(x.max().compute().unwrap().is_nan());
-    assert_eq!(x.argmax().compute().unwrap(), 2);
+    assert!(x.sum().both().is_nan());
+    assert!(x.max().both().is_nan());
+    assert_eq!(x.argmax().both(), 2);
     let clean: Vec<f64> = a.iter().cloned().filter(|v| !v.is_nan()).collect();
     let s: f64 = clean.iter().sum();
-    assert!((x.nansum().compute().unwrap() - s).abs() < 1e-12);
-    assert!((x.nanmean().compute().unwrap() - s / 7.0).abs() < 1e-12);
+    assert!((x.nansum().both() - s).abs() < 1e-12);
+    assert!((x.nanmean().both() - s / 7.0).abs() < 1e-12);
     let mx = clean.iter().cloned().fold(f64::MIN, f64::max);
-    assert_eq!(x.nanmax().compute().unwrap(), mx);
-    let i = x.nanargmax().compute().unwrap();
+    assert_eq!(x.nanmax().both(), mx);
+    let i = x.nanargmax().both();
     assert_eq!(a[i as usize], mx);
     let all_nan = from_array(ArrayD::from_elem(IxDyn(&[3]), f64::NAN), 2).unwrap();
     assert!(all_nan.nanargmin().compute().is_err());
-    assert!(all_nan.nanmax().compute().unwrap().is_nan());
+    assert!(all_nan.nanmax().both().is_nan());
     let empty = from_array(ArrayD::<f64>::zeros(IxDyn(&[0])), 2).unwrap();
-    assert_eq!(empty.sum().compute().unwrap(), 0.0);
-    assert!(empty.mean().compute().unwrap().is_nan());
+    assert_eq!(empty.sum().both(), 0.0);
+    assert!(empty.mean().both().is_nan());
     assert!(
         empty
             .min()
@@ -234,17 +263,17 @@ fn slicing_matches_ndarray_and_culls() {
     ];
     for (got, expect) in cases {
         assert_eq!(got.shape(), expect.shape());
-        assert_eq!(got.compute().unwrap(), expect);
+        assert_eq!(got.both(), expect);
     }
     // A range past the end clamps, as in NumPy; an index past it is an error.
-    assert_eq!(x.slice(s![0..9, ..]).unwrap().compute().unwrap(), a);
+    assert_eq!(x.slice(s![0..9, ..]).unwrap().both(), a);
     assert!(x.slice(s![7, ..]).is_err());
     assert!(x.slice(s![.., .., .., 1]).is_err());
     let t = x.take(&[6, 0, -1, 3, 4], 0).unwrap();
-    assert_eq!(t.compute().unwrap(), a.select(Axis(0), &[6, 0, 6, 3, 4]));
+    assert_eq!(t.both(), a.select(Axis(0), &[6, 0, 6, 3, 4]));
     let m = [true, false, true, true, false];
     let c = x.compress(&m, 1).unwrap();
-    assert_eq!(c.compute().unwrap(), a.select(Axis(1), &[0, 2, 3]));
+    assert_eq!(c.both(), a.select(Axis(1), &[0, 2, 3]));
     assert!(
         x.compress(&m, 0)
             .unwrap_err()
@@ -253,11 +282,11 @@ fn slicing_matches_ndarray_and_culls() {
     );
     let p = x.permute_axes(&[2, 0, 1]).unwrap();
     assert_eq!(
-        p.compute().unwrap(),
+        p.both(),
         a.view().permuted_axes(IxDyn(&[2, 0, 1])).to_owned()
     );
     assert_eq!(
-        x.swapaxes(0, -1).unwrap().compute().unwrap(),
+        x.swapaxes(0, -1).unwrap().both(),
         a.view().permuted_axes(IxDyn(&[2, 1, 0])).to_owned()
     );
     let r = x
@@ -266,7 +295,7 @@ fn slicing_matches_ndarray_and_culls() {
         .reshape(&[7, 20])
         .unwrap();
     assert_eq!(
-        r.compute().unwrap(),
+        r.both(),
         a.clone().into_shape_with_order(IxDyn(&[7, 20])).unwrap()
     );
     let r = from_array(data(&[12]), 4)
@@ -276,17 +305,17 @@ fn slicing_matches_ndarray_and_culls() {
     assert_eq!(r.chunks(), &[vec![2, 2, 2], vec![2]]);
     // Chunked along trailing axes: rechunked as Dask does, not an error.
     assert_eq!(
-        x.reshape(&[140]).unwrap().compute().unwrap(),
+        x.reshape(&[140]).unwrap().both(),
         a.clone().into_shape_with_order(IxDyn(&[140])).unwrap()
     );
     let j = crate::concatenate(&[&x, &x.slice(s![..2, .., ..]).unwrap()], 0).unwrap();
     assert_eq!(
-        j.compute().unwrap(),
+        j.both(),
         ndarray::concatenate(Axis(0), &[a.view(), a.slice(s![..2, .., ..]).into_dyn()]).unwrap()
     );
     let st = crate::stack(&[&x, &x], 1).unwrap();
     assert_eq!(
-        st.compute().unwrap(),
+        st.both(),
         ndarray::stack(Axis(1), &[a.view(), a.view()]).unwrap()
     );
 
@@ -340,7 +369,7 @@ fn matrix_products_match_ndarray() {
         .unwrap()
         .dot(&from_array(v.clone(), 2).unwrap())
         .unwrap();
-    assert!((inner.compute().unwrap()[[]] - v1.dot(&v1)).abs() < 1e-9);
+    assert!((inner.both()[[]] - v1.dot(&v1)).abs() < 1e-9);
     let td = crate::tensordot(&x, &x, (&[0], &[0]))
         .unwrap()
         .compute()
@@ -357,7 +386,7 @@ fn matrix_products_match_ndarray() {
     let e = x.matmul(&x).unwrap_err().to_string();
     assert!(e.contains("[7, 5]"), "{e}");
     let xi = from_array(a.mapv(|v| v as i64), 3).unwrap();
-    let gi = xi.matmul(&xi.t().unwrap()).unwrap().compute().unwrap();
+    let gi = xi.matmul(&xi.t().unwrap()).unwrap().both();
     let ai = a2.mapv(|v| v as i64);
     assert_eq!(gi, ai.dot(&ai.t()).into_dyn());
 }
@@ -367,7 +396,7 @@ fn persist_and_visualize() {
     let x = crate::random::uniform(0.0, 1.0, &[100], 25, 9).unwrap();
     let y = (&x + 1.0).persist().unwrap();
     assert_eq!(y.task_graph().unwrap().len(), 4);
-    assert_eq!(y.compute().unwrap(), (&x + 1.0).compute().unwrap());
+    assert_eq!(y.both(), (&x + 1.0).both());
     let path = std::env::temp_dir().join(format!("oxidask-array-{}.svg", std::process::id()));
     y.sum().visualize(&path).unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
@@ -380,7 +409,7 @@ fn rows_to_columns_rechunk_runs_in_two_bounded_stages() {
     let a = data(&[64, 48]);
     let x = from_array(a.clone(), [1, 48]).unwrap();
     let y = x.rechunk([64, 1]).unwrap();
-    assert_eq!(y.compute().unwrap(), a);
+    assert_eq!(y.both(), a);
     // Every task reads at most one block's worth of elements.
     let g = y.task_graph().unwrap();
     let sizes: std::collections::HashMap<String, usize> =
@@ -412,11 +441,11 @@ fn dask_style_skew_with_lazy_scalars() {
     let m2 = (&d * &d).mean();
     let m3 = (&(&d * &d) * &d).mean();
     let g1 = &m3 / &m2.powf(1.5);
-    let direct = crate::stats::skew(&x, true).unwrap().compute().unwrap();
-    let lazy = g1.compute().unwrap();
+    let direct = crate::stats::skew(&x, true).unwrap().both();
+    let lazy = g1.both();
     assert!((lazy - direct).abs() < 1e-12, "{lazy} vs {direct}");
-    let shifted = (2.0 * &x + 1.0).mean().compute().unwrap();
-    assert!((shifted - (2.0 * m.compute().unwrap() + 1.0)).abs() < 1e-12);
+    let shifted = (2.0 * &x + 1.0).mean().both();
+    assert!((shifted - (2.0 * m.both() + 1.0)).abs() < 1e-12);
 }
 
 #[test]
@@ -424,7 +453,7 @@ fn slice_bounds_past_the_ends_clamp_like_numpy() {
     use ndarray::s;
     let a = ArrayD::from_shape_fn(IxDyn(&[10]), |ix| ix[0] as i64);
     let x = crate::from_array(a.clone(), 3).unwrap();
-    let got = |info: &[ndarray::SliceInfoElem]| x.slice(info).unwrap().compute().unwrap();
+    let got = |info: &[ndarray::SliceInfoElem]| x.slice(info).unwrap().both();
     // x[100:], x[:100], x[-100:], x[5:100:2], x[-100:-8]
     assert_eq!(got(s![100..].as_ref()).len(), 0);
     assert_eq!(got(s![..100].as_ref()), a);

@@ -451,7 +451,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::hlg::{BlockArg, BlockwiseLayer, MaterializedLayer};
+    use crate::hlg::{BlockArg, BlockLayer, MaterializedLayer};
     use crate::op::FnOp;
     use crate::task::Task;
     use crate::value::Value;
@@ -657,7 +657,7 @@ mod tests {
         x.insert(Key::with_index("x", &[1]), Task::literal(Value::new(2i64)));
         let hlg = HighLevelGraph::from_layer(Arc::new(MaterializedLayer::new("x", x)));
         let name = "map-0123456789abcdef0123456789abcdef";
-        let map = BlockwiseLayer::new(name, op("inc"), vec![BlockArg::block("x")], 2);
+        let map = BlockLayer::blockwise(name, op("inc"), vec![BlockArg::block("x")], vec![2]);
         let hlg = hlg.with_layer(Arc::new(map));
         let dot = hlg.to_dot();
         assert!(

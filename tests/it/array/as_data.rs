@@ -5,11 +5,9 @@
 //! same results through bytes; a rechunk and a slicing graph encode in at
 //! most 100 bytes per task.
 //!
-//! The inputs are [`held`] arrays: blocks already computed, which a graph
-//! holds as literal values with codecs. Until sources and elementwise
-//! expressions are data too (issue 10, the expression work), a graph that
-//! starts at `from_array` or contains `x > 0` holds a closure and cannot be
-//! encoded; once they are, these tests can start from `from_array` itself.
+//! The inputs are [`held`] arrays: `from_array` sources, whose graphs hold
+//! their blocks as data (a source spec with the array as a value), so the
+//! whole graph from the source up goes through bytes.
 
 use ndarray::{ArrayD, Axis, IxDyn, SliceInfoElem, s};
 use oxidask::array::{self as da, Array, ndarray};
@@ -18,12 +16,9 @@ use proptest::prelude::*;
 
 use super::{chunking, data, shape_and_chunks};
 
-/// `a` in `chunks`, as blocks held in memory (literal values in the graph).
+/// `a` in `chunks`, as a `from_array` source (data: it encodes).
 fn held<T: da::Element>(a: &ArrayD<T>, chunks: impl Into<da::Chunks>) -> Array<T> {
-    da::from_array(a.clone(), chunks)
-        .unwrap()
-        .persist()
-        .unwrap()
+    da::from_array(a.clone(), chunks).unwrap()
 }
 
 /// Computes `x`, with the error as text so results compare.

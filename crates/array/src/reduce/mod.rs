@@ -15,6 +15,11 @@
 //!    skewness from moments), with the reduced axes kept as length 1
 //!    (`keepdims`) or dropped.
 //!
+//! The partial tasks are a `BlockLayer` (`{name}-chunk`); the combine and
+//! finish levels are the graph crate's `TreeLayer`, the same tree every
+//! collection reduces with (keys `({name}-partial, level, i, …)`, then
+//! `({name}, …)`).
+//!
 //! Accumulators merge associatively; means, variances and higher moments
 //! use the pairwise update formulas of Chan et al. and Pébay, which stay
 //! accurate when partial means differ, unlike summing raw powers.

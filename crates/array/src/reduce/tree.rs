@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Order};
-use oxidask_graph::{Arg, Key, Op, OpError, SerdeCodec, Task, Tokenize, Value, name_for};
+use oxidask_graph::{
+    Arg, BlockArg, BlockLayer, Blockwise, Key, Op, OpError, Pattern, SerdeCodec, Task, Tokenize,
+    TreeLayer, Value, name_for, split_factors,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +18,6 @@ use crate::element::{DType, Element, with_dtype};
 use crate::error::{Result, invalid};
 use crate::expr::{Env, ExprFn, chunk_value};
 use crate::grid::{Grid, normalize_axes, unravel};
-use crate::layer::{BlockLayer, Pattern};
 use crate::source::decode_stream;
 use crate::steps::{Node, compile};
 use crate::stream::{PIECE, Stream, Visit};
@@ -466,21 +468,6 @@ impl<T: Element, K: Kernel<T>> Op for StreamPartialOp<T, K> {
     }
 }
 
-/// Level 0 of a streamed reduction: tasks read no keys, only their index.
-struct StreamPattern {
-    op: Arc<dyn Op>,
-}
-
-impl Pattern for StreamPattern {
-    fn task(&self, idx: &[u32]) -> Task {
-        Task::new(self.op.clone(), vec![Arg::Value(Value::new(idx.to_vec()))])
-    }
-
-    fn inputs(&self) -> Vec<Arc<str>> {
-        Vec::new()
-    }
-}
-
 /// Levels ≥ 1: partials merged in index order.
 struct CombineOp<T: Element, K: Kernel<T>> {
     wire: Wire,
@@ -557,49 +544,6 @@ impl Pattern for PartialPattern {
     }
 }
 
-struct CombinePattern {
-    op: Arc<dyn Op>,
-    prev: Arc<str>,
-    prev_nb: Vec<u32>,
-    factor: Vec<u32>,
-    plan: Arc<Plan>,
-    final_level: bool,
-}
-
-impl Pattern for CombinePattern {
-    fn task(&self, idx: &[u32]) -> Task {
-        let full = self.plan.full_index(idx, self.final_level);
-        let mut args = vec![Arg::Value(Value::new(idx.to_vec()))];
-        let ranges: Vec<Vec<u32>> = (0..full.len())
-            .map(|a| {
-                if self.plan.red.contains(&a) {
-                    let lo = full[a] * self.factor[a];
-                    let hi = (lo + self.factor[a]).min(self.prev_nb[a]);
-                    (lo..hi).collect()
-                } else {
-                    vec![full[a]]
-                }
-            })
-            .collect();
-        let n: usize = ranges.iter().map(|r| r.len()).product();
-        let nb: Vec<u32> = ranges.iter().map(|r| r.len() as u32).collect();
-        for f in 0..n as u64 {
-            let local = unravel(f, &nb);
-            let i: Vec<u32> = local
-                .iter()
-                .zip(&ranges)
-                .map(|(&l, r)| r[l as usize])
-                .collect();
-            args.push(Arg::Key(Key::with_index(self.prev.clone(), &i)));
-        }
-        Task::new(self.op.clone(), args)
-    }
-
-    fn inputs(&self) -> Vec<Arc<str>> {
-        vec![self.prev.clone()]
-    }
-}
-
 impl<T: Element> Array<T> {
     /// Builds the reduction of this array by `kernel` as in the module docs.
     pub(crate) fn reduction<K: Kernel<T>>(
@@ -642,14 +586,9 @@ impl<T: Element> Array<T> {
         let expr = self.expr(&self.grid)?;
         let base = name_for(op, &(params, &expr.token, &red, opts.keepdims, split_every));
 
-        // Per reduced axis, how many blocks one combine task merges.
-        let multi = red
-            .iter()
-            .filter(|&&a| self.grid.chunks[a].len() > 1)
-            .count()
-            .max(1);
-        let per_axis = ((split_every as f64).powf(1.0 / multi as f64).floor() as u32).max(2);
         let mut nb = self.grid.numblocks();
+        // Per reduced axis, how many blocks one combine task merges.
+        let factor = split_factors(&nb, &red, split_every);
         let done = |nb: &[u32]| red.iter().all(|&a| nb[a] <= 1);
         let key_nb = |nb: &[u32], final_level: bool| -> Vec<u32> {
             (0..ndim)
@@ -658,9 +597,6 @@ impl<T: Element> Array<T> {
                 .collect()
         };
 
-        let factor: Vec<u32> = (0..ndim)
-            .map(|a| if red.contains(&a) { per_axis } else { 1 })
-            .collect();
         let coarser = |nb: &[u32]| -> Vec<u32> {
             nb.iter()
                 .zip(&factor)
@@ -694,7 +630,7 @@ impl<T: Element> Array<T> {
         let name0: Arc<str> = if final0 {
             base.clone()
         } else {
-            format!("{base}-partial")
+            format!("{base}-chunk")
         }
         .into();
         let parts = ExprParts {
@@ -713,8 +649,10 @@ impl<T: Element> Array<T> {
             level,
         };
         let pattern: Arc<dyn Pattern> = match streams {
-            Some(streams) => Arc::new(StreamPattern {
-                op: Arc::new(StreamPartialOp {
+            // Level 0 of a streamed reduction: tasks read no keys, only
+            // their index.
+            Some(streams) => Arc::new(Blockwise::new(
+                Arc::new(StreamPartialOp {
                     wire: wire(
                         op.to_string(),
                         final0,
@@ -733,7 +671,8 @@ impl<T: Element> Array<T> {
                     visit: if expr.bare { self.visit.clone() } else { None },
                     final_level: final0,
                 }),
-            }),
+                vec![BlockArg::Index],
+            )),
             None => Arc::new(PartialPattern {
                 op: Arc::new(PartialOp {
                     wire: wire(op.to_string(), final0, Level::Partial { expr: parts }),
@@ -757,44 +696,34 @@ impl<T: Element> Array<T> {
             key_nb(&nb, final0),
             pattern,
         )));
-        let mut prev = name0;
-        let mut level = 1;
-        while !done(&nb) {
-            let next = coarser(&nb);
-            let final_level = done(&next);
-            let name: Arc<str> = if final_level {
-                base.clone()
-            } else {
-                format!("{base}-combine{level}")
-            }
-            .into();
-            let pattern = CombinePattern {
-                op: Arc::new(CombineOp {
+        if !final0 {
+            // Levels ≥ 1: partials merged in index order, the last level
+            // finishing; each task sees its block index for the finish's
+            // block shape.
+            let level = |final_level: bool| -> Arc<dyn Op> {
+                Arc::new(CombineOp {
                     wire: wire(format!("{op}-combine"), final_level, Level::Combine),
                     kernel: kernel.clone(),
                     plan: plan.clone(),
                     final_level,
                     _t: std::marker::PhantomData::<fn(T)>,
-                }),
-                prev: prev.clone(),
-                prev_nb: nb.clone(),
-                factor: factor.clone(),
-                plan: plan.clone(),
-                final_level,
+                })
             };
-            graph = graph.with_layer(Arc::new(BlockLayer::new(
-                name.clone(),
-                "reduction",
-                key_nb(&next, final_level),
-                Arc::new(pattern),
-            )));
-            prev = name;
-            nb = next;
-            level += 1;
+            let tree = TreeLayer::new(
+                base.clone(),
+                name0,
+                nb,
+                factor,
+                opts.keepdims,
+                true,
+                level(false),
+                level(true),
+            )?;
+            graph = graph.with_layer(Arc::new(tree));
         }
         Ok(Array {
             grid: Arc::new(plan.out_grid.clone()),
-            name: prev,
+            name: base.into(),
             graph,
             fused: None,
             poison: None,

@@ -21,7 +21,7 @@ use crate::key::Key;
 /// A layer holding its tasks explicitly.
 ///
 /// Use it for tasks without a pattern; prefer a pattern layer such as
-/// [`BlockwiseLayer`](super::BlockwiseLayer) for per-partition work, which
+/// [`BlockLayer`](super::BlockLayer) for per-block work, which
 /// stays small until it runs. Cheap to clone: the graph is shared.
 #[derive(Clone)]
 pub struct MaterializedLayer {

@@ -2,7 +2,7 @@
 //!
 //! A collection operation adds one [`Layer`] to its input's
 //! [`HighLevelGraph`]. A layer is a compact description of many tasks — a
-//! [`BlockwiseLayer`] over 10,000 partitions is one small object, not 10,000
+//! [`BlockLayer`] over 10,000 blocks is one small object, not 10,000
 //! tasks — and expands to them only when the graph is lowered with
 //! [`HighLevelGraph::to_task_graph`]. Plain task graphs (delayed calls,
 //! hand-built graphs) enter as a [`MaterializedLayer`].
@@ -31,13 +31,18 @@
 //!   them exist: `cull` then `to_task_graph` gives the same tasks as
 //!   `to_task_graph` then [`optimize::cull`](crate::optimize::cull).
 //!
-//! This module covers 1-D partition-aligned maps (what Bag and DataFrame
-//! need); N-d blockwise for Array is a generalization still to come.
+//! Two layers make the vocabulary every collection shares: the
+//! [`BlockLayer`] (one task per block of an N-d grid; a bag's or a frame's
+//! partitions are a 1-d grid) and the [`TreeLayer`] (the combine and finish
+//! levels of a tree reduction, `split_every` blocks per task).
 
-mod blockwise;
+mod block;
 mod materialized;
 #[cfg(test)]
+mod nd_tests;
+#[cfg(test)]
 mod tests;
+mod tree;
 
 use std::collections::BinaryHeap;
 
@@ -51,8 +56,9 @@ use crate::error::{Error, Result};
 use crate::graph::TaskGraph;
 use crate::key::Key;
 
-pub use blockwise::{BlockArg, BlockwiseLayer};
+pub use block::{BlockArg, BlockLayer, Blockwise, BlockwiseLayer, Pattern, ravel, unravel};
 pub use materialized::MaterializedLayer;
+pub use tree::{TreeLayer, split_factors};
 
 /// One layer of a [`HighLevelGraph`]: a compact description of many tasks.
 ///

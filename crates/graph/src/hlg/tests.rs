@@ -12,7 +12,7 @@ use crate::optimize;
 use crate::task::{Arg, Task};
 use crate::value::Value;
 
-fn add() -> Arc<dyn Op> {
+pub(super) fn add() -> Arc<dyn Op> {
     FnOp::arc("add", |args| {
         let mut sum = 0i64;
         for a in &args {
@@ -36,12 +36,12 @@ fn source(name: &str, n: u32) -> Arc<dyn Layer> {
 }
 
 fn blockwise(name: &str, args: Vec<BlockArg>, n: u32) -> Arc<dyn Layer> {
-    Arc::new(BlockwiseLayer::new(name, add(), args, n))
+    Arc::new(BlockLayer::blockwise(name, add(), args, vec![n]))
 }
 
 /// Runs `key` of `g` by plain recursion: enough to check tasks get the
 /// right arguments.
-fn eval(g: &TaskGraph, key: &Key, memo: &mut HashMap<Key, Value>) -> Value {
+pub(super) fn eval(g: &TaskGraph, key: &Key, memo: &mut HashMap<Key, Value>) -> Value {
     if let Some(v) = memo.get(key) {
         return v.clone();
     }
@@ -72,7 +72,7 @@ fn sorted_keys(g: &TaskGraph) -> Vec<Key> {
 }
 
 /// Culls at the layer level and checks the result against the oracle.
-fn assert_cull_matches_oracle(hlg: &HighLevelGraph, outputs: &[Key]) -> HighLevelGraph {
+pub(super) fn assert_cull_matches_oracle(hlg: &HighLevelGraph, outputs: &[Key]) -> HighLevelGraph {
     let culled = hlg.cull(outputs).expect("layer cull");
     let lowered = culled.to_task_graph().expect("materialize culled");
     lowered.validate(outputs).expect("culled graph is complete");
@@ -161,15 +161,15 @@ fn merging_keeps_one_copy_of_shared_layers() {
 
 #[test]
 fn blockwise_tasks_have_the_right_arguments() {
-    let layer = BlockwiseLayer::new(
+    let layer = BlockLayer::blockwise(
         "y",
         add(),
         vec![
             BlockArg::block("x"),
-            BlockArg::broadcast(Key::new("s")),
+            BlockArg::key(Key::new("s")),
             BlockArg::literal(Value::new(3i64)),
         ],
-        4,
+        vec![4],
     );
     assert_eq!(
         layer.output_keys(),
@@ -204,7 +204,7 @@ fn broadcast_arguments_are_culled_in_once() {
     let y = HighLevelGraph::from_inputs(
         blockwise(
             "y",
-            vec![BlockArg::block("x"), BlockArg::broadcast(Key::new("s"))],
+            vec![BlockArg::block("x"), BlockArg::key(Key::new("s"))],
             100,
         ),
         [&x, &s],
@@ -275,7 +275,7 @@ fn a_dependency_no_layer_has_names_the_reader() {
 
 #[test]
 fn layer_cull_rejects_keys_it_does_not_have() {
-    let layer = BlockwiseLayer::new("y", add(), vec![], 3);
+    let layer = BlockLayer::blockwise("y", add(), vec![], vec![3]);
     let e = layer.cull(&[k("y", 3)]).unwrap_err().to_string();
     assert!(e.contains("('y', 3,)"), "{e}");
     let culled = layer.cull(&[k("y", 2), k("y", 0), k("y", 2)]).unwrap();
@@ -324,7 +324,7 @@ fn build_layer(j: usize, spec: &Spec, p: u32) -> Arc<dyn Layer> {
             let mut args: Vec<BlockArg> =
                 blocks.iter().map(|&b| BlockArg::block(name(b))).collect();
             if let Some((b, i)) = broadcast {
-                args.push(BlockArg::broadcast(k(&name(*b), *i)));
+                args.push(BlockArg::key(k(&name(*b), *i)));
             }
             if *literal {
                 args.push(BlockArg::literal(Value::new(1i64)));
