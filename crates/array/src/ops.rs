@@ -45,6 +45,30 @@ impl<T: Number> Array<T> {
         self.binary_op(other.into(), "minimum", min_nan)
     }
 
+    /// The larger of each pair, ignoring NaN: NaN only where both are NaN
+    /// (NumPy's `fmax`).
+    pub fn fmax<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "fmax", fmax)
+    }
+
+    /// The smaller of each pair, ignoring NaN (NumPy's `fmin`).
+    pub fn fmin<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "fmin", fmin)
+    }
+
+    /// `self // other`: the quotient rounded toward negative infinity, as
+    /// NumPy's `floor_divide` (`-7 // 2 == -4`; integers divided by zero
+    /// give 0, floats ±inf or NaN).
+    pub fn floor_divide<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<Array<T>> {
+        self.binary_op(other.into(), "floor_divide", floor_divide)
+    }
+
+    /// -1, 0 or 1 by the sign of each element (NaN stays NaN), as NumPy's
+    /// `sign`.
+    pub fn sign(&self) -> Array<T> {
+        self.map_expr("sign", &0u8, |b| Ok(unary(b, sign)))
+    }
+
     /// `-self`.
     pub fn negative(&self) -> Array<T> {
         self.map_expr("negative", &0u8, |b| Ok(unary(b, Number::neg)))
@@ -69,6 +93,69 @@ impl<T: Number> Array<T> {
                 if y > hi { hi } else { y }
             }))
         })
+    }
+}
+
+pub(crate) fn fmax<T: Number>(a: T, b: T) -> T {
+    if a.is_nan() || (!b.is_nan() && b > a) {
+        b
+    } else {
+        a
+    }
+}
+
+pub(crate) fn fmin<T: Number>(a: T, b: T) -> T {
+    if a.is_nan() || (!b.is_nan() && b < a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// NumPy's floor division: for floats its `divmod` (the remainder takes the
+/// divisor's sign, the quotient is rounded down, a quotient within rounding
+/// of an integer above it is taken as that integer); for integers exact,
+/// with 0 for a zero divisor.
+pub(crate) fn floor_divide<T: Number>(a: T, b: T) -> T {
+    use crate::element::Wide;
+    match (a.to_wide(), b.to_wide()) {
+        (Wide::F(x), Wide::F(y)) => {
+            if y == 0.0 {
+                return T::from_wide(Wide::F(x / y));
+            }
+            let m = x % y;
+            let mut d = (x - m) / y;
+            if m != 0.0 && ((y < 0.0) != (m < 0.0)) {
+                d -= 1.0;
+            }
+            let f = d.floor();
+            T::from_wide(Wide::F(if d - f > 0.5 { f + 1.0 } else { f }))
+        }
+        (Wide::I(x), Wide::I(y)) => {
+            if y == 0 {
+                return T::zero();
+            }
+            let q = x.wrapping_div(y);
+            let q = if (x % y != 0) && ((x < 0) != (y < 0)) {
+                q - 1
+            } else {
+                q
+            };
+            T::from_wide(Wide::I(q))
+        }
+        _ => a.div(b),
+    }
+}
+
+pub(crate) fn sign<T: Number>(a: T) -> T {
+    if a.is_nan() {
+        a
+    } else if a > T::zero() {
+        T::one()
+    } else if a < T::zero() {
+        T::zero().sub(T::one())
+    } else {
+        T::zero()
     }
 }
 

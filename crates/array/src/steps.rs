@@ -346,6 +346,9 @@ fn number_binary<T: Number>(op: &str) -> Option<fn(T, T) -> T> {
         "remainder" | "rem" => Number::rem,
         "maximum" => crate::ops::max_nan,
         "minimum" => crate::ops::min_nan,
+        "fmax" => crate::ops::fmax,
+        "fmin" => crate::ops::fmin,
+        "floor_divide" => crate::ops::floor_divide,
         _ => return None,
     })
 }
@@ -361,6 +364,7 @@ fn number_map<T: Number>(
     }
     Some(match op {
         "negative" => Ok(map_with(a, |b| Ok(unary(b, Number::neg)))),
+        "sign" => Ok(map_with(a, |b| Ok(unary(b, crate::ops::sign)))),
         "absolute" => Ok(map_with(a, |b| Ok(unary(b, Number::abs)))),
         "powi" => {
             read::<u32>(op, params).map(|n| map_with(a, move |b| Ok(unary(b, |x: T| x.powi(n)))))
@@ -536,6 +540,11 @@ mod tests {
             check("divide", &x.divide(y).unwrap());
             check("remainder s", &x.remainder(s).unwrap());
             check("maximum", &x.maximum(y).unwrap());
+            check("fmax", &x.fmax(y).unwrap());
+            check("fmin s", &x.fmin(s).unwrap());
+            check("floor_divide", &x.floor_divide(y).unwrap());
+            check("floor_divide s", &x.floor_divide(s).unwrap());
+            check("sign", &x.sign());
             check("minimum s", &x.minimum(s).unwrap());
             check("negative", &x.negative());
             check("abs", &x.abs());

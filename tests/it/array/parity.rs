@@ -595,3 +595,70 @@ fn reshape_and_matmul_graphs_encode_in_at_most_100_bytes_per_task() {
         assert!(per <= 100.0, "{what}: {per:.1} bytes per task");
     }
 }
+
+/// NumPy's `floor_divide`, `fmax`, `fmin` and `sign` (issue 14), worked
+/// from NumPy's documented rules: `np.floor_divide([-7, 7, -7.5, 7.5, 1],
+/// [2, -2, 2, -2, 0])` is `[-4, -4, -4, -4, inf]` (floats); on integers
+/// `[-7, 7, 7, -7, 5] // [2, -2, 2, -2, 0]` is `[-4, -4, 3, 3, 0]` (NumPy
+/// gives 0 for a zero divisor, with a warning); `np.fmax([1, nan, 3, nan],
+/// [nan, 2, 1, nan])` is `[1, 2, 3, nan]`, `np.fmin` of the same `[1, 2,
+/// 1, nan]`; `np.sign([-2.5, 0, 3, nan, -0.0])` is `[-1, 0, 1, nan, 0]`.
+#[test]
+fn floor_divide_fmax_fmin_and_sign_match_numpy() {
+    let nan = f64::NAN;
+    let a = held(&arr1(&[-7.0, 7.0, -7.5, 7.5, 1.0]).into_dyn(), 2);
+    let b = held(&arr1(&[2.0, -2.0, 2.0, -2.0, 0.0]).into_dyn(), 3);
+    let q = both_ways_f64(|| a.floor_divide(&b));
+    assert_eq!(
+        q.as_slice().unwrap(),
+        &[-4.0, -4.0, -4.0, -4.0, f64::INFINITY]
+    );
+    let ai = held(&arr1(&[-7i64, 7, 7, -7, 5]).into_dyn(), 2);
+    let bi = held(&arr1(&[2i64, -2, 2, -2, 0]).into_dyn(), 2);
+    let qi = both_ways(|| computed(ai.floor_divide(&bi))).unwrap();
+    assert_eq!(qi.as_slice().unwrap(), &[-4, -4, 3, 3, 0]);
+    // A scalar divisor too: [-7, 7] // 3 is [-3, 2].
+    let qs = both_ways(|| computed(ai.floor_divide(3i64))).unwrap();
+    assert_eq!(qs.as_slice().unwrap(), &[-3, 2, 2, -3, 1]);
+
+    let x = held(&arr1(&[1.0, nan, 3.0, nan]).into_dyn(), 3);
+    let y = held(&arr1(&[nan, 2.0, 1.0, nan]).into_dyn(), 1);
+    let hi = both_ways_f64(|| x.fmax(&y));
+    let lo = both_ways_f64(|| x.fmin(&y));
+    assert_eq!(&hi.as_slice().unwrap()[..3], &[1.0, 2.0, 3.0]);
+    assert_eq!(&lo.as_slice().unwrap()[..3], &[1.0, 2.0, 1.0]);
+    assert!(hi[[3]].is_nan() && lo[[3]].is_nan());
+
+    let s = held(&arr1(&[-2.5, 0.0, 3.0, nan, -0.0]).into_dyn(), 2);
+    let sg = both_ways_f64(|| Ok(s.sign()));
+    assert_eq!(sg[[0]], -1.0);
+    assert_eq!(sg[[1]], 0.0);
+    assert_eq!(sg[[2]], 1.0);
+    assert!(sg[[3]].is_nan());
+    assert_eq!(sg[[4]], 0.0);
+    let si = held(&arr1(&[-5i32, 0, 9]).into_dyn(), 2);
+    let sgi = both_ways(|| computed(Ok(si.sign()))).unwrap();
+    assert_eq!(sgi.as_slice().unwrap(), &[-1, 0, 1]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Integer floor division agrees with `i64::div_euclid` adjusted to
+    /// floor semantics (`(a - a.rem_euclid(b)) / b` for b > 0; for b < 0 the
+    /// floor of the exact quotient), computed from plain integers.
+    #[test]
+    fn integer_floor_division_matches_a_plain_floor(
+        xs in proptest::collection::vec((-1000i64..1000, -20i64..20), 1..40),
+    ) {
+        let (a, b): (Vec<i64>, Vec<i64>) = xs.iter().copied().unzip();
+        let want: Vec<i64> = xs
+            .iter()
+            .map(|&(a, b)| if b == 0 { 0 } else { (a as f64 / b as f64).floor() as i64 })
+            .collect();
+        let n = a.len();
+        let ax = held(&ArrayD::from_shape_vec(IxDyn(&[n]), a).unwrap(), 7);
+        let bx = held(&ArrayD::from_shape_vec(IxDyn(&[n]), b).unwrap(), 5);
+        let got = both_ways(|| computed(ax.floor_divide(&bx))).unwrap();
+        prop_assert_eq!(got.as_slice().unwrap(), &want[..]);
+    }
+}
