@@ -47,6 +47,8 @@ pub(crate) enum Source {
 pub(crate) enum Step {
     Map(String),
     Filter(String),
+    /// Drops the records a registered `fn(&T) -> bool` holds for.
+    Remove(String),
     FlatMap(String),
     Partition(String),
     /// The first `n` records of each partition (`take`).
@@ -66,6 +68,7 @@ impl Step {
             Step::Pluck { path, default } => {
                 return crate::pluck::pluck_json_stage(feed, path, default.as_deref());
             }
+            Step::Remove(f) => return (records::lookup(feed.record())?.remove)(feed, f),
             Step::Head(n) => {
                 let n = usize::try_from(*n).map_err(|e| e.to_string())?;
                 return (records::lookup(feed.record())?.head)(feed, n);
@@ -94,7 +97,7 @@ impl Step {
                 forms.and_then(|p| p.partition),
                 "fn(Vec<A>) -> Vec<B> (a partition map)",
             ),
-            Step::Pluck { .. } | Step::Head(_) => (None, "a step of no function"),
+            Step::Pluck { .. } | Step::Head(_) | Step::Remove(_) => (None, "a step of no function"),
         };
         form.ok_or_else(|| format!("{name} is not of the form {what}"))
     }

@@ -113,9 +113,11 @@ impl<T: Record> Bag<T> {
         .described(self, step)
     }
 
-    /// Drops the records for which `pred` is true (the opposite of `filter`).
-    pub fn remove(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Bag<T> {
-        let name = layer_name("remove", &self.chain, closure_token());
+    /// Drops the records for which `pred` is true (the opposite of `filter`;
+    /// data when `pred` is a `#[oxidask::remote] fn(&T) -> bool`).
+    pub fn remove<F: Fn(&T) -> bool + Send + Sync + 'static>(&self, pred: F) -> Bag<T> {
+        let step = remote_step::<F>(|p| p.filter, Step::Remove);
+        let name = layer_name("remove", &self.chain, step_token(&step));
         let origin = self.origin.clone();
         self.then(name, "remove", None, move |i, j, x, sink| {
             if guarded(origin.as_ref(), i, j, || pred(&x))? {
@@ -124,6 +126,7 @@ impl<T: Record> Bag<T> {
                 sink(x)
             }
         })
+        .described(self, step)
     }
 
     /// Replaces every record by the items `f` returns for it (any number;
