@@ -275,3 +275,59 @@ pub(crate) fn reduction_run(spec: &ReductionSpec, collect: PartitionFn) -> Resul
         last: merge,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Registered nowhere: no codec, so a fold starting from it stays local.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct Unlisted(u8);
+
+    fn no_records() -> Arc<PushFeed<Value>> {
+        Arc::new(|_, _, _| Ok(()))
+    }
+
+    #[test]
+    fn initial_values_encode_only_with_a_registered_codec() {
+        let e = Encoded::of(&41i64).expect("i64 has a codec");
+        assert_eq!(*e.decode().unwrap().downcast_ref::<i64>().unwrap(), 41);
+        assert!(Encoded::of(&Unlisted(1)).is_none());
+    }
+
+    #[test]
+    fn a_decoded_fold_of_an_unknown_function_is_an_error_naming_it() {
+        let spec = FoldSpec {
+            binop: "nowhere::binop".into(),
+            combine: "nowhere::combine".into(),
+            initial: Encoded::of(&0i64).unwrap(),
+        };
+        let e = fold_run(&spec, no_records()).err().unwrap();
+        assert!(
+            e.contains("nowhere::binop") && e.contains("#[oxidask::remote]"),
+            "{e}"
+        );
+        let spec = FoldBySpec {
+            key: "nowhere::key".into(),
+            binop: "nowhere::binop".into(),
+            combine: "nowhere::combine".into(),
+            initial: None,
+            combine_initial: None,
+            pair: std::any::type_name::<(String, i64)>().into(),
+        };
+        let e = foldby_run::<String, i64>(&spec, no_records())
+            .err()
+            .unwrap();
+        assert!(e.contains("nowhere::key"), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_initial_value_is_an_error_naming_its_type() {
+        let bad = Encoded {
+            codec: Encoded::of(&0i64).unwrap().codec,
+            bytes: vec![],
+        };
+        let e = bad.decode().unwrap_err();
+        assert!(e.contains("i64"), "{e}");
+    }
+}
