@@ -222,3 +222,37 @@ fn to_textfiles_of_registered_steps_round_trips() {
     assert!(e.to_string().contains("#[oxidask::remote]"), "{e}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[oxidask::remote]
+fn checked_half(x: i64) -> Result<i64, String> {
+    if x % 2 == 0 {
+        Ok(x / 2)
+    } else {
+        Err(format!("{x} is odd"))
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// `try_map` of a registered function: its results, or its first error
+    /// naming the record, the same plain and through bytes.
+    #[test]
+    fn try_map_of_a_registered_function_matches_a_loop(parts in partitioned()) {
+        let all: Vec<i64> = parts.concat();
+        let bag = || db::from_partitions(parts.clone());
+        prop_assert_eq!(
+            both_ways(|| bag().filter(is_even).try_map(checked_half).compute().unwrap()),
+            all.iter().filter(|x| *x % 2 == 0).map(|x| x / 2).collect::<Vec<_>>()
+        );
+        // One odd record, at the end of the last partition: the error names it.
+        let mut with_odd: Vec<Vec<i64>> = parts.iter().map(|p| p.iter().map(|x| x * 2).collect()).collect();
+        let last = with_odd.len() - 1;
+        let j = with_odd[last].len();
+        with_odd[last].push(7);
+        // One bag, so both runs name the same tasks in their errors.
+        let odd = db::from_partitions(with_odd).try_map(checked_half);
+        let e = both_ways(|| odd.compute().unwrap_err().to_string());
+        prop_assert!(e.contains(&format!("record {j} of partition {last}")) && e.contains("7 is odd"), "{}", e);
+    }
+}

@@ -285,7 +285,7 @@ pub(crate) fn hashed<T: Record + Hash + Eq>(
 
 /// The records of a feed as values, for folds calling registered
 /// functions through their entries (see the `fold` module).
-fn values<T: Record>(feed: Arc<PushFeed<T>>) -> Arc<PushFeed<Value>> {
+pub(crate) fn values<T: Record>(feed: Arc<PushFeed<T>>) -> Arc<PushFeed<Value>> {
     Arc::new(move |i, base, sink| {
         feed(i, base, &mut |x| {
             sink(Value::sized(x, std::mem::size_of::<T>()))

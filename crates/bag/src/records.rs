@@ -59,6 +59,11 @@ pub struct RecordType {
     /// For a type that prints (`Display`): the `to_textfiles` writer over
     /// a feed of it, to the file names of a pattern.
     pub(crate) write_text: Option<WriteFn>,
+    /// Boxes a feed's records as values (for steps calling a registered
+    /// function through its entry).
+    pub(crate) values: fn(ErasedFeed) -> Result<Arc<PushFeed<Value>>, String>,
+    /// Takes values back as records of this type.
+    pub(crate) from_values: fn(Arc<PushFeed<Value>>) -> ErasedFeed,
 }
 
 /// Rebuilds a `to_textfiles` writer over a feed, for a file pattern.
@@ -89,6 +94,8 @@ impl RecordType {
             remove: remove::<T>,
             foldby: None,
             write_text: None,
+            values: values::<T>,
+            from_values: from_values::<T>,
         }
     }
 
@@ -162,6 +169,16 @@ fn remove<T: Record>(feed: ErasedFeed, name: &str) -> Result<ErasedFeed, String>
         prev(i, base, &mut |x| if pred(&x) { Ok(()) } else { sink(x) })
     });
     Ok(ErasedFeed::new(feed))
+}
+
+fn values<T: Record>(feed: ErasedFeed) -> Result<Arc<PushFeed<Value>>, String> {
+    Ok(agg::values::<T>(feed.typed::<T>()?))
+}
+
+fn from_values<T: Record>(feed: Arc<PushFeed<Value>>) -> ErasedFeed {
+    let typed: Arc<PushFeed<T>> =
+        Arc::new(move |i, base, sink| feed(i, base, &mut |v| sink(arg::<T>(v)?)));
+    ErasedFeed::new(typed)
 }
 
 fn json<T: Record>(blocks: Vec<BlockSpec>, lossy: bool) -> ErasedFeed {
