@@ -17,10 +17,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use oxidask::bag::shuffle::{ShuffleSpec, hash_shuffle};
 use oxidask::graph::{FnOp, Key, Task, TaskGraph, Value};
 use oxidask::prelude::*;
 use oxidask::scheduler::{MemoryStats, compute_with as compute_graph};
-use oxidask::store::shuffle::{ShuffleSpec, hash_shuffle};
 
 #[path = "common/bench.rs"]
 mod bench;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use oxidask::bag::{self as db, Bag};
 use oxidask::prelude::*;
+use oxidask_testing::both_ways;
 use proptest::prelude::*;
 
 /// Records cut into random partitions, some empty.
@@ -64,14 +65,104 @@ fn topk<T: Clone, K: Ord>(xs: &[T], k: usize, key: impl Fn(&T) -> K) -> Vec<T> {
     v
 }
 
+#[oxidask::remote]
+fn times3_plus1(x: i64) -> i64 {
+    x * 3 + 1
+}
+
+#[oxidask::remote]
+fn even(x: &i64) -> bool {
+    x % 2 == 0
+}
+
+#[oxidask::remote]
+fn repeat_by_mod3(x: i64) -> Vec<i64> {
+    std::iter::repeat_n(x, x.rem_euclid(3) as usize).collect()
+}
+
+#[oxidask::remote]
+fn above_100(x: &i64) -> bool {
+    *x > 100
+}
+
+#[oxidask::remote]
+fn partition_len(v: Vec<i64>) -> Vec<i64> {
+    vec![v.len() as i64]
+}
+
+#[oxidask::remote]
+fn above_15(x: &i64) -> bool {
+    *x > 15
+}
+
+#[oxidask::remote]
+fn above_minus_15(x: &i64) -> bool {
+    *x > -15
+}
+
+#[oxidask::remote]
+fn add_square(acc: i64, x: i64) -> i64 {
+    acc + x * x
+}
+
+#[oxidask::remote]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[oxidask::remote]
+fn count_records(v: Vec<i64>) -> usize {
+    v.len()
+}
+
+#[oxidask::remote]
+fn total(counts: Vec<usize>) -> usize {
+    counts.into_iter().sum()
+}
+
+#[oxidask::remote]
+fn mod7(x: i64) -> i64 {
+    x.rem_euclid(7)
+}
+
+#[oxidask::remote]
+fn mod3(x: &i64) -> i64 {
+    x.rem_euclid(3)
+}
+
+#[oxidask::remote]
+fn fifth(x: &i64) -> i64 {
+    x.abs() / 5
+}
+
+#[oxidask::remote]
+fn plus_one(x: u32) -> u32 {
+    x + 1
+}
+
+#[oxidask::remote]
+fn by_count_then_word(x: &(String, usize)) -> (usize, Reverse<String>) {
+    (x.1, Reverse(x.0.clone()))
+}
+
+// The result of a foldby by `i64` keys with `i64` sums.
+oxidask::bag::register_record!((i64, i64), pair);
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(40))]
 
+    /// Registered steps are data: each run plain and through bytes; the
+    /// closure pipelines (and `flatten`) run locally.
     #[test]
     fn transforms_match_iterators(parts in partitioned(-50i64..50)) {
         let xs = flat(&parts);
         let b = db::from_partitions(parts.clone());
         let piped = b
+            .map(times3_plus1)
+            .filter(even)
+            .flat_map(repeat_by_mod3)
+            .remove(above_100);
+        let closures = b
             .map(|x| x * 3 + 1)
             .filter(|x| x % 2 == 0)
             .flat_map(|x| std::iter::repeat_n(x, (x.rem_euclid(3)) as usize))
@@ -85,38 +176,43 @@ proptest! {
             .collect();
         let pairs = b.map(|x| vec![x, -x]).flatten();
         let expected_pairs: Vec<i64> = xs.iter().flat_map(|x| [*x, -x]).collect();
-        let chunks = b.map_partitions(|v| vec![v.len() as i64]);
+        let chunks = b.map_partitions(partition_len);
         let expected_chunks: Vec<i64> = parts.iter().map(|p| p.len() as i64).collect();
         for (name, opts) in schedulers() {
-            prop_assert_eq!(&piped.compute_with(&opts).unwrap(), &expected, "{}", name);
+            prop_assert_eq!(&both_ways(|| piped.compute_with(&opts).unwrap()), &expected, "{}", name);
+            prop_assert_eq!(&closures.compute_with(&opts).unwrap(), &expected, "{}", name);
             prop_assert_eq!(&pairs.compute_with(&opts).unwrap(), &expected_pairs, "{}", name);
-            prop_assert_eq!(&chunks.compute_with(&opts).unwrap(), &expected_chunks, "{}", name);
-            prop_assert_eq!(&b.compute_with(&opts).unwrap(), &xs, "{}", name);
+            prop_assert_eq!(&both_ways(|| chunks.compute_with(&opts).unwrap()), &expected_chunks, "{}", name);
+            prop_assert_eq!(&both_ways(|| b.compute_with(&opts).unwrap()), &xs, "{}", name);
         }
     }
 
+    /// Every aggregation with registered functions, plain and through bytes.
     #[test]
     fn aggregations_match_iterators(parts in partitioned(-20i64..20), k in 0usize..6) {
         let xs = flat(&parts);
         let b = db::from_partitions(parts.clone());
         let n = xs.len();
         for (name, opts) in schedulers() {
-            prop_assert_eq!(b.count().compute_with(&opts).unwrap(), n, "{}", name);
-            prop_assert_eq!(b.sum().compute_with(&opts).unwrap(), xs.iter().sum::<i64>(), "{}", name);
+            let run = |f: &dyn Fn(&ComputeOptions) -> String| both_ways(|| f(&opts));
+            prop_assert_eq!(both_ways(|| b.count().compute_with(&opts).unwrap()), n, "{}", name);
+            prop_assert_eq!(both_ways(|| b.sum().compute_with(&opts).unwrap()), xs.iter().sum::<i64>(), "{}", name);
             match xs.iter().min() {
-                Some(m) => prop_assert_eq!(&b.min().compute_with(&opts).unwrap(), m),
+                Some(m) => prop_assert_eq!(&both_ways(|| b.min().compute_with(&opts).unwrap()), m),
                 None => prop_assert!(b.min().compute_with(&opts).is_err()),
             }
             match xs.iter().max() {
-                Some(m) => prop_assert_eq!(&b.max().compute_with(&opts).unwrap(), m),
+                Some(m) => prop_assert_eq!(&both_ways(|| b.max().compute_with(&opts).unwrap()), m),
                 None => {
-                    let err = b.max().compute_with(&opts).unwrap_err().to_string();
+                    let err = run(&|o| b.max().compute_with(o).unwrap_err().to_string());
                     prop_assert!(err.contains("max of an empty bag"), "{}", err);
                 }
             }
-            let var = b.var(1.0).compute_with(&opts).unwrap();
+            let var = both_ways(|| b.var(1.0).compute_with(&opts).unwrap().to_bits());
+            let var = f64::from_bits(var);
             if n > 0 {
-                let mean = b.mean().compute_with(&opts).unwrap();
+                let mean = both_ways(|| b.mean().compute_with(&opts).unwrap().to_bits());
+                let mean = f64::from_bits(mean);
                 let m = xs.iter().sum::<i64>() as f64 / n as f64;
                 prop_assert!((mean - m).abs() < 1e-9, "{} mean {} vs {}", name, mean, m);
                 if n > 1 {
@@ -126,30 +222,36 @@ proptest! {
                     prop_assert!(var.is_nan());
                 }
             } else {
-                let err = b.mean().compute_with(&opts).unwrap_err().to_string();
+                let err = run(&|o| b.mean().compute_with(o).unwrap_err().to_string());
                 prop_assert!(err.contains("mean of an empty bag"), "{}", err);
                 prop_assert!(var.is_nan());
             }
-            prop_assert_eq!(b.any(|x| *x > 15).compute_with(&opts).unwrap(), xs.iter().any(|x| *x > 15));
-            prop_assert_eq!(b.all(|x| *x > -15).compute_with(&opts).unwrap(), xs.iter().all(|x| *x > -15));
             prop_assert_eq!(
-                b.fold_split(0i64, |a, x| a + x * x, |a, c| a + c, 2).compute_with(&opts).unwrap(),
+                both_ways(|| b.any(above_15).compute_with(&opts).unwrap()),
+                xs.iter().any(|x| *x > 15)
+            );
+            prop_assert_eq!(
+                both_ways(|| b.all(above_minus_15).compute_with(&opts).unwrap()),
+                xs.iter().all(|x| *x > -15)
+            );
+            prop_assert_eq!(
+                both_ways(|| b.fold_split(0i64, add_square, add, 2).compute_with(&opts).unwrap()),
                 xs.iter().map(|x| x * x).sum::<i64>()
             );
             prop_assert_eq!(
-                b.reduction(|v| v.len(), |c| c.into_iter().sum()).compute_with(&opts).unwrap(),
+                both_ways(|| b.reduction(count_records, total).compute_with(&opts).unwrap()),
                 n
             );
             prop_assert_eq!(
-                b.map(|x| x.rem_euclid(7)).frequencies().compute_with(&opts).unwrap(),
+                both_ways(|| b.map(mod7).frequencies().compute_with(&opts).unwrap()),
                 frequencies(&xs.iter().map(|x| x.rem_euclid(7)).collect::<Vec<_>>())
             );
             let mut seen = std::collections::HashSet::new();
             let distinct: Vec<i64> = xs.iter().filter(|x| seen.insert(**x)).copied().collect();
-            prop_assert_eq!(b.distinct().compute_with(&opts).unwrap(), distinct);
+            prop_assert_eq!(both_ways(|| b.distinct().compute_with(&opts).unwrap()), distinct);
             // ties are frequent: |x| / 5 has only a few values
             prop_assert_eq!(
-                b.topk(k, |x| x.abs() / 5).compute_with(&opts).unwrap(),
+                both_ways(|| b.topk(k, fifth).compute_with(&opts).unwrap()),
                 topk(&xs, k, |x| x.abs() / 5)
             );
             let mut by_key: Vec<(i64, i64)> = Vec::new();
@@ -160,25 +262,26 @@ proptest! {
                 }
             }
             prop_assert_eq!(
-                b.foldby(|x| x.rem_euclid(3), |a, x| a + x, 0i64, |a, c| a + c, 0i64)
-                    .compute_with(&opts)
-                    .unwrap(),
+                both_ways(|| b.foldby(mod3, add, 0i64, add, 0i64).compute_with(&opts).unwrap()),
                 by_key
             );
-            prop_assert_eq!(b.take_with(k * 3, &opts).unwrap(), xs.iter().take(k * 3).copied().collect::<Vec<_>>());
+            prop_assert_eq!(
+                both_ways(|| b.take_with(k * 3, &opts).unwrap()),
+                xs.iter().take(k * 3).copied().collect::<Vec<_>>()
+            );
         }
     }
 
     #[test]
     fn repartition_keeps_records_in_order(parts in partitioned(0u32..1000), n in 1usize..20) {
         let xs = flat(&parts);
-        let b = db::from_partitions(parts).map(|x| x + 1);
+        let b = db::from_partitions(parts).map(plus_one);
         let r = b.repartition(n).unwrap();
         prop_assert_eq!(r.npartitions(), n);
         let expected: Vec<u32> = xs.iter().map(|x| x + 1).collect();
         for (name, opts) in schedulers() {
-            prop_assert_eq!(&r.compute_with(&opts).unwrap(), &expected, "{}", name);
-            prop_assert_eq!(r.count().compute_with(&opts).unwrap(), xs.len(), "{}", name);
+            prop_assert_eq!(&both_ways(|| r.compute_with(&opts).unwrap()), &expected, "{}", name);
+            prop_assert_eq!(both_ways(|| r.count().compute_with(&opts).unwrap()), xs.len(), "{}", name);
         }
     }
 
@@ -188,8 +291,11 @@ proptest! {
         let freq = frequencies(&words);
         let expected = topk(&freq, 3, |(w, c)| (*c, Reverse(w.clone())));
         for (name, opts) in schedulers() {
-            let got = b.frequencies().topk(3, |(w, c)| (*c, Reverse(w.clone()))).compute_with(&opts).unwrap();
+            let got = both_ways(|| b.frequencies().topk(3, by_count_then_word).compute_with(&opts).unwrap());
             prop_assert_eq!(&got, &expected, "{}", name);
+            // A closure key still runs here.
+            let local = b.frequencies().topk(3, |(w, c)| (*c, Reverse(w.clone()))).compute_with(&opts).unwrap();
+            prop_assert_eq!(&local, &expected, "{}", name);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod array;
 mod bag;
+mod bag_folds;
 mod compute_many;
 mod dags;
 mod dashboard;

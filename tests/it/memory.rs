@@ -488,7 +488,7 @@ fn child_process_spills_or_shuffles_until_killed() {
                     k
                 })
                 .collect();
-            let spec = oxidask::store::shuffle::ShuffleSpec {
+            let spec = oxidask::bag::shuffle::ShuffleSpec {
                 name: "killed".into(),
                 inputs,
                 npartitions: 4,
@@ -506,7 +506,7 @@ fn child_process_spills_or_shuffles_until_killed() {
                 }),
                 dir: Some(parent.clone()),
             };
-            let (tasks, outs) = oxidask::store::shuffle::hash_shuffle(spec);
+            let (tasks, outs) = oxidask::bag::shuffle::hash_shuffle(spec);
             g.merge(tasks);
             let _ = compute_graph(g, &outs, &ComputeOptions::new());
         }

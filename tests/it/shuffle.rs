@@ -6,12 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use oxidask::bag::shuffle::{
+    Pieces, ShuffleSpec, ShuffleTasks, TransportSpec, hash_shuffle, shuffle_tasks,
+};
 use oxidask::graph::{DataOp, Key, OpError, Task, TaskGraph, Value, register_data_op};
 use oxidask::prelude::*;
 use oxidask::scheduler::compute_with as compute_graph;
-use oxidask::store::shuffle::{
-    Pieces, ShuffleSpec, ShuffleTasks, TransportSpec, hash_shuffle, shuffle_tasks,
-};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 

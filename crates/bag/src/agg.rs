@@ -14,16 +14,19 @@ use std::cmp::Reverse;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use oxidask_graph::push::ErasedFeed;
+use oxidask_graph::push::{ErasedFeed, PushFeed};
 use oxidask_graph::remote;
 use oxidask_graph::{Op, OpDecoder, OpError, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::bag::{Feed, Record};
+use crate::fold::{FoldBySpec, FoldSpec, ReductionSpec, fold_run, reduction_run};
 use crate::keyed::{distinct_parts, frequencies_parts, topk_parts};
 use crate::pipeline::Pipeline;
 use crate::records::{self, PartitionFn};
-use crate::reduce::{Moment, Numeric, count_parts, extreme_parts, moments_parts, sum_parts};
+use crate::reduce::{
+    Moment, Numeric, count_parts, extreme_parts, moments_parts, predicate_parts, sum_parts,
+};
 
 /// An aggregation a graph can carry as data.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -44,6 +47,16 @@ pub(crate) enum Agg {
     Max,
     /// `mean`, `var` or `std` with `ddof` (numbers).
     Moments { what: Moment, ddof: f64 },
+    /// `any(pred)` with `pred` a registered `fn(&T) -> bool`.
+    Any { pred: String },
+    /// `all(pred)` with `pred` a registered `fn(&T) -> bool`.
+    All { pred: String },
+    /// `fold` with registered functions.
+    Fold(FoldSpec),
+    /// `foldby` with registered functions.
+    FoldBy(FoldBySpec),
+    /// `reduction` with registered functions.
+    Reduction(ReductionSpec),
 }
 
 /// A task function over values: partials in, a partial or result out.
@@ -156,11 +169,38 @@ oxidask_graph::inventory::submit! {
 
 /// The aggregations any record type supports, rebuilt for `T`.
 pub(crate) fn any<T: Record>(agg: &Agg, feed: ErasedFeed) -> Result<AggRun, String> {
-    let feed = Feed::Chain(feed.typed::<T>()?);
+    if let Agg::Reduction(spec) = agg {
+        return reduction_run(spec, (records::lookup(feed.record())?.collect)(feed)?);
+    }
+    let typed = feed.typed::<T>()?;
+    match agg {
+        Agg::Fold(spec) => return fold_run(spec, values::<T>(typed)),
+        Agg::FoldBy(spec) => {
+            let entry = records::lookup(&spec.pair).ok().and_then(|e| e.foldby);
+            let fold = entry.ok_or_else(|| {
+                format!(
+                    "foldby giving {} needs its pair type registered as one: \
+                     register_record!((K, A), pair)",
+                    spec.pair
+                )
+            })?;
+            return fold(spec, values::<T>(typed));
+        }
+        _ => {}
+    }
+    let feed = Feed::Chain(typed);
     match agg {
         Agg::Count => {
             let (r, finish) = count_parts::<T>();
             Ok(r.run(feed, finish))
+        }
+        Agg::Any { pred } | Agg::All { pred } => {
+            let f = predicate::<T>(pred)?;
+            let (r, finish) = predicate_parts::<T>(matches!(agg, Agg::Any { .. }), f);
+            Ok(r.run(feed, finish))
+        }
+        Agg::Fold(_) | Agg::FoldBy(_) | Agg::Reduction(_) => {
+            Err(format!("{agg:?} was not rebuilt for {}", type_name::<T>()))
         }
         Agg::Topk { k, key } => topk_run::<T>(*k as usize, key, feed),
         Agg::Frequencies | Agg::Distinct => {
@@ -241,6 +281,38 @@ pub(crate) fn hashed<T: Record + Hash + Eq>(
         }
         _ => any::<T>(agg, erased),
     }
+}
+
+/// The records of a feed as values, for folds calling registered
+/// functions through their entries (see the `fold` module).
+pub(crate) fn values<T: Record>(feed: Arc<PushFeed<T>>) -> Arc<PushFeed<Value>> {
+    Arc::new(move |i, base, sink| {
+        feed(i, base, &mut |x| {
+            sink(Value::sized(x, std::mem::size_of::<T>()))
+        })
+    })
+}
+
+/// The registered predicate `name` as a `fn(&T) -> bool`.
+pub(crate) fn predicate<T: Record>(name: &str) -> Result<fn(&T) -> bool, String> {
+    let f = remote::lookup(name)
+        .ok_or_else(|| format!("no function {name} is registered in this program"))?;
+    let pointer = f
+        .per_record
+        .as_ref()
+        .map(|p| (p.pointer)())
+        .ok_or_else(|| format!("{name} is not a function of one argument"))?;
+    pointer
+        .downcast_ref::<fn(&T) -> bool>()
+        .copied()
+        .ok_or_else(|| format!("{name} is not a fn(&{}) -> bool", type_name::<T>()))
+}
+
+/// The name of a registered `fn(&T) -> bool` of type `F`.
+pub(crate) fn predicate_name<F: 'static>() -> Option<String> {
+    let f = remote::lookup_by_type::<F>()?;
+    f.per_record.as_ref()?.filter?;
+    Some(f.name.to_string())
 }
 
 /// `topk` with the registered key function `key`: its pointer is looked up

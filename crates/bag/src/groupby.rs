@@ -1,8 +1,8 @@
 //! `groupby`: every record of a key in one partition, through the
-//! disk-backed hash shuffle of `oxidask_store::shuffle`.
+//! disk-backed hash shuffle of [`crate::shuffle`] (its transport in the store).
 //!
 //! The graph is the shuffle's three stages (see
-//! [`shuffle_tasks`](oxidask_store::shuffle::shuffle_tasks)), the bag's
+//! [`shuffle_tasks`](crate::shuffle::shuffle_tasks)), the bag's
 //! split and combine being ops the shuffle wraps with its transport:
 //!
 //! 1. **split** (one task per input partition): runs the bag's pipeline on
@@ -35,12 +35,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::shuffle::{Pieces, ShuffleTasks, TransportSpec, shuffle_tasks};
 use indexmap::IndexMap;
 use oxidask_graph::push::ErasedFeed;
 use oxidask_graph::{
     Key, MaterializedLayer, Op, OpDecoder, OpError, Tokenizer, Value, remote, unique_token,
 };
-use oxidask_store::shuffle::{Pieces, ShuffleTasks, TransportSpec, shuffle_tasks};
 use serde::{Deserialize, Serialize};
 
 use crate::agg::ValuesFn;

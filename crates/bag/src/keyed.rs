@@ -7,12 +7,14 @@
 //! bags, as in Dask.
 
 use std::hash::Hash;
+use std::sync::Arc;
 
 use indexmap::{IndexMap, IndexSet};
 use oxidask_graph::Tokenizer;
 
 use crate::agg::{Agg, topk_agg};
 use crate::bag::{Bag, Record, Records};
+use crate::fold::{FoldBySpec, foldby_spec};
 use crate::reduce::{Planned, Reduction, SPLIT_EVERY, bag_finish};
 
 pub(crate) type Map<K, V> = IndexMap<K, V, foldhash::fast::RandomState>;
@@ -149,28 +151,77 @@ impl<T: Record> Bag<T> {
     /// held, so it needs no shuffle.
     ///
     /// The arguments come in Dask's order: `foldby(key, binop, initial,
-    /// combine, combine_initial)`.
-    pub fn foldby<K, A>(
+    /// combine, combine_initial)`. With `key`, `binop` and `combine`
+    /// `#[oxidask::remote]` functions, initial values of types with a
+    /// registered codec and the pair `(K, A)` registered with
+    /// `register_record!((K, A), pair)` (built in for `(String, i64)`,
+    /// `(String, u64)`, `(String, usize)`), the foldby is data.
+    pub fn foldby<K, A, F, B, C>(
         &self,
-        key: impl Fn(&T) -> K + Send + Sync + 'static,
-        binop: impl Fn(A, T) -> A + Send + Sync + 'static,
+        key: F,
+        binop: B,
         initial: A,
-        combine: impl Fn(A, A) -> A + Send + Sync + 'static,
+        combine: C,
         combine_initial: A,
     ) -> Bag<(K, A)>
     where
         K: Record + Hash + Eq,
         A: Record,
+        F: Fn(&T) -> K + Send + Sync + 'static,
+        B: Fn(A, T) -> A + Send + Sync + 'static,
+        C: Fn(A, A) -> A + Send + Sync + 'static,
     {
-        Reduction::of_closures(
+        let spec = foldby_spec::<K, A, F, B, C>(Some(&initial), Some(&combine_initial));
+        let binop = Arc::new(binop);
+        let step = binop.clone();
+        self.foldby_with(
+            key,
+            move |x| (*step)(initial.clone(), x),
+            move |a, x| (*binop)(a, x),
+            combine,
+            Some(combine_initial),
+            spec,
+        )
+    }
+
+    /// [`foldby`](Bag::foldby) without initial values, as Dask's
+    /// `foldby(key, binop, combine=combine)` with neither `initial` nor
+    /// `combine_initial`: a key's first record in a partition starts its
+    /// accumulator, and its first partial starts the combine. Data under
+    /// the same conditions as `foldby` (with `(K, T)` registered as a pair).
+    pub fn foldby_from_first<K, F, B, C>(&self, key: F, binop: B, combine: C) -> Bag<(K, T)>
+    where
+        K: Record + Hash + Eq,
+        F: Fn(&T) -> K + Send + Sync + 'static,
+        B: Fn(T, T) -> T + Send + Sync + 'static,
+        C: Fn(T, T) -> T + Send + Sync + 'static,
+    {
+        let spec = foldby_spec::<K, T, F, B, C>(None, None);
+        self.foldby_with(key, |x| x, binop, combine, None, spec)
+    }
+
+    /// The foldby of a key's first record `start(x)`, then `binop`; partials
+    /// combined from `combine_initial` (from the first when `None`).
+    fn foldby_with<K: Record + Hash + Eq, A: Record>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        start: impl Fn(T) -> A + Send + Sync + 'static,
+        binop: impl Fn(A, T) -> A + Send + Sync + 'static,
+        combine: impl Fn(A, A) -> A + Send + Sync + 'static,
+        combine_initial: Option<A>,
+        spec: Option<FoldBySpec>,
+    ) -> Bag<(K, A)> {
+        let mut r = Reduction::of_closures(
             "foldby",
             SPLIT_EVERY,
             move |r: Records<T>| {
                 let mut m: Map<K, Option<A>> = Map::default();
                 r.for_each(|x| {
                     let slot = m.entry(key(&x)).or_insert(None);
-                    let acc = slot.take().unwrap_or_else(|| initial.clone());
-                    *slot = Some(binop(acc, x));
+                    *slot = Some(match slot.take() {
+                        Some(a) => binop(a, x),
+                        None => start(x),
+                    });
                     Ok(())
                 })?;
                 Ok(m.into_iter()
@@ -182,8 +233,10 @@ impl<T: Record> Bag<T> {
                 for m in parts {
                     for (k, a) in m {
                         let slot = acc.entry(k).or_insert(None);
-                        let prev = slot.take().unwrap_or_else(|| combine_initial.clone());
-                        *slot = Some(combine(prev, a));
+                        *slot = Some(match slot.take().or_else(|| combine_initial.clone()) {
+                            Some(prev) => combine(prev, a),
+                            None => a,
+                        });
                     }
                 }
                 Ok(acc
@@ -191,8 +244,15 @@ impl<T: Record> Bag<T> {
                     .filter_map(|(k, a)| Some((k, a?)))
                     .collect::<Map<K, A>>())
             },
-        )
-        .into_bag(self, |m| Ok(m.into_iter().collect()))
+        );
+        if let Some(s) = &spec {
+            // Registered functions name the computation.
+            let mut t = Tokenizer::new();
+            t.add(&format!("{s:?}"));
+            r.token = t;
+        }
+        r.described(spec.map(Agg::FoldBy))
+            .into_bag(self, |m| Ok(m.into_iter().collect()))
     }
 
     /// The `k` records with the largest `key`, largest first, as a

@@ -36,6 +36,7 @@ mod bag;
 mod codec;
 mod create;
 mod error;
+mod fold;
 mod groupby;
 mod io;
 mod keyed;
@@ -45,6 +46,7 @@ mod pluck;
 mod records;
 mod reduce;
 mod reshape;
+pub mod shuffle;
 mod size;
 mod transform;
 

@@ -47,6 +47,14 @@ pub(crate) enum Source {
 pub(crate) enum Step {
     Map(String),
     Filter(String),
+    /// Drops the records a registered `fn(&T) -> bool` holds for.
+    Remove(String),
+    /// `try_map` with a registered `fn(T) -> Result<U, E>`, giving records
+    /// of the named type `U`.
+    TryMap {
+        f: String,
+        output: String,
+    },
     FlatMap(String),
     Partition(String),
     /// The first `n` records of each partition (`take`).
@@ -66,6 +74,8 @@ impl Step {
             Step::Pluck { path, default } => {
                 return crate::pluck::pluck_json_stage(feed, path, default.as_deref());
             }
+            Step::Remove(f) => return (records::lookup(feed.record())?.remove)(feed, f),
+            Step::TryMap { f, output } => return try_map_stage(feed, f, output),
             Step::Head(n) => {
                 let n = usize::try_from(*n).map_err(|e| e.to_string())?;
                 return (records::lookup(feed.record())?.head)(feed, n);
@@ -94,10 +104,42 @@ impl Step {
                 forms.and_then(|p| p.partition),
                 "fn(Vec<A>) -> Vec<B> (a partition map)",
             ),
-            Step::Pluck { .. } | Step::Head(_) => (None, "a step of no function"),
+            Step::Pluck { .. } | Step::Head(_) | Step::Remove(_) | Step::TryMap { .. } => {
+                (None, "a step of no function")
+            }
         };
         form.ok_or_else(|| format!("{name} is not of the form {what}"))
     }
+}
+
+/// `try_map` rebuilt: a registered function's call through its entry
+/// already turns its `Err` into an error, so records go through it as
+/// values and come out as the named output type. A failing record is named
+/// by its position, as the local step names it without an origin.
+fn try_map_stage(feed: ErasedFeed, f: &str, output: &str) -> Result<ErasedFeed, String> {
+    let func = remote::lookup(f).ok_or_else(|| {
+        format!(
+            "no function {f} is registered in this program (mark it \
+             #[oxidask::remote]; a worker must run the same binary as the client)"
+        )
+    })?;
+    let input = (records::lookup(feed.record())?.values)(feed)?;
+    let out = records::lookup(output)?;
+    let called: Arc<oxidask_graph::push::PushFeed<Value>> = Arc::new(move |i, base, sink| {
+        let mut j = 0usize;
+        input(i, base, &mut |x| {
+            let y = (func.call)(vec![x]).map_err(|e| -> OpError {
+                crate::error::Error::Record {
+                    record: format!("record {j} of partition {i}"),
+                    message: e.to_string(),
+                }
+                .into()
+            })?;
+            j += 1;
+            sink(y)
+        })
+    });
+    Ok((out.from_values)(called))
 }
 
 /// The step for a function of type `F` in the form `form`, when `F` is a

@@ -51,7 +51,27 @@ pub struct RecordType {
     pub(crate) slice: ValuesFnPtr,
     /// Extends a feed with `head(n)` (the first `n` records).
     pub(crate) head: fn(ErasedFeed, usize) -> Result<ErasedFeed, String>,
+    /// Extends a feed with `remove(pred)`, for a registered `fn(&T) -> bool`.
+    pub(crate) remove: fn(ErasedFeed, &str) -> Result<ErasedFeed, String>,
+    /// For a pair type `(K, A)` registered as one: the decoded `foldby`
+    /// giving it (keys of type `K`, accumulators of type `A`).
+    pub(crate) foldby: Option<FoldByFn>,
+    /// For a type that prints (`Display`): the `to_textfiles` writer over
+    /// a feed of it, to the file names of a pattern.
+    pub(crate) write_text: Option<WriteFn>,
+    /// Boxes a feed's records as values (for steps calling a registered
+    /// function through its entry).
+    pub(crate) values: fn(ErasedFeed) -> Result<Arc<PushFeed<Value>>, String>,
+    /// Takes values back as records of this type.
+    pub(crate) from_values: fn(Arc<PushFeed<Value>>) -> ErasedFeed,
 }
+
+/// Rebuilds a `to_textfiles` writer over a feed, for a file pattern.
+pub(crate) type WriteFn = fn(ErasedFeed, &str) -> Result<PartitionFn, String>;
+
+/// Rebuilds a foldby over records as values (see the `fold` module).
+pub(crate) type FoldByFn =
+    fn(&crate::fold::FoldBySpec, Arc<PushFeed<Value>>) -> Result<AggRun, String>;
 
 /// A task function of values, as a plain function pointer.
 pub(crate) type ValuesFnPtr = fn(Vec<Value>) -> Result<Value, OpError>;
@@ -71,6 +91,36 @@ impl RecordType {
             concat: crate::reshape::concat::<T>,
             slice: crate::reshape::slice::<T>,
             head: head::<T>,
+            remove: remove::<T>,
+            foldby: None,
+            write_text: None,
+            values: values::<T>,
+            from_values: from_values::<T>,
+        }
+    }
+
+    /// This entry with the `to_textfiles` writer of `T`, a type that prints.
+    const fn printing<T: Record + std::fmt::Display>(self) -> RecordType {
+        RecordType {
+            write_text: Some(crate::io::write_text::<T>),
+            ..self
+        }
+    }
+
+    /// The entry of a pair type `(K, A)`: `foldby` giving it can be rebuilt.
+    pub const fn pair<K: Record + Hash + Eq, A: Record>() -> RecordType {
+        RecordType {
+            foldby: Some(crate::fold::foldby_run::<K, A>),
+            ..RecordType::of::<(K, A)>()
+        }
+    }
+
+    /// The entry of a pair type whose both halves hash: `foldby` giving it,
+    /// `frequencies` and `distinct` of it.
+    pub(crate) const fn hashed_pair<K: Record + Hash + Eq, A: Record + Hash + Eq>() -> RecordType {
+        RecordType {
+            foldby: Some(crate::fold::foldby_run::<K, A>),
+            ..RecordType::hashed::<(K, A)>()
         }
     }
 
@@ -112,6 +162,25 @@ fn head<T: Record>(feed: ErasedFeed, n: usize) -> Result<ErasedFeed, String> {
     Ok(ErasedFeed::new(crate::transform::head_feed(feed, n)))
 }
 
+fn remove<T: Record>(feed: ErasedFeed, name: &str) -> Result<ErasedFeed, String> {
+    let pred = crate::agg::predicate::<T>(name)?;
+    let prev = feed.typed::<T>()?;
+    let feed: Arc<PushFeed<T>> = Arc::new(move |i, base, sink| {
+        prev(i, base, &mut |x| if pred(&x) { Ok(()) } else { sink(x) })
+    });
+    Ok(ErasedFeed::new(feed))
+}
+
+fn values<T: Record>(feed: ErasedFeed) -> Result<Arc<PushFeed<Value>>, String> {
+    Ok(agg::values::<T>(feed.typed::<T>()?))
+}
+
+fn from_values<T: Record>(feed: Arc<PushFeed<Value>>) -> ErasedFeed {
+    let typed: Arc<PushFeed<T>> =
+        Arc::new(move |i, base, sink| feed(i, base, &mut |v| sink(arg::<T>(v)?)));
+    ErasedFeed::new(typed)
+}
+
 fn json<T: Record>(blocks: Vec<BlockSpec>, lossy: bool) -> ErasedFeed {
     ErasedFeed::new(json_feed::<T>(blocks, lossy))
 }
@@ -151,7 +220,9 @@ pub(crate) fn lookup(name: &str) -> Result<&'static RecordType, String> {
 /// bytes and rebuilt in another process of the same program (and its stored
 /// partitions decoded there): `register_record!(Person);` next to the type,
 /// or `register_record!(Person, hash);` for a type that is `Hash + Eq`
-/// (then `frequencies` and `distinct` of it are data too).
+/// (then `frequencies` and `distinct` of it are data too), or
+/// `register_record!((K, A), pair);` for the result of a `foldby` with keys
+/// `K` and accumulators `A` (then that `foldby` is data).
 /// Built-in types (`String`, numbers, `bool`, `serde_json::Value`,
 /// `Vec<String>`, `(String, i64)`, `(String, u64)`, `(String, usize)`) are
 /// registered by the crate.
@@ -163,6 +234,15 @@ macro_rules! register_record {
         }
         $crate::__private::register_value!(::std::vec::Vec<$t>, $crate::__private::RecordsCodec);
     };
+    (($k:ty, $a:ty), pair) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::RecordType::pair::<$k, $a>()
+        }
+        $crate::__private::register_value!(
+            ::std::vec::Vec<($k, $a)>,
+            $crate::__private::RecordsCodec
+        );
+    };
     ($t:ty, hash) => {
         $crate::__private::inventory::submit! {
             $crate::__private::RecordType::hashed::<$t>()
@@ -173,20 +253,17 @@ macro_rules! register_record {
 
 macro_rules! builtin {
     ($kind:ident: $($t:ty),* $(,)?) => {$(
-        oxidask_graph::inventory::submit! { RecordType::$kind::<$t>() }
+        oxidask_graph::inventory::submit! { RecordType::$kind::<$t>().printing::<$t>() }
     )*};
 }
 
 builtin!(integer: u8, u16, u32, u64, usize, i8, i16, i32, i64);
 builtin!(float: f32, f64);
-builtin!(
-    hashed: String,
-    bool,
-    Vec<String>,
-    (String, i64),
-    (String, u64),
-    (String, usize),
-);
+builtin!(hashed: String, bool);
+oxidask_graph::inventory::submit! { RecordType::hashed::<Vec<String>>() }
+oxidask_graph::inventory::submit! { RecordType::hashed_pair::<String, i64>() }
+oxidask_graph::inventory::submit! { RecordType::hashed_pair::<String, u64>() }
+oxidask_graph::inventory::submit! { RecordType::hashed_pair::<String, usize>() }
 builtin!(of: serde_json::Value);
 
 // Partition codecs of the built-in types the graph crate has none for

@@ -20,9 +20,10 @@ use oxidask_graph::{
     unique_token,
 };
 
-use crate::agg::{Agg, AggDesc, AggOp, AggRun, Role};
+use crate::agg::{Agg, AggDesc, AggOp, AggRun, Role, predicate_name};
 use crate::bag::{Bag, Feed, Item, Record, Records, arg, layer_name, part, val};
 use crate::error::Error;
+use crate::fold::{fold_spec, reduction_spec};
 
 /// Partials each combine task reads, unless set otherwise.
 pub const SPLIT_EVERY: usize = 8;
@@ -359,65 +360,70 @@ impl<T: Record> Bag<T> {
         r.into_item_with(self, finish)
     }
 
-    /// Whether `pred` holds for any record (false for an empty bag).
-    pub fn any(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Item<bool> {
-        Reduction::of_closures(
-            "any",
-            SPLIT_EVERY,
-            move |r: Records<T>| {
-                let mut any = false;
-                r.until(|x| {
-                    any = pred(&x);
-                    !any
-                })?;
-                Ok(any)
-            },
-            |c: Vec<bool>| Ok(c.into_iter().any(|b| b)),
-        )
-        .into_item(self, Ok)
+    /// Whether `pred` holds for any record (false for an empty bag; data
+    /// when `pred` is a `#[oxidask::remote] fn(&T) -> bool`).
+    pub fn any<F: Fn(&T) -> bool + Send + Sync + 'static>(&self, pred: F) -> Item<bool> {
+        self.predicate(true, pred)
     }
 
-    /// Whether `pred` holds for every record (true for an empty bag).
-    pub fn all(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Item<bool> {
-        Reduction::of_closures(
-            "all",
-            SPLIT_EVERY,
-            move |r: Records<T>| {
-                let mut all = true;
-                r.until(|x| {
-                    all = pred(&x);
-                    all
-                })?;
-                Ok(all)
-            },
-            |c: Vec<bool>| Ok(c.into_iter().all(|b| b)),
-        )
-        .into_item(self, Ok)
+    /// Whether `pred` holds for every record (true for an empty bag; data
+    /// when `pred` is a `#[oxidask::remote] fn(&T) -> bool`).
+    pub fn all<F: Fn(&T) -> bool + Send + Sync + 'static>(&self, pred: F) -> Item<bool> {
+        self.predicate(false, pred)
+    }
+
+    fn predicate<F: Fn(&T) -> bool + Send + Sync + 'static>(
+        &self,
+        any: bool,
+        pred: F,
+    ) -> Item<bool> {
+        let (mut r, finish) = predicate_parts::<T>(any, pred);
+        let agg = predicate_name::<F>().map(|pred| {
+            if any {
+                Agg::Any { pred }
+            } else {
+                Agg::All { pred }
+            }
+        });
+        if let Some(a) = &agg {
+            r.token = named(&format!("{a:?}"));
+        }
+        r.described(agg).into_item_with(self, finish)
     }
 
     /// Folds every record into an accumulator, like `dask.bag.fold`: each
     /// partition folds its records with `binop` starting from a clone of
     /// `initial`, then the partials are merged with `combine` (associative;
     /// `initial` must be its identity, as 0 is for `+`).
-    pub fn fold<A: Record>(
-        &self,
-        initial: A,
-        binop: impl Fn(A, T) -> A + Send + Sync + 'static,
-        combine: impl Fn(A, A) -> A + Send + Sync + 'static,
-    ) -> Item<A> {
+    ///
+    /// With `binop` and `combine` `#[oxidask::remote]` functions and
+    /// `initial` of a type with a registered codec (numbers, `String`, …,
+    /// or `register_value!`), the fold is data.
+    pub fn fold<A, B, C>(&self, initial: A, binop: B, combine: C) -> Item<A>
+    where
+        A: Record,
+        B: Fn(A, T) -> A + Send + Sync + 'static,
+        C: Fn(A, A) -> A + Send + Sync + 'static,
+    {
         self.fold_split(initial, binop, combine, SPLIT_EVERY)
     }
 
     /// [`fold`](Bag::fold) with the fan-in of the combine tree.
-    pub fn fold_split<A: Record>(
+    pub fn fold_split<A, B, C>(
         &self,
         initial: A,
-        binop: impl Fn(A, T) -> A + Send + Sync + 'static,
-        combine: impl Fn(A, A) -> A + Send + Sync + 'static,
+        binop: B,
+        combine: C,
         split_every: usize,
-    ) -> Item<A> {
+    ) -> Item<A>
+    where
+        A: Record,
+        B: Fn(A, T) -> A + Send + Sync + 'static,
+        C: Fn(A, A) -> A + Send + Sync + 'static,
+    {
+        let spec = fold_spec::<A, B, C>(&initial);
         let init = initial.clone();
-        Reduction::of_closures(
+        let mut r = Reduction::of_closures(
             "fold",
             split_every,
             move |r: Records<T>| {
@@ -431,8 +437,12 @@ impl<T: Record> Bag<T> {
                 acc.ok_or_else(|| "fold lost its accumulator".into())
             },
             move |parts: Vec<A>| Ok(parts.into_iter().fold(initial.clone(), &combine)),
-        )
-        .into_item(self, Ok)
+        );
+        if let Some(s) = &spec {
+            // Registered functions name the computation.
+            r.token = named(&format!("{s:?}"));
+        }
+        r.described(spec.map(Agg::Fold)).into_item(self, Ok)
     }
 
     /// A custom reduction, like `dask.bag.reduction`: `per_partition` turns
@@ -440,19 +450,54 @@ impl<T: Record> Bag<T> {
     /// into one. `aggregate` runs at every level of the tree (and on the
     /// list of all partials when there are few), so it must be associative:
     /// aggregating groups of partials and then the results gives the same.
-    pub fn reduction<A: Record>(
-        &self,
-        per_partition: impl Fn(Vec<T>) -> A + Send + Sync + 'static,
-        aggregate: impl Fn(Vec<A>) -> A + Send + Sync + 'static,
-    ) -> Item<A> {
-        Reduction::of_closures(
+    /// Data when both are `#[oxidask::remote]` functions.
+    pub fn reduction<A, P, G>(&self, per_partition: P, aggregate: G) -> Item<A>
+    where
+        A: Record,
+        P: Fn(Vec<T>) -> A + Send + Sync + 'static,
+        G: Fn(Vec<A>) -> A + Send + Sync + 'static,
+    {
+        let spec = reduction_spec::<A, P, G>();
+        let mut r = Reduction::of_closures(
             "reduction",
             SPLIT_EVERY,
             move |r: Records<T>| Ok(per_partition(r.collect()?)),
             move |parts: Vec<A>| Ok(aggregate(parts)),
-        )
-        .into_item(self, Ok)
+        );
+        if let Some(s) = &spec {
+            r.token = named(&format!("{s:?}"));
+        }
+        r.described(spec.map(Agg::Reduction)).into_item(self, Ok)
     }
+}
+
+/// `any` (or `all`, `any = false`) of `pred` as a reduction and its finish:
+/// a partition stops at its first deciding record.
+pub(crate) fn predicate_parts<T: Record>(
+    any: bool,
+    pred: impl Fn(&T) -> bool + Send + Sync + 'static,
+) -> Planned<T, bool> {
+    let r = Reduction::of_closures(
+        if any { "any" } else { "all" },
+        SPLIT_EVERY,
+        move |r: Records<T>| {
+            // `any` looks for a true, `all` for a false: the first decides.
+            let mut decided = false;
+            r.until(|x| {
+                decided = pred(&x) == any;
+                !decided
+            })?;
+            Ok(decided == any)
+        },
+        move |c: Vec<bool>| {
+            Ok(if any {
+                c.into_iter().any(|b| b)
+            } else {
+                c.into_iter().all(|b| b)
+            })
+        },
+    );
+    (r, item_finish(Ok))
 }
 
 impl<T: Record + std::iter::Sum<T>> Bag<T> {

@@ -75,12 +75,19 @@ impl<T: Record> Bag<T> {
     /// Applies a fallible `f` to every record; the first error fails the
     /// computation with the record's `file:line` (when the bag was read from
     /// files and records are still in place) or its position, and `f`'s
-    /// message.
-    pub fn try_map<U: Record, E: Display>(
+    /// message. Data when `f` is a `#[oxidask::remote] fn(T) -> Result<U, E>`.
+    pub fn try_map<U: Record, E: Display, F: Fn(T) -> Result<U, E> + Send + Sync + 'static>(
         &self,
-        f: impl Fn(T) -> Result<U, E> + Send + Sync + 'static,
+        f: F,
     ) -> Bag<U> {
-        let name = layer_name("try-map", &self.chain, closure_token());
+        let step = remote_step::<F>(|p| p.map, Step::Map).map(|s| match s {
+            Step::Map(f) => Step::TryMap {
+                f,
+                output: std::any::type_name::<U>().to_string(),
+            },
+            other => other,
+        });
+        let name = layer_name("try-map", &self.chain, step_token(&step));
         let origin = self.origin.clone();
         self.then(
             name,
@@ -95,6 +102,7 @@ impl<T: Record> Bag<T> {
                 .into()),
             },
         )
+        .described(self, step)
     }
 
     /// Keeps the records for which `pred` is true (data when `pred` is a
@@ -113,9 +121,11 @@ impl<T: Record> Bag<T> {
         .described(self, step)
     }
 
-    /// Drops the records for which `pred` is true (the opposite of `filter`).
-    pub fn remove(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Bag<T> {
-        let name = layer_name("remove", &self.chain, closure_token());
+    /// Drops the records for which `pred` is true (the opposite of `filter`;
+    /// data when `pred` is a `#[oxidask::remote] fn(&T) -> bool`).
+    pub fn remove<F: Fn(&T) -> bool + Send + Sync + 'static>(&self, pred: F) -> Bag<T> {
+        let step = remote_step::<F>(|p| p.filter, Step::Remove);
+        let name = layer_name("remove", &self.chain, step_token(&step));
         let origin = self.origin.clone();
         self.then(name, "remove", None, move |i, j, x, sink| {
             if guarded(origin.as_ref(), i, j, || pred(&x))? {
@@ -124,6 +134,7 @@ impl<T: Record> Bag<T> {
                 sink(x)
             }
         })
+        .described(self, step)
     }
 
     /// Replaces every record by the items `f` returns for it (any number;

@@ -13,6 +13,7 @@ pub use json::{
 pub use paths::IntoPaths;
 pub(crate) use source::{BlockSpec, file_blocks, json_feed, text_feed};
 pub use text::{DEFAULT_BLOCKSIZE, TextOptions, read_text, read_text_with};
+pub(crate) use write::write_text;
 
 #[cfg(test)]
 mod tests;

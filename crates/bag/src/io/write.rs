@@ -1,14 +1,21 @@
-//! `to_textfiles`: one file per partition, one line per record.
+//! `to_textfiles`: one file per partition, one line per record; the
+//! writer's op is data when its pipeline is (see the `pipeline` module).
 
 use std::fmt::Display;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use oxidask_graph::{FnOp, OpError, Tokenizer, Value};
-use oxidask_scheduler::ComputeOptions;
+use std::sync::Arc;
 
-use crate::bag::{Bag, Record, layer_name, run};
+use oxidask_graph::push::ErasedFeed;
+use oxidask_graph::{Op, OpDecoder, OpError, Tokenizer, Value};
+use oxidask_scheduler::ComputeOptions;
+use serde::{Deserialize, Serialize};
+
+use crate::bag::{Bag, Feed, Record, layer_name, run as run_graph};
 use crate::error::{Error, Result};
+use crate::pipeline::Pipeline;
+use crate::records::{self, PartitionFn};
 
 impl<T: Record + Display> Bag<T> {
     /// Writes each partition to its own file, one record per line (its
@@ -18,7 +25,9 @@ impl<T: Record + Display> Bag<T> {
     /// `path` is either a pattern with a `*`, replaced by the partition
     /// number (`out/part-*.jsonl.gz`), or a directory, which gets files
     /// `0.part`, `1.part`, … Files whose name ends in `.gz` are gzipped.
-    /// Missing directories are created. Runs the computation now.
+    /// Missing directories are created. Runs the computation now. Data
+    /// (the writer can run in another process) for records of the built-in
+    /// types that print, over a pipeline of registered steps.
     pub fn to_textfiles(&self, path: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         self.to_textfiles_with(path, &ComputeOptions::default())
     }
@@ -30,29 +39,18 @@ impl<T: Record + Display> Bag<T> {
         options: &ComputeOptions,
     ) -> Result<Vec<PathBuf>> {
         let pattern = path.as_ref().to_string_lossy().into_owned();
-        let name_of = move |i: u32| -> PathBuf {
-            if pattern.contains('*') {
-                PathBuf::from(pattern.replace('*', &i.to_string()))
-            } else {
-                Path::new(&pattern).join(format!("{i}.part"))
-            }
-        };
-        let paths: Vec<PathBuf> = (0..self.npartitions).map(&name_of).collect();
-        let feed = self.feed.clone();
+        let paths: Vec<PathBuf> = (0..self.npartitions)
+            .map(|i| file_name(&pattern, i))
+            .collect();
         let label = format!("{}+to-textfiles", self.label);
-        let op = FnOp::arc(label, move |mut args: Vec<Value>| {
-            let (Some(index), Some(base)) = (args.pop(), args.pop()) else {
-                return Err("to-textfiles op called without its two arguments".into());
-            };
-            let i = *index.downcast_ref::<u32>()?;
-            let path = name_of(i);
-            write_partition(&path, |w| {
-                feed.run(i, base, &mut |r| {
-                    writeln!(w, "{r}").map_err(|e| Error::io(&path, e).into())
-                })
-            })?;
-            Ok(Value::new(path.to_string_lossy().into_owned()))
+        let run = write_run(self.feed.clone(), pattern.clone());
+        let desc = self.spec.as_ref().map(|p| WriteParams {
+            label: label.clone(),
+            pipeline: (**p).clone(),
+            record: std::any::type_name::<T>().to_string(),
+            pattern,
         });
+        let op = Arc::new(WriteOp { label, desc, run });
         let mut t = Tokenizer::new();
         t.add(&oxidask_graph::unique_token());
         let name = layer_name("to-textfiles", &self.chain, t);
@@ -60,9 +58,111 @@ impl<T: Record + Display> Bag<T> {
         let keys: Vec<_> = (0..self.npartitions)
             .map(|i| oxidask_graph::Key::with_index(name.clone(), &[i]))
             .collect();
-        run(&graph, &keys, options)?;
+        run_graph(&graph, &keys, options)?;
         Ok(paths)
     }
+}
+
+/// The file of partition `i`: `*` in `pattern` replaced by `i`, or
+/// `{pattern}/{i}.part` for a directory.
+fn file_name(pattern: &str, i: u32) -> PathBuf {
+    if pattern.contains('*') {
+        PathBuf::from(pattern.replace('*', &i.to_string()))
+    } else {
+        Path::new(pattern).join(format!("{i}.part"))
+    }
+}
+
+/// Writes the records of partition `i`, fed by `feed`, to its file; gives
+/// the path. The local op and a decoded one run this alike.
+pub(crate) fn write_run<T: Record + Display>(feed: Feed<T>, pattern: String) -> PartitionFn {
+    Arc::new(move |i: u32, base: Value| -> Result<Value, OpError> {
+        let path = file_name(&pattern, i);
+        write_partition(&path, |w| {
+            feed.run(i, base, &mut |r| {
+                writeln!(w, "{r}").map_err(|e| Error::io(&path, e).into())
+            })
+        })?;
+        Ok(Value::new(path.to_string_lossy().into_owned()))
+    })
+}
+
+/// The writer over a decoded pipeline of `T`s (an entry of the record
+/// types that print: see [`records`](crate::records)).
+pub(crate) fn write_text<T: Record + Display>(
+    feed: ErasedFeed,
+    pattern: &str,
+) -> Result<PartitionFn, String> {
+    Ok(write_run(
+        Feed::Chain(feed.typed::<T>()?),
+        pattern.to_string(),
+    ))
+}
+
+/// What a writer op is, as data: its pipeline, record type and file names.
+#[derive(Clone, Serialize, Deserialize)]
+struct WriteParams {
+    label: String,
+    pipeline: Pipeline,
+    record: String,
+    pattern: String,
+}
+
+/// Writes one partition to its file (one op shared by the layer's tasks;
+/// the partition index is a task argument).
+struct WriteOp {
+    label: String,
+    /// `None` when the pipeline holds a closure: the op runs here only.
+    desc: Option<WriteParams>,
+    run: PartitionFn,
+}
+
+impl WriteOp {
+    const NAME: &'static str = "oxidask.bag.to_textfiles";
+}
+
+impl Op for WriteOp {
+    fn name(&self) -> &str {
+        WriteOp::NAME
+    }
+
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn call(&self, mut args: Vec<Value>) -> Result<Value, OpError> {
+        let (Some(index), Some(base), None) = (args.pop(), args.pop(), args.pop()) else {
+            return Err("a to-textfiles op takes two arguments (base value and index)".into());
+        };
+        let i = *index.downcast_ref::<u32>()?;
+        (self.run)(i, base)
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        postcard::to_stdvec(self.desc.as_ref()?).ok()
+    }
+}
+
+fn decode_write(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
+    let p: WriteParams = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let entry = records::lookup(&p.record)?;
+    let write = entry.write_text.ok_or_else(|| {
+        format!(
+            "to_textfiles of {} records cannot be rebuilt: only records of the built-in \
+             types that print (strings, numbers, bool, serde_json::Value) are data",
+            p.record
+        )
+    })?;
+    let run = write(p.pipeline.build()?, &p.pattern)?;
+    Ok(Arc::new(WriteOp {
+        label: p.label.clone(),
+        desc: Some(p),
+        run,
+    }))
+}
+
+oxidask_graph::inventory::submit! {
+    OpDecoder { name: WriteOp::NAME, decode: decode_write }
 }
 
 /// Creates `path` (and its directory) and lets `write` fill it, through
