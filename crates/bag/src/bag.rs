@@ -12,7 +12,7 @@
 //! built between them: a JSON record is parsed, plucked and counted before
 //! the next line is read. This is Dask's design too (a bag partition is a
 //! lazy iterator between tasks). Layers are added where values must be
-//! stored: by `compute` (one `BlockwiseLayer` running the whole pipeline per
+//! stored: by `compute` (one `BlockLayer` running the whole pipeline per
 //! partition), by aggregations (whose chunk tasks run the pipeline into
 //! their accumulator), and by `repartition`.
 //!
@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use oxidask_graph::push::PushFeed;
 use oxidask_graph::{
-    BlockArg, BlockwiseLayer, HighLevelGraph, Key, OpError, Tokenizer, Value, VisualizeBackend,
+    BlockArg, BlockLayer, HighLevelGraph, Key, OpError, Tokenizer, Value, VisualizeBackend,
 };
 use oxidask_scheduler::ComputeOptions;
 use serde::Serialize;
@@ -41,7 +41,6 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::{RecordCodec, RecordsCodec};
 use crate::error::Result;
-use crate::layer::IndexLayer;
 use crate::pipeline::{PartitionOp, Pipeline, Source, Step};
 use crate::size;
 
@@ -50,6 +49,25 @@ use crate::size;
 /// processes). Implemented for every such type.
 pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Record for T {}
+
+/// The name of the partition-index layer of `n` partitions; equal `n`,
+/// equal layer.
+pub(crate) fn index_name(n: u32) -> Arc<str> {
+    Arc::from(format!("partition-index-{n}"))
+}
+
+/// The partition-index layer: task `i` is the literal `i as u32`. Sources
+/// (files, ranges) use it as their base; its tasks are literals, so the
+/// optimizer inlines them into their readers and chains of bag maps still
+/// fuse into one task per partition.
+pub(crate) fn index_layer(n: u32) -> BlockLayer {
+    BlockLayer::blockwise(
+        index_name(n),
+        Arc::new(oxidask_graph::Identity),
+        vec![BlockArg::Coord(0)],
+        vec![n],
+    )
+}
 
 /// Where record `j` of partition `i` came from, e.g. `people_00.jsonl:17`;
 /// `None` when unknown. Called on error paths only.
@@ -281,10 +299,9 @@ impl<T: Record> Bag<T> {
         feed: Arc<FeedFn<T>>,
         source: Option<Source>,
     ) -> Bag<T> {
-        let index = IndexLayer::new(npartitions);
         Bag {
-            graph: HighLevelGraph::from_layer(Arc::new(index)),
-            base: IndexLayer::name_for(npartitions),
+            graph: HighLevelGraph::from_layer(Arc::new(index_layer(npartitions))),
+            base: index_name(npartitions),
             npartitions,
             origin,
             feed: Feed::Chain(feed),
@@ -391,23 +408,17 @@ impl<T: Record> Bag<T> {
         name: Arc<str>,
         op: Arc<dyn oxidask_graph::Op>,
     ) -> HighLevelGraph {
-        let layer = BlockwiseLayer::new(
+        let layer = BlockLayer::blockwise(
             name,
             op,
-            vec![
-                BlockArg::block(self.base.clone()),
-                BlockArg::block(IndexLayer::name_for(self.npartitions)),
-            ],
-            self.npartitions,
+            vec![BlockArg::block(self.base.clone()), BlockArg::Coord(0)],
+            vec![self.npartitions],
         );
-        self.graph
-            .clone()
-            .with_layer(Arc::new(IndexLayer::new(self.npartitions)))
-            .with_layer(Arc::new(layer))
+        self.graph.clone().with_layer(Arc::new(layer))
     }
 
     /// The same bag with its partitions stored as a layer of the graph
-    /// (one `BlockwiseLayer` running the whole pipeline per partition), so
+    /// (one `BlockLayer` running the whole pipeline per partition), so
     /// that several consumers in one graph read them instead of re-running
     /// the pipeline, and so that [`keys`](Bag::keys) name real tasks.
     pub fn persist_layer(&self) -> Bag<T> {

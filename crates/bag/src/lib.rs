@@ -40,7 +40,6 @@ mod fold;
 mod groupby;
 mod io;
 mod keyed;
-mod layer;
 mod pipeline;
 mod pluck;
 mod records;

@@ -44,8 +44,8 @@ pub use dot::{
 pub use error::{Error, OpError, Result, TaskError, TaskErrorKind};
 pub use graph::{Deps, TaskGraph, topological_order};
 pub use hlg::{
-    BlockArg, BlockLayer, Blockwise, BlockwiseLayer, CulledLayer, HighLevelGraph, Layer,
-    MaterializedLayer, Pattern, TreeLayer, split_factors,
+    BlockArg, BlockLayer, Blockwise, CulledLayer, HighLevelGraph, Layer, MaterializedLayer,
+    Pattern, TreeLayer, split_factors,
 };
 pub use key::Key;
 pub use op::{DataOp, FnOp, Identity, Op, OpDecoder, decode_data_op, decode_op, is_registered};

@@ -351,22 +351,3 @@ impl Pattern for Blockwise {
         names
     }
 }
-
-/// The 1-d partition-aligned map under its former name, kept only so the
-/// bag crate compiles until it calls [`BlockLayer::blockwise`] with
-/// `vec![npartitions]` itself; then this goes.
-pub struct BlockwiseLayer;
-
-impl BlockwiseLayer {
-    /// [`BlockLayer::blockwise`] over a 1-d grid of `npartitions` blocks.
-    // The bag crate calls it by this name; it builds the one block layer.
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(
-        name: impl Into<Arc<str>>,
-        op: Arc<dyn Op>,
-        args: Vec<BlockArg>,
-        npartitions: u32,
-    ) -> BlockLayer {
-        BlockLayer::blockwise(name, op, args, vec![npartitions])
-    }
-}

@@ -56,7 +56,7 @@ use crate::error::{Error, Result};
 use crate::graph::TaskGraph;
 use crate::key::Key;
 
-pub use block::{BlockArg, BlockLayer, Blockwise, BlockwiseLayer, Pattern, ravel, unravel};
+pub use block::{BlockArg, BlockLayer, Blockwise, Pattern, ravel, unravel};
 pub use materialized::MaterializedLayer;
 pub use tree::{TreeLayer, split_factors};
 
