@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use oxidask_graph::{
-    Arg, HighLevelGraph, Key, MaterializedLayer, Op, OpError, Task, TaskGraph, Tokenizer, Value,
+    BlockArg, BlockLayer, HighLevelGraph, Key, Op, OpError, Tokenizer, TreeLayer, Value,
     unique_token,
 };
 
@@ -126,11 +126,6 @@ impl<T: Record, A: Record> Reduction<T, A> {
         let mut token = std::mem::take(&mut self.token);
         token.add(&(split_every as u64)).add(&as_partition);
         let name = layer_name(self.prefix, &bag.chain, token);
-        let partial: Arc<str> = Arc::from(format!(
-            "{}-partial{}",
-            self.prefix,
-            &name[self.prefix.len()..]
-        ));
         let prefix = self.prefix;
 
         let desc = match (&bag.spec, &self.agg) {
@@ -161,44 +156,37 @@ impl<T: Record, A: Record> Reduction<T, A> {
             &run,
         ));
 
-        let mut g = TaskGraph::new();
-        let mut level: Vec<Key> = (0..bag.npartitions)
-            .map(|i| {
-                let k = Key::with_index(partial.clone(), &[0, i]);
-                let args = vec![
-                    Arg::Key(Key::with_index(bag.base.clone(), &[i])),
-                    Arg::Value(Value::new(i)),
-                ];
-                g.insert(k.clone(), Task::new(chunk_op.clone(), args));
-                k
-            })
-            .collect();
-        let mut depth = 1u32;
-        while level.len() > split_every {
-            level = level
-                .chunks(split_every)
-                .enumerate()
-                .map(|(j, group)| {
-                    let k = Key::with_index(partial.clone(), &[depth, j as u32]);
-                    let args = group.iter().cloned().map(Arg::Key).collect();
-                    g.insert(k.clone(), Task::new(combine_op.clone(), args));
-                    k
-                })
-                .collect();
-            depth += 1;
-        }
-        let out = if as_partition {
-            Key::with_index(name.clone(), &[0])
-        } else {
-            Key::new(name.clone())
-        };
-        g.insert(
-            out.clone(),
-            Task::new(final_op, level.into_iter().map(Arg::Key).collect()),
+        // One chunk task per partition (its base value and its index), then
+        // the graph crate's tree: groups of `split_every` partials combined
+        // level by level, the last group finished under `out`.
+        let chunk_name: Arc<str> = Arc::from(format!("{prefix}-chunk{}", &name[prefix.len()..]));
+        let chunks = BlockLayer::blockwise(
+            chunk_name.clone(),
+            chunk_op,
+            vec![BlockArg::block(bag.base.clone()), BlockArg::Coord(0)],
+            vec![bag.npartitions],
         );
-        let layer = MaterializedLayer::new(name, g);
+        let tree = TreeLayer::new(
+            name.clone(),
+            chunk_name,
+            vec![bag.npartitions],
+            vec![split_every as u32],
+            as_partition,
+            false,
+            combine_op,
+            final_op,
+        )
+        .expect("a 1-d tree has one split factor");
+        let out = if as_partition {
+            Key::with_index(name, &[0])
+        } else {
+            Key::new(name)
+        };
         (
-            HighLevelGraph::from_inputs(Arc::new(layer), [&bag.graph]),
+            bag.graph
+                .clone()
+                .with_layer(Arc::new(chunks))
+                .with_layer(Arc::new(tree)),
             out,
         )
     }
