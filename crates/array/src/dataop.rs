@@ -16,29 +16,9 @@ use crate::grid::Grid;
 /// behind it (running sums, matrix products) need arithmetic.
 macro_rules! with_number {
     ($dtype:expr, $T:ident => $body:expr) => {
-        match $dtype {
-            $crate::element::DType::Float64 => {
-                type $T = f64;
-                $body
-            }
-            $crate::element::DType::Float32 => {
-                type $T = f32;
-                $body
-            }
-            $crate::element::DType::Int64 => {
-                type $T = i64;
-                $body
-            }
-            $crate::element::DType::Int32 => {
-                type $T = i32;
-                $body
-            }
-            $crate::element::DType::UInt8 => {
-                type $T = u8;
-                $body
-            }
-            d @ $crate::element::DType::Bool => Err($crate::dataop::not_numeric(d)),
-        }
+        $crate::element::with_dtype!($dtype, $T => $body, bool => Err(
+            $crate::dataop::not_numeric($crate::element::DType::Bool)
+        ))
     };
 }
 pub(crate) use with_number;

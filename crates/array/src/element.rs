@@ -59,9 +59,16 @@ impl fmt::Display for DType {
 
 /// Runs `$body` with `$T` bound to the element type of `$dtype`: how an op
 /// that carries its dtype as data calls a generic kernel.
-/// `with_dtype!(dtype, T => sum_block::<T>(v))`.
+/// `with_dtype!(dtype, T => sum_block::<T>(v))`; with a `bool => expr`
+/// arm, booleans run that instead (kernels that need arithmetic).
 macro_rules! with_dtype {
     ($dtype:expr, $T:ident => $body:expr) => {
+        $crate::element::with_dtype!($dtype, $T => $body, bool => {
+            type $T = bool;
+            $body
+        })
+    };
+    ($dtype:expr, $T:ident => $body:expr, bool => $on_bool:expr) => {
         match $dtype {
             $crate::element::DType::Float64 => {
                 type $T = f64;
@@ -83,14 +90,10 @@ macro_rules! with_dtype {
                 type $T = u8;
                 $body
             }
-            $crate::element::DType::Bool => {
-                type $T = bool;
-                $body
-            }
+            $crate::element::DType::Bool => $on_bool,
         }
     };
 }
-#[allow(unused_imports)] // used by the ops that carry a dtype
 pub(crate) use with_dtype;
 
 /// A value of any element type, for casting between them.
