@@ -429,25 +429,8 @@ mod groupby {
     use proptest::test_runner::TestRunner;
 
     /// A fresh, empty directory for one test's spill and shuffle files.
-    fn fresh_dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "oxidask-it-groupby-{name}-{}-{}",
-            std::process::id(),
-            oxidask::graph::unique_token()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    /// Removes a property case's directory however the case ends (a
-    /// failing case returns early); the case itself checks that the
-    /// computation left it empty.
-    struct Removed(PathBuf);
-
-    impl Drop for Removed {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    fn fresh_dir(name: &str) -> oxidask_testing::TempDir {
+        oxidask_testing::TempDir::new(name)
     }
 
     fn is_empty(dir: &Path) -> bool {
@@ -681,7 +664,6 @@ mod groupby {
             let xs: Vec<Rec> = parts.concat();
             let np = parts.len();
             let dir = fresh_dir("prop");
-            let _cleanup = Removed(dir.clone());
             let mut gopts = GroupbyOptions::new().shuffle_dir(&dir);
             if let Some(m) = m {
                 gopts = gopts.npartitions(m);
@@ -745,7 +727,6 @@ mod groupby {
         });
         let result = runner.run(&strategy, |(n, np, modulus)| {
             let dir = fresh_dir("range");
-            let _cleanup = Removed(dir.clone());
             let gopts = GroupbyOptions::new().shuffle_dir(&dir);
             let g = db::range(n, np)
                 .unwrap()
@@ -875,20 +856,23 @@ mod groupby {
         };
         let chosen = fresh_dir("chosen");
         assert!(grouped_in(
-            chosen.clone(),
+            chosen.to_path_buf(),
             Some(GroupbyOptions::new().shuffle_dir(&chosen))
         ));
         // The configured spill dir, when the groupby is built.
         let configured = fresh_dir("configured");
         let config = Config {
-            spill_dir: Some(configured.clone()),
+            spill_dir: Some(configured.to_path_buf()),
             ..Config::default()
         };
-        assert!(with_config(config, || grouped_in(configured.clone(), None)));
+        assert!(with_config(config, || grouped_in(
+            configured.to_path_buf(),
+            None
+        )));
         // Elsewhere: nothing in a directory nobody named.
         let other = fresh_dir("other");
         assert!(!grouped_in(
-            other.clone(),
+            other.to_path_buf(),
             Some(GroupbyOptions::new().shuffle_dir(&chosen))
         ));
         for d in [chosen, configured, other] {
@@ -1082,12 +1066,8 @@ mod as_data {
         prop::collection::vec(prop::collection::vec(-50i64..50, 0..12), 1..9)
     }
 
-    fn dir(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("oxidask-bag-data-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    fn dir(name: &str) -> oxidask_testing::TempDir {
+        oxidask_testing::TempDir::new(name)
     }
 
     fn people(n: usize, seed: u64) -> Vec<Person> {

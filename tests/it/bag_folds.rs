@@ -203,8 +203,8 @@ fn an_encoded_fold_graph_is_small_per_task() {
 
 #[test]
 fn to_textfiles_of_registered_steps_round_trips() {
-    let d = std::env::temp_dir().join(format!("oxidask-bag-write-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+    let d = oxidask_testing::TempDir::new("bag-write");
+    std::fs::remove_dir(&d).unwrap(); // to_textfiles creates it
     let bag = db::range(10, 3).unwrap().map(as_i64).remove(is_even);
     let written = both_ways(|| {
         let paths = bag.to_textfiles(d.join("part-*.txt")).unwrap();

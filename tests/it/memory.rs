@@ -12,11 +12,8 @@ use oxidask_testing::{LastRun, random_dag, read_padded};
 use proptest::prelude::*;
 
 /// A fresh, empty directory for one test's spill files.
-fn spill_parent(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("oxidask-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn spill_parent(name: &str) -> oxidask_testing::TempDir {
+    oxidask_testing::TempDir::new(name)
 }
 
 fn is_empty(dir: &Path) -> bool {
@@ -248,7 +245,7 @@ fn a_spill_file_is_deleted_when_its_last_reader_drops_the_value() {
     for s in [SchedulerChoice::Sync, SchedulerChoice::Threaded] {
         let dir = spill_parent("last-reader");
         let at_gate = Arc::new(AtomicUsize::new(0));
-        let (seen, d1, d2) = (at_gate.clone(), dir.clone(), dir.clone());
+        let (seen, d1, d2) = (at_gate.clone(), dir.to_path_buf(), dir.to_path_buf());
         let (g, out) = gated(
             30,
             move || {
@@ -296,7 +293,7 @@ fn spill_files_are_removed_after_a_panic_while_spilled_data_exists() {
     for s in [SchedulerChoice::Sync, SchedulerChoice::Threaded] {
         let dir = spill_parent("panic-spilled");
         let at_gate = Arc::new(AtomicUsize::new(0));
-        let (seen, d1) = (at_gate.clone(), dir.clone());
+        let (seen, d1) = (at_gate.clone(), dir.to_path_buf());
         let (g, out) = gated(
             30,
             move || {
@@ -364,7 +361,7 @@ fn damaged_spill_files_mid_run_are_io_errors_naming_file_and_task() {
     ];
     for (name, damage, says) in damages {
         let dir = spill_parent(&format!("damaged-{name}"));
-        let d1 = dir.clone();
+        let d1 = dir.to_path_buf();
         // Another process damages every spill file while the run goes on.
         let (g, out) = gated(
             30,

@@ -3,7 +3,7 @@
 //! file is left behind — also when its graph (registered split and combine
 //! ops, the transport named as data) goes through bytes before it runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use oxidask::bag::shuffle::{
@@ -116,11 +116,8 @@ fn shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &Path) -> (TaskGraph, Vec<Key>
     (g, outputs)
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("oxidask-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn fresh_dir(name: &str) -> oxidask_testing::TempDir {
+    oxidask_testing::TempDir::new(name)
 }
 
 /// The partition a key belongs to, written apart from [`bucket`] (which

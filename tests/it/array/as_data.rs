@@ -233,8 +233,7 @@ fn compute_assembles_many_blocks_through_bytes() {
 
 #[test]
 fn npy_writers_write_the_same_files_through_bytes() {
-    let dir = std::env::temp_dir().join(format!("oxidask-it-asdata-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = oxidask_testing::TempDir::new("asdata");
     let a = data(&[9, 4, 3], 3, 0);
     let x = held(&a, [4, 3, 2]);
     let (plain, bytes) = (dir.join("plain.npy"), dir.join("bytes.npy"));

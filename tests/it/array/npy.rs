@@ -264,8 +264,7 @@ fn numpy_files_oxidask_cannot_read_are_errors_naming_the_file() {
 
 /// Writes `a` with oxidask in the given chunks and parses the file by hand.
 fn written<T: da::Element>(a: &ArrayD<T>, chunks: impl Into<da::Chunks>, name: &str) -> Npy {
-    let dir = std::env::temp_dir().join(format!("oxidask-it-npyw-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = oxidask_testing::TempDir::new("npyw");
     let path = dir.join(format!("{name}.npy"));
     da::from_array(a.clone(), chunks)
         .unwrap()

@@ -4,15 +4,11 @@
 //! `.npy` file that shrinks or goes away after the array was built is an
 //! error naming the file and the OS error.
 
-use std::path::PathBuf;
-
 use oxidask::array as da;
 use oxidask::prelude::*;
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("oxidask-it-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn temp_dir(tag: &str) -> oxidask_testing::TempDir {
+    oxidask_testing::TempDir::new(tag)
 }
 
 /// A `.npy` file with this header text and `data` bytes after it.
