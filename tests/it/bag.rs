@@ -266,7 +266,7 @@ proptest! {
                 by_key
             );
             prop_assert_eq!(
-                both_ways(|| b.take_with(k * 3, &opts).unwrap()),
+                both_ways(|| b.take_in_with(k * 3, db::TakeFrom::All, &opts).unwrap()),
                 xs.iter().take(k * 3).copied().collect::<Vec<_>>()
             );
         }
@@ -1272,7 +1272,7 @@ mod as_data {
                 );
             }
             prop_assert_eq!(
-                both_ways(|| bag().take(k * 3).unwrap()),
+                both_ways(|| bag().take_in(k * 3, db::TakeFrom::All).unwrap()),
                 tripled.iter().take(k * 3).copied().collect::<Vec<_>>()
             );
         }

@@ -64,6 +64,7 @@ pub use io::{
 };
 pub use pluck::{Pluck, PluckPath, Step};
 pub use reduce::{Numeric, SPLIT_EVERY};
+pub use reshape::TakeFrom;
 
 /// What [`register_record!`] expands to; not a public interface.
 #[doc(hidden)]

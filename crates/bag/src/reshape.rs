@@ -175,25 +175,49 @@ impl<T: Record> Bag<T> {
         Ok(Bag::stored_in(graph, name, n as u32, None))
     }
 
-    /// The first `n` records, computed now. Only the partitions needed are
-    /// computed: the first partition, then (if it had fewer than `n`
-    /// records) the next one, then the next two, four, … — each round culls
-    /// the graph to those partitions, and each partition is cut to the
-    /// records still wanted before it is returned.
+    /// The first `n` records of the first partition, computed now — Dask's
+    /// `take(n)` (`npartitions=1`): only that partition runs. When it holds
+    /// fewer than `n` records, that many are returned and a warning is
+    /// logged (`tracing`), as Dask warns; look further with
+    /// [`take_in`](Bag::take_in).
     pub fn take(&self, n: usize) -> Result<Vec<T>> {
-        self.take_with(n, &ComputeOptions::default())
+        self.take_in_with(n, TakeFrom::First(1), &ComputeOptions::default())
     }
 
     /// [`take`](Bag::take) with per-call compute options.
     pub fn take_with(&self, n: usize, options: &ComputeOptions) -> Result<Vec<T>> {
+        self.take_in_with(n, TakeFrom::First(1), options)
+    }
+
+    /// The first `n` records found in the partitions `from` names (Dask's
+    /// `take(n, npartitions=p)`; [`TakeFrom::All`] is its `npartitions=-1`).
+    /// Only the partitions needed run: the first, then (if it had fewer
+    /// than `n` records) the next one, then the next two, four, … within
+    /// the allowed ones; each partition is cut to the records still wanted
+    /// before it is returned.
+    pub fn take_in(&self, n: usize, from: TakeFrom) -> Result<Vec<T>> {
+        self.take_in_with(n, from, &ComputeOptions::default())
+    }
+
+    /// [`take_in`](Bag::take_in) with per-call compute options.
+    pub fn take_in_with(
+        &self,
+        n: usize,
+        from: TakeFrom,
+        options: &ComputeOptions,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         if n == 0 {
             return Ok(out);
         }
+        let allowed = match from {
+            TakeFrom::All => self.npartitions,
+            TakeFrom::First(p) => (p.min(u32::MAX as usize) as u32).min(self.npartitions),
+        };
         let head = self.head_per_partition(n);
         let (mut next, mut batch) = (0u32, 1u32);
-        while out.len() < n && next < self.npartitions {
-            let end = next.saturating_add(batch).min(self.npartitions);
+        while out.len() < n && next < allowed {
+            let end = next.saturating_add(batch).min(allowed);
             let indices: Vec<u32> = (next..end).collect();
             for p in head.compute_partitions(&indices, options)? {
                 let want = n - out.len();
@@ -202,6 +226,24 @@ impl<T: Record> Bag<T> {
             next = end;
             batch = batch.saturating_mul(2);
         }
+        if out.len() < n && allowed < self.npartitions {
+            tracing::warn!(
+                "take({n}): only {} records in the first {allowed} of {} partitions; \
+                 use take_in({n}, TakeFrom::First(p)) or TakeFrom::All to look further",
+                out.len(),
+                self.npartitions
+            );
+        }
         Ok(out)
     }
+}
+
+/// Which partitions [`Bag::take_in`] looks in (Dask's `npartitions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TakeFrom {
+    /// The first this many partitions (Dask's default is 1).
+    First(usize),
+    /// Every partition, in order, until enough records are found (Dask's
+    /// `npartitions=-1`).
+    All,
 }

@@ -216,11 +216,29 @@ fn take_computes_only_the_partitions_it_needs() {
         });
     assert_eq!(b.take(3).unwrap(), vec![0, 1, 2]);
     assert_eq!(seen.load(Ordering::SeqCst), 1);
+    // Dask's take: only the first partition (10 records), fewer than asked.
     seen.store(0, Ordering::SeqCst);
-    assert_eq!(b.take(25).unwrap(), (0..25).collect::<Vec<_>>());
-    // partition 0, then 1..3: three partitions
+    assert_eq!(b.take(25).unwrap(), (0..10).collect::<Vec<_>>());
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    // npartitions=2: 20 records.
+    seen.store(0, Ordering::SeqCst);
+    assert_eq!(
+        b.take_in(25, crate::TakeFrom::First(2)).unwrap(),
+        (0..20).collect::<Vec<_>>()
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+    // npartitions=-1: partition 0, then 1..3 — three partitions.
+    seen.store(0, Ordering::SeqCst);
+    assert_eq!(
+        b.take_in(25, crate::TakeFrom::All).unwrap(),
+        (0..25).collect::<Vec<_>>()
+    );
     assert_eq!(seen.load(Ordering::SeqCst), 3);
-    assert_eq!(b.take(1000).unwrap().len(), 100);
+    assert_eq!(b.take_in(1000, crate::TakeFrom::All).unwrap().len(), 100);
+    assert_eq!(
+        b.take_in(1000, crate::TakeFrom::First(50)).unwrap().len(),
+        100
+    );
 }
 
 #[test]
