@@ -170,7 +170,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// Wall seconds for headless Chromium to load, run and dump the page.
+/// Wall seconds for headless Chromium to load, run and dump the page. The
+/// page holds a server-sent-event stream open, so Chromium's virtual-time
+/// budget would never run out: it dumps the DOM when the page has loaded
+/// (the page arrives with its data, so that is when it shows it), with a
+/// wall-clock `--timeout` as the bound.
 fn chromium_render(url: &str) -> (f64, String) {
     let profile = std::env::temp_dir().join(format!("oxidask-chromium-{}", std::process::id()));
     let t = Instant::now();
@@ -184,7 +188,7 @@ fn chromium_render(url: &str) -> (f64, String) {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--virtual-time-budget=500",
+            "--timeout=5000",
             "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
