@@ -371,19 +371,14 @@ pub fn blockwise<T: Element, U: Element, V: Element>(
         let shape = full[pad..].to_vec();
         let sh = ndarray::IxDyn(&shape);
         let (xv, yv) = (x.view(), y.view());
-        let (xv, yv) = (unpad_view(xv, x.shape().len().saturating_sub(ndim)), unpad_view(yv, y.shape().len().saturating_sub(ndim)));
+        let (xv, yv) = (
+            unpad_view(xv, x.shape().len().saturating_sub(ndim)),
+            unpad_view(yv, y.shape().len().saturating_sub(ndim)),
+        );
         let (Some(xv), Some(yv)) = (xv.broadcast(sh.clone()), yv.broadcast(sh)) else {
             return Err("blockwise: blocks do not broadcast".into());
         };
-        let out = f(xv, yv);
-        if out.shape() != shape.as_slice() {
-            return Err(format!(
-                "blockwise: the function returned a block of shape {:?} for inputs of shape {shape:?}",
-                out.shape()
-            )
-            .into());
-        }
-        Ok(Blk::Owned(crate::expr::pad(out, pad)))
+        checked_block(f(xv, yv), &shape, pad)
     })
 }
 
@@ -420,16 +415,21 @@ where
         // (see `steps::call_remote`): broadcast, fusion padding removed.
         let xo = owned_block(x.view(), ndim, &shape)?;
         let yo = owned_block(y.view(), ndim, &shape)?;
-        let out = f(xo, yo);
-        if out.shape() != shape.as_slice() {
-            return Err(format!(
-                "blockwise: the function returned a block of shape {:?} for inputs of shape {shape:?}",
-                out.shape()
-            )
-            .into());
-        }
-        Ok(Blk::Owned(crate::expr::pad(out, pad)))
+        checked_block(f(xo, yo), &shape, pad)
     })
+}
+
+/// A block function's result, checked to have the block's `shape`, with
+/// the fusion padding put back.
+fn checked_block<V>(out: ArrayD<V>, shape: &[usize], pad: usize) -> Result<Blk<V>, OpError> {
+    if out.shape() != shape {
+        return Err(format!(
+            "blockwise: the function returned a block of shape {:?} for inputs of shape {shape:?}",
+            out.shape()
+        )
+        .into());
+    }
+    Ok(Blk::Owned(crate::expr::pad(out, pad)))
 }
 
 /// A block without the leading axes beyond `ndim`, broadcast to `shape`.
