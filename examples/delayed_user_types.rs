@@ -32,15 +32,7 @@ struct Reading {
 oxidask::graph::register_value!(Vec<(u32, f32)>);
 oxidask::graph::register_value!(Vec<Reading>);
 
-fn stream(seed: u64) -> impl Iterator<Item = u64> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (seed << 17) ^ seed;
-    std::iter::repeat_with(move || {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    })
-}
+use oxidask_testing::fixtures::xorshift as stream;
 
 fn shorts(seed: u64, bytes: usize) -> Vec<i16> {
     stream(seed)

@@ -17,6 +17,7 @@ use oxidask::scheduler::{ComputeOptions, SchedulerChoice, compute_many};
 use proptest::prelude::*;
 
 mod as_data;
+use as_data::fit;
 mod blocks;
 mod data;
 mod functions;
@@ -408,19 +409,6 @@ proptest! {
         let a = data(&shape, seed, 0);
         let x = da::from_array(a.clone(), chunks).unwrap();
         // The mask's own chunking: a chunking of length 6 cut down to each axis.
-        let fit = |c: &Vec<usize>, n: usize| -> Vec<usize> {
-            let mut out = Vec::new();
-            let mut left = n;
-            for &k in c {
-                let k = k.min(left);
-                out.push(k);
-                left -= k;
-            }
-            if left > 0 {
-                out.push(left);
-            }
-            out
-        };
         let bits = data(&shape, seed ^ 0x5555, 0);
         let m = match kind {
             0 => bits.mapv(|v| v > 0.0),

@@ -2,22 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
-/// A fresh directory under the system temp dir, removed on drop.
-pub(crate) struct TempDir(PathBuf);
+/// The workspace's scratch directory (removed on drop), with helpers to
+/// write test files into it.
+pub(crate) struct TempDir(oxidask_testing::TempDir);
 
 impl TempDir {
     pub(crate) fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "oxidask-bag-{tag}-{}-{}",
-            std::process::id(),
-            oxidask_graph::unique_token()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
+        TempDir(oxidask_testing::TempDir::new(&format!("bag-{tag}")))
     }
 
     pub(crate) fn path(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
 
     /// Writes `bytes` to `name` in the directory; returns the path.
@@ -36,11 +31,5 @@ impl TempDir {
         w.write_all(bytes).unwrap();
         w.finish().unwrap();
         p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

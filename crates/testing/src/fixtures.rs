@@ -98,3 +98,15 @@ pub fn chain(len: u32) -> (TaskGraph, Key) {
     }
     (g, Key::with_index("chain", &[len - 1]))
 }
+
+/// A xorshift64* stream of pseudo-random `u64`s: the same numbers for the
+/// same seed on every run and machine, for test and benchmark data.
+pub fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (seed << 17) ^ seed;
+    std::iter::repeat_with(move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}

@@ -51,7 +51,7 @@ fn slice_elem(n: usize, (kind, i, j, step): (usize, isize, isize, isize)) -> Sli
 }
 
 /// `c` cut down (or extended) to sum to `n`.
-fn fit(c: &[usize], n: usize) -> Vec<usize> {
+pub(super) fn fit(c: &[usize], n: usize) -> Vec<usize> {
     let mut out = Vec::new();
     let mut left = n;
     for &k in c {
