@@ -406,8 +406,7 @@ fn from_env_reads_oxidask_dashboard() {
 #[test]
 fn a_performance_report_is_one_self_contained_file() {
     let _serial = SERIAL.lock();
-    let dir = std::env::temp_dir().join(format!("oxidask-report-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = oxidask_testing::TempDir::new("report");
     let path = dir.join("report.html");
     let total = performance_report(&path, || run(60) + run(40)).unwrap();
     assert_eq!(
@@ -448,7 +447,6 @@ fn a_performance_report_is_one_self_contained_file() {
         assert!(dom.contains("data-edges=\"1\""), "the group graph: {dom}");
         screenshot(&chrome, &format!("file://{}", path.display()), "report.png");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Opened by the test once the page has polled; the gated task waits for it.
@@ -556,15 +554,24 @@ fn bars(dom: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// The browser for the end-to-end tests. A developer machine without it
+/// skips them; in CI (`CI` set), where `.ci/run` installs it, a missing
+/// browser fails the test instead of passing it unseen.
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if !path.exists() && std::env::var_os("CI").is_some() {
+        panic!(
+            "{} is missing in CI: .ci/run installs Debian's chromium package",
+            path.display()
+        );
+    }
     path.exists().then_some(path)
 }
 
-fn chromium_command(chrome: &PathBuf) -> (Command, tempdir::Dir) {
-    let profile = tempdir::Dir::new();
+fn chromium_command(chrome: &PathBuf) -> (Command, oxidask_testing::TempDir) {
+    let profile = oxidask_testing::TempDir::new("chromium");
     let mut cmd = Command::new(chrome);
     cmd.args([
         "--headless",
@@ -578,7 +585,7 @@ fn chromium_command(chrome: &PathBuf) -> (Command, tempdir::Dir) {
         "--disable-dev-shm-usage",
         "--hide-scrollbars",
     ]);
-    cmd.arg(format!("--user-data-dir={}", profile.0.display()));
+    cmd.arg(format!("--user-data-dir={}", profile.display()));
     (cmd, profile)
 }
 
@@ -639,32 +646,4 @@ fn screenshot(chrome: &PathBuf, url: &str, name: &str) {
         "no screenshot: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-mod tempdir {
-    use std::path::PathBuf;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A fresh directory, removed on drop.
-    pub struct Dir(pub PathBuf);
-
-    impl Dir {
-        pub fn new() -> Dir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "oxidask-chromium-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            Dir(path)
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }

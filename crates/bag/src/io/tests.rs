@@ -172,15 +172,20 @@ fn skip_bad_lines_skips_lines_that_are_not_utf8() {
         };
         for opts in options {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
-            // Without the option: the file and line of the first bad byte.
-            let err = read_json_lines_with::<Json>(path, &opts)
-                .unwrap()
-                .count()
-                .compute()
-                .unwrap_err()
-                .to_string();
-            // Blocks run in parallel: whichever bad line's block fails first
-            // is reported, each with its own file, line and offset.
+            // Without the option: the file and line of the first bad byte
+            // (on one thread, blocks run in order, so the first bad line
+            // fails first)…
+            let count = read_json_lines_with::<Json>(path, &opts).unwrap().count();
+            let sync = oxidask_scheduler::ComputeOptions::new()
+                .scheduler(oxidask_scheduler::SchedulerChoice::Sync);
+            let err = count.compute_with(&sync).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{name}:2: invalid UTF-8 at byte offset 27")),
+                "{err}"
+            );
+            // …on several, whichever bad line's block fails first, named by
+            // its own file, line and offset.
+            let err = count.compute().unwrap_err().to_string();
             assert!(
                 err.contains(&format!("{name}:2: invalid UTF-8 at byte offset 27"))
                     || err.contains(&format!("{name}:5: invalid UTF-8 at byte offset 52")),
