@@ -23,6 +23,7 @@ mod data;
 mod functions;
 mod npy;
 mod parity;
+mod shared_scans;
 mod sizes;
 mod thresholds;
 

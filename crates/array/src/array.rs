@@ -469,6 +469,13 @@ impl<T: Element> oxidask_scheduler::Computable for Array<T> {
     fn collect(&self, graph: &mut TaskGraph, keys: &mut Vec<Key>) -> oxidask_scheduler::Result<()> {
         graph.merge(self.task_graph()?);
         keys.extend(self.keys());
+        // A full reduction (one block) may stream a source another one in
+        // this graph streams too: let them share it.
+        if self.grid.nblocks() == 1 {
+            crate::reduce::share_scans(graph).map_err(|e| {
+                oxidask_scheduler::Error::Internal(format!("sharing streamed sources: {e}"))
+            })?;
+        }
         Ok(())
     }
 

@@ -51,6 +51,13 @@ pub trait Op: Send + Sync + 'static {
     fn as_fused(&self) -> Option<&crate::optimize::FusedOp> {
         None
     }
+
+    /// What a collection's own graph pass may read of this op (its concrete
+    /// parameters), for rewrites the generic optimizer cannot make — arrays
+    /// merge reductions that stream the same source. `None` by default.
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        None
+    }
 }
 
 impl fmt::Debug for dyn Op {

@@ -151,7 +151,11 @@ pub(crate) enum KernelSpec {
 }
 
 mod kernels;
+mod scan;
+mod shared;
 mod tree;
+
+pub(crate) use shared::share_scans;
 
 use kernels::{ArgK, ExtremeK, LogicK, ProdK, SumK};
 pub(crate) use kernels::{Stat, moments_k};

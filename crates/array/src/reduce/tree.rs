@@ -17,20 +17,23 @@ use crate::array::{Array, Scalar};
 use crate::element::{DType, Element, with_dtype};
 use crate::error::{Result, invalid};
 use crate::expr::{Env, ExprFn, chunk_value};
-use crate::grid::{Grid, normalize_axes, unravel};
+use crate::grid::{Grid, normalize_axes};
 use crate::source::decode_stream;
 use crate::steps::{Node, compile};
 use crate::stream::{PIECE, Stream, Visit};
+
+use super::scan::{KernelMember, Member, Scan};
+use super::shared::{MemberRef, ScanHandle, combine};
 
 /// Accumulators of one block, row-major over its kept axes; encoded with
 /// `SerdeCodec`, so the store can spill it under a memory limit.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(bound = "A: Serialize + DeserializeOwned")]
-struct Part<A> {
-    data: Vec<A>,
+pub(super) struct Part<A> {
+    pub data: Vec<A>,
 }
 
-struct Plan {
+pub(super) struct Plan {
     red: Vec<usize>,
     keepdims: bool,
     in_grid: Arc<Grid>,
@@ -39,7 +42,7 @@ struct Plan {
 
 impl Plan {
     /// The plan of reducing `in_grid` over `red`.
-    fn new(red: Vec<usize>, keepdims: bool, in_grid: Arc<Grid>) -> Plan {
+    pub fn new(red: Vec<usize>, keepdims: bool, in_grid: Arc<Grid>) -> Plan {
         let out_chunks: Vec<Vec<usize>> = (0..in_grid.ndim())
             .filter(|a| keepdims || !red.contains(a))
             .map(|a| {
@@ -59,7 +62,7 @@ impl Plan {
     }
 
     /// The block index with reduced axes inserted (as 0) when they were dropped.
-    fn full_index(&self, idx: &[u32], final_level: bool) -> Vec<u32> {
+    pub fn full_index(&self, idx: &[u32], final_level: bool) -> Vec<u32> {
         if !final_level || self.keepdims {
             return idx.to_vec();
         }
@@ -90,7 +93,7 @@ impl Plan {
     }
 }
 
-fn finish_block<T: Element, K: Kernel<T>>(
+pub(super) fn finish_block<T: Element, K: Kernel<T>>(
     k: &K,
     plan: &Plan,
     full_idx: &[u32],
@@ -105,7 +108,9 @@ fn finish_block<T: Element, K: Kernel<T>>(
     Ok(chunk_value(ArrayD::from_shape_vec(IxDyn(&shape), data)?))
 }
 
-fn part_value<A: Send + Sync + Serialize + DeserializeOwned + 'static>(p: Part<A>) -> Value {
+pub(super) fn part_value<A: Send + Sync + Serialize + DeserializeOwned + 'static>(
+    p: Part<A>,
+) -> Value {
     let n = std::mem::size_of::<Part<A>>() + p.data.len() * std::mem::size_of::<A>();
     Value::with_codec::<_, SerdeCodec>(p, n)
 }
@@ -166,6 +171,8 @@ enum Level {
         streams: Vec<Vec<u8>>,
         group: Option<(Vec<u32>, Vec<u32>)>,
         bare: bool,
+        /// The scan's token (see `shared`).
+        token: String,
     },
     /// Levels ≥ 1.
     Combine,
@@ -182,10 +189,10 @@ impl Level {
 
 /// A fused expression as data: its node and leaf order and read counts.
 #[derive(Clone, Serialize, Deserialize)]
-struct ExprParts {
+pub(crate) struct ExprParts {
     node: Arc<Node>,
-    ids: Arc<[u64]>,
-    uses: Arc<[u32]>,
+    pub ids: Arc<[u64]>,
+    pub uses: Arc<[u32]>,
 }
 
 /// The registry name of every reduction-tree op.
@@ -213,7 +220,7 @@ impl Wire {
     }
 }
 
-fn decode_reduce_op(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
+pub(super) fn decode_reduce_op(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
     let wire: Wire =
         postcard::from_bytes(bytes).map_err(|e| format!("parameters of {REDUCE_OP}: {e}"))?;
     with_dtype!(wire.dtype, T => <T as Kernels>::with_kernel(wire.kernel, Rebuild(wire)))
@@ -244,15 +251,16 @@ impl<T: Element> KernelUser<T, Arc<dyn Op>> for Rebuild {
             }),
             (
                 Level::Stream {
+                    expr,
                     streams,
                     group,
                     bare,
-                    ..
+                    token,
                 },
                 Some(f),
             ) => {
                 let specs = std::mem::take(streams);
-                let (group, bare) = (group.clone(), *bare);
+                let (group, bare, token) = (group.clone(), *bare, token.clone());
                 let streams = specs
                     .iter()
                     .map(|b| decode_stream(b))
@@ -263,16 +271,23 @@ impl<T: Element> KernelUser<T, Arc<dyn Op>> for Rebuild {
                     .and_then(|s| s.visit())
                     .and_then(|v| v.downcast::<Visit<T>>().ok())
                     .map(|v| *v);
-                Arc::new(StreamPartialOp {
-                    wire,
-                    kernel,
-                    plan,
+                let scan = Arc::new(Scan {
+                    grid: plan.in_grid.clone(),
+                    red: plan.red.clone(),
+                    expr: expr.clone(),
                     f,
                     streams,
                     group,
                     visit,
+                });
+                Arc::new(StreamPartialOp::new(
+                    wire,
+                    kernel,
+                    plan,
+                    scan,
+                    token.into(),
                     final_level,
-                })
+                ))
             }
             _ => Arc::new(CombineOp {
                 wire,
@@ -336,71 +351,51 @@ impl<T: Element, K: Kernel<T>> Op for PartialOp<T, K> {
 
 /// Level 0 of a full reduction over streaming sources: the fused
 /// expression runs on pieces of the leaves' blocks, never on whole blocks
-/// (see the `stream` module).
+/// (see the `stream` module); one scan feeding one member (see `scan`).
 struct StreamPartialOp<T: Element, K: Kernel<T>> {
     wire: Wire,
-    kernel: Arc<K>,
+    member: Arc<KernelMember<T, K>>,
     plan: Arc<Plan>,
-    f: ExprFn<T>,
-    streams: Vec<Arc<dyn Stream>>,
-    /// When set (factor, numblocks), a task reduces a group of small blocks.
-    group: Option<(Vec<u32>, Vec<u32>)>,
-    /// When the expression is a bare in-memory source: its pieces, uncopied.
-    visit: Option<Visit<T>>,
+    scan: Arc<Scan<T>>,
     final_level: bool,
+    /// What `shared::share_scans` reads to merge this with reductions of
+    /// the same scan.
+    handle: ScanHandle,
 }
 
 impl<T: Element, K: Kernel<T>> StreamPartialOp<T, K> {
-    /// Streams block `full` through the expression into `acc`.
-    fn stream_block(&self, full: &[u32], acc: &mut Option<K::Acc>) -> Result<(), OpError> {
-        let bshape = self.plan.in_grid.block_shape(full);
-        let n: usize = bshape.iter().product();
-        let mut loc = Loc {
-            offset: 0,
-            start: if K::NEEDS_LOC {
-                self.plan.in_grid.block_start(full)
-            } else {
-                Vec::new()
-            },
-            bshape,
-            gshape: &self.plan.in_grid.shape,
-            red: &self.plan.red,
+    fn new(
+        wire: Wire,
+        kernel: Arc<K>,
+        plan: Arc<Plan>,
+        scan: Arc<Scan<T>>,
+        token: Arc<str>,
+        final_level: bool,
+    ) -> Self {
+        let member = Arc::new(KernelMember {
+            kernel,
+            plan: plan.clone(),
+            final_level,
+            _t: std::marker::PhantomData,
+        });
+        let handle = ScanHandle {
+            token,
+            plan: plan.clone(),
+            final_level,
+            member: Box::new(MemberRef {
+                scan: scan.clone(),
+                member: member.clone() as Arc<dyn Member<T>>,
+            }),
+            combine: combine::<T>,
+            members: None,
         };
-        if let Some(visit) = &self.visit {
-            visit(&self.plan.in_grid, full, &mut |piece, offset| {
-                loc.offset = offset;
-                let a = self.kernel.row(piece, &loc);
-                match acc {
-                    None => *acc = Some(a),
-                    Some(x) => self.kernel.merge(x, a),
-                }
-            });
-            return Ok(());
-        }
-        let e = self
-            .wire
-            .level
-            .expr()
-            .ok_or("internal: a partial op without its expression")?;
-        let mut readers: Vec<_> = self.streams.iter().map(|s| s.open(full)).collect();
-        loop {
-            let len = PIECE.min(n - loc.offset);
-            let vals = readers
-                .iter_mut()
-                .map(|r| r.next(len))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut env = Env::new(e.ids.clone(), vals, e.uses.to_vec(), 1);
-            let blk = (self.f)(&mut env)?;
-            let view = blk.view().into_shape_with_order(len)?;
-            let a = self.kernel.row(view, &loc);
-            match acc {
-                None => *acc = Some(a),
-                Some(x) => self.kernel.merge(x, a),
-            }
-            loc.offset += len;
-            if loc.offset >= n {
-                return Ok(());
-            }
+        StreamPartialOp {
+            wire,
+            member,
+            plan,
+            scan,
+            final_level,
+            handle,
         }
     }
 }
@@ -418,6 +413,7 @@ impl<T: Element, K: Kernel<T>> Op for StreamPartialOp<T, K> {
         let mut wire = self.wire.clone();
         if let Level::Stream { streams, .. } = &mut wire.level {
             *streams = self
+                .scan
                 .streams
                 .iter()
                 .map(|s| s.encode())
@@ -432,39 +428,14 @@ impl<T: Element, K: Kernel<T>> Op for StreamPartialOp<T, K> {
             .ok_or("a partial task needs its block index")?
             .downcast_ref::<Vec<u32>>()?;
         let full = self.plan.full_index(idx, self.final_level);
-        let mut acc: Option<K::Acc> = None;
-        match &self.group {
-            None => self.stream_block(&full, &mut acc)?,
-            Some((factor, nb)) => {
-                // Blocks smaller than a piece: this task reduces the whole
-                // group a first-level combine would merge, in index order.
-                let ranges: Vec<Vec<u32>> = (0..full.len())
-                    .map(|a| {
-                        let lo = full[a] * factor[a];
-                        (lo..(lo + factor[a]).min(nb[a])).collect()
-                    })
-                    .collect();
-                let counts: Vec<u32> = ranges.iter().map(|r| r.len() as u32).collect();
-                let total: u64 = counts.iter().map(|&c| c as u64).product();
-                for f in 0..total {
-                    let local = unravel(f, &counts);
-                    let b: Vec<u32> = local
-                        .iter()
-                        .zip(&ranges)
-                        .map(|(&l, r)| r[l as usize])
-                        .collect();
-                    self.stream_block(&b, &mut acc)?;
-                }
-            }
-        }
-        let part = Part {
-            data: acc.into_iter().collect(),
-        };
-        if self.final_level {
-            finish_block(&*self.kernel, &self.plan, &full, part)
-        } else {
-            Ok(part_value(part))
-        }
+        let mut run = self.member.start();
+        self.scan
+            .run(&full, K::NEEDS_LOC, &mut |v, loc| run.piece(v, loc))?;
+        run.finish(&full)
+    }
+
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(&self.handle)
     }
 }
 
@@ -651,28 +622,43 @@ impl<T: Element> Array<T> {
         let pattern: Arc<dyn Pattern> = match streams {
             // Level 0 of a streamed reduction: tasks read no keys, only
             // their index.
-            Some(streams) => Arc::new(Blockwise::new(
-                Arc::new(StreamPartialOp {
-                    wire: wire(
-                        op.to_string(),
-                        final0,
-                        Level::Stream {
-                            expr: parts,
-                            streams: Vec::new(),
-                            group: group.clone(),
-                            bare: expr.bare,
-                        },
-                    ),
-                    kernel: kernel.clone(),
-                    plan: plan.clone(),
+            Some(streams) => {
+                let token = name_for(
+                    "scan",
+                    &(&expr.token, &self.grid.chunks, &group, T::DTYPE.to_string()),
+                );
+                let scan = Arc::new(Scan {
+                    grid: self.grid.clone(),
+                    red: red.clone(),
+                    expr: parts.clone(),
                     f: expr.f.clone(),
                     streams,
-                    group,
+                    group: group.clone(),
                     visit: if expr.bare { self.visit.clone() } else { None },
-                    final_level: final0,
-                }),
-                vec![BlockArg::Index],
-            )),
+                });
+                let w = wire(
+                    op.to_string(),
+                    final0,
+                    Level::Stream {
+                        expr: parts,
+                        streams: Vec::new(),
+                        group,
+                        bare: expr.bare,
+                        token: token.clone(),
+                    },
+                );
+                Arc::new(Blockwise::new(
+                    Arc::new(StreamPartialOp::new(
+                        w,
+                        kernel.clone(),
+                        plan.clone(),
+                        scan,
+                        token.into(),
+                        final0,
+                    )),
+                    vec![BlockArg::Index],
+                ))
+            }
             None => Arc::new(PartialPattern {
                 op: Arc::new(PartialOp {
                     wire: wire(op.to_string(), final0, Level::Partial { expr: parts }),
