@@ -21,11 +21,13 @@ use as_data::fit;
 mod blocks;
 mod data;
 mod functions;
+mod moment;
 mod npy;
 mod parity;
 mod shared_scans;
 mod sizes;
 mod thresholds;
+mod topk;
 
 /// Equal when printed alike: NaN equals NaN, so results with NaN can be
 /// compared between runs.

@@ -63,6 +63,7 @@ mod stream;
 mod tensordot;
 #[cfg(test)]
 mod tests;
+mod topk;
 mod wire;
 
 pub use array::{Array, Scalar};
