@@ -370,17 +370,29 @@ impl Moments {
 #[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Stat {
     Mean,
-    Var { ddof: f64, sqrt: bool },
-    Moment(u32),
-    Skew { bias: bool },
-    Kurtosis { fisher: bool, bias: bool },
+    Var {
+        ddof: f64,
+        sqrt: bool,
+    },
+    /// The `order`-th central moment, `Σ(x − mean)^order / (n − ddof)`.
+    Moment {
+        order: u32,
+        ddof: f64,
+    },
+    Skew {
+        bias: bool,
+    },
+    Kurtosis {
+        fisher: bool,
+        bias: bool,
+    },
 }
 
 impl Stat {
     fn order(self) -> u32 {
         match self {
             Stat::Mean | Stat::Var { .. } => 2,
-            Stat::Moment(k) => k.max(2),
+            Stat::Moment { order, .. } => order.max(2),
             Stat::Skew { .. } | Stat::Kurtosis { .. } => 4,
         }
     }
@@ -395,11 +407,16 @@ impl Stat {
                 let v = m.m2 / (n - ddof).max(0.0);
                 if sqrt { v.sqrt() } else { v }
             }
-            Stat::Moment(0) => 1.0,
-            Stat::Moment(1) => 0.0,
-            Stat::Moment(2) => m.m2 / n,
-            Stat::Moment(3) => m.m3 / n,
-            Stat::Moment(_) => m.m4 / n,
+            Stat::Moment { order: 0, .. } => 1.0,
+            Stat::Moment { order: 1, .. } => 0.0,
+            Stat::Moment { order, ddof } => {
+                let sum = match order {
+                    2 => m.m2,
+                    3 => m.m3,
+                    _ => m.m4,
+                };
+                sum / (n - ddof).max(0.0)
+            }
             Stat::Skew { bias } => {
                 if n == 0.0 || zero() {
                     return f64::NAN;
