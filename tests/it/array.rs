@@ -21,6 +21,7 @@ use as_data::fit;
 mod blocks;
 mod data;
 mod functions;
+mod map_blocks_info;
 mod moment;
 mod npy;
 mod parity;
