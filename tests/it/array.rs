@@ -20,6 +20,7 @@ mod as_data;
 use as_data::fit;
 mod blocks;
 mod data;
+mod dtypes;
 mod functions;
 mod map_blocks_info;
 mod moment;

@@ -1,7 +1,7 @@
 //! Element types: what an [`Array`](crate::Array) can hold.
 //!
 //! [`Element`] covers every supported dtype (`f64`, `f32`, `i64`, `i32`,
-//! `u8`, `bool`); [`Number`] the numeric ones (arithmetic, sums, ordering);
+//! `i16`, `i8`, `u64`, `u32`, `u16`, `u8`, `bool`); [`Number`] the numeric ones (arithmetic, sums, ordering);
 //! [`Real`] the floating-point ones (sqrt, exp, log, trig, NaN). An operation
 //! a dtype does not support is not a method of its arrays, so the compiler
 //! refuses it: `Array<bool>::sqrt` or `Array<i64>::exp` do not exist (cast
@@ -30,17 +30,32 @@ pub enum DType {
     UInt8,
     /// `bool`
     Bool,
+    /// `i8`
+    Int8,
+    /// `i16`
+    Int16,
+    /// `u16`
+    UInt16,
+    /// `u32`
+    UInt32,
+    /// `u64`
+    UInt64,
 }
 
 impl DType {
     /// Every dtype, for code that must find one by a property.
-    pub(crate) const ALL: [DType; 6] = [
+    pub(crate) const ALL: [DType; 11] = [
         DType::Float64,
         DType::Float32,
         DType::Int64,
         DType::Int32,
         DType::UInt8,
         DType::Bool,
+        DType::Int8,
+        DType::Int16,
+        DType::UInt16,
+        DType::UInt32,
+        DType::UInt64,
     ];
 }
 
@@ -53,6 +68,11 @@ impl fmt::Display for DType {
             DType::Int32 => "int32",
             DType::UInt8 => "uint8",
             DType::Bool => "bool",
+            DType::Int8 => "int8",
+            DType::Int16 => "int16",
+            DType::UInt16 => "uint16",
+            DType::UInt32 => "uint32",
+            DType::UInt64 => "uint64",
         })
     }
 }
@@ -90,6 +110,26 @@ macro_rules! with_dtype {
                 type $T = u8;
                 $body
             }
+            $crate::element::DType::Int8 => {
+                type $T = i8;
+                $body
+            }
+            $crate::element::DType::Int16 => {
+                type $T = i16;
+                $body
+            }
+            $crate::element::DType::UInt16 => {
+                type $T = u16;
+                $body
+            }
+            $crate::element::DType::UInt32 => {
+                type $T = u32;
+                $body
+            }
+            $crate::element::DType::UInt64 => {
+                type $T = u64;
+                $body
+            }
             $crate::element::DType::Bool => $on_bool,
         }
     };
@@ -102,6 +142,8 @@ pub(crate) use with_dtype;
 pub enum Wide {
     F(f64),
     I(i64),
+    /// Unsigned integers, so `u64` values above `i64::MAX` cast exactly.
+    U(u64),
     B(bool),
 }
 
@@ -191,31 +233,35 @@ pub trait Real: Number<Sum = Self, Real = Self> + num_traits::Float {
 }
 
 macro_rules! wide_int {
-    ($t:ty) => {
+    ($t:ty, $wide:ident, $w:ty) => {
         fn from_wide(w: Wide) -> Self {
             match w {
                 Wide::F(x) => x as $t,
                 Wide::I(i) => i as $t,
+                Wide::U(u) => u as $t,
                 Wide::B(b) => b as $t,
             }
         }
         fn to_wide(self) -> Wide {
-            Wide::I(self as i64)
+            Wide::$wide(self as $w)
         }
     };
 }
 
+/// Integer element types; `$sum` is what sums and products accumulate in
+/// (NumPy on a 64-bit platform: `int64` for signed, `uint64` for unsigned
+/// types), `$wide` how casts carry them.
 macro_rules! int_element {
-    ($($t:ty => $dt:ident),*) => {$(
+    ($sum:ty, $wide:ident; $($t:ty => $dt:ident),*) => {$(
         impl sealed::Sealed for $t {}
         impl Element for $t {
             const DTYPE: DType = DType::$dt;
             fn is_nan(self) -> bool { false }
             fn is_true(self) -> bool { self != 0 }
-            wide_int!($t);
+            wide_int!($t, $wide, $sum);
         }
         impl Number for $t {
-            type Sum = i64;
+            type Sum = $sum;
             type Real = f64;
             fn zero() -> Self { 0 }
             fn one() -> Self { 1 }
@@ -235,12 +281,13 @@ macro_rules! int_element {
             fn neg(self) -> Self { (0 as $t).wrapping_sub(self) }
             #[allow(unused_comparisons)]
             fn abs(self) -> Self { if self < 0 { self.neg() } else { self } }
-            fn to_sum(self) -> i64 { self as i64 }
+            fn to_sum(self) -> $sum { self as $sum }
             fn to_real(self) -> f64 { self as f64 }
         }
     )*};
 }
-int_element!(i64 => Int64, i32 => Int32, u8 => UInt8);
+int_element!(i64, I; i64 => Int64, i32 => Int32, i16 => Int16, i8 => Int8);
+int_element!(u64, U; u64 => UInt64, u32 => UInt32, u16 => UInt16, u8 => UInt8);
 
 macro_rules! float_element {
     ($($t:ty => $dt:ident),*) => {$(
@@ -253,6 +300,7 @@ macro_rules! float_element {
                 match w {
                     Wide::F(x) => x as $t,
                     Wide::I(i) => i as $t,
+                    Wide::U(u) => u as $t,
                     Wide::B(b) => b as u8 as $t,
                 }
             }
@@ -307,6 +355,7 @@ impl Element for bool {
         match w {
             Wide::F(x) => x != 0.0,
             Wide::I(i) => i != 0,
+            Wide::U(u) => u != 0,
             Wide::B(b) => b,
         }
     }
@@ -357,6 +406,11 @@ mod dtype_tests {
             DType::Int32,
             DType::UInt8,
             DType::Bool,
+            DType::Int8,
+            DType::Int16,
+            DType::UInt16,
+            DType::UInt32,
+            DType::UInt64,
         ] {
             assert_eq!(with_dtype!(d, T => name_of::<T>()), d);
         }

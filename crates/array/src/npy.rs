@@ -33,6 +33,11 @@ pub(crate) fn descr(d: DType) -> &'static str {
         DType::Int32 => "<i4",
         DType::UInt8 => "|u1",
         DType::Bool => "|b1",
+        DType::Int8 => "|i1",
+        DType::Int16 => "<i2",
+        DType::UInt16 => "<u2",
+        DType::UInt32 => "<u4",
+        DType::UInt64 => "<u8",
     }
 }
 

@@ -368,14 +368,21 @@ macro_rules! operator {
     };
 }
 
-operator!(Add, add, add, Number, Number::add, [f64, f32, i64, i32, u8]);
+operator!(
+    Add,
+    add,
+    add,
+    Number,
+    Number::add,
+    [f64, f32, i64, i32, i16, i8, u64, u32, u16, u8]
+);
 operator!(
     Sub,
     sub,
     subtract,
     Number,
     Number::sub,
-    [f64, f32, i64, i32, u8]
+    [f64, f32, i64, i32, i16, i8, u64, u32, u16, u8]
 );
 operator!(
     Mul,
@@ -383,7 +390,7 @@ operator!(
     multiply,
     Number,
     Number::mul,
-    [f64, f32, i64, i32, u8]
+    [f64, f32, i64, i32, i16, i8, u64, u32, u16, u8]
 );
 operator!(
     Div,
@@ -391,7 +398,7 @@ operator!(
     divide,
     Number,
     Number::div,
-    [f64, f32, i64, i32, u8]
+    [f64, f32, i64, i32, i16, i8, u64, u32, u16, u8]
 );
 operator!(
     Rem,
@@ -399,7 +406,7 @@ operator!(
     remainder,
     Number,
     Number::rem,
-    [f64, f32, i64, i32, u8]
+    [f64, f32, i64, i32, i16, i8, u64, u32, u16, u8]
 );
 
 /// Boolean operators on `Array<bool>`.

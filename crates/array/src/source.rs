@@ -205,7 +205,7 @@ macro_rules! formulas {
     };
 }
 
-formulas!(real: f64, f32; int: i64, i32, u8);
+formulas!(real: f64, f32; int: i64, i32, i16, i8, u64, u32, u16, u8);
 
 impl Formulas for bool {
     fn arange(_: bool, _: bool) -> Result<OpenFill<bool>, String> {

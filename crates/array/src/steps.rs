@@ -471,7 +471,7 @@ macro_rules! int_steps {
 }
 
 real_steps!(f64, f32);
-int_steps!(i64, i32, u8);
+int_steps!(i64, i32, i16, i8, u64, u32, u16, u8);
 
 fn bool_binary(op: &str) -> Option<fn(bool, bool) -> bool> {
     Some(match op {

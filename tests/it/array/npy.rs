@@ -194,9 +194,10 @@ fn numpy_written_files_of_every_dtype_read_back() {
         best as i64
     });
     let x = da::from_npy::<u8>(fixture("dtype/u1.npy"), 3).unwrap();
+    // NumPy sums uint8 in uint64.
     assert_eq!(
         x.sum().compute().unwrap(),
-        u1.iter().map(|&v| v as i64).sum::<i64>()
+        u1.iter().map(|&v| v as u64).sum::<u64>()
     );
     let x = da::from_npy::<f32>(fixture("dtype/f4.npy"), [2, 2, 2]).unwrap();
     let m = x

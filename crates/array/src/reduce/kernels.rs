@@ -91,6 +91,33 @@ impl<T: Number> Kernel<T> for ProdK {
     }
 }
 
+/// Sum or product accumulated in the element type itself (wrapping for
+/// integers): NumPy's `sum(dtype=…)`/`prod(dtype=…)` after the cast.
+pub(super) struct InTypeK {
+    pub(super) prod: bool,
+}
+
+impl<T: Number> Kernel<T> for InTypeK {
+    type Acc = T;
+    type Out = T;
+    fn spec(&self) -> KernelSpec {
+        KernelSpec::InType { prod: self.prod }
+    }
+    fn row(&self, row: ArrayView1<T>, _: &Loc) -> T {
+        if self.prod {
+            row.iter().fold(T::one(), |a, &x| a.mul(x))
+        } else {
+            row.iter().fold(T::zero(), |a, &x| a.add(x))
+        }
+    }
+    fn merge(&self, a: &mut T, b: T) {
+        *a = if self.prod { a.mul(b) } else { a.add(b) };
+    }
+    fn finish(&self, a: T) -> Result<T, OpError> {
+        Ok(a)
+    }
+}
+
 /// min (`MAX == false`) or max; NaN propagates unless `skipna`.
 pub(super) struct ExtremeK<const MAX: bool> {
     pub(super) skipna: bool,
@@ -505,6 +532,7 @@ fn number_kernel<T: Number, R>(spec: KernelSpec, f: impl KernelUser<T, R>) -> Re
     match spec {
         KernelSpec::Sum { skipna } => f.call(SumK { skipna }),
         KernelSpec::Prod { skipna } => f.call(ProdK { skipna }),
+        KernelSpec::InType { prod } => f.call(InTypeK { prod }),
         KernelSpec::Extreme { max: true, skipna } => f.call(ExtremeK::<true> { skipna }),
         KernelSpec::Extreme { max: false, skipna } => f.call(ExtremeK::<false> { skipna }),
         KernelSpec::Arg { max: true, skipna } => f.call(ArgK::<true> { skipna }),
@@ -524,7 +552,7 @@ macro_rules! number_kernels {
     )*};
 }
 
-number_kernels!(f64, f32, i64, i32, u8);
+number_kernels!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
 
 impl Kernels for bool {
     fn with_kernel<R>(spec: KernelSpec, f: impl KernelUser<bool, R>) -> Result<R, String> {

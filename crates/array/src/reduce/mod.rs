@@ -144,6 +144,7 @@ pub(crate) trait Kernel<T: Element>: Send + Sync + 'static {
 pub(crate) enum KernelSpec {
     Sum { skipna: bool },
     Prod { skipna: bool },
+    InType { prod: bool },
     Extreme { max: bool, skipna: bool },
     Arg { max: bool, skipna: bool },
     Logic { all: bool },
@@ -157,7 +158,7 @@ mod tree;
 
 pub(crate) use shared::share_scans;
 
-use kernels::{ArgK, ExtremeK, LogicK, ProdK, SumK};
+use kernels::{ArgK, ExtremeK, InTypeK, LogicK, ProdK, SumK};
 pub(crate) use kernels::{Stat, moments_k};
 
 // ------------------------------------------------------------- public API
@@ -180,7 +181,8 @@ macro_rules! reductions {
 }
 
 reductions! { Number;
-    /// Sum (integers accumulate in `i64`).
+    /// Sum; integers accumulate as NumPy's do on a 64-bit platform (signed
+    /// in `i64`, unsigned in `u64`); see `sum_as` for another dtype.
     sum, sum_with -> T::Sum = SumK { skipna: false };
     /// Sum, NaN counted as zero.
     nansum, nansum_with -> T::Sum = SumK { skipna: true };
@@ -239,6 +241,40 @@ arg_reductions! {
     nanargmin, nanargmin_with = ArgK::<false> { skipna: true };
     /// Index of the first maximum ignoring NaN (an error for all-NaN).
     nanargmax, nanargmax_with = ArgK::<true> { skipna: true };
+}
+
+impl<T: Element> Array<T> {
+    /// The sum in dtype `U`, as NumPy's `sum(dtype=U)`: the elements cast
+    /// to `U` (NumPy's `astype`) and added in `U`, wrapping on integer
+    /// overflow — `sum_as::<u8>` of `[250u8, 10]` is 4, where `sum` gives
+    /// 260 in `u64`.
+    ///
+    /// ```
+    /// use oxidask_array::{self as da, Reduce};
+    /// let x = da::from_array(da::ndarray::arr1(&[250u8, 10]).into_dyn(), 1)?;
+    /// assert_eq!(x.sum().compute()?, 260u64);
+    /// assert_eq!(x.sum_as::<u8>(&Reduce::all())?.compute()?[[]], 4);
+    /// assert_eq!(x.sum_as::<f32>(&Reduce::all())?.compute()?[[]], 260.0);
+    /// # Ok::<(), da::Error>(())
+    /// ```
+    pub fn sum_as<U: Number>(&self, opts: &Reduce) -> Result<Array<U>> {
+        self.astype::<U>()
+            .reduction("sum", &U::DTYPE.to_string(), InTypeK { prod: false }, opts)
+    }
+
+    /// The product in dtype `U`, as NumPy's `prod(dtype=U)`.
+    pub fn prod_as<U: Number>(&self, opts: &Reduce) -> Result<Array<U>> {
+        self.astype::<U>()
+            .reduction("prod", &U::DTYPE.to_string(), InTypeK { prod: true }, opts)
+    }
+
+    /// The mean as the floating-point dtype `U`, as NumPy's
+    /// `mean(dtype=U)`: the elements cast to `U`, then averaged (moments
+    /// accumulate in `f64` for every dtype, so an `f32` mean is the exact
+    /// mean of the `f32` values rounded once, where NumPy adds in `f32`).
+    pub fn mean_as<U: crate::element::Real>(&self, opts: &Reduce) -> Result<Array<U>> {
+        self.astype::<U>().mean_with(opts)
+    }
 }
 
 impl<T: Number> Array<T> {
