@@ -47,10 +47,17 @@ pub(crate) struct ScanHandle {
     /// A `MemberRef<T>` of the op's element type.
     pub member: Box<dyn Any + Send + Sync>,
     /// Builds the scan op of several such ops (monomorphized for `T`).
-    pub combine: fn(&Arc<str>, Vec<Arc<dyn Op>>) -> Result<Arc<dyn Op>, String>,
+    pub combine: Combine,
     /// For a scan op: the ops of its members, in order.
     pub members: Option<Vec<Arc<dyn Op>>>,
 }
+
+/// Builds the scan op of a token's member ops.
+pub(crate) type Combine = fn(&Arc<str>, Vec<Arc<dyn Op>>) -> Result<Arc<dyn Op>, String>;
+
+/// A reduction's tasks in a graph: their op and each task's key and
+/// full block index.
+type Tasks = (Arc<dyn Op>, Vec<(Key, Vec<u32>)>);
 
 /// A streamed partial op's scan and member, typed.
 pub(crate) struct MemberRef<T: Element> {
@@ -256,7 +263,7 @@ struct Found {
     /// The existing scan op, if an earlier collect made one.
     multi: Option<Arc<dyn Op>>,
     /// Unmerged reductions by layer name: their op and (key, full index)s.
-    members: BTreeMap<Arc<str>, (Arc<dyn Op>, Vec<(Key, Vec<u32>)>)>,
+    members: BTreeMap<Arc<str>, Tasks>,
 }
 
 /// Rewrites `graph` so reductions streaming the same scan share one task
