@@ -189,3 +189,18 @@ fn a_vanished_npy_file_is_an_error_naming_it() {
         .to_string();
     assert!(err.contains("gone.npy"), "{err}");
 }
+
+#[test]
+fn one_block_reductions_share_their_only_task() {
+    // One block: each reduction's streaming task is its output task; the
+    // outputs become picks of the one scan.
+    let x = da::random::uniform(-1.0, 3.0, &[20_000], 20_000, 9).unwrap();
+    let (seen, opts) = counted(SchedulerChoice::Sync);
+    let (mean, var, min) =
+        both_ways(|| compute_many(&(x.mean(), x.var(1.0), x.min()), &opts).unwrap());
+    assert_eq!(seen.shared.load(Ordering::SeqCst), 2);
+    let v = x.compute().unwrap();
+    assert_eq!(mean.to_bits(), x.mean().compute().unwrap().to_bits());
+    assert!(close(var, v.var(1.0)), "{var}");
+    assert_eq!(min, v.iter().cloned().fold(f64::MAX, f64::min));
+}
