@@ -4,6 +4,7 @@
 mod array;
 mod bag;
 mod bag_folds;
+mod bag_text;
 mod compute_many;
 mod dags;
 mod dashboard;

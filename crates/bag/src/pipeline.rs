@@ -22,7 +22,7 @@ use oxidask_graph::{Op, OpDecoder, OpError, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::create::range_feed;
-use crate::io::{BlockSpec, file_blocks, text_feed};
+use crate::io::{BlockSpec, LineMode, file_blocks, text_feed};
 use crate::records::{self, PartitionFn};
 
 /// Where a partition's records come from.
@@ -33,7 +33,10 @@ pub(crate) enum Source {
     /// `0..n` in `np` near-equal partitions.
     Range { n: u64, np: u64 },
     /// The lines of block `i`.
-    Text { blocks: Vec<BlockSpec>, lossy: bool },
+    Text {
+        blocks: Vec<BlockSpec>,
+        mode: LineMode,
+    },
     /// The records of the named type parsed from the JSON lines of block `i`.
     Json {
         record: String,
@@ -181,9 +184,7 @@ impl Pipeline {
         let mut feed = match &self.source {
             Source::Stored { record } => (records::lookup(record)?.stored)(),
             Source::Range { n, np } => ErasedFeed::new(range_feed(*n, *np)),
-            Source::Text { blocks, lossy } => {
-                ErasedFeed::new(text_feed(file_blocks(blocks), *lossy))
-            }
+            Source::Text { blocks, mode } => ErasedFeed::new(text_feed(file_blocks(blocks), *mode)),
             Source::Json {
                 record,
                 blocks,

@@ -49,6 +49,9 @@ pub struct RecordType {
     pub(crate) concat: ValuesFnPtr,
     /// Cuts a piece of a stored partition (`repartition` to more).
     pub(crate) slice: ValuesFnPtr,
+    /// The running value after an `accumulate` partition (see the
+    /// `accumulate` module).
+    pub(crate) carry: ValuesFnPtr,
     /// Extends a feed with `head(n)` (the first `n` records).
     pub(crate) head: fn(ErasedFeed, usize) -> Result<ErasedFeed, String>,
     /// Extends a feed with `remove(pred)`, for a registered `fn(&T) -> bool`.
@@ -90,6 +93,7 @@ impl RecordType {
             groupby: crate::groupby::rebuild::<T>,
             concat: crate::reshape::concat::<T>,
             slice: crate::reshape::slice::<T>,
+            carry: crate::accumulate::carry::<T>,
             head: head::<T>,
             remove: remove::<T>,
             foldby: None,

@@ -15,7 +15,7 @@ use crate::pipeline::{Step, remote_step};
 /// Runs a user function on record `j` of partition `i`; a panic becomes an
 /// error naming the record (its `file:line` when known), as a `try_map`
 /// error would, instead of an anonymous task panic.
-fn guarded<R>(
+pub(crate) fn guarded<R>(
     origin: Option<&Origin>,
     i: u32,
     j: usize,
