@@ -3,6 +3,7 @@
 
 mod array;
 mod bag;
+mod bag_accumulate;
 mod bag_folds;
 mod bag_text;
 mod compute_many;
