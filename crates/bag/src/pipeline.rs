@@ -62,6 +62,10 @@ pub(crate) enum Step {
     Partition(String),
     /// The first `n` records of each partition (`take`).
     Head(u64),
+    /// `pluck_many` of untyped JSON records.
+    PluckMany {
+        paths: Vec<Vec<crate::pluck::Step>>,
+    },
     /// `pluck` of untyped JSON records; the default as JSON text.
     Pluck {
         path: Vec<crate::pluck::Step>,
@@ -77,6 +81,7 @@ impl Step {
             Step::Pluck { path, default } => {
                 return crate::pluck::pluck_json_stage(feed, path, default.as_deref());
             }
+            Step::PluckMany { paths } => return crate::pluck::pluck_many_json_stage(feed, paths),
             Step::Remove(f) => return (records::lookup(feed.record())?.remove)(feed, f),
             Step::TryMap { f, output } => return try_map_stage(feed, f, output),
             Step::Head(n) => {
@@ -107,9 +112,11 @@ impl Step {
                 forms.and_then(|p| p.partition),
                 "fn(Vec<A>) -> Vec<B> (a partition map)",
             ),
-            Step::Pluck { .. } | Step::Head(_) | Step::Remove(_) | Step::TryMap { .. } => {
-                (None, "a step of no function")
-            }
+            Step::Pluck { .. }
+            | Step::PluckMany { .. }
+            | Step::Head(_)
+            | Step::Remove(_)
+            | Step::TryMap { .. } => (None, "a step of no function"),
         };
         form.ok_or_else(|| format!("{name} is not of the form {what}"))
     }

@@ -269,10 +269,13 @@ oxidask_graph::inventory::submit! { RecordType::hashed_pair::<String, i64>() }
 oxidask_graph::inventory::submit! { RecordType::hashed_pair::<String, u64>() }
 oxidask_graph::inventory::submit! { RecordType::hashed_pair::<String, usize>() }
 builtin!(of: serde_json::Value);
+// `pluck_many` of JSON records gives a `Vec` of values per record.
+oxidask_graph::inventory::submit! { RecordType::of::<Vec<serde_json::Value>>() }
 
 // Partition codecs of the built-in types the graph crate has none for
 // (`Vec<serde_json::Value>` is registered in `codec`; `Vec<String>`,
 // `Vec<u64>`, … have the graph crate's, which `part` then uses).
 oxidask_graph::register_value!(Vec<Vec<String>>, crate::codec::RecordsCodec);
+oxidask_graph::register_value!(Vec<Vec<serde_json::Value>>, crate::codec::RecordsCodec);
 oxidask_graph::register_value!(Vec<(String, i64)>, crate::codec::RecordsCodec);
 oxidask_graph::register_value!(Vec<(String, usize)>, crate::codec::RecordsCodec);
