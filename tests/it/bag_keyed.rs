@@ -207,7 +207,7 @@ proptest! {
             *n.entry(w).or_default() += 1;
         }
         let mut want: Vec<(String, usize)> = order.into_iter().map(|w| { let c = n[&w]; (w, c) }).collect();
-        want.sort_by(|a, b| b.1.cmp(&a.1));
+        want.sort_by_key(|w| std::cmp::Reverse(w.1));
         let got = both_ways(|| db::from_partitions(words.clone()).frequencies_sorted().compute().unwrap());
         prop_assert_eq!(got, want);
 

@@ -86,7 +86,7 @@ pub(crate) fn frequencies_parts<T: Record + Hash + Eq>(sort: bool) -> Planned<T,
         let mut v = m.into_iter().collect::<Vec<(T, usize)>>();
         if sort {
             // Stable: equal counts stay in order of first appearance.
-            v.sort_by(|a, b| b.1.cmp(&a.1));
+            v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
         }
         Ok(v)
     });

@@ -351,13 +351,15 @@ fn tokenize_path(t: &mut Tokenizer, path: &PluckPath) {
     }
 }
 
+/// What `pluck_many` makes of a record.
+type Plucked<T> = Vec<<T as Pluck>::Output>;
+
 /// The step of `pluck_many`: the values at `paths` of each record, else an
 /// error naming the first path it lacks and the record.
 fn pluck_many_step<T: Pluck>(
     paths: Vec<PluckPath>,
     origin: Option<Origin>,
-) -> impl Fn(u32, usize, T, Sink<'_, Vec<T::Output>>) -> Result<(), OpError> + Send + Sync + 'static
-{
+) -> impl Fn(u32, usize, T, Sink<'_, Plucked<T>>) -> Result<(), OpError> + Send + Sync + 'static {
     move |i, j, r, sink| {
         let mut out = Vec::with_capacity(paths.len());
         for path in &paths {
