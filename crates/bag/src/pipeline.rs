@@ -60,6 +60,16 @@ pub(crate) enum Step {
     },
     FlatMap(String),
     Partition(String),
+    /// `try_map_partitions` with a registered `fn(Vec<T>) -> Result<Vec<U>,
+    /// E>`, giving records of the named type `U`.
+    TryPartition {
+        f: String,
+        output: String,
+    },
+    /// `flatten` of `Vec<U>` records into records of the named type `U`.
+    Flatten {
+        output: String,
+    },
     /// The first `n` records of each partition (`take`).
     Head(u64),
     /// `pluck_many` of untyped JSON records.
@@ -84,6 +94,8 @@ impl Step {
             Step::PluckMany { paths } => return crate::pluck::pluck_many_json_stage(feed, paths),
             Step::Remove(f) => return (records::lookup(feed.record())?.remove)(feed, f),
             Step::TryMap { f, output } => return try_map_stage(feed, f, output),
+            Step::TryPartition { f, output } => return try_partition_stage(feed, f, output),
+            Step::Flatten { output } => return (records::lookup(output)?.flatten)(feed),
             Step::Head(n) => {
                 let n = usize::try_from(*n).map_err(|e| e.to_string())?;
                 return (records::lookup(feed.record())?.head)(feed, n);
@@ -116,7 +128,9 @@ impl Step {
             | Step::PluckMany { .. }
             | Step::Head(_)
             | Step::Remove(_)
-            | Step::TryMap { .. } => (None, "a step of no function"),
+            | Step::TryMap { .. }
+            | Step::TryPartition { .. }
+            | Step::Flatten { .. } => (None, "a step of no function"),
         };
         form.ok_or_else(|| format!("{name} is not of the form {what}"))
     }
@@ -148,6 +162,34 @@ fn try_map_stage(feed: ErasedFeed, f: &str, output: &str) -> Result<ErasedFeed, 
             j += 1;
             sink(y)
         })
+    });
+    Ok((out.from_values)(called))
+}
+
+/// `try_map_partitions` rebuilt: the partition is collected into a stored
+/// `Vec`, the registered function called through its entry (which turns
+/// its `Err` into an error, named here by the partition, as locally), and
+/// the returned `Vec` fed on as records of the named output type.
+fn try_partition_stage(feed: ErasedFeed, f: &str, output: &str) -> Result<ErasedFeed, String> {
+    let func = remote::lookup(f).ok_or_else(|| {
+        format!(
+            "no function {f} is registered in this program (mark it \
+             #[oxidask::remote]; a worker must run the same binary as the client)"
+        )
+    })?;
+    let collect = (records::lookup(feed.record())?.collect)(feed)?;
+    let out = records::lookup(output)?;
+    let stored_out = (out.values)((out.stored)())?;
+    let called: Arc<oxidask_graph::push::PushFeed<Value>> = Arc::new(move |i, base, sink| {
+        let records = collect(i, base)?;
+        let result = (func.call)(vec![records]).map_err(|e| -> OpError {
+            crate::error::Error::Record {
+                record: format!("partition {i}"),
+                message: e.to_string(),
+            }
+            .into()
+        })?;
+        stored_out(i, result, sink)
     });
     Ok((out.from_values)(called))
 }

@@ -52,6 +52,8 @@ pub struct RecordType {
     /// The running value after an `accumulate` partition (see the
     /// `accumulate` module).
     pub(crate) carry: ValuesFnPtr,
+    /// Extends a feed of `Vec`s of this type with `flatten`.
+    pub(crate) flatten: fn(ErasedFeed) -> Result<ErasedFeed, String>,
     /// Extends a feed with `head(n)` (the first `n` records).
     pub(crate) head: fn(ErasedFeed, usize) -> Result<ErasedFeed, String>,
     /// Extends a feed with `remove(pred)`, for a registered `fn(&T) -> bool`.
@@ -94,6 +96,7 @@ impl RecordType {
             concat: crate::reshape::concat::<T>,
             slice: crate::reshape::slice::<T>,
             carry: crate::accumulate::carry::<T>,
+            flatten: flatten::<T>,
             head: head::<T>,
             remove: remove::<T>,
             foldby: None,
@@ -159,6 +162,14 @@ fn stored<T: Record>() -> ErasedFeed {
     let feed: Arc<PushFeed<T>> =
         Arc::new(|_, base, sink| arg::<Vec<T>>(base)?.into_iter().try_for_each(sink));
     ErasedFeed::new(feed)
+}
+
+fn flatten<T: Record>(feed: ErasedFeed) -> Result<ErasedFeed, String> {
+    let prev = feed.typed::<Vec<T>>()?;
+    let feed: Arc<PushFeed<T>> = Arc::new(move |i, base, sink| {
+        prev(i, base, &mut |xs| xs.into_iter().try_for_each(&mut *sink))
+    });
+    Ok(ErasedFeed::new(feed))
 }
 
 fn head<T: Record>(feed: ErasedFeed, n: usize) -> Result<ErasedFeed, String> {
