@@ -918,7 +918,7 @@ mod groupby {
         std::fs::write(&file, "1\n2\nthree\n4\n").unwrap();
         let g = db::read_text(&file)
             .unwrap()
-            .try_map(|s| s.parse::<u32>())
+            .try_map(|s| s.trim_end().parse::<u32>())
             .groupby_with(|x| x % 2, &gopts)
             .unwrap();
         let err = g.compute().unwrap_err().to_string();
@@ -1166,7 +1166,8 @@ mod as_data {
                     .compute()
                     .unwrap()
             });
-            let lines: Vec<String> = ps.iter().map(|p| serde_json::to_string(p).unwrap().to_uppercase()).collect();
+            // Lines keep their `\n`, as in Dask.
+            let lines: Vec<String> = ps.iter().map(|p| serde_json::to_string(p).unwrap().to_uppercase() + "\n").collect();
             prop_assert_eq!(got, lines);
             let _ = std::fs::remove_dir_all(&d);
         }

@@ -1,4 +1,5 @@
-//! `fold`, `foldby`, `reduction`, `any`/`all`, `remove` and `to_textfiles` of bags with
+//! `fold`, `foldby`, `reduction`, `any`/`all`, `remove`, `try_map_partitions`,
+//! `flatten` and `to_textfiles` of bags with
 //! `#[oxidask::remote]` functions: data, the same plain and after a round
 //! trip through bytes, against plain loops; closures keep running locally.
 
@@ -254,5 +255,64 @@ proptest! {
         let odd = db::from_partitions(with_odd).try_map(checked_half);
         let e = both_ways(|| odd.compute().unwrap_err().to_string());
         prop_assert!(e.contains(&format!("record {j} of partition {last}")) && e.contains("7 is odd"), "{}", e);
+    }
+}
+
+#[oxidask::remote]
+fn sum_unless_13(xs: Vec<i64>) -> Result<Vec<i64>, String> {
+    if xs.contains(&13) {
+        Err(format!("13 among {} records", xs.len()))
+    } else {
+        Ok(vec![xs.iter().sum()])
+    }
+}
+
+#[test]
+fn try_map_partitions_and_flatten_are_data() {
+    let parts = vec![vec![1i64, 2], vec![], vec![3, 4, 5]];
+    let got = both_ways(|| {
+        db::from_partitions(parts.clone())
+            .try_map_partitions(sum_unless_13)
+            .compute()
+            .unwrap()
+    });
+    assert_eq!(got, vec![3, 0, 12]);
+    let bad = db::from_partitions(vec![vec![1i64], vec![13, 2]]).try_map_partitions(sum_unless_13);
+    for err in [
+        bad.compute().unwrap_err().to_string(),
+        round_trip(|| bad.compute()).unwrap_err().to_string(),
+    ] {
+        assert!(
+            err.contains("partition 1") && err.contains("13 among 2 records"),
+            "{err}"
+        );
+    }
+    let words = vec![vec!["a".to_string(), "b".into()], vec![], vec!["c".into()]];
+    let got = both_ways(|| {
+        db::from_sequence(words.clone(), 2)
+            .unwrap()
+            .flatten()
+            .compute()
+            .unwrap()
+    });
+    assert_eq!(got, vec!["a", "b", "c"]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Random partitionings: flatten is concatenation, and
+    /// try_map_partitions runs once per partition, in order.
+    #[test]
+    fn flatten_and_try_map_partitions_match_loops(
+        parts in prop::collection::vec(prop::collection::vec(prop::collection::vec("[a-c]{0,2}", 0..4), 0..5), 1..6),
+        numbers in prop::collection::vec(prop::collection::vec(0i64..12, 0..6), 1..7),
+    ) {
+        let want: Vec<String> = parts.iter().flatten().flatten().cloned().collect();
+        let got = both_ways(|| db::from_partitions(parts.clone()).flatten().compute().unwrap());
+        prop_assert_eq!(got, want);
+        let want: Vec<i64> = numbers.iter().map(|p| p.iter().sum()).collect();
+        let got = both_ways(|| db::from_partitions(numbers.clone()).try_map_partitions(sum_unless_13).compute().unwrap());
+        prop_assert_eq!(got, want);
     }
 }

@@ -3,7 +3,10 @@
 
 mod array;
 mod bag;
+mod bag_accumulate;
 mod bag_folds;
+mod bag_keyed;
+mod bag_text;
 mod compute_many;
 mod dags;
 mod dashboard;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bag::{Feed, Record};
 use crate::fold::{FoldBySpec, FoldSpec, ReductionSpec, fold_run, reduction_run};
-use crate::keyed::{distinct_parts, frequencies_parts, topk_parts};
+use crate::keyed::{distinct_by_parts, distinct_parts, frequencies_parts, topk_parts};
 use crate::pipeline::Pipeline;
 use crate::records::{self, PartitionFn};
 use crate::reduce::{
@@ -35,6 +35,10 @@ pub(crate) enum Agg {
     Count,
     /// `frequencies` (records that hash).
     Frequencies,
+    /// `frequencies_sorted` (records that hash).
+    FrequenciesSorted,
+    /// `distinct_by(key)` with `key` a registered `fn(&T) -> K`.
+    DistinctBy { key: String },
     /// `distinct` (records that hash).
     Distinct,
     /// `topk(k, key)` with `key` a registered `fn(&T) -> K`.
@@ -203,7 +207,8 @@ pub(crate) fn any<T: Record>(agg: &Agg, feed: ErasedFeed) -> Result<AggRun, Stri
             Err(format!("{agg:?} was not rebuilt for {}", type_name::<T>()))
         }
         Agg::Topk { k, key } => topk_run::<T>(*k as usize, key, feed),
-        Agg::Frequencies | Agg::Distinct => {
+        Agg::DistinctBy { key } => distinct_by_run::<T>(key, feed),
+        Agg::Frequencies | Agg::FrequenciesSorted | Agg::Distinct => {
             let name = type_name::<T>();
             Err(format!(
                 "{agg:?} needs records that hash, and {name} is registered without: \
@@ -271,8 +276,9 @@ pub(crate) fn hashed<T: Record + Hash + Eq>(
     erased: ErasedFeed,
 ) -> Result<AggRun, String> {
     match agg {
-        Agg::Frequencies => {
-            let (r, finish) = frequencies_parts::<T>();
+        Agg::Frequencies | Agg::FrequenciesSorted => {
+            let sort = matches!(agg, Agg::FrequenciesSorted);
+            let (r, finish) = frequencies_parts::<T>(sort);
             Ok(r.run(Feed::Chain(erased.typed::<T>()?), finish))
         }
         Agg::Distinct => {
@@ -352,6 +358,53 @@ fn topk_run<T: Record>(k: usize, key: &str, feed: Feed<T>) -> Result<AggRun, Str
          i32, String, bool, or a pair of usize or u64 with String or Reverse<String>",
         type_name::<T>()
     ))
+}
+
+/// `distinct_by` with the registered key function `key`, looked up as
+/// `fn(&T) -> K` for the common key types.
+fn distinct_by_run<T: Record>(key: &str, feed: Feed<T>) -> Result<AggRun, String> {
+    let f = remote::lookup(key)
+        .ok_or_else(|| format!("no function {key} is registered in this program"))?;
+    let pointer: Box<dyn Any + Send + Sync> = f
+        .per_record
+        .as_ref()
+        .map(|p| (p.pointer)())
+        .ok_or_else(|| format!("{key} is not a function of one argument"))?;
+    let token = || {
+        let mut t = oxidask_graph::Tokenizer::new();
+        t.add(&format!(
+            "{:?}",
+            Agg::DistinctBy {
+                key: key.to_string()
+            }
+        ));
+        t
+    };
+    macro_rules! keys {
+        ($($k:ty),*) => {$(
+            if let Some(f) = pointer.downcast_ref::<fn(&T) -> $k>() {
+                let f = *f;
+                let (r, finish) = distinct_by_parts::<T, $k>(token(), move |x| f(x));
+                return Ok(r.run(feed, finish));
+            }
+        )*};
+    }
+    keys!(String, i64, u64, usize, u32, i32, bool);
+    Err(format!(
+        "the key of distinct_by, {key}, must be a fn(&{}) -> K with K one of String, i64, \
+         u64, usize, u32, i32, bool",
+        type_name::<T>()
+    ))
+}
+
+/// The `distinct_by` description for a key function of type `F`, when
+/// registered.
+pub(crate) fn distinct_by_agg<F: 'static>() -> Option<Agg> {
+    let f = remote::lookup_by_type::<F>()?;
+    f.per_record.as_ref()?;
+    Some(Agg::DistinctBy {
+        key: f.name.to_string(),
+    })
 }
 
 /// The topk description for a key function of type `F`, when registered.

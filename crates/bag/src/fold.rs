@@ -48,6 +48,11 @@ impl Encoded {
         })
     }
 
+    /// The value back, by its codec.
+    pub(crate) fn decode_value(&self) -> Result<Value, String> {
+        self.decode()
+    }
+
     fn decode(&self) -> Result<Value, String> {
         Value::decode(&self.codec, &self.bytes).map_err(|e| e.to_string())
     }

@@ -42,7 +42,16 @@ impl<T: Record + Hash + Eq> Bag<T> {
     /// a one-partition bag of `(record, count)` in order of first
     /// appearance. Sort it with [`topk`](Bag::topk).
     pub fn frequencies(&self) -> Bag<(T, usize)> {
-        let (r, finish) = frequencies_parts::<T>();
+        let (r, finish) = frequencies_parts::<T>(false);
+        r.into_bag_with(self, finish)
+    }
+
+    /// [`frequencies`](Bag::frequencies) sorted by count, largest first, as
+    /// Dask's `frequencies(sort=True)`: equal counts keep their order of
+    /// first appearance (Dask sorts its dict by count with a stable
+    /// `sorted(..., reverse=True)`).
+    pub fn frequencies_sorted(&self) -> Bag<(T, usize)> {
+        let (r, finish) = frequencies_parts::<T>(true);
         r.into_bag_with(self, finish)
     }
 
@@ -54,9 +63,10 @@ impl<T: Record + Hash + Eq> Bag<T> {
     }
 }
 
-/// `frequencies` as a reduction and its finish (the local bag and a graph
-/// decoded from bytes build it here alike).
-pub(crate) fn frequencies_parts<T: Record + Hash + Eq>() -> Planned<T, Map<T, usize>> {
+/// `frequencies` (by count, largest first, when `sort`) as a reduction and
+/// its finish (the local bag and a graph decoded from bytes build it here
+/// alike).
+pub(crate) fn frequencies_parts<T: Record + Hash + Eq>(sort: bool) -> Planned<T, Map<T, usize>> {
     let mut t = Tokenizer::new();
     t.add("frequencies");
     let r = Reduction::new(
@@ -72,8 +82,22 @@ pub(crate) fn frequencies_parts<T: Record + Hash + Eq>() -> Planned<T, Map<T, us
         },
         |parts: Vec<Map<T, usize>>| Ok(merge_maps(parts, |a, b| *a += b)),
     );
-    let finish = bag_finish(|m: Map<T, usize>| Ok(m.into_iter().collect::<Vec<(T, usize)>>()));
-    (r.described(Some(Agg::Frequencies)), finish)
+    let finish = bag_finish(move |m: Map<T, usize>| {
+        let mut v = m.into_iter().collect::<Vec<(T, usize)>>();
+        if sort {
+            // Stable: equal counts stay in order of first appearance.
+            v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        }
+        Ok(v)
+    });
+    let (r, agg) = if sort {
+        let mut r = r;
+        r.token.add("sorted");
+        (r, Agg::FrequenciesSorted)
+    } else {
+        (r, Agg::Frequencies)
+    };
+    (r.described(Some(agg)), finish)
 }
 
 /// `distinct` as a reduction and its finish.
@@ -102,6 +126,30 @@ pub(crate) fn distinct_parts<T: Record + Hash + Eq>() -> Planned<T, Set<T>> {
     );
     let finish = bag_finish(|s: Set<T>| Ok(s.into_iter().collect::<Vec<T>>()));
     (r.described(Some(Agg::Distinct)), finish)
+}
+
+/// `distinct_by(key)`: the first record of each key, in order of first
+/// appearance, as a reduction (named by `token`) and its finish.
+pub(crate) fn distinct_by_parts<T: Record, K: Record + Hash + Eq>(
+    token: Tokenizer,
+    key: impl Fn(&T) -> K + Send + Sync + 'static,
+) -> Planned<T, Map<K, T>> {
+    let r = Reduction::new(
+        "distinct",
+        token,
+        move |r: Records<T>| {
+            let mut m: Map<K, T> = Map::default();
+            r.for_each(|x| {
+                m.entry(key(&x)).or_insert(x);
+                Ok(())
+            })?;
+            Ok(m)
+        },
+        // The first partial holding a key holds its first record.
+        |parts: Vec<Map<K, T>>| Ok(merge_maps(parts, |_, _| {})),
+    );
+    let finish = bag_finish(|m: Map<K, T>| Ok(m.into_values().collect::<Vec<T>>()));
+    (r, finish)
 }
 
 /// Tree-reduction pieces of `topk(k, key)`: the reduction (named uniquely:
@@ -140,6 +188,28 @@ pub(crate) fn topk_parts<T: Record, K: Ord>(
 }
 
 impl<T: Record> Bag<T> {
+    /// The first record of each distinct `key(&record)`, in order of first
+    /// appearance, as a one-partition bag: Dask's `distinct(key=key)`.
+    /// Records need not hash, only their keys.
+    ///
+    /// With `key` a `#[oxidask::remote] fn(&T) -> K` (K one of `String`,
+    /// `i64`, `u64`, `usize`, `u32`, `i32`, `bool`) the aggregation is data.
+    pub fn distinct_by<K, F>(&self, key: F) -> Bag<T>
+    where
+        K: Record + Hash + Eq,
+        F: Fn(&T) -> K + Send + Sync + 'static,
+    {
+        let agg = crate::agg::distinct_by_agg::<F>();
+        let mut t = Tokenizer::new();
+        match &agg {
+            // A registered key names the computation.
+            Some(a) => t.add(&format!("{a:?}")),
+            None => t.add(&oxidask_graph::unique_token()),
+        };
+        let (r, finish) = distinct_by_parts::<T, K>(t, key);
+        r.described(agg).into_bag_with(self, finish)
+    }
+
     /// Folds the records of each key, like `dask.bag.foldby`: within a
     /// partition, the records with key `key(&x)` are folded with `binop`
     /// from a clone of `initial`; across partitions, the partial results of

@@ -31,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+mod accumulate;
 mod agg;
 mod bag;
 mod codec;

@@ -22,7 +22,7 @@ use oxidask_graph::{Op, OpDecoder, OpError, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::create::range_feed;
-use crate::io::{BlockSpec, file_blocks, text_feed};
+use crate::io::{BlockSpec, LineMode, file_blocks, text_feed};
 use crate::records::{self, PartitionFn};
 
 /// Where a partition's records come from.
@@ -33,7 +33,10 @@ pub(crate) enum Source {
     /// `0..n` in `np` near-equal partitions.
     Range { n: u64, np: u64 },
     /// The lines of block `i`.
-    Text { blocks: Vec<BlockSpec>, lossy: bool },
+    Text {
+        blocks: Vec<BlockSpec>,
+        mode: LineMode,
+    },
     /// The records of the named type parsed from the JSON lines of block `i`.
     Json {
         record: String,
@@ -57,8 +60,22 @@ pub(crate) enum Step {
     },
     FlatMap(String),
     Partition(String),
+    /// `try_map_partitions` with a registered `fn(Vec<T>) -> Result<Vec<U>,
+    /// E>`, giving records of the named type `U`.
+    TryPartition {
+        f: String,
+        output: String,
+    },
+    /// `flatten` of `Vec<U>` records into records of the named type `U`.
+    Flatten {
+        output: String,
+    },
     /// The first `n` records of each partition (`take`).
     Head(u64),
+    /// `pluck_many` of untyped JSON records.
+    PluckMany {
+        paths: Vec<Vec<crate::pluck::Step>>,
+    },
     /// `pluck` of untyped JSON records; the default as JSON text.
     Pluck {
         path: Vec<crate::pluck::Step>,
@@ -74,8 +91,11 @@ impl Step {
             Step::Pluck { path, default } => {
                 return crate::pluck::pluck_json_stage(feed, path, default.as_deref());
             }
+            Step::PluckMany { paths } => return crate::pluck::pluck_many_json_stage(feed, paths),
             Step::Remove(f) => return (records::lookup(feed.record())?.remove)(feed, f),
             Step::TryMap { f, output } => return try_map_stage(feed, f, output),
+            Step::TryPartition { f, output } => return try_partition_stage(feed, f, output),
+            Step::Flatten { output } => return (records::lookup(output)?.flatten)(feed),
             Step::Head(n) => {
                 let n = usize::try_from(*n).map_err(|e| e.to_string())?;
                 return (records::lookup(feed.record())?.head)(feed, n);
@@ -104,9 +124,13 @@ impl Step {
                 forms.and_then(|p| p.partition),
                 "fn(Vec<A>) -> Vec<B> (a partition map)",
             ),
-            Step::Pluck { .. } | Step::Head(_) | Step::Remove(_) | Step::TryMap { .. } => {
-                (None, "a step of no function")
-            }
+            Step::Pluck { .. }
+            | Step::PluckMany { .. }
+            | Step::Head(_)
+            | Step::Remove(_)
+            | Step::TryMap { .. }
+            | Step::TryPartition { .. }
+            | Step::Flatten { .. } => (None, "a step of no function"),
         };
         form.ok_or_else(|| format!("{name} is not of the form {what}"))
     }
@@ -138,6 +162,34 @@ fn try_map_stage(feed: ErasedFeed, f: &str, output: &str) -> Result<ErasedFeed, 
             j += 1;
             sink(y)
         })
+    });
+    Ok((out.from_values)(called))
+}
+
+/// `try_map_partitions` rebuilt: the partition is collected into a stored
+/// `Vec`, the registered function called through its entry (which turns
+/// its `Err` into an error, named here by the partition, as locally), and
+/// the returned `Vec` fed on as records of the named output type.
+fn try_partition_stage(feed: ErasedFeed, f: &str, output: &str) -> Result<ErasedFeed, String> {
+    let func = remote::lookup(f).ok_or_else(|| {
+        format!(
+            "no function {f} is registered in this program (mark it \
+             #[oxidask::remote]; a worker must run the same binary as the client)"
+        )
+    })?;
+    let collect = (records::lookup(feed.record())?.collect)(feed)?;
+    let out = records::lookup(output)?;
+    let stored_out = (out.values)((out.stored)())?;
+    let called: Arc<oxidask_graph::push::PushFeed<Value>> = Arc::new(move |i, base, sink| {
+        let records = collect(i, base)?;
+        let result = (func.call)(vec![records]).map_err(|e| -> OpError {
+            crate::error::Error::Record {
+                record: format!("partition {i}"),
+                message: e.to_string(),
+            }
+            .into()
+        })?;
+        stored_out(i, result, sink)
     });
     Ok((out.from_values)(called))
 }
@@ -181,9 +233,7 @@ impl Pipeline {
         let mut feed = match &self.source {
             Source::Stored { record } => (records::lookup(record)?.stored)(),
             Source::Range { n, np } => ErasedFeed::new(range_feed(*n, *np)),
-            Source::Text { blocks, lossy } => {
-                ErasedFeed::new(text_feed(file_blocks(blocks), *lossy))
-            }
+            Source::Text { blocks, mode } => ErasedFeed::new(text_feed(file_blocks(blocks), *mode)),
             Source::Json {
                 record,
                 blocks,

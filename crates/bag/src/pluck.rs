@@ -105,6 +105,13 @@ pub trait Pluck: Record {
     /// Moves the value at `path` out of the record, or says which step
     /// failed and why.
     fn pluck(self, path: &PluckPath) -> Result<Self::Output, String>;
+
+    /// A copy of the value at `path`, the record left whole (for plucking
+    /// several paths of one record). By default the record is cloned and
+    /// plucked; types that can look without cloning the rest override it.
+    fn pluck_ref(&self, path: &PluckPath) -> Result<Self::Output, String> {
+        self.clone().pluck(path)
+    }
 }
 
 impl Pluck for Json {
@@ -141,6 +148,28 @@ impl Pluck for Json {
         }
         Ok(v)
     }
+
+    fn pluck_ref(&self, path: &PluckPath) -> Result<Json, String> {
+        pluck_json_ref(self, path)
+    }
+}
+
+/// The value at `path` of a borrowed JSON record: only it is cloned.
+fn pluck_json_ref(record: &Json, path: &PluckPath) -> Result<Json, String> {
+    let mut v = record;
+    for (n, step) in path.0.iter().enumerate() {
+        v = match (step, v) {
+            (Step::Key(k), Json::Object(m)) => m
+                .get(k.as_str())
+                .ok_or_else(|| format!("key {k:?} not found"))?,
+            (Step::Index(i), Json::Array(a)) => a
+                .get(*i)
+                .ok_or_else(|| format!("index {i} out of range (length {})", a.len()))?,
+            // A string's character, or the error: the owned pluck of the rest.
+            (_, other) => return other.clone().pluck(&PluckPath(path.0[n..].to_vec())),
+        };
+    }
+    Ok(v.clone())
 }
 
 fn kind(v: &Json) -> &'static str {
@@ -243,14 +272,43 @@ impl<T: Pluck> Bag<T> {
         self.pluck_impl(path.into(), Some(default))
     }
 
+    /// The values at several keys (or indices, or paths) of every record,
+    /// as Dask's `pluck([k1, k2])` gives tuples: `pluck_many(["name",
+    /// "age"])` turns `{"name": "Ann", "age": 3}` into `["Ann", 3]`. (A
+    /// Rust array of keys is one nested path for [`pluck`](Bag::pluck), so
+    /// the list form has its own name.) A record missing one of them fails
+    /// the computation naming that key and the record.
+    pub fn pluck_many<P: Into<PluckPath>>(
+        &self,
+        paths: impl IntoIterator<Item = P>,
+    ) -> Bag<Vec<T::Output>> {
+        let paths: Vec<PluckPath> = paths.into_iter().map(Into::into).collect();
+        let mut t = Tokenizer::new();
+        t.add(&(paths.len() as u64));
+        for p in &paths {
+            tokenize_path(&mut t, p);
+        }
+        let name = layer_name("pluck-many", &self.chain, t);
+        // Untyped JSON records pluck as data.
+        let described =
+            (std::any::TypeId::of::<T>() == std::any::TypeId::of::<Json>()).then(|| {
+                pipeline::Step::PluckMany {
+                    paths: paths.iter().map(|p| p.0.clone()).collect(),
+                }
+            });
+        let origin = self.origin.clone();
+        self.then(
+            name,
+            "pluck-many",
+            self.origin.clone(),
+            pluck_many_step::<T>(paths, origin),
+        )
+        .described(self, described)
+    }
+
     fn pluck_impl(&self, path: PluckPath, default: Option<T::Output>) -> Bag<T::Output> {
         let mut t = Tokenizer::new();
-        for s in &path.0 {
-            match s {
-                Step::Key(k) => t.add(&0u8).add(k),
-                Step::Index(i) => t.add(&1u8).add(i),
-            };
-        }
+        tokenize_path(&mut t, &path);
         // The default is part of the computation: name it by its encoding.
         if let Some(d) = &default {
             let mut bytes = Vec::new();
@@ -281,6 +339,55 @@ impl<T: Pluck> Bag<T> {
         )
         .described(self, described)
     }
+}
+
+/// Writes a path's steps into a token.
+fn tokenize_path(t: &mut Tokenizer, path: &PluckPath) {
+    for s in &path.0 {
+        match s {
+            Step::Key(k) => t.add(&0u8).add(k),
+            Step::Index(i) => t.add(&1u8).add(i),
+        };
+    }
+}
+
+/// What `pluck_many` makes of a record.
+type Plucked<T> = Vec<<T as Pluck>::Output>;
+
+/// The step of `pluck_many`: the values at `paths` of each record, else an
+/// error naming the first path it lacks and the record.
+fn pluck_many_step<T: Pluck>(
+    paths: Vec<PluckPath>,
+    origin: Option<Origin>,
+) -> impl Fn(u32, usize, T, Sink<'_, Plucked<T>>) -> Result<(), OpError> + Send + Sync + 'static {
+    move |i, j, r, sink| {
+        let mut out = Vec::with_capacity(paths.len());
+        for path in &paths {
+            match r.pluck_ref(path) {
+                Ok(x) => out.push(x),
+                Err(reason) => {
+                    return Err(Error::Pluck {
+                        path: path.to_string(),
+                        reason,
+                        record: describe(origin.as_ref(), i, j),
+                    }
+                    .into());
+                }
+            }
+        }
+        sink(out)
+    }
+}
+
+/// Extends a decoded pipeline of JSON records with a `pluck_many`.
+pub(crate) fn pluck_many_json_stage(
+    prev: ErasedFeed,
+    paths: &[Vec<Step>],
+) -> Result<ErasedFeed, String> {
+    let prev = prev.typed::<Json>()?;
+    let paths = paths.iter().map(|p| PluckPath(p.clone())).collect();
+    let step = pluck_many_step::<Json>(paths, None);
+    Ok(ErasedFeed::new(chain(Feed::Chain(prev), step)))
 }
 
 /// The pluck step: the value at `path` of each record, `default` when it

@@ -49,6 +49,11 @@ pub struct RecordType {
     pub(crate) concat: ValuesFnPtr,
     /// Cuts a piece of a stored partition (`repartition` to more).
     pub(crate) slice: ValuesFnPtr,
+    /// The running value after an `accumulate` partition (see the
+    /// `accumulate` module).
+    pub(crate) carry: ValuesFnPtr,
+    /// Extends a feed of `Vec`s of this type with `flatten`.
+    pub(crate) flatten: fn(ErasedFeed) -> Result<ErasedFeed, String>,
     /// Extends a feed with `head(n)` (the first `n` records).
     pub(crate) head: fn(ErasedFeed, usize) -> Result<ErasedFeed, String>,
     /// Extends a feed with `remove(pred)`, for a registered `fn(&T) -> bool`.
@@ -90,6 +95,8 @@ impl RecordType {
             groupby: crate::groupby::rebuild::<T>,
             concat: crate::reshape::concat::<T>,
             slice: crate::reshape::slice::<T>,
+            carry: crate::accumulate::carry::<T>,
+            flatten: flatten::<T>,
             head: head::<T>,
             remove: remove::<T>,
             foldby: None,
@@ -155,6 +162,14 @@ fn stored<T: Record>() -> ErasedFeed {
     let feed: Arc<PushFeed<T>> =
         Arc::new(|_, base, sink| arg::<Vec<T>>(base)?.into_iter().try_for_each(sink));
     ErasedFeed::new(feed)
+}
+
+fn flatten<T: Record>(feed: ErasedFeed) -> Result<ErasedFeed, String> {
+    let prev = feed.typed::<Vec<T>>()?;
+    let feed: Arc<PushFeed<T>> = Arc::new(move |i, base, sink| {
+        prev(i, base, &mut |xs| xs.into_iter().try_for_each(&mut *sink))
+    });
+    Ok(ErasedFeed::new(feed))
 }
 
 fn head<T: Record>(feed: ErasedFeed, n: usize) -> Result<ErasedFeed, String> {
@@ -265,10 +280,13 @@ oxidask_graph::inventory::submit! { RecordType::hashed_pair::<String, i64>() }
 oxidask_graph::inventory::submit! { RecordType::hashed_pair::<String, u64>() }
 oxidask_graph::inventory::submit! { RecordType::hashed_pair::<String, usize>() }
 builtin!(of: serde_json::Value);
+// `pluck_many` of JSON records gives a `Vec` of values per record.
+oxidask_graph::inventory::submit! { RecordType::of::<Vec<serde_json::Value>>() }
 
 // Partition codecs of the built-in types the graph crate has none for
 // (`Vec<serde_json::Value>` is registered in `codec`; `Vec<String>`,
 // `Vec<u64>`, … have the graph crate's, which `part` then uses).
 oxidask_graph::register_value!(Vec<Vec<String>>, crate::codec::RecordsCodec);
+oxidask_graph::register_value!(Vec<Vec<serde_json::Value>>, crate::codec::RecordsCodec);
 oxidask_graph::register_value!(Vec<(String, i64)>, crate::codec::RecordsCodec);
 oxidask_graph::register_value!(Vec<(String, usize)>, crate::codec::RecordsCodec);

@@ -15,7 +15,7 @@ use crate::pipeline::{Step, remote_step};
 /// Runs a user function on record `j` of partition `i`; a panic becomes an
 /// error naming the record (its `file:line` when known), as a `try_map`
 /// error would, instead of an anonymous task panic.
-fn guarded<R>(
+pub(crate) fn guarded<R>(
     origin: Option<&Origin>,
     i: u32,
     j: usize,
@@ -169,12 +169,20 @@ impl<T: Record> Bag<T> {
     }
 
     /// [`map_partitions`](Bag::map_partitions) with a fallible `f`; an error
-    /// fails the computation naming the partition.
-    pub fn try_map_partitions<U: Record, E: Display>(
-        &self,
-        f: impl Fn(Vec<T>) -> Result<Vec<U>, E> + Send + Sync + 'static,
-    ) -> Bag<U> {
-        let name = layer_name("map-partitions", &self.chain, closure_token());
+    /// fails the computation naming the partition. Data when `f` is a
+    /// `#[oxidask::remote] fn(Vec<T>) -> Result<Vec<U>, E>`.
+    pub fn try_map_partitions<U: Record, E: Display, F>(&self, f: F) -> Bag<U>
+    where
+        F: Fn(Vec<T>) -> Result<Vec<U>, E> + Send + Sync + 'static,
+    {
+        let step = remote_step::<F>(|p| p.map, Step::Map).map(|s| match s {
+            Step::Map(f) => Step::TryPartition {
+                f,
+                output: std::any::type_name::<U>().to_string(),
+            },
+            other => other,
+        });
+        let name = layer_name("map-partitions", &self.chain, step_token(&step));
         self.then_partition(name, "map-partitions", None, move |i, v| {
             f(v).map_err(|e| {
                 Error::Record {
@@ -184,6 +192,7 @@ impl<T: Record> Bag<T> {
                 .into()
             })
         })
+        .described(self, step)
     }
 
     /// Keeps the first `n` records of each partition (a building block of
@@ -230,16 +239,23 @@ where
     U: Record,
 {
     /// Concatenates the items of every record: a bag of `Vec<U>` becomes a
-    /// bag of `U`.
+    /// bag of `U`. Data when the records are `Vec<U>` (other iterables run
+    /// here only).
     pub fn flatten(&self) -> Bag<U> {
         let mut t = Tokenizer::new();
         t.add("flatten");
         let name = layer_name("flatten", &self.chain, t);
+        let step = (std::any::TypeId::of::<T>() == std::any::TypeId::of::<Vec<U>>()).then(|| {
+            Step::Flatten {
+                output: std::any::type_name::<U>().to_string(),
+            }
+        });
         self.then(name, "flatten", None, |_, _, x, sink| {
             for y in x {
                 sink(y)?;
             }
             Ok(())
         })
+        .described(self, step)
     }
 }

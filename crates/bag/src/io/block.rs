@@ -1,17 +1,24 @@
 //! Files cut into blocks at line boundaries, and reading one block line by
 //! line.
 //!
-//! An uncompressed file of more than `blocksize` bytes is cut into byte
-//! ranges `[start, end)`; a block owns every line whose first byte lies in
-//! its range, so each line belongs to exactly one block however the cuts
-//! fall (Dask's `read_text`/`read_csv` rule). A compressed file is one block:
-//! gzip streams cannot be entered in the middle.
+//! An uncompressed file of `size` bytes read with a block size `b` is cut
+//! as Dask's `read_bytes` cuts it: into `max(1, size / b)` blocks at evenly
+//! spaced offsets `off_k = k * size / n` (so no short block trails the
+//! others), and an empty file into none. Block `k` owns the lines that
+//! start after the first newline at or past `off_k`, up to and including
+//! the line holding the first newline at or past `off_{k+1}` — each line
+//! belongs to exactly one block however the cuts fall, and a line longer
+//! than a block leaves the blocks it covers empty (as in Dask). A
+//! compressed file is one block: gzip streams cannot be entered in the
+//! middle.
 //!
-//! [`for_each_line`] hands a block's lines to the readers one at a time:
+//! [`for_each_line`] hands a block's lines to the readers one at a time,
+//! each with its line ending (`\n`, or `\r\n`; the last line of a file may
+//! have none) and the length of that ending, so `read_text` keeps endings
+//! as Dask does and the JSON reader ignores them:
 //!
-//! - uncompressed: one large read of the block's range (plus the byte before
-//!   it, to see whether a line starts at `start`), then small reads past
-//!   `end` until the last owned line's newline; UTF-8 is checked once for
+//! - uncompressed: one large read of the block's range, then small reads
+//!   past `end` until the first newline there; UTF-8 is checked once for
 //!   the whole range, line by line only if that fails;
 //! - gzip: streamed through [`MultiGzDecoder`] between two buffers of
 //!   [`STREAM_BUF`] bytes, one line at a time into one reused line buffer,
@@ -61,35 +68,51 @@ pub(crate) struct FileBlock {
     pub compression: Compression,
 }
 
-/// One block per compressed file, and uncompressed files cut every
-/// `blocksize` bytes (one block per file when `None`). An empty file is one
-/// empty block, so every file is a partition.
+/// One block per compressed file, and uncompressed files cut into
+/// `max(1, len / blocksize)` evenly spaced blocks (one block per file when
+/// `None`), as Dask's `read_bytes`. With a block size, an empty file has no
+/// blocks (Dask skips it); if no file has any, the bag still has one empty
+/// partition (the first file's empty block), as every bag has at least one.
 pub(crate) fn plan(paths: &[PathBuf], blocksize: Option<u64>) -> Result<Vec<FileBlock>> {
     let mut blocks = Vec::new();
+    let mut first_empty = None;
     for p in paths {
         let len = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
         let path = Arc::new(p.clone());
         let compression = Compression::of(p);
-        let size = match (compression, blocksize) {
-            (Compression::None, Some(b)) => b.max(1),
-            _ => len.max(1),
+        let block = |start, end| FileBlock {
+            path: path.clone(),
+            start,
+            end,
+            compression,
         };
-        let mut start = 0;
-        loop {
-            let end = (start + size).min(len);
-            blocks.push(FileBlock {
-                path: path.clone(),
-                start,
-                end,
-                compression,
-            });
-            start = end;
-            if start >= len {
-                break;
+        match (compression, blocksize) {
+            (Compression::None, Some(_)) if len == 0 => {
+                first_empty.get_or_insert_with(|| block(0, 0));
             }
+            (Compression::None, Some(b)) => {
+                let offsets = offsets(len, b);
+                for (k, &start) in offsets.iter().enumerate() {
+                    blocks.push(block(start, offsets.get(k + 1).copied().unwrap_or(len)));
+                }
+            }
+            _ => blocks.push(block(0, len)),
         }
     }
+    if blocks.is_empty() {
+        blocks.extend(first_empty);
+    }
     Ok(blocks)
+}
+
+/// The start offsets of the blocks of a file of `len > 0` bytes: `n =
+/// max(1, len / blocksize)` of them at `k * len / n` — Dask's evenly spaced
+/// offsets (it adds `len / n` as a float; this is the exact integer form).
+pub(crate) fn offsets(len: u64, blocksize: u64) -> Vec<u64> {
+    let n = (len / blocksize.max(1)).max(1);
+    (0..n)
+        .map(|k| (u128::from(k) * u128::from(len) / u128::from(n)) as u64)
+        .collect()
 }
 
 /// A block's bytes in memory.
@@ -114,48 +137,47 @@ fn load(block: &FileBlock) -> Result<Loaded> {
             path.display()
         )));
     }
-    let read_start = block.start.saturating_sub(1);
-    file.seek(SeekFrom::Start(read_start)).map_err(io)?;
-    let want = (block.end - read_start) as usize;
+    file.seek(SeekFrom::Start(block.start)).map_err(io)?;
+    let want = (block.end - block.start) as usize;
     let mut data = Vec::with_capacity(want + EXTEND);
     (&mut file)
         .take(want as u64)
         .read_to_end(&mut data)
         .map_err(io)?;
-    // Extend to the newline ending the last line that starts before `end`.
-    if !data.is_empty() && data.last() != Some(&b'\n') {
-        loop {
-            let from = data.len();
-            let got = (&mut file)
-                .take(EXTEND as u64)
-                .read_to_end(&mut data)
-                .map_err(io)?;
-            if got == 0 {
-                break;
-            }
-            if let Some(nl) = memchr::memchr(b'\n', &data[from..]) {
-                data.truncate(from + nl + 1);
-                break;
-            }
+    // The block ends after the first newline at or past `end` (the next
+    // block starts there): read on to it, or to the end of the file.
+    let mut from = data.len();
+    loop {
+        let got = (&mut file)
+            .take(EXTEND as u64)
+            .read_to_end(&mut data)
+            .map_err(io)?;
+        if got == 0 {
+            break;
         }
+        if let Some(nl) = memchr::memchr(b'\n', &data[from..]) {
+            data.truncate(from + nl + 1);
+            break;
+        }
+        from = data.len();
     }
+    // A block past the file's start starts after the first newline at or
+    // past its offset (`data[0]` is the byte at `start`); none: it is empty.
     let first = if block.start == 0 {
         0
     } else {
-        // data[0] is the byte before `start`: the first owned line starts
-        // after the first newline at or after it.
         memchr::memchr(b'\n', &data).map_or(data.len(), |i| i + 1)
     };
-    let owned_end = if first < want { data.len() } else { first };
     Ok(Loaded {
-        base: read_start,
-        lines: first.min(owned_end)..owned_end,
+        base: block.start,
+        lines: first..data.len(),
         data,
     })
 }
 
-/// Splits bytes into lines without their `\n` (and a `\r` before it); a
-/// final newline does not start an empty line. Yields each line's offset.
+/// Splits bytes into lines, each with its `\n` (a final line may have
+/// none); a final newline does not start an empty line. Yields each line's
+/// offset, its bytes and the length of its ending (`\n`: 1, `\r\n`: 2).
 pub(crate) fn lines(data: &[u8]) -> Lines<'_> {
     Lines { data, pos: 0 }
 }
@@ -166,21 +188,26 @@ pub(crate) struct Lines<'a> {
 }
 
 impl<'a> Iterator for Lines<'a> {
-    type Item = (usize, &'a [u8]);
+    type Item = (usize, &'a [u8], usize);
 
     #[inline]
-    fn next(&mut self) -> Option<(usize, &'a [u8])> {
+    fn next(&mut self) -> Option<(usize, &'a [u8], usize)> {
         let rest = self.data.get(self.pos..).filter(|r| !r.is_empty())?;
         let start = self.pos;
-        let (mut line, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], start + i + 1),
-            None => (rest, self.data.len()),
-        };
-        if let [head @ .., b'\r'] = line {
-            line = head;
-        }
-        self.pos = next;
-        Some((start, line))
+        let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let line = &rest[..len];
+        self.pos = start + len;
+        Some((start, line, ending(line)))
+    }
+}
+
+/// The length of a line's ending: `\r\n` 2, `\n` 1, none 0.
+#[inline]
+fn ending(line: &[u8]) -> usize {
+    match line {
+        [.., b'\r', b'\n'] => 2,
+        [.., b'\n'] => 1,
+        _ => 0,
     }
 }
 
@@ -190,15 +217,32 @@ pub(crate) const STREAM_BUF: usize = 64 * 1024;
 
 /// One owned line of a block, as [`for_each_line`] hands it on.
 pub(crate) struct Line<'a> {
-    /// The bytes, without the `\n` (and a `\r` before it).
+    /// The bytes, with the line's ending (`\n` or `\r\n`) when it has one.
     pub bytes: &'a [u8],
-    /// The line as text, or the index in `bytes` of its first byte that is
-    /// not valid UTF-8.
+    /// The line (with its ending) as text, or the index in `bytes` of its
+    /// first byte that is not valid UTF-8.
     pub text: Result<&'a str, usize>,
+    /// The length of the ending at the end of `bytes`: 0, 1 or 2.
+    pub ending: usize,
     /// 0-based index of the line in its block.
     pub index: u64,
     /// Offset of the line's first byte in the (decompressed) file.
     pub offset: u64,
+}
+
+impl<'a> Line<'a> {
+    /// The bytes without the line ending.
+    #[inline]
+    pub(crate) fn content(&self) -> &'a [u8] {
+        &self.bytes[..self.bytes.len() - self.ending]
+    }
+
+    /// The text without the line ending (the ending is ASCII, so an
+    /// invalid byte is never in it).
+    #[inline]
+    pub(crate) fn content_text(&self) -> Result<&'a str, usize> {
+        self.text.map(|s| &s[..s.len() - self.ending])
+    }
 }
 
 /// Where a block's lines are in their file, for error messages.
@@ -242,7 +286,7 @@ pub(crate) fn for_each_line(
     };
     // One check for the whole block; line by line only when it fails.
     let whole = std::str::from_utf8(region).ok();
-    for (index, (off, bytes)) in lines(region).enumerate() {
+    for (index, (off, bytes, ending)) in lines(region).enumerate() {
         let text = match whole {
             Some(s) => Ok(&s[off..off + bytes.len()]),
             None => std::str::from_utf8(bytes).map_err(|e| e.valid_up_to()),
@@ -250,6 +294,7 @@ pub(crate) fn for_each_line(
         let line = Line {
             bytes,
             text,
+            ending,
             index: index as u64,
             offset: loaded.file_offset(off),
         };
@@ -286,14 +331,11 @@ pub(crate) fn stream_lines(
         if n == 0 {
             return Ok(());
         }
-        // As `lines`: strip the `\n`, then a `\r`.
-        let mut bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        if let [head @ .., b'\r'] = bytes {
-            bytes = head;
-        }
+        let bytes = &buf[..];
         let line = Line {
             bytes,
             text: std::str::from_utf8(bytes).map_err(|e| e.valid_up_to()),
+            ending: ending(bytes),
             index,
             offset,
         };
@@ -357,39 +399,77 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lines_strip_newlines_and_carriage_returns() {
+    fn lines_keep_their_endings() {
         let got: Vec<_> = lines(b"a\r\nbb\n\nccc")
-            .map(|(o, l)| (o, l.to_vec()))
+            .map(|(o, l, e)| (o, l.to_vec(), e))
             .collect();
         assert_eq!(
             got,
             vec![
-                (0, b"a".to_vec()),
-                (3, b"bb".to_vec()),
-                (6, b"".to_vec()),
-                (7, b"ccc".to_vec())
+                (0, b"a\r\n".to_vec(), 2),
+                (3, b"bb\n".to_vec(), 1),
+                (6, b"\n".to_vec(), 1),
+                (7, b"ccc".to_vec(), 0)
             ]
         );
         assert_eq!(lines(b"x\n").count(), 1);
         assert_eq!(lines(b"").count(), 0);
+        // A lone `\r` is not a line ending (as with Dask's linedelimiter="\n").
+        assert_eq!(lines(b"a\rb\n").count(), 1);
+    }
+
+    #[test]
+    fn offsets_are_evenly_spaced_as_dask_cuts_them() {
+        // Dask's read_bytes (dask/bytes/core.py, "shrink blocksize to give
+        // same number of parts"), run in Python 3 for these sizes:
+        // (1000, 300) -> [0, 333, 666]; (25, 10) -> [0, 12];
+        // (100, 10) -> [0, 10, …, 90]; (7, 3) -> [0, 3]; (10, 100) -> [0];
+        // (97, 16) -> [0, 16, 32, 48, 64, 80].
+        assert_eq!(offsets(1000, 300), vec![0, 333, 666]);
+        assert_eq!(offsets(25, 10), vec![0, 12]);
+        assert_eq!(
+            offsets(100, 10),
+            (0..10).map(|k| k * 10).collect::<Vec<_>>()
+        );
+        assert_eq!(offsets(7, 3), vec![0, 3]);
+        assert_eq!(offsets(10, 100), vec![0]);
+        assert_eq!(offsets(1, 1), vec![0]);
+        assert_eq!(offsets(97, 16), vec![0, 16, 32, 48, 64, 80]);
+        // Dask adds a float step, so an offset can land one byte lower
+        // there: for (39, 4) Python gives [0, 4, 8, 13, 17, 21, 25, 30, 34],
+        // the exact k * 39 / 9 is 26 at k = 6. The count is the same
+        // (checked in Python for every size < 3000 and block size < 200).
+        assert_eq!(offsets(39, 4), vec![0, 4, 8, 13, 17, 21, 26, 30, 34]);
+        assert_eq!(offsets(u64::MAX, 1 << 62).len(), 3);
     }
 
     #[test]
     fn every_line_belongs_to_exactly_one_block() {
         let dir = crate::testutil::TempDir::new("blocks");
         let text: String = (0..200)
-            .map(|i| format!("{}\n", "x".repeat(i % 17)))
+            .map(|i| {
+                format!(
+                    "{}{}",
+                    "x".repeat(i % 17),
+                    if i % 3 == 0 { "\r\n" } else { "\n" }
+                )
+            })
             .collect::<String>()
             + "last-without-newline";
         let path = dir.write("f.txt", text.as_bytes());
-        let expected: Vec<&str> = text.lines().collect();
+        let expected: Vec<&str> = text.split_inclusive('\n').collect();
         for blocksize in [1, 2, 3, 7, 16, 17, 18, 100, 5000] {
             let blocks = plan(std::slice::from_ref(&path), Some(blocksize)).unwrap();
+            assert_eq!(
+                blocks.len() as u64,
+                (text.len() as u64 / blocksize).max(1),
+                "blocksize {blocksize}"
+            );
             let mut got = Vec::new();
             for b in &blocks {
                 let l = load(b).unwrap();
                 let first = l.first_line(b) as usize;
-                for (k, (_, line)) in lines(l.region()).enumerate() {
+                for (k, (_, line, _)) in lines(l.region()).enumerate() {
                     got.push(std::str::from_utf8(line).unwrap().to_string());
                     let n = first + k;
                     assert_eq!(
@@ -401,6 +481,21 @@ mod tests {
             }
             assert_eq!(got, expected, "blocksize {blocksize}");
         }
+    }
+
+    #[test]
+    fn empty_files_have_no_blocks_unless_all_are_empty() {
+        let dir = crate::testutil::TempDir::new("empty-blocks");
+        let empty = dir.write("e.txt", b"");
+        let full = dir.write("f.txt", b"a\nb\n");
+        let both = [empty.clone(), full.clone(), empty.clone()];
+        let blocks = plan(&both, Some(1)).unwrap();
+        assert!(blocks.iter().all(|b| *b.path == full), "{blocks:?}");
+        assert_eq!(blocks.len(), 4);
+        let only_empty = plan(std::slice::from_ref(&empty), Some(1)).unwrap();
+        assert_eq!((only_empty.len(), only_empty[0].end), (1, 0));
+        // Whole files: one block each, empty or not (Dask's blocksize=None).
+        assert_eq!(plan(&both, None).unwrap().len(), 3);
     }
 
     /// A reader that counts the bytes taken from it.
@@ -468,17 +563,13 @@ mod tests {
             inner: std::io::Cursor::new(compressed.clone()),
             taken: taken.clone(),
         });
-        // The oracle: `str::lines`, and offsets by summing line lengths.
+        // The oracle: `split_inclusive('\n')`, offsets by summing lengths.
         let mut expected = Vec::new();
         let mut offset = 0u64;
         for l in text.split_inclusive('\n') {
-            expected.push((offset, l.trim_end_matches('\n').trim_end_matches('\r')));
+            expected.push((offset, l));
             offset += l.len() as u64;
         }
-        assert_eq!(
-            expected.iter().map(|e| e.1).collect::<Vec<_>>(),
-            text.lines().collect::<Vec<_>>()
-        );
         let mut taken_at_first = None;
         let mut got = Vec::new();
         stream_lines(reader, Path::new("t.gz"), |line, at| {

@@ -204,9 +204,9 @@ fn line_text<'a>(
     at: &block::Position<'_>,
     lossy: bool,
 ) -> Result<Cow<'a, str>> {
-    match line.text {
+    match line.content_text() {
         Ok(s) => Ok(Cow::Borrowed(s)),
-        Err(_) if lossy => Ok(String::from_utf8_lossy(line.bytes)),
+        Err(_) if lossy => Ok(String::from_utf8_lossy(line.content())),
         Err(bad) => Err(utf8_error(b, line, at, bad)),
     }
 }
@@ -218,7 +218,7 @@ pub(crate) fn parse_block<T: Record>(
     sink: Sink<'_, T>,
 ) -> Result<(), OpError> {
     block::for_each_line(b, |line, at| {
-        if is_blank(line.bytes) {
+        if is_blank(line.content()) {
             return Ok(());
         }
         let parsed = line_text(b, line, at, lossy).and_then(|text| {
@@ -282,7 +282,7 @@ fn short_type_name(full: &str) -> String {
 fn nth_record_line<T: Record>(b: &FileBlock, lossy: bool, skipping: bool, j: usize) -> Option<u64> {
     let (mut seen, mut found) = (0usize, None);
     let _ = block::for_each_line(b, |line, at| {
-        let is_record = !is_blank(line.bytes)
+        let is_record = !is_blank(line.content())
             && (!skipping
                 || line_text(b, line, at, lossy)
                     .is_ok_and(|text| serde_json::from_str::<T>(&text).is_ok()));

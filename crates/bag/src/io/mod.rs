@@ -11,7 +11,7 @@ pub use json::{
     BadLines, JsonOptions, MAX_BAD_LINE_EXAMPLES, read_json_lines, read_json_lines_with,
 };
 pub use paths::IntoPaths;
-pub(crate) use source::{BlockSpec, file_blocks, json_feed, text_feed};
+pub(crate) use source::{BlockSpec, LineMode, file_blocks, json_feed, text_feed};
 pub use text::{DEFAULT_BLOCKSIZE, TextOptions, read_text, read_text_with};
 pub(crate) use write::write_text;
 

@@ -54,14 +54,28 @@ fn nth(blocks: &[FileBlock], i: u32) -> Result<&FileBlock, oxidask_graph::OpErro
         .ok_or_else(|| format!("no block {i} among {} blocks", blocks.len()).into())
 }
 
+/// How `read_text` turns a block's lines into records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LineMode {
+    /// Invalid UTF-8 becomes U+FFFD instead of an error.
+    pub lossy: bool,
+    /// Lines lose their `\n` or `\r\n` (Dask keeps them).
+    pub strip: bool,
+}
+
 /// Partition `i` is the lines of block `i`.
-pub(crate) fn text_feed(blocks: Arc<Vec<FileBlock>>, lossy: bool) -> Arc<PushFeed<String>> {
+pub(crate) fn text_feed(blocks: Arc<Vec<FileBlock>>, mode: LineMode) -> Arc<PushFeed<String>> {
     Arc::new(move |i, _, sink| {
         let b = nth(&blocks, i)?;
         block::for_each_line(b, |line, at| {
-            let s = match line.text {
+            let (text, bytes) = if mode.strip {
+                (line.content_text(), line.content())
+            } else {
+                (line.text, line.bytes)
+            };
+            let s = match text {
                 Ok(s) => s.to_owned(),
-                Err(_) if lossy => String::from_utf8_lossy(line.bytes).into_owned(),
+                Err(_) if mode.lossy => String::from_utf8_lossy(bytes).into_owned(),
                 Err(bad) => return Err(utf8_error(b, line, at, bad).into()),
             };
             sink(s)

@@ -64,14 +64,26 @@ fn gzip_files_read_as_their_plain_copies() {
     write_gz_members(&gz, &[a, b]);
     assert!(std::fs::metadata(&gz).unwrap().len() > 2 * STREAM_BUF as u64);
 
-    // Lines: the oracle is `str::lines`.
-    let expected: Vec<String> = text.lines().map(String::from).collect();
+    // Lines with their endings: the oracle is `split_inclusive('\n')`;
+    // stripped, `str::lines`.
+    let expected: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
     let from_gz = read_text(&gz).unwrap();
     assert_eq!(from_gz.npartitions(), 1);
     assert_eq!(from_gz.compute().unwrap(), expected);
     let from_plain = read_text_with(&plain, &TextOptions::new().blocksize(100_000)).unwrap();
     assert!(from_plain.npartitions() > 1);
     assert_eq!(from_plain.compute().unwrap(), expected);
+    let stripped: Vec<String> = text.lines().map(String::from).collect();
+    let strip = TextOptions::new().strip_line_endings(true);
+    assert_eq!(
+        read_text_with(&gz, &strip).unwrap().compute().unwrap(),
+        stripped
+    );
+    let strip = strip.blocksize(100_000);
+    assert_eq!(
+        read_text_with(&plain, &strip).unwrap().compute().unwrap(),
+        stripped
+    );
 
     // Records: typed and untyped, against serde_json on each non-blank line.
     let expected: Vec<Rec> = text
@@ -236,7 +248,7 @@ fn a_zero_blocksize_is_an_error_naming_it() {
     );
     // The smallest valid one: one partition per line start.
     let b = read_text_with(&path, &TextOptions::new().blocksize(1)).unwrap();
-    assert_eq!(b.compute().unwrap(), vec!["a", "b"]);
+    assert_eq!(b.compute().unwrap(), vec!["a\n", "b\n"]);
 }
 
 #[test]
@@ -260,7 +272,7 @@ fn a_blocksize_on_a_compressed_file_is_an_error_naming_it() {
     let whole = TextOptions::new().blocksize(1000).whole_files();
     assert_eq!(
         read_text_with(&path, &whole).unwrap().compute().unwrap(),
-        vec!["a", "b"]
+        vec!["a\n", "b\n"]
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -10,7 +10,7 @@ use oxidask_graph::{Tokenize, Tokenizer};
 
 use super::block::{self, FileBlock, Line, Position};
 use super::paths::{IntoPaths, expand};
-use super::source::{BlockSpec, text_feed};
+use super::source::{BlockSpec, LineMode, text_feed};
 use crate::bag::{Bag, Origin, Record};
 use crate::error::{Error, Result};
 use crate::pipeline::Source;
@@ -26,6 +26,7 @@ pub struct TextOptions {
     /// compressed file, which cannot be split, is an error.
     pub(crate) blocksize_given: bool,
     pub(crate) lossy: bool,
+    pub(crate) strip: bool,
 }
 
 impl Default for TextOptions {
@@ -34,18 +35,24 @@ impl Default for TextOptions {
             blocksize: Some(DEFAULT_BLOCKSIZE),
             blocksize_given: false,
             lossy: false,
+            strip: false,
         }
     }
 }
 
 impl TextOptions {
-    /// Defaults: 32 MiB blocks, invalid UTF-8 is an error.
+    /// Defaults: 32 MiB blocks, invalid UTF-8 is an error, lines keep
+    /// their endings.
     pub fn new() -> TextOptions {
         TextOptions::default()
     }
 
     /// Splits uncompressed files into partitions of about `bytes` bytes, at
-    /// line boundaries. Must be at least 1: the reader given these options
+    /// line boundaries, as Dask does: a file of `size` bytes into
+    /// `max(1, size / bytes)` blocks at evenly spaced offsets, each starting
+    /// after the first newline at or past its offset (an empty file gives
+    /// none; a line longer than a block leaves the blocks it covers empty).
+    /// Must be at least 1: the reader given these options
     /// fails on 0 (use [`whole_files`](TextOptions::whole_files) for one
     /// partition per file). A compressed file cannot be split: reading one
     /// with a block size given is an error naming the file (as in Dask);
@@ -99,11 +106,20 @@ impl TextOptions {
         self.lossy = lossy;
         self
     }
+
+    /// Removes each line's `\n` or `\r\n` (as Rust's `str::lines`). By
+    /// default lines keep them, as in Dask.
+    pub fn strip_line_endings(mut self, strip: bool) -> Self {
+        self.strip = strip;
+        self
+    }
 }
 
-/// The lines of text files, one record per line without its line ending,
-/// like `dask.bag.read_text`. `paths` is a path, a glob pattern or a list of
-/// them; `.gz` files are decompressed. See [`read_text_with`] for options.
+/// The lines of text files, one record per line with its line ending
+/// (`"\n"`, or `"\r\n"`; the last line of a file may have none), like
+/// `dask.bag.read_text`. `paths` is a path, a glob pattern or a list of
+/// them; `.gz` files are decompressed. See [`read_text_with`] for options
+/// (block size, [`strip_line_endings`](TextOptions::strip_line_endings)).
 ///
 /// Fails now if a pattern matches nothing or a file is missing; invalid
 /// UTF-8 fails the computation with the file, line and byte offset.
@@ -111,12 +127,15 @@ pub fn read_text(paths: impl IntoPaths) -> Result<Bag<String>> {
     read_text_with(paths, &TextOptions::default())
 }
 
-/// [`read_text`] with options (block size, lossy UTF-8).
+/// [`read_text`] with options (block size, lossy UTF-8, stripped endings).
 pub fn read_text_with(paths: impl IntoPaths, options: &TextOptions) -> Result<Bag<String>> {
     let paths = expand(paths.into_patterns())?;
     let blocksize = options.blocksize_for(&paths)?;
     let blocks = Arc::new(block::plan(&paths, blocksize)?);
-    let lossy = options.lossy;
+    let mode = LineMode {
+        lossy: options.lossy,
+        strip: options.strip,
+    };
     let origin_blocks = blocks.clone();
     let origin: Origin = Arc::new(move |i, j| {
         let b = origin_blocks.get(i as usize)?;
@@ -125,14 +144,14 @@ pub fn read_text_with(paths: impl IntoPaths, options: &TextOptions) -> Result<Ba
     });
     let source = Source::Text {
         blocks: blocks.iter().map(BlockSpec::of).collect(),
-        lossy,
+        mode,
     };
-    let feed = text_feed(blocks.clone(), lossy);
+    let feed = text_feed(blocks.clone(), mode);
     read_source(
         "read-text",
         &paths,
         &blocks,
-        lossy,
+        (mode.lossy, mode.strip),
         Some(origin),
         feed,
         Some(source),
