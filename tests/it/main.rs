@@ -7,6 +7,7 @@ mod bag_folds;
 mod compute_many;
 mod dags;
 mod dashboard;
+mod distributed;
 mod failures;
 mod memory;
 mod other_process;

@@ -24,7 +24,12 @@ enum Command {
         #[arg(long, default_value_t = 8786)]
         port: u16,
         /// The token every connection must present.
-        #[arg(long, env = "OXIDASK_TOKEN", default_value = "", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "OXIDASK_TOKEN",
+            default_value = "",
+            hide_env_values = true
+        )]
         token: String,
         /// Workers a task may be running on when they die before it fails.
         #[arg(long, default_value_t = 3)]
@@ -44,7 +49,12 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// The token of the scheduler.
-        #[arg(long, env = "OXIDASK_TOKEN", default_value = "", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "OXIDASK_TOKEN",
+            default_value = "",
+            hide_env_values = true
+        )]
         token: String,
         /// The host other workers reach this one on.
         #[arg(long, default_value = "127.0.0.1")]

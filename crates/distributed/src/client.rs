@@ -214,7 +214,8 @@ impl Client {
             priority: (0..n as u32).collect(),
         };
         let comp = self.submit_plan(&plan)?;
-        let take: Finish<R> = Arc::new(|values| Ok(oxidask_scheduler::next_value(values)?.take::<R>()?));
+        let take: Finish<R> =
+            Arc::new(|values| Ok(oxidask_scheduler::next_value(values)?.take::<R>()?));
         Ok(keys
             .into_iter()
             .enumerate()
@@ -344,7 +345,9 @@ impl Inner {
                             Err(e) => {
                                 c.failed.get_or_insert(Failure::BadGraph(format!(
                                     "the result of {} cannot be decoded here: {e}",
-                                    c.keys.get(id as usize).map_or_else(|| format!("#{id}"), |k| k.to_string())
+                                    c.keys
+                                        .get(id as usize)
+                                        .map_or_else(|| format!("#{id}"), |k| k.to_string())
                                 )));
                             }
                         }
@@ -371,7 +374,9 @@ impl Inner {
     /// not yet: `Ok(false)`, never: the error.
     fn check(&self, s: &State, comp: u64, positions: &std::ops::Range<usize>) -> Result<bool> {
         let Some(c) = s.comps.get(&comp) else {
-            return Err(Error::Cancelled { key: format!("computation #{comp}") });
+            return Err(Error::Cancelled {
+                key: format!("computation #{comp}"),
+            });
         };
         if let Some(f) = &c.failed {
             return Err(failure_error(f, &c.keys));
@@ -390,7 +395,12 @@ impl Inner {
         Ok(false)
     }
 
-    fn wait_for(&self, comp: u64, positions: &std::ops::Range<usize>, deadline: Option<Instant>) -> Result<()> {
+    fn wait_for(
+        &self,
+        comp: u64,
+        positions: &std::ops::Range<usize>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let mut s = self.state.lock();
         loop {
             if self.check(&s, comp, positions)? {
@@ -398,7 +408,9 @@ impl Inner {
             }
             match deadline {
                 Some(d) => {
-                    if self.changed.wait_until(&mut s, d).timed_out() && !self.check(&s, comp, positions)? {
+                    if self.changed.wait_until(&mut s, d).timed_out()
+                        && !self.check(&s, comp, positions)?
+                    {
                         return Err(Error::Timeout(d.saturating_duration_since(Instant::now())));
                     }
                 }
@@ -411,7 +423,10 @@ impl Inner {
         self.wait_for(comp, positions, None)?;
         let s = self.state.lock();
         let c = s.comps.get(&comp).expect("checked by wait_for");
-        Ok(c.values[positions.clone()].iter().map(|v| v.clone().expect("checked")).collect())
+        Ok(c.values[positions.clone()]
+            .iter()
+            .map(|v| v.clone().expect("checked"))
+            .collect())
     }
 
     fn retain(&self, comp: u64) {
@@ -422,7 +437,9 @@ impl Inner {
 
     fn release(&self, comp: u64) {
         let mut s = self.state.lock();
-        let Some(c) = s.comps.get_mut(&comp) else { return };
+        let Some(c) = s.comps.get_mut(&comp) else {
+            return;
+        };
         c.handles -= 1;
         if c.handles == 0 {
             let unfinished = !c.finished && c.failed.is_none();
@@ -438,8 +455,14 @@ impl Inner {
 fn failure_error(f: &Failure, keys: &[Key]) -> Error {
     match f {
         Failure::Task(t) => Error::Task(t.clone()),
-        Failure::KilledWorker { task, worker, failures } => Error::KilledWorker {
-            key: keys.get(*task as usize).map_or_else(|| format!("#{task}"), |k| k.to_string()),
+        Failure::KilledWorker {
+            task,
+            worker,
+            failures,
+        } => Error::KilledWorker {
+            key: keys
+                .get(*task as usize)
+                .map_or_else(|| format!("#{task}"), |k| k.to_string()),
             worker: worker.clone(),
             failures: *failures,
         },
@@ -451,7 +474,8 @@ fn short(type_name: &str) -> &str {
     type_name.rsplit("::").next().unwrap_or(type_name)
 }
 
-type Finish<T> = Arc<dyn Fn(&mut std::vec::IntoIter<Value>) -> oxidask_scheduler::Result<T> + Send + Sync>;
+type Finish<T> =
+    Arc<dyn Fn(&mut std::vec::IntoIter<Value>) -> oxidask_scheduler::Result<T> + Send + Sync>;
 
 /// A result being computed on the cluster, typed: [`Future::result`] waits
 /// for it and gives a `T`.
@@ -465,7 +489,13 @@ pub struct Future<T> {
 }
 
 impl<T> Future<T> {
-    fn new(client: Client, comp: u64, positions: std::ops::Range<usize>, key: String, finish: Finish<T>) -> Future<T> {
+    fn new(
+        client: Client,
+        comp: u64,
+        positions: std::ops::Range<usize>,
+        key: String,
+        finish: Finish<T>,
+    ) -> Future<T> {
         client.inner.retain(comp);
         Future {
             client,
@@ -501,7 +531,10 @@ impl<T> Future<T> {
     /// Whether the result (or the failure) is here.
     pub fn done(&self) -> bool {
         let s = self.client.inner.state.lock();
-        !matches!(self.client.inner.check(&s, self.comp, &self.positions), Ok(false))
+        !matches!(
+            self.client.inner.check(&s, self.comp, &self.positions),
+            Ok(false)
+        )
     }
 
     /// Cancels this future (see [`Client::cancel`]).
@@ -514,7 +547,9 @@ impl<T> Future<T> {
 
     fn check_cancelled(&self) -> Result<()> {
         if self.cancelled.load(Ordering::Acquire) {
-            return Err(Error::Cancelled { key: self.key.clone() });
+            return Err(Error::Cancelled {
+                key: self.key.clone(),
+            });
         }
         Ok(())
     }
@@ -570,7 +605,11 @@ impl oxidask_scheduler::Scheduler for ClusterScheduler {
         "distributed"
     }
 
-    fn run(&self, plan: Plan, _ctx: &oxidask_scheduler::RunContext) -> oxidask_scheduler::Result<Vec<Value>> {
+    fn run(
+        &self,
+        plan: Plan,
+        _ctx: &oxidask_scheduler::RunContext,
+    ) -> oxidask_scheduler::Result<Vec<Value>> {
         let to_scheduler = |e: Error| match e {
             Error::Task(t) => oxidask_scheduler::Error::Task(t),
             Error::Collection(e) => e,

@@ -96,7 +96,11 @@ impl LocalCluster {
     /// threads each and a `memory_limit` (bytes) per worker; waits until
     /// they have joined. The program must call `oxidask::init()` (or
     /// [`worker_main`]) first thing in `main`.
-    pub fn new(n_workers: usize, threads_per_worker: usize, memory_limit: Option<usize>) -> Result<LocalCluster> {
+    pub fn new(
+        n_workers: usize,
+        threads_per_worker: usize,
+        memory_limit: Option<usize>,
+    ) -> Result<LocalCluster> {
         LocalCluster::builder()
             .n_workers(n_workers)
             .threads_per_worker(threads_per_worker)
@@ -142,7 +146,9 @@ impl LocalCluster {
 
     /// Workers connected to the scheduler now.
     pub fn n_connected(&self) -> usize {
-        self.scheduler.as_ref().map_or(0, |s| s.info().workers.len())
+        self.scheduler
+            .as_ref()
+            .map_or(0, |s| s.info().workers.len())
     }
 
     /// Waits until `n` workers are connected.
@@ -214,11 +220,15 @@ impl LocalClusterBuilder {
                     .env("OXIDASK_WORKER_NAME", format!("local-{i}"))
                     .stdin(Stdio::null())
                     .spawn()
-                    .map_err(|e| Error::Start(format!("starting worker {} failed: {e}", program.display())))
+                    .map_err(|e| {
+                        Error::Start(format!("starting worker {} failed: {e}", program.display()))
+                    })
             }
         };
         let workers = Arc::new(Mutex::new(
-            (0..self.n_workers).map(&spawn).collect::<Result<Vec<_>>>()?,
+            (0..self.n_workers)
+                .map(&spawn)
+                .collect::<Result<Vec<_>>>()?,
         ));
         let closing = Arc::new(AtomicBool::new(false));
         let restarts = Arc::new(AtomicUsize::new(0));

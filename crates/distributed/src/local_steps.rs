@@ -39,10 +39,17 @@ enum Cut {
 /// Cuts the in-caller steps off the plan's outputs.
 pub(crate) fn split(mut plan: Plan) -> Result<(Plan, Local)> {
     let mut steps = Vec::new();
-    let mut cut: std::collections::HashMap<u32, (Arc<dyn Op>, Vec<Value>, usize)> = Default::default();
+    let mut cut: std::collections::HashMap<u32, (Arc<dyn Op>, Vec<Value>, usize)> =
+        Default::default();
     for (pos, &o) in plan.outputs.iter().enumerate() {
         if let Some((op, lits, at)) = cut.get(&o) {
-            steps.push((pos, plan.graph.key(o).clone(), op.clone(), lits.clone(), *at));
+            steps.push((
+                pos,
+                plan.graph.key(o).clone(),
+                op.clone(),
+                lits.clone(),
+                *at,
+            ));
             continue;
         }
         let (key, task) = plan.graph.by_id(o);
@@ -81,7 +88,12 @@ fn cut_task(key: &Key, task: &Task) -> Result<Option<Cut>> {
             }
         }
         let block = block.ok_or_else(unsupported)?;
-        return Ok(Some(Cut::Into(Task::alias(block), task.op.clone(), lits, at)));
+        return Ok(Some(Cut::Into(
+            Task::alias(block),
+            task.op.clone(),
+            lits,
+            at,
+        )));
     }
     let Some(fused) = task.op.as_fused() else {
         return Ok(None);
@@ -116,7 +128,8 @@ fn cut_task(key: &Key, task: &Task) -> Result<Option<Cut>> {
             args: args.to_vec(),
         })
         .collect();
-    let op = FusedOp::new(fused.inputs(), kept).map_err(|e| Error::Graph(format!("cutting {key}: {e}")))?;
+    let op = FusedOp::new(fused.inputs(), kept)
+        .map_err(|e| Error::Graph(format!("cutting {key}: {e}")))?;
     Ok(Some(Cut::Into(
         Task::new(Arc::new(op), task.args.clone()),
         last_op.clone(),

@@ -118,7 +118,10 @@ impl FrameWriter {
         let len = u32::try_from(bytes.len()).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("a frame of {} bytes is over the 4 GiB format limit", bytes.len()),
+                format!(
+                    "a frame of {} bytes is over the 4 GiB format limit",
+                    bytes.len()
+                ),
             )
         })?;
         self.inner.write_u32(len).await?;
@@ -160,7 +163,8 @@ pub struct Accepted {
 /// `frame_limit`. A refused peer is told why ([`Msg::Refused`], best effort)
 /// and the reason is returned for the caller to log.
 pub async fn accept(stream: TcpStream, token: &str, frame_limit: usize) -> Result<Accepted> {
-    let (mut reader, mut writer) = split(stream).map_err(|e| Error::io("setting up a connection", e))?;
+    let (mut reader, mut writer) =
+        split(stream).map_err(|e| Error::io("setting up a connection", e))?;
     let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.frame())
         .await
         .map_err(|_| Error::Protocol("no handshake within 10 s".into()))??
@@ -171,12 +175,21 @@ pub async fn accept(stream: TcpStream, token: &str, frame_limit: usize) -> Resul
             token,
             role,
         }) => (protocol, token, role),
-        Ok(other) => return refuse(&mut writer, format!("expected a handshake, got {}", other.kind())).await,
+        Ok(other) => {
+            return refuse(
+                &mut writer,
+                format!("expected a handshake, got {}", other.kind()),
+            )
+            .await;
+        }
         Err(e) => {
-            return refuse(&mut writer, format!(
-                "garbage instead of a handshake ({} bytes): {e}",
-                hello.len()
-            ))
+            return refuse(
+                &mut writer,
+                format!(
+                    "garbage instead of a handshake ({} bytes): {e}",
+                    hello.len()
+                ),
+            )
             .await;
         }
     };
@@ -187,8 +200,11 @@ pub async fn accept(stream: TcpStream, token: &str, frame_limit: usize) -> Resul
         .await;
     }
     if their_token != token {
-        return refuse(&mut writer, "wrong token (set the same --token or OXIDASK_TOKEN on every process)".into())
-            .await;
+        return refuse(
+            &mut writer,
+            "wrong token (set the same --token or OXIDASK_TOKEN on every process)".into(),
+        )
+        .await;
     }
     writer
         .msg(&Msg::Welcome, &[])
@@ -208,7 +224,14 @@ pub async fn accept(stream: TcpStream, token: &str, frame_limit: usize) -> Resul
 
 /// Tells a refused peer why (best effort) and returns the reason as the error.
 async fn refuse<T>(writer: &mut FrameWriter, reason: String) -> Result<T> {
-    let _ = writer.msg(&Msg::Refused { reason: reason.clone() }, &[]).await;
+    let _ = writer
+        .msg(
+            &Msg::Refused {
+                reason: reason.clone(),
+            },
+            &[],
+        )
+        .await;
     let _ = writer.flush().await;
     Err(Error::Protocol(reason))
 }

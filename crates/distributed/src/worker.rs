@@ -89,7 +89,11 @@ impl Ord for Job {
     // The heap pops the greatest: the lowest priority number, then the
     // oldest computation, then the lowest id.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.task.priority, other.comp, other.task.id).cmp(&(self.task.priority, self.comp, self.task.id))
+        (other.task.priority, other.comp, other.task.id).cmp(&(
+            self.task.priority,
+            self.comp,
+            self.task.id,
+        ))
     }
 }
 
@@ -148,10 +152,12 @@ pub fn run_worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
 
 async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
     let listen = format!("{}:0", options.host);
-    let listener = TcpListener::bind(&listen).await.map_err(|e| Error::Listen {
-        addr: listen.clone(),
-        message: e.to_string(),
-    })?;
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| Error::Listen {
+            addr: listen.clone(),
+            message: e.to_string(),
+        })?;
     let peer_addr = listener
         .local_addr()
         .map_err(|e| Error::io("reading the worker's address", e))?
@@ -162,7 +168,8 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
         memory_limit: options.memory_limit.map(|m| m as u64),
         peer_addr: peer_addr.clone(),
     };
-    let (mut reader, writer) = wire::connect(scheduler, &options.token, role, wire::DEFAULT_FRAME_LIMIT).await?;
+    let (mut reader, writer) =
+        wire::connect(scheduler, &options.token, role, wire::DEFAULT_FRAME_LIMIT).await?;
     let (out, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         comps: Mutex::new(HashMap::new()),
@@ -215,10 +222,17 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
     outcome
 }
 
-fn handle(shared: &Arc<Shared>, pool: &Arc<PeerPool>, msg: Msg, mut data: Vec<Bytes>) -> Result<()> {
+fn handle(
+    shared: &Arc<Shared>,
+    pool: &Arc<PeerPool>,
+    msg: Msg,
+    mut data: Vec<Bytes>,
+) -> Result<()> {
     match msg {
         Msg::Graph { comp } => {
-            let bytes = data.pop().ok_or_else(|| Error::Protocol("Graph without its frame".into()))?;
+            let bytes = data
+                .pop()
+                .ok_or_else(|| Error::Protocol("Graph without its frame".into()))?;
             match TaskGraph::from_bytes(&bytes) {
                 Ok(graph) => {
                     let buffer = SpillBuffer::new(
@@ -228,7 +242,10 @@ fn handle(shared: &Arc<Shared>, pool: &Arc<PeerPool>, msg: Msg, mut data: Vec<By
                             spill_dir: shared.options.spill_dir.clone(),
                         },
                     );
-                    shared.comps.lock().insert(comp, Arc::new(WComp { graph, buffer }));
+                    shared
+                        .comps
+                        .lock()
+                        .insert(comp, Arc::new(WComp { graph, buffer }));
                 }
                 Err(e) => shared.report(
                     Msg::GraphErred {
@@ -260,14 +277,47 @@ fn handle(shared: &Arc<Shared>, pool: &Arc<PeerPool>, msg: Msg, mut data: Vec<By
                     for (dep, addr) in remote {
                         match pool.fetch(&addr, &shared.options.token, comp, dep).await {
                             Ok(v) => fetched.push((dep, v)),
+                            Err(Error::Value(e)) => {
+                                // The bytes arrived but do not decode here:
+                                // trying again cannot help.
+                                let e: OpError =
+                                    format!("its input #{dep} from {addr}: {e}").into();
+                                let key = shared
+                                    .comps
+                                    .lock()
+                                    .get(&comp)
+                                    .map(|c| c.graph.key(task.id).clone());
+                                let key = key.unwrap_or_else(|| Key::new("?"));
+                                let error = TaskError::failed(key, "fetch", &*e);
+                                shared.report(
+                                    Msg::Erred {
+                                        comp,
+                                        id: task.id,
+                                        error,
+                                    },
+                                    vec![],
+                                );
+                                return;
+                            }
                             Err(e) => {
                                 tracing::info!(comp, task = task.id, dep, %addr, reason = %e, "could not fetch an input");
-                                shared.report(Msg::Missing { comp, id: task.id, dep }, vec![]);
+                                shared.report(
+                                    Msg::Missing {
+                                        comp,
+                                        id: task.id,
+                                        dep,
+                                    },
+                                    vec![],
+                                );
                                 return;
                             }
                         }
                     }
-                    shared.push(Job { comp, task, fetched });
+                    shared.push(Job {
+                        comp,
+                        task,
+                        fetched,
+                    });
                 });
             }
         }
@@ -325,7 +375,14 @@ fn run_job(shared: &Shared, job: Job) {
     if id as usize >= comp.graph.len() {
         let e: OpError = format!("task #{id} is not in the graph").into();
         let error = TaskError::failed(Key::new("?"), "worker", &*e);
-        return shared.report(Msg::Erred { comp: comp_id, id, error }, vec![]);
+        return shared.report(
+            Msg::Erred {
+                comp: comp_id,
+                id,
+                error,
+            },
+            vec![],
+        );
     }
     let (key, task) = comp.graph.by_id(id);
     let mut args = Vec::with_capacity(task.args.len());
@@ -336,14 +393,28 @@ fn run_job(shared: &Shared, job: Job) {
                 let Some(dep) = comp.graph.id_of(k) else {
                     let e: OpError = format!("its input {k} is not in the graph").into();
                     let error = TaskError::failed(key.clone(), task.op.label(), &*e);
-                    return shared.report(Msg::Erred { comp: comp_id, id, error }, vec![]);
+                    return shared.report(
+                        Msg::Erred {
+                            comp: comp_id,
+                            id,
+                            error,
+                        },
+                        vec![],
+                    );
                 };
                 let v = match fetched.iter().find(|(d, _)| *d == dep) {
                     Some((_, v)) => v.clone(),
                     None => match comp.buffer.fetch(dep, || false, || k.to_string()) {
                         Some(v) => v,
                         None => {
-                            return shared.report(Msg::Missing { comp: comp_id, id, dep }, vec![]);
+                            return shared.report(
+                                Msg::Missing {
+                                    comp: comp_id,
+                                    id,
+                                    dep,
+                                },
+                                vec![],
+                            );
                         }
                     },
                 };
@@ -353,7 +424,16 @@ fn run_job(shared: &Shared, job: Job) {
     }
     let value = match oxidask_scheduler::execute(key, task, args) {
         Ok(v) => v,
-        Err(error) => return shared.report(Msg::Erred { comp: comp_id, id, error }, vec![]),
+        Err(error) => {
+            return shared.report(
+                Msg::Erred {
+                    comp: comp_id,
+                    id,
+                    error,
+                },
+                vec![],
+            );
+        }
     };
     let fail = |message: String| {
         let e: OpError = message.into();
@@ -411,7 +491,13 @@ async fn serve_peers(listener: TcpListener, shared: Arc<Shared>) {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let accepted = match wire::accept(stream, &shared.options.token, wire::DEFAULT_FRAME_LIMIT).await {
+            let accepted = match wire::accept(
+                stream,
+                &shared.options.token,
+                wire::DEFAULT_FRAME_LIMIT,
+            )
+            .await
+            {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!(%peer, reason = %e, "refused a peer");
@@ -475,7 +561,11 @@ impl PeerPool {
             }
             None => return Err(Error::Protocol(format!("{addr} closed the connection"))),
         };
-        self.idle.lock().entry(addr.to_string()).or_default().push((r, w));
+        self.idle
+            .lock()
+            .entry(addr.to_string())
+            .or_default()
+            .push((r, w));
         Ok(value)
     }
 }

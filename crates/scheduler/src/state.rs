@@ -63,7 +63,11 @@ impl<'d, E> TaskState<'d, E> {
         TaskState::with_deps(Cow::Borrowed(deps), outputs, root_task_queuing)
     }
 
-    fn with_deps(deps: Cow<'d, Deps>, outputs: &[u32], root_task_queuing: bool) -> TaskState<'d, E> {
+    fn with_deps(
+        deps: Cow<'d, Deps>,
+        outputs: &[u32],
+        root_task_queuing: bool,
+    ) -> TaskState<'d, E> {
         let dependents = deps.reverse();
         let n = dependents.len();
         let mut readers: Vec<u32> = (0..n as u32)

@@ -73,7 +73,9 @@ impl Scheduler {
                 addr: addr.to_string(),
                 message: e.to_string(),
             })?;
-        let local = listener.local_addr().map_err(|e| Error::io("reading the listening address", e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the listening address", e))?;
         let info = Arc::new(Mutex::new(SchedulerInfo::default()));
         let (stop, stopped) = oneshot::channel();
         let token = token.to_string();
@@ -140,7 +142,13 @@ async fn serve(
                 };
                 let conn = next;
                 next += 1;
-                tokio::spawn(connection(stream, peer, conn, token.clone(), events.clone()));
+                tokio::spawn(connection(
+                    stream,
+                    peer,
+                    conn,
+                    token.clone(),
+                    events.clone(),
+                ));
             }
         })
     };
@@ -191,7 +199,10 @@ async fn serve(
 }
 
 /// A connection's outgoing queue and the switch that stops its reader.
-type Conn = (mpsc::UnboundedSender<(Msg, Vec<Bytes>)>, oneshot::Sender<()>);
+type Conn = (
+    mpsc::UnboundedSender<(Msg, Vec<Bytes>)>,
+    oneshot::Sender<()>,
+);
 
 fn deliver(conns: &mut HashMap<ConnId, Conn>, out: Vec<Out>) {
     for Out { to, msg, data } in out {

@@ -29,6 +29,10 @@ use oxidask_scheduler::TaskState;
 
 use crate::messages::{Failure, MemoryReport, Msg, Role, RunTask};
 
+/// Misses of one task's inputs (see [`ClusterState::message`]'s
+/// `Missing`) before its computation fails.
+const MISSING_LIMIT: u32 = 100;
+
 /// A connection's id.
 pub type ConnId = u64;
 
@@ -97,6 +101,8 @@ struct Comp {
     status: Vec<Status>,
     nbytes: Vec<u64>,
     failures: Vec<u32>,
+    /// Times each task could not fetch an input.
+    missing: Vec<u32>,
     delivered: Vec<bool>,
     ready: BinaryHeap<Reverse<(u32, u32)>>,
     graph_sent: HashSet<ConnId>,
@@ -253,11 +259,7 @@ impl ClusterState {
             }
             Msg::Missing { comp, id, dep } if is_worker => {
                 if self.reported(conn, comp, id) {
-                    tracing::info!(comp, id, dep, "a task's input was not where it was said to be; queued again");
-                    if let Some(c) = self.comps.get_mut(&comp) {
-                        c.status[id as usize] = Status::Queued;
-                        c.ready.push(Reverse((c.priority[id as usize], id)));
-                    }
+                    self.missing(comp, id, dep);
                 }
             }
             Msg::GraphErred { comp, message } if is_worker => {
@@ -297,7 +299,11 @@ impl ClusterState {
             failure: Failure::BadGraph(m),
         };
         if priority.len() != n {
-            return self.send(client, bad(format!("{} priorities for {n} tasks", priority.len())), vec![]);
+            return self.send(
+                client,
+                bad(format!("{} priorities for {n} tasks", priority.len())),
+                vec![],
+            );
         }
         if let Some(&o) = outputs.iter().find(|&&o| o as usize >= n) {
             return self.send(client, bad(format!("output #{o} of {n} tasks")), vec![]);
@@ -328,6 +334,7 @@ impl ClusterState {
             status: vec![Status::Waiting; n],
             nbytes: vec![0; n],
             failures: vec![0; n],
+            missing: vec![0; n],
             delivered: vec![false; n],
             ready: BinaryHeap::new(),
             graph_sent: HashSet::new(),
@@ -354,11 +361,25 @@ impl ClusterState {
             .is_some_and(|&s| s == Status::Processing(w))
     }
 
-    fn done(&mut self, w: ConnId, comp_id: u64, id: u32, nbytes: u64, value: Option<(String, Bytes)>) {
+    fn done(
+        &mut self,
+        w: ConnId,
+        comp_id: u64,
+        id: u32,
+        nbytes: u64,
+        value: Option<(String, Bytes)>,
+    ) {
         if !self.reported(w, comp_id, id) {
             // A stale report (the task was re-queued meanwhile): drop its
             // result if the worker kept it.
-            self.send(w, Msg::Release { comp: comp_id, ids: vec![id] }, vec![]);
+            self.send(
+                w,
+                Msg::Release {
+                    comp: comp_id,
+                    ids: vec![id],
+                },
+                vec![],
+            );
             return;
         }
         let comp = self.comps.get_mut(&comp_id).expect("reported checked it");
@@ -416,10 +437,52 @@ impl ClusterState {
         }
     }
 
+    /// Task `id` could not fetch input `dep` from the worker said to hold
+    /// it. A holder that died is noticed by its closed connection and its
+    /// results recomputed; until then the task is queued again. A holder
+    /// that is alive and keeps not answering is a fault: after
+    /// [`MISSING_LIMIT`] misses the computation fails saying so.
+    fn missing(&mut self, comp_id: u64, id: u32, dep: u32) {
+        let Some(c) = self.comps.get_mut(&comp_id) else {
+            return;
+        };
+        c.missing[id as usize] += 1;
+        if c.missing[id as usize] > MISSING_LIMIT {
+            let holder = match c.status.get(dep as usize) {
+                Some(Status::Memory(h)) => self
+                    .workers
+                    .get(h)
+                    .map_or("a departed worker".into(), |w| w.name.clone()),
+                _ => "no worker".into(),
+            };
+            return self.fail(
+                comp_id,
+                Failure::BadGraph(format!(
+                    "task #{id} could not fetch its input #{dep} from {holder} {MISSING_LIMIT} times"
+                )),
+            );
+        }
+        tracing::info!(
+            comp_id,
+            id,
+            dep,
+            "a task's input was not where it was said to be; queued again"
+        );
+        c.status[id as usize] = Status::Queued;
+        c.ready.push(Reverse((c.priority[id as usize], id)));
+    }
+
     fn fail(&mut self, comp_id: u64, failure: Failure) {
         if let Some(c) = self.comps.get(&comp_id) {
             let (client, client_comp) = (c.client, c.client_comp);
-            self.send(client, Msg::Failed { comp: client_comp, failure }, vec![]);
+            self.send(
+                client,
+                Msg::Failed {
+                    comp: client_comp,
+                    failure,
+                },
+                vec![],
+            );
             self.forget(comp_id);
         }
     }
@@ -560,7 +623,12 @@ fn global_id(client: ConnId, comp: u64) -> u64 {
 
 /// The worker for task `t`: among workers with room, the one holding the
 /// most bytes of its inputs, then the least loaded.
-fn place(comp: &Comp, t: u32, workers: &BTreeMap<ConnId, Worker>, per_thread: usize) -> Option<ConnId> {
+fn place(
+    comp: &Comp,
+    t: u32,
+    workers: &BTreeMap<ConnId, Worker>,
+    per_thread: usize,
+) -> Option<ConnId> {
     let mut held: Vec<(ConnId, u64)> = Vec::new();
     for &d in comp.deps.of(t) {
         if let Status::Memory(h) = comp.status[d as usize] {
@@ -578,7 +646,8 @@ fn place(comp: &Comp, t: u32, workers: &BTreeMap<ConnId, Worker>, per_thread: us
             let hb = held.iter().find(|(w, _)| w == *b).map_or(0, |e| e.1);
             // More bytes held first; then fewer tasks in flight per thread.
             ha.cmp(&hb).then_with(|| {
-                (wb.inflight.len() * wa.nthreads as usize).cmp(&(wa.inflight.len() * wb.nthreads as usize))
+                (wb.inflight.len() * wa.nthreads as usize)
+                    .cmp(&(wa.inflight.len() * wb.nthreads as usize))
             })
         })
         .map(|(&c, _)| c)
