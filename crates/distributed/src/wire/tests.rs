@@ -82,7 +82,10 @@ fn hello(protocol: u32, token: &str) -> Msg {
 
 #[test]
 fn handshakes_are_checked() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let err = |r: Result<Accepted>| r.err().expect("refused").to_string();
         // Garbage.
@@ -101,6 +104,10 @@ fn handshakes_are_checked() {
         let e = err(raw_then_accept(framed(&Msg::Welcome), "").await);
         assert!(e.contains("expected a handshake"), "{e}");
         // The right one.
-        assert!(raw_then_accept(framed(&hello(PROTOCOL_VERSION, "t")), "t").await.is_ok());
+        assert!(
+            raw_then_accept(framed(&hello(PROTOCOL_VERSION, "t")), "t")
+                .await
+                .is_ok()
+        );
     });
 }

@@ -25,7 +25,11 @@ fn runs(out: &[Out]) -> Vec<(ConnId, u32, Vec<(u32, String)>)> {
     out.iter()
         .filter_map(|o| match &o.msg {
             Msg::Run { tasks, .. } => Some(tasks.iter().map(move |t| {
-                let remote = t.deps.iter().filter_map(|(d, a)| a.clone().map(|a| (*d, a))).collect();
+                let remote = t
+                    .deps
+                    .iter()
+                    .filter_map(|(d, a)| a.clone().map(|a| (*d, a)))
+                    .collect();
                 (o.to, t.id, remote)
             })),
             _ => None,
@@ -40,7 +44,17 @@ fn done(s: &mut ClusterState, w: ConnId, comp: u64, id: u32, nbytes: u64, output
     } else {
         (None, vec![])
     };
-    s.message(w, Msg::Done { comp, id, nbytes, codec }, data).unwrap();
+    s.message(
+        w,
+        Msg::Done {
+            comp,
+            id,
+            nbytes,
+            codec,
+        },
+        data,
+    )
+    .unwrap();
 }
 
 /// Tasks 0 and 1 (roots) feed 2, the output.
@@ -70,7 +84,12 @@ fn places_near_the_bytes_and_recomputes_what_a_dead_worker_held() {
     let r = runs(&out);
     assert_eq!(r.len(), 2, "both roots start at once: {r:?}");
     assert_ne!(r[0].0, r[1].0, "on different workers: {r:?}");
-    assert_eq!(out.iter().filter(|o| matches!(o.msg, Msg::Graph { .. })).count(), 2);
+    assert_eq!(
+        out.iter()
+            .filter(|o| matches!(o.msg, Msg::Graph { .. }))
+            .count(),
+        2
+    );
     let on = |t: u32| r.iter().find(|x| x.1 == t).unwrap().0;
     let (w0, w1) = (on(0), on(1));
     // Task 0's result is large, task 1's small: task 2 goes where 0 is,
@@ -88,14 +107,21 @@ fn places_near_the_bytes_and_recomputes_what_a_dead_worker_held() {
     assert_eq!(r, vec![(w0, 1, vec![])]);
     // A late report of the first run of 2 is stale and dropped.
     done(&mut s, w0, comp, 2, 8, true);
-    assert!(s.take_out().iter().all(|o| !matches!(o.msg, Msg::Results { .. })));
+    assert!(
+        s.take_out()
+            .iter()
+            .all(|o| !matches!(o.msg, Msg::Results { .. }))
+    );
     done(&mut s, w0, comp, 1, 10, false);
     let r = runs(&s.take_out());
     assert_eq!(r, vec![(w0, 2, vec![])]);
     done(&mut s, w0, comp, 2, 8, true);
     let out = s.take_out();
     let kinds: Vec<&str> = out.iter().map(|o| o.msg.kind()).collect();
-    assert!(kinds.contains(&"Results") && kinds.contains(&"Finished") && kinds.contains(&"Forget"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"Results") && kinds.contains(&"Finished") && kinds.contains(&"Forget"),
+        "{kinds:?}"
+    );
     // 0 and 1 were released on the worker once 2 had read them.
     let released: Vec<u32> = out
         .iter()
@@ -130,9 +156,15 @@ fn a_task_on_too_many_dying_workers_is_a_killed_worker() {
     }
     let out = s.take_out();
     let failed = out.iter().find_map(|o| match &o.msg {
-        Msg::Failed { comp: 7, failure: Failure::KilledWorker { task, worker, failures } } => {
-            Some((*task, worker.clone(), *failures))
-        }
+        Msg::Failed {
+            comp: 7,
+            failure:
+                Failure::KilledWorker {
+                    task,
+                    worker,
+                    failures,
+                },
+        } => Some((*task, worker.clone(), *failures)),
         _ => None,
     });
     assert_eq!(failed, Some((0, "w4".to_string(), 4)));
@@ -160,7 +192,16 @@ fn bad_graphs_and_strangers_are_refused() {
         assert!(text.contains("BadGraph") && text.contains(says), "{text}");
     }
     // A worker's message from a client, and anything from an unknown peer.
-    assert!(s.message(CLIENT, Msg::Heartbeat { memory: Default::default() }, vec![]).is_err());
+    assert!(
+        s.message(
+            CLIENT,
+            Msg::Heartbeat {
+                memory: Default::default()
+            },
+            vec![]
+        )
+        .is_err()
+    );
     assert!(s.message(55, Msg::Cancel { comp: 1 }, vec![]).is_err());
 }
 
@@ -181,5 +222,8 @@ fn an_empty_graph_finishes_at_once_and_a_leaving_client_is_forgotten() {
     assert_eq!(runs(&s.take_out()).len(), 2);
     s.closed(CLIENT);
     let out = s.take_out();
-    assert!(out.iter().any(|o| matches!(o.msg, Msg::Forget { comp: c } if c == comp)));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o.msg, Msg::Forget { comp: c } if c == comp))
+    );
 }
