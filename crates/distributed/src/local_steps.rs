@@ -23,48 +23,45 @@ fn in_caller(op: &dyn Op) -> bool {
     IN_CALLER_OPS.contains(&op.name())
 }
 
-/// What runs here after the cluster's results arrive.
-pub(crate) struct Local {
-    /// Per output position: the op to run on the cluster's value there,
-    /// and its other arguments (the value goes in at `at`).
-    steps: Vec<(usize, Key, Arc<dyn Op>, Vec<Value>, usize)>,
+/// An op to run here on the cluster's value: its other arguments, and
+/// where the value goes among them.
+#[derive(Clone)]
+struct InCaller {
+    op: Arc<dyn Op>,
+    literals: Vec<Value>,
+    at: usize,
 }
 
-enum Cut {
-    /// The task becomes this task; the op runs here with `literals` and the
-    /// cluster's value at position `at`.
-    Into(Task, Arc<dyn Op>, Vec<Value>, usize),
+/// What runs here after the cluster's results arrive: per output position,
+/// its key and step.
+pub(crate) struct Local {
+    steps: Vec<(usize, Key, InCaller)>,
 }
 
 /// Cuts the in-caller steps off the plan's outputs.
 pub(crate) fn split(mut plan: Plan) -> Result<(Plan, Local)> {
     let mut steps = Vec::new();
-    let mut cut: std::collections::HashMap<u32, (Arc<dyn Op>, Vec<Value>, usize)> =
-        Default::default();
+    let mut cut: std::collections::HashMap<u32, InCaller> = Default::default();
     for (pos, &o) in plan.outputs.iter().enumerate() {
-        if let Some((op, lits, at)) = cut.get(&o) {
-            steps.push((
-                pos,
-                plan.graph.key(o).clone(),
-                op.clone(),
-                lits.clone(),
-                *at,
-            ));
+        if let Some(step) = cut.get(&o) {
+            steps.push((pos, plan.graph.key(o).clone(), step.clone()));
             continue;
         }
         let (key, task) = plan.graph.by_id(o);
-        let Some(Cut::Into(new_task, op, lits, at)) = cut_task(key, task)? else {
+        let Some((new_task, step)) = cut_task(key, task)? else {
             continue;
         };
         let key = key.clone();
         plan.graph.insert(key.clone(), new_task);
-        cut.insert(o, (op.clone(), lits.clone(), at));
-        steps.push((pos, key, op, lits, at));
+        cut.insert(o, step.clone());
+        steps.push((pos, key, step));
     }
     Ok((plan, Local { steps }))
 }
 
-fn cut_task(key: &Key, task: &Task) -> Result<Option<Cut>> {
+/// The task that computes the in-caller op's input, and the op, if `task`
+/// ends in one.
+fn cut_task(key: &Key, task: &Task) -> Result<Option<(Task, InCaller)>> {
     let unsupported = || {
         Error::Graph(format!(
             "task {key} ends in an op that runs only in the calling process ({}), in a form the \
@@ -88,12 +85,12 @@ fn cut_task(key: &Key, task: &Task) -> Result<Option<Cut>> {
             }
         }
         let block = block.ok_or_else(unsupported)?;
-        return Ok(Some(Cut::Into(
-            Task::alias(block),
-            task.op.clone(),
-            lits,
+        let step = InCaller {
+            op: task.op.clone(),
+            literals: lits,
             at,
-        )));
+        };
+        return Ok(Some((Task::alias(block), step)));
     }
     let Some(fused) = task.op.as_fused() else {
         return Ok(None);
@@ -130,21 +127,21 @@ fn cut_task(key: &Key, task: &Task) -> Result<Option<Cut>> {
         .collect();
     let op = FusedOp::new(fused.inputs(), kept)
         .map_err(|e| Error::Graph(format!("cutting {key}: {e}")))?;
-    Ok(Some(Cut::Into(
-        Task::new(Arc::new(op), task.args.clone()),
-        last_op.clone(),
-        lits,
+    let step = InCaller {
+        op: last_op.clone(),
+        literals: lits,
         at,
-    )))
+    };
+    Ok(Some((Task::new(Arc::new(op), task.args.clone()), step)))
 }
 
 impl Local {
     /// Runs the in-caller steps on the cluster's values.
     pub(crate) fn finish(self, mut values: Vec<Value>) -> oxidask_scheduler::Result<Vec<Value>> {
-        for (pos, key, op, lits, at) in self.steps {
-            let mut args = lits;
-            args.insert(at.min(args.len()), values[pos].clone());
-            let task = Task::new(op, args.iter().cloned().map(Arg::Value).collect());
+        for (pos, key, step) in self.steps {
+            let mut args = step.literals;
+            args.insert(step.at.min(args.len()), values[pos].clone());
+            let task = Task::new(step.op, args.iter().cloned().map(Arg::Value).collect());
             values[pos] = oxidask_scheduler::execute(&key, &task, args)?;
         }
         Ok(values)

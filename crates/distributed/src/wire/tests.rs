@@ -115,7 +115,10 @@ fn handshakes_are_checked() {
 #[test]
 #[ignore = "a measurement: cargo test --release -p oxidask-distributed -- --ignored wire_speed --nocapture"]
 fn wire_speed() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -123,12 +126,17 @@ fn wire_speed() {
         let p2 = payload.clone();
         // The sender on a thread of its own, as another process would be.
         let send = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let s = tokio::net::TcpStream::connect(addr).await.unwrap();
                 let (_r, mut w) = split(s).unwrap();
                 for _ in 0..5 {
-                    w.msg(&Msg::Data { codec: "x".into() }, std::slice::from_ref(&p2)).await.unwrap();
+                    w.msg(&Msg::Data { codec: "x".into() }, std::slice::from_ref(&p2))
+                        .await
+                        .unwrap();
                     w.flush().await.unwrap();
                 }
             })
@@ -141,7 +149,11 @@ fn wire_speed() {
             let (_, data) = r.msg().await.unwrap().unwrap();
             let e = t.elapsed();
             assert_eq!(data[0].len(), payload.len());
-            eprintln!("64 MiB frame in {:?}: {:.2} GB/s", e, (64 << 20) as f64 / e.as_secs_f64() / 1e9);
+            eprintln!(
+                "64 MiB frame in {:?}: {:.2} GB/s",
+                e,
+                (64 << 20) as f64 / e.as_secs_f64() / 1e9
+            );
         }
         send.join().unwrap();
     });

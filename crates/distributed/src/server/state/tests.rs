@@ -20,8 +20,11 @@ fn worker(s: &mut ClusterState, conn: ConnId) {
     );
 }
 
-/// `(worker, task, remote deps)` of every Run sent.
-fn runs(out: &[Out]) -> Vec<(ConnId, u32, Vec<(u32, String)>)> {
+/// A Run of one task: worker, task, inputs to fetch (id, address).
+type Sent = (ConnId, u32, Vec<(u32, String)>);
+
+/// Every Run sent.
+fn runs(out: &[Out]) -> Vec<Sent> {
     out.iter()
         .filter_map(|o| match &o.msg {
             Msg::Run { tasks, .. } => Some(tasks.iter().map(move |t| {
