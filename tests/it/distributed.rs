@@ -224,6 +224,16 @@ fn worker_to_worker_transfer() {
     within(120, || {
         let c = cluster(2);
         let client = c.client().unwrap();
+        // Heartbeats report each worker's memory.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !c.workers().iter().all(|(_, m)| m.process_bytes > 0) {
+            assert!(
+                Instant::now() < deadline,
+                "no memory reports: {:?}",
+                c.workers()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         // Two 8 MiB vectors made on different workers (both roots start at
         // once on the least-loaded workers); the sum reads both, so one
         // crosses from worker to worker.

@@ -144,6 +144,13 @@ impl LocalCluster {
         self.restarts.load(Ordering::Relaxed)
     }
 
+    /// Name and last reported memory of each connected worker.
+    pub fn workers(&self) -> Vec<(String, crate::messages::MemoryReport)> {
+        self.scheduler
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.info().workers)
+    }
+
     /// Workers connected to the scheduler now.
     pub fn n_connected(&self) -> usize {
         self.scheduler

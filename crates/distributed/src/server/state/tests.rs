@@ -230,3 +230,40 @@ fn an_empty_graph_finishes_at_once_and_a_leaving_client_is_forgotten() {
             .any(|o| matches!(o.msg, Msg::Forget { comp: c } if c == comp))
     );
 }
+
+#[test]
+fn a_silent_worker_is_dropped_and_its_work_goes_elsewhere() {
+    let mut s = ClusterState::new(SchedulerOptions {
+        worker_timeout: Duration::from_secs(5),
+        ..SchedulerOptions::default()
+    });
+    worker(&mut s, 1);
+    s.connected(CLIENT, Role::Client);
+    s.message(
+        CLIENT,
+        Msg::Submit {
+            comp: 3,
+            deps: vec![vec![]],
+            priority: vec![0],
+            outputs: vec![0],
+        },
+        vec![Bytes::from_static(b"g")],
+    )
+    .unwrap();
+    assert_eq!(runs(&s.take_out()), vec![(1, 0, vec![])]);
+    worker(&mut s, 2);
+    s.message(
+        2,
+        Msg::Heartbeat {
+            memory: Default::default(),
+        },
+        vec![],
+    )
+    .unwrap();
+    s.tick(Instant::now() + Duration::from_secs(3));
+    assert!(s.to_close.is_empty(), "not silent long enough");
+    s.tick(Instant::now() + Duration::from_secs(6));
+    // Both went silent in this test's clock; the first is dropped and its
+    // task sent to a live worker, unless none is left.
+    assert!(s.to_close.contains(&1));
+}
