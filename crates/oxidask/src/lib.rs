@@ -14,7 +14,9 @@
 //! - [`scheduler`]: the sync and threaded schedulers, configuration and
 //!   diagnostics ([`diagnostics::ProgressBar`], [`diagnostics::Profiler`],
 //!   the live [`diagnostics::Dashboard`] and
-//!   [`diagnostics::performance_report`]).
+//!   [`diagnostics::performance_report`]);
+//! - [`distributed`]: a cluster of worker processes, futures and
+//!   [`LocalCluster`](distributed::LocalCluster) (call [`init`] first in `main`).
 //!
 //! ```
 //! use oxidask::prelude::*;
@@ -69,6 +71,23 @@ pub mod diagnostics {
     pub use oxidask_scheduler::{Profiler, ProgressBar, TaskRecord};
 }
 
+/// The cluster: a scheduler and worker processes over TCP, a
+/// [`Client`](distributed::Client) with typed futures, and
+/// [`LocalCluster`](distributed::LocalCluster) (`docs/distributed.md`).
+pub mod distributed {
+    pub use oxidask_distributed::*;
+}
+
+/// Call first thing in `main`: when this program was started as a cluster
+/// worker (by [`LocalCluster`](distributed::LocalCluster), or with
+/// `OXIDASK_WORKER_OF=<scheduler address>`), runs the worker — so the
+/// program's `#[oxidask::remote]` functions and registered types are the
+/// worker's — and exits the process when it stops; otherwise returns at
+/// once.
+pub fn init() {
+    oxidask_distributed::worker_main();
+}
+
 /// Configuration: scheduler choice, worker count, and their environment
 /// variables (`OXIDASK_SCHEDULER`, `OXIDASK_NUM_WORKERS`).
 pub mod config {
@@ -111,4 +130,6 @@ mod guides {
     mod memory {}
     #[doc = include_str!("../../../docs/diagnostics.md")]
     mod diagnostics {}
+    #[doc = include_str!("../../../docs/distributed.md")]
+    mod distributed {}
 }

@@ -41,6 +41,11 @@ pub enum Error {
     /// arguments): the collection's own error.
     #[error(transparent)]
     Collection(Box<dyn std::error::Error + Send + Sync>),
+    /// The cluster running the computation failed it (a worker kept dying
+    /// on a task, the connection to the scheduler was lost, …): the
+    /// cluster's own error, which names the task, worker or address.
+    #[error(transparent)]
+    Cluster(Box<dyn std::error::Error + Send + Sync>),
     /// A configuration value (an environment variable, an option) is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -20,6 +20,7 @@
 //! - root-task queuing: while memory is tight, tasks that consume results
 //!   run before new roots ([`TaskState::prefer_consumers`]).
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use oxidask_graph::Deps;
@@ -27,11 +28,12 @@ use parking_lot::Mutex;
 
 /// Waiting counts, reader counts, completion and first failure of one
 /// computation over tasks `0..n` with dependencies `deps` (borrowed from
-/// the plan, which outlives the run).
+/// the plan, which outlives the run, or owned: [`TaskState::owned`], for a
+/// cluster scheduler that keeps many computations alive between messages).
 ///
 /// `E` is the failure a caller records (the local schedulers' [`Error`](crate::Error)).
 pub struct TaskState<'d, E> {
-    deps: &'d Deps,
+    deps: Cow<'d, Deps>,
     dependents: Deps,
     waiting: Vec<AtomicU32>,
     readers: Vec<AtomicU32>,
@@ -41,12 +43,31 @@ pub struct TaskState<'d, E> {
     root_task_queuing: bool,
 }
 
+impl<E> TaskState<'static, E> {
+    /// [`TaskState::new`] owning its dependency lists: the state of one
+    /// computation of a cluster scheduler, which outlives any borrow of a
+    /// message. A scheduler recomputing lost results builds a fresh state
+    /// and replays what still holds ([`TaskState::finished`],
+    /// [`TaskState::consumed`]).
+    pub fn owned(deps: Deps, outputs: &[u32], root_task_queuing: bool) -> TaskState<'static, E> {
+        TaskState::with_deps(Cow::Owned(deps), outputs, root_task_queuing)
+    }
+}
+
 impl<'d, E> TaskState<'d, E> {
     /// The state before any task ran. `deps` lists each task's distinct
     /// dependencies; `outputs` the requested tasks (each read once more at
     /// the end, repeats counted). With `root_task_queuing`, tasks that
     /// consume results go first while memory is tight.
     pub fn new(deps: &'d Deps, outputs: &[u32], root_task_queuing: bool) -> TaskState<'d, E> {
+        TaskState::with_deps(Cow::Borrowed(deps), outputs, root_task_queuing)
+    }
+
+    fn with_deps(
+        deps: Cow<'d, Deps>,
+        outputs: &[u32],
+        root_task_queuing: bool,
+    ) -> TaskState<'d, E> {
         let dependents = deps.reverse();
         let n = dependents.len();
         let mut readers: Vec<u32> = (0..n as u32)
@@ -67,6 +88,11 @@ impl<'d, E> TaskState<'d, E> {
             failure: Mutex::new(None),
             root_task_queuing,
         }
+    }
+
+    /// The dependents of task `id` (tasks that read its result).
+    pub fn dependents(&self, id: u32) -> &[u32] {
+        self.dependents.of(id)
     }
 
     /// The number of tasks.

@@ -1,0 +1,119 @@
+//! The `oxidask` command: `oxidask scheduler` runs a cluster's scheduler,
+//! `oxidask worker ADDRESS` a worker of it (running the built-in ops only:
+//! a program's own `#[oxidask::remote]` functions need the program itself
+//! as the worker — see `docs/distributed.md`).
+
+use clap::{Parser, Subcommand};
+use oxidask_distributed::{Scheduler, SchedulerOptions, WorkerOptions, run_worker};
+
+#[derive(Parser)]
+#[command(name = "oxidask", version, about = "oxidask cluster processes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a scheduler until interrupted.
+    Scheduler {
+        /// The host to listen on (127.0.0.1 unless told otherwise).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The port to listen on.
+        #[arg(long, default_value_t = 8786)]
+        port: u16,
+        /// The token every connection must present.
+        #[arg(
+            long,
+            env = "OXIDASK_TOKEN",
+            default_value = "",
+            hide_env_values = true
+        )]
+        token: String,
+        /// Workers a task may be running on when they die before it fails.
+        #[arg(long, default_value_t = 3)]
+        allowed_failures: u32,
+    },
+    /// Runs a worker of the scheduler at ADDRESS (host:port).
+    Worker {
+        /// The scheduler's address.
+        address: String,
+        /// Threads running tasks (default: all cores).
+        #[arg(long)]
+        nthreads: Option<usize>,
+        /// Bytes of results held in memory before spilling (e.g. 4000000000).
+        #[arg(long)]
+        memory_limit: Option<usize>,
+        /// The worker's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The token of the scheduler.
+        #[arg(
+            long,
+            env = "OXIDASK_TOKEN",
+            default_value = "",
+            hide_env_values = true
+        )]
+        token: String,
+        /// The host other workers reach this one on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
+}
+
+fn main() {
+    oxidask::init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OXIDASK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().command {
+        Command::Scheduler {
+            host,
+            port,
+            token,
+            allowed_failures,
+        } => Scheduler::start(
+            &format!("{host}:{port}"),
+            &token,
+            SchedulerOptions {
+                allowed_failures,
+                ..SchedulerOptions::default()
+            },
+        )
+        .map(|s| {
+            println!("oxidask scheduler at {}", s.addr());
+            s.join();
+        }),
+        Command::Worker {
+            address,
+            nthreads,
+            memory_limit,
+            name,
+            token,
+            host,
+        } => {
+            let mut o = WorkerOptions {
+                memory_limit,
+                token,
+                host,
+                ..WorkerOptions::default()
+            };
+            if let Some(n) = nthreads {
+                o.nthreads = n.max(1);
+            }
+            if let Some(n) = name {
+                o.name = n;
+            }
+            run_worker(&address, o)
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("oxidask: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,626 @@
+//! The client: submits graphs to a scheduler and hands back typed futures.
+//!
+//! A [`Client`] holds one connection to the scheduler, served by a thread
+//! of its own (a small tokio runtime): outgoing messages are queued to it,
+//! incoming results are decoded there and put where the futures wait. Every
+//! call of the API is a plain blocking function.
+//!
+//! A computation is one optimized graph ([`TaskGraph::to_bytes`]) with its
+//! dependency lists, priorities and requested tasks. A graph holding a
+//! closure cannot be written to bytes and is refused before anything is
+//! sent, with the graph crate's message saying to register the function
+//! with `#[oxidask::remote]`. Requested results are sent to the client as
+//! soon as they are computed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use oxidask_graph::optimize::{OptimizeOptions, Plan, optimize};
+use oxidask_graph::{Arg, DataSize, Deps, Key, Task, TaskGraph, Value};
+use oxidask_scheduler::Computable;
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+use crate::messages::{Failure, Msg, Role};
+use crate::wire;
+
+/// A connection to a cluster's scheduler. Cheap to clone (one shared
+/// connection).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    addr: String,
+    tx: mpsc::UnboundedSender<(Msg, Vec<Bytes>)>,
+    state: Mutex<State>,
+    changed: Condvar,
+    next: AtomicU64,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+#[derive(Default)]
+struct State {
+    comps: HashMap<u64, Comp>,
+    lost: Option<String>,
+}
+
+struct Comp {
+    /// Key of each task id, for errors naming them.
+    keys: Arc<Vec<Key>>,
+    /// Positions in `values` of each requested task id.
+    positions: HashMap<u32, Vec<usize>>,
+    values: Vec<Option<Value>>,
+    failed: Option<Failure>,
+    finished: bool,
+    /// Futures (and waits) still holding the computation.
+    handles: usize,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.lock().take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Client {
+    /// Connects to the scheduler at `addr` (`host:port`) with the token in
+    /// `OXIDASK_TOKEN`, if set.
+    pub fn connect(addr: &str) -> Result<Client> {
+        Client::connect_with_token(addr, &std::env::var("OXIDASK_TOKEN").unwrap_or_default())
+    }
+
+    /// Connects to the scheduler at `addr` with `token`.
+    pub fn connect_with_token(addr: &str, token: &str) -> Result<Client> {
+        let (ready, connected) = std::sync::mpsc::channel();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel();
+        let inner = Arc::new(Inner {
+            addr: addr.to_string(),
+            tx,
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            next: AtomicU64::new(1),
+            stop: Mutex::new(Some(stop)),
+        });
+        let weak = Arc::downgrade(&inner);
+        let (addr2, token) = (addr.to_string(), token.to_string());
+        std::thread::Builder::new()
+            .name("oxidask-client".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready.send(Err(Error::io("starting the client's runtime", e)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let (mut reader, writer) =
+                        match wire::connect(&addr2, &token, Role::Client, wire::DEFAULT_FRAME_LIMIT).await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                let _ = ready.send(Err(e));
+                                return;
+                            }
+                        };
+                    let _ = ready.send(Ok(()));
+                    tokio::spawn(crate::server::writer(writer, rx));
+                    let reason = tokio::select! {
+                        _ = stopped => return,
+                        r = async {
+                            loop {
+                                match reader.msg().await {
+                                    Ok(Some((msg, data))) => {
+                                        let Some(inner) = weak.upgrade() else { return String::new() };
+                                        if let Err(e) = inner.receive(msg, data) {
+                                            return e;
+                                        }
+                                    }
+                                    Ok(None) => return "the scheduler closed the connection".to_string(),
+                                    Err(e) => return e.to_string(),
+                                }
+                            }
+                        } => r,
+                    };
+                    if let Some(inner) = weak.upgrade() {
+                        inner.state.lock().lost = Some(reason);
+                        inner.changed.notify_all();
+                    }
+                });
+            })
+            .map_err(|e| Error::io("starting the client thread", e))?;
+        connected
+            .recv()
+            .map_err(|_| Error::Start("the client thread ended before connecting".into()))??;
+        Ok(Client { inner })
+    }
+
+    /// The scheduler's address.
+    pub fn address(&self) -> &str {
+        &self.inner.addr
+    }
+
+    /// Computes `what` (a delayed value, an array, a bag, a tuple of them —
+    /// anything [`Computable`]) on the cluster; the future gives its result.
+    pub fn submit<C>(&self, what: &C) -> Result<Future<C::Output>>
+    where
+        C: Computable + Clone + Send + Sync + 'static,
+    {
+        let (graph, keys) = {
+            let mut graph = TaskGraph::new();
+            let mut keys = Vec::new();
+            what.collect(&mut graph, &mut keys)?;
+            (graph, keys)
+        };
+        let plan = optimize(graph, &keys, OptimizeOptions::default())?;
+        let n = plan.outputs.len();
+        let key = keys.first().map_or_else(String::new, |k| k.to_string());
+        let comp = self.submit_plan(&plan)?;
+        let what = what.clone();
+        Ok(Future::new(
+            self.clone(),
+            comp,
+            0..n,
+            key,
+            Arc::new(move |values| what.finish(values)),
+        ))
+    }
+
+    /// Calls the registered function `f` on each item, as one batch of
+    /// tasks (one message); a future per item. `f` must be marked
+    /// `#[oxidask::remote]` (workers run only functions compiled into them
+    /// and registered by name), and items and results need a codec
+    /// (numbers, strings, vectors, or a type given `register_value!`).
+    pub fn map<F, A, R>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<Future<R>>>
+    where
+        F: Fn(A) -> R + 'static,
+        A: std::any::Any + Send + Sync + DataSize,
+        R: std::any::Any + Send + Sync + Clone,
+    {
+        let _ = f;
+        let op = oxidask_graph::remote::CallRemote::for_fn::<F>().ok_or_else(|| {
+            Error::Graph(format!(
+                "{} is not a registered function: mark it #[oxidask::remote] so workers, which \
+                 run only functions compiled into them, can call it by name",
+                std::any::type_name::<F>()
+            ))
+        })?;
+        let name: Arc<str> = oxidask_graph::name_for(
+            &format!("map-{}", short(std::any::type_name::<F>())),
+            &oxidask_graph::unique_token(),
+        )
+        .into();
+        let mut graph = TaskGraph::new();
+        for (i, a) in items.into_iter().enumerate() {
+            graph.insert(
+                Key::with_index(name.clone(), &[i as u32]),
+                Task::new(op.clone(), vec![Arg::Value(Value::new(a))]),
+            );
+        }
+        let n = graph.len();
+        let keys: Vec<String> = graph.keys().map(|k| k.to_string()).collect();
+        let plan = Plan {
+            graph,
+            deps: Deps::from_lists((0..n).map(|_| Vec::new())),
+            outputs: (0..n as u32).collect(),
+            priority: (0..n as u32).collect(),
+        };
+        let comp = self.submit_plan(&plan)?;
+        let take: Finish<R> =
+            Arc::new(|values| Ok(oxidask_scheduler::next_value(values)?.take::<R>()?));
+        Ok(keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, key)| Future::new(self.clone(), comp, i..i + 1, key, take.clone()))
+            .collect())
+    }
+
+    /// Waits for every future and returns their results in order; the first
+    /// failure is the error.
+    pub fn gather<T>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
+        futures.iter().map(|f| f.result()).collect()
+    }
+
+    /// Waits until every future is done (finished, failed or cancelled), or
+    /// the timeout passes.
+    pub fn wait<T>(&self, futures: &[Future<T>], timeout: Option<Duration>) -> Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        for f in futures {
+            self.inner.wait_for(f.comp, &f.positions, deadline)?;
+        }
+        Ok(())
+    }
+
+    /// The futures in the order they complete.
+    pub fn as_completed<T>(&self, futures: Vec<Future<T>>) -> AsCompleted<T> {
+        AsCompleted {
+            client: self.clone(),
+            pending: futures,
+        }
+    }
+
+    /// Cancels the futures: their results are no longer wanted; waiting on
+    /// them is an error. A computation all of whose futures are cancelled
+    /// is dropped by the scheduler and its workers.
+    pub fn cancel<T>(&self, futures: &[Future<T>]) {
+        for f in futures {
+            f.cancel();
+        }
+    }
+
+    /// This client as a [`oxidask_scheduler::Scheduler`]: with
+    /// `with_scheduler(SchedulerChoice::Custom(client.scheduler()), …)`
+    /// arrays, bags and delayed values compute on the cluster.
+    pub fn scheduler(&self) -> Arc<dyn oxidask_scheduler::Scheduler> {
+        Arc::new(ClusterScheduler(self.clone()))
+    }
+
+    /// Makes this client the scheduler of every computation in this process
+    /// that does not name another (as Dask's default client).
+    pub fn set_as_default(&self) -> Result<()> {
+        let mut config = oxidask_scheduler::config::current()?;
+        config.scheduler = oxidask_scheduler::SchedulerChoice::Custom(self.scheduler());
+        oxidask_scheduler::config::set_global(config);
+        Ok(())
+    }
+
+    /// Sends a computation; returns its id.
+    fn submit_plan(&self, plan: &Plan) -> Result<u64> {
+        let bytes = plan
+            .graph
+            .to_bytes()
+            .map_err(|e| Error::Graph(e.to_string()))?;
+        let n = plan.graph.len();
+        let comp = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let mut positions: HashMap<u32, Vec<usize>> = HashMap::with_capacity(plan.outputs.len());
+        for (p, &o) in plan.outputs.iter().enumerate() {
+            positions.entry(o).or_default().push(p);
+        }
+        let msg = Msg::Submit {
+            comp,
+            deps: (0..n as u32).map(|i| plan.deps.of(i).to_vec()).collect(),
+            priority: plan.priority.clone(),
+            outputs: plan.outputs.clone(),
+        };
+        {
+            let mut s = self.inner.state.lock();
+            if let Some(reason) = &s.lost {
+                return Err(self.inner.lost(reason));
+            }
+            s.comps.insert(
+                comp,
+                Comp {
+                    keys: Arc::new(plan.graph.keys().cloned().collect()),
+                    positions,
+                    values: vec![None; plan.outputs.len()],
+                    failed: None,
+                    finished: false,
+                    handles: 0,
+                },
+            );
+        }
+        self.inner
+            .tx
+            .send((msg, vec![Bytes::from(bytes)]))
+            .map_err(|_| self.inner.lost("the client's connection thread ended"))?;
+        Ok(comp)
+    }
+}
+
+impl Inner {
+    fn lost(&self, reason: &str) -> Error {
+        Error::Lost {
+            addr: self.addr.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A message from the scheduler.
+    fn receive(&self, msg: Msg, data: Vec<Bytes>) -> Result<(), String> {
+        match msg {
+            Msg::Results { comp, items } => {
+                // Decode outside the lock: values can be large.
+                let decoded: Vec<(u32, std::result::Result<Value, oxidask_graph::Error>)> = items
+                    .iter()
+                    .zip(&data)
+                    .map(|((id, codec), bytes)| (*id, Value::decode(codec, bytes)))
+                    .collect();
+                let mut s = self.state.lock();
+                if let Some(c) = s.comps.get_mut(&comp) {
+                    for (id, v) in decoded {
+                        match v {
+                            Ok(v) => {
+                                for &p in c.positions.get(&id).map_or(&[][..], |v| v) {
+                                    c.values[p] = Some(v.clone());
+                                }
+                            }
+                            Err(e) => {
+                                c.failed.get_or_insert(Failure::BadGraph(format!(
+                                    "the result of {} cannot be decoded here: {e}",
+                                    c.keys
+                                        .get(id as usize)
+                                        .map_or_else(|| format!("#{id}"), |k| k.to_string())
+                                )));
+                            }
+                        }
+                    }
+                }
+            }
+            Msg::Finished { comp } => {
+                if let Some(c) = self.state.lock().comps.get_mut(&comp) {
+                    c.finished = true;
+                }
+            }
+            Msg::Failed { comp, failure } => {
+                if let Some(c) = self.state.lock().comps.get_mut(&comp) {
+                    c.failed.get_or_insert(failure);
+                }
+            }
+            other => return Err(format!("unexpected {} from the scheduler", other.kind())),
+        }
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Whether the values at `positions` of `comp` are all there: `Ok(true)`,
+    /// not yet: `Ok(false)`, never: the error.
+    fn check(&self, s: &State, comp: u64, positions: &std::ops::Range<usize>) -> Result<bool> {
+        let Some(c) = s.comps.get(&comp) else {
+            return Err(Error::Cancelled {
+                key: format!("computation #{comp}"),
+            });
+        };
+        if let Some(f) = &c.failed {
+            return Err(failure_error(f, &c.keys));
+        }
+        if c.values[positions.clone()].iter().all(Option::is_some) {
+            return Ok(true);
+        }
+        if let Some(reason) = &s.lost {
+            return Err(self.lost(reason));
+        }
+        if c.finished {
+            return Err(Error::Protocol(
+                "the scheduler finished a computation without sending every result".into(),
+            ));
+        }
+        Ok(false)
+    }
+
+    fn wait_for(
+        &self,
+        comp: u64,
+        positions: &std::ops::Range<usize>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        let mut s = self.state.lock();
+        loop {
+            if self.check(&s, comp, positions)? {
+                return Ok(());
+            }
+            match deadline {
+                Some(d) => {
+                    if self.changed.wait_until(&mut s, d).timed_out()
+                        && !self.check(&s, comp, positions)?
+                    {
+                        return Err(Error::Timeout(d.saturating_duration_since(Instant::now())));
+                    }
+                }
+                None => self.changed.wait(&mut s),
+            }
+        }
+    }
+
+    fn take(&self, comp: u64, positions: &std::ops::Range<usize>) -> Result<Vec<Value>> {
+        self.wait_for(comp, positions, None)?;
+        let s = self.state.lock();
+        let c = s.comps.get(&comp).expect("checked by wait_for");
+        Ok(c.values[positions.clone()]
+            .iter()
+            .map(|v| v.clone().expect("checked"))
+            .collect())
+    }
+
+    fn retain(&self, comp: u64) {
+        if let Some(c) = self.state.lock().comps.get_mut(&comp) {
+            c.handles += 1;
+        }
+    }
+
+    fn release(&self, comp: u64) {
+        let mut s = self.state.lock();
+        let Some(c) = s.comps.get_mut(&comp) else {
+            return;
+        };
+        c.handles -= 1;
+        if c.handles == 0 {
+            let unfinished = !c.finished && c.failed.is_none();
+            s.comps.remove(&comp);
+            drop(s);
+            if unfinished {
+                let _ = self.tx.send((Msg::Cancel { comp }, vec![]));
+            }
+        }
+    }
+}
+
+fn failure_error(f: &Failure, keys: &[Key]) -> Error {
+    match f {
+        Failure::Task(t) => Error::Task(t.clone()),
+        Failure::KilledWorker {
+            task,
+            worker,
+            failures,
+        } => Error::KilledWorker {
+            key: keys
+                .get(*task as usize)
+                .map_or_else(|| format!("#{task}"), |k| k.to_string()),
+            worker: worker.clone(),
+            failures: *failures,
+        },
+        Failure::BadGraph(m) => Error::Graph(m.clone()),
+    }
+}
+
+fn short(type_name: &str) -> &str {
+    type_name.rsplit("::").next().unwrap_or(type_name)
+}
+
+type Finish<T> =
+    Arc<dyn Fn(&mut std::vec::IntoIter<Value>) -> oxidask_scheduler::Result<T> + Send + Sync>;
+
+/// A result being computed on the cluster, typed: [`Future::result`] waits
+/// for it and gives a `T`.
+pub struct Future<T> {
+    client: Client,
+    comp: u64,
+    positions: std::ops::Range<usize>,
+    key: String,
+    finish: Finish<T>,
+    cancelled: std::sync::atomic::AtomicBool,
+}
+
+impl<T> Future<T> {
+    fn new(
+        client: Client,
+        comp: u64,
+        positions: std::ops::Range<usize>,
+        key: String,
+        finish: Finish<T>,
+    ) -> Future<T> {
+        client.inner.retain(comp);
+        Future {
+            client,
+            comp,
+            positions,
+            key,
+            finish,
+            cancelled: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The key of the task (the first output's, for a collection).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Waits for the result.
+    pub fn result(&self) -> Result<T> {
+        self.check_cancelled()?;
+        let values = self.client.inner.take(self.comp, &self.positions)?;
+        Ok((self.finish)(&mut values.into_iter())?)
+    }
+
+    /// Waits at most `timeout` for the result.
+    pub fn result_timeout(&self, timeout: Duration) -> Result<T> {
+        self.check_cancelled()?;
+        self.client
+            .inner
+            .wait_for(self.comp, &self.positions, Some(Instant::now() + timeout))?;
+        self.result()
+    }
+
+    /// Whether the result (or the failure) is here.
+    pub fn done(&self) -> bool {
+        let s = self.client.inner.state.lock();
+        !matches!(
+            self.client.inner.check(&s, self.comp, &self.positions),
+            Ok(false)
+        )
+    }
+
+    /// Cancels this future (see [`Client::cancel`]).
+    pub fn cancel(&self) {
+        if !self.cancelled.swap(true, Ordering::AcqRel) {
+            self.client.inner.release(self.comp);
+            self.client.inner.changed.notify_all();
+        }
+    }
+
+    fn check_cancelled(&self) -> Result<()> {
+        if self.cancelled.load(Ordering::Acquire) {
+            return Err(Error::Cancelled {
+                key: self.key.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<T> Drop for Future<T> {
+    fn drop(&mut self) {
+        if !self.cancelled.load(Ordering::Acquire) {
+            self.client.inner.release(self.comp);
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Future({})", self.key)
+    }
+}
+
+/// Futures in the order they complete; see [`Client::as_completed`].
+pub struct AsCompleted<T> {
+    client: Client,
+    pending: Vec<Future<T>>,
+}
+
+impl<T> Iterator for AsCompleted<T> {
+    type Item = Future<T>;
+    fn next(&mut self) -> Option<Future<T>> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let inner = &self.client.inner;
+        let mut s = inner.state.lock();
+        loop {
+            let hit = self
+                .pending
+                .iter()
+                .position(|f| !matches!(inner.check(&s, f.comp, &f.positions), Ok(false)));
+            if let Some(i) = hit {
+                drop(s);
+                return Some(self.pending.swap_remove(i));
+            }
+            inner.changed.wait(&mut s);
+        }
+    }
+}
+
+/// The client as a scheduler of the local API (see [`Client::scheduler`]).
+struct ClusterScheduler(Client);
+
+impl oxidask_scheduler::Scheduler for ClusterScheduler {
+    fn name(&self) -> &str {
+        "distributed"
+    }
+
+    fn run(
+        &self,
+        plan: Plan,
+        _ctx: &oxidask_scheduler::RunContext,
+    ) -> oxidask_scheduler::Result<Vec<Value>> {
+        let to_scheduler = |e: Error| match e {
+            Error::Task(t) => oxidask_scheduler::Error::Task(t),
+            Error::Collection(e) => e,
+            other => oxidask_scheduler::Error::Cluster(Box::new(other)),
+        };
+        let (plan, local) = crate::local_steps::split(plan).map_err(to_scheduler)?;
+        let inner = &self.0.inner;
+        let comp = self.0.submit_plan(&plan).map_err(to_scheduler)?;
+        inner.retain(comp);
+        let values = inner.take(comp, &(0..plan.outputs.len()));
+        inner.release(comp);
+        local.finish(values.map_err(to_scheduler)?)
+    }
+}

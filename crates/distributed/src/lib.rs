@@ -1,0 +1,37 @@
+//! oxidask on a cluster: a scheduler process, worker processes, and a
+//! client with typed futures, over TCP.
+//!
+//! - [`Scheduler`] keeps every computation's task states (the scheduler
+//!   crate's [`TaskState`](oxidask_scheduler::TaskState)), places tasks near
+//!   their inputs, notices dead workers and recomputes lost results from
+//!   the graph's lineage.
+//! - [`run_worker`] runs tasks with [`oxidask_scheduler::execute`] on a
+//!   thread pool, holds results in a spill buffer, and exchanges them with
+//!   other workers directly.
+//! - [`Client`] submits graphs ([`TaskGraph::to_bytes`](oxidask_graph::TaskGraph::to_bytes)):
+//!   `submit`, `map`, `gather`, `as_completed`, `wait`, `cancel`, and acts as
+//!   a [`Scheduler`](oxidask_scheduler::Scheduler) of the local API.
+//! - [`LocalCluster`] runs a scheduler in this process and workers as
+//!   copies of this program (see [`worker_main`]).
+//!
+//! No code crosses the network: a graph names registered ops and
+//! `#[oxidask::remote]` functions, which the workers have compiled in.
+//! The [`wire`] module describes the frames and the handshake.
+
+#![deny(missing_docs)]
+
+mod client;
+mod error;
+mod local;
+mod local_steps;
+pub mod messages;
+mod server;
+pub mod wire;
+mod worker;
+
+pub use client::{AsCompleted, Client, Future};
+pub use error::{Error, Result};
+pub use local::{LocalCluster, WORKER_ENV, worker_main};
+pub use local_steps::IN_CALLER_OPS;
+pub use server::{Scheduler, SchedulerInfo, SchedulerOptions};
+pub use worker::{WorkerOptions, run_worker};

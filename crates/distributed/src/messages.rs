@@ -1,0 +1,261 @@
+//! The control messages of the cluster (postcard-encoded), one enum for
+//! every connection kind: who sends each is in its doc. A message that
+//! carries values announces how many raw data frames follow it
+//! ([`Msg::data_frames`]); the values themselves are never inside the
+//! message.
+
+use oxidask_graph::TaskError;
+use serde::{Deserialize, Serialize};
+
+/// Who opens a connection.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Role {
+    /// A client submitting work.
+    Client,
+    /// A worker joining the scheduler.
+    Worker {
+        /// Its name (shown in errors such as `KilledWorker`).
+        name: String,
+        /// Threads running tasks.
+        nthreads: u32,
+        /// Its memory limit in bytes, if any.
+        memory_limit: Option<u64>,
+        /// Where other workers fetch its results (`host:port`).
+        peer_addr: String,
+    },
+    /// A worker (or client) fetching results from a worker.
+    Peer,
+}
+
+/// One task sent to a worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunTask {
+    /// Task id within its computation.
+    pub id: u32,
+    /// Static priority (lower first).
+    pub priority: u32,
+    /// Each dependency and the address of the worker holding it, or `None`
+    /// if this worker holds it.
+    pub deps: Vec<(u32, Option<String>)>,
+    /// Whether the result stays on the worker for later tasks.
+    pub keep: bool,
+    /// Whether the result goes to the client (sent with the report).
+    pub output: bool,
+}
+
+/// A worker's memory, reported on each heartbeat.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct MemoryReport {
+    /// Resident set size of the worker process.
+    pub process_bytes: u64,
+    /// Bytes of results held in memory.
+    pub held_bytes: u64,
+    /// Bytes of results spilled to disk.
+    pub on_disk_bytes: u64,
+    /// Results held.
+    pub held: u64,
+}
+
+/// Why the cluster failed a computation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Failure {
+    /// A task returned an error or panicked.
+    Task(TaskError),
+    /// A task was running on `failures` workers that died.
+    KilledWorker {
+        /// Task id.
+        task: u32,
+        /// The last worker that died running it.
+        worker: String,
+        /// How many workers died running it.
+        failures: u32,
+    },
+    /// The submitted graph is not valid (or not decodable on a worker).
+    BadGraph(String),
+}
+
+/// A control message.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Msg {
+    /// First frame of every connection.
+    Hello {
+        /// [`crate::wire::PROTOCOL_VERSION`] of the sender.
+        protocol: u32,
+        /// The shared token ("" for none).
+        token: String,
+        /// Who connects.
+        role: Role,
+    },
+    /// The handshake was accepted.
+    Welcome,
+    /// The handshake was refused, and why.
+    Refused {
+        /// The reason.
+        reason: String,
+    },
+
+    // client → scheduler
+    /// A computation: its graph bytes follow as one data frame.
+    Submit {
+        /// The client's id for it.
+        comp: u64,
+        /// Dependency ids of each task.
+        deps: Vec<Vec<u32>>,
+        /// Static priority of each task.
+        priority: Vec<u32>,
+        /// Requested task ids.
+        outputs: Vec<u32>,
+    },
+    /// The client no longer wants a computation.
+    Cancel {
+        /// The client's id for it.
+        comp: u64,
+    },
+
+    // scheduler → client
+    /// Results of outputs; one data frame each.
+    Results {
+        /// The client's id for the computation.
+        comp: u64,
+        /// Task id and codec id of each following frame.
+        items: Vec<(u32, String)>,
+    },
+    /// Every output was sent.
+    Finished {
+        /// The client's id.
+        comp: u64,
+    },
+    /// The computation failed.
+    Failed {
+        /// The client's id.
+        comp: u64,
+        /// Why.
+        failure: Failure,
+    },
+
+    // scheduler → worker
+    /// The graph of a computation; its bytes follow as one data frame.
+    Graph {
+        /// Computation id.
+        comp: u64,
+    },
+    /// Tasks to run.
+    Run {
+        /// Computation id.
+        comp: u64,
+        /// The tasks.
+        tasks: Vec<RunTask>,
+    },
+    /// Results no task needs any more.
+    Release {
+        /// Computation id.
+        comp: u64,
+        /// Task ids.
+        ids: Vec<u32>,
+    },
+    /// A computation is over: drop its graph, tasks and results.
+    Forget {
+        /// Computation id.
+        comp: u64,
+    },
+    /// Stop the worker process.
+    Shutdown,
+
+    // worker → scheduler
+    /// A worker is alive, and its memory.
+    Heartbeat {
+        /// Memory now.
+        memory: MemoryReport,
+    },
+    /// A task finished; if `codec` is set its encoded result follows.
+    Done {
+        /// Computation id.
+        comp: u64,
+        /// Task id.
+        id: u32,
+        /// Bytes of the result.
+        nbytes: u64,
+        /// Codec id of the result sent along (outputs only).
+        codec: Option<String>,
+    },
+    /// A task failed.
+    Erred {
+        /// Computation id.
+        comp: u64,
+        /// Task id.
+        id: u32,
+        /// The error.
+        error: TaskError,
+    },
+    /// A task's input could not be fetched from the worker said to hold it.
+    Missing {
+        /// Computation id.
+        comp: u64,
+        /// Task id.
+        id: u32,
+        /// The dependency not found.
+        dep: u32,
+    },
+    /// A graph could not be decoded on the worker.
+    GraphErred {
+        /// Computation id.
+        comp: u64,
+        /// Why.
+        message: String,
+    },
+
+    // peer ↔ worker
+    /// Asks for a held result.
+    GetData {
+        /// Computation id.
+        comp: u64,
+        /// Task id.
+        id: u32,
+    },
+    /// The result asked for; one data frame follows.
+    Data {
+        /// Its codec id.
+        codec: String,
+    },
+    /// The result asked for is not here.
+    NoData,
+}
+
+impl Msg {
+    /// The number of raw data frames that follow this message.
+    pub fn data_frames(&self) -> usize {
+        match self {
+            Msg::Submit { .. } | Msg::Graph { .. } | Msg::Data { .. } => 1,
+            Msg::Results { items, .. } => items.len(),
+            Msg::Done { codec, .. } => usize::from(codec.is_some()),
+            _ => 0,
+        }
+    }
+
+    /// The variant's name, for logs and errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Msg::Hello { .. } => "Hello",
+            Msg::Welcome => "Welcome",
+            Msg::Refused { .. } => "Refused",
+            Msg::Submit { .. } => "Submit",
+            Msg::Cancel { .. } => "Cancel",
+            Msg::Results { .. } => "Results",
+            Msg::Finished { .. } => "Finished",
+            Msg::Failed { .. } => "Failed",
+            Msg::Graph { .. } => "Graph",
+            Msg::Run { .. } => "Run",
+            Msg::Release { .. } => "Release",
+            Msg::Forget { .. } => "Forget",
+            Msg::Shutdown => "Shutdown",
+            Msg::Heartbeat { .. } => "Heartbeat",
+            Msg::Done { .. } => "Done",
+            Msg::Erred { .. } => "Erred",
+            Msg::Missing { .. } => "Missing",
+            Msg::GraphErred { .. } => "GraphErred",
+            Msg::GetData { .. } => "GetData",
+            Msg::Data { .. } => "Data",
+            Msg::NoData => "NoData",
+        }
+    }
+}

@@ -1,0 +1,722 @@
+//! The scheduler's state machine, without sockets.
+//!
+//! [`ClusterState`] is fed events (a connection joined, a message arrived,
+//! a connection closed, a clock tick) and answers with messages to send
+//! ([`Out`]). The tokio shell in [`super`] only moves bytes.
+//!
+//! Each computation keeps one [`TaskState`] — the same bookkeeping the
+//! local schedulers use: waiting counts, reader counts, completion — plus
+//! Dask's per-task status: waiting, queued (ready, not sent), processing on
+//! a worker, memory on a worker, released, erred. When a worker dies:
+//!
+//! 1. each task that was processing on it counts one failure; past
+//!    `allowed_failures` the computation fails with `KilledWorker`;
+//! 2. results it held are lost; a fresh `TaskState` is built and fed the
+//!    tasks whose results still stand (held on a live worker, or released
+//!    with every reader done), so the lost results and whatever of their
+//!    lineage was released are computed again.
+//!
+//! Placement: a ready task goes to the worker, among those with room, that
+//! holds the most bytes of its inputs; ties go to the least loaded.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use oxidask_graph::Deps;
+use oxidask_scheduler::TaskState;
+
+use crate::messages::{Failure, MemoryReport, Msg, Role, RunTask};
+
+/// Misses of one task's inputs (see [`ClusterState::message`]'s
+/// `Missing`) before its computation fails.
+const MISSING_LIMIT: u32 = 100;
+
+/// A connection's id.
+pub type ConnId = u64;
+
+/// A message to send on a connection.
+#[derive(Debug)]
+pub struct Out {
+    /// The connection.
+    pub to: ConnId,
+    /// The message.
+    pub msg: Msg,
+    /// Its data frames.
+    pub data: Vec<Bytes>,
+}
+
+/// Settings of the scheduler.
+#[derive(Clone, Debug)]
+pub struct SchedulerOptions {
+    /// Workers a task may be running on when they die before it fails with
+    /// `KilledWorker` (Dask's default: 3).
+    pub allowed_failures: u32,
+    /// A worker silent this long is taken for dead.
+    pub worker_timeout: Duration,
+    /// Tasks sent to a worker and not yet reported, per thread of it.
+    pub tasks_per_thread: usize,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        SchedulerOptions {
+            allowed_failures: 3,
+            worker_timeout: Duration::from_secs(10),
+            tasks_per_thread: 128,
+        }
+    }
+}
+
+struct Worker {
+    name: String,
+    peer_addr: String,
+    nthreads: u32,
+    inflight: HashSet<(u64, u32)>,
+    last_seen: Instant,
+    memory: MemoryReport,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Waiting,
+    Queued,
+    Processing(ConnId),
+    Memory(ConnId),
+    Released,
+}
+
+struct Comp {
+    client: ConnId,
+    client_comp: u64,
+    graph: Bytes,
+    deps: Deps,
+    topo: Vec<u32>,
+    priority: Vec<u32>,
+    outputs: Vec<u32>,
+    /// Times each task is requested.
+    wanted: Vec<u32>,
+    state: TaskState<'static, ()>,
+    status: Vec<Status>,
+    nbytes: Vec<u64>,
+    failures: Vec<u32>,
+    /// Times each task could not fetch an input.
+    missing: Vec<u32>,
+    delivered: Vec<bool>,
+    ready: BinaryHeap<Reverse<(u32, u32)>>,
+    graph_sent: HashSet<ConnId>,
+}
+
+/// The scheduler's whole state: workers, clients and computations.
+pub struct ClusterState {
+    options: SchedulerOptions,
+    workers: BTreeMap<ConnId, Worker>,
+    clients: HashSet<ConnId>,
+    comps: BTreeMap<u64, Comp>,
+    out: Vec<Out>,
+    /// Connections the shell must close (timed-out workers).
+    pub to_close: Vec<ConnId>,
+}
+
+impl ClusterState {
+    /// An empty cluster.
+    pub fn new(options: SchedulerOptions) -> ClusterState {
+        ClusterState {
+            options,
+            workers: BTreeMap::new(),
+            clients: HashSet::new(),
+            comps: BTreeMap::new(),
+            out: Vec::new(),
+            to_close: Vec::new(),
+        }
+    }
+
+    /// Names and memory of the workers.
+    pub fn workers(&self) -> Vec<(String, MemoryReport)> {
+        self.workers
+            .values()
+            .map(|w| (w.name.clone(), w.memory))
+            .collect()
+    }
+
+    /// The messages to send, taken out.
+    pub fn take_out(&mut self) -> Vec<Out> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn send(&mut self, to: ConnId, msg: Msg, data: Vec<Bytes>) {
+        self.out.push(Out { to, msg, data });
+    }
+
+    /// A connection passed the handshake.
+    pub fn connected(&mut self, conn: ConnId, role: Role) {
+        match role {
+            Role::Client => {
+                self.clients.insert(conn);
+            }
+            Role::Worker {
+                name,
+                nthreads,
+                peer_addr,
+                ..
+            } => {
+                tracing::info!(worker = %name, %peer_addr, nthreads, "worker joined");
+                self.workers.insert(
+                    conn,
+                    Worker {
+                        name,
+                        peer_addr,
+                        nthreads: nthreads.max(1),
+                        inflight: HashSet::new(),
+                        last_seen: Instant::now(),
+                        memory: MemoryReport::default(),
+                    },
+                );
+                self.dispatch();
+            }
+            Role::Peer => {}
+        }
+    }
+
+    /// A connection closed (or was dropped for a protocol error).
+    pub fn closed(&mut self, conn: ConnId) {
+        if self.clients.remove(&conn) {
+            let mine: Vec<u64> = self
+                .comps
+                .iter()
+                .filter(|(_, c)| c.client == conn)
+                .map(|(&id, _)| id)
+                .collect();
+            for id in mine {
+                self.forget(id);
+            }
+        } else if let Some(w) = self.workers.remove(&conn) {
+            tracing::warn!(worker = %w.name, "worker left or died");
+            self.worker_lost(conn, &w.name);
+            self.dispatch();
+        }
+    }
+
+    /// A clock tick: workers silent for too long are dropped.
+    pub fn tick(&mut self, now: Instant) {
+        let timeout = self.options.worker_timeout;
+        let dead: Vec<ConnId> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| now.duration_since(w.last_seen) > timeout)
+            .map(|(&c, _)| c)
+            .collect();
+        for c in dead {
+            tracing::warn!(conn = c, "worker missed its heartbeats; dropping it");
+            self.to_close.push(c);
+            self.closed(c);
+        }
+    }
+
+    /// A message from connection `conn`. An `Err` is a protocol violation:
+    /// the shell logs it and drops the connection.
+    pub fn message(&mut self, conn: ConnId, msg: Msg, mut data: Vec<Bytes>) -> Result<(), String> {
+        if let Some(w) = self.workers.get_mut(&conn) {
+            w.last_seen = Instant::now();
+        }
+        let is_client = self.clients.contains(&conn);
+        let is_worker = self.workers.contains_key(&conn);
+        match msg {
+            Msg::Submit {
+                comp,
+                deps,
+                priority,
+                outputs,
+            } if is_client => {
+                let graph = data.pop().ok_or("Submit without its graph frame")?;
+                self.submit(conn, comp, deps, priority, outputs, graph);
+            }
+            Msg::Cancel { comp } if is_client => {
+                self.forget(global_id(conn, comp));
+            }
+            Msg::Heartbeat { memory } if is_worker => {
+                if let Some(w) = self.workers.get_mut(&conn) {
+                    w.memory = memory;
+                }
+            }
+            Msg::Done {
+                comp,
+                id,
+                nbytes,
+                codec,
+            } if is_worker => {
+                let value = match codec {
+                    Some(c) => Some((c, data.pop().ok_or("Done without its data frame")?)),
+                    None => None,
+                };
+                self.done(conn, comp, id, nbytes, value);
+            }
+            Msg::Erred { comp, id, error } if is_worker => {
+                if self.reported(conn, comp, id) {
+                    self.fail(comp, Failure::Task(error));
+                }
+            }
+            Msg::Missing { comp, id, dep } if is_worker => {
+                if self.reported(conn, comp, id) {
+                    self.missing(comp, id, dep);
+                }
+            }
+            Msg::GraphErred { comp, message } if is_worker => {
+                self.fail(comp, Failure::BadGraph(message));
+            }
+            other => {
+                return Err(format!(
+                    "unexpected {} from a {}",
+                    other.kind(),
+                    if is_client {
+                        "client"
+                    } else if is_worker {
+                        "worker"
+                    } else {
+                        "peer"
+                    }
+                ));
+            }
+        }
+        self.dispatch();
+        Ok(())
+    }
+
+    fn submit(
+        &mut self,
+        client: ConnId,
+        client_comp: u64,
+        deps: Vec<Vec<u32>>,
+        priority: Vec<u32>,
+        outputs: Vec<u32>,
+        graph: Bytes,
+    ) {
+        let id = global_id(client, client_comp);
+        let n = deps.len();
+        let bad = |m: String| Msg::Failed {
+            comp: client_comp,
+            failure: Failure::BadGraph(m),
+        };
+        if priority.len() != n {
+            return self.send(
+                client,
+                bad(format!("{} priorities for {n} tasks", priority.len())),
+                vec![],
+            );
+        }
+        if let Some(&o) = outputs.iter().find(|&&o| o as usize >= n) {
+            return self.send(client, bad(format!("output #{o} of {n} tasks")), vec![]);
+        }
+        if let Some(d) = deps.iter().flatten().find(|&&d| d as usize >= n) {
+            return self.send(client, bad(format!("dependency #{d} of {n} tasks")), vec![]);
+        }
+        let deps = Deps::from_lists(deps);
+        let topo = match oxidask_graph::topological_order(&deps) {
+            Ok(t) => t,
+            Err(t) => return self.send(client, bad(format!("task #{t} is on a cycle")), vec![]),
+        };
+        let mut wanted = vec![0u32; n];
+        for &o in &outputs {
+            wanted[o as usize] += 1;
+        }
+        let state = TaskState::owned(deps.clone(), &outputs, false);
+        let mut comp = Comp {
+            client,
+            client_comp,
+            graph,
+            deps,
+            topo,
+            priority,
+            outputs,
+            wanted,
+            state,
+            status: vec![Status::Waiting; n],
+            nbytes: vec![0; n],
+            failures: vec![0; n],
+            missing: vec![0; n],
+            delivered: vec![false; n],
+            ready: BinaryHeap::new(),
+            graph_sent: HashSet::new(),
+        };
+        for r in comp.state.roots(&comp.priority) {
+            comp.status[r as usize] = Status::Queued;
+            comp.ready.push(Reverse((comp.priority[r as usize], r)));
+        }
+        if n == 0 {
+            return self.send(client, Msg::Finished { comp: client_comp }, vec![]);
+        }
+        self.comps.insert(id, comp);
+    }
+
+    /// Whether worker `w` reporting on task `id` is the one running it; the
+    /// task is no longer in flight there either way.
+    fn reported(&mut self, w: ConnId, comp: u64, id: u32) -> bool {
+        if let Some(worker) = self.workers.get_mut(&w) {
+            worker.inflight.remove(&(comp, id));
+        }
+        self.comps
+            .get(&comp)
+            .and_then(|c| c.status.get(id as usize))
+            .is_some_and(|&s| s == Status::Processing(w))
+    }
+
+    fn done(
+        &mut self,
+        w: ConnId,
+        comp_id: u64,
+        id: u32,
+        nbytes: u64,
+        value: Option<(String, Bytes)>,
+    ) {
+        if !self.reported(w, comp_id, id) {
+            // A stale report (the task was re-queued meanwhile): drop its
+            // result if the worker kept it.
+            self.send(
+                w,
+                Msg::Release {
+                    comp: comp_id,
+                    ids: vec![id],
+                },
+                vec![],
+            );
+            return;
+        }
+        let comp = self.comps.get_mut(&comp_id).expect("reported checked it");
+        let i = id as usize;
+        comp.nbytes[i] = nbytes;
+        comp.status[i] = if comp.state.dependents(id).is_empty() {
+            Status::Released
+        } else {
+            Status::Memory(w)
+        };
+        let mut ready = Vec::new();
+        comp.state.finished(id, &mut ready);
+        for r in ready {
+            comp.status[r as usize] = Status::Queued;
+            comp.ready.push(Reverse((comp.priority[r as usize], r)));
+        }
+        let mut released = Vec::new();
+        comp.state.consumed(id, &mut released);
+        let mut sends = Vec::new();
+        if comp.wanted[i] > 0 && !comp.delivered[i] {
+            comp.delivered[i] = true;
+            for _ in 0..comp.wanted[i] {
+                comp.state.delivered(id, &mut released);
+            }
+            let (codec, bytes) = value.unwrap_or_default();
+            sends.push(Out {
+                to: comp.client,
+                msg: Msg::Results {
+                    comp: comp.client_comp,
+                    items: vec![(id, codec)],
+                },
+                data: vec![bytes],
+            });
+        }
+        let mut by_worker: HashMap<ConnId, Vec<u32>> = HashMap::new();
+        for r in released {
+            if let Status::Memory(h) = comp.status[r as usize] {
+                by_worker.entry(h).or_default().push(r);
+            }
+            comp.status[r as usize] = Status::Released;
+        }
+        for (h, ids) in by_worker {
+            sends.push(Out {
+                to: h,
+                msg: Msg::Release { comp: comp_id, ids },
+                data: vec![],
+            });
+        }
+        let over = comp.state.remaining() == 0;
+        let (client, client_comp) = (comp.client, comp.client_comp);
+        self.out.extend(sends);
+        if over {
+            self.send(client, Msg::Finished { comp: client_comp }, vec![]);
+            self.forget(comp_id);
+        }
+    }
+
+    /// Task `id` could not fetch input `dep` from the worker said to hold
+    /// it. A holder that died is noticed by its closed connection and its
+    /// results recomputed; until then the task is queued again. A holder
+    /// that is alive and keeps not answering is a fault: after
+    /// [`MISSING_LIMIT`] misses the computation fails saying so.
+    fn missing(&mut self, comp_id: u64, id: u32, dep: u32) {
+        let Some(c) = self.comps.get_mut(&comp_id) else {
+            return;
+        };
+        c.missing[id as usize] += 1;
+        if c.missing[id as usize] > MISSING_LIMIT {
+            let holder = match c.status.get(dep as usize) {
+                Some(Status::Memory(h)) => self
+                    .workers
+                    .get(h)
+                    .map_or("a departed worker".into(), |w| w.name.clone()),
+                _ => "no worker".into(),
+            };
+            return self.fail(
+                comp_id,
+                Failure::BadGraph(format!(
+                    "task #{id} could not fetch its input #{dep} from {holder} {MISSING_LIMIT} times"
+                )),
+            );
+        }
+        tracing::info!(
+            comp_id,
+            id,
+            dep,
+            "a task's input was not where it was said to be; queued again"
+        );
+        c.status[id as usize] = Status::Queued;
+        c.ready.push(Reverse((c.priority[id as usize], id)));
+    }
+
+    fn fail(&mut self, comp_id: u64, failure: Failure) {
+        if let Some(c) = self.comps.get(&comp_id) {
+            let (client, client_comp) = (c.client, c.client_comp);
+            self.send(
+                client,
+                Msg::Failed {
+                    comp: client_comp,
+                    failure,
+                },
+                vec![],
+            );
+            self.forget(comp_id);
+        }
+    }
+
+    /// Drops a computation: workers that have its graph forget it.
+    fn forget(&mut self, comp_id: u64) {
+        if let Some(c) = self.comps.remove(&comp_id) {
+            for w in c.graph_sent {
+                if let Some(worker) = self.workers.get_mut(&w) {
+                    worker.inflight.retain(|&(comp, _)| comp != comp_id);
+                    self.out.push(Out {
+                        to: w,
+                        msg: Msg::Forget { comp: comp_id },
+                        data: vec![],
+                    });
+                }
+            }
+        }
+    }
+
+    fn worker_lost(&mut self, w: ConnId, name: &str) {
+        let ids: Vec<u64> = self.comps.keys().copied().collect();
+        for comp_id in ids {
+            let comp = self.comps.get_mut(&comp_id).expect("listed");
+            comp.graph_sent.remove(&w);
+            let mut touched = false;
+            let mut killed = None;
+            for (t, s) in comp.status.iter().enumerate() {
+                match *s {
+                    Status::Processing(x) if x == w => {
+                        touched = true;
+                        comp.failures[t] += 1;
+                        if comp.failures[t] > self.options.allowed_failures && killed.is_none() {
+                            killed = Some(Failure::KilledWorker {
+                                task: t as u32,
+                                worker: name.to_string(),
+                                failures: comp.failures[t],
+                            });
+                        }
+                    }
+                    Status::Memory(x) if x == w => touched = true,
+                    _ => {}
+                }
+            }
+            if let Some(f) = killed {
+                self.fail(comp_id, f);
+            } else if touched {
+                let live: HashSet<ConnId> = self.workers.keys().copied().collect();
+                let releases = rebuild(comp, &live);
+                for (h, ids) in releases {
+                    self.out.push(Out {
+                        to: h,
+                        msg: Msg::Release { comp: comp_id, ids },
+                        data: vec![],
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends ready tasks to workers with room.
+    fn dispatch(&mut self) {
+        if self.workers.is_empty() {
+            return;
+        }
+        let per_thread = self.options.tasks_per_thread;
+        let mut batches: HashMap<(ConnId, u64), Vec<RunTask>> = HashMap::new();
+        let comp_ids: Vec<u64> = self.comps.keys().copied().collect();
+        for comp_id in comp_ids {
+            let comp = self.comps.get_mut(&comp_id).expect("listed");
+            while let Some(&Reverse((_, t))) = comp.ready.peek() {
+                if comp.status[t as usize] != Status::Queued {
+                    comp.ready.pop();
+                    continue;
+                }
+                let Some(w) = place(comp, t, &self.workers, per_thread) else {
+                    break;
+                };
+                comp.ready.pop();
+                comp.status[t as usize] = Status::Processing(w);
+                let deps = comp
+                    .deps
+                    .of(t)
+                    .iter()
+                    .map(|&d| match comp.status[d as usize] {
+                        Status::Memory(h) if h != w => {
+                            (d, Some(self.workers[&h].peer_addr.clone()))
+                        }
+                        _ => (d, None),
+                    })
+                    .collect();
+                let worker = self.workers.get_mut(&w).expect("placed on a live worker");
+                worker.inflight.insert((comp_id, t));
+                batches.entry((w, comp_id)).or_default().push(RunTask {
+                    id: t,
+                    priority: comp.priority[t as usize],
+                    deps,
+                    keep: !comp.state.dependents(t).is_empty(),
+                    output: comp.wanted[t as usize] > 0,
+                });
+            }
+        }
+        for ((w, comp_id), tasks) in batches {
+            let comp = self.comps.get_mut(&comp_id).expect("listed");
+            if comp.graph_sent.insert(w) {
+                let graph = comp.graph.clone();
+                self.out.push(Out {
+                    to: w,
+                    msg: Msg::Graph { comp: comp_id },
+                    data: vec![graph],
+                });
+            }
+            self.out.push(Out {
+                to: w,
+                msg: Msg::Run {
+                    comp: comp_id,
+                    tasks,
+                },
+                data: vec![],
+            });
+        }
+    }
+
+    /// Shutdown: tells every worker to stop.
+    pub fn shutdown(&mut self) {
+        let ws: Vec<ConnId> = self.workers.keys().copied().collect();
+        for w in ws {
+            self.send(w, Msg::Shutdown, vec![]);
+        }
+    }
+}
+
+/// The computation id the scheduler and workers use: unique across
+/// clients.
+fn global_id(client: ConnId, comp: u64) -> u64 {
+    (client << 40) | (comp & ((1 << 40) - 1))
+}
+
+/// The worker for task `t`: among workers with room, the one holding the
+/// most bytes of its inputs, then the least loaded.
+fn place(
+    comp: &Comp,
+    t: u32,
+    workers: &BTreeMap<ConnId, Worker>,
+    per_thread: usize,
+) -> Option<ConnId> {
+    let mut held: Vec<(ConnId, u64)> = Vec::new();
+    for &d in comp.deps.of(t) {
+        if let Status::Memory(h) = comp.status[d as usize] {
+            match held.iter_mut().find(|(w, _)| *w == h) {
+                Some(e) => e.1 += comp.nbytes[d as usize],
+                None => held.push((h, comp.nbytes[d as usize])),
+            }
+        }
+    }
+    workers
+        .iter()
+        .filter(|(_, w)| w.inflight.len() < w.nthreads as usize * per_thread)
+        .max_by(|(a, wa), (b, wb)| {
+            let ha = held.iter().find(|(w, _)| w == *a).map_or(0, |e| e.1);
+            let hb = held.iter().find(|(w, _)| w == *b).map_or(0, |e| e.1);
+            // More bytes held first; then fewer tasks in flight per thread.
+            ha.cmp(&hb).then_with(|| {
+                (wb.inflight.len() * wa.nthreads as usize)
+                    .cmp(&(wa.inflight.len() * wb.nthreads as usize))
+            })
+        })
+        .map(|(&c, _)| c)
+}
+
+/// Rebuilds a computation's state after results were lost: replays the
+/// tasks whose results still stand into a fresh [`TaskState`]; the others
+/// are queued or waiting again. Returns results to release (held, but no
+/// longer read by anything that still runs).
+fn rebuild(comp: &mut Comp, live: &HashSet<ConnId>) -> HashMap<ConnId, Vec<u32>> {
+    let n = comp.status.len();
+    let mut ok = vec![false; n];
+    // Dependents come after their dependencies in `topo`: walk it backwards
+    // so a task's dependents are decided before it.
+    for &t in comp.topo.iter().rev() {
+        let i = t as usize;
+        ok[i] = match comp.status[i] {
+            Status::Memory(h) => live.contains(&h),
+            Status::Released => comp.state.dependents(t).iter().all(|&d| ok[d as usize]),
+            _ => false,
+        };
+    }
+    let mut state = TaskState::owned(comp.deps.clone(), &comp.outputs, false);
+    let mut scratch = Vec::new();
+    for &t in &comp.topo {
+        if ok[t as usize] {
+            state.finished(t, &mut scratch);
+        }
+    }
+    let mut released = Vec::new();
+    for &t in &comp.topo {
+        let i = t as usize;
+        if ok[i] {
+            state.consumed(t, &mut released);
+            if comp.delivered[i] {
+                for _ in 0..comp.wanted[i] {
+                    state.delivered(t, &mut released);
+                }
+            }
+        } else {
+            comp.delivered[i] = false;
+        }
+    }
+    let mut releases: HashMap<ConnId, Vec<u32>> = HashMap::new();
+    for r in released {
+        if let Status::Memory(h) = comp.status[r as usize] {
+            releases.entry(h).or_default().push(r);
+            comp.status[r as usize] = Status::Released;
+        }
+    }
+    comp.ready.clear();
+    for t in 0..n as u32 {
+        let i = t as usize;
+        if ok[i] {
+            continue;
+        }
+        let inputs_ok = comp.deps.of(t).iter().all(|&d| ok[d as usize]);
+        comp.status[i] = match comp.status[i] {
+            Status::Processing(w) if live.contains(&w) && inputs_ok => Status::Processing(w),
+            _ if inputs_ok => {
+                comp.ready.push(Reverse((comp.priority[i], t)));
+                Status::Queued
+            }
+            _ => Status::Waiting,
+        };
+    }
+    std::mem::swap(&mut comp.state, &mut state);
+    releases
+}
+
+#[cfg(test)]
+mod tests;

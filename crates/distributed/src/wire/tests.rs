@@ -1,0 +1,160 @@
+//! The decoder against arbitrary bytes, and handshakes that must fail.
+
+use bytes::BytesMut;
+use proptest::prelude::*;
+use tokio::io::AsyncWriteExt;
+use tokio_util::codec::Decoder;
+
+use super::*;
+use crate::messages::{Msg, Role};
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes into the frame decoder and the message decoder:
+    /// never a panic, and the buffer never grows past the frame limit (a
+    /// length prefix over the limit is an error before any allocation).
+    #[test]
+    fn arbitrary_bytes_never_panic_nor_allocate_without_bound(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let limit = 1024;
+        let mut codec = codec(limit);
+        let mut buf = BytesMut::from(&bytes[..]);
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(frame)) => {
+                    prop_assert!(frame.len() <= limit);
+                    let _ = postcard::from_bytes::<Msg>(&frame);
+                }
+                Ok(None) => break,
+                Err(_) => break,
+            }
+            prop_assert!(buf.capacity() <= bytes.len().max(limit) + 8);
+        }
+    }
+
+    /// Every message reads back as itself.
+    #[test]
+    fn messages_round_trip(comp in any::<u64>(), ids in proptest::collection::vec(any::<u32>(), 0..50)) {
+        let m = Msg::Release { comp, ids: ids.clone() };
+        let back: Msg = postcard::from_bytes(&postcard::to_stdvec(&m).unwrap()).unwrap();
+        let Msg::Release { comp: c, ids: i } = back else { panic!("another variant") };
+        prop_assert_eq!((c, i), (comp, ids));
+    }
+}
+
+#[test]
+fn a_huge_length_prefix_is_refused_before_allocating() {
+    let mut codec = codec(HANDSHAKE_FRAME_LIMIT);
+    let mut buf = BytesMut::from(&u32::MAX.to_be_bytes()[..]);
+    assert!(codec.decode(&mut buf).is_err());
+    assert!(buf.capacity() < 1024);
+}
+
+async fn raw_then_accept(bytes: Vec<u8>, token: &str) -> Result<Accepted> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let send = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(&bytes).await.unwrap();
+        // Hold the socket open until the other side has decided.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    });
+    let (stream, _) = listener.accept().await.unwrap();
+    let r = accept(stream, token, DEFAULT_FRAME_LIMIT).await;
+    send.abort();
+    r
+}
+
+fn framed(msg: &Msg) -> Vec<u8> {
+    let body = postcard::to_stdvec(msg).unwrap();
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend(body);
+    out
+}
+
+fn hello(protocol: u32, token: &str) -> Msg {
+    Msg::Hello {
+        protocol,
+        token: token.into(),
+        role: Role::Client,
+    }
+}
+
+#[test]
+fn handshakes_are_checked() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let err = |r: Result<Accepted>| r.err().expect("refused").to_string();
+        // Garbage.
+        let e = err(raw_then_accept(vec![0, 0, 0, 3, 0xff, 0xff, 0xff], "").await);
+        assert!(e.contains("garbage"), "{e}");
+        // Oversized first frame.
+        let e = err(raw_then_accept(vec![0x7f, 0, 0, 0, 1], "").await);
+        assert!(e.contains("frame"), "{e}");
+        // Wrong version.
+        let e = err(raw_then_accept(framed(&hello(PROTOCOL_VERSION + 1, "t")), "t").await);
+        assert!(e.contains("protocol version"), "{e}");
+        // Wrong token.
+        let e = err(raw_then_accept(framed(&hello(PROTOCOL_VERSION, "x")), "t").await);
+        assert!(e.contains("wrong token"), "{e}");
+        // Not a Hello.
+        let e = err(raw_then_accept(framed(&Msg::Welcome), "").await);
+        assert!(e.contains("expected a handshake"), "{e}");
+        // The right one.
+        assert!(
+            raw_then_accept(framed(&hello(PROTOCOL_VERSION, "t")), "t")
+                .await
+                .is_ok()
+        );
+    });
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p oxidask-distributed -- --ignored wire_speed --nocapture"]
+fn wire_speed() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let payload = bytes::Bytes::from(vec![7u8; 64 << 20]);
+        let p2 = payload.clone();
+        // The sender on a thread of its own, as another process would be.
+        let send = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                let (_r, mut w) = split(s).unwrap();
+                for _ in 0..5 {
+                    w.msg(&Msg::Data { codec: "x".into() }, std::slice::from_ref(&p2))
+                        .await
+                        .unwrap();
+                    w.flush().await.unwrap();
+                }
+            })
+        });
+        let (s, _) = listener.accept().await.unwrap();
+        let (mut r, _w) = split(s).unwrap();
+        r.set_limit(DEFAULT_FRAME_LIMIT);
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            let (_, data) = r.msg().await.unwrap().unwrap();
+            let e = t.elapsed();
+            assert_eq!(data[0].len(), payload.len());
+            eprintln!(
+                "64 MiB frame in {:?}: {:.2} GB/s",
+                e,
+                (64 << 20) as f64 / e.as_secs_f64() / 1e9
+            );
+        }
+        send.join().unwrap();
+    });
+}

@@ -1,0 +1,53 @@
+//! Functions the cluster tests call on workers: registered with
+//! `#[oxidask::remote]` in this library, which both the test binary (the
+//! client) and the `cluster_worker` binary (the workers) link.
+
+/// `x + 1`.
+#[oxidask::remote]
+pub fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+/// `a + b`.
+#[oxidask::remote]
+pub fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// `x * x` after sleeping `ms` milliseconds (tasks that last long enough
+/// for a worker to be killed under them).
+#[oxidask::remote]
+pub fn slow_square(x: i64, ms: u64) -> i64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    x * x
+}
+
+/// Kills the worker process running it (abort: no unwinding, no report).
+#[oxidask::remote]
+pub fn abort_worker(x: i64) -> i64 {
+    if x >= 0 {
+        std::process::abort();
+    }
+    x
+}
+
+/// Fails for negative numbers.
+#[oxidask::remote]
+pub fn checked_sqrt(x: f64) -> Result<f64, String> {
+    if x < 0.0 {
+        return Err(format!("square root of the negative number {x}"));
+    }
+    Ok(x.sqrt())
+}
+
+/// `n` floats `seed, seed + 1, …` (a large value to move between workers).
+#[oxidask::remote]
+pub fn ramp(n: u64, seed: u64) -> Vec<f64> {
+    (0..n).map(|i| (seed + i) as f64).collect()
+}
+
+/// The elementwise sum's total: reads both inputs whole.
+#[oxidask::remote]
+pub fn total_of_two(a: Vec<f64>, b: Vec<f64>) -> f64 {
+    a.iter().sum::<f64>() + b.iter().sum::<f64>()
+}
