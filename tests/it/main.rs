@@ -6,6 +6,7 @@ mod bag;
 mod bag_folds;
 mod compute_many;
 mod dags;
+mod dataframe;
 mod dashboard;
 mod failures;
 mod memory;
