@@ -82,8 +82,8 @@ fn pairs(df: &DataFrame) -> Result<Vec<(i64, f64)>, PolarsError> {
     let k = df.column("passenger_count")?.cast(&DataType::Int64)?;
     let v = df.column("tip_amount")?.cast(&DataType::Float64)?;
     Ok(k.i64()?
-        .into_iter()
-        .zip(v.f64()?)
+        .iter()
+        .zip(v.f64()?.iter())
         .filter_map(|(k, v)| Some((k?, v?)))
         .collect())
 }
@@ -102,7 +102,11 @@ fn digest(pairs: &[(i64, f64)]) -> String {
 /// Rust's `{}` agrees except that Python writes a trailing `.0`).
 fn py_float(v: f64) -> String {
     let s = format!("{v}");
-    if s.contains('.') || s.contains('e') { s } else { format!("{s}.0") }
+    if s.contains('.') || s.contains('e') {
+        s
+    } else {
+        format!("{s}.0")
+    }
 }
 
 fn main() {
@@ -122,7 +126,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             (s, paths)
         }
         None => {
-            let dir = std::env::temp_dir().join("oxidask-taxi").join(format!("r{}", args.rows));
+            let dir = std::env::temp_dir()
+                .join("oxidask-taxi")
+                .join(format!("r{}", args.rows));
             let t = Instant::now();
             let paths = oxidask_workloads::taxi::generate(&dir, args.files, args.rows, 42)?;
             println!(
@@ -132,10 +138,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 dir.display(),
                 t.elapsed().as_secs_f64()
             );
-            (dir.join("yellow_tripdata_*.csv").to_string_lossy().into_owned(), paths)
+            (
+                dir.join("yellow_tripdata_*.csv")
+                    .to_string_lossy()
+                    .into_owned(),
+                paths,
+            )
         }
     };
-    let bytes: u64 = paths.iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
+    let bytes: u64 = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
     println!("{} files, {:.0} MB", paths.len(), bytes as f64 / 1e6);
 
     // The job: what one would write for one file, over all of them.
@@ -145,10 +159,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(l) => ComputeOptions::new().memory_limit(Some(l)),
         None => ComputeOptions::new(),
     };
-    let tips = dd::read_csv(pattern.as_str(), dd::CsvOptions::default().blocksize(Some(args.blocksize)))?
-        .group_by(["passenger_count"])
-        .agg([col("tip_amount").mean()])?
-        .compute_with(&opts)?;
+    let tips = dd::read_csv(
+        pattern.as_str(),
+        dd::CsvOptions::default().blocksize(Some(args.blocksize)),
+    )?
+    .group_by(["passenger_count"])
+    .agg([col("tip_amount").mean()])?
+    .compute_with(&opts)?;
     let wall = t.elapsed().as_secs_f64();
     let peak = bench::peak_rss_mb();
     println!("{tips}");
@@ -164,7 +181,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let mut all: Option<DataFrame> = None;
         for p in &paths {
             let df = dd::polars_io::csv::read::CsvReadOptions::default()
-                .with_columns(Some(["passenger_count".into(), "tip_amount".into()].into()))
+                .with_columns(Some(std::sync::Arc::from([
+                    PlSmallStr::from("passenger_count"),
+                    PlSmallStr::from("tip_amount"),
+                ])))
                 .try_into_reader_with_file_path(Some(p.clone()))?
                 .finish()?;
             match &mut all {

@@ -149,11 +149,20 @@ fn taxi(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     use oxidask::dataframe as dd;
     use oxidask::dataframe::polars::prelude::*;
     println!("Taxi trips: mean tip per passenger count over CSVs (oxidask::dataframe)");
-    let (files, rows) = if args.quick { (2, 50_000) } else { (4, 1_000_000) };
-    let dir = std::env::temp_dir().join("oxidask-tour").join(format!("taxi-{rows}"));
+    let (files, rows) = if args.quick {
+        (2, 50_000)
+    } else {
+        (4, 1_000_000)
+    };
+    let dir = std::env::temp_dir()
+        .join("oxidask-tour")
+        .join(format!("taxi-{rows}"));
     let t = Instant::now();
     let paths = oxidask_workloads::taxi::generate(&dir, files, rows, SEED)?;
-    let bytes: u64 = paths.iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
+    let bytes: u64 = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
     println!(
         "  generated {files} files × {rows} rows ({:.0} MB) in {} ({:.2} s)",
         bytes as f64 / 1e6,
@@ -168,7 +177,11 @@ fn taxi(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let wall = t.elapsed().as_secs_f64();
     for row in 0..tips.height() {
         let k = tips.column("passenger_count")?.get(row)?;
-        let v = tips.column("tip_amount")?.f64()?.get(row).unwrap_or(f64::NAN);
+        let v = tips
+            .column("tip_amount")?
+            .f64()?
+            .get(row)
+            .unwrap_or(f64::NAN);
         let n = tips.column("trips")?.get(row)?;
         println!("  passenger_count {k:>4}: mean tip {v:.4} over {n} trips");
     }

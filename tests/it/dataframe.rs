@@ -26,8 +26,11 @@ fn trips(dir: &TempDir, rows: usize) -> std::path::PathBuf {
 fn partitions_spill_under_a_small_memory_limit_and_come_back_equal() {
     let dir = TempDir::new("df-spill");
     let path = trips(&dir, 60_000);
-    let df = dd::read_csv(path.as_path(), dd::CsvOptions::default().blocksize(Some(256 << 10)))
-        .unwrap();
+    let df = dd::read_csv(
+        path.as_path(),
+        dd::CsvOptions::default().blocksize(Some(256 << 10)),
+    )
+    .unwrap();
     assert!(df.npartitions() >= 16, "{}", df.npartitions());
     let free = df.compute().unwrap();
     assert_eq!(free.height(), 60_000);
@@ -52,7 +55,10 @@ fn partitions_spill_under_a_small_memory_limit_and_come_back_equal() {
         .lazy()
         .group_by([col("passenger_count")])
         .agg([col("tip_amount").mean(), len()])
-        .sort(["passenger_count"], SortMultipleOptions::default().with_nulls_last(true))
+        .sort(
+            ["passenger_count"],
+            SortMultipleOptions::default().with_nulls_last(true),
+        )
         .collect()
         .unwrap();
     assert!(
@@ -61,8 +67,11 @@ fn partitions_spill_under_a_small_memory_limit_and_come_back_equal() {
             .as_materialized_series()
             .equals(whole.column("len").unwrap().as_materialized_series())
     );
-    let (x, y) = (a.column("tip_amount").unwrap().f64().unwrap(), whole.column("tip_amount").unwrap().f64().unwrap());
-    for (x, y) in x.into_iter().zip(y) {
+    let (x, y) = (
+        a.column("tip_amount").unwrap().f64().unwrap(),
+        whole.column("tip_amount").unwrap().f64().unwrap(),
+    );
+    for (x, y) in x.iter().zip(y.iter()) {
         assert!((x.unwrap() - y.unwrap()).abs() < 1e-9, "{x:?} {y:?}");
     }
 }
@@ -91,13 +100,20 @@ fn run_elsewhere(graph: &TaskGraph, outputs: &[Key]) -> Result<Vec<EncodedValue>
 fn a_csv_group_by_runs_in_another_process() {
     let dir = TempDir::new("df-other-process");
     let path = trips(&dir, 5_000);
-    let q = dd::read_csv(path.as_path(), dd::CsvOptions::default().blocksize(Some(64 << 10)))
-        .unwrap()
-        .filter(col("fare_amount").gt(lit(5.0)))
-        .unwrap()
-        .group_by(["payment_type"])
-        .agg([col("tip_amount").sum(), col("trip_distance").std(1), col("VendorID").n_unique()])
-        .unwrap();
+    let q = dd::read_csv(
+        path.as_path(),
+        dd::CsvOptions::default().blocksize(Some(64 << 10)),
+    )
+    .unwrap()
+    .filter(col("fare_amount").gt(lit(5.0)))
+    .unwrap()
+    .group_by(["payment_type"])
+    .agg([
+        col("tip_amount").sum(),
+        col("trip_distance").std(1),
+        col("VendorID").n_unique(),
+    ])
+    .unwrap();
     let mut graph = TaskGraph::new();
     let mut keys = Vec::new();
     oxidask::scheduler::Computable::collect(&q, &mut graph, &mut keys).unwrap();

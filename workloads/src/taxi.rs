@@ -18,7 +18,9 @@ trip_distance,payment_type,fare_amount,extra,mta_tax,tip_amount,tolls_amount,\
 improvement_surcharge,total_amount";
 
 /// Passenger counts 0..=9 and their probabilities (as gen_data.py).
-const PC_P: [f64; 10] = [0.004, 0.70, 0.14, 0.04, 0.02, 0.06, 0.036, 0.00002, 0.00002, 0.00002];
+const PC_P: [f64; 10] = [
+    0.004, 0.70, 0.14, 0.04, 0.02, 0.06, 0.036, 0.00002, 0.00002, 0.00002,
+];
 
 fn pick(rng: &mut ChaCha8Rng, p: &[f64]) -> usize {
     let total: f64 = p.iter().sum();
@@ -57,7 +59,13 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 fn write_time(out: &mut impl Write, secs: i64) -> io::Result<()> {
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    write!(out, "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    write!(
+        out,
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 fn round2(x: f64) -> f64 {
@@ -70,7 +78,9 @@ pub fn write_trips(out: &mut impl Write, rows: usize, seed: u64, index: u32) -> 
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (0x7a41 << 32) ^ u64::from(index));
     let (year, month) = (2015 + i64::from(index / 12), 1 + i64::from(index % 12));
     let start = days_from_civil(year, month, 1) * 86_400;
-    let mut pickups: Vec<i64> = (0..rows).map(|_| rng.random_range(0..28 * 86_400)).collect();
+    let mut pickups: Vec<i64> = (0..rows)
+        .map(|_| rng.random_range(0..28 * 86_400))
+        .collect();
     pickups.sort_unstable();
     let dist_d = LogNormal::new(1.8f64.ln(), 0.75).expect("valid parameters");
     let speed_d = LogNormal::new(11.0f64.ln(), 0.35).expect("valid parameters");
@@ -88,12 +98,24 @@ pub fn write_trips(out: &mut impl Write, rows: usize, seed: u64, index: u32) -> 
         let pay = 1 + pick(&mut rng, &[0.62, 0.37, 0.006, 0.004]);
         let fare = ((2.5 + 2.0 * dist + 0.35 * dur as f64 / 60.0) * 2.0).round() / 2.0;
         let extra = if rng.random::<f64>() < 0.45 { 0.5 } else { 0.0 };
-        let tolls = if rng.random::<f64>() < 0.05 { 5.54 } else { 0.0 };
+        let tolls = if rng.random::<f64>() < 0.05 {
+            5.54
+        } else {
+            0.0
+        };
         let preset = [0.20, 0.25, 0.30][pick(&mut rng, &[0.6, 0.25, 0.15])];
         let free = rng.random_range(0.05..0.35);
-        let mut frac = if rng.random::<f64>() < 0.7 { preset } else { free };
+        let mut frac = if rng.random::<f64>() < 0.7 {
+            preset
+        } else {
+            free
+        };
         frac *= 1.0 - 0.015 * (pc as f64 - 1.0).max(0.0);
-        let mut tip = if pay == 1 && rng.random::<f64>() >= 0.15 { fare * frac } else { 0.0 };
+        let mut tip = if pay == 1 && rng.random::<f64>() >= 0.15 {
+            fare * frac
+        } else {
+            0.0
+        };
         if pay == 2 && rng.random::<f64>() < 0.01 {
             tip = rng.random_range(1.0..5.0);
         }

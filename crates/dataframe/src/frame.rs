@@ -291,7 +291,10 @@ impl DataFrame {
 
     /// Drops these columns.
     pub fn drop<S: AsRef<str>>(&self, columns: impl IntoIterator<Item = S>) -> Result<DataFrame> {
-        let cols: Vec<String> = columns.into_iter().map(|s| s.as_ref().to_string()).collect();
+        let cols: Vec<String> = columns
+            .into_iter()
+            .map(|s| s.as_ref().to_string())
+            .collect();
         self.check_columns("drop", cols.iter().map(String::as_str))?;
         self.then("drop", Step::Drop(cols))
     }
@@ -348,7 +351,8 @@ impl DataFrame {
     /// The graph holding this frame's partitions as layer `name`, and that
     /// name: the source and steps become one op, one task per partition.
     pub(crate) fn stored_layer(&self) -> (HighLevelGraph, Arc<str>) {
-        if let (Source::Stored, Some(base), true) = (&self.source, &self.base, self.steps.is_empty())
+        if let (Source::Stored, Some(base), true) =
+            (&self.source, &self.base, self.steps.is_empty())
         {
             return (self.graph.clone(), base.clone());
         }
@@ -383,7 +387,11 @@ impl DataFrame {
             .collect()
     }
 
-    fn compute_partitions(&self, indices: &[u32], options: &ComputeOptions) -> Result<Vec<pl::DataFrame>> {
+    fn compute_partitions(
+        &self,
+        indices: &[u32],
+        options: &ComputeOptions,
+    ) -> Result<Vec<pl::DataFrame>> {
         let (graph, name) = self.stored_layer();
         let keys: Vec<Key> = indices
             .iter()
@@ -434,7 +442,11 @@ impl DataFrame {
             .then("len", Step::Select(vec![pl::len().alias("len")]))?
             .compute()?;
         let col = counts.column("len")?.as_materialized_series().clone();
-        Ok(col.cast(&DataType::UInt64)?.u64()?.into_no_null_iter().sum::<u64>() as usize)
+        Ok(col
+            .cast(&DataType::UInt64)?
+            .u64()?
+            .into_no_null_iter()
+            .sum::<u64>() as usize)
     }
 
     /// Whether the frame has no rows (computes its length).
@@ -456,7 +468,11 @@ pub(crate) fn concat(parts: Vec<pl::DataFrame>, schema: &SchemaRef) -> Result<pl
     Ok(out)
 }
 
-pub(crate) fn run(graph: &HighLevelGraph, keys: &[Key], options: &ComputeOptions) -> Result<Vec<Value>> {
+pub(crate) fn run(
+    graph: &HighLevelGraph,
+    keys: &[Key],
+    options: &ComputeOptions,
+) -> Result<Vec<Value>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }

@@ -150,9 +150,9 @@ impl AggSpec {
                     aggs.push(f64_of(&x).sum().alias(p(i, "s")));
                     aggs.push(x.count().alias(p(i, "n")));
                 }
-                Kind::Count { include_nulls } => aggs.push(
-                    if include_nulls { x.len() } else { x.count() }.alias(p(i, "n")),
-                ),
+                Kind::Count { include_nulls } => {
+                    aggs.push(if include_nulls { x.len() } else { x.count() }.alias(p(i, "n")))
+                }
                 Kind::Len => aggs.push(pl::len().alias(p(i, "n"))),
                 Kind::Min => aggs.push(x.min().alias(p(i, "v"))),
                 Kind::Max => aggs.push(x.max().alias(p(i, "v"))),
@@ -217,7 +217,11 @@ impl AggSpec {
                 }
             }
         }
-        let lf = if pre.is_empty() { lf } else { lf.with_columns(pre) };
+        let lf = if pre.is_empty() {
+            lf
+        } else {
+            lf.with_columns(pre)
+        };
         Ok(lf.group_by(keys).agg(aggs))
     }
 
@@ -235,9 +239,15 @@ impl AggSpec {
                 Kind::NUnique => c(i, "u"),
                 Kind::Var(ddof) | Kind::Std(ddof) => {
                     let var = pl::when(c(i, "n").gt(pl::lit(ddof as u32)))
-                        .then(c(i, "m2") / (c(i, "n").cast(DataType::Float64) - pl::lit(ddof as f64)))
+                        .then(
+                            c(i, "m2") / (c(i, "n").cast(DataType::Float64) - pl::lit(ddof as f64)),
+                        )
                         .otherwise(pl::lit(pl::NULL));
-                    if matches!(it.kind, Kind::Std(_)) { var.sqrt() } else { var }
+                    if matches!(it.kind, Kind::Std(_)) {
+                        var.sqrt()
+                    } else {
+                        var
+                    }
                 }
             };
             out.push(e.strict_cast(it.dtype.clone()).alias(it.name.as_str()));
@@ -274,8 +284,14 @@ impl DataOp for GroupByCombine {
             .spec
             .combine(df.lazy(), self.finish)
             .map_err(|e| e.to_string())?;
-        let lf = if self.finish { self.spec.finish(lf) } else { lf };
-        Ok(frame_value(lf.collect().map_err(|e| format!("groupby: {e}"))?))
+        let lf = if self.finish {
+            self.spec.finish(lf)
+        } else {
+            lf
+        };
+        Ok(frame_value(
+            lf.collect().map_err(|e| format!("groupby: {e}"))?,
+        ))
     }
 
     fn label(&self) -> &str {
@@ -385,7 +401,10 @@ impl GroupBy {
         });
         let chunks = df.then("group_by", Step::PartialAgg(spec.clone()))?;
         let (graph, chunk_name) = chunks.stored_layer();
-        let name: Arc<str> = Arc::from(format!("groupby-agg-{}", &chunk_name[chunk_name.len().saturating_sub(16)..]));
+        let name: Arc<str> = Arc::from(format!(
+            "groupby-agg-{}",
+            &chunk_name[chunk_name.len().saturating_sub(16)..]
+        ));
         let n = df.npartitions;
         let tree = TreeLayer::new(
             name.clone(),

@@ -57,7 +57,9 @@ impl Step {
             Step::Select(e) => lf.select(e),
             Step::WithColumns(e) => lf.with_columns(e),
             Step::Filter(e) => lf.filter(e.clone()),
-            Step::Drop(names) => lf.drop(pl::by_name(names.iter().map(String::as_str), false, false)),
+            Step::Drop(names) => {
+                lf.drop(pl::by_name(names.iter().map(String::as_str), false, false))
+            }
             Step::Rename(old, new) => lf.rename(old, new, false),
             Step::DropNulls(subset) => lf.drop_nulls(
                 subset
@@ -137,9 +139,7 @@ pub(crate) fn needed_columns(steps: &[Step]) -> Option<BTreeSet<String>> {
                     })
                     .collect()
             }),
-            Step::DropNulls(Some(subset)) => {
-                union(needed, Some(subset.iter().cloned().collect()))
-            }
+            Step::DropNulls(Some(subset)) => union(needed, Some(subset.iter().cloned().collect())),
             Step::DropNulls(None) => None,
             Step::PartialAgg(spec) => spec.columns(),
         };

@@ -10,7 +10,7 @@ use crate as dd;
 /// A frame as comparable text, column by column (exact: for results that
 /// must be identical, e.g. before and after a trip through bytes).
 pub(crate) fn canon(df: &DataFrame) -> Vec<(String, String, Vec<String>)> {
-    df.get_columns()
+    df.columns()
         .iter()
         .map(|c| {
             let s = c.as_materialized_series();
@@ -25,11 +25,14 @@ pub(crate) fn canon(df: &DataFrame) -> Vec<(String, String, Vec<String>)> {
 pub(crate) fn assert_close(ours: &DataFrame, theirs: &DataFrame) -> Result<(), TestCaseError> {
     prop_assert_eq!(ours.schema(), theirs.schema());
     prop_assert_eq!(ours.height(), theirs.height());
-    for (a, b) in ours.get_columns().iter().zip(theirs.get_columns()) {
+    for (a, b) in ours.columns().iter().zip(theirs.columns()) {
         let (a, b) = (a.as_materialized_series(), b.as_materialized_series());
         if matches!(a.dtype(), DataType::Float64 | DataType::Float32) {
-            let (a, b) = (a.cast(&DataType::Float64).unwrap(), b.cast(&DataType::Float64).unwrap());
-            for (x, y) in a.f64().unwrap().into_iter().zip(b.f64().unwrap()) {
+            let (a, b) = (
+                a.cast(&DataType::Float64).unwrap(),
+                b.cast(&DataType::Float64).unwrap(),
+            );
+            for (x, y) in a.f64().unwrap().iter().zip(b.f64().unwrap().iter()) {
                 let same = match (x, y) {
                     (Some(x), Some(y)) => {
                         (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-9 * y.abs().max(1.0)
@@ -39,7 +42,10 @@ pub(crate) fn assert_close(ours: &DataFrame, theirs: &DataFrame) -> Result<(), T
                 prop_assert!(same, "column {}: {:?} vs {:?}", a.name(), x, y);
             }
         } else {
-            prop_assert_eq!(canon(&a.clone().into_frame()), canon(&b.clone().into_frame()));
+            prop_assert_eq!(
+                canon(&a.clone().into_frame()),
+                canon(&b.clone().into_frame())
+            );
         }
     }
     Ok(())
@@ -161,10 +167,17 @@ proptest! {
 fn build_time_errors_name_the_columns() {
     let ddf = dd::from_polars(frame(&[(Some(1), 0, Some(1.0), 1)]), 1).unwrap();
     let e = ddf.select([col("nope")]).unwrap_err().to_string();
-    assert!(e.contains("\"nope\"") && e.contains("[\"k\", \"s\", \"x\", \"y\"]"), "{e}");
+    assert!(
+        e.contains("\"nope\"") && e.contains("[\"k\", \"s\", \"x\", \"y\"]"),
+        "{e}"
+    );
     let e = ddf.group_by(["zz"]).agg([len()]).unwrap_err().to_string();
     assert!(e.contains("group_by: no column \"zz\""), "{e}");
-    let e = ddf.group_by(["k"]).agg([col("x").median()]).unwrap_err().to_string();
+    let e = ddf
+        .group_by(["k"])
+        .agg([col("x").median()])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("supported:"), "{e}");
     // A type error: a string column compared to a number.
     let e = ddf.filter(col("s").gt(lit(3))).unwrap_err().to_string();
@@ -174,7 +187,11 @@ fn build_time_errors_name_the_columns() {
 
 #[test]
 fn graphs_travel_as_bytes() {
-    let df = frame(&[(Some(1), 0, Some(1.5), 3), (None, 1, None, 4), (Some(1), 2, Some(2.5), 5)]);
+    let df = frame(&[
+        (Some(1), 0, Some(1.5), 3),
+        (None, 1, None, 4),
+        (Some(1), 2, Some(2.5), 5),
+    ]);
     let query = || {
         dd::from_polars(df.clone(), 2)
             .unwrap()
@@ -188,7 +205,13 @@ fn graphs_travel_as_bytes() {
     };
     oxidask_testing::both_ways(|| canon(&query()));
     let theirs = sorted(
-        df.clone().lazy().filter(col("y").gt(lit(3))).group_by([col("k")]).agg(all_aggs()).collect().unwrap(),
+        df.clone()
+            .lazy()
+            .filter(col("y").gt(lit(3)))
+            .group_by([col("k")])
+            .agg(all_aggs())
+            .collect()
+            .unwrap(),
         &["k"],
     );
     assert_close(&query(), &theirs).unwrap();

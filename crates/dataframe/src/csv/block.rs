@@ -132,11 +132,18 @@ mod tests {
             while off < len {
                 let end = (off + bs).min(len);
                 let (b, start) = read_lines(&path, off, end, len, true).unwrap();
-                assert_eq!(&text.as_bytes()[start as usize..start as usize + b.len()], &b[..]);
+                assert_eq!(
+                    &text.as_bytes()[start as usize..start as usize + b.len()],
+                    &b[..]
+                );
                 all.extend(b);
                 off = end;
             }
-            assert_eq!(String::from_utf8(all).unwrap(), &text[6..], "blocksize {bs}");
+            assert_eq!(
+                String::from_utf8(all).unwrap(),
+                &text[6..],
+                "blocksize {bs}"
+            );
         }
         assert_eq!(line_number_at(&path, 6).unwrap(), 2);
     }

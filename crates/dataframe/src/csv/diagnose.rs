@@ -52,7 +52,9 @@ fn parses_as(field: &str, dtype: &DataType) -> bool {
             field.parse::<u64>().is_ok()
         }
         DataType::Float32 | DataType::Float64 => field.parse::<f64>().is_ok(),
-        DataType::Boolean => field.eq_ignore_ascii_case("true") || field.eq_ignore_ascii_case("false"),
+        DataType::Boolean => {
+            field.eq_ignore_ascii_case("true") || field.eq_ignore_ascii_case("false")
+        }
         _ => true,
     }
 }
@@ -104,7 +106,15 @@ mod tests {
     #[test]
     fn quoted_fields_split_whole() {
         let f = split_fields(br#"1,"a,b","say ""hi""",x"#, b',', Some(b'"'));
-        assert_eq!(f, vec![b"1".to_vec(), b"a,b".to_vec(), br#"say "hi""#.to_vec(), b"x".to_vec()]);
+        assert_eq!(
+            f,
+            vec![
+                b"1".to_vec(),
+                b"a,b".to_vec(),
+                br#"say "hi""#.to_vec(),
+                b"x".to_vec()
+            ]
+        );
     }
 
     #[test]

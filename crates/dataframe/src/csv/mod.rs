@@ -182,33 +182,38 @@ impl CsvSource {
         }
     }
 
-    fn parse(&self, bytes: &[u8], projection: Option<Vec<usize>>) -> pl::PolarsResult<pl::DataFrame> {
-        let full = projection.is_none();
-        let mut df = CsvReadOptions::default()
+    fn parse(
+        &self,
+        bytes: &[u8],
+        projection: Option<Vec<usize>>,
+    ) -> pl::PolarsResult<pl::DataFrame> {
+        if bytes.iter().all(|&b| b == b'\n' || b == b'\r') {
+            // A block with no line (a small last block, an empty file).
+            let schema: Schema = match &projection {
+                Some(idx) => idx
+                    .iter()
+                    .filter_map(|&i| self.schema.get_at_index(i))
+                    .map(|(n, t)| pl::Field::new(n.clone(), t.clone()))
+                    .collect(),
+                None => self.schema.as_ref().clone(),
+            };
+            return Ok(pl::DataFrame::empty_with_schema(&schema));
+        }
+        CsvReadOptions::default()
             .with_has_header(false)
             .with_schema(Some(self.schema.clone()))
             .with_projection(projection.map(Arc::new))
             .with_rechunk(false)
             .with_parse_options(self.options.parse_options())
             .into_reader_with_file_handle(Cursor::new(bytes))
-            .finish()?;
-        if full && df.width() != self.schema.len() {
-            // An empty block parses to no columns at all.
-            df = pl::DataFrame::empty_with_schema(&self.schema);
-        }
-        Ok(df)
+            .finish()
     }
 
     /// The parse error `e` of the block at file offset `at`, placed at its
     /// file, 1-based line and column.
     fn locate(&self, path: &Path, b: &Block, at: u64, bytes: &[u8], e: pl::PolarsError) -> String {
         let Some(bad) = diagnose::find_bad_field(bytes, &self.schema, &self.options) else {
-            return format!(
-                "{}: bytes {}..{}: {e}",
-                path.display(),
-                b.start,
-                b.end
-            );
+            return format!("{}: bytes {}..{}: {e}", path.display(), b.start, b.end);
         };
         let first_line = match self.lens[b.file as usize] {
             Some(_) => block::line_number_at(path, at).unwrap_or(0),
@@ -317,8 +322,8 @@ fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<SchemaRef> {
             }
         }
     }
-    let sample =
-        block::sample(first, is_gz(first), options.sample_bytes).map_err(|e| Error::io(first, e))?;
+    let sample = block::sample(first, is_gz(first), options.sample_bytes)
+        .map_err(|e| Error::io(first, e))?;
     let df = CsvReadOptions::default()
         .with_has_header(options.has_header)
         .with_infer_schema_length(None)

@@ -115,14 +115,24 @@ fn a_malformed_row_names_file_line_and_column() {
         let ddf = dd::read_csv(p.as_path(), opts().blocksize(blocksize)).unwrap();
         let e = ddf.compute().unwrap_err().to_string();
         // Line 52: the header, 50 good rows, then the bad one.
-        assert!(e.contains("bad.csv:52: column 2: column \"value\": cannot parse \"oops\""), "{e}");
+        assert!(
+            e.contains("bad.csv:52: column 2: column \"value\": cannot parse \"oops\""),
+            "{e}"
+        );
         // Projection pushdown: without the bad column nothing parses it.
         let ids = ddf.select([col("id")]).unwrap().compute().unwrap();
         assert_eq!(ids.height(), 52);
     }
     let p = write(dir.path(), "short.csv", "a,b\n1,2\n3,4,5\n");
-    let e = dd::read_csv(p.as_path(), dd::CsvOptions::default()).unwrap().compute().unwrap_err().to_string();
-    assert!(e.contains("short.csv:3: column 3: expected 2 fields, found 3"), "{e}");
+    let e = dd::read_csv(p.as_path(), dd::CsvOptions::default())
+        .unwrap()
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("short.csv:3: column 3: expected 2 fields, found 3"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -130,14 +140,33 @@ fn bad_inputs_are_clear_errors() {
     let dir = TempDir::new("df-csv-inputs");
     let pattern = format!("{}/none-*.csv", dir.path().display());
     let e = dd::read_csv(pattern.as_str(), dd::CsvOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("no files match the pattern") && e.to_string().contains("none-*.csv"), "{e}");
+    assert!(
+        e.to_string().contains("no files match the pattern")
+            && e.to_string().contains("none-*.csv"),
+        "{e}"
+    );
     let a = write(dir.path(), "a.csv", "x,y\n1,2\n");
     let b = write(dir.path(), "b.csv", "x,z\n1,2\n");
-    let e = dd::read_csv(vec![&a, &b], dd::CsvOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("a.csv and") && e.contains("b.csv have different headers"), "{e}");
-    let e = dd::read_csv(a.as_path(), dd::CsvOptions::default().dtype("w", DataType::Int32)).unwrap_err().to_string();
-    assert!(e.contains("no column \"w\"") && e.contains("[\"x\", \"y\"]"), "{e}");
-    let e = dd::read_csv(dir.path().join("missing.csv"), dd::CsvOptions::default()).unwrap_err().to_string();
+    let e = dd::read_csv(vec![&a, &b], dd::CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("a.csv and") && e.contains("b.csv have different headers"),
+        "{e}"
+    );
+    let e = dd::read_csv(
+        a.as_path(),
+        dd::CsvOptions::default().dtype("w", DataType::Int32),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("no column \"w\"") && e.contains("[\"x\", \"y\"]"),
+        "{e}"
+    );
+    let e = dd::read_csv(dir.path().join("missing.csv"), dd::CsvOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing.csv"), "{e}");
     let df = dd::read_csv(a.as_path(), dd::CsvOptions::default()).unwrap();
     let e = df.select([col("q")]).unwrap_err().to_string();
