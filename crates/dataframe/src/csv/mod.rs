@@ -332,7 +332,10 @@ fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<SchemaRef> {
         .finish()
         .map_err(|e| Error::Plan {
             op: "read_csv",
-            message: format!("{}: inferring the schema: {e}", first.display()),
+            message: match ragged_line(&sample, options) {
+                Some(at) => format!("{}:{at}", first.display()),
+                None => format!("{}: inferring the schema: {e}", first.display()),
+            },
             columns: Vec::new(),
         })?;
     let mut schema: Schema = df.schema().as_ref().clone();
@@ -349,4 +352,23 @@ fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<SchemaRef> {
         }
     }
     Ok(Arc::new(schema))
+}
+
+/// The first line of a sample whose number of fields differs from the
+/// first line's, as `line: column c: expected n fields, found m`.
+fn ragged_line(sample: &[u8], options: &CsvOptions) -> Option<String> {
+    let mut lines = sample
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let n = diagnose::split_fields(lines.next()?, options.separator, options.quote_char).len();
+    lines.enumerate().find_map(|(i, l)| {
+        let m = diagnose::split_fields(l, options.separator, options.quote_char).len();
+        (!l.is_empty() && m != n).then(|| {
+            format!(
+                "{}: column {}: expected {n} fields, found {m}",
+                i + 2,
+                m.min(n) + 1
+            )
+        })
+    })
 }

@@ -124,7 +124,16 @@ fn a_malformed_row_names_file_line_and_column() {
         assert_eq!(ids.height(), 52);
     }
     let p = write(dir.path(), "short.csv", "a,b\n1,2\n3,4,5\n");
+    // In the schema sample: an error when the frame is built.
     let e = dd::read_csv(p.as_path(), dd::CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("short.csv:3: column 3: expected 2 fields, found 3"),
+        "{e}"
+    );
+    // Past the sample: an error of the task that reads it.
+    let e = dd::read_csv(p.as_path(), dd::CsvOptions::default().sample_bytes(8))
         .unwrap()
         .compute()
         .unwrap_err()
