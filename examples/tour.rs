@@ -136,59 +136,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     json_records(&args)?;
     println!();
     skewness(&args)?;
-    println!();
-    taxi(&args)?;
-    Ok(())
-}
-
-// ---- taxi: a partitioned data frame ----------------------------------------
-
-/// Mean tip per passenger count over generated taxi-trip CSVs: the code
-/// one would write for one file (`examples/taxi.rs` is the full benchmark).
-fn taxi(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    use oxidask::dataframe as dd;
-    use oxidask::dataframe::polars::prelude::*;
-    println!("Taxi trips: mean tip per passenger count over CSVs (oxidask::dataframe)");
-    let (files, rows) = if args.quick {
-        (2, 50_000)
-    } else {
-        (4, 1_000_000)
-    };
-    let dir = std::env::temp_dir()
-        .join("oxidask-tour")
-        .join(format!("taxi-{rows}"));
-    let t = Instant::now();
-    let paths = oxidask_workloads::taxi::generate(&dir, files, rows, SEED)?;
-    let bytes: u64 = paths
-        .iter()
-        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
-        .sum();
-    println!(
-        "  generated {files} files × {rows} rows ({:.0} MB) in {} ({:.2} s)",
-        bytes as f64 / 1e6,
-        dir.display(),
-        t.elapsed().as_secs_f64()
-    );
-    let t = Instant::now();
-    let tips = dd::read_csv(dir.join("yellow_tripdata_*.csv"), dd::CsvOptions::default())?
-        .group_by(["passenger_count"])
-        .agg([col("tip_amount").mean(), len().alias("trips")])?
-        .compute()?;
-    let wall = t.elapsed().as_secs_f64();
-    for row in 0..tips.height() {
-        let k = tips.column("passenger_count")?.get(row)?;
-        let v = tips
-            .column("tip_amount")?
-            .f64()?
-            .get(row)
-            .unwrap_or(f64::NAN);
-        let n = tips.column("trips")?.get(row)?;
-        println!("  passenger_count {k:>4}: mean tip {v:.4} over {n} trips");
-    }
-    println!(
-        "  read + group_by in {wall:.2} s ({:.0} MB/s)",
-        bytes as f64 / 1e6 / wall
-    );
     Ok(())
 }
 

@@ -7,7 +7,6 @@ mod bag_folds;
 mod compute_many;
 mod dags;
 mod dashboard;
-mod dataframe;
 mod failures;
 mod memory;
 mod other_process;

@@ -50,6 +50,11 @@ mod plan;
 #[cfg(test)]
 mod tests;
 
+/// `docs/dataframe.md`, compiled and run as doctests so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/dataframe.md")]
+mod guide {}
+
 pub use codec::{IpcCodec, frame_value};
 pub use csv::{CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, SCHEMA_SAMPLE_BYTES, read_csv};
 pub use error::{Error, Result};
