@@ -216,3 +216,61 @@ fn graphs_travel_as_bytes() {
     );
     assert_close(&query(), &theirs).unwrap();
 }
+
+/// The taxi job (W3) on the CSVs in `$OXIDASK_TAXI_DIR` (e.g. the
+/// reference benchmark's `gen_data.py --only w3` output, `…/w3`), timed
+/// and checked against polars reading every file whole. By hand only:
+/// `OXIDASK_TAXI_DIR=/tmp/bench-data/w3 cargo test -p oxidask-dataframe
+/// --lib taxi -- --ignored --nocapture` (the examples crate's `taxi`
+/// example is the intended home once the facade re-exports this crate).
+#[test]
+#[ignore = "a measurement on external data; needs OXIDASK_TAXI_DIR"]
+fn taxi_mean_tip_by_passenger_count() {
+    use polars_io::SerReader;
+    use polars_io::csv::read::CsvReadOptions;
+    let dir = std::env::var("OXIDASK_TAXI_DIR").expect("set OXIDASK_TAXI_DIR");
+    let pattern = format!("{dir}/*.csv");
+    let t = std::time::Instant::now();
+    let ours = dd::read_csv(pattern.as_str(), dd::CsvOptions::default())
+        .unwrap()
+        .group_by(["passenger_count"])
+        .agg([col("tip_amount").mean()])
+        .unwrap()
+        .compute()
+        .unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    println!("{ours}\noxidask: {wall:.2} s");
+    let t = std::time::Instant::now();
+    let mut all: Option<DataFrame> = None;
+    for p in dd::IntoPaths::into_paths(pattern.as_str()).unwrap() {
+        let df = CsvReadOptions::default()
+            .with_columns(Some(std::sync::Arc::from([
+                PlSmallStr::from("passenger_count"),
+                PlSmallStr::from("tip_amount"),
+            ])))
+            .try_into_reader_with_file_path(Some(p))
+            .unwrap()
+            .finish()
+            .unwrap();
+        match &mut all {
+            None => all = Some(df),
+            Some(a) => {
+                a.vstack_mut_owned(df).unwrap();
+            }
+        }
+    }
+    let theirs = sorted(
+        all.unwrap()
+            .lazy()
+            .group_by([col("passenger_count")])
+            .agg([col("tip_amount").mean()])
+            .collect()
+            .unwrap(),
+        &["passenger_count"],
+    );
+    println!(
+        "polars, each file read whole: {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    assert_close(&ours, &theirs).unwrap();
+}
