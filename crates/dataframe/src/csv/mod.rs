@@ -1,0 +1,374 @@
+//! `read_csv`: files (a glob or a list) split into blocks at line ends,
+//! one partition per block, the schema inferred from the first block.
+//!
+//! Building the frame reads only the first line of every file (to check
+//! the headers agree) and a sample of the first file (for the schema); the
+//! tasks read their own blocks. A task reads only the columns its steps
+//! need (see [`crate::plan::needed_columns`]).
+
+mod block;
+mod diagnose;
+mod options;
+#[cfg(test)]
+mod tests;
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use oxidask_graph::OpError;
+use polars::prelude::{self as pl, Schema, SchemaRef};
+use polars_io::SerReader;
+use polars_io::csv::read::CsvReadOptions;
+use serde::{Deserialize, Serialize};
+
+pub use options::{CsvOptions, DEFAULT_BLOCKSIZE, SCHEMA_SAMPLE_BYTES};
+
+use crate::error::{Error, Result};
+use crate::frame::DataFrame;
+use crate::plan::Source;
+
+/// Paths to read: a glob pattern (`"taxi/*.csv"`), one path, or a list.
+pub trait IntoPaths {
+    /// The files, in order; a pattern matching nothing is an error naming it.
+    fn into_paths(self) -> Result<Vec<PathBuf>>;
+}
+
+fn expand(pattern: &str) -> Result<Vec<PathBuf>> {
+    if !pattern.contains(['*', '?', '[']) {
+        return Ok(vec![PathBuf::from(pattern)]);
+    }
+    let bad = |e: String| Error::Pattern {
+        pattern: pattern.to_string(),
+        message: e,
+    };
+    let mut out = Vec::new();
+    for p in glob::glob(pattern).map_err(|e| bad(e.to_string()))? {
+        out.push(p.map_err(|e| bad(e.to_string()))?);
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(Error::NoFiles {
+            pattern: pattern.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+impl IntoPaths for &str {
+    fn into_paths(self) -> Result<Vec<PathBuf>> {
+        expand(self)
+    }
+}
+
+impl IntoPaths for String {
+    fn into_paths(self) -> Result<Vec<PathBuf>> {
+        expand(&self)
+    }
+}
+
+/// A path holding `*`, `?` or `[` is a glob pattern, as a string is.
+impl IntoPaths for &Path {
+    fn into_paths(self) -> Result<Vec<PathBuf>> {
+        match self.to_str() {
+            Some(s) => expand(s),
+            None => Ok(vec![self.to_path_buf()]),
+        }
+    }
+}
+
+/// A path holding `*`, `?` or `[` is a glob pattern, as a string is.
+impl IntoPaths for PathBuf {
+    fn into_paths(self) -> Result<Vec<PathBuf>> {
+        self.as_path().into_paths()
+    }
+}
+
+impl IntoPaths for &PathBuf {
+    fn into_paths(self) -> Result<Vec<PathBuf>> {
+        self.as_path().into_paths()
+    }
+}
+
+impl<P: AsRef<Path>> IntoPaths for Vec<P> {
+    fn into_paths(self) -> Result<Vec<PathBuf>> {
+        self.as_slice().into_paths()
+    }
+}
+
+impl<P: AsRef<Path>> IntoPaths for &[P] {
+    fn into_paths(self) -> Result<Vec<PathBuf>> {
+        if self.is_empty() {
+            return Err(Error::Argument {
+                argument: "paths",
+                message: "no files given".into(),
+            });
+        }
+        Ok(self.iter().map(|p| p.as_ref().to_path_buf()).collect())
+    }
+}
+
+/// One partition: bytes `[start, end)` of file `file` (then on to the end
+/// of the line), or the whole decompressed file for `.gz`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Block {
+    file: u32,
+    start: u64,
+    end: u64,
+}
+
+/// The files of a CSV frame and how they split into partitions.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct CsvSource {
+    files: Vec<PathBuf>,
+    /// Length of each file; `None` for compressed ones.
+    lens: Vec<Option<u64>>,
+    blocks: Vec<Block>,
+    schema: SchemaRef,
+    options: CsvOptions,
+}
+
+fn is_gz(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "gz")
+}
+
+impl CsvSource {
+    pub(crate) fn npartitions(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Partition `i`, parsing only `columns` (all when `None`).
+    pub(crate) fn read_block(
+        &self,
+        i: u32,
+        columns: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<pl::DataFrame, OpError> {
+        let b = self
+            .blocks
+            .get(i as usize)
+            .ok_or_else(|| format!("read_csv: no block {i}"))?;
+        let path = &self.files[b.file as usize];
+        let io_err = |e: std::io::Error| format!("{}: {e}", path.display());
+        let (bytes, at) = match self.lens[b.file as usize] {
+            Some(len) => block::read_lines(path, b.start, b.end, len, self.options.has_header)
+                .map_err(io_err)?,
+            None => {
+                let mut all = block::read_gz(path).map_err(io_err)?;
+                let skip = if self.options.has_header {
+                    memchr::memchr(b'\n', &all).map_or(all.len(), |p| p + 1)
+                } else {
+                    0
+                };
+                all.drain(..skip);
+                (all, skip as u64)
+            }
+        };
+        let projection: Option<Vec<usize>> = columns.map(|cols| {
+            let mut idx: Vec<usize> = cols
+                .iter()
+                .filter_map(|c| self.schema.index_of(c))
+                .collect();
+            if idx.is_empty() && !self.schema.is_empty() {
+                // Nothing read by name (e.g. only `len()`): one column
+                // still counts the rows.
+                idx.push(0);
+            }
+            idx.sort_unstable();
+            idx
+        });
+        match self.parse(&bytes, projection) {
+            Ok(df) => Ok(df),
+            Err(e) => Err(self.locate(path, b, at, &bytes, e).into()),
+        }
+    }
+
+    fn parse(
+        &self,
+        bytes: &[u8],
+        projection: Option<Vec<usize>>,
+    ) -> pl::PolarsResult<pl::DataFrame> {
+        if bytes.iter().all(|&b| b == b'\n' || b == b'\r') {
+            // A block with no line (a small last block, an empty file).
+            let schema: Schema = match &projection {
+                Some(idx) => idx
+                    .iter()
+                    .filter_map(|&i| self.schema.get_at_index(i))
+                    .map(|(n, t)| pl::Field::new(n.clone(), t.clone()))
+                    .collect(),
+                None => self.schema.as_ref().clone(),
+            };
+            return Ok(pl::DataFrame::empty_with_schema(&schema));
+        }
+        CsvReadOptions::default()
+            .with_has_header(false)
+            .with_schema(Some(self.schema.clone()))
+            .with_projection(projection.map(Arc::new))
+            .with_rechunk(false)
+            .with_parse_options(self.options.parse_options())
+            .into_reader_with_file_handle(Cursor::new(bytes))
+            .finish()
+    }
+
+    /// The parse error `e` of the block at file offset `at`, placed at its
+    /// file, 1-based line and column.
+    fn locate(&self, path: &Path, b: &Block, at: u64, bytes: &[u8], e: pl::PolarsError) -> String {
+        let Some(bad) = diagnose::find_bad_field(bytes, &self.schema, &self.options) else {
+            return format!("{}: bytes {}..{}: {e}", path.display(), b.start, b.end);
+        };
+        let first_line = match self.lens[b.file as usize] {
+            Some(_) => block::line_number_at(path, at).unwrap_or(0),
+            None => 1 + u64::from(self.options.has_header),
+        };
+        format!(
+            "{}:{}: column {}: {}",
+            path.display(),
+            first_line + bad.line as u64,
+            bad.column,
+            bad.message
+        )
+    }
+}
+
+/// Reads CSV files as a frame of one partition per block of about
+/// `blocksize` bytes (a `.gz` file is one partition).
+///
+/// `paths` is a glob pattern, a path or a list of paths. The schema comes
+/// from a sample of the first file, with [`CsvOptions::dtype`] overrides;
+/// every file must have the same header. Nothing else is read until the
+/// frame is computed.
+///
+/// ```
+/// # let dir = oxidask_testing::TempDir::new("doc-read-csv");
+/// # std::fs::write(dir.path().join("a.csv"), "x,y\n1,a\n2,b\n").unwrap();
+/// # let pattern = format!("{}/*.csv", dir.path().display());
+/// use oxidask_dataframe as dd;
+/// let df = dd::read_csv(pattern.as_str(), dd::CsvOptions::default())?;
+/// assert_eq!(df.columns(), ["x", "y"]);
+/// assert_eq!(df.len()?, 2);
+/// # Ok::<(), dd::Error>(())
+/// ```
+pub fn read_csv(paths: impl IntoPaths, options: CsvOptions) -> Result<DataFrame> {
+    let files = paths.into_paths()?;
+    if options.blocksize == Some(0) {
+        return Err(Error::Argument {
+            argument: "blocksize",
+            message: "must be at least 1 byte".into(),
+        });
+    }
+    let mut lens = Vec::with_capacity(files.len());
+    let mut blocks = Vec::new();
+    for (fi, path) in files.iter().enumerate() {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if is_gz(path) {
+            lens.push(None);
+            blocks.push(Block {
+                file: fi as u32,
+                start: 0,
+                end: 0,
+            });
+            continue;
+        }
+        let len = meta.len();
+        lens.push(Some(len));
+        let bs = options.blocksize.unwrap_or(len.max(1));
+        let mut off = 0;
+        loop {
+            let end = (off + bs).min(len);
+            blocks.push(Block {
+                file: fi as u32,
+                start: off,
+                end,
+            });
+            off = end;
+            if off >= len {
+                break;
+            }
+        }
+    }
+    let schema = infer_schema(&files, &options)?;
+    let source = CsvSource {
+        files,
+        lens,
+        blocks,
+        schema: schema.clone(),
+        options,
+    };
+    let n = source.npartitions() as u32;
+    Ok(DataFrame::from_source(
+        Source::Csv(Arc::new(source)),
+        n,
+        schema,
+    ))
+}
+
+/// The schema from a sample of the first file, overridden by the options'
+/// dtypes; checks every file has the first one's header.
+fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<SchemaRef> {
+    let first = &files[0];
+    if options.has_header {
+        let header = block::first_line(first, is_gz(first)).map_err(|e| Error::io(first, e))?;
+        for other in &files[1..] {
+            let h = block::first_line(other, is_gz(other)).map_err(|e| Error::io(other, e))?;
+            if h != header {
+                return Err(Error::HeaderMismatch {
+                    first: first.clone(),
+                    second: other.clone(),
+                    detail: format!(
+                        "{:?} vs {:?}",
+                        String::from_utf8_lossy(&header),
+                        String::from_utf8_lossy(&h)
+                    ),
+                });
+            }
+        }
+    }
+    let sample = block::sample(first, is_gz(first), options.sample_bytes)
+        .map_err(|e| Error::io(first, e))?;
+    let df = CsvReadOptions::default()
+        .with_has_header(options.has_header)
+        .with_infer_schema_length(None)
+        .with_parse_options(options.parse_options())
+        .into_reader_with_file_handle(Cursor::new(&sample[..]))
+        .finish()
+        .map_err(|e| Error::Plan {
+            op: "read_csv",
+            message: match ragged_line(&sample, options) {
+                Some(at) => format!("{}:{at}", first.display()),
+                None => format!("{}: inferring the schema: {e}", first.display()),
+            },
+            columns: Vec::new(),
+        })?;
+    let mut schema: Schema = df.schema().as_ref().clone();
+    for (name, dtype) in &options.dtypes {
+        match schema.get_mut(name.as_str()) {
+            Some(t) => *t = dtype.clone(),
+            None => {
+                return Err(Error::UnknownColumn {
+                    op: "read_csv dtype override",
+                    column: name.clone(),
+                    columns: schema.iter_names().map(|s| s.to_string()).collect(),
+                });
+            }
+        }
+    }
+    Ok(Arc::new(schema))
+}
+
+/// The first line of a sample whose number of fields differs from the
+/// first line's, as `line: column c: expected n fields, found m`.
+fn ragged_line(sample: &[u8], options: &CsvOptions) -> Option<String> {
+    let mut lines = sample
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let n = diagnose::split_fields(lines.next()?, options.separator, options.quote_char).len();
+    lines.enumerate().find_map(|(i, l)| {
+        let m = diagnose::split_fields(l, options.separator, options.quote_char).len();
+        (!l.is_empty() && m != n).then(|| {
+            format!(
+                "{}: column {}: expected {n} fields, found {m}",
+                i + 2,
+                m.min(n) + 1
+            )
+        })
+    })
+}

@@ -1,0 +1,108 @@
+//! What `read_csv` is told about the files: block size, dialect, nulls,
+//! and column types that override inference.
+
+use polars::prelude::{DataType, PlSmallStr};
+use polars_io::csv::read::{CsvParseOptions, NullValues};
+use serde::{Deserialize, Serialize};
+
+/// The default size of a CSV partition in bytes, as Dask's `blocksize`:
+/// 64 MiB.
+pub const DEFAULT_BLOCKSIZE: u64 = 64 << 20;
+
+/// How many bytes of the first file the schema is inferred from (cut at a
+/// line end): Dask samples 256 KB; polars infers types from every row
+/// given, so a sample this size costs milliseconds.
+pub const SCHEMA_SAMPLE_BYTES: usize = 1 << 20;
+
+/// Options of [`read_csv`](crate::read_csv); build with the methods, e.g.
+/// `CsvOptions::default().separator(b';').null_values(["NA"])`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CsvOptions {
+    pub(crate) blocksize: Option<u64>,
+    pub(crate) separator: u8,
+    pub(crate) quote_char: Option<u8>,
+    pub(crate) null_values: Vec<String>,
+    pub(crate) has_header: bool,
+    pub(crate) dtypes: Vec<(String, DataType)>,
+    pub(crate) sample_bytes: usize,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            blocksize: Some(DEFAULT_BLOCKSIZE),
+            separator: b',',
+            quote_char: Some(b'"'),
+            null_values: Vec::new(),
+            has_header: true,
+            dtypes: Vec::new(),
+            sample_bytes: SCHEMA_SAMPLE_BYTES,
+        }
+    }
+}
+
+impl CsvOptions {
+    /// Splits files into partitions of about `bytes` bytes at line ends
+    /// (default [`DEFAULT_BLOCKSIZE`]); `None` makes one partition per
+    /// file. Compressed (`.gz`) files are always one partition each.
+    /// Quoted fields holding line breaks must not cross a block boundary
+    /// (as in Dask): use `None` for such files.
+    pub fn blocksize(mut self, bytes: Option<u64>) -> Self {
+        self.blocksize = bytes;
+        self
+    }
+
+    /// The field separator (default `,`).
+    pub fn separator(mut self, separator: u8) -> Self {
+        self.separator = separator;
+        self
+    }
+
+    /// The quote character (default `"`); `None` turns quoting off.
+    pub fn quote_char(mut self, quote: Option<u8>) -> Self {
+        self.quote_char = quote;
+        self
+    }
+
+    /// Field values read as null in every column (besides empty fields).
+    pub fn null_values<S: Into<String>>(mut self, values: impl IntoIterator<Item = S>) -> Self {
+        self.null_values = values.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether each file starts with a header line (default `true`).
+    /// Without one, columns are named `column_1`, `column_2`, …
+    pub fn has_header(mut self, has_header: bool) -> Self {
+        self.has_header = has_header;
+        self
+    }
+
+    /// Reads column `name` as `dtype` instead of the inferred type.
+    pub fn dtype(mut self, name: impl Into<String>, dtype: DataType) -> Self {
+        self.dtypes.push((name.into(), dtype));
+        self
+    }
+
+    /// Infers the schema from this many bytes of the first file (default
+    /// [`SCHEMA_SAMPLE_BYTES`]).
+    pub fn sample_bytes(mut self, bytes: usize) -> Self {
+        self.sample_bytes = bytes.max(1);
+        self
+    }
+
+    /// Polars' parse options for these settings.
+    pub(crate) fn parse_options(&self) -> CsvParseOptions {
+        let nulls = (!self.null_values.is_empty()).then(|| {
+            NullValues::AllColumns(
+                self.null_values
+                    .iter()
+                    .map(|s| PlSmallStr::from_str(s))
+                    .collect(),
+            )
+        });
+        CsvParseOptions::default()
+            .with_separator(self.separator)
+            .with_quote_char(self.quote_char)
+            .with_null_values(nulls)
+    }
+}

@@ -1,0 +1,69 @@
+//! Partitioned data frames for oxidask over [polars], like
+//! `dask.dataframe`: a [`DataFrame`] is a lazy frame split into ordered
+//! partitions, each a polars `DataFrame`, with its schema known before
+//! anything runs.
+//!
+//! Read one from CSV files ([`read_csv`]: blocks of 64 MiB split at line
+//! ends, one partition each) or split one from memory ([`from_polars`]);
+//! transform it with polars expressions ([`select`](DataFrame::select),
+//! [`filter`](DataFrame::filter), [`with_columns`](DataFrame::with_columns),
+//! …); aggregate per group with
+//! [`group_by(..).agg(..)`](DataFrame::group_by), an exact tree reduction.
+//! `compute` returns a polars `DataFrame`.
+//!
+//! ```
+//! use oxidask_dataframe as dd;
+//! use polars::prelude::*;
+//!
+//! let trips = df!(
+//!     "passenger_count" => [Some(1i64), Some(2), Some(1), None, Some(2)],
+//!     "tip_amount" => [1.0f64, 2.0, 3.0, 4.0, 6.0],
+//! )?;
+//! let tips = dd::from_polars(trips, 2)?
+//!     .group_by(["passenger_count"])
+//!     .agg([col("tip_amount").mean()])?
+//!     .compute()?;
+//! let expected = df!(
+//!     "passenger_count" => [Some(1i64), Some(2), None],
+//!     "tip_amount" => [2.0f64, 4.0, 4.0],
+//! )?;
+//! assert!(tips.equals_missing(&expected));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Every per-partition operation appends a step to one polars lazy plan
+//! per partition (one task, however many steps); the steps are data
+//! (polars expressions serialize), so graphs of frames can be written to
+//! bytes and run by another process. A CSV partition parses only the
+//! columns its steps use. Partitions are values with their real size and
+//! an Arrow IPC codec ([`IpcCodec`]), so they spill under the memory limit.
+
+#![deny(missing_docs)]
+
+mod codec;
+mod csv;
+mod error;
+mod frame;
+mod groupby;
+mod plan;
+
+#[cfg(test)]
+mod tests;
+
+/// `docs/dataframe.md`, compiled and run as doctests so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/dataframe.md")]
+mod guide {}
+
+pub use codec::{IpcCodec, frame_value};
+pub use csv::{CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, SCHEMA_SAMPLE_BYTES, read_csv};
+pub use error::{Error, Result};
+pub use frame::{DataFrame, from_partitions, from_polars};
+pub use groupby::{GroupBy, SPLIT_EVERY};
+
+/// The polars crate this one is built on, so users name the same version's
+/// `col`, `lit`, `DataType`, … (`use oxidask_dataframe::polars::prelude::*`).
+pub use polars;
+/// polars' readers and writers (`polars_io::csv`, `polars_io::ipc`), of the
+/// same version.
+pub use polars_io;

@@ -1,0 +1,231 @@
+//! A partition's work as data: where its rows come from ([`Source`]) and
+//! the polars steps applied to them ([`Step`]), run by one registered op,
+//! [`PartitionOp`].
+//!
+//! Every per-partition operation of a [`DataFrame`](crate::DataFrame)
+//! (`select`, `filter`, `with_columns`, …, and the partial aggregate of a
+//! `group_by`) appends a step instead of adding a graph layer, so a chain
+//! of them runs as one task per partition: the steps become one polars
+//! lazy plan over the partition, optimized by polars as a whole. The steps
+//! hold polars [`Expr`]s, which serialize through polars' `serde-lazy`
+//! feature, so the op travels with its graph to another process.
+//!
+//! Before reading, [`needed_columns`] walks the steps backwards to find
+//! the columns they can touch; a CSV source parses only those (projection
+//! pushdown to the reader). Steps that could touch every column (a
+//! wildcard, `drop_nulls()` without a subset) read everything.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use oxidask_graph::{DataOp, OpError, Value, register_data_op};
+use polars::prelude::{self as pl, Expr, IntoLazy, LazyFrame};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{frame_arg, frame_value};
+use crate::csv::CsvSource;
+use crate::groupby::AggSpec;
+
+/// One per-partition step, applied to the partition as a polars lazy plan.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Step {
+    /// `LazyFrame::select`.
+    Select(Vec<Expr>),
+    /// `LazyFrame::with_columns`.
+    WithColumns(Vec<Expr>),
+    /// `LazyFrame::filter`.
+    Filter(Expr),
+    /// Drops these columns (checked against the schema when built; at run
+    /// time a column the reader skipped is not an error).
+    Drop(Vec<String>),
+    /// Renames `old[i]` to `new[i]`.
+    Rename(Vec<String>, Vec<String>),
+    /// Drops rows with a null in any of these columns (all when `None`).
+    DropNulls(Option<Vec<String>>),
+    /// Fills nulls with the value of this expression.
+    FillNull(Expr),
+    /// Keeps at most this many rows from the top.
+    Head(u32),
+    /// The partial aggregate of a group_by: one row per group.
+    PartialAgg(Arc<AggSpec>),
+}
+
+impl Step {
+    /// Adds this step to a lazy plan.
+    pub(crate) fn apply(&self, lf: LazyFrame) -> LazyFrame {
+        match self {
+            Step::Select(e) => lf.select(e),
+            Step::WithColumns(e) => lf.with_columns(e),
+            Step::Filter(e) => lf.filter(e.clone()),
+            Step::Drop(names) => {
+                lf.drop(pl::by_name(names.iter().map(String::as_str), false, false))
+            }
+            Step::Rename(old, new) => lf.rename(old, new, false),
+            Step::DropNulls(subset) => lf.drop_nulls(
+                subset
+                    .as_ref()
+                    .map(|s| pl::by_name(s.iter().map(String::as_str), true, false)),
+            ),
+            Step::FillNull(e) => lf.fill_null(e.clone()),
+            Step::Head(n) => lf.limit(*n as pl::IdxSize),
+            Step::PartialAgg(spec) => spec.partial(lf),
+        }
+    }
+
+    /// A short name for task labels.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Step::Select(_) => "select",
+            Step::WithColumns(_) => "with_columns",
+            Step::Filter(_) => "filter",
+            Step::Drop(_) => "drop",
+            Step::Rename(..) => "rename",
+            Step::DropNulls(_) => "drop_nulls",
+            Step::FillNull(_) => "fill_null",
+            Step::Head(_) => "head",
+            Step::PartialAgg(_) => "groupby-chunk",
+        }
+    }
+}
+
+/// Columns an expression reads; `None` when it may read any (a wildcard or
+/// another selector).
+pub(crate) fn expr_columns(e: &Expr) -> Option<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for node in e {
+        match node {
+            Expr::Column(name) => {
+                out.insert(name.to_string());
+            }
+            Expr::Selector(_) => return None,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+fn union(a: Option<BTreeSet<String>>, b: Option<BTreeSet<String>>) -> Option<BTreeSet<String>> {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            a.extend(b);
+            Some(a)
+        }
+        _ => None,
+    }
+}
+
+fn exprs_columns(es: &[Expr]) -> Option<BTreeSet<String>> {
+    es.iter()
+        .map(expr_columns)
+        .try_fold(BTreeSet::new(), |acc, c| union(Some(acc), c))
+}
+
+/// The source columns `steps` can read, walking backwards from "every
+/// column of the result"; `None` for all of them.
+pub(crate) fn needed_columns(steps: &[Step]) -> Option<BTreeSet<String>> {
+    let mut needed: Option<BTreeSet<String>> = None;
+    for step in steps.iter().rev() {
+        needed = match step {
+            Step::Select(e) => exprs_columns(e),
+            // A superset: a column the step overwrites is still read.
+            Step::WithColumns(e) => union(needed, exprs_columns(e)),
+            Step::Filter(e) | Step::FillNull(e) => union(needed, expr_columns(e)),
+            Step::Drop(_) | Step::Head(_) => needed,
+            Step::Rename(old, new) => needed.map(|cols| {
+                cols.into_iter()
+                    .map(|c| match new.iter().position(|n| *n == c) {
+                        Some(i) => old[i].clone(),
+                        None => c,
+                    })
+                    .collect()
+            }),
+            Step::DropNulls(Some(subset)) => union(needed, Some(subset.iter().cloned().collect())),
+            Step::DropNulls(None) => None,
+            Step::PartialAgg(spec) => spec.columns(),
+        };
+    }
+    needed
+}
+
+/// Where partition `i`'s rows come from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Source {
+    /// A stored frame: the task's first argument.
+    Stored,
+    /// Block `i` of CSV files.
+    Csv(Arc<CsvSource>),
+}
+
+/// The op of a frame partition: read the source, run the steps as one
+/// polars lazy plan. Arguments: the stored frame (for [`Source::Stored`])
+/// then the partition number.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct PartitionOp {
+    pub(crate) source: Source,
+    pub(crate) steps: Vec<Step>,
+    #[serde(skip)]
+    label: String,
+}
+
+impl PartitionOp {
+    pub(crate) fn new(source: Source, steps: Vec<Step>) -> PartitionOp {
+        let mut label = match &source {
+            Source::Stored => String::from("frame"),
+            Source::Csv(_) => String::from("read-csv"),
+        };
+        for s in &steps {
+            label.push('+');
+            label.push_str(s.label());
+        }
+        PartitionOp {
+            source,
+            steps,
+            label,
+        }
+    }
+
+    /// Runs the op on partition `i` given the stored frame, if any.
+    pub(crate) fn run_partition(
+        &self,
+        stored: Option<pl::DataFrame>,
+        i: u32,
+    ) -> Result<pl::DataFrame, OpError> {
+        let df = match (&self.source, stored) {
+            (Source::Stored, Some(df)) => df,
+            (Source::Csv(src), None) => src.read_block(i, needed_columns(&self.steps).as_ref())?,
+            _ => return Err("frame partition: wrong arguments for its source".into()),
+        };
+        if self.steps.is_empty() {
+            return Ok(df);
+        }
+        let lf = self.steps.iter().fold(df.lazy(), |lf, s| s.apply(lf));
+        lf.collect()
+            .map_err(|e| format!("partition {i} ({}): {e}", self.label).into())
+    }
+}
+
+impl DataOp for PartitionOp {
+    const NAME: &'static str = "oxidask.dataframe.partition";
+
+    fn run(&self, mut args: Vec<Value>) -> Result<Value, OpError> {
+        let i = *args
+            .pop()
+            .ok_or("frame partition: no partition number")?
+            .downcast_ref::<u32>()?;
+        let stored = match args.pop() {
+            Some(v) => Some(frame_arg(v)?),
+            None => None,
+        };
+        Ok(frame_value(self.run_partition(stored, i)?))
+    }
+
+    fn label(&self) -> &str {
+        if self.label.is_empty() {
+            Self::NAME
+        } else {
+            &self.label
+        }
+    }
+}
+
+register_data_op!(PartitionOp);
