@@ -13,7 +13,7 @@ use oxidask::bag as db;
 use oxidask::graph::{FnOp, Key, SerdeCodec, Task, TaskGraph, Value};
 use oxidask::prelude::*;
 use oxidask_testing::{ValuesThroughBytes, values_through_bytes};
-use oxidask_tests::cluster_fns::{add, inc};
+use oxidask_tests::cluster_fns::{add, inc, rem5};
 
 #[oxidask::remote]
 fn is_odd(x: &i64) -> bool {
@@ -27,11 +27,6 @@ fn neg_key(x: &i64) -> i64 {
 
 #[oxidask::remote]
 fn mod5(x: &i64) -> i64 {
-    x.rem_euclid(5)
-}
-
-#[oxidask::remote]
-fn rem5(x: i64) -> i64 {
     x.rem_euclid(5)
 }
 
