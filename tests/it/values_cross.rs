@@ -261,3 +261,45 @@ fn a_value_no_other_process_decodes_fails_naming_its_type() {
     .unwrap();
     assert_eq!(out[0].downcast_ref::<i64>().unwrap(), &41);
 }
+
+#[test]
+fn other_array_intermediates_cross() {
+    let a = data();
+    let x = da::from_array(a.clone(), [8, 5]).unwrap();
+    values_through_bytes(|| {
+        // cumsum's carries, rechunk's pieces, matmul's partial products.
+        let got = x.cumsum(0).unwrap().compute().unwrap();
+        let mut want = a.clone();
+        for i in 1..want.shape()[0] {
+            for j in 0..want.shape()[1] {
+                want[[i, j]] += want[[i - 1, j]];
+            }
+        }
+        assert!(got.iter().zip(want.iter()).all(|(g, w)| close(*g, *w)));
+        assert_eq!(x.rechunk([10, 7]).unwrap().compute().unwrap(), a);
+        let y = da::from_array(a.t().to_owned(), [5, 8]).unwrap();
+        let got = x.matmul(&y).unwrap().compute().unwrap();
+        let a2 = a.clone().into_dimensionality::<ndarray::Ix2>().unwrap();
+        let want = a2.dot(&a2.t());
+        assert!(got.iter().zip(want.iter()).all(|(g, w)| close(*g, *w)));
+    });
+}
+
+// Not yet: groupby's disk shuffle hands on a local file index
+// (`oxidask_store::shuffle::FileIndex`) with no codec; moving shuffle
+// pieces between workers is the cluster's transport's job.
+#[test]
+fn bag_repartition_crosses() {
+    let parts = vec![
+        (0..100i64).collect::<Vec<_>>(),
+        vec![],
+        vec![7],
+        (100..250).collect(),
+    ];
+    let all: Vec<i64> = parts.iter().flatten().copied().collect();
+    let b = db::from_partitions(parts);
+    values_through_bytes(|| {
+        assert_eq!(b.repartition(7).unwrap().compute().unwrap(), all);
+        assert_eq!(b.repartition(2).unwrap().compute().unwrap(), all);
+    });
+}
