@@ -11,7 +11,7 @@ use oxidask::distributed::{Client, Error, LocalCluster, Scheduler, SchedulerOpti
 use oxidask::prelude::*;
 use oxidask::scheduler::ThreadedScheduler;
 use oxidask_tests::cluster_fns::{
-    abort_worker, add, checked_sqrt, inc, ramp, slow_square, total_of_two,
+    abort_worker, add, checked_sqrt, inc, ramp, rem5, slow_square, total_of_two,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_cluster_worker");
@@ -149,17 +149,16 @@ fn collections_equal_threaded() {
         let want = with_scheduler(threaded(), || x.compute()).unwrap();
         let got = with_scheduler(on_cluster.clone(), || x.compute()).unwrap();
         assert_eq!(got, want);
-        // A tree reduction: its partial results cross between workers when
-        // the tree's tasks land on different ones. The array crate does not
-        // yet register the codec of its partial results (`Part<K>`) for
-        // decoding, so a crossing fails — with an error naming the type,
-        // never a hang; a run that stays on one worker is exact.
+        // Tree reductions: their partial results cross between workers when
+        // the tree's tasks land on different ones, decoded there by codec id.
         let skew = da::stats::skew(&x, true).unwrap();
         let want = with_scheduler(threaded(), || skew.compute()).unwrap();
-        match with_scheduler(on_cluster.clone(), || skew.compute()) {
-            Ok(got) => assert_eq!(got.to_bits(), want.to_bits()),
-            Err(e) => assert!(e.to_string().contains("register_value!"), "{e}"),
-        }
+        let got = with_scheduler(on_cluster.clone(), || skew.compute()).unwrap();
+        assert_eq!(got.to_bits(), want.to_bits());
+        let mean0 = x.mean_with(&da::Reduce::axis(0)).unwrap();
+        let want = with_scheduler(threaded(), || mean0.compute()).unwrap();
+        let got = with_scheduler(on_cluster.clone(), || mean0.compute()).unwrap();
+        assert_eq!(got, want);
         // compute of many through the Collection path (blocks gathered).
         let y = da::random::uniform(0.0, 5.0, &[77], [10], 3).unwrap();
         let got =
@@ -180,15 +179,27 @@ fn collections_equal_threaded() {
             with_scheduler(on_cluster.clone(), || b.compute()).unwrap(),
             want
         );
-        // Reductions: their partial results cross between workers; the bag
-        // crate's record codec of a plain scalar (`i64@RecordCodec`) is not
-        // registered for decoding in a worker yet, so a crossing fails
-        // with an error naming it — never a hang.
+        // Reductions: their partial results cross between workers.
         let s = b.sum();
-        match with_scheduler(on_cluster.clone(), || s.compute()) {
-            Ok(got) => assert_eq!(got, want.iter().sum::<i64>()),
-            Err(e) => assert!(e.to_string().contains("register_value!"), "{e}"),
-        }
+        assert_eq!(
+            with_scheduler(on_cluster.clone(), || s.compute()).unwrap(),
+            want.iter().sum::<i64>()
+        );
+        let m = b.mean();
+        let want_mean = with_scheduler(threaded(), || m.compute()).unwrap();
+        assert_eq!(
+            with_scheduler(on_cluster.clone(), || m.compute())
+                .unwrap()
+                .to_bits(),
+            want_mean.to_bits()
+        );
+        let f = b.map(rem5).frequencies();
+        let mut want_f = with_scheduler(threaded(), || f.compute()).unwrap();
+        let mut got_f = with_scheduler(on_cluster.clone(), || f.compute()).unwrap();
+        want_f.sort();
+        got_f.sort();
+        assert_eq!(got_f, want_f);
+        assert_eq!(want_f.iter().map(|p| p.1).sum::<usize>(), want.len());
 
         // As the default scheduler (Dask's default client).
         client.set_as_default().unwrap();

@@ -17,4 +17,5 @@ mod other_process;
 mod remote;
 mod shuffle;
 mod sizes;
+mod values_cross;
 mod visualize;

@@ -2,6 +2,12 @@
 //! `#[oxidask::remote]` in this library, which both the test binary (the
 //! client) and the `cluster_worker` binary (the workers) link.
 
+/// `x` modulo 5 (non-negative): a key with few values.
+#[oxidask::remote]
+pub fn rem5(x: i64) -> i64 {
+    x.rem_euclid(5)
+}
+
 /// `x + 1`.
 #[oxidask::remote]
 pub fn inc(x: i64) -> i64 {

@@ -358,3 +358,12 @@ impl<T: Number> Array<T> {
         ))
     }
 }
+
+// The candidates of every numeric dtype, decodable by codec id in another
+// process of the program (a cluster moves them between workers).
+macro_rules! register_parts {
+    ($($t:ty),*) => {$(
+        oxidask_graph::register_value!(Part<$t>, SerdeCodec);
+    )*};
+}
+register_parts!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);

@@ -41,6 +41,7 @@ mod fold;
 mod groupby;
 mod io;
 mod keyed;
+mod partials;
 mod pipeline;
 mod pluck;
 mod records;

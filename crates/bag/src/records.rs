@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use oxidask_graph::push::{ErasedFeed, PushFeed};
-use oxidask_graph::{OpError, Value};
+use oxidask_graph::{CodecVTable, OpError, Value};
 
 use std::hash::Hash;
 
@@ -69,6 +69,10 @@ pub struct RecordType {
     pub(crate) values: fn(ErasedFeed) -> Result<Arc<PushFeed<Value>>, String>,
     /// Takes values back as records of this type.
     pub(crate) from_values: fn(Arc<PushFeed<Value>>) -> ErasedFeed,
+    /// The codecs of the values the aggregations of this type pass
+    /// between tasks (partials, results), for decoding in another process:
+    /// generic instances a link-time registry cannot list otherwise.
+    pub(crate) codecs: fn() -> Vec<&'static CodecVTable>,
 }
 
 /// Rebuilds a `to_textfiles` writer over a feed, for a file pattern.
@@ -103,6 +107,7 @@ impl RecordType {
             write_text: None,
             values: values::<T>,
             from_values: from_values::<T>,
+            codecs: crate::partials::of::<T>,
         }
     }
 
@@ -118,6 +123,7 @@ impl RecordType {
     pub const fn pair<K: Record + Hash + Eq, A: Record>() -> RecordType {
         RecordType {
             foldby: Some(crate::fold::foldby_run::<K, A>),
+            codecs: crate::partials::pair::<K, A>,
             ..RecordType::of::<(K, A)>()
         }
     }
@@ -127,6 +133,7 @@ impl RecordType {
     pub(crate) const fn hashed_pair<K: Record + Hash + Eq, A: Record + Hash + Eq>() -> RecordType {
         RecordType {
             foldby: Some(crate::fold::foldby_run::<K, A>),
+            codecs: crate::partials::hashed_pair::<K, A>,
             ..RecordType::hashed::<(K, A)>()
         }
     }
@@ -136,6 +143,7 @@ impl RecordType {
     pub(crate) const fn integer<T: Numeric + std::iter::Sum<T> + Ord + Hash>() -> RecordType {
         RecordType {
             aggregate: agg::integers::<T>,
+            codecs: crate::partials::hashed::<T>,
             ..RecordType::of::<T>()
         }
     }
@@ -153,6 +161,7 @@ impl RecordType {
     pub const fn hashed<T: Record + Hash + Eq>() -> RecordType {
         RecordType {
             aggregate: agg::hashed::<T>,
+            codecs: crate::partials::hashed::<T>,
             ..RecordType::of::<T>()
         }
     }

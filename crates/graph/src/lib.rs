@@ -55,7 +55,8 @@ pub use tokenize::{Tokenize, Tokenizer, name_for, tokenize, unique_token};
 pub use value::NdarrayCodec;
 pub use value::{
     Codec, CodecVTable, DataSize, Decoder, LoadBytes, RawElement, RawVecCodec, SerdeCodec,
-    SourceBytes, Value, ValueDecoder, ValueMeta, allocation_bytes, codec_of, registered_codec,
+    SourceBytes, Value, ValueDecoder, ValueFamily, ValueMeta, allocation_bytes, codec_of,
+    registered_codec,
 };
 
 #[doc(hidden)]

@@ -537,6 +537,17 @@ pub struct ValueDecoder {
 
 inventory::collect!(ValueDecoder);
 
+/// Many decoders registered at link time at once: the codecs of a generic
+/// family of types instantiated for one type argument (e.g. the partial
+/// results of every aggregation of one record type), which a macro
+/// expanding at the user's type cannot name one by one.
+pub struct ValueFamily {
+    /// The codecs' vtables.
+    pub vtables: fn() -> Vec<&'static CodecVTable>,
+}
+
+inventory::collect!(ValueFamily);
+
 type DecodeValue = fn(&[u8]) -> Result<Value, String>;
 
 /// The registered codecs, by [id](CodecVTable::id) (for decoding) and by
@@ -560,6 +571,13 @@ fn registry() -> &'static Registry {
             let vt = (d.vtable)();
             r.by_id.entry(vt.id()).or_insert(vt.decode);
             r.by_type.entry(vt.type_id()).or_insert(vt);
+        }
+        // By id only: a family decodes what its crate wrote with an
+        // explicit codec, and does not choose the codec of `Value::new`.
+        for f in inventory::iter::<ValueFamily> {
+            for vt in (f.vtables)() {
+                r.by_id.entry(vt.id()).or_insert(vt.decode);
+            }
         }
         r
     })

@@ -10,6 +10,9 @@
 //! - [`TempDir`]: a scratch directory removed when the test ends.
 //! - [`round_trip`] and [`both_ways`]: run computations with every graph
 //!   sent through bytes first, as a cluster would.
+//! - [`values_through_bytes`] (scheduler [`ValuesThroughBytes`]): also every
+//!   task's result through its codec by id, so an intermediate type a
+//!   worker could not decode fails the test, naming it.
 
 #![deny(missing_docs)]
 
@@ -19,9 +22,11 @@ mod last_run;
 mod round_trip;
 mod temp_dir;
 mod tester;
+mod values;
 
 pub use dag::{RandomDag, random_dag, read_padded};
 pub use last_run::LastRun;
 pub use round_trip::{both_ways, round_trip};
 pub use temp_dir::TempDir;
 pub use tester::SchedulerTester;
+pub use values::{ValuesThroughBytes, through_bytes, values_through_bytes};

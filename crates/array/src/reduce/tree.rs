@@ -731,3 +731,22 @@ impl<T: Element> Array<T> {
         )
     }
 }
+
+// The partials of every kernel for every dtype, decodable by codec id in
+// another process of the program (a cluster moves them between workers):
+// sums and products accumulate in `T::Sum`, min/max in `T`, the nan-aware
+// ones in `Option<T>`, arg-reductions in `Option<(T, i64)>`, any/all in
+// `bool`, moments in `Moments`.
+macro_rules! register_parts {
+    ($($t:ty),*) => {$(
+        oxidask_graph::register_value!(Part<$t>, SerdeCodec);
+        oxidask_graph::register_value!(Part<<$t as crate::element::Number>::Sum>, SerdeCodec);
+        oxidask_graph::register_value!(Part<Option<$t>>, SerdeCodec);
+        oxidask_graph::register_value!(Part<Option<($t, i64)>>, SerdeCodec);
+    )*};
+}
+register_parts!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
+oxidask_graph::register_value!(Part<bool>, SerdeCodec);
+oxidask_graph::register_value!(Part<Option<bool>>, SerdeCodec);
+oxidask_graph::register_value!(Part<Option<(bool, i64)>>, SerdeCodec);
+oxidask_graph::register_value!(Part<super::kernels::Moments>, SerdeCodec);
