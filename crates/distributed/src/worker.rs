@@ -366,7 +366,7 @@ fn run_job(shared: &Shared, job: Job) {
     let Job {
         comp: comp_id,
         task: run,
-        fetched,
+        mut fetched,
     } = job;
     let Some(comp) = shared.comps.lock().get(&comp_id).cloned() else {
         return; // forgotten meanwhile
@@ -386,7 +386,7 @@ fn run_job(shared: &Shared, job: Job) {
     }
     let (key, task) = comp.graph.by_id(id);
     let mut args = Vec::with_capacity(task.args.len());
-    for arg in &task.args {
+    for (at, arg) in task.args.iter().enumerate() {
         match arg {
             Arg::Value(v) => args.push(v.clone()),
             Arg::Key(k) => {
@@ -402,8 +402,18 @@ fn run_job(shared: &Shared, job: Job) {
                         vec![],
                     );
                 };
-                let v = match fetched.iter().find(|(d, _)| *d == dep) {
-                    Some((_, v)) => v.clone(),
+                let v = match fetched.iter().position(|(d, _)| *d == dep) {
+                    // The last use of a fetched input takes it: a second
+                    // handle would make a task that owns its input (a
+                    // `Vec` argument) copy the whole value.
+                    Some(i)
+                        if !task.args[at + 1..]
+                            .iter()
+                            .any(|a| matches!(a, Arg::Key(o) if o == k)) =>
+                    {
+                        fetched.swap_remove(i).1
+                    }
+                    Some(i) => fetched[i].1.clone(),
                     None => match comp.buffer.fetch(dep, || false, || k.to_string()) {
                         Some(v) => v,
                         None => {
