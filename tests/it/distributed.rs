@@ -404,3 +404,33 @@ fn workers_die_with_their_client_process() {
         assert_no_orphans(&pids);
     });
 }
+
+#[test]
+fn a_64_mib_value_crosses_worker_to_worker_intact() {
+    within(300, || {
+        let c = cluster(2);
+        use oxidask_tests::cluster_fns::fingerprint_of_two;
+        let pids = c.worker_pids();
+        let client = c.client().unwrap();
+        // Two 64 MiB vectors made at once on the two workers (both roots
+        // go to the least-loaded worker); the fingerprint reads both, so
+        // one of them crosses from worker to worker as one 64 MiB frame.
+        let n: u64 = 64 << 20 >> 3;
+        let d = delayed!(fingerprint_of_two(
+            delayed!(ramp(n, 0)),
+            delayed!(ramp(n, 7))
+        ));
+        let got = client.submit(&d).unwrap().result().unwrap();
+        // The oracle: the same fingerprint of vectors made here with a
+        // plain loop.
+        let fp = |seed: u64| {
+            (0..n).fold(0u64, |acc, i| {
+                acc.wrapping_add((i + 1).wrapping_mul(((seed + i) as f64).to_bits()))
+            })
+        };
+        assert_eq!(got, vec![n, fp(0), n, fp(7)]);
+        drop(client);
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}

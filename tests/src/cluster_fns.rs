@@ -57,3 +57,16 @@ pub fn ramp(n: u64, seed: u64) -> Vec<f64> {
 pub fn total_of_two(a: Vec<f64>, b: Vec<f64>) -> f64 {
     a.iter().sum::<f64>() + b.iter().sum::<f64>()
 }
+
+/// A position-sensitive fingerprint of two vectors: their lengths and
+/// `Σ (i + 1) · bits(x[i])` (wrapping) of each, so a lost, reordered or
+/// changed element anywhere changes it (a plain sum would miss swaps).
+#[oxidask::remote]
+pub fn fingerprint_of_two(a: Vec<f64>, b: Vec<f64>) -> Vec<u64> {
+    let fp = |v: &[f64]| {
+        v.iter().enumerate().fold(0u64, |acc, (i, x)| {
+            acc.wrapping_add((i as u64 + 1).wrapping_mul(x.to_bits()))
+        })
+    };
+    vec![a.len() as u64, fp(&a), b.len() as u64, fp(&b)]
+}

@@ -141,6 +141,20 @@ impl FrameWriter {
         Ok(())
     }
 
+    /// Queues a control message and its data frames given as borrowed
+    /// slices (a buffer the caller reuses, so no fresh allocation of a
+    /// large value's size is made per send).
+    pub async fn msg_slices(&mut self, msg: &Msg, data: &[&[u8]]) -> io::Result<()> {
+        debug_assert_eq!(msg.data_frames(), data.len(), "{msg:?}");
+        let head = postcard::to_stdvec(msg)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        self.frame(&head).await?;
+        for d in data {
+            self.frame(d).await?;
+        }
+        Ok(())
+    }
+
     /// Sends what is queued.
     pub async fn flush(&mut self) -> io::Result<()> {
         self.inner.flush().await

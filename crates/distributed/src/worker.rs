@@ -366,7 +366,7 @@ fn run_job(shared: &Shared, job: Job) {
     let Job {
         comp: comp_id,
         task: run,
-        fetched,
+        mut fetched,
     } = job;
     let Some(comp) = shared.comps.lock().get(&comp_id).cloned() else {
         return; // forgotten meanwhile
@@ -386,7 +386,7 @@ fn run_job(shared: &Shared, job: Job) {
     }
     let (key, task) = comp.graph.by_id(id);
     let mut args = Vec::with_capacity(task.args.len());
-    for arg in &task.args {
+    for (at, arg) in task.args.iter().enumerate() {
         match arg {
             Arg::Value(v) => args.push(v.clone()),
             Arg::Key(k) => {
@@ -402,8 +402,18 @@ fn run_job(shared: &Shared, job: Job) {
                         vec![],
                     );
                 };
-                let v = match fetched.iter().find(|(d, _)| *d == dep) {
-                    Some((_, v)) => v.clone(),
+                let v = match fetched.iter().position(|(d, _)| *d == dep) {
+                    // The last use of a fetched input takes it: a second
+                    // handle would make a task that owns its input (a
+                    // `Vec` argument) copy the whole value.
+                    Some(i)
+                        if !task.args[at + 1..]
+                            .iter()
+                            .any(|a| matches!(a, Arg::Key(o) if o == k)) =>
+                    {
+                        fetched.swap_remove(i).1
+                    }
+                    Some(i) => fetched[i].1.clone(),
                     None => match comp.buffer.fetch(dep, || false, || k.to_string()) {
                         Some(v) => v,
                         None => {
@@ -505,6 +515,10 @@ async fn serve_peers(listener: TcpListener, shared: Arc<Shared>) {
                 }
             };
             let (mut r, mut w) = (accepted.reader, accepted.writer);
+            // One encoding buffer per connection, reused: a fresh buffer
+            // of a large value's size costs a page fault per 4 KiB on
+            // every send.
+            let mut scratch = Vec::new();
             while let Ok(Some((msg, _))) = r.msg().await {
                 let Msg::GetData { comp, id } = msg else {
                     tracing::warn!(%peer, kind = msg.kind(), "dropping a peer that sent something else than GetData");
@@ -515,23 +529,34 @@ async fn serve_peers(listener: TcpListener, shared: Arc<Shared>) {
                         .then(|| c.buffer.fetch(id, || false, String::new))
                         .flatten()
                 });
-                let sent = match value.map(|v| encoded(&v)) {
-                    Some(Ok((codec, bytes))) => w.msg(&Msg::Data { codec }, &[bytes]).await,
+                let sent = match value.map(|v| encode_into(&v, &mut scratch)) {
+                    Some(Ok(codec)) => w.msg_slices(&Msg::Data { codec }, &[&scratch[..]]).await,
                     _ => w.msg(&Msg::NoData, &[]).await,
                 };
                 if sent.is_err() || w.flush().await.is_err() {
                     return;
+                }
+                // A connection idle after one huge value does not keep
+                // that much memory.
+                if scratch.capacity() > SCRATCH_KEPT {
+                    scratch = Vec::new();
                 }
             }
         });
     }
 }
 
-fn encoded(v: &Value) -> Result<(String, Bytes), String> {
+/// The largest encoding buffer a peer connection keeps between sends.
+const SCRATCH_KEPT: usize = 256 << 20;
+
+/// Encodes `v` into `buf` (cleared first, sized once from the value's
+/// size) and returns its codec id.
+fn encode_into(v: &Value, buf: &mut Vec<u8>) -> Result<String, String> {
     let codec = v.codec().ok_or("no codec")?.id();
-    let mut buf = Vec::with_capacity(v.nbytes().min(1 << 30));
-    v.encode(&mut buf)?;
-    Ok((codec, Bytes::from(buf)))
+    buf.clear();
+    buf.reserve(v.nbytes().min(1 << 30));
+    v.encode(buf)?;
+    Ok(codec)
 }
 
 /// Open connections to other workers, reused between fetches.
