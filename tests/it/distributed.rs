@@ -11,7 +11,7 @@ use oxidask::distributed::{Client, Error, LocalCluster, Scheduler, SchedulerOpti
 use oxidask::prelude::*;
 use oxidask::scheduler::ThreadedScheduler;
 use oxidask_tests::cluster_fns::{
-    abort_worker, add, checked_sqrt, inc, ramp, rem5, slow_square, total_of_two,
+    abort_worker, add, checked_sqrt, inc, pairwise_sum, ramp, rem5, slow_square, total_of_two,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_cluster_worker");
@@ -122,21 +122,8 @@ fn collections_equal_threaded() {
         let on_cluster = SchedulerChoice::Custom(client.scheduler());
 
         // delayed: a small tree of registered calls.
-        let leaves: Vec<_> = (0..20i64).map(|i| delayed!(inc(i))).collect();
-        let mut level = leaves;
-        while level.len() > 1 {
-            level = level
-                .chunks(2)
-                .map(|p| {
-                    if p.len() == 2 {
-                        delayed!(add(&p[0], &p[1]))
-                    } else {
-                        p[0].clone()
-                    }
-                })
-                .collect();
-        }
-        let total = &level[0];
+        let tree = pairwise_sum((0..20i64).map(|i| delayed!(inc(i))).collect());
+        let total = &tree;
         let want = with_scheduler(threaded(), || total.compute()).unwrap();
         assert_eq!(want, (1..=20).sum::<i64>());
         assert_eq!(
@@ -271,21 +258,8 @@ fn killed_worker_results_are_recomputed() {
             .unwrap_or(20);
         let mut mid_run = 0;
         for round in 0..rounds {
-            let leaves: Vec<_> = (0..500i64).map(|i| delayed!(slow_square(i, 1))).collect();
-            let mut level = leaves;
-            while level.len() > 1 {
-                level = level
-                    .chunks(2)
-                    .map(|p| {
-                        if p.len() == 2 {
-                            delayed!(add(&p[0], &p[1]))
-                        } else {
-                            p[0].clone()
-                        }
-                    })
-                    .collect();
-            }
-            let f = client.submit(&level[0]).unwrap();
+            let tree = pairwise_sum((0..500i64).map(|i| delayed!(slow_square(i, 1))).collect());
+            let f = client.submit(&tree).unwrap();
             std::thread::sleep(Duration::from_millis(20 + (37 * round) % 200));
             let victim = c.worker_pids()[round as usize % 2];
             mid_run += usize::from(!f.done());

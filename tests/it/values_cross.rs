@@ -13,7 +13,7 @@ use oxidask::bag as db;
 use oxidask::graph::{FnOp, Key, SerdeCodec, Task, TaskGraph, Value};
 use oxidask::prelude::*;
 use oxidask_testing::{ValuesThroughBytes, values_through_bytes};
-use oxidask_tests::cluster_fns::{add, inc, rem5};
+use oxidask_tests::cluster_fns::{add, inc, pairwise_sum, rem5};
 
 #[oxidask::remote]
 fn is_odd(x: &i64) -> bool {
@@ -202,21 +202,8 @@ fn every_bag_aggregation_crosses() {
 
 #[test]
 fn delayed_tree_crosses() {
-    let leaves: Vec<_> = (0..9i64).map(|i| delayed!(inc(i))).collect();
-    let mut level = leaves;
-    while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|p| {
-                if p.len() == 2 {
-                    delayed!(add(&p[0], &p[1]))
-                } else {
-                    p[0].clone()
-                }
-            })
-            .collect();
-    }
-    let got = values_through_bytes(|| level[0].compute()).unwrap();
+    let tree = pairwise_sum((0..9i64).map(|i| delayed!(inc(i))).collect());
+    let got = values_through_bytes(|| tree.compute()).unwrap();
     assert_eq!(got, (1..=9).sum::<i64>());
 }
 

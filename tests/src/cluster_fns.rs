@@ -2,6 +2,8 @@
 //! `#[oxidask::remote]` in this library, which both the test binary (the
 //! client) and the `cluster_worker` binary (the workers) link.
 
+use oxidask::delayed::Delayed;
+
 /// `x` modulo 5 (non-negative): a key with few values.
 #[oxidask::remote]
 pub fn rem5(x: i64) -> i64 {
@@ -69,4 +71,25 @@ pub fn fingerprint_of_two(a: Vec<f64>, b: Vec<f64>) -> Vec<u64> {
         })
     };
     vec![a.len() as u64, fp(&a), b.len() as u64, fp(&b)]
+}
+
+/// The sum of `leaves` as a binary tree of registered [`add`] calls (an odd
+/// one out moves up a level as it is): a graph whose inputs cross between
+/// workers at every level.
+pub fn pairwise_sum(leaves: Vec<Delayed<i64>>) -> Delayed<i64> {
+    use oxidask::prelude::*;
+    let mut level = leaves;
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|p| {
+                if p.len() == 2 {
+                    delayed!(add(&p[0], &p[1]))
+                } else {
+                    p[0].clone()
+                }
+            })
+            .collect();
+    }
+    level.pop().expect("pairwise_sum of no leaves")
 }

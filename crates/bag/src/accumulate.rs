@@ -44,6 +44,7 @@ use crate::bag::{Bag, Feed, Record, layer_name, part};
 use crate::fold::Encoded;
 use crate::pipeline::Pipeline;
 use crate::records;
+use crate::stage_op::{StageOp, decode_stage};
 use crate::transform::guarded;
 
 /// `accumulate` as data: the registered `binop`, the initial value's bytes
@@ -72,40 +73,11 @@ enum Role {
     Carry,
 }
 
-/// One op per role, shared by the tasks of that role.
-struct AccumulateOp {
-    role: Role,
-    label: String,
-    desc: Option<Arc<AccumulateDesc>>,
-    run: ValuesFn,
-}
-
-impl AccumulateOp {
-    const NAME: &'static str = "oxidask.bag.accumulate";
-}
-
-impl Op for AccumulateOp {
-    fn name(&self) -> &str {
-        AccumulateOp::NAME
-    }
-
-    fn label(&self) -> &str {
-        &self.label
-    }
-
-    fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
-        (self.run)(args)
-    }
-
-    fn encode(&self) -> Option<Vec<u8>> {
-        let desc = self.desc.as_ref()?;
-        postcard::to_stdvec(&(self.role, &self.label, &**desc)).ok()
-    }
-}
+/// The registry name of accumulate's ops.
+const ACCUMULATE: &str = "oxidask.bag.accumulate";
 
 fn decode_accumulate(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
-    let (role, label, desc): (Role, String, AccumulateDesc) =
-        postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let (role, label, desc): (Role, String, AccumulateDesc) = decode_stage(bytes)?;
     let output = records::lookup(&desc.spec.output)?;
     let run = match role {
         Role::Carry => {
@@ -114,7 +86,8 @@ fn decode_accumulate(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
         }
         Role::Part => decoded_part(&desc)?,
     };
-    Ok(Arc::new(AccumulateOp {
+    Ok(Arc::new(StageOp {
+        name: ACCUMULATE,
         role,
         label,
         desc: Some(Arc::new(desc)),
@@ -123,7 +96,7 @@ fn decode_accumulate(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
 }
 
 oxidask_graph::inventory::submit! {
-    OpDecoder { name: AccumulateOp::NAME, decode: decode_accumulate }
+    OpDecoder { name: ACCUMULATE, decode: decode_accumulate }
 }
 
 /// A part task's arguments: the base value, the partition index and the
@@ -308,13 +281,15 @@ impl<T: Record> Bag<T> {
             })),
             _ => None,
         };
-        let part_op: Arc<dyn Op> = Arc::new(AccumulateOp {
+        let part_op: Arc<dyn Op> = Arc::new(StageOp {
+            name: ACCUMULATE,
             role: Role::Part,
             label: format!("{}+accumulate", self.label),
             desc: desc.clone(),
             run: local_part(self, initial, start, binop),
         });
-        let carry_op: Arc<dyn Op> = Arc::new(AccumulateOp {
+        let carry_op: Arc<dyn Op> = Arc::new(StageOp {
+            name: ACCUMULATE,
             role: Role::Carry,
             label: "accumulate-carry".to_string(),
             desc,

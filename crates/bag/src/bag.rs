@@ -484,24 +484,11 @@ impl<T: Record> Bag<T> {
             .iter()
             .map(|&i| Key::with_index(stored.base.clone(), &[i]))
             .collect();
-        run(&stored.graph, &keys, options)?
+        oxidask_scheduler::compute_layers(&stored.graph, &keys, options)?
             .into_iter()
             .map(|v| Ok(v.take::<Vec<T>>()?))
             .collect()
     }
-}
-
-/// Culls `graph` to `keys`, lowers it and runs it.
-pub(crate) fn run(
-    graph: &HighLevelGraph,
-    keys: &[Key],
-    options: &ComputeOptions,
-) -> Result<Vec<Value>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tasks = graph.cull(keys)?.to_task_graph()?;
-    Ok(oxidask_scheduler::compute_with(tasks, keys, options)?)
 }
 
 /// A lazy single value computed from a bag, like Dask's `Item`: the result of
@@ -564,7 +551,11 @@ impl<R: Record> Item<R> {
 
     /// Computes the value with per-call options.
     pub fn compute_with(&self, options: &ComputeOptions) -> Result<R> {
-        let mut values = run(&self.graph, std::slice::from_ref(&self.key), options)?;
+        let mut values = oxidask_scheduler::compute_layers(
+            &self.graph,
+            std::slice::from_ref(&self.key),
+            options,
+        )?;
         let v = values.pop().ok_or_else(|| {
             oxidask_scheduler::Error::Internal("a computation returned no value".into())
         })?;

@@ -48,6 +48,7 @@ use crate::bag::{Bag, Feed, Origin, Record, describe, layer_name, part};
 use crate::codec::{Encoded, EncodedCodec, encode_record, for_each_record};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
+use crate::stage_op::{StageOp, decode_stage};
 
 /// Seed of the hash that picks a key's output partition.
 const SEED: u64 = 0x6f78_6964_6173_6b67;
@@ -198,13 +199,15 @@ impl<T: Record> Bag<T> {
             })),
             _ => None,
         };
-        let split = Arc::new(GroupOp {
+        let split = Arc::new(StageOp {
+            name: GROUPBY,
             role: GroupRole::Split,
             label: format!("{}+groupby-split", self.label),
             desc: desc.clone(),
             run: split_fn(self.feed.clone(), self.origin.clone(), key.clone()),
         });
-        let combine = Arc::new(GroupOp {
+        let combine = Arc::new(StageOp {
+            name: GROUPBY,
             role: GroupRole::Combine,
             label: "groupby-combine".to_string(),
             desc,
@@ -328,48 +331,20 @@ struct GroupDesc {
     key: String,
 }
 
-/// The collection's side of one shuffle stage (the shuffle wraps it with
-/// its transport); runs its typed closure, encodes its description.
-struct GroupOp {
-    role: GroupRole,
-    label: String,
-    desc: Option<Arc<GroupDesc>>,
-    run: ValuesFn,
-}
-
-impl GroupOp {
-    const NAME: &'static str = "oxidask.bag.groupby";
-}
-
-impl Op for GroupOp {
-    fn name(&self) -> &str {
-        GroupOp::NAME
-    }
-
-    fn label(&self) -> &str {
-        &self.label
-    }
-
-    fn call(&self, args: Vec<Value>) -> Result<Value, OpError> {
-        (self.run)(args)
-    }
-
-    fn encode(&self) -> Option<Vec<u8>> {
-        let desc = self.desc.as_ref()?;
-        postcard::to_stdvec(&(self.role, &self.label, &**desc)).ok()
-    }
-}
+/// The registry name of groupby's ops: the collection's side of one
+/// shuffle stage (the shuffle wraps it with its transport).
+const GROUPBY: &str = "oxidask.bag.groupby";
 
 fn decode_group(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
-    let (role, label, desc): (GroupRole, String, GroupDesc) =
-        postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let (role, label, desc): (GroupRole, String, GroupDesc) = decode_stage(bytes)?;
     let feed = match role {
         GroupRole::Split => Some(desc.pipeline.build()?),
         GroupRole::Combine => None,
     };
     let entry = crate::records::lookup(&desc.record)?;
     let run = (entry.groupby)(&desc.key, feed)?;
-    Ok(Arc::new(GroupOp {
+    Ok(Arc::new(StageOp {
+        name: GROUPBY,
         role,
         label,
         desc: Some(Arc::new(desc)),
@@ -378,7 +353,7 @@ fn decode_group(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
 }
 
 oxidask_graph::inventory::submit! {
-    OpDecoder { name: GroupOp::NAME, decode: decode_group }
+    OpDecoder { name: GROUPBY, decode: decode_group }
 }
 
 /// A groupby's split (given the decoded pipeline) or combine (given none)

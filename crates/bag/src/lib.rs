@@ -49,6 +49,7 @@ mod reduce;
 mod reshape;
 pub mod shuffle;
 mod size;
+mod stage_op;
 mod transform;
 
 #[cfg(test)]

@@ -397,7 +397,7 @@ impl DataFrame {
             .iter()
             .map(|&i| Key::with_index(name.clone(), &[i]))
             .collect();
-        run(&graph, &keys, options)?
+        oxidask_scheduler::compute_layers(&graph, &keys, options)?
             .into_iter()
             .map(|v| Ok(v.take::<pl::DataFrame>()?))
             .collect()
@@ -466,18 +466,6 @@ pub(crate) fn concat(parts: Vec<pl::DataFrame>, schema: &SchemaRef) -> Result<pl
         out.vstack_mut_owned(p)?;
     }
     Ok(out)
-}
-
-pub(crate) fn run(
-    graph: &HighLevelGraph,
-    keys: &[Key],
-    options: &ComputeOptions,
-) -> Result<Vec<Value>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tasks = graph.cull(keys)?.to_task_graph()?;
-    Ok(oxidask_scheduler::compute_with(tasks, keys, options)?)
 }
 
 /// A frame computes to one polars `DataFrame` in `compute(&(a, b, …))`

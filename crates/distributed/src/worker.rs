@@ -115,6 +115,11 @@ impl Shared {
         let _ = self.out.send((msg, data));
     }
 
+    /// Reports that task `id` of computation `comp` failed.
+    fn erred(&self, comp: u64, id: u32, error: TaskError) {
+        self.report(Msg::Erred { comp, id, error }, vec![]);
+    }
+
     fn push(&self, job: Job) {
         self.queue.lock().jobs.push(job);
         self.ready.notify_one();
@@ -289,14 +294,7 @@ fn handle(
                                     .map(|c| c.graph.key(task.id).clone());
                                 let key = key.unwrap_or_else(|| Key::new("?"));
                                 let error = TaskError::failed(key, "fetch", &*e);
-                                shared.report(
-                                    Msg::Erred {
-                                        comp,
-                                        id: task.id,
-                                        error,
-                                    },
-                                    vec![],
-                                );
+                                shared.erred(comp, task.id, error);
                                 return;
                             }
                             Err(e) => {
@@ -375,14 +373,7 @@ fn run_job(shared: &Shared, job: Job) {
     if id as usize >= comp.graph.len() {
         let e: OpError = format!("task #{id} is not in the graph").into();
         let error = TaskError::failed(Key::new("?"), "worker", &*e);
-        return shared.report(
-            Msg::Erred {
-                comp: comp_id,
-                id,
-                error,
-            },
-            vec![],
-        );
+        return shared.erred(comp_id, id, error);
     }
     let (key, task) = comp.graph.by_id(id);
     let mut args = Vec::with_capacity(task.args.len());
@@ -393,14 +384,7 @@ fn run_job(shared: &Shared, job: Job) {
                 let Some(dep) = comp.graph.id_of(k) else {
                     let e: OpError = format!("its input {k} is not in the graph").into();
                     let error = TaskError::failed(key.clone(), task.op.label(), &*e);
-                    return shared.report(
-                        Msg::Erred {
-                            comp: comp_id,
-                            id,
-                            error,
-                        },
-                        vec![],
-                    );
+                    return shared.erred(comp_id, id, error);
                 };
                 let v = match fetched.iter().position(|(d, _)| *d == dep) {
                     // The last use of a fetched input takes it: a second
@@ -435,41 +419,31 @@ fn run_job(shared: &Shared, job: Job) {
     let value = match oxidask_scheduler::execute(key, task, args) {
         Ok(v) => v,
         Err(error) => {
-            return shared.report(
-                Msg::Erred {
-                    comp: comp_id,
-                    id,
-                    error,
-                },
-                vec![],
-            );
+            return shared.erred(comp_id, id, error);
         }
     };
     let fail = |message: String| {
         let e: OpError = message.into();
-        Msg::Erred {
-            comp: comp_id,
-            id,
-            error: TaskError::failed(key.clone(), task.op.label(), &*e),
-        }
+        TaskError::failed(key.clone(), task.op.label(), &*e)
     };
     let nbytes = value.nbytes() as u64;
     let mut data = Vec::new();
     let mut codec = None;
     if run.output {
         let Some(c) = value.codec() else {
-            return shared.report(
+            return shared.erred(
+                comp_id,
+                id,
                 fail(format!(
                     "its result, a {}, has no byte encoding and cannot be sent to the client; \
                      register the type with oxidask::graph::register_value!",
                     value.type_name()
                 )),
-                vec![],
             );
         };
         let mut buf = Vec::with_capacity(value.nbytes().min(1 << 30));
         if let Err(e) = value.encode(&mut buf) {
-            return shared.report(fail(format!("encoding its result: {e}")), vec![]);
+            return shared.erred(comp_id, id, fail(format!("encoding its result: {e}")));
         }
         codec = Some(c.id());
         data.push(Bytes::from(buf));
@@ -479,7 +453,7 @@ fn run_job(shared: &Shared, job: Job) {
         // worker died) goes first: a slot holds one value.
         drop(comp.buffer.fetch(id, || true, String::new));
         if let Err(e) = comp.buffer.insert(id, value) {
-            return shared.report(fail(e.to_string()), vec![]);
+            return shared.erred(comp_id, id, fail(e.to_string()));
         }
     }
     shared.report(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use oxidask_graph::optimize::{OptimizeOptions, optimize};
-use oxidask_graph::{Key, TaskGraph, Value};
+use oxidask_graph::{HighLevelGraph, Key, TaskGraph, Value};
 
 use crate::RunContext;
 use crate::config::{self, Config, SchedulerChoice};
@@ -113,6 +113,21 @@ impl ComputeOptions {
 /// one value per requested key, in order.
 pub fn compute(graph: TaskGraph, outputs: &[Key]) -> Result<Vec<Value>> {
     compute_with(graph, outputs, &ComputeOptions::default())
+}
+
+/// Computes `outputs` of a high-level graph with per-call `options`: culls
+/// it to what they need, lowers it and runs it — the step every collection's
+/// `compute` ends with. No outputs, no work.
+pub fn compute_layers(
+    graph: &HighLevelGraph,
+    outputs: &[Key],
+    options: &ComputeOptions,
+) -> Result<Vec<Value>> {
+    if outputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tasks = graph.cull(outputs)?.to_task_graph()?;
+    compute_with(tasks, outputs, options)
 }
 
 /// Computes `outputs` of `graph` with per-call `options`.

@@ -54,7 +54,7 @@ use oxidask_graph::Value;
 use oxidask_graph::optimize::Plan;
 
 pub use computable::{Collection, Computable, compute_many, next_value};
-pub use compute::{ComputeOptions, compute, compute_with};
+pub use compute::{ComputeOptions, compute, compute_layers, compute_with};
 pub use config::{Config, SchedulerChoice, with_config, with_scheduler};
 pub use diagnostics::{Profiler, ProgressBar, TaskRecord};
 pub use error::{Error, Result};

@@ -12,7 +12,7 @@ use oxidask_graph::{Op, OpDecoder, OpError, Tokenizer, Value};
 use oxidask_scheduler::ComputeOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::bag::{Bag, Feed, Record, layer_name, run as run_graph};
+use crate::bag::{Bag, Feed, Record, layer_name};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 use crate::records::{self, PartitionFn};
@@ -58,7 +58,7 @@ impl<T: Record + Display> Bag<T> {
         let keys: Vec<_> = (0..self.npartitions)
             .map(|i| oxidask_graph::Key::with_index(name.clone(), &[i]))
             .collect();
-        run_graph(&graph, &keys, options)?;
+        oxidask_scheduler::compute_layers(&graph, &keys, options)?;
         Ok(paths)
     }
 }
