@@ -10,6 +10,7 @@ mod bag_text;
 mod compute_many;
 mod dags;
 mod dashboard;
+mod dataframe;
 mod distributed;
 mod failures;
 mod memory;

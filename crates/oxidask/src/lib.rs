@@ -8,6 +8,9 @@
 //! - [`array`](mod@array): chunked N-d arrays over `ndarray` — NumPy broadcasting,
 //!   fused elementwise chains, tree reductions, stats, slicing, matmul,
 //!   `.npy` files (like `dask.array`);
+//! - `dataframe` (the `dataframe` feature): partitioned data frames over
+//!   `polars` — CSV in, polars expressions per partition, exact tree
+//!   `group_by` (like `dask.dataframe`);
 //! - [`bag`]: partitioned collections of records — text and JSON lines,
 //!   map/filter/pluck, frequencies, topk, folds (like `dask.bag`);
 //! - [`graph`]: keys, tasks, ops, values and the optimizer;
@@ -41,6 +44,15 @@ pub mod delayed {
 /// [`read_json_lines`](bag::read_json_lines), [`from_sequence`](bag::from_sequence), …
 pub mod bag {
     pub use oxidask_bag::*;
+}
+
+/// Partitioned data frames over polars: [`DataFrame`](dataframe::DataFrame),
+/// [`read_csv`](dataframe::read_csv), [`from_polars`](dataframe::from_polars),
+/// `group_by(..).agg(..)`; `dataframe::polars` is the polars it is built on.
+/// Needs the `dataframe` feature (`oxidask = { features = ["dataframe"] }`).
+#[cfg(feature = "dataframe")]
+pub mod dataframe {
+    pub use oxidask_dataframe::*;
 }
 
 /// Chunked N-d arrays over `ndarray`: [`Array`](array::Array), creation,
@@ -126,6 +138,9 @@ mod guides {
     mod array {}
     #[doc = include_str!("../../../docs/bag.md")]
     mod bag {}
+    #[cfg(feature = "dataframe")]
+    #[doc = include_str!("../../../docs/dataframe.md")]
+    mod dataframe {}
     #[doc = include_str!("../../../docs/memory.md")]
     mod memory {}
     #[doc = include_str!("../../../docs/diagnostics.md")]

@@ -1,0 +1,123 @@
+//! Frames under the memory limit and in another process: partitions spill
+//! as Arrow IPC and come back equal; a frame's graph runs in the
+//! `run_graph` binary with the same result as here.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use oxidask::dataframe as dd;
+use oxidask::dataframe::polars::prelude::*;
+use oxidask::graph::{Key, TaskGraph};
+use oxidask::prelude::*;
+use oxidask_testing::{LastRun, TempDir};
+use oxidask_tests::{EncodedValue, Job, encode_values};
+
+/// A CSV of `rows` trips (a few MB) in `dir`.
+fn trips(dir: &TempDir, rows: usize) -> std::path::PathBuf {
+    let path = dir.path().join("trips.csv");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    oxidask_workloads::taxi::write_trips(&mut w, rows, 7, 0).unwrap();
+    w.flush().unwrap();
+    path
+}
+
+#[test]
+fn partitions_spill_under_a_small_memory_limit_and_come_back_equal() {
+    let dir = TempDir::new("df-spill");
+    let path = trips(&dir, 60_000);
+    let df = dd::read_csv(
+        path.as_path(),
+        dd::CsvOptions::default().blocksize(Some(256 << 10)),
+    )
+    .unwrap();
+    assert!(df.npartitions() >= 16, "{}", df.npartitions());
+    let free = df.compute().unwrap();
+    assert_eq!(free.height(), 60_000);
+    let spill = TempDir::new("df-spill-dir");
+    let spills = Arc::new(LastRun::default());
+    let opts = ComputeOptions::new()
+        .memory_limit(Some(1 << 20))
+        .spill_dir(spill.path())
+        .callback(spills.clone());
+    let limited = df.compute_with(&opts).unwrap();
+    assert!(spills.spilled() > 0, "nothing spilled");
+    assert!(limited.equals_missing(&free));
+    // And a group_by, whose partials are frames too.
+    let q = df
+        .group_by(["passenger_count"])
+        .agg([col("tip_amount").mean(), len()])
+        .unwrap();
+    let a = q.compute().unwrap();
+    let b = q.compute_with(&opts).unwrap();
+    assert!(a.equals_missing(&b));
+    let whole = free
+        .lazy()
+        .group_by([col("passenger_count")])
+        .agg([col("tip_amount").mean(), len()])
+        .sort(
+            ["passenger_count"],
+            SortMultipleOptions::default().with_nulls_last(true),
+        )
+        .collect()
+        .unwrap();
+    assert!(
+        a.column("len")
+            .unwrap()
+            .as_materialized_series()
+            .equals(whole.column("len").unwrap().as_materialized_series())
+    );
+    let (x, y) = (
+        a.column("tip_amount").unwrap().f64().unwrap(),
+        whole.column("tip_amount").unwrap().f64().unwrap(),
+    );
+    for (x, y) in x.iter().zip(y.iter()) {
+        assert!((x.unwrap() - y.unwrap()).abs() < 1e-9, "{x:?} {y:?}");
+    }
+}
+
+fn run_elsewhere(graph: &TaskGraph, outputs: &[Key]) -> Result<Vec<EncodedValue>, String> {
+    let job = postcard::to_stdvec(&Job {
+        graph: graph.to_bytes().map_err(|e| e.to_string())?,
+        outputs: outputs.to_vec(),
+    })
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_run_graph"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting run_graph");
+    child.stdin.take().unwrap().write_all(&job).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(postcard::from_bytes(&out.stdout).expect("reading run_graph's output"))
+}
+
+#[test]
+fn a_csv_group_by_runs_in_another_process() {
+    let dir = TempDir::new("df-other-process");
+    let path = trips(&dir, 5_000);
+    let q = dd::read_csv(
+        path.as_path(),
+        dd::CsvOptions::default().blocksize(Some(64 << 10)),
+    )
+    .unwrap()
+    .filter(col("fare_amount").gt(lit(5.0)))
+    .unwrap()
+    .group_by(["payment_type"])
+    .agg([
+        col("tip_amount").sum(),
+        col("trip_distance").std(1),
+        col("VendorID").n_unique(),
+    ])
+    .unwrap();
+    let mut graph = TaskGraph::new();
+    let mut keys = Vec::new();
+    oxidask::scheduler::Computable::collect(&q, &mut graph, &mut keys).unwrap();
+    let here = encode_values(&oxidask::scheduler::compute(graph.clone(), &keys).unwrap()).unwrap();
+    let there = run_elsewhere(&graph, &keys).unwrap();
+    assert_eq!(here, there);
+}
