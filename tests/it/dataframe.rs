@@ -121,3 +121,68 @@ fn a_csv_group_by_runs_in_another_process() {
     let there = run_elsewhere(&graph, &keys).unwrap();
     assert_eq!(here, there);
 }
+
+#[test]
+fn map_partitions_with_a_registered_function_runs_in_another_process() {
+    let dir = TempDir::new("df-map-remote");
+    let path = trips(&dir, 3_000);
+    let q = dd::read_csv(
+        path.as_path(),
+        dd::CsvOptions::default().blocksize(Some(32 << 10)),
+    )
+    .unwrap()
+    .map_partitions(oxidask_tests::frame_fns::fare_per_mile)
+    .unwrap()
+    .group_by(["rows_here"])
+    .agg([col("per_mile").max(), len()])
+    .unwrap();
+    let mut graph = TaskGraph::new();
+    let mut keys = Vec::new();
+    oxidask::scheduler::Computable::collect(&q, &mut graph, &mut keys).unwrap();
+    let here = encode_values(&oxidask::scheduler::compute(graph.clone(), &keys).unwrap()).unwrap();
+    let there = run_elsewhere(&graph, &keys).unwrap();
+    assert_eq!(here, there);
+    // The same with a closure stays here, and says why.
+    let local = dd::read_csv(path.as_path(), dd::CsvOptions::default())
+        .unwrap()
+        .map_partitions(|df: DataFrame| Ok(df))
+        .unwrap();
+    let mut graph = TaskGraph::new();
+    let mut keys = Vec::new();
+    oxidask::scheduler::Computable::collect(&local, &mut graph, &mut keys).unwrap();
+    let err = graph.to_bytes().unwrap_err().to_string();
+    assert!(err.contains("#[oxidask::remote]"), "{err}");
+}
+
+#[test]
+fn parquet_written_by_tasks_reads_back_under_a_memory_limit() {
+    let dir = TempDir::new("df-parquet-limit");
+    let path = trips(&dir, 60_000);
+    let df = dd::read_csv(
+        path.as_path(),
+        dd::CsvOptions::default().blocksize(Some(256 << 10)),
+    )
+    .unwrap();
+    let whole = df.compute().unwrap();
+    let spill = TempDir::new("df-parquet-spill");
+    let spills = Arc::new(LastRun::default());
+    let opts = ComputeOptions::new()
+        .memory_limit(Some(1 << 20))
+        .spill_dir(spill.path())
+        .callback(spills.clone());
+    let out = dir.path().join("pq");
+    let files = df
+        .to_parquet_with(&out, &dd::WriteOptions::default().compute(opts.clone()))
+        .unwrap();
+    assert_eq!(files.len(), df.npartitions());
+    let back = dd::read_parquet(&out).unwrap();
+    assert!(back.compute_with(&opts).unwrap().equals_missing(&whole));
+    assert!(spills.spilled() > 0, "nothing spilled");
+    let csv = dir.path().join("csv").join("trips-*.csv");
+    df.to_csv(&csv).unwrap();
+    let again = dd::read_csv(csv.as_path(), dd::CsvOptions::default())
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert!(again.equals_missing(&whole));
+}

@@ -6,6 +6,7 @@ use oxidask::graph::{Key, TaskGraph, Value};
 use serde::{Deserialize, Serialize};
 
 pub mod cluster_fns;
+pub mod frame_fns;
 pub mod remote_fns;
 
 /// A graph sent to another process: its bytes and the keys wanted back.

@@ -109,7 +109,7 @@ pub fn from_partitions(parts: Vec<pl::DataFrame>) -> Result<DataFrame> {
     Ok(stored_partitions(parts, schema))
 }
 
-fn stored_partitions(parts: Vec<pl::DataFrame>, schema: SchemaRef) -> DataFrame {
+pub(crate) fn stored_partitions(parts: Vec<pl::DataFrame>, schema: SchemaRef) -> DataFrame {
     // Contents are not hashed (that would cost as much as the data): each
     // frame made from memory is a new computation.
     let name: Arc<str> = Arc::from(format!("from-polars-{}", unique_token()));
@@ -177,7 +177,7 @@ impl DataFrame {
     }
 
     pub(crate) fn from_source(source: Source, npartitions: u32, schema: SchemaRef) -> DataFrame {
-        let name = format!("read-csv-{}", token_of("read-csv", &source));
+        let name = format!("{}-{}", source.label(), token_of(source.label(), &source));
         DataFrame {
             graph: HighLevelGraph::new(),
             base: None,
@@ -242,7 +242,7 @@ impl DataFrame {
         let empty = pl::DataFrame::empty_with_schema(&self.schema);
         let out = step
             .apply(empty.lazy())
-            .collect()
+            .and_then(|lf| lf.collect())
             .map_err(|e| Error::Plan {
                 op,
                 message: e.to_string(),
@@ -387,7 +387,7 @@ impl DataFrame {
             .collect()
     }
 
-    fn compute_partitions(
+    pub(crate) fn compute_partitions(
         &self,
         indices: &[u32],
         options: &ComputeOptions,

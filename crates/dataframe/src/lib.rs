@@ -45,7 +45,12 @@ mod csv;
 mod error;
 mod frame;
 mod groupby;
+mod ops;
+#[cfg(test)]
+mod ops_tests;
+mod parquet;
 mod plan;
+mod write;
 
 #[cfg(test)]
 mod tests;
@@ -60,6 +65,8 @@ pub use csv::{CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, SCHEMA_SAMPLE_BYTES, rea
 pub use error::{Error, Result};
 pub use frame::{DataFrame, from_partitions, from_polars};
 pub use groupby::{GroupBy, SPLIT_EVERY};
+pub use parquet::read_parquet;
+pub use write::WriteOptions;
 
 /// The polars crate this one is built on, so users name the same version's
 /// `col`, `lit`, `DataType`, … (`use oxidask_dataframe::polars::prelude::*`).

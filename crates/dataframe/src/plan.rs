@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{frame_arg, frame_value};
 use crate::csv::CsvSource;
 use crate::groupby::AggSpec;
+use crate::parquet::ParquetSource;
 
 /// One per-partition step, applied to the partition as a polars lazy plan.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,12 +49,74 @@ pub(crate) enum Step {
     Head(u32),
     /// The partial aggregate of a group_by: one row per group.
     PartialAgg(Arc<AggSpec>),
+    /// Keeps at most this many rows from the bottom.
+    Tail(u32),
+    /// A user function of whole partitions (`map_partitions`).
+    MapPartitions(PartitionFn),
+}
+
+/// The function of a `map_partitions` step: data when it is a
+/// `#[oxidask::remote]` function (it encodes as its registered name and
+/// decodes, in another process of the program, to the same function); a
+/// closure runs here but cannot be written to bytes.
+#[derive(Clone)]
+pub(crate) struct PartitionFn {
+    pub(crate) name: Option<&'static str>,
+    pub(crate) f: Arc<dyn Fn(pl::DataFrame) -> pl::PolarsResult<pl::DataFrame> + Send + Sync>,
+}
+
+/// The signature a registered function must have to map partitions.
+pub(crate) type PartitionFnPtr = fn(pl::DataFrame) -> pl::PolarsResult<pl::DataFrame>;
+
+impl std::fmt::Debug for PartitionFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.name.unwrap_or("<closure>"))
+    }
+}
+
+impl Serialize for PartitionFn {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.name {
+            Some(name) => s.serialize_str(name),
+            None => Err(serde::ser::Error::custom(
+                "map_partitions was given a closure, which cannot leave this process; \
+                 give it a plain fn(DataFrame) -> PolarsResult<DataFrame> marked #[oxidask::remote]",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PartitionFn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        let entry = oxidask_graph::remote::lookup(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "map_partitions: no function {name} is registered in this program \
+                 (mark it #[oxidask::remote]; a worker must run the same binary)"
+            ))
+        })?;
+        let f = entry
+            .per_record
+            .as_ref()
+            .and_then(|p| (p.pointer)().downcast::<PartitionFnPtr>().ok())
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "map_partitions: {name} is not a fn(DataFrame) -> PolarsResult<DataFrame>"
+                ))
+            })?;
+        let f: PartitionFnPtr = *f;
+        Ok(PartitionFn {
+            name: Some(entry.name),
+            f: Arc::new(f),
+        })
+    }
 }
 
 impl Step {
-    /// Adds this step to a lazy plan.
-    pub(crate) fn apply(&self, lf: LazyFrame) -> LazyFrame {
-        match self {
+    /// Adds this step to a lazy plan (a `map_partitions` step runs the
+    /// plan so far and starts a new one from the function's result).
+    pub(crate) fn apply(&self, lf: LazyFrame) -> pl::PolarsResult<LazyFrame> {
+        Ok(match self {
             Step::Select(e) => lf.select(e),
             Step::WithColumns(e) => lf.with_columns(e),
             Step::Filter(e) => lf.filter(e.clone()),
@@ -69,7 +132,9 @@ impl Step {
             Step::FillNull(e) => lf.fill_null(e.clone()),
             Step::Head(n) => lf.limit(*n as pl::IdxSize),
             Step::PartialAgg(spec) => spec.partial(lf),
-        }
+            Step::Tail(n) => lf.tail(*n as pl::IdxSize),
+            Step::MapPartitions(f) => (f.f)(lf.collect()?)?.lazy(),
+        })
     }
 
     /// A short name for task labels.
@@ -84,6 +149,8 @@ impl Step {
             Step::FillNull(_) => "fill_null",
             Step::Head(_) => "head",
             Step::PartialAgg(_) => "groupby-chunk",
+            Step::Tail(_) => "tail",
+            Step::MapPartitions(_) => "map-partitions",
         }
     }
 }
@@ -142,6 +209,8 @@ pub(crate) fn needed_columns(steps: &[Step]) -> Option<BTreeSet<String>> {
             Step::DropNulls(Some(subset)) => union(needed, Some(subset.iter().cloned().collect())),
             Step::DropNulls(None) => None,
             Step::PartialAgg(spec) => spec.columns(),
+            Step::Tail(_) => needed,
+            Step::MapPartitions(_) => None,
         };
     }
     needed
@@ -154,6 +223,19 @@ pub(crate) enum Source {
     Stored,
     /// Block `i` of CSV files.
     Csv(Arc<CsvSource>),
+    /// Row group `i` of Parquet files.
+    Parquet(Arc<ParquetSource>),
+}
+
+impl Source {
+    /// The name of reading from this source, for keys and task labels.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Source::Stored => "frame",
+            Source::Csv(_) => "read-csv",
+            Source::Parquet(_) => "read-parquet",
+        }
+    }
 }
 
 /// The op of a frame partition: read the source, run the steps as one
@@ -169,10 +251,7 @@ pub(crate) struct PartitionOp {
 
 impl PartitionOp {
     pub(crate) fn new(source: Source, steps: Vec<Step>) -> PartitionOp {
-        let mut label = match &source {
-            Source::Stored => String::from("frame"),
-            Source::Csv(_) => String::from("read-csv"),
-        };
+        let mut label = String::from(source.label());
         for s in &steps {
             label.push('+');
             label.push_str(s.label());
@@ -193,13 +272,18 @@ impl PartitionOp {
         let df = match (&self.source, stored) {
             (Source::Stored, Some(df)) => df,
             (Source::Csv(src), None) => src.read_block(i, needed_columns(&self.steps).as_ref())?,
+            (Source::Parquet(src), None) => {
+                src.read_piece(i, needed_columns(&self.steps).as_ref(), &self.steps)?
+            }
             _ => return Err("frame partition: wrong arguments for its source".into()),
         };
         if self.steps.is_empty() {
             return Ok(df);
         }
-        let lf = self.steps.iter().fold(df.lazy(), |lf, s| s.apply(lf));
-        lf.collect()
+        self.steps
+            .iter()
+            .try_fold(df.lazy(), |lf, s| s.apply(lf))
+            .and_then(|lf| lf.collect())
             .map_err(|e| format!("partition {i} ({}): {e}", self.label).into())
     }
 }

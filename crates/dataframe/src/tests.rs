@@ -53,7 +53,7 @@ pub(crate) fn assert_close(ours: &DataFrame, theirs: &DataFrame) -> Result<(), T
 
 /// Random rows: integer key with nulls, string key, float value with
 /// nulls, integer value.
-fn frame(rows: &[(Option<i64>, u8, Option<f64>, i32)]) -> DataFrame {
+pub(crate) fn frame(rows: &[(Option<i64>, u8, Option<f64>, i32)]) -> DataFrame {
     let k: Vec<Option<i64>> = rows.iter().map(|r| r.0).collect();
     let s: Vec<String> = rows.iter().map(|r| format!("s{}", r.1)).collect();
     let x: Vec<Option<f64>> = rows.iter().map(|r| r.2).collect();
@@ -61,7 +61,7 @@ fn frame(rows: &[(Option<i64>, u8, Option<f64>, i32)]) -> DataFrame {
     df!("k" => k, "s" => s, "x" => x, "y" => y).unwrap()
 }
 
-fn rows_strategy() -> impl Strategy<Value = Vec<(Option<i64>, u8, Option<f64>, i32)>> {
+pub(crate) fn rows_strategy() -> impl Strategy<Value = Vec<(Option<i64>, u8, Option<f64>, i32)>> {
     prop::collection::vec(
         (
             prop::option::weighted(0.9, 0..4i64),
@@ -74,7 +74,7 @@ fn rows_strategy() -> impl Strategy<Value = Vec<(Option<i64>, u8, Option<f64>, i
 }
 
 /// Splits `df` at these cut points (sorted, may repeat: empty partitions).
-fn split(df: &DataFrame, cuts: &[usize]) -> dd::DataFrame {
+pub(crate) fn split(df: &DataFrame, cuts: &[usize]) -> dd::DataFrame {
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (df.height() + 1)).collect();
     cuts.sort_unstable();
     let mut parts = Vec::new();

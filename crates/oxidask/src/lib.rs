@@ -126,6 +126,10 @@ pub mod prelude {
 /// The guides in `docs/`, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
 mod guides {
+    // The README shows data frames too: tested with the `dataframe`
+    // feature (on in a workspace build, which the examples and tests ask
+    // for).
+    #[cfg(feature = "dataframe")]
     #[doc = include_str!("../../../README.md")]
     mod readme {}
     #[doc = include_str!("../../../docs/delayed.md")]

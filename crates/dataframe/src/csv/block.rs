@@ -12,15 +12,18 @@ use std::path::Path;
 const STEP: usize = 64 << 10;
 
 /// The bytes of the lines of `[off, end)` of the file at `path` (of `len`
-/// bytes), the header line dropped when `skip_header` and `off == 0`, and
-/// the file offset where they start.
+/// bytes) as a buffer and the index in it where they start (the header
+/// line skipped when `skip_header` and `off == 0`; the partial line before
+/// them skipped otherwise), and the file offset where they start. The
+/// buffer is not shifted to drop the skipped bytes: that would move the
+/// whole block once more.
 pub(crate) fn read_lines(
     path: &Path,
     off: u64,
     end: u64,
     len: u64,
     skip_header: bool,
-) -> io::Result<(Vec<u8>, u64)> {
+) -> io::Result<(Vec<u8>, usize, u64)> {
     let mut f = File::open(path)?;
     f.seek(SeekFrom::Start(off))?;
     let mut buf = Vec::with_capacity((end - off) as usize + STEP);
@@ -48,8 +51,7 @@ pub(crate) fn read_lines(
     } else {
         0
     };
-    buf.drain(..start);
-    Ok((buf, off + start as u64))
+    Ok((buf, start, off + start as u64))
 }
 
 /// The 1-based number of the line starting at byte `offset` of the file:
@@ -131,7 +133,8 @@ mod tests {
             let mut off = 0;
             while off < len {
                 let end = (off + bs).min(len);
-                let (b, start) = read_lines(&path, off, end, len, true).unwrap();
+                let (buf, skip, start) = read_lines(&path, off, end, len, true).unwrap();
+                let b = buf[skip..].to_vec();
                 assert_eq!(
                     &text.as_bytes()[start as usize..start as usize + b.len()],
                     &b[..]

@@ -149,20 +149,20 @@ impl CsvSource {
             .ok_or_else(|| format!("read_csv: no block {i}"))?;
         let path = &self.files[b.file as usize];
         let io_err = |e: std::io::Error| format!("{}: {e}", path.display());
-        let (bytes, at) = match self.lens[b.file as usize] {
+        let (buf, skip, at) = match self.lens[b.file as usize] {
             Some(len) => block::read_lines(path, b.start, b.end, len, self.options.has_header)
                 .map_err(io_err)?,
             None => {
-                let mut all = block::read_gz(path).map_err(io_err)?;
+                let all = block::read_gz(path).map_err(io_err)?;
                 let skip = if self.options.has_header {
                     memchr::memchr(b'\n', &all).map_or(all.len(), |p| p + 1)
                 } else {
                     0
                 };
-                all.drain(..skip);
-                (all, skip as u64)
+                (all, skip, skip as u64)
             }
         };
+        let bytes = &buf[skip..];
         let projection: Option<Vec<usize>> = columns.map(|cols| {
             let mut idx: Vec<usize> = cols
                 .iter()
@@ -176,9 +176,9 @@ impl CsvSource {
             idx.sort_unstable();
             idx
         });
-        match self.parse(&bytes, projection) {
+        match self.parse(bytes, projection) {
             Ok(df) => Ok(df),
-            Err(e) => Err(self.locate(path, b, at, &bytes, e).into()),
+            Err(e) => Err(self.locate(path, b, at, bytes, e).into()),
         }
     }
 
