@@ -11,23 +11,27 @@ use std::path::Path;
 /// How far past its range a task reads at a time looking for the line end.
 const STEP: usize = 64 << 10;
 
-/// The bytes of the lines of `[off, end)` of the file at `path` (of `len`
-/// bytes) as a buffer and the index in it where they start (the header
-/// line skipped when `skip_header` and `off == 0`; the partial line before
-/// them skipped otherwise), and the file offset where they start. The
-/// buffer is not shifted to drop the skipped bytes: that would move the
-/// whole block once more.
+/// Reads the lines of `[off, end)` of the file at `path` (of `len` bytes)
+/// into `buf` (cleared first; the caller may reuse it from block to block,
+/// sparing the page faults of a fresh allocation of a whole block), and
+/// returns the index in `buf` where they start (the header line skipped
+/// when `skip_header` and `off == 0`; the partial line before them skipped
+/// otherwise) and the file offset where they start. The buffer is not
+/// shifted to drop the skipped bytes: that would move the whole block once
+/// more.
 pub(crate) fn read_lines(
+    buf: &mut Vec<u8>,
     path: &Path,
     off: u64,
     end: u64,
     len: u64,
     skip_header: bool,
-) -> io::Result<(Vec<u8>, usize, u64)> {
+) -> io::Result<(usize, u64)> {
     let mut f = File::open(path)?;
     f.seek(SeekFrom::Start(off))?;
-    let mut buf = Vec::with_capacity((end - off) as usize + STEP);
-    (&mut f).take(end - off).read_to_end(&mut buf)?;
+    buf.clear();
+    buf.reserve((end - off) as usize + STEP);
+    (&mut f).take(end - off).read_to_end(buf)?;
     if end < len {
         // The line that holds byte `end - 1`... is completed by reading on
         // to the first newline at or past `end`.
@@ -51,7 +55,7 @@ pub(crate) fn read_lines(
     } else {
         0
     };
-    Ok((buf, start, off + start as u64))
+    Ok((start, off + start as u64))
 }
 
 /// The 1-based number of the line starting at byte `offset` of the file:
@@ -133,7 +137,8 @@ mod tests {
             let mut off = 0;
             while off < len {
                 let end = (off + bs).min(len);
-                let (buf, skip, start) = read_lines(&path, off, end, len, true).unwrap();
+                let mut buf = Vec::new();
+                let (skip, start) = read_lines(&mut buf, &path, off, end, len, true).unwrap();
                 let b = buf[skip..].to_vec();
                 assert_eq!(
                     &text.as_bytes()[start as usize..start as usize + b.len()],

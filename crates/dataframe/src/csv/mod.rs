@@ -128,6 +128,15 @@ pub(crate) struct CsvSource {
     options: CsvOptions,
 }
 
+thread_local! {
+    /// The buffer of the block this thread read last, reused for its next.
+    static BLOCK_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A thread keeps a block buffer up to this size (the default blocksize
+/// with room); larger ones (whole `.gz` files, huge blocksizes) are freed.
+const KEEP_BUFFER_MAX: usize = 2 * DEFAULT_BLOCKSIZE as usize;
+
 fn is_gz(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == "gz")
 }
@@ -149,9 +158,21 @@ impl CsvSource {
             .ok_or_else(|| format!("read_csv: no block {i}"))?;
         let path = &self.files[b.file as usize];
         let io_err = |e: std::io::Error| format!("{}: {e}", path.display());
+        // Each worker thread keeps its block buffer for its next block.
+        let mut buf = BLOCK_BUFFER.with_borrow_mut(std::mem::take);
         let (buf, skip, at) = match self.lens[b.file as usize] {
-            Some(len) => block::read_lines(path, b.start, b.end, len, self.options.has_header)
-                .map_err(io_err)?,
+            Some(len) => {
+                let (skip, at) = block::read_lines(
+                    &mut buf,
+                    path,
+                    b.start,
+                    b.end,
+                    len,
+                    self.options.has_header,
+                )
+                .map_err(io_err)?;
+                (buf, skip, at)
+            }
             None => {
                 let all = block::read_gz(path).map_err(io_err)?;
                 let skip = if self.options.has_header {
@@ -176,10 +197,14 @@ impl CsvSource {
             idx.sort_unstable();
             idx
         });
-        match self.parse(bytes, projection) {
+        let parsed = match self.parse(bytes, projection) {
             Ok(df) => Ok(df),
             Err(e) => Err(self.locate(path, b, at, bytes, e).into()),
+        };
+        if buf.capacity() <= KEEP_BUFFER_MAX {
+            BLOCK_BUFFER.set(buf);
         }
+        parsed
     }
 
     fn parse(
