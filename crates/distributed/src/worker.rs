@@ -64,8 +64,35 @@ impl Default for WorkerOptions {
 }
 
 struct WComp {
+    /// The computation's graph (empty for scattered values).
     graph: TaskGraph,
+    /// Result slots: the graph's tasks, or the scattered values.
+    slots: usize,
     buffer: SpillBuffer,
+}
+
+impl WComp {
+    fn new(graph: TaskGraph, slots: usize, options: &WorkerOptions) -> WComp {
+        let buffer = SpillBuffer::new(
+            slots,
+            StoreOptions {
+                memory_limit: options.memory_limit,
+                spill_dir: options.spill_dir.clone(),
+            },
+        );
+        WComp {
+            graph,
+            slots,
+            buffer,
+        }
+    }
+
+    /// Result `id` if held here (it stays held).
+    fn get(&self, id: u32) -> Option<Value> {
+        ((id as usize) < self.slots)
+            .then(|| self.buffer.fetch(id, || false, String::new))
+            .flatten()
+    }
 }
 
 struct Job {
@@ -240,17 +267,9 @@ fn handle(
                 .ok_or_else(|| Error::Protocol("Graph without its frame".into()))?;
             match TaskGraph::from_bytes(&bytes) {
                 Ok(graph) => {
-                    let buffer = SpillBuffer::new(
-                        graph.len(),
-                        StoreOptions {
-                            memory_limit: shared.options.memory_limit,
-                            spill_dir: shared.options.spill_dir.clone(),
-                        },
-                    );
-                    shared
-                        .comps
-                        .lock()
-                        .insert(comp, Arc::new(WComp { graph, buffer }));
+                    let slots = graph.len();
+                    let c = WComp::new(graph, slots, &shared.options);
+                    shared.comps.lock().insert(comp, Arc::new(c));
                 }
                 Err(e) => shared.report(
                     Msg::GraphErred {
@@ -261,26 +280,50 @@ fn handle(
                 ),
             }
         }
+        Msg::Store { comp, n, items } => store(shared, comp, n as usize, &items, &data),
         Msg::Run { comp, tasks } => {
-            for task in tasks {
-                let remote: Vec<(u32, String)> = task
+            'tasks: for task in tasks {
+                // Inputs that are other computations' results held here
+                // are taken now; the task's own computation has no slot
+                // for them.
+                let mut fetched = Vec::new();
+                for d in task.deps.iter().filter(|d| d.at.is_none()) {
+                    let Some((sc, st)) = d.from else { continue };
+                    let held = shared.comps.lock().get(&sc).cloned();
+                    match held.and_then(|c| c.get(st)) {
+                        Some(v) => fetched.push((d.id, v)),
+                        None => {
+                            let missing = Msg::Missing {
+                                comp,
+                                id: task.id,
+                                dep: d.id,
+                            };
+                            shared.report(missing, vec![]);
+                            continue 'tasks;
+                        }
+                    }
+                }
+                let remote: Vec<(u32, String, u64, u32)> = task
                     .deps
                     .iter()
-                    .filter_map(|(d, a)| a.clone().map(|a| (*d, a)))
+                    .filter_map(|d| {
+                        let (sc, st) = d.from.unwrap_or((comp, d.id));
+                        d.at.clone().map(|a| (d.id, a, sc, st))
+                    })
                     .collect();
                 if remote.is_empty() {
                     shared.push(Job {
                         comp,
                         task,
-                        fetched: Vec::new(),
+                        fetched,
                     });
                     continue;
                 }
                 let (shared, pool) = (shared.clone(), pool.clone());
                 tokio::spawn(async move {
-                    let mut fetched = Vec::with_capacity(remote.len());
-                    for (dep, addr) in remote {
-                        match pool.fetch(&addr, &shared.options.token, comp, dep).await {
+                    fetched.reserve(remote.len());
+                    for (dep, addr, sc, st) in remote {
+                        match pool.fetch(&addr, &shared.options.token, sc, st).await {
                             Ok(v) => fetched.push((dep, v)),
                             Err(Error::Value(e)) => {
                                 // The bytes arrived but do not decode here:
@@ -322,7 +365,7 @@ fn handle(
         Msg::Release { comp, ids } => {
             if let Some(c) = shared.comps.lock().get(&comp).cloned() {
                 for id in ids {
-                    if (id as usize) < c.graph.len() {
+                    if (id as usize) < c.slots {
                         drop(c.buffer.fetch(id, || true, String::new));
                     }
                 }
@@ -340,6 +383,48 @@ fn handle(
         }
     }
     Ok(())
+}
+
+/// Holds scattered values: `n` slots for the computation (made on its
+/// first values), each frame decoded into its slot; reports `Stored`, or
+/// `GraphErred` naming the value that does not decode.
+fn store(shared: &Shared, comp: u64, n: usize, items: &[(u32, String)], data: &[Bytes]) {
+    let c = shared
+        .comps
+        .lock()
+        .entry(comp)
+        .or_insert_with(|| Arc::new(WComp::new(TaskGraph::new(), n, &shared.options)))
+        .clone();
+    let mut stored = Vec::with_capacity(items.len());
+    for ((id, codec), bytes) in items.iter().zip(data) {
+        let inserted = if (*id as usize) < c.slots {
+            Value::decode(codec, bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|v| {
+                    let nbytes = v.nbytes() as u64;
+                    drop(c.buffer.fetch(*id, || true, String::new));
+                    c.buffer.insert(*id, v).map_err(|e| e.to_string())?;
+                    Ok(nbytes)
+                })
+        } else {
+            Err(format!("slot #{id} of {}", c.slots))
+        };
+        match inserted {
+            Ok(nbytes) => stored.push((*id, nbytes)),
+            Err(e) => {
+                let message = format!("worker {}: scattered value #{id}: {e}", shared.options.name);
+                shared.report(Msg::GraphErred { comp, message }, vec![]);
+                return;
+            }
+        }
+    }
+    shared.report(
+        Msg::Stored {
+            comp,
+            items: stored,
+        },
+        vec![],
+    );
 }
 
 fn pool_thread(shared: &Shared) {
@@ -498,11 +583,12 @@ async fn serve_peers(listener: TcpListener, shared: Arc<Shared>) {
                     tracing::warn!(%peer, kind = msg.kind(), "dropping a peer that sent something else than GetData");
                     return;
                 };
-                let value = shared.comps.lock().get(&comp).cloned().and_then(|c| {
-                    ((id as usize) < c.graph.len())
-                        .then(|| c.buffer.fetch(id, || false, String::new))
-                        .flatten()
-                });
+                let value = shared
+                    .comps
+                    .lock()
+                    .get(&comp)
+                    .cloned()
+                    .and_then(|c| c.get(id));
                 let sent = match value.map(|v| encode_into(&v, &mut scratch)) {
                     Some(Ok(codec)) => w.msg_slices(&Msg::Data { codec }, &[&scratch[..]]).await,
                     _ => w.msg(&Msg::NoData, &[]).await,

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use oxidask_graph::Deps;
 use oxidask_scheduler::TaskState;
 
-use crate::messages::{Failure, MemoryReport, Msg, Role, RunTask};
+use crate::messages::{DepAt, External, Failure, MemoryReport, Msg, Role, RunTask};
 
 /// Misses of one task's inputs (see [`ClusterState::message`]'s
 /// `Missing`) before its computation fails.
@@ -85,6 +85,9 @@ enum Status {
     Processing(ConnId),
     Memory(ConnId),
     Released,
+    /// A placeholder for another computation's result (see
+    /// [`Comp::externals`]); never runs.
+    External,
 }
 
 struct Comp {
@@ -106,6 +109,41 @@ struct Comp {
     delivered: Vec<bool>,
     ready: BinaryHeap<Reverse<(u32, u32)>>,
     graph_sent: HashSet<ConnId>,
+    /// Requested results stay on the workers until the client cancels the
+    /// computation (its futures may be read by later computations).
+    hold: bool,
+    /// Requested results go to the client.
+    send: bool,
+    /// Reruns of a failing task before the computation fails.
+    retries: u32,
+    /// Reruns so far, per task.
+    tries: Vec<u32>,
+    /// Values scattered by the client: no lineage, nothing to run.
+    scattered: bool,
+    /// Other workers holding a copy of a result (broadcast values).
+    replicas: HashMap<u32, Vec<ConnId>>,
+    /// Placeholder task → (computation, task) whose result it stands for.
+    externals: HashMap<u32, (u64, u32)>,
+    /// Placeholders whose source result is not in memory yet.
+    unresolved: Vec<u32>,
+}
+
+/// Where another computation's result is, for a task reading it.
+struct Loc {
+    holders: Vec<ConnId>,
+    nbytes: u64,
+    from: (u64, u32),
+}
+
+/// A submitted computation's description (the fields of `Msg::Submit`).
+struct Spec {
+    deps: Vec<Vec<u32>>,
+    priority: Vec<u32>,
+    outputs: Vec<u32>,
+    externals: Vec<External>,
+    hold: bool,
+    send: bool,
+    retries: u32,
 }
 
 /// The scheduler's whole state: workers, clients and computations.
@@ -114,6 +152,8 @@ pub struct ClusterState {
     workers: BTreeMap<ConnId, Worker>,
     clients: HashSet<ConnId>,
     comps: BTreeMap<u64, Comp>,
+    /// Where the next scattered value goes (round robin over workers).
+    next_scatter: usize,
     out: Vec<Out>,
     /// Connections the shell must close (timed-out workers).
     pub to_close: Vec<ConnId>,
@@ -127,6 +167,7 @@ impl ClusterState {
             workers: BTreeMap::new(),
             clients: HashSet::new(),
             comps: BTreeMap::new(),
+            next_scatter: 0,
             out: Vec::new(),
             to_close: Vec::new(),
         }
@@ -228,10 +269,34 @@ impl ClusterState {
                 deps,
                 priority,
                 outputs,
+                externals,
+                hold,
+                send,
+                retries,
             } if is_client => {
                 let graph = data.pop().ok_or("Submit without its graph frame")?;
-                self.submit(conn, comp, deps, priority, outputs, graph);
+                let spec = Spec {
+                    deps,
+                    priority,
+                    outputs,
+                    externals,
+                    hold,
+                    send,
+                    retries,
+                };
+                self.submit(conn, comp, spec, graph);
             }
+            Msg::Scatter {
+                comp,
+                codecs,
+                broadcast,
+            } if is_client => {
+                if data.len() != codecs.len() {
+                    return Err("Scatter without its data frames".into());
+                }
+                self.scatter(conn, comp, codecs, data, broadcast);
+            }
+            Msg::Stored { comp, items } if is_worker => self.stored(conn, comp, &items),
             Msg::Cancel { comp } if is_client => {
                 self.forget(global_id(conn, comp));
             }
@@ -253,7 +318,7 @@ impl ClusterState {
                 self.done(conn, comp, id, nbytes, value);
             }
             Msg::Erred { comp, id, error } if is_worker => {
-                if self.reported(conn, comp, id) {
+                if self.reported(conn, comp, id) && !self.retry(comp, id, &error) {
                     self.fail(comp, Failure::Task(error));
                 }
             }
@@ -283,15 +348,16 @@ impl ClusterState {
         Ok(())
     }
 
-    fn submit(
-        &mut self,
-        client: ConnId,
-        client_comp: u64,
-        deps: Vec<Vec<u32>>,
-        priority: Vec<u32>,
-        outputs: Vec<u32>,
-        graph: Bytes,
-    ) {
+    fn submit(&mut self, client: ConnId, client_comp: u64, spec: Spec, graph: Bytes) {
+        let Spec {
+            deps,
+            priority,
+            outputs,
+            externals,
+            hold,
+            send,
+            retries,
+        } = spec;
         let id = global_id(client, client_comp);
         let n = deps.len();
         let bad = |m: String| Msg::Failed {
@@ -310,6 +376,34 @@ impl ClusterState {
         }
         if let Some(d) = deps.iter().flatten().find(|&&d| d as usize >= n) {
             return self.send(client, bad(format!("dependency #{d} of {n} tasks")), vec![]);
+        }
+        let mut ext = HashMap::with_capacity(externals.len());
+        for External { id: t, comp, task } in externals {
+            if t as usize >= n || !deps[t as usize].is_empty() {
+                return self.send(
+                    client,
+                    bad(format!("placeholder #{t} of {n} tasks")),
+                    vec![],
+                );
+            }
+            let source = global_id(client, comp);
+            if !self
+                .comps
+                .get(&source)
+                .is_some_and(|c| (task as usize) < c.status.len())
+            {
+                let lost = Msg::Failed {
+                    comp: client_comp,
+                    failure: Failure::Lost {
+                        task: t,
+                        reason: "its computation was released or failed before this one was \
+                                 submitted"
+                            .into(),
+                    },
+                };
+                return self.send(client, lost, vec![]);
+            }
+            ext.insert(t, (source, task));
         }
         let deps = Deps::from_lists(deps);
         let topo = match oxidask_graph::topological_order(&deps) {
@@ -338,8 +432,22 @@ impl ClusterState {
             delivered: vec![false; n],
             ready: BinaryHeap::new(),
             graph_sent: HashSet::new(),
+            hold,
+            send,
+            retries,
+            tries: vec![0; n],
+            scattered: false,
+            replicas: HashMap::new(),
+            unresolved: ext.keys().copied().collect(),
+            externals: ext,
         };
+        for &t in &comp.unresolved {
+            comp.status[t as usize] = Status::External;
+        }
         for r in comp.state.roots(&comp.priority) {
+            if comp.externals.contains_key(&r) {
+                continue;
+            }
             comp.status[r as usize] = Status::Queued;
             comp.ready.push(Reverse((comp.priority[r as usize], r)));
         }
@@ -385,7 +493,8 @@ impl ClusterState {
         let comp = self.comps.get_mut(&comp_id).expect("reported checked it");
         let i = id as usize;
         comp.nbytes[i] = nbytes;
-        comp.status[i] = if comp.state.dependents(id).is_empty() {
+        let held = comp.hold && comp.wanted[i] > 0;
+        comp.status[i] = if comp.state.dependents(id).is_empty() && !held {
             Status::Released
         } else {
             Status::Memory(w)
@@ -404,18 +513,26 @@ impl ClusterState {
             for _ in 0..comp.wanted[i] {
                 comp.state.delivered(id, &mut released);
             }
-            let (codec, bytes) = value.unwrap_or_default();
-            sends.push(Out {
-                to: comp.client,
-                msg: Msg::Results {
-                    comp: comp.client_comp,
-                    items: vec![(id, codec)],
-                },
-                data: vec![bytes],
-            });
+            if comp.send {
+                let (codec, bytes) = value.unwrap_or_default();
+                sends.push(Out {
+                    to: comp.client,
+                    msg: Msg::Results {
+                        comp: comp.client_comp,
+                        items: vec![(id, codec)],
+                    },
+                    data: vec![bytes],
+                });
+            }
         }
         let mut by_worker: HashMap<ConnId, Vec<u32>> = HashMap::new();
         for r in released {
+            let ri = r as usize;
+            // A placeholder's result belongs to its own computation, and a
+            // held output stays until the client cancels.
+            if comp.status[ri] == Status::External || (comp.hold && comp.wanted[ri] > 0) {
+                continue;
+            }
             if let Status::Memory(h) = comp.status[r as usize] {
                 by_worker.entry(h).or_default().push(r);
             }
@@ -433,7 +550,9 @@ impl ClusterState {
         self.out.extend(sends);
         if over {
             self.send(client, Msg::Finished { comp: client_comp }, vec![]);
-            self.forget(comp_id);
+            if !self.comps[&comp_id].hold {
+                self.forget(comp_id);
+            }
         }
     }
 
@@ -508,6 +627,15 @@ impl ClusterState {
         for comp_id in ids {
             let comp = self.comps.get_mut(&comp_id).expect("listed");
             comp.graph_sent.remove(&w);
+            if comp.scattered {
+                if let Some(f) = scattered_lost(comp, w, name) {
+                    self.fail(comp_id, f);
+                }
+                continue;
+            }
+            for holders in comp.replicas.values_mut() {
+                holders.retain(|&h| h != w);
+            }
             let mut touched = false;
             let mut killed = None;
             for (t, s) in comp.status.iter().enumerate() {
@@ -552,13 +680,24 @@ impl ClusterState {
         let mut batches: HashMap<(ConnId, u64), Vec<RunTask>> = HashMap::new();
         let comp_ids: Vec<u64> = self.comps.keys().copied().collect();
         for comp_id in comp_ids {
-            let comp = self.comps.get_mut(&comp_id).expect("listed");
+            let ext = match self.externals_of(comp_id) {
+                Ok(Some(ext)) => ext,
+                // A source result is being computed again: wait for it.
+                Ok(None) => continue,
+                Err(f) => {
+                    self.fail(comp_id, f);
+                    continue;
+                }
+            };
+            let Some(comp) = self.comps.get_mut(&comp_id) else {
+                continue;
+            };
             while let Some(&Reverse((_, t))) = comp.ready.peek() {
                 if comp.status[t as usize] != Status::Queued {
                     comp.ready.pop();
                     continue;
                 }
-                let Some(w) = place(comp, t, &self.workers, per_thread) else {
+                let Some(w) = place(comp, t, &ext, &self.workers, per_thread) else {
                     break;
                 };
                 comp.ready.pop();
@@ -567,11 +706,23 @@ impl ClusterState {
                     .deps
                     .of(t)
                     .iter()
-                    .map(|&d| match comp.status[d as usize] {
-                        Status::Memory(h) if h != w => {
-                            (d, Some(self.workers[&h].peer_addr.clone()))
-                        }
-                        _ => (d, None),
+                    .map(|&d| match (comp.status[d as usize], ext.get(&d)) {
+                        (Status::External, Some(loc)) => DepAt {
+                            id: d,
+                            at: (!loc.holders.contains(&w))
+                                .then(|| self.workers[&loc.holders[0]].peer_addr.clone()),
+                            from: Some(loc.from),
+                        },
+                        (Status::Memory(h), _) if h != w => DepAt {
+                            id: d,
+                            at: Some(self.workers[&h].peer_addr.clone()),
+                            from: None,
+                        },
+                        _ => DepAt {
+                            id: d,
+                            at: None,
+                            from: None,
+                        },
                     })
                     .collect();
                 let worker = self.workers.get_mut(&w).expect("placed on a live worker");
@@ -580,8 +731,9 @@ impl ClusterState {
                     id: t,
                     priority: comp.priority[t as usize],
                     deps,
-                    keep: !comp.state.dependents(t).is_empty(),
-                    output: comp.wanted[t as usize] > 0,
+                    keep: !comp.state.dependents(t).is_empty()
+                        || (comp.hold && comp.wanted[t as usize] > 0),
+                    output: comp.send && comp.wanted[t as usize] > 0,
                 });
             }
         }
@@ -606,6 +758,188 @@ impl ClusterState {
         }
     }
 
+    /// A failed task is run again if its computation allows more reruns;
+    /// returns whether it will be.
+    fn retry(&mut self, comp_id: u64, id: u32, error: &oxidask_graph::TaskError) -> bool {
+        let Some(c) = self.comps.get_mut(&comp_id) else {
+            return false;
+        };
+        let i = id as usize;
+        if c.tries[i] >= c.retries {
+            return false;
+        }
+        c.tries[i] += 1;
+        tracing::info!(comp_id, id, try_ = c.tries[i], %error, "a task failed; running it again");
+        c.status[i] = Status::Queued;
+        c.ready.push(Reverse((c.priority[i], id)));
+        true
+    }
+
+    /// Values from a client become a computation of their own, held on
+    /// the workers: each goes to the next worker in turn, or to every
+    /// worker with `broadcast`.
+    fn scatter(
+        &mut self,
+        client: ConnId,
+        client_comp: u64,
+        codecs: Vec<String>,
+        data: Vec<Bytes>,
+        broadcast: bool,
+    ) {
+        let id = global_id(client, client_comp);
+        let n = codecs.len();
+        if n == 0 {
+            return;
+        }
+        let ws: Vec<ConnId> = self.workers.keys().copied().collect();
+        if ws.is_empty() {
+            let failure = Failure::BadGraph("no workers to scatter the data to".into());
+            return self.send(
+                client,
+                Msg::Failed {
+                    comp: client_comp,
+                    failure,
+                },
+                vec![],
+            );
+        }
+        let mut per: BTreeMap<ConnId, (Vec<(u32, String)>, Vec<Bytes>)> = BTreeMap::new();
+        let mut status = Vec::with_capacity(n);
+        for (i, (codec, bytes)) in codecs.into_iter().zip(data).enumerate() {
+            let targets = if broadcast {
+                ws.clone()
+            } else {
+                self.next_scatter = self.next_scatter.wrapping_add(1);
+                vec![ws[self.next_scatter % ws.len()]]
+            };
+            status.push(Status::Processing(targets[0]));
+            for w in targets {
+                let e = per.entry(w).or_default();
+                e.0.push((i as u32, codec.clone()));
+                e.1.push(bytes.clone());
+            }
+        }
+        let deps = Deps::from_lists((0..n).map(|_| Vec::new()));
+        let outputs: Vec<u32> = (0..n as u32).collect();
+        let comp = Comp {
+            client,
+            client_comp,
+            graph: Bytes::new(),
+            state: TaskState::owned(deps.clone(), &outputs, false),
+            deps,
+            topo: outputs.clone(),
+            priority: vec![0; n],
+            outputs,
+            wanted: vec![1; n],
+            status,
+            nbytes: vec![0; n],
+            failures: vec![0; n],
+            missing: vec![0; n],
+            delivered: vec![true; n],
+            ready: BinaryHeap::new(),
+            graph_sent: per.keys().copied().collect(),
+            hold: true,
+            send: false,
+            retries: 0,
+            tries: vec![0; n],
+            scattered: true,
+            replicas: HashMap::new(),
+            externals: HashMap::new(),
+            unresolved: Vec::new(),
+        };
+        self.comps.insert(id, comp);
+        for (w, (items, frames)) in per {
+            let msg = Msg::Store {
+                comp: id,
+                n: n as u32,
+                items,
+            };
+            self.send(w, msg, frames);
+        }
+    }
+
+    /// Worker `w` holds scattered values.
+    fn stored(&mut self, w: ConnId, comp_id: u64, items: &[(u32, u64)]) {
+        // A computation cancelled meanwhile: the worker was told to forget it.
+        let Some(c) = self.comps.get_mut(&comp_id) else {
+            return;
+        };
+        for &(id, nbytes) in items {
+            let i = id as usize;
+            match c.status.get(i).copied() {
+                None => {}
+                Some(Status::Memory(h)) if h == w => {}
+                Some(Status::Memory(_)) => {
+                    let r = c.replicas.entry(id).or_default();
+                    if !r.contains(&w) {
+                        r.push(w);
+                    }
+                }
+                Some(_) => {
+                    c.status[i] = Status::Memory(w);
+                    c.nbytes[i] = nbytes;
+                    c.state.finished(id, &mut Vec::new());
+                }
+            }
+        }
+    }
+
+    /// Where the results a computation's placeholders stand for are:
+    /// placeholders whose result is now in memory count as finished (their
+    /// readers become ready). `Ok(None)` while some result is not in
+    /// memory (being computed, or again after its worker died); an error
+    /// when its computation is gone.
+    fn externals_of(&mut self, comp_id: u64) -> Result<Option<HashMap<u32, Loc>>, Failure> {
+        let Some(comp) = self.comps.get(&comp_id) else {
+            return Ok(None);
+        };
+        if comp.externals.is_empty() {
+            return Ok(Some(HashMap::new()));
+        }
+        let mut locs = HashMap::with_capacity(comp.externals.len());
+        let mut waiting = false;
+        for (&t, &(src, task)) in &comp.externals {
+            let Some(sc) = self.comps.get(&src) else {
+                return Err(Failure::Lost {
+                    task: t,
+                    reason: "its computation was released or failed".into(),
+                });
+            };
+            match sc.status[task as usize] {
+                Status::Memory(h) => {
+                    let mut holders = vec![h];
+                    holders.extend(sc.replicas.get(&task).into_iter().flatten().copied());
+                    let loc = Loc {
+                        holders,
+                        nbytes: sc.nbytes[task as usize],
+                        from: (src, task),
+                    };
+                    locs.insert(t, loc);
+                }
+                _ => waiting = true,
+            }
+        }
+        let comp = self.comps.get_mut(&comp_id).expect("looked up above");
+        if !comp.unresolved.is_empty() {
+            let (mut ready, mut released) = (Vec::new(), Vec::new());
+            let mut still = Vec::new();
+            for t in std::mem::take(&mut comp.unresolved) {
+                if locs.contains_key(&t) {
+                    comp.state.finished(t, &mut ready);
+                    comp.state.consumed(t, &mut released);
+                } else {
+                    still.push(t);
+                }
+            }
+            comp.unresolved = still;
+            for r in ready {
+                comp.status[r as usize] = Status::Queued;
+                comp.ready.push(Reverse((comp.priority[r as usize], r)));
+            }
+        }
+        Ok((!waiting).then_some(locs))
+    }
+
     /// Shutdown: tells every worker to stop.
     pub fn shutdown(&mut self) {
         let ws: Vec<ConnId> = self.workers.keys().copied().collect();
@@ -621,21 +955,54 @@ fn global_id(client: ConnId, comp: u64) -> u64 {
     (client << 40) | (comp & ((1 << 40) - 1))
 }
 
+/// Worker `w` died: scattered values only it held are lost (there is no
+/// lineage to compute them again), and the computation fails naming the
+/// first; a value with a copy elsewhere (broadcast) moves to that copy.
+fn scattered_lost(comp: &mut Comp, w: ConnId, name: &str) -> Option<Failure> {
+    for holders in comp.replicas.values_mut() {
+        holders.retain(|&h| h != w);
+    }
+    for (i, s) in comp.status.iter_mut().enumerate() {
+        if let Status::Memory(x) | Status::Processing(x) = *s
+            && x == w
+        {
+            match comp.replicas.get_mut(&(i as u32)).and_then(Vec::pop) {
+                Some(r) => *s = Status::Memory(r),
+                None => {
+                    return Some(Failure::Lost {
+                        task: i as u32,
+                        reason: format!("it was scattered to worker {name}, which died"),
+                    });
+                }
+            }
+        }
+    }
+    None
+}
+
 /// The worker for task `t`: among workers with room, the one holding the
 /// most bytes of its inputs, then the least loaded.
 fn place(
     comp: &Comp,
     t: u32,
+    ext: &HashMap<u32, Loc>,
     workers: &BTreeMap<ConnId, Worker>,
     per_thread: usize,
 ) -> Option<ConnId> {
     let mut held: Vec<(ConnId, u64)> = Vec::new();
+    let mut add = |h: ConnId, n: u64| match held.iter_mut().find(|(w, _)| *w == h) {
+        Some(e) => e.1 += n,
+        None => held.push((h, n)),
+    };
     for &d in comp.deps.of(t) {
-        if let Status::Memory(h) = comp.status[d as usize] {
-            match held.iter_mut().find(|(w, _)| *w == h) {
-                Some(e) => e.1 += comp.nbytes[d as usize],
-                None => held.push((h, comp.nbytes[d as usize])),
+        match comp.status[d as usize] {
+            Status::Memory(h) => add(h, comp.nbytes[d as usize]),
+            Status::External => {
+                for &h in ext.get(&d).map_or(&[][..], |l| &l.holders) {
+                    add(h, ext[&d].nbytes);
+                }
             }
+            _ => {}
         }
     }
     workers
@@ -665,6 +1032,7 @@ fn rebuild(comp: &mut Comp, live: &HashSet<ConnId>) -> HashMap<ConnId, Vec<u32>>
     for &t in comp.topo.iter().rev() {
         let i = t as usize;
         ok[i] = match comp.status[i] {
+            Status::External => !comp.unresolved.contains(&t),
             Status::Memory(h) => live.contains(&h),
             Status::Released => comp.state.dependents(t).iter().all(|&d| ok[d as usize]),
             _ => false,
@@ -693,6 +1061,9 @@ fn rebuild(comp: &mut Comp, live: &HashSet<ConnId>) -> HashMap<ConnId, Vec<u32>>
     }
     let mut releases: HashMap<ConnId, Vec<u32>> = HashMap::new();
     for r in released {
+        if comp.hold && comp.wanted[r as usize] > 0 {
+            continue;
+        }
         if let Status::Memory(h) = comp.status[r as usize] {
             releases.entry(h).or_default().push(r);
             comp.status[r as usize] = Status::Released;
@@ -701,7 +1072,7 @@ fn rebuild(comp: &mut Comp, live: &HashSet<ConnId>) -> HashMap<ConnId, Vec<u32>>
     comp.ready.clear();
     for t in 0..n as u32 {
         let i = t as usize;
-        if ok[i] {
+        if ok[i] || comp.status[i] == Status::External {
             continue;
         }
         let inputs_ok = comp.deps.of(t).iter().all(|&d| ok[d as usize]);

@@ -31,7 +31,7 @@ fn runs(out: &[Out]) -> Vec<Sent> {
                 let remote = t
                     .deps
                     .iter()
-                    .filter_map(|(d, a)| a.clone().map(|a| (*d, a)))
+                    .filter_map(|d| d.at.clone().map(|a| (d.id, a)))
                     .collect();
                 (o.to, t.id, remote)
             })),
@@ -70,6 +70,10 @@ fn submit_diamond(s: &mut ClusterState) -> u64 {
             deps: vec![vec![], vec![], vec![0, 1]],
             priority: vec![0, 1, 2],
             outputs: vec![2],
+            externals: vec![],
+            hold: false,
+            send: true,
+            retries: 0,
         },
         vec![Bytes::from_static(b"graph")],
     )
@@ -148,6 +152,10 @@ fn a_task_on_too_many_dying_workers_is_a_killed_worker() {
             deps: vec![vec![]],
             priority: vec![0],
             outputs: vec![0],
+            externals: vec![],
+            hold: false,
+            send: true,
+            retries: 0,
         },
         vec![Bytes::from_static(b"g")],
     )
@@ -182,6 +190,10 @@ fn bad_graphs_and_strangers_are_refused() {
         priority: vec![0; deps.len()],
         deps,
         outputs,
+        externals: vec![],
+        hold: false,
+        send: true,
+        retries: 0,
     };
     let g = || vec![Bytes::from_static(b"g")];
     for (m, says) in [
@@ -218,6 +230,10 @@ fn an_empty_graph_finishes_at_once_and_a_leaving_client_is_forgotten() {
         deps: vec![],
         priority: vec![],
         outputs: vec![],
+        externals: vec![],
+        hold: false,
+        send: true,
+        retries: 0,
     };
     s.message(CLIENT, empty, vec![Bytes::new()]).unwrap();
     assert!(matches!(s.take_out()[0].msg, Msg::Finished { comp: 2 }));
@@ -246,6 +262,10 @@ fn a_silent_worker_is_dropped_and_its_work_goes_elsewhere() {
             deps: vec![vec![]],
             priority: vec![0],
             outputs: vec![0],
+            externals: vec![],
+            hold: false,
+            send: true,
+            retries: 0,
         },
         vec![Bytes::from_static(b"g")],
     )
