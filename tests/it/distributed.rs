@@ -408,3 +408,120 @@ fn a_64_mib_value_crosses_worker_to_worker_intact() {
         assert_no_orphans(&pids);
     });
 }
+
+/// The sum of the workers' held results, as their heartbeats report it.
+fn held_on_workers(c: &LocalCluster) -> u64 {
+    c.workers().iter().map(|(_, m)| m.held).sum()
+}
+
+/// Waits up to 10 s for the workers to report `pred` of their held count.
+fn wait_held(c: &LocalCluster, pred: impl Fn(u64) -> bool) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = held_on_workers(c);
+        if pred(h) || Instant::now() > deadline {
+            return h;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn scattered_data_and_futures_are_arguments_of_later_tasks() {
+    use oxidask_tests::cluster_fns::sum_plus;
+    within(120, || {
+        let c = cluster(2);
+        let pids = c.worker_pids();
+        let client = c.client().unwrap();
+
+        // A scattered vector (8 MB, over the copy thresholds) read by tasks
+        // on the cluster; the oracle is the sum done here.
+        let big: Vec<f64> = (0..1_000_000).map(|i| (i % 1000) as f64 * 0.5).collect();
+        let want: f64 = big.iter().sum();
+        let f = client.scatter(big.clone()).unwrap();
+        assert_eq!(f.result().unwrap(), big);
+        let sums: Vec<_> = (0..4)
+            .map(|i| client.submit(&delayed!(sum_plus(&f, i as f64))).unwrap())
+            .collect();
+        for (i, s) in sums.iter().enumerate() {
+            assert_eq!(s.result().unwrap(), want + i as f64);
+        }
+        let d = delayed!(total_of_two(&f, &f));
+        assert_eq!(client.submit(&d).unwrap().result().unwrap(), 2.0 * want);
+
+        // map over scattered values and over another map's futures.
+        let xs: Vec<i64> = (0..50).map(|i| i * 3 - 20).collect();
+        let scattered = client.scatter_many(xs.clone()).unwrap();
+        let once = client.map(inc, scattered.iter()).unwrap();
+        let twice = client.map(inc, once.iter()).unwrap();
+        let want: Vec<i64> = xs.iter().map(|x| x + 2).collect();
+        assert_eq!(client.gather(&twice).unwrap(), want);
+        // A future of a submit in a later submit; the same future twice.
+        let x = client.submit(&delayed!(inc(1))).unwrap();
+        let y = client.submit(&delayed!(add(&x, &x))).unwrap();
+        assert_eq!(y.result().unwrap(), 4);
+        // A future still computing when its reader is submitted.
+        let slow = client.submit(&delayed!(slow_square(7, 300))).unwrap();
+        let after = client.submit(&delayed!(inc(&slow))).unwrap();
+        assert_eq!(after.result().unwrap(), 50);
+
+        // Broadcast: on every worker; 20 readers each add their index.
+        let b = client.broadcast(1000i64).unwrap();
+        let fs: Vec<_> = (0..20)
+            .map(|i| client.submit(&delayed!(add(&b, i))).unwrap())
+            .collect();
+        let got: Vec<i64> = client.gather(&fs).unwrap();
+        assert_eq!(got, (1000..1020).collect::<Vec<i64>>());
+
+        // Futures of another client, or released ones: a clear error
+        // naming the future, not a hang.
+        let other = c.client().unwrap();
+        let e = other
+            .submit(&delayed!(inc(&x)))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("another client") && e.contains(x.key()), "{e}");
+        let gone = client.submit(&delayed!(inc(5))).unwrap();
+        gone.cancel();
+        let e = client
+            .submit(&delayed!(inc(&gone)))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("released") && e.contains(gone.key()), "{e}");
+        // A failed future as an argument: its reader fails naming it.
+        let bad = client.submit(&delayed!(checked_sqrt(-1.0)?)).unwrap();
+        assert!(bad.result().is_err());
+        let e = client
+            .submit(&delayed!(checked_sqrt(&bad)?))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(bad.key()) && e.contains("negative"), "{e}");
+        // A value without a codec cannot be scattered.
+        #[derive(Clone)]
+        struct NoCodec;
+        impl oxidask::graph::DataSize for NoCodec {
+            fn heap_bytes(&self) -> usize {
+                0
+            }
+        }
+        let e = client.scatter(NoCodec).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("NoCodec") && e.contains("register_value"), "{e}");
+
+        // Held while anything refers to it: `d` (a Delayed reading `f`)
+        // keeps `f` on the cluster.
+        assert!(held_on_workers(&c) > 0);
+        drop((
+            f, sums, scattered, once, twice, x, y, slow, after, b, fs, bad,
+        ));
+        assert!(wait_held(&c, |h| h == 1) == 1, "d still holds f");
+        drop(d);
+        // Everything released: the workers hold nothing.
+        assert_eq!(wait_held(&c, |h| h == 0), 0);
+        drop((client, other));
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
