@@ -525,3 +525,117 @@ fn scattered_data_and_futures_are_arguments_of_later_tasks() {
         assert_no_orphans(&pids);
     });
 }
+
+#[test]
+fn persisted_results_stay_on_the_workers_and_are_not_recomputed() {
+    use oxidask_tests::cluster_fns::{calls, counted};
+    within(120, || {
+        let dir = oxidask_testing::TempDir::new("persist");
+        let c = cluster(2);
+        let pids = c.worker_pids();
+        let client = c.client().unwrap();
+        let counter = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+
+        // The control: without persist, each computation reading `base`
+        // calls it again (the counter counts).
+        let plain = counter("plain");
+        let base = delayed!(counted(plain.clone(), 4));
+        for _ in 0..3 {
+            let f = client.submit(&delayed!(inc(&base))).unwrap();
+            assert_eq!(f.result().unwrap(), 41);
+        }
+        assert_eq!(calls(&plain), 3);
+
+        // Persisted: computed once on the workers, never sent to the
+        // client, read there by every later computation.
+        let once = counter("once");
+        let parts: Vec<_> = (0..6).map(|i| delayed!(counted(once.clone(), i))).collect();
+        let kept = client.persist_many(&parts).unwrap();
+        for round in 0..3 {
+            let total = pairwise_sum(kept.iter().map(|k| delayed!(inc(k))).collect());
+            let f = client.submit(&total).unwrap();
+            // Σ (10 i + 1) for i in 0..6 = 150 + 6.
+            assert_eq!(f.result().unwrap(), 156, "round {round}");
+        }
+        let one = client
+            .persist(&delayed!(counted(once.clone(), 100)))
+            .unwrap();
+        let f = client.submit(&delayed!(add(&one, &kept[5]))).unwrap();
+        assert_eq!(f.result().unwrap(), 1050);
+        assert_eq!(calls(&once), 7, "each persisted value computed once");
+        drop(f);
+
+        // Held while the persisted values live, released when dropped.
+        assert_eq!(wait_held(&c, |h| h == 7), 7);
+        drop(kept);
+        assert_eq!(wait_held(&c, |h| h == 1), 1);
+        drop(one);
+        assert_eq!(wait_held(&c, |h| h == 0), 0);
+        drop(client);
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
+
+#[test]
+fn retries_rerun_failing_tasks_up_to_their_limit() {
+    use oxidask_tests::cluster_fns::{fail_first, panic_first, pass_after_three};
+    within(120, || {
+        let dir = oxidask_testing::TempDir::new("retries");
+        let c = cluster(2);
+        let pids = c.worker_pids();
+        let client = c.client().unwrap();
+        let counter = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+
+        // Fails twice, then succeeds: 2 retries are enough, and the task
+        // ran exactly 3 times.
+        let p = counter("errs");
+        let f = client
+            .with_retries(2)
+            .submit(&delayed!(fail_first(p.clone(), 2, 7)?))
+            .unwrap();
+        assert_eq!(f.result().unwrap(), 7);
+        assert_eq!(oxidask_tests::cluster_fns::calls(&p), 3);
+
+        // Panics count as failures too.
+        let p = counter("panics");
+        let f = client
+            .with_retries(1)
+            .submit(&delayed!(panic_first(p.clone(), 1, 8)))
+            .unwrap();
+        assert_eq!(f.result().unwrap(), 8);
+
+        // One retry short: the last error comes back, naming the task.
+        let p = counter("short");
+        let f = client
+            .with_retries(1)
+            .submit(&delayed!(fail_first(p.clone(), 2, 9)?))
+            .unwrap();
+        let e = f.result().unwrap_err().to_string();
+        assert!(
+            e.contains("failing on purpose, call 1") && e.contains("fail_first"),
+            "{e}"
+        );
+        assert_eq!(oxidask_tests::cluster_fns::calls(&p), 2);
+
+        // No retries by default; map takes them per item.
+        let p = counter("default");
+        let f = client
+            .submit(&delayed!(fail_first(p.clone(), 1, 1)?))
+            .unwrap();
+        assert!(f.result().is_err());
+        assert_eq!(oxidask_tests::cluster_fns::calls(&p), 1);
+        let dirs: Vec<String> = (0..5).map(|i| counter(&format!("map{i}"))).collect();
+        let fs = client
+            .with_retries(3)
+            .map(pass_after_three, dirs.clone())
+            .unwrap();
+        assert_eq!(client.gather(&fs).unwrap(), vec![3; 5]);
+        for d in &dirs {
+            assert_eq!(oxidask_tests::cluster_fns::calls(d), 4);
+        }
+        drop((f, fs, client));
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}

@@ -147,3 +147,10 @@ pub fn panic_first(path: String, k: u64, x: i64) -> i64 {
 pub fn sum_plus(v: Vec<f64>, x: f64) -> f64 {
     v.iter().sum::<f64>() + x
 }
+
+/// Panics on its first 3 calls (counted in the file at `path`), then
+/// returns 3: one argument, for `map`.
+#[oxidask::remote]
+pub fn pass_after_three(path: String) -> i64 {
+    panic_first(path, 3, 3)
+}
