@@ -619,38 +619,54 @@ fn encode_into(v: &Value, buf: &mut Vec<u8>) -> Result<String, String> {
     Ok(codec)
 }
 
+/// An open connection to another worker and its receive buffer, both
+/// reused between fetches.
+type PeerConn = (FrameReader, FrameWriter, Vec<u8>);
+
 /// Open connections to other workers, reused between fetches.
 #[derive(Default)]
 pub(crate) struct PeerPool {
-    idle: Mutex<HashMap<String, Vec<(FrameReader, FrameWriter)>>>,
+    idle: Mutex<HashMap<String, Vec<PeerConn>>>,
 }
 
 impl PeerPool {
     /// Fetches result `id` of computation `comp` from the worker at `addr`.
     pub(crate) async fn fetch(&self, addr: &str, token: &str, comp: u64, id: u32) -> Result<Value> {
         let idle = self.idle.lock().get_mut(addr).and_then(|v| v.pop());
-        let (mut r, mut w) = match idle {
+        let (mut r, mut w, mut buf) = match idle {
             Some(c) => c,
-            None => wire::connect(addr, token, Role::Peer, wire::DEFAULT_FRAME_LIMIT).await?,
+            None => {
+                let (r, w) =
+                    wire::connect(addr, token, Role::Peer, wire::DEFAULT_FRAME_LIMIT).await?;
+                (r, w, Vec::new())
+            }
         };
         let io = |e| Error::io(format!("asking {addr} for a result"), e);
         w.msg(&Msg::GetData { comp, id }, &[]).await.map_err(io)?;
         w.flush().await.map_err(io)?;
-        let value = match r.msg().await? {
-            Some((Msg::Data { codec }, data)) => Value::decode(&codec, &data[0])?,
-            Some((Msg::NoData, _)) => {
+        let value = match r.head().await? {
+            Some(Msg::Data { codec }) => {
+                // Into the connection's buffer, reused: a fresh buffer of
+                // a large value's size costs a page fault per 4 KiB.
+                r.frame_into(&mut buf).await?;
+                Value::decode(&codec, &buf)?
+            }
+            Some(Msg::NoData) => {
                 return Err(Error::Protocol(format!("{addr} does not hold task #{id}")));
             }
-            Some((other, _)) => {
+            Some(other) => {
                 return Err(Error::Protocol(format!("{addr} answered {}", other.kind())));
             }
             None => return Err(Error::Protocol(format!("{addr} closed the connection"))),
         };
+        if buf.capacity() > SCRATCH_KEPT {
+            buf = Vec::new();
+        }
         self.idle
             .lock()
             .entry(addr.to_string())
             .or_default()
-            .push((r, w));
+            .push((r, w, buf));
         Ok(value)
     }
 }

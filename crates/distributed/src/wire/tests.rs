@@ -255,3 +255,77 @@ fn wire_speed() {
         send.join().unwrap();
     });
 }
+
+/// A connected pair of frame halves over loopback (no handshake).
+async fn pair(limit: usize) -> ((FrameReader, FrameWriter), (FrameReader, FrameWriter)) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (mut ra, wa) = split(a.unwrap()).unwrap();
+    let (mut rb, wb) = split(b.unwrap().0).unwrap();
+    ra.set_limit(limit);
+    rb.set_limit(limit);
+    ((ra, wa), (rb, wb))
+}
+
+#[tokio::test]
+async fn data_frames_read_into_a_reused_buffer_keep_the_stream_in_step() {
+    let ((_ra, mut wa), (mut rb, _wb)) = pair(8 << 20).await;
+    // Sizes around the reader's 64 KiB buffer, an empty frame, and a
+    // frame larger than any buffer.
+    let sizes = [0usize, 1, 3, 65_535, 65_536, 65_537, 200_000, 5 << 20];
+    let frames: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| (0..n).map(|i| (i * 31 + k) as u8).collect())
+        .collect();
+    let sent = frames.clone();
+    let writer = tokio::spawn(async move {
+        for (k, f) in sent.iter().enumerate() {
+            let msg = Msg::Data {
+                codec: format!("c{k}"),
+            };
+            wa.msg(&msg, &[Bytes::from(f.clone())]).await.unwrap();
+            // A message without data frames between, read by `msg`.
+            wa.msg(&Msg::NoData, &[]).await.unwrap();
+        }
+        wa.flush().await.unwrap();
+        wa
+    });
+    let mut buf = Vec::new();
+    for (k, f) in frames.iter().enumerate() {
+        let Some(Msg::Data { codec }) = rb.head().await.unwrap() else {
+            panic!("expected Data")
+        };
+        assert_eq!(codec, format!("c{k}"));
+        rb.frame_into(&mut buf).await.unwrap();
+        assert_eq!(&buf, f, "frame {k}");
+        assert!(matches!(rb.msg().await.unwrap(), Some((Msg::NoData, _))));
+    }
+    assert!(buf.capacity() >= 5 << 20, "the buffer keeps its capacity");
+    drop(writer.await.unwrap());
+}
+
+#[tokio::test]
+async fn a_data_frame_over_the_limit_or_cut_short_is_an_error() {
+    let ((_ra, mut wa), (mut rb, _wb)) = pair(1024).await;
+    // A length prefix over the limit.
+    wa.frame(&[0u8; 2048]).await.unwrap();
+    wa.flush().await.unwrap();
+    let mut buf = Vec::new();
+    let e = rb.frame_into(&mut buf).await.unwrap_err().to_string();
+    assert!(e.contains("2048") && e.contains("1024"), "{e}");
+    assert!(buf.capacity() < 2048, "nothing was allocated for it");
+    // A stream that ends inside a frame.
+    let ((_ra, mut wa), (mut rb, _wb)) = pair(1 << 20).await;
+    wa.frame(&[]).await.unwrap();
+    let mut raw = 1000u32.to_be_bytes().to_vec();
+    raw.extend_from_slice(&[7u8; 10]);
+    wa.inner.write_all(&raw).await.unwrap();
+    wa.flush().await.unwrap();
+    drop(wa);
+    rb.frame_into(&mut buf).await.unwrap();
+    assert!(buf.is_empty());
+    let e = rb.frame_into(&mut buf).await.unwrap_err().to_string();
+    assert!(e.contains("ended"), "{e}");
+}
