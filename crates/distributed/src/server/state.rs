@@ -387,11 +387,11 @@ impl ClusterState {
                 );
             }
             let source = global_id(client, comp);
-            if !self
+            let known = self
                 .comps
                 .get(&source)
-                .is_some_and(|c| (task as usize) < c.status.len())
-            {
+                .is_some_and(|c| (task as usize) < c.status.len());
+            if !known {
                 let lost = Msg::Failed {
                     comp: client_comp,
                     failure: Failure::Lost {
@@ -803,7 +803,9 @@ impl ClusterState {
                 vec![],
             );
         }
-        let mut per: BTreeMap<ConnId, (Vec<(u32, String)>, Vec<Bytes>)> = BTreeMap::new();
+        // Per worker: the (id, codec) of each value it gets, and the bytes.
+        type Batch = (Vec<(u32, String)>, Vec<Bytes>);
+        let mut per: BTreeMap<ConnId, Batch> = BTreeMap::new();
         let mut status = Vec::with_capacity(n);
         for (i, (codec, bytes)) in codecs.into_iter().zip(data).enumerate() {
             let targets = if broadcast {
