@@ -560,6 +560,14 @@ fn persisted_results_stay_on_the_workers_and_are_not_recomputed() {
         let one = client
             .persist(&delayed!(counted(once.clone(), 100)))
             .unwrap();
+        // A persisted value (or a future's Delayed) submitted itself.
+        assert_eq!(client.submit(&one).unwrap().result().unwrap(), 1000);
+        let again = client.submit(&kept[2]).unwrap();
+        assert_eq!(
+            client.submit(&again.delayed()).unwrap().result().unwrap(),
+            20
+        );
+        drop(again);
         let f = client.submit(&delayed!(add(&one, &kept[5]))).unwrap();
         assert_eq!(f.result().unwrap(), 1050);
         assert_eq!(calls(&once), 7, "each persisted value computed once");

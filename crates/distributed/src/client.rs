@@ -230,6 +230,20 @@ impl Client {
         let mut keys = Vec::new();
         what.collect(&mut graph, &mut keys)?;
         let refs = crate::args::futures_in(&graph);
+        // A placeholder never runs: one requested itself (`submit` of a
+        // future's or persisted value's `Delayed`) is read by a task that
+        // passes it on.
+        for k in keys.iter_mut() {
+            if refs.iter().any(|(r, _)| r == k) {
+                let alias = Key::new(&*format!("{k}-read"));
+                let read = Task::new(
+                    Arc::new(oxidask_graph::Identity),
+                    vec![oxidask_graph::Arg::Key(k.clone())],
+                );
+                graph.insert(alias.clone(), read);
+                *k = alias;
+            }
+        }
         // Placeholders are requested too, so no pass fuses or inlines them
         // away; they are taken off the outputs before sending.
         let mut wanted = keys.clone();
