@@ -13,8 +13,10 @@ use oxidask_delayed::__private::{NodeArgHandle, build};
 use oxidask_delayed::{Delayed, IntoArg};
 use oxidask_graph::{Arg, DataOp, DataSize, Key, Task, TaskGraph, Value};
 
-use crate::client::Future;
+use crate::client::{Client, Extra, Future, failure_error};
+use crate::error::{Error, Result};
 use crate::future_ref::{FutureRef, Hold};
+use crate::messages::External;
 
 /// The placeholder tasks of `graph`: key and the future each stands for.
 pub(crate) fn futures_in(graph: &TaskGraph) -> Vec<(Key, FutureRef)> {
@@ -26,6 +28,58 @@ pub(crate) fn futures_in(graph: &TaskGraph) -> Vec<(Key, FutureRef)> {
             Some((k.clone(), r))
         })
         .collect()
+}
+
+impl Client {
+    /// Checks that `r` is a live future of this client and makes task `id`
+    /// stand for it (holding its computation meanwhile).
+    pub(crate) fn add_external(&self, extra: &mut Extra, id: u32, r: &FutureRef) -> Result<()> {
+        if r.client != self.inner.id {
+            return Err(Error::Graph(format!(
+                "the future {} belongs to another client; pass a future only to the client \
+                 that made it",
+                r.key
+            )));
+        }
+        let task = {
+            let mut s = self.inner.state.lock();
+            let Some(c) = s.comps.get_mut(&r.comp) else {
+                return Err(Error::Graph(format!(
+                    "the future {} was released (dropped or cancelled) before this \
+                     computation was submitted",
+                    r.key
+                )));
+            };
+            if let Some(f) = &c.failed {
+                return Err(Error::Graph(format!(
+                    "the future {} failed: {}",
+                    r.key,
+                    failure_error(f, &c.keys)
+                )));
+            }
+            if r.parts != 1 {
+                return Err(Error::Graph(format!(
+                    "the future {} is a collection of {} parts; only a future of one value \
+                     (of a delayed value, map or scatter) can be an argument",
+                    r.key, r.parts
+                )));
+            }
+            let Some(&task) = c.outputs.get(r.position as usize) else {
+                return Err(Error::Graph(format!("the future {} has no result", r.key)));
+            };
+            // Held under the same lock it was checked under.
+            c.handles += 1;
+            task
+        };
+        extra.holds.push(Arc::new(Hold::adopt(self, r.comp)));
+        extra.externals.push(External {
+            id,
+            comp: r.comp,
+            task,
+        });
+        extra.names.push((id, r.key.clone()));
+        Ok(())
+    }
 }
 
 impl<T> Future<T> {

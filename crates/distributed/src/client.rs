@@ -25,7 +25,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::future_ref::{FutureRef, Hold};
+use crate::future_ref::Hold;
 use crate::messages::{External, Failure, Msg, Role};
 use crate::wire;
 
@@ -256,56 +256,6 @@ impl Client {
         let key = keys.first().map_or_else(String::new, |k| k.to_string());
         let n = plan.outputs.len();
         Ok((self.submit_plan(&plan, extra)?, n, key))
-    }
-
-    /// Checks that `r` is a live future of this client and makes task `id`
-    /// stand for it (holding its computation meanwhile).
-    pub(crate) fn add_external(&self, extra: &mut Extra, id: u32, r: &FutureRef) -> Result<()> {
-        if r.client != self.inner.id {
-            return Err(Error::Graph(format!(
-                "the future {} belongs to another client; pass a future only to the client \
-                 that made it",
-                r.key
-            )));
-        }
-        let task = {
-            let mut s = self.inner.state.lock();
-            let Some(c) = s.comps.get_mut(&r.comp) else {
-                return Err(Error::Graph(format!(
-                    "the future {} was released (dropped or cancelled) before this \
-                     computation was submitted",
-                    r.key
-                )));
-            };
-            if let Some(f) = &c.failed {
-                return Err(Error::Graph(format!(
-                    "the future {} failed: {}",
-                    r.key,
-                    failure_error(f, &c.keys)
-                )));
-            }
-            if r.parts != 1 {
-                return Err(Error::Graph(format!(
-                    "the future {} is a collection of {} parts; only a future of one value \
-                     (of a delayed value, map or scatter) can be an argument",
-                    r.key, r.parts
-                )));
-            }
-            let Some(&task) = c.outputs.get(r.position as usize) else {
-                return Err(Error::Graph(format!("the future {} has no result", r.key)));
-            };
-            // Held under the same lock it was checked under.
-            c.handles += 1;
-            task
-        };
-        extra.holds.push(Arc::new(Hold::adopt(self, r.comp)));
-        extra.externals.push(External {
-            id,
-            comp: r.comp,
-            task,
-        });
-        extra.names.push((id, r.key.clone()));
-        Ok(())
     }
 
     /// Calls the registered function `f` on each item, as one batch of
@@ -630,7 +580,7 @@ impl Inner {
     }
 }
 
-fn failure_error(f: &Failure, keys: &[Key]) -> Error {
+pub(crate) fn failure_error(f: &Failure, keys: &[Key]) -> Error {
     match f {
         Failure::Task(t) => Error::Task(t.clone()),
         Failure::KilledWorker {
