@@ -647,3 +647,52 @@ fn retries_rerun_failing_tasks_up_to_their_limit() {
         assert_no_orphans(&pids);
     });
 }
+
+#[test]
+fn held_futures_survive_their_worker_and_scattered_data_is_lost_by_name() {
+    within(180, || {
+        let c = cluster(2);
+        let client = c.client().unwrap();
+        // A computed future and a scattered value, then every worker
+        // killed (SIGKILL; the cluster starts new ones).
+        let f = client.submit(&delayed!(slow_square(9, 1))).unwrap();
+        assert_eq!(f.result().unwrap(), 81);
+        let s = client.scatter(5i64).unwrap();
+        let kept = client.persist(&delayed!(inc(99))).unwrap();
+        assert_eq!(client.submit(&kept).unwrap().result().unwrap(), 100);
+        for pid in c.worker_pids() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+        // The scattered value has no lineage: its future fails naming it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let lost = loop {
+            if let Err(e) = s.result() {
+                break e.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the scattered value was not lost"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(lost.contains(s.key()) && lost.contains("died"), "{lost}");
+        let e = client
+            .submit(&delayed!(inc(&s)))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(s.key()), "{e}");
+        // The computed ones are computed again from their lineage on the
+        // new workers, and their readers wait for that.
+        c.wait_for_workers(2, Duration::from_secs(60)).unwrap();
+        let g = client.submit(&delayed!(add(&f, &kept))).unwrap();
+        assert_eq!(g.result().unwrap(), 181);
+        assert!(c.restarts() >= 2, "{} restarts", c.restarts());
+        let pids = c.worker_pids();
+        drop((f, s, kept, g, client));
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
