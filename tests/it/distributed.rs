@@ -560,6 +560,13 @@ fn persisted_results_stay_on_the_workers_and_are_not_recomputed() {
         let one = client
             .persist(&delayed!(counted(once.clone(), 100)))
             .unwrap();
+        // Through the local scheduler API the placeholder would run: a
+        // clear error naming it, not a hang.
+        let on_cluster = SchedulerChoice::Custom(client.scheduler());
+        let e = with_scheduler(on_cluster, || delayed!(inc(&one)).compute())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("client's submit"), "{e}");
         // A persisted value (or a future's Delayed) submitted itself.
         assert_eq!(client.submit(&one).unwrap().result().unwrap(), 1000);
         let again = client.submit(&kept[2]).unwrap();

@@ -117,6 +117,13 @@ impl ClusterState {
         let Some(c) = self.comps.get_mut(&comp_id) else {
             return;
         };
+        if !c.scattered {
+            tracing::warn!(
+                comp_id,
+                "a worker reported storing values of a computation that scattered none"
+            );
+            return;
+        }
         for &(id, nbytes) in items {
             let i = id as usize;
             match c.status.get(i).copied() {
