@@ -225,6 +225,7 @@ impl LocalClusterBuilder {
                         b.memory_limit.map_or_else(String::new, |m| m.to_string()),
                     )
                     .env("OXIDASK_WORKER_NAME", format!("local-{i}"))
+                    .env("GLIBC_TUNABLES", crate::worker::malloc_tunables())
                     .stdin(Stdio::null())
                     .spawn()
                     .map_err(|e| {
