@@ -48,6 +48,8 @@ struct Inner {
 struct State {
     comps: HashMap<u64, Comp>,
     lost: Option<String>,
+    /// The scheduler's dashboard, once it has said (`Some(None)`: none).
+    dashboard: Option<Option<String>>,
 }
 
 struct Comp {
@@ -146,6 +148,23 @@ impl Client {
     /// The scheduler's address.
     pub fn address(&self) -> &str {
         &self.inner.addr
+    }
+
+    /// The status page of the scheduler's dashboard
+    /// (`http://host:port/status`), or `None` if it serves none. The
+    /// scheduler says so right after connecting; this waits for that (5 s
+    /// at most, then `None`).
+    pub fn dashboard_link(&self) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut s = self.inner.state.lock();
+        loop {
+            if let Some(d) = &s.dashboard {
+                return d.clone();
+            }
+            if s.lost.is_some() || self.inner.changed.wait_until(&mut s, deadline).timed_out() {
+                return None;
+            }
+        }
     }
 
     /// Computes `what` (a delayed value, an array, a bag, a tuple of them —
@@ -363,6 +382,9 @@ impl Inner {
                 if let Some(c) = self.state.lock().comps.get_mut(&comp) {
                     c.failed.get_or_insert(failure);
                 }
+            }
+            Msg::SchedulerInfo { dashboard } => {
+                self.state.lock().dashboard = Some(dashboard);
             }
             other => return Err(format!("unexpected {} from the scheduler", other.kind())),
         }
