@@ -26,7 +26,8 @@ use crate::worker::{WorkerOptions, run_worker};
 
 /// Set to a scheduler's address, this makes a process a worker of it
 /// (see [`worker_main`]). `OXIDASK_NTHREADS`, `OXIDASK_MEMORY_LIMIT`
-/// (bytes), `OXIDASK_WORKER_NAME` and `OXIDASK_TOKEN` set its options.
+/// (bytes), `OXIDASK_WORKER_NAME`, `OXIDASK_TOKEN` and `OXIDASK_WORKER_HOST`
+/// (the host other workers reach it on; default 127.0.0.1) set its options.
 pub const WORKER_ENV: &str = "OXIDASK_WORKER_OF";
 
 /// If this process was started as a worker ([`WORKER_ENV`] is set), runs
@@ -65,6 +66,9 @@ fn options_from_env() -> Result<WorkerOptions> {
     }
     if let Some(v) = var("OXIDASK_TOKEN") {
         o.token = v;
+    }
+    if let Some(v) = var("OXIDASK_WORKER_HOST") {
+        o.host = v;
     }
     Ok(o)
 }
