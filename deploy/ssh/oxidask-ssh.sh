@@ -66,7 +66,9 @@ start_on() {
     local host=$1 name=$2 command=$3
     local dir
     dir=$(q "$run_dir")
-    on_host "$host" "mkdir -p $dir && nohup $command > $dir/$name.log 2>&1 < /dev/null & echo \$! > $dir/$name.pid"
+    # `mkdir … || exit 1;` (not `&&`): a list ending in `&` would run
+    # whole in a background shell that holds ssh's output open.
+    on_host "$host" "mkdir -p $dir || exit 1; nohup $command > $dir/$name.log 2>&1 < /dev/null & echo \$! > $dir/$name.pid"
 }
 
 stop_on() {

@@ -181,6 +181,9 @@ fn the_cluster_dashboard_shows_every_task_once_with_its_worker() {
         let (status, page) = get(&host, "/status");
         assert_eq!(status, 200);
         assert!(page.contains("\"scheduler\":\"distributed\""));
+        let (status, page) = get(&host, "/workers");
+        assert_eq!(status, 200);
+        assert!(page.contains("OX.cluster(") && page.contains("\"name\":\"local-1\""));
     });
 }
 

@@ -89,7 +89,7 @@ fn path_with(dir: &Path) -> String {
 fn check_a_computation(addr: &str, token: &str) {
     let client = Client::connect_with_token(addr, token).expect("connects with the token");
     let x = da::random::uniform(-1.0, 1.0, &[2000], [250], 11).unwrap();
-    let s = x.sum().unwrap();
+    let s = x.sum();
     let want: f64 = x.compute().unwrap().iter().sum();
     let on_cluster = SchedulerChoice::Custom(client.scheduler());
     let got = with_scheduler(on_cluster, || s.compute()).unwrap();
@@ -98,6 +98,30 @@ fn check_a_computation(addr: &str, token: &str) {
         Client::connect_with_token(addr, "not-the-token").is_err(),
         "a wrong token is refused"
     );
+}
+
+/// Runs `cmd` to its end, failing the test if that takes over `secs`; its
+/// output goes through files in `dir`, not pipes, so a process it leaves
+/// behind holding them cannot hang the test either. Returns (success,
+/// stdout, stderr).
+fn output_within(cmd: &mut Command, dir: &Path, secs: u64) -> (bool, String, String) {
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = cmd
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{cmd:?} did not end within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ok = child.wait().unwrap().success();
+    let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+    (ok, read(out), read(err))
 }
 
 /// Whether any process's command line holds `needle`.
@@ -132,8 +156,8 @@ fn the_ssh_recipe_starts_and_stops_a_cluster() {
     let run_dir = tmp.join("run");
     let script = repo().join("deploy/ssh/oxidask-ssh.sh");
     let run = |action: &str| {
-        let out = Command::new(&script)
-            .args([action, "127.0.0.1", "127.0.0.1", "127.0.0.1"])
+        let mut out = Command::new(&script);
+        out.args([action, "127.0.0.1", "127.0.0.1", "127.0.0.1"])
             .env("PATH", path_with(&bin))
             .env("OXIDASK_BIN", OXIDASK)
             .env("OXIDASK_PORT", port.to_string())
@@ -142,16 +166,10 @@ fn the_ssh_recipe_starts_and_stops_a_cluster() {
             .env("OXIDASK_NTHREADS", "1")
             .env("OXIDASK_RUN_DIR", &run_dir)
             .env("OXIDASK_TOKEN", &token)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{action}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+            .stdin(Stdio::null());
+        let (ok, stdout, stderr) = output_within(&mut out, &tmp, 30);
+        assert!(ok, "{action}: {stdout}{stderr}");
+        stdout
     };
     let said = run("start");
     assert!(
