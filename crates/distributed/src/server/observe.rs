@@ -408,9 +408,12 @@ fn key_of(comps: &HashMap<u64, Watched>, comp: u64, id: u32) -> Option<(Computat
     Some((c.id, c.keys.get(id as usize)?))
 }
 
+/// `(group, tasks)` in order of first appearance.
+type Groups<'k> = Vec<(&'k str, usize)>;
+
 /// Task groups (key prefixes) with their sizes, and which feed which, as
 /// [`Event::TaskGroups`] wants them.
-fn task_groups<'k>(keys: &'k [Key], deps: &[Vec<u32>]) -> (Vec<(&'k str, usize)>, Vec<(u32, u32)>) {
+fn task_groups<'k>(keys: &'k [Key], deps: &[Vec<u32>]) -> (Groups<'k>, Vec<(u32, u32)>) {
     let mut index: HashMap<&str, u32> = HashMap::new();
     let mut groups: Vec<(&str, usize)> = Vec::new();
     let group_of: Vec<u32> = keys
