@@ -3,7 +3,9 @@
 //! the wire (client to worker, and worker to worker twice: made on both
 //! workers, and scattered to both).
 //!
-//! `cargo run --release --example cluster -- [--n 100000] [--reps 3]`
+//! `cargo run --release --example cluster -- [--n 100000] [--reps 3] [--dashboard]`
+//! (`--dashboard`: the cluster serves its dashboard on a free port, so
+//! workers send their task events, to measure what that costs).
 //!
 //! The program calls `oxidask::init()` first, so the LocalCluster's
 //! workers — copies of this program — run its `#[oxidask::remote]`
@@ -44,7 +46,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     oxidask::init();
     let n = arg("--n", 100_000);
     let reps = arg("--reps", 3);
-    let cluster = LocalCluster::new(2, 1, None)?;
+    let mut cluster = LocalCluster::builder().n_workers(2).threads_per_worker(1);
+    if std::env::args().any(|a| a == "--dashboard") {
+        cluster = cluster.dashboard("127.0.0.1:0");
+    }
+    let cluster = cluster.start()?;
+    if let Some(link) = cluster.dashboard_link() {
+        println!("dashboard at {link}");
+    }
     let client = cluster.client()?;
 
     // 1. Tiny tasks: one batch of n through client.map, then gather.

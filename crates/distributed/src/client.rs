@@ -58,6 +58,8 @@ pub(crate) struct Inner {
 pub(crate) struct State {
     pub(crate) comps: HashMap<u64, Comp>,
     pub(crate) lost: Option<String>,
+    /// The scheduler's dashboard, once it has said (`Some(None)`: none).
+    pub(crate) dashboard: Option<Option<String>>,
 }
 
 pub(crate) struct Comp {
@@ -191,6 +193,23 @@ impl Client {
     /// The scheduler's address.
     pub fn address(&self) -> &str {
         &self.inner.addr
+    }
+
+    /// The status page of the scheduler's dashboard
+    /// (`http://host:port/status`), or `None` if it serves none. The
+    /// scheduler says so right after connecting; this waits for that (5 s
+    /// at most, then `None`).
+    pub fn dashboard_link(&self) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut s = self.inner.state.lock();
+        loop {
+            if let Some(d) = &s.dashboard {
+                return d.clone();
+            }
+            if s.lost.is_some() || self.inner.changed.wait_until(&mut s, deadline).timed_out() {
+                return None;
+            }
+        }
     }
 
     /// Computes `what` (a delayed value, an array, a bag, a tuple of them —
@@ -488,6 +507,9 @@ impl Inner {
                 if let Some(c) = self.state.lock().comps.get_mut(&comp) {
                     c.failed.get_or_insert(failure);
                 }
+            }
+            Msg::SchedulerInfo { dashboard } => {
+                self.state.lock().dashboard = Some(dashboard);
             }
             other => return Err(format!("unexpected {} from the scheduler", other.kind())),
         }

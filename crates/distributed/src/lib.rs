@@ -33,11 +33,12 @@ pub mod messages;
 mod server;
 pub mod wire;
 mod worker;
+mod worker_events;
 
 pub use args::MapItem;
 pub use client::{AsCompleted, Client, Future};
 pub use error::{Error, Result};
-pub use local::{LocalCluster, WORKER_ENV, worker_main};
+pub use local::{LocalCluster, LocalClusterBuilder, WORKER_ENV, worker_main};
 pub use local_steps::IN_CALLER_OPS;
 pub use server::{Scheduler, SchedulerInfo, SchedulerOptions};
 pub use worker::{WorkerOptions, run_worker};

@@ -286,6 +286,67 @@ pub enum Msg {
     },
     /// The result asked for is not here.
     NoData,
+
+    // scheduler → worker, worker → scheduler, scheduler → client:
+    // observation (the dashboard)
+    /// Whether the worker records its tasks' events and sends them in
+    /// batches ([`Msg::TaskEvents`]); off until the scheduler, having a
+    /// dashboard, asks.
+    Observe {
+        /// Record (true) or stop (false).
+        on: bool,
+    },
+    /// A batch of task events of one worker, sent every 100 ms while there
+    /// are any (never one message per task).
+    TaskEvents {
+        /// The events, oldest first.
+        events: Vec<TaskEvent>,
+        /// Microseconds on the worker's clock when the batch was sent: the
+        /// receiver places each event at its arrival minus
+        /// `sent_us - event time`, so no clocks need to agree.
+        sent_us: u64,
+        /// Bytes of inputs this worker fetched from other workers since
+        /// the last batch.
+        fetched_bytes: u64,
+    },
+    /// What a client may want to know of the scheduler; sent once, right
+    /// after a client connects.
+    SchedulerInfo {
+        /// The dashboard's status page, if the scheduler serves one.
+        dashboard: Option<String>,
+    },
+}
+
+/// One task event of a worker, times in microseconds on its own clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskEvent {
+    /// A task began on thread `thread` and had not finished when the batch
+    /// was sent.
+    Started {
+        /// Computation id.
+        comp: u64,
+        /// Task id.
+        id: u32,
+        /// The worker's thread (0-based).
+        thread: u32,
+        /// When it began.
+        at_us: u64,
+    },
+    /// A task ran from `start_us` to `end_us` and made `nbytes` of result.
+    Finished {
+        /// Computation id.
+        comp: u64,
+        /// Task id.
+        id: u32,
+        /// The worker's thread (0-based).
+        thread: u32,
+        /// When it began.
+        start_us: u64,
+        /// When it ended.
+        end_us: u64,
+        /// Bytes of its result.
+        nbytes: u64,
+    },
 }
 
 impl Msg {
@@ -327,6 +388,9 @@ impl Msg {
             Msg::GetData { .. } => "GetData",
             Msg::Data { .. } => "Data",
             Msg::NoData => "NoData",
+            Msg::Observe { .. } => "Observe",
+            Msg::TaskEvents { .. } => "TaskEvents",
+            Msg::SchedulerInfo { .. } => "SchedulerInfo",
         }
     }
 }

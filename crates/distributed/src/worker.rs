@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::messages::{MemoryReport, Msg, Role, RunTask};
 use crate::wire::{self, FrameReader, FrameWriter};
+use crate::worker_events::{BATCH_PERIOD, Recorder};
 
 /// How a worker runs.
 #[derive(Clone, Debug)]
@@ -135,6 +136,8 @@ struct Shared {
     ready: Condvar,
     out: mpsc::UnboundedSender<(Msg, Vec<Bytes>)>,
     options: WorkerOptions,
+    /// Task events for the scheduler's dashboard (off unless asked).
+    recorder: Recorder,
 }
 
 impl Shared {
@@ -212,6 +215,7 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
         ready: Condvar::new(),
         out,
         options,
+        recorder: Recorder::default(),
     });
     tokio::spawn(crate::server::writer(writer, rx));
     let threads: Vec<_> = (0..shared.options.nthreads.max(1))
@@ -219,7 +223,7 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
             let s = shared.clone();
             std::thread::Builder::new()
                 .name(format!("oxidask-worker-{i}"))
-                .spawn(move || pool_thread(&s))
+                .spawn(move || pool_thread(&s, i as u32))
                 .map_err(|e| Error::io("starting a worker thread", e))
         })
         .collect::<Result<_>>()?;
@@ -231,6 +235,18 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
             loop {
                 every.tick().await;
                 s.report(Msg::Heartbeat { memory: s.memory() }, vec![]);
+            }
+        })
+    };
+    let batches = {
+        let s = shared.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(BATCH_PERIOD);
+            loop {
+                every.tick().await;
+                if let Some(batch) = s.recorder.take_batch() {
+                    s.report(batch, vec![]);
+                }
             }
         })
     };
@@ -247,6 +263,7 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
         }
     };
     beat.abort();
+    batches.abort();
     peers.abort();
     shared.close();
     shared.comps.lock().clear();
@@ -324,7 +341,10 @@ fn handle(
                     fetched.reserve(remote.len());
                     for (dep, addr, sc, st) in remote {
                         match pool.fetch(&addr, &shared.options.token, sc, st).await {
-                            Ok(v) => fetched.push((dep, v)),
+                            Ok(v) => {
+                                shared.recorder.fetched(v.nbytes() as u64);
+                                fetched.push((dep, v));
+                            }
                             Err(Error::Value(e)) => {
                                 // The bytes arrived but do not decode here:
                                 // trying again cannot help.
@@ -375,6 +395,7 @@ fn handle(
             shared.comps.lock().remove(&comp);
             shared.queue.lock().jobs.retain(|j| j.comp != comp);
         }
+        Msg::Observe { on } => shared.recorder.set(on),
         other => {
             return Err(Error::Protocol(format!(
                 "unexpected {} from the scheduler",
@@ -427,7 +448,7 @@ fn store(shared: &Shared, comp: u64, n: usize, items: &[(u32, String)], data: &[
     );
 }
 
-fn pool_thread(shared: &Shared) {
+fn pool_thread(shared: &Shared, thread: u32) {
     loop {
         let job = {
             let mut q = shared.queue.lock();
@@ -441,11 +462,11 @@ fn pool_thread(shared: &Shared) {
                 shared.ready.wait(&mut q);
             }
         };
-        run_job(shared, job);
+        run_job(shared, job, thread);
     }
 }
 
-fn run_job(shared: &Shared, job: Job) {
+fn run_job(shared: &Shared, job: Job, thread: u32) {
     let Job {
         comp: comp_id,
         task: run,
@@ -501,12 +522,19 @@ fn run_job(shared: &Shared, job: Job) {
             }
         }
     }
+    let started = shared.recorder.started(comp_id, id, thread);
     let value = match oxidask_scheduler::execute(key, task, args) {
         Ok(v) => v,
         Err(error) => {
             return shared.erred(comp_id, id, error);
         }
     };
+    if let Some(start_us) = started {
+        let nbytes = value.nbytes() as u64;
+        shared
+            .recorder
+            .finished(comp_id, id, thread, start_us, nbytes);
+    }
     let fail = |message: String| {
         let e: OpError = message.into();
         TaskError::failed(key.clone(), task.op.label(), &*e)

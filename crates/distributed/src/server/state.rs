@@ -779,7 +779,7 @@ impl ClusterState {
 
 /// The computation id the scheduler and workers use: unique across
 /// clients.
-fn global_id(client: ConnId, comp: u64) -> u64 {
+pub(crate) fn global_id(client: ConnId, comp: u64) -> u64 {
     (client << 40) | (comp & ((1 << 40) - 1))
 }
 
