@@ -1,8 +1,11 @@
 //! A LocalCluster of this program: tiny-task throughput through
 //! `client.map`, the submit→result round trip, and a large value through
-//! the wire.
+//! the wire (client to worker, and worker to worker twice: made on both
+//! workers, and scattered to both).
 //!
-//! `cargo run --release --example cluster -- [--n 100000] [--reps 3]`
+//! `cargo run --release --example cluster -- [--n 100000] [--reps 3] [--dashboard]`
+//! (`--dashboard`: the cluster serves its dashboard on a free port, so
+//! workers send their task events, to measure what that costs).
 //!
 //! The program calls `oxidask::init()` first, so the LocalCluster's
 //! workers — copies of this program — run its `#[oxidask::remote]`
@@ -43,7 +46,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     oxidask::init();
     let n = arg("--n", 100_000);
     let reps = arg("--reps", 3);
-    let cluster = LocalCluster::new(2, 1, None)?;
+    let mut cluster = LocalCluster::builder().n_workers(2).threads_per_worker(1);
+    if std::env::args().any(|a| a == "--dashboard") {
+        cluster = cluster.dashboard("127.0.0.1:0");
+    }
+    let cluster = cluster.start()?;
+    if let Some(link) = cluster.dashboard_link() {
+        println!("dashboard at {link}");
+    }
     let client = cluster.client()?;
 
     // 1. Tiny tasks: one batch of n through client.map, then gather.
@@ -130,6 +140,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         transfer.as_secs_f64() * 1e3,
         (64 << 20) as f64 / transfer.as_secs_f64().max(1e-9) / 1e9
     );
+
+    // Worker to worker, direct: two scattered 64 MiB vectors, one on each
+    // worker (scatter goes round robin). A task reading both runs where
+    // the larger is and fetches the other from the other worker: the
+    // fetch (encode, the wire, decode), a copy of the held one (a task
+    // takes its inputs by value; a fetched one is its own) and two sums.
+    // A task reading only the held one costs the copy and one sum; the
+    // difference less one sum is the fetch.
+    let v: Vec<f64> = (0..len).map(|i| i as f64).collect();
+    let mut w = v.clone();
+    w.push(0.0);
+    let parts = client.scatter_many(vec![v, w])?;
+    let (a, b) = (&parts[0], &parts[1]);
+    let (mut cross, mut local) = (Duration::MAX, Duration::MAX);
+    for _ in 0..reps {
+        let t = Instant::now();
+        client.submit(&delayed!(add_totals(a, b)))?.result()?;
+        cross = cross.min(t.elapsed());
+        let t = Instant::now();
+        client.submit(&delayed!(total(b)))?.result()?;
+        local = local.min(t.elapsed());
+    }
+    let fetch = cross.saturating_sub(local).saturating_sub(sum_only(len));
+    println!(
+        "64 MiB worker→worker fetch (scattered inputs): {:.1} ms vs {:.1} ms reading the local one only: fetch ≈ {:.1} ms, {:.2} GB/s",
+        cross.as_secs_f64() * 1e3,
+        local.as_secs_f64() * 1e3,
+        fetch.as_secs_f64() * 1e3,
+        (64 << 20) as f64 / fetch.as_secs_f64().max(1e-9) / 1e9
+    );
     Ok(())
 }
 
@@ -137,6 +177,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[oxidask::remote]
 fn add_totals(a: Vec<f64>, b: Vec<f64>) -> f64 {
     a.iter().sum::<f64>() + b.iter().sum::<f64>()
+}
+
+/// How long summing one vector of `len` floats takes here, without
+/// making or copying it (best of 3).
+fn sum_only(len: usize) -> Duration {
+    let v = ramp(len as u64);
+    (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(std::hint::black_box(&v).iter().sum::<f64>());
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
 }
 
 /// How long summing one vector of `len` floats takes here.

@@ -21,6 +21,12 @@
 //! Taxi trips (the "out-of-core groupby on large CSVs" seed): mean tip per
 //! passenger count over generated taxi-trip CSVs with `oxidask::dataframe`,
 //! beside plain polars reading every file whole in this process.
+//!
+//! On a cluster: a `LocalCluster` of 2 worker processes × 1 thread (copies
+//! of this program — hence `oxidask::init()` first in `main`) sorts the
+//! letters of 20 text files of 10 MB (the seed tutorial's files; 1 MB with
+//! `--quick`) and computes the light curves' features, each against its
+//! serial loop, results checked equal.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -116,6 +122,9 @@ const SEED: u64 = 42;
 const MAX_STARS: u32 = 2_000;
 
 fn main() {
+    // A copy of this program started by the LocalCluster below becomes a
+    // worker here, running the #[oxidask::remote] functions of this file.
+    oxidask::init();
     if let Err(e) = run() {
         eprintln!("tour failed: {e}");
         std::process::exit(1);
@@ -135,17 +144,27 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         println!("dashboard at {}", d.url());
     }
     println!();
-    light_curves(&args, cores)?;
+    let curves = light_curves(&args, cores)?;
     println!();
     json_records(&args)?;
     println!();
     skewness(&args)?;
     println!();
     taxi(&args)?;
+    println!();
+    on_a_cluster(&args, &curves)?;
     Ok(())
 }
 
-fn light_curves(args: &Args, cores: usize) -> Result<(), Box<dyn std::error::Error>> {
+/// What the light-curve section leaves for the cluster section: the files
+/// and the serial loop's features.
+struct Curves {
+    paths: Vec<PathBuf>,
+    serial: Vec<Features>,
+    nfreq: usize,
+}
+
+fn light_curves(args: &Args, cores: usize) -> Result<Curves, Box<dyn std::error::Error>> {
     println!("Light curves: per-star Lomb–Scargle period, amplitude, std, skew, median");
     // 1. Data: the user's directory, or synthetic stars written in parallel.
     let (dir, truth) = match &args.data {
@@ -262,7 +281,11 @@ fn light_curves(args: &Args, cores: usize) -> Result<(), Box<dyn std::error::Err
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(())
+    Ok(Curves {
+        paths,
+        serial,
+        nfreq: args.nfreq,
+    })
 }
 
 /// Writes `n` stars with one delayed task per 100 stars, then the answer key.
@@ -495,6 +518,164 @@ fn taxi(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     if !same {
         return Err("the taxi group_by differs from polars' answer".into());
+    }
+    Ok(())
+}
+
+// ---- on a cluster ---------------------------------------------------------------
+
+/// The seed tutorial's task: sort a file's text, count its letters. Returns
+/// a hash of the sorted text then the count of each of `A-Z`, `a-z`.
+#[oxidask::remote]
+fn sort_count(path: String) -> Result<Vec<u64>, String> {
+    let mut text = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+    let mut counts = [0u64; 256];
+    for &b in &text {
+        counts[b as usize] += 1;
+    }
+    text.sort_unstable();
+    let mut row = vec![fnv1a(&text)];
+    row.extend((b'A'..=b'Z').chain(b'a'..=b'z').map(|c| counts[c as usize]));
+    Ok(row)
+}
+
+/// 64-bit FNV-1a: the same in every process (unlike a randomly keyed hash).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The light curves' features of one star as numbers (a `Vec<f64>` crosses
+/// between processes as it is).
+#[oxidask::remote]
+fn star_features(path: String, nfreq: u64) -> Result<Vec<f64>, String> {
+    features_for_file(Path::new(&path), nfreq as usize)
+        .map(|f| feature_row(&f))
+        .map_err(|e| e.to_string())
+}
+
+fn feature_row(f: &Features) -> Vec<f64> {
+    vec![
+        f64::from(f.star_id),
+        f.period,
+        f.power,
+        f.amplitude,
+        f.std,
+        f.skew,
+        f.median,
+    ]
+}
+
+/// Whether two rows are equal bit for bit (NaN equals NaN).
+fn same_bits(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+        })
+}
+
+/// Writes `n` files of `size` random ASCII letters (as the seed
+/// benchmark's `gen_data.py` does) under `dir`.
+fn write_texts(dir: &Path, n: usize, size: usize) -> std::io::Result<Vec<String>> {
+    use rand::{Rng, SeedableRng};
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    std::fs::create_dir_all(dir)?;
+    (0..n)
+        .map(|i| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(SEED + i as u64);
+            let text: Vec<u8> = (0..size)
+                .map(|_| LETTERS[rng.random_range(0..LETTERS.len())])
+                .collect();
+            let path = dir.join(format!("text_{i:02}.txt"));
+            std::fs::write(&path, text)?;
+            Ok(path.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+fn on_a_cluster(args: &Args, curves: &Curves) -> Result<(), Box<dyn std::error::Error>> {
+    use oxidask::distributed::LocalCluster;
+    println!(
+        "On a cluster: LocalCluster of 2 worker processes × 1 thread (copies of this program)"
+    );
+    let t = Instant::now();
+    let cluster = LocalCluster::new(2, 1, None)?;
+    let client = cluster.client()?;
+    println!("  started in {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "  {:<40} {:>8} {:>8} {:>9}",
+        "work", "serial", "cluster", "speedup"
+    );
+
+    // (a) The seed tutorial: 20 files, sort each one's text, count letters.
+    let size = if args.quick { 1 << 20 } else { 10 << 20 };
+    let dir = std::env::temp_dir().join("oxidask-tour").join("text");
+    let files = write_texts(&dir, 20, size)?;
+    let t = Instant::now();
+    let serial = files
+        .iter()
+        .map(|f| sort_count(f.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let serial_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    // One task per file (`?`: a file that cannot be read fails its task).
+    let tasks: Vec<Delayed<Vec<u64>>> = files
+        .iter()
+        .map(|f| delayed!(sort_count(f.clone())?))
+        .collect();
+    let on_cluster = client.submit(&tasks)?.result()?;
+    let cluster_s = t.elapsed().as_secs_f64();
+    let what = format!("sort + count letters, 20 × {} MB", size >> 20);
+    println!(
+        "  {what:<40} {serial_s:>7.2}s {cluster_s:>7.2}s {:>8.2}×",
+        serial_s / cluster_s
+    );
+    let letters_same = serial == on_cluster;
+    std::fs::remove_dir_all(&dir)?;
+
+    // (b) The light curves, one task per star: up to 400 of the stars
+    // above, their serial loop timed again right before (on a shared
+    // machine, adjacent timings compare best).
+    let stars: Vec<String> = curves
+        .paths
+        .iter()
+        .take(400)
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let nfreq = curves.nfreq as u64;
+    let t = Instant::now();
+    let serial_rows = stars
+        .iter()
+        .map(|p| star_features(p.clone(), nfreq))
+        .collect::<Result<Vec<_>, _>>()?;
+    let serial_s = t.elapsed().as_secs_f64();
+    let tasks: Vec<Delayed<Vec<f64>>> = stars
+        .iter()
+        .map(|p| delayed!(star_features(p.clone(), nfreq)?))
+        .collect();
+    let t = Instant::now();
+    let rows = client.submit(&tasks)?.result()?;
+    let cluster_s = t.elapsed().as_secs_f64();
+    let what = format!("light curves, {} stars", stars.len());
+    println!(
+        "  {what:<40} {serial_s:>7.2}s {cluster_s:>7.2}s {:>8.2}×",
+        serial_s / cluster_s
+    );
+    let first: Vec<Vec<f64>> = curves
+        .serial
+        .iter()
+        .take(stars.len())
+        .map(feature_row)
+        .collect();
+    let curves_same = same_bits(&serial_rows, &rows) && same_bits(&first, &rows);
+    println!(
+        "  results identical to the serial loops: letters {}, light curves {}",
+        if letters_same { "yes" } else { "NO" },
+        if curves_same { "yes" } else { "NO" }
+    );
+    if !(letters_same && curves_same) {
+        return Err("the cluster's results differ from the serial loop".into());
     }
     Ok(())
 }

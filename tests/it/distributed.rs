@@ -408,3 +408,298 @@ fn a_64_mib_value_crosses_worker_to_worker_intact() {
         assert_no_orphans(&pids);
     });
 }
+
+/// The sum of the workers' held results, as their heartbeats report it.
+fn held_on_workers(c: &LocalCluster) -> u64 {
+    c.workers().iter().map(|(_, m)| m.held).sum()
+}
+
+/// Waits up to 10 s for the workers to report `pred` of their held count.
+fn wait_held(c: &LocalCluster, pred: impl Fn(u64) -> bool) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = held_on_workers(c);
+        if pred(h) || Instant::now() > deadline {
+            return h;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn scattered_data_and_futures_are_arguments_of_later_tasks() {
+    use oxidask_tests::cluster_fns::sum_plus;
+    within(120, || {
+        let c = cluster(2);
+        let pids = c.worker_pids();
+        let client = c.client().unwrap();
+
+        // A scattered vector (8 MB, over the copy thresholds) read by tasks
+        // on the cluster; the oracle is the sum done here.
+        let big: Vec<f64> = (0..1_000_000).map(|i| (i % 1000) as f64 * 0.5).collect();
+        let want: f64 = big.iter().sum();
+        let f = client.scatter(big.clone()).unwrap();
+        assert_eq!(f.result().unwrap(), big);
+        let sums: Vec<_> = (0..4)
+            .map(|i| client.submit(&delayed!(sum_plus(&f, i as f64))).unwrap())
+            .collect();
+        for (i, s) in sums.iter().enumerate() {
+            assert_eq!(s.result().unwrap(), want + i as f64);
+        }
+        let d = delayed!(total_of_two(&f, &f));
+        assert_eq!(client.submit(&d).unwrap().result().unwrap(), 2.0 * want);
+
+        // map over scattered values and over another map's futures.
+        let xs: Vec<i64> = (0..50).map(|i| i * 3 - 20).collect();
+        let scattered = client.scatter_many(xs.clone()).unwrap();
+        let once = client.map(inc, scattered.iter()).unwrap();
+        let twice = client.map(inc, once.iter()).unwrap();
+        let want: Vec<i64> = xs.iter().map(|x| x + 2).collect();
+        assert_eq!(client.gather(&twice).unwrap(), want);
+        // A future of a submit in a later submit; the same future twice.
+        let x = client.submit(&delayed!(inc(1))).unwrap();
+        let y = client.submit(&delayed!(add(&x, &x))).unwrap();
+        assert_eq!(y.result().unwrap(), 4);
+        // A future still computing when its reader is submitted.
+        let slow = client.submit(&delayed!(slow_square(7, 300))).unwrap();
+        let after = client.submit(&delayed!(inc(&slow))).unwrap();
+        assert_eq!(after.result().unwrap(), 50);
+
+        // Broadcast: on every worker; 20 readers each add their index.
+        let b = client.broadcast(1000i64).unwrap();
+        let fs: Vec<_> = (0..20)
+            .map(|i| client.submit(&delayed!(add(&b, i))).unwrap())
+            .collect();
+        let got: Vec<i64> = client.gather(&fs).unwrap();
+        assert_eq!(got, (1000..1020).collect::<Vec<i64>>());
+
+        // Futures of another client, or released ones: a clear error
+        // naming the future, not a hang.
+        let other = c.client().unwrap();
+        let e = other
+            .submit(&delayed!(inc(&x)))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("another client") && e.contains(x.key()), "{e}");
+        let gone = client.submit(&delayed!(inc(5))).unwrap();
+        gone.cancel();
+        let e = client
+            .submit(&delayed!(inc(&gone)))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("released") && e.contains(gone.key()), "{e}");
+        // A failed future as an argument: its reader fails naming it.
+        let bad = client.submit(&delayed!(checked_sqrt(-1.0)?)).unwrap();
+        assert!(bad.result().is_err());
+        let e = client
+            .submit(&delayed!(checked_sqrt(&bad)?))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(bad.key()) && e.contains("negative"), "{e}");
+        // A value without a codec cannot be scattered.
+        #[derive(Clone)]
+        struct NoCodec;
+        impl oxidask::graph::DataSize for NoCodec {
+            fn heap_bytes(&self) -> usize {
+                0
+            }
+        }
+        let e = client.scatter(NoCodec).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("NoCodec") && e.contains("register_value"), "{e}");
+
+        // Held while anything refers to it: `d` (a Delayed reading `f`)
+        // keeps `f` on the cluster.
+        assert!(held_on_workers(&c) > 0);
+        drop((
+            f, sums, scattered, once, twice, x, y, slow, after, b, fs, bad,
+        ));
+        assert!(wait_held(&c, |h| h == 1) == 1, "d still holds f");
+        drop(d);
+        // Everything released: the workers hold nothing.
+        assert_eq!(wait_held(&c, |h| h == 0), 0);
+        drop((client, other));
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
+
+#[test]
+fn persisted_results_stay_on_the_workers_and_are_not_recomputed() {
+    use oxidask_tests::cluster_fns::{calls, counted};
+    within(120, || {
+        let dir = oxidask_testing::TempDir::new("persist");
+        let c = cluster(2);
+        let pids = c.worker_pids();
+        let client = c.client().unwrap();
+        let counter = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+
+        // The control: without persist, each computation reading `base`
+        // calls it again (the counter counts).
+        let plain = counter("plain");
+        let base = delayed!(counted(plain.clone(), 4));
+        for _ in 0..3 {
+            let f = client.submit(&delayed!(inc(&base))).unwrap();
+            assert_eq!(f.result().unwrap(), 41);
+        }
+        assert_eq!(calls(&plain), 3);
+
+        // Persisted: computed once on the workers, never sent to the
+        // client, read there by every later computation.
+        let once = counter("once");
+        let parts: Vec<_> = (0..6).map(|i| delayed!(counted(once.clone(), i))).collect();
+        let kept = client.persist_many(&parts).unwrap();
+        for round in 0..3 {
+            let total = pairwise_sum(kept.iter().map(|k| delayed!(inc(k))).collect());
+            let f = client.submit(&total).unwrap();
+            // Σ (10 i + 1) for i in 0..6 = 150 + 6.
+            assert_eq!(f.result().unwrap(), 156, "round {round}");
+        }
+        let one = client
+            .persist(&delayed!(counted(once.clone(), 100)))
+            .unwrap();
+        // Through the local scheduler API the placeholder would run: a
+        // clear error naming it, not a hang.
+        let on_cluster = SchedulerChoice::Custom(client.scheduler());
+        let e = with_scheduler(on_cluster, || delayed!(inc(&one)).compute())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("client's submit"), "{e}");
+        // A persisted value (or a future's Delayed) submitted itself.
+        assert_eq!(client.submit(&one).unwrap().result().unwrap(), 1000);
+        let again = client.submit(&kept[2]).unwrap();
+        assert_eq!(
+            client.submit(&again.delayed()).unwrap().result().unwrap(),
+            20
+        );
+        drop(again);
+        let f = client.submit(&delayed!(add(&one, &kept[5]))).unwrap();
+        assert_eq!(f.result().unwrap(), 1050);
+        assert_eq!(calls(&once), 7, "each persisted value computed once");
+        drop(f);
+
+        // Held while the persisted values live, released when dropped.
+        assert_eq!(wait_held(&c, |h| h == 7), 7);
+        drop(kept);
+        assert_eq!(wait_held(&c, |h| h == 1), 1);
+        drop(one);
+        assert_eq!(wait_held(&c, |h| h == 0), 0);
+        drop(client);
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
+
+#[test]
+fn retries_rerun_failing_tasks_up_to_their_limit() {
+    use oxidask_tests::cluster_fns::{fail_first, panic_first, pass_after_three};
+    within(120, || {
+        let dir = oxidask_testing::TempDir::new("retries");
+        let c = cluster(2);
+        let pids = c.worker_pids();
+        let client = c.client().unwrap();
+        let counter = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+
+        // Fails twice, then succeeds: 2 retries are enough, and the task
+        // ran exactly 3 times.
+        let p = counter("errs");
+        let f = client
+            .with_retries(2)
+            .submit(&delayed!(fail_first(p.clone(), 2, 7)?))
+            .unwrap();
+        assert_eq!(f.result().unwrap(), 7);
+        assert_eq!(oxidask_tests::cluster_fns::calls(&p), 3);
+
+        // Panics count as failures too.
+        let p = counter("panics");
+        let f = client
+            .with_retries(1)
+            .submit(&delayed!(panic_first(p.clone(), 1, 8)))
+            .unwrap();
+        assert_eq!(f.result().unwrap(), 8);
+
+        // One retry short: the last error comes back, naming the task.
+        let p = counter("short");
+        let f = client
+            .with_retries(1)
+            .submit(&delayed!(fail_first(p.clone(), 2, 9)?))
+            .unwrap();
+        let e = f.result().unwrap_err().to_string();
+        assert!(
+            e.contains("failing on purpose, call 1") && e.contains("fail_first"),
+            "{e}"
+        );
+        assert_eq!(oxidask_tests::cluster_fns::calls(&p), 2);
+
+        // No retries by default; map takes them per item.
+        let p = counter("default");
+        let f = client
+            .submit(&delayed!(fail_first(p.clone(), 1, 1)?))
+            .unwrap();
+        assert!(f.result().is_err());
+        assert_eq!(oxidask_tests::cluster_fns::calls(&p), 1);
+        let dirs: Vec<String> = (0..5).map(|i| counter(&format!("map{i}"))).collect();
+        let fs = client
+            .with_retries(3)
+            .map(pass_after_three, dirs.clone())
+            .unwrap();
+        assert_eq!(client.gather(&fs).unwrap(), vec![3; 5]);
+        for d in &dirs {
+            assert_eq!(oxidask_tests::cluster_fns::calls(d), 4);
+        }
+        drop((f, fs, client));
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
+
+#[test]
+fn held_futures_survive_their_worker_and_scattered_data_is_lost_by_name() {
+    within(180, || {
+        let c = cluster(2);
+        let client = c.client().unwrap();
+        // A computed future and a scattered value, then every worker
+        // killed (SIGKILL; the cluster starts new ones).
+        let f = client.submit(&delayed!(slow_square(9, 1))).unwrap();
+        assert_eq!(f.result().unwrap(), 81);
+        let s = client.scatter(5i64).unwrap();
+        let kept = client.persist(&delayed!(inc(99))).unwrap();
+        assert_eq!(client.submit(&kept).unwrap().result().unwrap(), 100);
+        for pid in c.worker_pids() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+        // The scattered value has no lineage: its future fails naming it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let lost = loop {
+            if let Err(e) = s.result() {
+                break e.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the scattered value was not lost"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(lost.contains(s.key()) && lost.contains("died"), "{lost}");
+        let e = client
+            .submit(&delayed!(inc(&s)))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(s.key()), "{e}");
+        // The computed ones are computed again from their lineage on the
+        // new workers, and their readers wait for that.
+        c.wait_for_workers(2, Duration::from_secs(60)).unwrap();
+        let g = client.submit(&delayed!(add(&f, &kept))).unwrap();
+        assert_eq!(g.result().unwrap(), 181);
+        assert!(c.restarts() >= 2, "{} restarts", c.restarts());
+        let pids = c.worker_pids();
+        drop((f, s, kept, g, client));
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}

@@ -7,6 +7,7 @@ mod bag_accumulate;
 mod bag_folds;
 mod bag_keyed;
 mod bag_text;
+mod cluster_ops;
 mod compute_many;
 mod dags;
 mod dashboard;

@@ -93,3 +93,64 @@ pub fn pairwise_sum(leaves: Vec<Delayed<i64>>) -> Delayed<i64> {
     }
     level.pop().expect("pairwise_sum of no leaves")
 }
+
+/// Bumps the call counter in the file at `path` (one byte appended per
+/// call) and returns how many calls came before this one. Tasks run in
+/// worker processes, so a counter in memory would not be seen by the test.
+fn bump(path: &str) -> u64 {
+    use std::io::Write;
+    let before = std::fs::metadata(path).map_or(0, |m| m.len());
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("opening the counter {path}: {e}"));
+    f.write_all(b"x")
+        .unwrap_or_else(|e| panic!("writing the counter {path}: {e}"));
+    before
+}
+
+/// How many times the functions counting into `path` were called.
+pub fn calls(path: &str) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// `x * 10`, counting its calls in the file at `path`.
+#[oxidask::remote]
+pub fn counted(path: String, x: i64) -> i64 {
+    bump(&path);
+    x * 10
+}
+
+/// `x`, after failing (an error) on its first `k` calls (counted in the
+/// file at `path`).
+#[oxidask::remote]
+pub fn fail_first(path: String, k: u64, x: i64) -> Result<i64, String> {
+    let n = bump(&path);
+    if n < k {
+        return Err(format!("failing on purpose, call {n}"));
+    }
+    Ok(x)
+}
+
+/// `x`, after panicking on its first `k` calls (counted in the file at
+/// `path`).
+#[oxidask::remote]
+pub fn panic_first(path: String, k: u64, x: i64) -> i64 {
+    let n = bump(&path);
+    assert!(n >= k, "panicking on purpose, call {n}");
+    x
+}
+
+/// The sum of `v` and `x`.
+#[oxidask::remote]
+pub fn sum_plus(v: Vec<f64>, x: f64) -> f64 {
+    v.iter().sum::<f64>() + x
+}
+
+/// Panics on its first 3 calls (counted in the file at `path`), then
+/// returns 3: one argument, for `map`.
+#[oxidask::remote]
+pub fn pass_after_three(path: String) -> i64 {
+    panic_first(path, 3, 3)
+}

@@ -34,6 +34,17 @@ enum Command {
         /// Workers a task may be running on when they die before it fails.
         #[arg(long, default_value_t = 3)]
         allowed_failures: u32,
+        /// The port of the dashboard (status pages, JSON, Prometheus
+        /// `/metrics`); 0 for any free one.
+        #[arg(long, default_value_t = 8787)]
+        dashboard_port: u16,
+        /// The host the dashboard listens on (default: the scheduler's
+        /// --host). It has no authentication: keep it on a trusted network.
+        #[arg(long)]
+        dashboard_host: Option<String>,
+        /// Serve no dashboard.
+        #[arg(long)]
+        no_dashboard: bool,
     },
     /// Runs a worker of the scheduler at ADDRESS (host:port).
     Worker {
@@ -77,18 +88,29 @@ fn main() {
             port,
             token,
             allowed_failures,
-        } => Scheduler::start(
-            &format!("{host}:{port}"),
-            &token,
-            SchedulerOptions {
+            dashboard_port,
+            dashboard_host,
+            no_dashboard,
+        } => {
+            let addr = format!("{host}:{port}");
+            let options = SchedulerOptions {
                 allowed_failures,
                 ..SchedulerOptions::default()
-            },
-        )
-        .map(|s| {
-            println!("oxidask scheduler at {}", s.addr());
-            s.join();
-        }),
+            };
+            let started = if no_dashboard {
+                Scheduler::start(&addr, &token, options)
+            } else {
+                let dashboard = format!("{}:{dashboard_port}", dashboard_host.unwrap_or(host));
+                Scheduler::start_with_dashboard(&addr, &token, options, &dashboard)
+            };
+            started.map(|s| {
+                println!("oxidask scheduler at {}", s.addr());
+                if let Some(link) = s.dashboard_link() {
+                    println!("dashboard at {link}");
+                }
+                s.join();
+            })
+        }
         Command::Worker {
             address,
             nthreads,

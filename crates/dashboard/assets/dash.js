@@ -129,6 +129,18 @@ OX.workers = function (table, workers) {
   table.innerHTML = rows.join("");
 };
 
+// A cluster's worker processes (null on a local run's dashboard).
+OX.cluster = function (table, c) {
+  if (!c) { table.innerHTML = ""; return; }
+  const rows = ["<tr><th>worker</th><th>address</th><th>threads (rows)</th><th>in flight</th><th>held</th><th>spilled</th><th>process</th></tr>"];
+  for (const w of c.workers) {
+    const last = w.first_thread + w.nthreads - 1;
+    rows.push("<tr class=\"cluster-worker\"><td>" + OX.esc(w.name) + "</td><td>" + OX.esc(w.address) + "</td><td>" + w.nthreads + " (" + w.first_thread + (last > w.first_thread ? "–" + last : "") +
+      ")</td><td>" + w.processing + "</td><td>" + OX.bytes(w.held_bytes) + "</td><td>" + OX.bytes(w.on_disk_bytes) + "</td><td>" + OX.bytes(w.process_bytes) + "</td></tr>");
+  }
+  table.innerHTML = rows.join("");
+};
+
 OX.summary = function (el, s) {
   const total = Math.max(s.ntasks, 1);
   const pct = Math.floor(100 * s.finished / total);

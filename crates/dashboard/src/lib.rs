@@ -22,10 +22,12 @@
 //! time per task group and memory over time of everything a closure
 //! computed.
 
+mod cluster;
 mod report;
 mod server;
 mod state;
 
+pub use cluster::{ClusterStatus, ClusterWorker};
 pub use report::performance_report;
 pub use server::{DEFAULT_ADDR, Dashboard, DashboardError, ENV_VAR};
 

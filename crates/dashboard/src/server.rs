@@ -9,8 +9,9 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use oxidask_scheduler::events::{self, Registration};
+use oxidask_scheduler::events::{self, Callback, Registration};
 
+use crate::cluster::ClusterStatus;
 use crate::state::Collector;
 
 /// The environment variable [`Dashboard::from_env`] reads.
@@ -60,7 +61,7 @@ pub struct Dashboard {
     addr: SocketAddr,
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) collector: Arc<Collector>,
-    _registration: Registration,
+    _registration: Option<Registration>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -79,6 +80,17 @@ impl Dashboard {
     /// (`"8787"`) listens on 127.0.0.1. Returns once the port is bound: a
     /// port in use is [`DashboardError::PortInUse`] naming it.
     pub fn serve(addr: &str) -> Result<Dashboard, DashboardError> {
+        Dashboard::start(addr, true)
+    }
+
+    /// Like [`serve`](Dashboard::serve), but shows only what is given to
+    /// its [`feed`](Dashboard::feed), not this process's computations: what
+    /// a cluster's scheduler serves (its computations run elsewhere).
+    pub fn serve_detached(addr: &str) -> Result<Dashboard, DashboardError> {
+        Dashboard::start(addr, false)
+    }
+
+    fn start(addr: &str, global: bool) -> Result<Dashboard, DashboardError> {
         let addr = resolve(addr)?;
         let listener = TcpListener::bind(addr).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -100,7 +112,7 @@ impl Dashboard {
         listener.set_nonblocking(true).map_err(io)?;
         let local = listener.local_addr().map_err(io)?;
         let collector = Arc::new(Collector::new(LIVE_WINDOW, false));
-        let registration = events::register(collector.clone());
+        let registration = global.then(|| events::register(collector.clone()));
         let served = collector.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -162,6 +174,18 @@ impl Dashboard {
     pub fn url(&self) -> String {
         format!("http://{}/status", self.addr)
     }
+
+    /// The callback that feeds this dashboard: events given to it show on
+    /// the pages as if a local scheduler had emitted them.
+    pub fn feed(&self) -> Arc<dyn Callback> {
+        self.collector.clone()
+    }
+
+    /// Shows a cluster's worker processes and counters (`/api/cluster`,
+    /// the workers page, `/metrics`); replaces what was shown before.
+    pub fn set_cluster(&self, status: ClusterStatus) {
+        *self.collector.cluster.lock() = Some(status);
+    }
 }
 
 impl Drop for Dashboard {
@@ -212,6 +236,7 @@ fn router(collector: Arc<Collector>) -> Router {
         .route("/api/status", get(api_status))
         .route("/api/workers", get(api_workers))
         .route("/api/tasks", get(api_tasks))
+        .route("/api/cluster", get(api_cluster))
         .route("/api/stream/{view}", get(api_stream))
         .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 not found\n") })
@@ -282,6 +307,12 @@ async fn api_status(State(c): State<Arc<Collector>>) -> Response {
 
 async fn api_graph(State(c): State<Arc<Collector>>) -> Response {
     json(c.graph_json())
+}
+
+/// `/api/cluster`: the cluster's worker processes and counters (`null` on
+/// a local run's dashboard).
+async fn api_cluster(State(c): State<Arc<Collector>>) -> Response {
+    json(serde_json::json!(*c.cluster.lock()))
 }
 
 async fn api_workers(State(c): State<Arc<Collector>>) -> Response {

@@ -96,6 +96,9 @@ pub(crate) struct Collector {
     state: Mutex<State>,
     /// `/api/status` answers served (pages polling).
     pub(crate) status_requests: std::sync::atomic::AtomicU64,
+    /// A cluster's workers and counters, when a cluster's scheduler feeds
+    /// this dashboard.
+    pub(crate) cluster: Mutex<Option<crate::cluster::ClusterStatus>>,
 }
 
 const MAX_MEMORY_SAMPLES: usize = 4000;
@@ -109,6 +112,7 @@ impl Collector {
             accumulate,
             state: Mutex::new(State::default()),
             status_requests: std::sync::atomic::AtomicU64::new(0),
+            cluster: Mutex::new(None),
         }
     }
 
@@ -417,6 +421,7 @@ impl Collector {
             "errors": s.errors,
             "spills": s.spills,
             "last_seq": s.next_seq,
+            "cluster": *self.cluster.lock(),
         })
     }
 
@@ -436,7 +441,11 @@ impl Collector {
     pub(crate) fn workers_json(&self) -> Json {
         let now = self.now_us();
         let s = self.state.lock();
-        json!({ "workers": workers_json(&s, now), "memory": memory_json(&s) })
+        json!({
+            "workers": workers_json(&s, now),
+            "memory": memory_json(&s),
+            "cluster": *self.cluster.lock(),
+        })
     }
 
     /// `/api/tasks?since=N`: finished tasks with a sequence number ≥ `since`,
@@ -570,11 +579,15 @@ impl Collector {
                 &one(limit as f64),
             );
         }
+        drop(s);
+        if let Some(c) = &*self.cluster.lock() {
+            c.write_metrics(&mut out);
+        }
         out
     }
 }
 
-fn escape_label(s: &str) -> String {
+pub(crate) fn escape_label(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

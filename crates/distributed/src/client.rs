@@ -19,47 +19,81 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use oxidask_graph::optimize::{OptimizeOptions, Plan, optimize};
-use oxidask_graph::{Arg, DataSize, Deps, Key, Task, TaskGraph, Value};
+use oxidask_graph::{Deps, Key, Task, TaskGraph, Value};
 use oxidask_scheduler::Computable;
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::messages::{Failure, Msg, Role};
+use crate::future_ref::Hold;
+use crate::messages::{External, Failure, Msg, Role};
 use crate::wire;
 
 /// A connection to a cluster's scheduler. Cheap to clone (one shared
 /// connection).
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
+    /// Reruns of a failing task for computations submitted through this
+    /// handle ([`Client::with_retries`]).
+    retries: u32,
 }
 
-struct Inner {
+/// Ids of the clients of this process: a future names the client it
+/// belongs to, so one passed to another client is refused.
+static CLIENT_IDS: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct Inner {
+    /// This client's id (see [`CLIENT_IDS`]).
+    pub(crate) id: u64,
     addr: String,
-    tx: mpsc::UnboundedSender<(Msg, Vec<Bytes>)>,
-    state: Mutex<State>,
+    pub(crate) tx: mpsc::UnboundedSender<(Msg, Vec<Bytes>)>,
+    pub(crate) state: Mutex<State>,
     changed: Condvar,
-    next: AtomicU64,
+    pub(crate) next: AtomicU64,
     stop: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 #[derive(Default)]
-struct State {
-    comps: HashMap<u64, Comp>,
-    lost: Option<String>,
+pub(crate) struct State {
+    pub(crate) comps: HashMap<u64, Comp>,
+    pub(crate) lost: Option<String>,
+    /// The scheduler's dashboard, once it has said (`Some(None)`: none).
+    pub(crate) dashboard: Option<Option<String>>,
 }
 
-struct Comp {
+pub(crate) struct Comp {
     /// Key of each task id, for errors naming them.
-    keys: Arc<Vec<Key>>,
+    pub(crate) keys: Arc<Vec<Key>>,
     /// Positions in `values` of each requested task id.
-    positions: HashMap<u32, Vec<usize>>,
-    values: Vec<Option<Value>>,
-    failed: Option<Failure>,
-    finished: bool,
+    pub(crate) positions: HashMap<u32, Vec<usize>>,
+    /// The requested task id at each position.
+    pub(crate) outputs: Vec<u32>,
+    pub(crate) values: Vec<Option<Value>>,
+    pub(crate) failed: Option<Failure>,
+    pub(crate) finished: bool,
     /// Futures (and waits) still holding the computation.
-    handles: usize,
+    pub(crate) handles: usize,
+    /// The scheduler keeps the results on the workers until this client
+    /// cancels the computation.
+    pub(crate) held: bool,
+    /// The computations of the futures this one reads, held while it lives.
+    pub(crate) _holds: Vec<Arc<Hold>>,
+}
+
+/// What a computation is sent with besides its graph.
+#[derive(Default)]
+pub(crate) struct Extra {
+    /// Placeholder tasks standing for futures.
+    pub externals: Vec<External>,
+    /// The futures' computations, held while this one lives.
+    pub holds: Vec<Arc<Hold>>,
+    /// Keys to show for placeholder tasks in errors (the futures' keys).
+    pub names: Vec<(u32, String)>,
+    /// Keep requested results on the workers (for later computations).
+    pub hold: bool,
+    /// Send requested results to the client.
+    pub send: bool,
 }
 
 impl Drop for Inner {
@@ -83,6 +117,7 @@ impl Client {
         let (tx, rx) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
         let inner = Arc::new(Inner {
+            id: CLIENT_IDS.fetch_add(1, Ordering::Relaxed),
             addr: addr.to_string(),
             tx,
             state: Mutex::new(State::default()),
@@ -140,7 +175,19 @@ impl Client {
         connected
             .recv()
             .map_err(|_| Error::Start("the client thread ended before connecting".into()))??;
-        Ok(Client { inner })
+        Ok(Client { inner, retries: 0 })
+    }
+
+    /// This client, rerunning a task that fails (returns an error or
+    /// panics) up to `retries` times, on any worker, before its
+    /// computation fails — for every `submit` and `map` through the handle
+    /// returned (Dask's `retries=`). A worker dying under a task is not a
+    /// failure of the task; that is `allowed_failures` on the scheduler.
+    pub fn with_retries(&self, retries: u32) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            retries,
+        }
     }
 
     /// The scheduler's address.
@@ -148,22 +195,38 @@ impl Client {
         &self.inner.addr
     }
 
+    /// The status page of the scheduler's dashboard
+    /// (`http://host:port/status`), or `None` if it serves none. The
+    /// scheduler says so right after connecting; this waits for that (5 s
+    /// at most, then `None`).
+    pub fn dashboard_link(&self) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut s = self.inner.state.lock();
+        loop {
+            if let Some(d) = &s.dashboard {
+                return d.clone();
+            }
+            if s.lost.is_some() || self.inner.changed.wait_until(&mut s, deadline).timed_out() {
+                return None;
+            }
+        }
+    }
+
     /// Computes `what` (a delayed value, an array, a bag, a tuple of them —
     /// anything [`Computable`]) on the cluster; the future gives its result.
+    /// A [`Future`] of this client can be an argument
+    /// (`delayed!(f(&future))`): the task reading it runs near its result,
+    /// which moves worker to worker, never through the client.
     pub fn submit<C>(&self, what: &C) -> Result<Future<C::Output>>
     where
         C: Computable + Clone + Send + Sync + 'static,
     {
-        let (graph, keys) = {
-            let mut graph = TaskGraph::new();
-            let mut keys = Vec::new();
-            what.collect(&mut graph, &mut keys)?;
-            (graph, keys)
+        let extra = Extra {
+            hold: true,
+            send: true,
+            ..Extra::default()
         };
-        let plan = optimize(graph, &keys, OptimizeOptions::default())?;
-        let n = plan.outputs.len();
-        let key = keys.first().map_or_else(String::new, |k| k.to_string());
-        let comp = self.submit_plan(&plan)?;
+        let (comp, n, key) = self.submit_computable(what, extra)?;
         let what = what.clone();
         Ok(Future::new(
             self.clone(),
@@ -174,15 +237,60 @@ impl Client {
         ))
     }
 
+    /// Collects, optimizes and sends `what`, with the futures in its graph
+    /// as externals; returns the computation, its number of outputs and
+    /// its first key.
+    pub(crate) fn submit_computable<C: Computable + ?Sized>(
+        &self,
+        what: &C,
+        mut extra: Extra,
+    ) -> Result<(u64, usize, String)> {
+        let mut graph = TaskGraph::new();
+        let mut keys = Vec::new();
+        what.collect(&mut graph, &mut keys)?;
+        let refs = crate::args::futures_in(&graph);
+        // A placeholder never runs: one requested itself (`submit` of a
+        // future's or persisted value's `Delayed`) is read by a task that
+        // passes it on.
+        for k in keys.iter_mut() {
+            if refs.iter().any(|(r, _)| r == k) {
+                let alias = Key::new(&*format!("{k}-read"));
+                let read = Task::new(
+                    Arc::new(oxidask_graph::Identity),
+                    vec![oxidask_graph::Arg::Key(k.clone())],
+                );
+                graph.insert(alias.clone(), read);
+                *k = alias;
+            }
+        }
+        // Placeholders are requested too, so no pass fuses or inlines them
+        // away; they are taken off the outputs before sending.
+        let mut wanted = keys.clone();
+        wanted.extend(refs.iter().map(|(k, _)| k.clone()));
+        let mut plan = optimize(graph, &wanted, OptimizeOptions::default())?;
+        let ids = plan.outputs.split_off(keys.len());
+        for (id, (_, r)) in ids.into_iter().zip(refs) {
+            self.add_external(&mut extra, id, &r)?;
+        }
+        let key = keys.first().map_or_else(String::new, |k| k.to_string());
+        let n = plan.outputs.len();
+        Ok((self.submit_plan(&plan, extra)?, n, key))
+    }
+
     /// Calls the registered function `f` on each item, as one batch of
-    /// tasks (one message); a future per item. `f` must be marked
+    /// tasks (one message); a future per item. An item can be a value or
+    /// a `&Future` of this client (its task then runs near that result). `f` must be marked
     /// `#[oxidask::remote]` (workers run only functions compiled into them
     /// and registered by name), and items and results need a codec
     /// (numbers, strings, vectors, or a type given `register_value!`).
-    pub fn map<F, A, R>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<Future<R>>>
+    pub fn map<F, A, R, I>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = I>,
+    ) -> Result<Vec<Future<R>>>
     where
         F: Fn(A) -> R + 'static,
-        A: std::any::Any + Send + Sync + DataSize,
+        I: crate::args::MapItem<A>,
         R: std::any::Any + Send + Sync + Clone,
     {
         let _ = f;
@@ -199,21 +307,39 @@ impl Client {
         )
         .into();
         let mut graph = TaskGraph::new();
-        for (i, a) in items.into_iter().enumerate() {
+        let mut refs = crate::args::Refs::new(name.clone());
+        for (i, item) in items.into_iter().enumerate() {
+            let arg = refs.arg(item.into_item());
             graph.insert(
                 Key::with_index(name.clone(), &[i as u32]),
-                Task::new(op.clone(), vec![Arg::Value(Value::new(a))]),
+                Task::new(op.clone(), vec![arg]),
             );
         }
         let n = graph.len();
         let keys: Vec<String> = graph.keys().map(|k| k.to_string()).collect();
+        let mut extra = Extra {
+            hold: true,
+            send: true,
+            ..Extra::default()
+        };
+        let placeholders = refs.into_tasks();
+        let deps = if placeholders.is_empty() {
+            Deps::from_lists((0..n).map(|_| Vec::new()))
+        } else {
+            for (j, (key, task, r)) in placeholders.into_iter().enumerate() {
+                graph.insert(key, task);
+                self.add_external(&mut extra, (n + j) as u32, &r)?;
+            }
+            graph.dependencies()?
+        };
+        let total = graph.len();
         let plan = Plan {
             graph,
-            deps: Deps::from_lists((0..n).map(|_| Vec::new())),
+            deps,
             outputs: (0..n as u32).collect(),
-            priority: (0..n as u32).collect(),
+            priority: (0..total as u32).collect(),
         };
-        let comp = self.submit_plan(&plan)?;
+        let comp = self.submit_plan(&plan, extra)?;
         let take: Finish<R> =
             Arc::new(|values| Ok(oxidask_scheduler::next_value(values)?.take::<R>()?));
         Ok(keys
@@ -273,7 +399,7 @@ impl Client {
     }
 
     /// Sends a computation; returns its id.
-    fn submit_plan(&self, plan: &Plan) -> Result<u64> {
+    pub(crate) fn submit_plan(&self, plan: &Plan, extra: Extra) -> Result<u64> {
         let bytes = plan
             .graph
             .to_bytes()
@@ -284,12 +410,27 @@ impl Client {
         for (p, &o) in plan.outputs.iter().enumerate() {
             positions.entry(o).or_default().push(p);
         }
+        let Extra {
+            externals,
+            holds,
+            names,
+            hold,
+            send,
+        } = extra;
         let msg = Msg::Submit {
             comp,
             deps: (0..n as u32).map(|i| plan.deps.of(i).to_vec()).collect(),
             priority: plan.priority.clone(),
             outputs: plan.outputs.clone(),
+            externals,
+            hold,
+            send,
+            retries: self.retries,
         };
+        let mut keys: Vec<Key> = plan.graph.keys().cloned().collect();
+        for (id, name) in names {
+            keys[id as usize] = Key::new(&*name);
+        }
         {
             let mut s = self.inner.state.lock();
             if let Some(reason) = &s.lost {
@@ -298,12 +439,15 @@ impl Client {
             s.comps.insert(
                 comp,
                 Comp {
-                    keys: Arc::new(plan.graph.keys().cloned().collect()),
+                    keys: Arc::new(keys),
                     positions,
+                    outputs: plan.outputs.clone(),
                     values: vec![None; plan.outputs.len()],
                     failed: None,
                     finished: false,
                     handles: 0,
+                    held: hold,
+                    _holds: holds,
                 },
             );
         }
@@ -363,6 +507,9 @@ impl Inner {
                 if let Some(c) = self.state.lock().comps.get_mut(&comp) {
                     c.failed.get_or_insert(failure);
                 }
+            }
+            Msg::SchedulerInfo { dashboard } => {
+                self.state.lock().dashboard = Some(dashboard);
             }
             other => return Err(format!("unexpected {} from the scheduler", other.kind())),
         }
@@ -429,30 +576,33 @@ impl Inner {
             .collect())
     }
 
-    fn retain(&self, comp: u64) {
+    pub(crate) fn retain(&self, comp: u64) {
         if let Some(c) = self.state.lock().comps.get_mut(&comp) {
             c.handles += 1;
         }
     }
 
-    fn release(&self, comp: u64) {
+    pub(crate) fn release(&self, comp: u64) {
         let mut s = self.state.lock();
         let Some(c) = s.comps.get_mut(&comp) else {
             return;
         };
         c.handles -= 1;
         if c.handles == 0 {
-            let unfinished = !c.finished && c.failed.is_none();
-            s.comps.remove(&comp);
+            let cancel = c.held || (!c.finished && c.failed.is_none());
+            let gone = s.comps.remove(&comp);
             drop(s);
-            if unfinished {
+            if cancel {
                 let _ = self.tx.send((Msg::Cancel { comp }, vec![]));
             }
+            // Dropped outside the lock: its holds release other
+            // computations.
+            drop(gone);
         }
     }
 }
 
-fn failure_error(f: &Failure, keys: &[Key]) -> Error {
+pub(crate) fn failure_error(f: &Failure, keys: &[Key]) -> Error {
     match f {
         Failure::Task(t) => Error::Task(t.clone()),
         Failure::KilledWorker {
@@ -467,6 +617,12 @@ fn failure_error(f: &Failure, keys: &[Key]) -> Error {
             failures: *failures,
         },
         Failure::BadGraph(m) => Error::Graph(m.clone()),
+        Failure::Lost { task, reason } => Error::FutureLost {
+            key: keys
+                .get(*task as usize)
+                .map_or_else(|| format!("#{task}"), |k| k.to_string()),
+            reason: reason.clone(),
+        },
     }
 }
 
@@ -474,22 +630,22 @@ fn short(type_name: &str) -> &str {
     type_name.rsplit("::").next().unwrap_or(type_name)
 }
 
-type Finish<T> =
+pub(crate) type Finish<T> =
     Arc<dyn Fn(&mut std::vec::IntoIter<Value>) -> oxidask_scheduler::Result<T> + Send + Sync>;
 
 /// A result being computed on the cluster, typed: [`Future::result`] waits
 /// for it and gives a `T`.
 pub struct Future<T> {
-    client: Client,
-    comp: u64,
-    positions: std::ops::Range<usize>,
-    key: String,
+    pub(crate) client: Client,
+    pub(crate) comp: u64,
+    pub(crate) positions: std::ops::Range<usize>,
+    pub(crate) key: String,
     finish: Finish<T>,
     cancelled: std::sync::atomic::AtomicBool,
 }
 
 impl<T> Future<T> {
-    fn new(
+    pub(crate) fn new(
         client: Client,
         comp: u64,
         positions: std::ops::Range<usize>,
@@ -617,7 +773,11 @@ impl oxidask_scheduler::Scheduler for ClusterScheduler {
         };
         let (plan, local) = crate::local_steps::split(plan).map_err(to_scheduler)?;
         let inner = &self.0.inner;
-        let comp = self.0.submit_plan(&plan).map_err(to_scheduler)?;
+        let extra = Extra {
+            send: true,
+            ..Extra::default()
+        };
+        let comp = self.0.submit_plan(&plan, extra).map_err(to_scheduler)?;
         inner.retain(comp);
         let values = inner.take(comp, &(0..plan.outputs.len()));
         inner.release(comp);

@@ -71,6 +71,16 @@ pub enum Error {
         /// Its key.
         key: String,
     },
+    /// A result a computation needs is gone: a future passed as an
+    /// argument that was released or failed, or scattered data whose
+    /// worker died.
+    #[error("the result of {key} is gone: {reason}")]
+    FutureLost {
+        /// The future's (or scattered value's) key.
+        key: String,
+        /// What happened.
+        reason: String,
+    },
     /// A wait ran out of time.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),

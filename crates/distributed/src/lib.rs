@@ -9,8 +9,10 @@
 //!   thread pool, holds results in a spill buffer, and exchanges them with
 //!   other workers directly.
 //! - [`Client`] submits graphs ([`TaskGraph::to_bytes`](oxidask_graph::TaskGraph::to_bytes)):
-//!   `submit`, `map`, `gather`, `as_completed`, `wait`, `cancel`, and acts as
-//!   a [`Scheduler`](oxidask_scheduler::Scheduler) of the local API.
+//!   `submit`, `map`, `gather`, `as_completed`, `wait`, `cancel`,
+//!   `scatter`, `persist`, `with_retries`; futures are arguments of later
+//!   tasks; and it acts as a [`Scheduler`](oxidask_scheduler::Scheduler) of
+//!   the local API.
 //! - [`LocalCluster`] runs a scheduler in this process and workers as
 //!   copies of this program (see [`worker_main`]).
 //!
@@ -20,18 +22,23 @@
 
 #![deny(missing_docs)]
 
+mod args;
 mod client;
+mod data;
 mod error;
+mod future_ref;
 mod local;
 mod local_steps;
 pub mod messages;
 mod server;
 pub mod wire;
 mod worker;
+mod worker_events;
 
+pub use args::MapItem;
 pub use client::{AsCompleted, Client, Future};
 pub use error::{Error, Result};
-pub use local::{LocalCluster, WORKER_ENV, worker_main};
+pub use local::{LocalCluster, LocalClusterBuilder, WORKER_ENV, worker_main};
 pub use local_steps::IN_CALLER_OPS;
 pub use server::{Scheduler, SchedulerInfo, SchedulerOptions};
 pub use worker::{WorkerOptions, run_worker};

@@ -26,7 +26,8 @@ use crate::worker::{WorkerOptions, run_worker};
 
 /// Set to a scheduler's address, this makes a process a worker of it
 /// (see [`worker_main`]). `OXIDASK_NTHREADS`, `OXIDASK_MEMORY_LIMIT`
-/// (bytes), `OXIDASK_WORKER_NAME` and `OXIDASK_TOKEN` set its options.
+/// (bytes), `OXIDASK_WORKER_NAME`, `OXIDASK_TOKEN` and `OXIDASK_WORKER_HOST`
+/// (the host other workers reach it on; default 127.0.0.1) set its options.
 pub const WORKER_ENV: &str = "OXIDASK_WORKER_OF";
 
 /// If this process was started as a worker ([`WORKER_ENV`] is set), runs
@@ -66,6 +67,9 @@ fn options_from_env() -> Result<WorkerOptions> {
     if let Some(v) = var("OXIDASK_TOKEN") {
         o.token = v;
     }
+    if let Some(v) = var("OXIDASK_WORKER_HOST") {
+        o.host = v;
+    }
     Ok(o)
 }
 
@@ -89,6 +93,7 @@ pub struct LocalClusterBuilder {
     program: Option<PathBuf>,
     token: String,
     options: SchedulerOptions,
+    dashboard: Option<String>,
 }
 
 impl LocalCluster {
@@ -117,12 +122,21 @@ impl LocalCluster {
             program: None,
             token: String::new(),
             options: SchedulerOptions::default(),
+            dashboard: None,
         }
     }
 
     /// The scheduler's address.
     pub fn address(&self) -> String {
         self.scheduler.as_ref().expect("running").addr().to_string()
+    }
+
+    /// The dashboard's status page, if the cluster was started with one
+    /// ([`LocalClusterBuilder::dashboard`]).
+    pub fn dashboard_link(&self) -> Option<String> {
+        self.scheduler
+            .as_ref()
+            .and_then(|s| s.dashboard_link().map(str::to_string))
     }
 
     /// A client of this cluster.
@@ -204,11 +218,24 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// Serves the dashboard on `addr` (`"127.0.0.1:8787"`, a bare port for
+    /// 127.0.0.1, port 0 for any free one), fed by the cluster; see
+    /// [`LocalCluster::dashboard_link`].
+    pub fn dashboard(mut self, addr: impl Into<String>) -> Self {
+        self.dashboard = Some(addr.into());
+        self
+    }
+
     /// Starts the scheduler and the workers; waits (30 s at most) until
     /// every worker has joined.
     pub fn start(self) -> Result<LocalCluster> {
         let token = std::env::var("OXIDASK_TOKEN").unwrap_or(self.token.clone());
-        let scheduler = Scheduler::start("127.0.0.1:0", &token, self.options.clone())?;
+        let scheduler = match &self.dashboard {
+            Some(d) => {
+                Scheduler::start_with_dashboard("127.0.0.1:0", &token, self.options.clone(), d)?
+            }
+            None => Scheduler::start("127.0.0.1:0", &token, self.options.clone())?,
+        };
         let program = match self.program.clone() {
             Some(p) => p,
             None => std::env::current_exe().map_err(|e| Error::io("finding this program", e))?,
@@ -225,6 +252,7 @@ impl LocalClusterBuilder {
                         b.memory_limit.map_or_else(String::new, |m| m.to_string()),
                     )
                     .env("OXIDASK_WORKER_NAME", format!("local-{i}"))
+                    .env("GLIBC_TUNABLES", crate::worker::malloc_tunables())
                     .stdin(Stdio::null())
                     .spawn()
                     .map_err(|e| {

@@ -34,13 +34,37 @@ pub struct RunTask {
     pub id: u32,
     /// Static priority (lower first).
     pub priority: u32,
-    /// Each dependency and the address of the worker holding it, or `None`
-    /// if this worker holds it.
-    pub deps: Vec<(u32, Option<String>)>,
+    /// Each dependency and where its result is.
+    pub deps: Vec<DepAt>,
     /// Whether the result stays on the worker for later tasks.
     pub keep: bool,
     /// Whether the result goes to the client (sent with the report).
     pub output: bool,
+}
+
+/// Where a task's input is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DepAt {
+    /// The input's task id in the task's computation.
+    pub id: u32,
+    /// The address of the worker holding it, or `None` if the worker
+    /// running the task holds it.
+    pub at: Option<String>,
+    /// For an input that is another computation's result (a future passed
+    /// as an argument, scattered or persisted data): that computation and
+    /// task id, under which the holder keeps it.
+    pub from: Option<(u64, u32)>,
+}
+
+/// A future of an earlier computation standing for one task of a new one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct External {
+    /// The placeholder task in the new computation.
+    pub id: u32,
+    /// The client's id of the computation holding the result.
+    pub comp: u64,
+    /// The task of that computation.
+    pub task: u32,
 }
 
 /// A worker's memory, reported on each heartbeat.
@@ -72,6 +96,14 @@ pub enum Failure {
     },
     /// The submitted graph is not valid (or not decodable on a worker).
     BadGraph(String),
+    /// A result this computation needs is gone: an input future that was
+    /// released or failed, or scattered data on a worker that died.
+    Lost {
+        /// Task id (the placeholder of the future, or the scattered item).
+        task: u32,
+        /// What happened.
+        reason: String,
+    },
 }
 
 /// A control message.
@@ -105,6 +137,25 @@ pub enum Msg {
         priority: Vec<u32>,
         /// Requested task ids.
         outputs: Vec<u32>,
+        /// Tasks that stand for results of earlier computations.
+        externals: Vec<External>,
+        /// Keep the requested results on the workers until the client
+        /// cancels the computation (so later computations can read them).
+        hold: bool,
+        /// Send requested results to the client as they finish.
+        send: bool,
+        /// Times a failing task is run again before the computation fails.
+        retries: u32,
+    },
+    /// Values to keep on the workers as a computation of its own (one task
+    /// per value, ids in order); one data frame each.
+    Scatter {
+        /// The client's id for it.
+        comp: u64,
+        /// Codec id of each following frame.
+        codecs: Vec<String>,
+        /// Every worker gets every value (else each goes to one worker).
+        broadcast: bool,
     },
     /// The client no longer wants a computation.
     Cancel {
@@ -146,6 +197,15 @@ pub enum Msg {
         /// The tasks.
         tasks: Vec<RunTask>,
     },
+    /// Scattered values to hold; one data frame each.
+    Store {
+        /// Computation id.
+        comp: u64,
+        /// Values in the computation (the slots to allocate).
+        n: u32,
+        /// Task id and codec id of each following frame.
+        items: Vec<(u32, String)>,
+    },
     /// Results no task needs any more.
     Release {
         /// Computation id.
@@ -177,6 +237,13 @@ pub enum Msg {
         nbytes: u64,
         /// Codec id of the result sent along (outputs only).
         codec: Option<String>,
+    },
+    /// Scattered values are held (task id and bytes of each).
+    Stored {
+        /// Computation id.
+        comp: u64,
+        /// Task id and size of each value.
+        items: Vec<(u32, u64)>,
     },
     /// A task failed.
     Erred {
@@ -219,6 +286,67 @@ pub enum Msg {
     },
     /// The result asked for is not here.
     NoData,
+
+    // scheduler → worker, worker → scheduler, scheduler → client:
+    // observation (the dashboard)
+    /// Whether the worker records its tasks' events and sends them in
+    /// batches ([`Msg::TaskEvents`]); off until the scheduler, having a
+    /// dashboard, asks.
+    Observe {
+        /// Record (true) or stop (false).
+        on: bool,
+    },
+    /// A batch of task events of one worker, sent every 100 ms while there
+    /// are any (never one message per task).
+    TaskEvents {
+        /// The events, oldest first.
+        events: Vec<TaskEvent>,
+        /// Microseconds on the worker's clock when the batch was sent: the
+        /// receiver places each event at its arrival minus
+        /// `sent_us - event time`, so no clocks need to agree.
+        sent_us: u64,
+        /// Bytes of inputs this worker fetched from other workers since
+        /// the last batch.
+        fetched_bytes: u64,
+    },
+    /// What a client may want to know of the scheduler; sent once, right
+    /// after a client connects.
+    SchedulerInfo {
+        /// The dashboard's status page, if the scheduler serves one.
+        dashboard: Option<String>,
+    },
+}
+
+/// One task event of a worker, times in microseconds on its own clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskEvent {
+    /// A task began on thread `thread` and had not finished when the batch
+    /// was sent.
+    Started {
+        /// Computation id.
+        comp: u64,
+        /// Task id.
+        id: u32,
+        /// The worker's thread (0-based).
+        thread: u32,
+        /// When it began.
+        at_us: u64,
+    },
+    /// A task ran from `start_us` to `end_us` and made `nbytes` of result.
+    Finished {
+        /// Computation id.
+        comp: u64,
+        /// Task id.
+        id: u32,
+        /// The worker's thread (0-based).
+        thread: u32,
+        /// When it began.
+        start_us: u64,
+        /// When it ended.
+        end_us: u64,
+        /// Bytes of its result.
+        nbytes: u64,
+    },
 }
 
 impl Msg {
@@ -226,7 +354,8 @@ impl Msg {
     pub fn data_frames(&self) -> usize {
         match self {
             Msg::Submit { .. } | Msg::Graph { .. } | Msg::Data { .. } => 1,
-            Msg::Results { items, .. } => items.len(),
+            Msg::Results { items, .. } | Msg::Store { items, .. } => items.len(),
+            Msg::Scatter { codecs, .. } => codecs.len(),
             Msg::Done { codec, .. } => usize::from(codec.is_some()),
             _ => 0,
         }
@@ -239,23 +368,29 @@ impl Msg {
             Msg::Welcome => "Welcome",
             Msg::Refused { .. } => "Refused",
             Msg::Submit { .. } => "Submit",
+            Msg::Scatter { .. } => "Scatter",
             Msg::Cancel { .. } => "Cancel",
             Msg::Results { .. } => "Results",
             Msg::Finished { .. } => "Finished",
             Msg::Failed { .. } => "Failed",
             Msg::Graph { .. } => "Graph",
             Msg::Run { .. } => "Run",
+            Msg::Store { .. } => "Store",
             Msg::Release { .. } => "Release",
             Msg::Forget { .. } => "Forget",
             Msg::Shutdown => "Shutdown",
             Msg::Heartbeat { .. } => "Heartbeat",
             Msg::Done { .. } => "Done",
+            Msg::Stored { .. } => "Stored",
             Msg::Erred { .. } => "Erred",
             Msg::Missing { .. } => "Missing",
             Msg::GraphErred { .. } => "GraphErred",
             Msg::GetData { .. } => "GetData",
             Msg::Data { .. } => "Data",
             Msg::NoData => "NoData",
+            Msg::Observe { .. } => "Observe",
+            Msg::TaskEvents { .. } => "TaskEvents",
+            Msg::SchedulerInfo { .. } => "SchedulerInfo",
         }
     }
 }

@@ -106,6 +106,70 @@ impl FrameReader {
         Ok(Some((msg, data)))
     }
 
+    /// The next control message alone, `None` at the end of the stream:
+    /// the caller reads the data frames it announces (with
+    /// [`frame_into`](FrameReader::frame_into)).
+    pub async fn head(&mut self) -> Result<Option<Msg>> {
+        let Some(frame) = self.frame().await? else {
+            return Ok(None);
+        };
+        let msg = postcard::from_bytes(&frame)
+            .map_err(|e| Error::Protocol(format!("not a message ({} bytes): {e}", frame.len())))?;
+        Ok(Some(msg))
+    }
+
+    /// Reads the next frame into `buf` (cleared first, its capacity kept):
+    /// what is already buffered is copied, the rest is read from the socket
+    /// straight into `buf`. A caller that reuses `buf` receives a large
+    /// value without a fresh allocation — and so without the page faults
+    /// of first touching it — per frame. The frame limit holds as for
+    /// [`frame`](FrameReader::frame).
+    pub async fn frame_into(&mut self, buf: &mut Vec<u8>) -> Result<()> {
+        use bytes::Buf;
+        use tokio::io::AsyncReadExt;
+        let ended = || Error::Protocol("the stream ended inside a data frame".into());
+        let io = |e: io::Error| Error::io("reading a data frame", e);
+        while self.inner.read_buffer().len() < 4 {
+            // Read only what the header still needs, so nothing past it
+            // lands in the framed reader's buffer.
+            let have = self.inner.read_buffer().len();
+            let mut tmp = [0u8; 4];
+            let n = self
+                .inner
+                .get_mut()
+                .read(&mut tmp[..4 - have])
+                .await
+                .map_err(io)?;
+            if n == 0 {
+                return Err(ended());
+            }
+            self.inner.read_buffer_mut().extend_from_slice(&tmp[..n]);
+        }
+        let head = self.inner.read_buffer_mut();
+        let len = head.get_u32() as usize;
+        let limit = self.inner.decoder().max_frame_length();
+        if len > limit {
+            return Err(Error::Protocol(format!(
+                "a data frame of {len} bytes is over the connection's limit of {limit}"
+            )));
+        }
+        buf.clear();
+        buf.reserve(len);
+        let rb = self.inner.read_buffer_mut();
+        let have = rb.len().min(len);
+        buf.extend_from_slice(&rb[..have]);
+        rb.advance(have);
+        let stream = self.inner.get_mut();
+        while buf.len() < len {
+            let want = (len - buf.len()) as u64;
+            let n = (&mut *stream).take(want).read_buf(buf).await.map_err(io)?;
+            if n == 0 {
+                return Err(ended());
+            }
+        }
+        Ok(())
+    }
+
     /// Raises (or lowers) the largest frame accepted from now on.
     pub fn set_limit(&mut self, limit: usize) {
         self.inner.decoder_mut().set_max_frame_length(limit);

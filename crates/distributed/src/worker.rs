@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::messages::{MemoryReport, Msg, Role, RunTask};
 use crate::wire::{self, FrameReader, FrameWriter};
+use crate::worker_events::{BATCH_PERIOD, Recorder};
 
 /// How a worker runs.
 #[derive(Clone, Debug)]
@@ -64,8 +65,35 @@ impl Default for WorkerOptions {
 }
 
 struct WComp {
+    /// The computation's graph (empty for scattered values).
     graph: TaskGraph,
+    /// Result slots: the graph's tasks, or the scattered values.
+    slots: usize,
     buffer: SpillBuffer,
+}
+
+impl WComp {
+    fn new(graph: TaskGraph, slots: usize, options: &WorkerOptions) -> WComp {
+        let buffer = SpillBuffer::new(
+            slots,
+            StoreOptions {
+                memory_limit: options.memory_limit,
+                spill_dir: options.spill_dir.clone(),
+            },
+        );
+        WComp {
+            graph,
+            slots,
+            buffer,
+        }
+    }
+
+    /// Result `id` if held here (it stays held).
+    fn get(&self, id: u32) -> Option<Value> {
+        ((id as usize) < self.slots)
+            .then(|| self.buffer.fetch(id, || false, String::new))
+            .flatten()
+    }
 }
 
 struct Job {
@@ -108,6 +136,8 @@ struct Shared {
     ready: Condvar,
     out: mpsc::UnboundedSender<(Msg, Vec<Bytes>)>,
     options: WorkerOptions,
+    /// Task events for the scheduler's dashboard (off unless asked).
+    recorder: Recorder,
 }
 
 impl Shared {
@@ -185,6 +215,7 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
         ready: Condvar::new(),
         out,
         options,
+        recorder: Recorder::default(),
     });
     tokio::spawn(crate::server::writer(writer, rx));
     let threads: Vec<_> = (0..shared.options.nthreads.max(1))
@@ -192,7 +223,7 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
             let s = shared.clone();
             std::thread::Builder::new()
                 .name(format!("oxidask-worker-{i}"))
-                .spawn(move || pool_thread(&s))
+                .spawn(move || pool_thread(&s, i as u32))
                 .map_err(|e| Error::io("starting a worker thread", e))
         })
         .collect::<Result<_>>()?;
@@ -204,6 +235,18 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
             loop {
                 every.tick().await;
                 s.report(Msg::Heartbeat { memory: s.memory() }, vec![]);
+            }
+        })
+    };
+    let batches = {
+        let s = shared.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(BATCH_PERIOD);
+            loop {
+                every.tick().await;
+                if let Some(batch) = s.recorder.take_batch() {
+                    s.report(batch, vec![]);
+                }
             }
         })
     };
@@ -220,6 +263,7 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
         }
     };
     beat.abort();
+    batches.abort();
     peers.abort();
     shared.close();
     shared.comps.lock().clear();
@@ -240,17 +284,9 @@ fn handle(
                 .ok_or_else(|| Error::Protocol("Graph without its frame".into()))?;
             match TaskGraph::from_bytes(&bytes) {
                 Ok(graph) => {
-                    let buffer = SpillBuffer::new(
-                        graph.len(),
-                        StoreOptions {
-                            memory_limit: shared.options.memory_limit,
-                            spill_dir: shared.options.spill_dir.clone(),
-                        },
-                    );
-                    shared
-                        .comps
-                        .lock()
-                        .insert(comp, Arc::new(WComp { graph, buffer }));
+                    let slots = graph.len();
+                    let c = WComp::new(graph, slots, &shared.options);
+                    shared.comps.lock().insert(comp, Arc::new(c));
                 }
                 Err(e) => shared.report(
                     Msg::GraphErred {
@@ -261,27 +297,54 @@ fn handle(
                 ),
             }
         }
+        Msg::Store { comp, n, items } => store(shared, comp, n as usize, &items, &data),
         Msg::Run { comp, tasks } => {
-            for task in tasks {
-                let remote: Vec<(u32, String)> = task
+            'tasks: for task in tasks {
+                // Inputs that are other computations' results held here
+                // are taken now; the task's own computation has no slot
+                // for them.
+                let mut fetched = Vec::new();
+                for d in task.deps.iter().filter(|d| d.at.is_none()) {
+                    let Some((sc, st)) = d.from else { continue };
+                    let held = shared.comps.lock().get(&sc).cloned();
+                    match held.and_then(|c| c.get(st)) {
+                        Some(v) => fetched.push((d.id, v)),
+                        None => {
+                            let missing = Msg::Missing {
+                                comp,
+                                id: task.id,
+                                dep: d.id,
+                            };
+                            shared.report(missing, vec![]);
+                            continue 'tasks;
+                        }
+                    }
+                }
+                let remote: Vec<(u32, String, u64, u32)> = task
                     .deps
                     .iter()
-                    .filter_map(|(d, a)| a.clone().map(|a| (*d, a)))
+                    .filter_map(|d| {
+                        let (sc, st) = d.from.unwrap_or((comp, d.id));
+                        d.at.clone().map(|a| (d.id, a, sc, st))
+                    })
                     .collect();
                 if remote.is_empty() {
                     shared.push(Job {
                         comp,
                         task,
-                        fetched: Vec::new(),
+                        fetched,
                     });
                     continue;
                 }
                 let (shared, pool) = (shared.clone(), pool.clone());
                 tokio::spawn(async move {
-                    let mut fetched = Vec::with_capacity(remote.len());
-                    for (dep, addr) in remote {
-                        match pool.fetch(&addr, &shared.options.token, comp, dep).await {
-                            Ok(v) => fetched.push((dep, v)),
+                    fetched.reserve(remote.len());
+                    for (dep, addr, sc, st) in remote {
+                        match pool.fetch(&addr, &shared.options.token, sc, st).await {
+                            Ok(v) => {
+                                shared.recorder.fetched(v.nbytes() as u64);
+                                fetched.push((dep, v));
+                            }
                             Err(Error::Value(e)) => {
                                 // The bytes arrived but do not decode here:
                                 // trying again cannot help.
@@ -322,7 +385,7 @@ fn handle(
         Msg::Release { comp, ids } => {
             if let Some(c) = shared.comps.lock().get(&comp).cloned() {
                 for id in ids {
-                    if (id as usize) < c.graph.len() {
+                    if (id as usize) < c.slots {
                         drop(c.buffer.fetch(id, || true, String::new));
                     }
                 }
@@ -332,6 +395,7 @@ fn handle(
             shared.comps.lock().remove(&comp);
             shared.queue.lock().jobs.retain(|j| j.comp != comp);
         }
+        Msg::Observe { on } => shared.recorder.set(on),
         other => {
             return Err(Error::Protocol(format!(
                 "unexpected {} from the scheduler",
@@ -342,7 +406,49 @@ fn handle(
     Ok(())
 }
 
-fn pool_thread(shared: &Shared) {
+/// Holds scattered values: `n` slots for the computation (made on its
+/// first values), each frame decoded into its slot; reports `Stored`, or
+/// `GraphErred` naming the value that does not decode.
+fn store(shared: &Shared, comp: u64, n: usize, items: &[(u32, String)], data: &[Bytes]) {
+    let c = shared
+        .comps
+        .lock()
+        .entry(comp)
+        .or_insert_with(|| Arc::new(WComp::new(TaskGraph::new(), n, &shared.options)))
+        .clone();
+    let mut stored = Vec::with_capacity(items.len());
+    for ((id, codec), bytes) in items.iter().zip(data) {
+        let inserted = if (*id as usize) < c.slots {
+            Value::decode(codec, bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|v| {
+                    let nbytes = v.nbytes() as u64;
+                    drop(c.buffer.fetch(*id, || true, String::new));
+                    c.buffer.insert(*id, v).map_err(|e| e.to_string())?;
+                    Ok(nbytes)
+                })
+        } else {
+            Err(format!("slot #{id} of {}", c.slots))
+        };
+        match inserted {
+            Ok(nbytes) => stored.push((*id, nbytes)),
+            Err(e) => {
+                let message = format!("worker {}: scattered value #{id}: {e}", shared.options.name);
+                shared.report(Msg::GraphErred { comp, message }, vec![]);
+                return;
+            }
+        }
+    }
+    shared.report(
+        Msg::Stored {
+            comp,
+            items: stored,
+        },
+        vec![],
+    );
+}
+
+fn pool_thread(shared: &Shared, thread: u32) {
     loop {
         let job = {
             let mut q = shared.queue.lock();
@@ -356,11 +462,11 @@ fn pool_thread(shared: &Shared) {
                 shared.ready.wait(&mut q);
             }
         };
-        run_job(shared, job);
+        run_job(shared, job, thread);
     }
 }
 
-fn run_job(shared: &Shared, job: Job) {
+fn run_job(shared: &Shared, job: Job, thread: u32) {
     let Job {
         comp: comp_id,
         task: run,
@@ -416,12 +522,19 @@ fn run_job(shared: &Shared, job: Job) {
             }
         }
     }
+    let started = shared.recorder.started(comp_id, id, thread);
     let value = match oxidask_scheduler::execute(key, task, args) {
         Ok(v) => v,
         Err(error) => {
             return shared.erred(comp_id, id, error);
         }
     };
+    if let Some(start_us) = started {
+        let nbytes = value.nbytes() as u64;
+        shared
+            .recorder
+            .finished(comp_id, id, thread, start_us, nbytes);
+    }
     let fail = |message: String| {
         let e: OpError = message.into();
         TaskError::failed(key.clone(), task.op.label(), &*e)
@@ -498,11 +611,12 @@ async fn serve_peers(listener: TcpListener, shared: Arc<Shared>) {
                     tracing::warn!(%peer, kind = msg.kind(), "dropping a peer that sent something else than GetData");
                     return;
                 };
-                let value = shared.comps.lock().get(&comp).cloned().and_then(|c| {
-                    ((id as usize) < c.graph.len())
-                        .then(|| c.buffer.fetch(id, || false, String::new))
-                        .flatten()
-                });
+                let value = shared
+                    .comps
+                    .lock()
+                    .get(&comp)
+                    .cloned()
+                    .and_then(|c| c.get(id));
                 let sent = match value.map(|v| encode_into(&v, &mut scratch)) {
                     Some(Ok(codec)) => w.msg_slices(&Msg::Data { codec }, &[&scratch[..]]).await,
                     _ => w.msg(&Msg::NoData, &[]).await,
@@ -533,40 +647,75 @@ fn encode_into(v: &Value, buf: &mut Vec<u8>) -> Result<String, String> {
     Ok(codec)
 }
 
+/// An open connection to another worker and its receive buffer, both
+/// reused between fetches.
+type PeerConn = (FrameReader, FrameWriter, Vec<u8>);
+
 /// Open connections to other workers, reused between fetches.
 #[derive(Default)]
 pub(crate) struct PeerPool {
-    idle: Mutex<HashMap<String, Vec<(FrameReader, FrameWriter)>>>,
+    idle: Mutex<HashMap<String, Vec<PeerConn>>>,
 }
 
 impl PeerPool {
     /// Fetches result `id` of computation `comp` from the worker at `addr`.
     pub(crate) async fn fetch(&self, addr: &str, token: &str, comp: u64, id: u32) -> Result<Value> {
         let idle = self.idle.lock().get_mut(addr).and_then(|v| v.pop());
-        let (mut r, mut w) = match idle {
+        let (mut r, mut w, mut buf) = match idle {
             Some(c) => c,
-            None => wire::connect(addr, token, Role::Peer, wire::DEFAULT_FRAME_LIMIT).await?,
+            None => {
+                let (r, w) =
+                    wire::connect(addr, token, Role::Peer, wire::DEFAULT_FRAME_LIMIT).await?;
+                (r, w, Vec::new())
+            }
         };
         let io = |e| Error::io(format!("asking {addr} for a result"), e);
         w.msg(&Msg::GetData { comp, id }, &[]).await.map_err(io)?;
         w.flush().await.map_err(io)?;
-        let value = match r.msg().await? {
-            Some((Msg::Data { codec }, data)) => Value::decode(&codec, &data[0])?,
-            Some((Msg::NoData, _)) => {
+        let value = match r.head().await? {
+            Some(Msg::Data { codec }) => {
+                // Into the connection's buffer, reused: a fresh buffer of
+                // a large value's size costs a page fault per 4 KiB.
+                r.frame_into(&mut buf).await?;
+                Value::decode(&codec, &buf)?
+            }
+            Some(Msg::NoData) => {
                 return Err(Error::Protocol(format!("{addr} does not hold task #{id}")));
             }
-            Some((other, _)) => {
+            Some(other) => {
                 return Err(Error::Protocol(format!("{addr} answered {}", other.kind())));
             }
             None => return Err(Error::Protocol(format!("{addr} closed the connection"))),
         };
+        if buf.capacity() > SCRATCH_KEPT {
+            buf = Vec::new();
+        }
         self.idle
             .lock()
             .entry(addr.to_string())
             .or_default()
-            .push((r, w));
+            .push((r, w, buf));
         Ok(value)
     }
+}
+
+/// The glibc allocator settings a worker process is started with: the
+/// caller's `GLIBC_TUNABLES` plus `glibc.malloc.hugetlb=1` (unless it
+/// sets `hugetlb` itself), so large allocations are backed by huge pages.
+/// A worker receives and decodes large values into fresh allocations; with
+/// 4 KiB pages, first touching 64 MiB costs 16,384 page faults, which
+/// measured as most of a 64 MiB transfer's time (0.5 GB/s, ≈ 1 GB/s with
+/// huge pages, `examples/cluster.rs`). Other allocators and older glibc
+/// ignore the setting.
+pub(crate) fn malloc_tunables() -> String {
+    let mut t = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if !t.contains("glibc.malloc.hugetlb") {
+        if !t.is_empty() {
+            t.push(':');
+        }
+        t.push_str("glibc.malloc.hugetlb=1");
+    }
+    t
 }
 
 /// The resident memory of this process (Linux; 0 elsewhere).

@@ -394,6 +394,36 @@ impl TaskGraph {
         }
         Ok(graph)
     }
+
+    /// The keys of a graph written by [`TaskGraph::to_bytes`], in task-id
+    /// order, without building its ops or values: a process that only
+    /// watches a graph (a cluster's scheduler feeding its dashboard) need
+    /// not have the graph's ops or codecs compiled in.
+    pub fn keys_from_bytes(bytes: &[u8]) -> Result<Vec<Key>> {
+        let g: DecodedGraph<'_> = postcard::from_bytes(bytes).map_err(|e| Error::Decode {
+            what: "a task graph".into(),
+            message: e.to_string(),
+        })?;
+        if g.version != VERSION {
+            return Err(Error::Decode {
+                what: "a task graph".into(),
+                message: format!("format version {} (this build reads {VERSION})", g.version),
+            });
+        }
+        let names: Vec<Arc<str>> = g.names.iter().map(|&n| Arc::from(n)).collect();
+        g.tasks
+            .into_iter()
+            .map(|t| {
+                let name = names
+                    .get(t.key.name as usize)
+                    .ok_or_else(|| Error::Decode {
+                        what: "a task graph".into(),
+                        message: format!("name {} is not in the graph's table", t.key.name),
+                    })?;
+                Ok(Key::from_parts(name.clone(), t.key.index))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -419,6 +449,23 @@ mod tests {
             Arg::Key(_) => panic!("literal became a key"),
         }
         assert!(back.validate(&[Key::new("y")]).is_ok());
+    }
+
+    #[test]
+    fn keys_from_bytes_are_the_keys_in_id_order() {
+        let mut g = TaskGraph::new();
+        for i in 0..5u32 {
+            g.insert(
+                Key::with_index("x", &[i]),
+                Task::literal(Value::new(vec![f64::from(i)])),
+            );
+        }
+        g.insert(Key::new("y"), Task::alias(Key::with_index("x", &[3])));
+        let keys = TaskGraph::keys_from_bytes(&g.to_bytes().unwrap()).unwrap();
+        let want: Vec<Key> = (0..g.len() as u32).map(|i| g.key(i).clone()).collect();
+        assert_eq!(keys, want);
+        assert!(TaskGraph::keys_from_bytes(b"\x03garbage").is_err());
+        assert!(TaskGraph::keys_from_bytes(&[]).is_err());
     }
 
     #[test]

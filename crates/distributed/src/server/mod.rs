@@ -5,7 +5,13 @@
 //! messages (flushing once per burst, so small messages are batched). One
 //! actor owns the state and handles events in order: no locks around the
 //! task states.
+//!
+//! With a dashboard ([`Scheduler::start_with_dashboard`]) the actor also
+//! shows every message in and out to an [`observe::Observer`], which feeds
+//! the dashboard; workers are then asked to send their task events
+//! (batched), and each client is told the dashboard's address.
 
+mod observe;
 mod state;
 
 use std::collections::HashMap;
@@ -24,6 +30,7 @@ use state::{ConnId, Out};
 use crate::error::{Error, Result};
 use crate::messages::{MemoryReport, Msg, Role};
 use crate::wire::{self, FrameWriter};
+use observe::Observer;
 
 enum Event {
     Connected {
@@ -54,6 +61,7 @@ pub struct SchedulerInfo {
 /// scheduler` runs); stops when dropped, telling its workers to stop.
 pub struct Scheduler {
     addr: SocketAddr,
+    dashboard: Option<String>,
     info: Arc<Mutex<SchedulerInfo>>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -63,6 +71,31 @@ impl Scheduler {
     /// Listens on `addr` (`host:port`; port 0 for any free one) with the
     /// shared `token` ("" for none).
     pub fn start(addr: &str, token: &str, options: SchedulerOptions) -> Result<Scheduler> {
+        Scheduler::start_inner(addr, token, options, None)
+    }
+
+    /// Like [`start`](Scheduler::start), and serves the dashboard on
+    /// `dashboard` (`host:port`, a bare port for 127.0.0.1, port 0 for any
+    /// free one): the same pages as a local run's, fed by the cluster —
+    /// each task's worker, thread and timing, each worker's memory — plus
+    /// `/api/cluster` and the cluster's Prometheus metrics on `/metrics`.
+    pub fn start_with_dashboard(
+        addr: &str,
+        token: &str,
+        options: SchedulerOptions,
+        dashboard: &str,
+    ) -> Result<Scheduler> {
+        let d = oxidask_dashboard::Dashboard::serve_detached(dashboard)
+            .map_err(|e| Error::Start(e.to_string()))?;
+        Scheduler::start_inner(addr, token, options, Some(d))
+    }
+
+    fn start_inner(
+        addr: &str,
+        token: &str,
+        options: SchedulerOptions,
+        dashboard: Option<oxidask_dashboard::Dashboard>,
+    ) -> Result<Scheduler> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -80,13 +113,18 @@ impl Scheduler {
         let (stop, stopped) = oneshot::channel();
         let token = token.to_string();
         let shared = info.clone();
+        let link = dashboard.as_ref().map(|d| d.url());
+        let observer = dashboard.map(|d| Observer::new(d, local.to_string()));
         let thread = std::thread::Builder::new()
             .name("oxidask-scheduler".into())
-            .spawn(move || runtime.block_on(serve(listener, token, options, shared, stopped)))
+            .spawn(move || {
+                runtime.block_on(serve(listener, token, options, shared, stopped, observer))
+            })
             .map_err(|e| Error::io("starting the scheduler thread", e))?;
         tracing::info!(addr = %local, "scheduler listening");
         Ok(Scheduler {
             addr: local,
+            dashboard: link,
             info,
             stop: Some(stop),
             thread: Some(thread),
@@ -96,6 +134,11 @@ impl Scheduler {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The dashboard's status page, if this scheduler serves one.
+    pub fn dashboard_link(&self) -> Option<&str> {
+        self.dashboard.as_deref()
     }
 
     /// Workers and their memory now.
@@ -129,6 +172,7 @@ async fn serve(
     options: SchedulerOptions,
     info: Arc<Mutex<SchedulerInfo>>,
     mut stopped: oneshot::Receiver<()>,
+    mut observer: Option<Observer>,
 ) {
     let (events, mut inbox) = mpsc::unbounded_channel::<Event>();
     let token: Arc<str> = token.into();
@@ -155,17 +199,41 @@ async fn serve(
     let mut state = ClusterState::new(options);
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // The dashboard's cluster rows are pushed at most this often, and at
+    // the latest this long after they changed.
+    let mut push = tokio::time::interval(observe::PUSH_EVERY);
     loop {
         tokio::select! {
             _ = &mut stopped => break,
             _ = tick.tick() => state.tick(Instant::now()),
+            _ = push.tick(), if observer.is_some() => {
+                if let Some(o) = observer.as_mut() {
+                    o.push(true);
+                }
+            }
             e = inbox.recv() => match e {
                 None => break,
                 Some(Event::Connected { conn, role, tx, kill }) => {
+                    if let Some(o) = observer.as_mut() {
+                        greet(o, conn, &role, &tx);
+                    } else if matches!(role, Role::Client) {
+                        let _ = tx.send((Msg::SchedulerInfo { dashboard: None }, vec![]));
+                    }
                     conns.insert(conn, (tx, kill));
                     state.connected(conn, role);
                 }
+                Some(Event::Message { conn, msg: Msg::TaskEvents { events, sent_us, fetched_bytes }, data }) => {
+                    // Only the observer reads these; the scheduler's state
+                    // never sees them.
+                    let msg = Msg::TaskEvents { events, sent_us, fetched_bytes };
+                    if let Some(o) = observer.as_mut() {
+                        o.incoming(conn, &msg, &data);
+                    }
+                }
                 Some(Event::Message { conn, msg, data }) => {
+                    if let Some(o) = observer.as_mut() {
+                        o.incoming(conn, &msg, &data);
+                    }
                     let kind = msg.kind();
                     if let Err(reason) = state.message(conn, msg, data) {
                         tracing::warn!(conn, kind, %reason, "dropping a connection that broke the protocol");
@@ -176,6 +244,9 @@ async fn serve(
                 Some(Event::Closed { conn }) => {
                     conns.remove(&conn);
                     state.closed(conn);
+                    if let Some(o) = observer.as_mut() {
+                        o.closed(conn);
+                    }
                 }
             }
         }
@@ -184,7 +255,14 @@ async fn serve(
                 let _ = kill.send(());
             }
         }
-        deliver(&mut conns, state.take_out());
+        let out = state.take_out();
+        if let Some(o) = observer.as_mut() {
+            for m in &out {
+                o.outgoing(m.to, &m.msg, &m.data);
+            }
+            o.push(false);
+        }
+        deliver(&mut conns, out);
         info.lock().workers = state.workers();
     }
     state.shutdown();
@@ -196,6 +274,25 @@ async fn serve(
         let _ = kill.send(());
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Tells a new client where the dashboard is and asks a new worker for its
+/// task events.
+fn greet(
+    observer: &mut Observer,
+    conn: ConnId,
+    role: &Role,
+    tx: &mpsc::UnboundedSender<(Msg, Vec<Bytes>)>,
+) {
+    observer.connected(conn, role);
+    let msg = match role {
+        Role::Client => Msg::SchedulerInfo {
+            dashboard: Some(observer.link()),
+        },
+        Role::Worker { .. } => Msg::Observe { on: true },
+        Role::Peer => return,
+    };
+    let _ = tx.send((msg, vec![]));
 }
 
 /// A connection's outgoing queue and the switch that stops its reader.

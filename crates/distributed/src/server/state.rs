@@ -27,7 +27,7 @@ use bytes::Bytes;
 use oxidask_graph::Deps;
 use oxidask_scheduler::TaskState;
 
-use crate::messages::{Failure, MemoryReport, Msg, Role, RunTask};
+use crate::messages::{DepAt, External, Failure, MemoryReport, Msg, Role, RunTask};
 
 /// Misses of one task's inputs (see [`ClusterState::message`]'s
 /// `Missing`) before its computation fails.
@@ -85,6 +85,9 @@ enum Status {
     Processing(ConnId),
     Memory(ConnId),
     Released,
+    /// A placeholder for another computation's result (see
+    /// [`Comp::externals`]); never runs.
+    External,
 }
 
 struct Comp {
@@ -106,6 +109,34 @@ struct Comp {
     delivered: Vec<bool>,
     ready: BinaryHeap<Reverse<(u32, u32)>>,
     graph_sent: HashSet<ConnId>,
+    /// Requested results stay on the workers until the client cancels the
+    /// computation (its futures may be read by later computations).
+    hold: bool,
+    /// Requested results go to the client.
+    send: bool,
+    /// Reruns of a failing task before the computation fails.
+    retries: u32,
+    /// Reruns so far, per task.
+    tries: Vec<u32>,
+    /// Values scattered by the client: no lineage, nothing to run.
+    scattered: bool,
+    /// Other workers holding a copy of a result (broadcast values).
+    replicas: HashMap<u32, Vec<ConnId>>,
+    /// Placeholder task → (computation, task) whose result it stands for.
+    externals: HashMap<u32, (u64, u32)>,
+    /// Placeholders whose source result is not in memory yet.
+    unresolved: Vec<u32>,
+}
+
+/// A submitted computation's description (the fields of `Msg::Submit`).
+struct Spec {
+    deps: Vec<Vec<u32>>,
+    priority: Vec<u32>,
+    outputs: Vec<u32>,
+    externals: Vec<External>,
+    hold: bool,
+    send: bool,
+    retries: u32,
 }
 
 /// The scheduler's whole state: workers, clients and computations.
@@ -114,6 +145,8 @@ pub struct ClusterState {
     workers: BTreeMap<ConnId, Worker>,
     clients: HashSet<ConnId>,
     comps: BTreeMap<u64, Comp>,
+    /// Where the next scattered value goes (round robin over workers).
+    next_scatter: usize,
     out: Vec<Out>,
     /// Connections the shell must close (timed-out workers).
     pub to_close: Vec<ConnId>,
@@ -127,6 +160,7 @@ impl ClusterState {
             workers: BTreeMap::new(),
             clients: HashSet::new(),
             comps: BTreeMap::new(),
+            next_scatter: 0,
             out: Vec::new(),
             to_close: Vec::new(),
         }
@@ -228,10 +262,34 @@ impl ClusterState {
                 deps,
                 priority,
                 outputs,
+                externals,
+                hold,
+                send,
+                retries,
             } if is_client => {
                 let graph = data.pop().ok_or("Submit without its graph frame")?;
-                self.submit(conn, comp, deps, priority, outputs, graph);
+                let spec = Spec {
+                    deps,
+                    priority,
+                    outputs,
+                    externals,
+                    hold,
+                    send,
+                    retries,
+                };
+                self.submit(conn, comp, spec, graph);
             }
+            Msg::Scatter {
+                comp,
+                codecs,
+                broadcast,
+            } if is_client => {
+                if data.len() != codecs.len() {
+                    return Err("Scatter without its data frames".into());
+                }
+                self.scatter(conn, comp, codecs, data, broadcast);
+            }
+            Msg::Stored { comp, items } if is_worker => self.stored(conn, comp, &items),
             Msg::Cancel { comp } if is_client => {
                 self.forget(global_id(conn, comp));
             }
@@ -253,7 +311,7 @@ impl ClusterState {
                 self.done(conn, comp, id, nbytes, value);
             }
             Msg::Erred { comp, id, error } if is_worker => {
-                if self.reported(conn, comp, id) {
+                if self.reported(conn, comp, id) && !self.retry(comp, id, &error) {
                     self.fail(comp, Failure::Task(error));
                 }
             }
@@ -283,15 +341,16 @@ impl ClusterState {
         Ok(())
     }
 
-    fn submit(
-        &mut self,
-        client: ConnId,
-        client_comp: u64,
-        deps: Vec<Vec<u32>>,
-        priority: Vec<u32>,
-        outputs: Vec<u32>,
-        graph: Bytes,
-    ) {
+    fn submit(&mut self, client: ConnId, client_comp: u64, spec: Spec, graph: Bytes) {
+        let Spec {
+            deps,
+            priority,
+            outputs,
+            externals,
+            hold,
+            send,
+            retries,
+        } = spec;
         let id = global_id(client, client_comp);
         let n = deps.len();
         let bad = |m: String| Msg::Failed {
@@ -310,6 +369,34 @@ impl ClusterState {
         }
         if let Some(d) = deps.iter().flatten().find(|&&d| d as usize >= n) {
             return self.send(client, bad(format!("dependency #{d} of {n} tasks")), vec![]);
+        }
+        let mut ext = HashMap::with_capacity(externals.len());
+        for External { id: t, comp, task } in externals {
+            if t as usize >= n || !deps[t as usize].is_empty() {
+                return self.send(
+                    client,
+                    bad(format!("placeholder #{t} of {n} tasks")),
+                    vec![],
+                );
+            }
+            let source = global_id(client, comp);
+            let known = self
+                .comps
+                .get(&source)
+                .is_some_and(|c| (task as usize) < c.status.len());
+            if !known {
+                let lost = Msg::Failed {
+                    comp: client_comp,
+                    failure: Failure::Lost {
+                        task: t,
+                        reason: "its computation was released or failed before this one was \
+                                 submitted"
+                            .into(),
+                    },
+                };
+                return self.send(client, lost, vec![]);
+            }
+            ext.insert(t, (source, task));
         }
         let deps = Deps::from_lists(deps);
         let topo = match oxidask_graph::topological_order(&deps) {
@@ -338,8 +425,22 @@ impl ClusterState {
             delivered: vec![false; n],
             ready: BinaryHeap::new(),
             graph_sent: HashSet::new(),
+            hold,
+            send,
+            retries,
+            tries: vec![0; n],
+            scattered: false,
+            replicas: HashMap::new(),
+            unresolved: ext.keys().copied().collect(),
+            externals: ext,
         };
+        for &t in &comp.unresolved {
+            comp.status[t as usize] = Status::External;
+        }
         for r in comp.state.roots(&comp.priority) {
+            if comp.externals.contains_key(&r) {
+                continue;
+            }
             comp.status[r as usize] = Status::Queued;
             comp.ready.push(Reverse((comp.priority[r as usize], r)));
         }
@@ -385,7 +486,8 @@ impl ClusterState {
         let comp = self.comps.get_mut(&comp_id).expect("reported checked it");
         let i = id as usize;
         comp.nbytes[i] = nbytes;
-        comp.status[i] = if comp.state.dependents(id).is_empty() {
+        let held = comp.hold && comp.wanted[i] > 0;
+        comp.status[i] = if comp.state.dependents(id).is_empty() && !held {
             Status::Released
         } else {
             Status::Memory(w)
@@ -404,18 +506,26 @@ impl ClusterState {
             for _ in 0..comp.wanted[i] {
                 comp.state.delivered(id, &mut released);
             }
-            let (codec, bytes) = value.unwrap_or_default();
-            sends.push(Out {
-                to: comp.client,
-                msg: Msg::Results {
-                    comp: comp.client_comp,
-                    items: vec![(id, codec)],
-                },
-                data: vec![bytes],
-            });
+            if comp.send {
+                let (codec, bytes) = value.unwrap_or_default();
+                sends.push(Out {
+                    to: comp.client,
+                    msg: Msg::Results {
+                        comp: comp.client_comp,
+                        items: vec![(id, codec)],
+                    },
+                    data: vec![bytes],
+                });
+            }
         }
         let mut by_worker: HashMap<ConnId, Vec<u32>> = HashMap::new();
         for r in released {
+            let ri = r as usize;
+            // A placeholder's result belongs to its own computation, and a
+            // held output stays until the client cancels.
+            if comp.status[ri] == Status::External || (comp.hold && comp.wanted[ri] > 0) {
+                continue;
+            }
             if let Status::Memory(h) = comp.status[r as usize] {
                 by_worker.entry(h).or_default().push(r);
             }
@@ -433,7 +543,9 @@ impl ClusterState {
         self.out.extend(sends);
         if over {
             self.send(client, Msg::Finished { comp: client_comp }, vec![]);
-            self.forget(comp_id);
+            if !self.comps[&comp_id].hold {
+                self.forget(comp_id);
+            }
         }
     }
 
@@ -508,6 +620,15 @@ impl ClusterState {
         for comp_id in ids {
             let comp = self.comps.get_mut(&comp_id).expect("listed");
             comp.graph_sent.remove(&w);
+            if comp.scattered {
+                if let Some(f) = scattered_lost(comp, w, name) {
+                    self.fail(comp_id, f);
+                }
+                continue;
+            }
+            for holders in comp.replicas.values_mut() {
+                holders.retain(|&h| h != w);
+            }
             let mut touched = false;
             let mut killed = None;
             for (t, s) in comp.status.iter().enumerate() {
@@ -552,13 +673,24 @@ impl ClusterState {
         let mut batches: HashMap<(ConnId, u64), Vec<RunTask>> = HashMap::new();
         let comp_ids: Vec<u64> = self.comps.keys().copied().collect();
         for comp_id in comp_ids {
-            let comp = self.comps.get_mut(&comp_id).expect("listed");
+            let ext = match self.externals_of(comp_id) {
+                Ok(Some(ext)) => ext,
+                // A source result is being computed again: wait for it.
+                Ok(None) => continue,
+                Err(f) => {
+                    self.fail(comp_id, f);
+                    continue;
+                }
+            };
+            let Some(comp) = self.comps.get_mut(&comp_id) else {
+                continue;
+            };
             while let Some(&Reverse((_, t))) = comp.ready.peek() {
                 if comp.status[t as usize] != Status::Queued {
                     comp.ready.pop();
                     continue;
                 }
-                let Some(w) = place(comp, t, &self.workers, per_thread) else {
+                let Some(w) = place(comp, t, &ext, &self.workers, per_thread) else {
                     break;
                 };
                 comp.ready.pop();
@@ -567,11 +699,23 @@ impl ClusterState {
                     .deps
                     .of(t)
                     .iter()
-                    .map(|&d| match comp.status[d as usize] {
-                        Status::Memory(h) if h != w => {
-                            (d, Some(self.workers[&h].peer_addr.clone()))
-                        }
-                        _ => (d, None),
+                    .map(|&d| match (comp.status[d as usize], ext.get(&d)) {
+                        (Status::External, Some(loc)) => DepAt {
+                            id: d,
+                            at: (!loc.holders.contains(&w))
+                                .then(|| self.workers[&loc.holders[0]].peer_addr.clone()),
+                            from: Some(loc.from),
+                        },
+                        (Status::Memory(h), _) if h != w => DepAt {
+                            id: d,
+                            at: Some(self.workers[&h].peer_addr.clone()),
+                            from: None,
+                        },
+                        _ => DepAt {
+                            id: d,
+                            at: None,
+                            from: None,
+                        },
                     })
                     .collect();
                 let worker = self.workers.get_mut(&w).expect("placed on a live worker");
@@ -580,8 +724,9 @@ impl ClusterState {
                     id: t,
                     priority: comp.priority[t as usize],
                     deps,
-                    keep: !comp.state.dependents(t).is_empty(),
-                    output: comp.wanted[t as usize] > 0,
+                    keep: !comp.state.dependents(t).is_empty()
+                        || (comp.hold && comp.wanted[t as usize] > 0),
+                    output: comp.send && comp.wanted[t as usize] > 0,
                 });
             }
         }
@@ -606,6 +751,23 @@ impl ClusterState {
         }
     }
 
+    /// A failed task is run again if its computation allows more reruns;
+    /// returns whether it will be.
+    fn retry(&mut self, comp_id: u64, id: u32, error: &oxidask_graph::TaskError) -> bool {
+        let Some(c) = self.comps.get_mut(&comp_id) else {
+            return false;
+        };
+        let i = id as usize;
+        if c.tries[i] >= c.retries {
+            return false;
+        }
+        c.tries[i] += 1;
+        tracing::info!(comp_id, id, try_ = c.tries[i], %error, "a task failed; running it again");
+        c.status[i] = Status::Queued;
+        c.ready.push(Reverse((c.priority[i], id)));
+        true
+    }
+
     /// Shutdown: tells every worker to stop.
     pub fn shutdown(&mut self) {
         let ws: Vec<ConnId> = self.workers.keys().copied().collect();
@@ -617,7 +779,7 @@ impl ClusterState {
 
 /// The computation id the scheduler and workers use: unique across
 /// clients.
-fn global_id(client: ConnId, comp: u64) -> u64 {
+pub(crate) fn global_id(client: ConnId, comp: u64) -> u64 {
     (client << 40) | (comp & ((1 << 40) - 1))
 }
 
@@ -626,16 +788,24 @@ fn global_id(client: ConnId, comp: u64) -> u64 {
 fn place(
     comp: &Comp,
     t: u32,
+    ext: &HashMap<u32, Loc>,
     workers: &BTreeMap<ConnId, Worker>,
     per_thread: usize,
 ) -> Option<ConnId> {
     let mut held: Vec<(ConnId, u64)> = Vec::new();
+    let mut add = |h: ConnId, n: u64| match held.iter_mut().find(|(w, _)| *w == h) {
+        Some(e) => e.1 += n,
+        None => held.push((h, n)),
+    };
     for &d in comp.deps.of(t) {
-        if let Status::Memory(h) = comp.status[d as usize] {
-            match held.iter_mut().find(|(w, _)| *w == h) {
-                Some(e) => e.1 += comp.nbytes[d as usize],
-                None => held.push((h, comp.nbytes[d as usize])),
+        match comp.status[d as usize] {
+            Status::Memory(h) => add(h, comp.nbytes[d as usize]),
+            Status::External => {
+                for &h in ext.get(&d).map_or(&[][..], |l| &l.holders) {
+                    add(h, ext[&d].nbytes);
+                }
             }
+            _ => {}
         }
     }
     workers
@@ -665,6 +835,7 @@ fn rebuild(comp: &mut Comp, live: &HashSet<ConnId>) -> HashMap<ConnId, Vec<u32>>
     for &t in comp.topo.iter().rev() {
         let i = t as usize;
         ok[i] = match comp.status[i] {
+            Status::External => !comp.unresolved.contains(&t),
             Status::Memory(h) => live.contains(&h),
             Status::Released => comp.state.dependents(t).iter().all(|&d| ok[d as usize]),
             _ => false,
@@ -693,6 +864,9 @@ fn rebuild(comp: &mut Comp, live: &HashSet<ConnId>) -> HashMap<ConnId, Vec<u32>>
     }
     let mut releases: HashMap<ConnId, Vec<u32>> = HashMap::new();
     for r in released {
+        if comp.hold && comp.wanted[r as usize] > 0 {
+            continue;
+        }
         if let Status::Memory(h) = comp.status[r as usize] {
             releases.entry(h).or_default().push(r);
             comp.status[r as usize] = Status::Released;
@@ -701,7 +875,7 @@ fn rebuild(comp: &mut Comp, live: &HashSet<ConnId>) -> HashMap<ConnId, Vec<u32>>
     comp.ready.clear();
     for t in 0..n as u32 {
         let i = t as usize;
-        if ok[i] {
+        if ok[i] || comp.status[i] == Status::External {
             continue;
         }
         let inputs_ok = comp.deps.of(t).iter().all(|&d| ok[d as usize]);
@@ -718,5 +892,8 @@ fn rebuild(comp: &mut Comp, live: &HashSet<ConnId>) -> HashMap<ConnId, Vec<u32>>
     releases
 }
 
+mod held;
 #[cfg(test)]
 mod tests;
+
+use held::{Loc, scattered_lost};

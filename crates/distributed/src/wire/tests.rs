@@ -42,6 +42,103 @@ proptest! {
     }
 }
 
+/// The messages of futures, scatter and retries from arbitrary fields.
+fn new_messages() -> impl Strategy<Value = Msg> {
+    use crate::messages::{DepAt, External, Failure, RunTask};
+    let ext = (any::<u32>(), any::<u64>(), any::<u32>()).prop_map(|(id, comp, task)| External {
+        id,
+        comp,
+        task,
+    });
+    let dep = (
+        any::<u32>(),
+        proptest::option::of(".{0,12}"),
+        proptest::option::of((any::<u64>(), any::<u32>())),
+    )
+        .prop_map(|(id, at, from)| DepAt { id, at, from });
+    let pairs = proptest::collection::vec((any::<u32>(), ".{0,8}"), 0..6);
+    prop_oneof![
+        (
+            any::<u64>(),
+            proptest::collection::vec(ext, 0..6),
+            any::<bool>(),
+            any::<bool>(),
+            any::<u32>()
+        )
+            .prop_map(|(comp, externals, hold, send, retries)| Msg::Submit {
+                comp,
+                deps: vec![vec![]; externals.len()],
+                priority: vec![0; externals.len()],
+                outputs: vec![],
+                externals,
+                hold,
+                send,
+                retries,
+            }),
+        (
+            any::<u64>(),
+            proptest::collection::vec(".{0,8}", 0..6),
+            any::<bool>()
+        )
+            .prop_map(|(comp, codecs, broadcast)| Msg::Scatter {
+                comp,
+                codecs,
+                broadcast
+            }),
+        (any::<u64>(), any::<u32>(), pairs).prop_map(|(comp, n, items)| Msg::Store {
+            comp,
+            n,
+            items
+        }),
+        (
+            any::<u64>(),
+            proptest::collection::vec((any::<u32>(), any::<u64>()), 0..6)
+        )
+            .prop_map(|(comp, items)| Msg::Stored { comp, items }),
+        (any::<u64>(), proptest::collection::vec(dep, 0..6)).prop_map(|(comp, deps)| Msg::Run {
+            comp,
+            tasks: vec![RunTask {
+                id: 1,
+                priority: 2,
+                deps,
+                keep: true,
+                output: false
+            }],
+        }),
+        (any::<u64>(), any::<u32>(), ".{0,20}").prop_map(|(comp, task, reason)| Msg::Failed {
+            comp,
+            failure: Failure::Lost { task, reason },
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The new messages read back as themselves and announce as many data
+    /// frames as they carry items; any prefix of, or garbage after, an
+    /// encoding decodes to an error or a message, never a panic.
+    #[test]
+    fn new_messages_round_trip_and_survive_mangling(m in new_messages(), cut in any::<prop::sample::Index>(), junk in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let bytes = postcard::to_stdvec(&m).unwrap();
+        let back: Msg = postcard::from_bytes(&bytes).unwrap();
+        prop_assert_eq!(format!("{back:?}"), format!("{m:?}"));
+        let frames = match &m {
+            Msg::Scatter { codecs, .. } => codecs.len(),
+            Msg::Store { items, .. } => items.len(),
+            Msg::Submit { .. } => 1,
+            _ => 0,
+        };
+        prop_assert_eq!(m.data_frames(), frames);
+        let _ = postcard::from_bytes::<Msg>(&bytes[..cut.index(bytes.len() + 1)]);
+        let mut mangled = bytes.clone();
+        mangled.extend_from_slice(&junk);
+        let at = cut.index(mangled.len());
+        mangled[at] ^= 0x5a;
+        let _ = postcard::from_bytes::<Msg>(&mangled);
+    }
+}
+
 #[test]
 fn a_huge_length_prefix_is_refused_before_allocating() {
     let mut codec = codec(HANDSHAKE_FRAME_LIMIT);
@@ -157,4 +254,78 @@ fn wire_speed() {
         }
         send.join().unwrap();
     });
+}
+
+/// A connected pair of frame halves over loopback (no handshake).
+async fn pair(limit: usize) -> ((FrameReader, FrameWriter), (FrameReader, FrameWriter)) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (mut ra, wa) = split(a.unwrap()).unwrap();
+    let (mut rb, wb) = split(b.unwrap().0).unwrap();
+    ra.set_limit(limit);
+    rb.set_limit(limit);
+    ((ra, wa), (rb, wb))
+}
+
+#[tokio::test]
+async fn data_frames_read_into_a_reused_buffer_keep_the_stream_in_step() {
+    let ((_ra, mut wa), (mut rb, _wb)) = pair(8 << 20).await;
+    // Sizes around the reader's 64 KiB buffer, an empty frame, and a
+    // frame larger than any buffer.
+    let sizes = [0usize, 1, 3, 65_535, 65_536, 65_537, 200_000, 5 << 20];
+    let frames: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| (0..n).map(|i| (i * 31 + k) as u8).collect())
+        .collect();
+    let sent = frames.clone();
+    let writer = tokio::spawn(async move {
+        for (k, f) in sent.iter().enumerate() {
+            let msg = Msg::Data {
+                codec: format!("c{k}"),
+            };
+            wa.msg(&msg, &[Bytes::from(f.clone())]).await.unwrap();
+            // A message without data frames between, read by `msg`.
+            wa.msg(&Msg::NoData, &[]).await.unwrap();
+        }
+        wa.flush().await.unwrap();
+        wa
+    });
+    let mut buf = Vec::new();
+    for (k, f) in frames.iter().enumerate() {
+        let Some(Msg::Data { codec }) = rb.head().await.unwrap() else {
+            panic!("expected Data")
+        };
+        assert_eq!(codec, format!("c{k}"));
+        rb.frame_into(&mut buf).await.unwrap();
+        assert_eq!(&buf, f, "frame {k}");
+        assert!(matches!(rb.msg().await.unwrap(), Some((Msg::NoData, _))));
+    }
+    assert!(buf.capacity() >= 5 << 20, "the buffer keeps its capacity");
+    drop(writer.await.unwrap());
+}
+
+#[tokio::test]
+async fn a_data_frame_over_the_limit_or_cut_short_is_an_error() {
+    let ((_ra, mut wa), (mut rb, _wb)) = pair(1024).await;
+    // A length prefix over the limit.
+    wa.frame(&[0u8; 2048]).await.unwrap();
+    wa.flush().await.unwrap();
+    let mut buf = Vec::new();
+    let e = rb.frame_into(&mut buf).await.unwrap_err().to_string();
+    assert!(e.contains("2048") && e.contains("1024"), "{e}");
+    assert!(buf.capacity() < 2048, "nothing was allocated for it");
+    // A stream that ends inside a frame.
+    let ((_ra, mut wa), (mut rb, _wb)) = pair(1 << 20).await;
+    wa.frame(&[]).await.unwrap();
+    let mut raw = 1000u32.to_be_bytes().to_vec();
+    raw.extend_from_slice(&[7u8; 10]);
+    wa.inner.write_all(&raw).await.unwrap();
+    wa.flush().await.unwrap();
+    drop(wa);
+    rb.frame_into(&mut buf).await.unwrap();
+    assert!(buf.is_empty());
+    let e = rb.frame_into(&mut buf).await.unwrap_err().to_string();
+    assert!(e.contains("ended"), "{e}");
 }

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::*;
-use crate::messages::{Failure, Msg, Role};
+use crate::messages::{DepAt, External, Failure, Msg, Role};
 
 const CLIENT: ConnId = 100;
 
@@ -31,7 +31,7 @@ fn runs(out: &[Out]) -> Vec<Sent> {
                 let remote = t
                     .deps
                     .iter()
-                    .filter_map(|(d, a)| a.clone().map(|a| (*d, a)))
+                    .filter_map(|d| d.at.clone().map(|a| (d.id, a)))
                     .collect();
                 (o.to, t.id, remote)
             })),
@@ -70,6 +70,10 @@ fn submit_diamond(s: &mut ClusterState) -> u64 {
             deps: vec![vec![], vec![], vec![0, 1]],
             priority: vec![0, 1, 2],
             outputs: vec![2],
+            externals: vec![],
+            hold: false,
+            send: true,
+            retries: 0,
         },
         vec![Bytes::from_static(b"graph")],
     )
@@ -148,6 +152,10 @@ fn a_task_on_too_many_dying_workers_is_a_killed_worker() {
             deps: vec![vec![]],
             priority: vec![0],
             outputs: vec![0],
+            externals: vec![],
+            hold: false,
+            send: true,
+            retries: 0,
         },
         vec![Bytes::from_static(b"g")],
     )
@@ -182,6 +190,10 @@ fn bad_graphs_and_strangers_are_refused() {
         priority: vec![0; deps.len()],
         deps,
         outputs,
+        externals: vec![],
+        hold: false,
+        send: true,
+        retries: 0,
     };
     let g = || vec![Bytes::from_static(b"g")];
     for (m, says) in [
@@ -218,6 +230,10 @@ fn an_empty_graph_finishes_at_once_and_a_leaving_client_is_forgotten() {
         deps: vec![],
         priority: vec![],
         outputs: vec![],
+        externals: vec![],
+        hold: false,
+        send: true,
+        retries: 0,
     };
     s.message(CLIENT, empty, vec![Bytes::new()]).unwrap();
     assert!(matches!(s.take_out()[0].msg, Msg::Finished { comp: 2 }));
@@ -246,6 +262,10 @@ fn a_silent_worker_is_dropped_and_its_work_goes_elsewhere() {
             deps: vec![vec![]],
             priority: vec![0],
             outputs: vec![0],
+            externals: vec![],
+            hold: false,
+            send: true,
+            retries: 0,
         },
         vec![Bytes::from_static(b"g")],
     )
@@ -266,4 +286,330 @@ fn a_silent_worker_is_dropped_and_its_work_goes_elsewhere() {
     // Both went silent in this test's clock; the first is dropped and its
     // task sent to a live worker, unless none is left.
     assert!(s.to_close.contains(&1));
+}
+
+fn submit_msg(comp: u64, deps: Vec<Vec<u32>>, outputs: Vec<u32>, externals: Vec<External>) -> Msg {
+    Msg::Submit {
+        comp,
+        priority: (0..deps.len() as u32).collect(),
+        deps,
+        outputs,
+        externals,
+        hold: true,
+        send: true,
+        retries: 0,
+    }
+}
+
+fn graph() -> Vec<Bytes> {
+    vec![Bytes::from_static(b"g")]
+}
+
+/// Every Run sent, with the full input descriptions.
+fn run_deps(out: &[Out]) -> Vec<(ConnId, u32, Vec<DepAt>)> {
+    out.iter()
+        .filter_map(|o| match &o.msg {
+            Msg::Run { tasks, .. } => Some(tasks.iter().map(move |t| (o.to, t.id, t.deps.clone()))),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn a_future_is_read_where_it_is_held_and_kept_until_cancelled() {
+    let mut s = ClusterState::new(SchedulerOptions::default());
+    worker(&mut s, 1);
+    worker(&mut s, 2);
+    s.connected(CLIENT, Role::Client);
+    // Computation 1: one task, its result held after it is delivered.
+    s.message(
+        CLIENT,
+        submit_msg(1, vec![vec![]], vec![0], vec![]),
+        graph(),
+    )
+    .unwrap();
+    let first = runs(&s.take_out());
+    let holder = first[0].0;
+    // Computation 2 reads it through a placeholder (task 0), submitted
+    // before the result exists: nothing runs until it does.
+    let ext = External {
+        id: 0,
+        comp: 1,
+        task: 0,
+    };
+    s.message(
+        CLIENT,
+        submit_msg(2, vec![vec![], vec![0]], vec![1], vec![ext]),
+        graph(),
+    )
+    .unwrap();
+    assert!(
+        runs(&s.take_out()).is_empty(),
+        "its input is not computed yet"
+    );
+    done(&mut s, holder, global_id(CLIENT, 1), 0, 1 << 20, true);
+    let out = s.take_out();
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o.msg, Msg::Release { .. } | Msg::Forget { .. })),
+        "a held result stays: {out:?}"
+    );
+    // The reader goes to the holder, reading the result from computation
+    // 1's slot there.
+    let sent = run_deps(&out);
+    assert_eq!(sent.len(), 1, "{out:?}");
+    let (w, id, deps) = &sent[0];
+    assert_eq!((*w, *id), (holder, 1));
+    assert_eq!(deps.len(), 1);
+    assert_eq!(deps[0].id, 0);
+    assert_eq!(deps[0].at, None);
+    assert_eq!(deps[0].from, Some((global_id(CLIENT, 1), 0)));
+    // Cancelling computation 1 forgets it on its worker; a computation
+    // submitted after that reading it is refused naming the placeholder.
+    s.message(CLIENT, Msg::Cancel { comp: 1 }, vec![]).unwrap();
+    let out = s.take_out();
+    assert!(
+        out.iter().any(|o| o.to == holder
+            && matches!(o.msg, Msg::Forget { comp } if comp == global_id(CLIENT, 1)))
+    );
+    s.message(
+        CLIENT,
+        submit_msg(
+            3,
+            vec![vec![], vec![0]],
+            vec![1],
+            vec![External {
+                id: 0,
+                comp: 1,
+                task: 0,
+            }],
+        ),
+        graph(),
+    )
+    .unwrap();
+    let out = s.take_out();
+    assert!(
+        matches!(
+            &out[0].msg,
+            Msg::Failed {
+                comp: 3,
+                failure: Failure::Lost { task: 0, .. }
+            }
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_reader_of_a_future_on_another_worker_fetches_it_there() {
+    let mut s = ClusterState::new(SchedulerOptions {
+        tasks_per_thread: 1,
+        ..SchedulerOptions::default()
+    });
+    worker(&mut s, 1);
+    s.connected(CLIENT, Role::Client);
+    s.message(
+        CLIENT,
+        submit_msg(1, vec![vec![]], vec![0], vec![]),
+        graph(),
+    )
+    .unwrap();
+    s.take_out();
+    done(&mut s, 1, global_id(CLIENT, 1), 0, 8, true);
+    s.take_out();
+    // Worker 1 is full (one task in flight per thread): the reader goes
+    // to worker 2, which fetches from worker 1's address.
+    s.message(
+        CLIENT,
+        submit_msg(5, vec![vec![]], vec![0], vec![]),
+        graph(),
+    )
+    .unwrap();
+    s.take_out();
+    worker(&mut s, 2);
+    s.take_out();
+    let ext = External {
+        id: 0,
+        comp: 1,
+        task: 0,
+    };
+    s.message(
+        CLIENT,
+        submit_msg(2, vec![vec![], vec![0]], vec![1], vec![ext]),
+        graph(),
+    )
+    .unwrap();
+    let sent = run_deps(&s.take_out());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, 2);
+    assert_eq!(sent[0].2[0].at.as_deref(), Some("127.0.0.1:9001"));
+    assert_eq!(sent[0].2[0].from, Some((global_id(CLIENT, 1), 0)));
+}
+
+#[test]
+fn a_failing_task_is_run_again_up_to_its_retries() {
+    let mut s = ClusterState::new(SchedulerOptions::default());
+    worker(&mut s, 1);
+    s.connected(CLIENT, Role::Client);
+    let mut m = submit_msg(1, vec![vec![]], vec![0], vec![]);
+    if let Msg::Submit { retries, .. } = &mut m {
+        *retries = 2;
+    }
+    s.message(CLIENT, m, graph()).unwrap();
+    let comp = global_id(CLIENT, 1);
+    let error = || {
+        let e: oxidask_graph::OpError = "boom".into();
+        oxidask_graph::TaskError::failed(oxidask_graph::Key::new("k"), "op", &*e)
+    };
+    assert_eq!(runs(&s.take_out()).len(), 1);
+    for _ in 0..2 {
+        s.message(
+            1,
+            Msg::Erred {
+                comp,
+                id: 0,
+                error: error(),
+            },
+            vec![],
+        )
+        .unwrap();
+        let out = s.take_out();
+        assert_eq!(runs(&out).len(), 1, "run again: {out:?}");
+    }
+    s.message(
+        1,
+        Msg::Erred {
+            comp,
+            id: 0,
+            error: error(),
+        },
+        vec![],
+    )
+    .unwrap();
+    let out = s.take_out();
+    assert!(
+        out.iter().any(|o| matches!(
+            &o.msg,
+            Msg::Failed {
+                comp: 1,
+                failure: Failure::Task(_)
+            }
+        )),
+        "{out:?}"
+    );
+}
+
+/// A Scatter of `n` values.
+fn scatter(s: &mut ClusterState, comp: u64, n: usize, broadcast: bool) -> Vec<Out> {
+    let codecs = vec!["i64@x".to_string(); n];
+    let data = vec![Bytes::from_static(b"v"); n];
+    s.message(
+        CLIENT,
+        Msg::Scatter {
+            comp,
+            codecs,
+            broadcast,
+        },
+        data,
+    )
+    .unwrap();
+    s.take_out()
+}
+
+/// The (worker, ids) of every Store sent.
+fn stores(out: &[Out]) -> Vec<(ConnId, Vec<u32>)> {
+    out.iter()
+        .filter_map(|o| match &o.msg {
+            Msg::Store { items, .. } => {
+                assert_eq!(o.data.len(), items.len());
+                Some((o.to, items.iter().map(|i| i.0).collect()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn scattered_values_go_round_robin_and_are_lost_with_their_worker() {
+    let mut s = ClusterState::new(SchedulerOptions::default());
+    worker(&mut s, 1);
+    worker(&mut s, 2);
+    s.connected(CLIENT, Role::Client);
+    let mut st = stores(&scatter(&mut s, 1, 4, false));
+    st.sort();
+    assert_eq!(st.len(), 2, "both workers get values: {st:?}");
+    assert_eq!(st[0].1.len() + st[1].1.len(), 4);
+    assert_eq!(st[0].1.len(), 2);
+    let comp = global_id(CLIENT, 1);
+    for (w, ids) in &st {
+        let items = ids.iter().map(|&i| (i, 8)).collect();
+        s.message(*w, Msg::Stored { comp, items }, vec![]).unwrap();
+    }
+    // A reader of value st[1].1[0] runs on its worker.
+    let ext = External {
+        id: 0,
+        comp: 1,
+        task: st[1].1[0],
+    };
+    s.message(
+        CLIENT,
+        submit_msg(2, vec![vec![], vec![0]], vec![1], vec![ext]),
+        graph(),
+    )
+    .unwrap();
+    let sent = run_deps(&s.take_out());
+    assert_eq!((sent[0].0, sent[0].2[0].at.clone()), (st[1].0, None));
+    // Its worker dies: the scattered values there are lost, named.
+    s.closed(st[0].0);
+    let out = s.take_out();
+    assert!(
+        out.iter().any(|o| matches!(&o.msg, Msg::Failed { comp: 1, failure: Failure::Lost { reason, .. } } if reason.contains("w1"))),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_broadcast_value_is_everywhere_and_survives_all_but_one_worker() {
+    let mut s = ClusterState::new(SchedulerOptions::default());
+    worker(&mut s, 1);
+    worker(&mut s, 2);
+    s.connected(CLIENT, Role::Client);
+    let st = stores(&scatter(&mut s, 1, 1, true));
+    assert_eq!(st, vec![(1, vec![0]), (2, vec![0])]);
+    let comp = global_id(CLIENT, 1);
+    for w in [1, 2] {
+        let stored = Msg::Stored {
+            comp,
+            items: vec![(0, 8)],
+        };
+        s.message(w, stored, vec![]).unwrap();
+    }
+    s.closed(1);
+    let out = s.take_out();
+    assert!(
+        !out.iter().any(|o| matches!(o.msg, Msg::Failed { .. })),
+        "{out:?}"
+    );
+    let ext = External {
+        id: 0,
+        comp: 1,
+        task: 0,
+    };
+    s.message(
+        CLIENT,
+        submit_msg(2, vec![vec![], vec![0]], vec![1], vec![ext]),
+        graph(),
+    )
+    .unwrap();
+    let sent = run_deps(&s.take_out());
+    assert_eq!((sent[0].0, sent[0].2[0].at.clone()), (2, None));
+    // Scattering with no worker at all is refused, not left hanging.
+    s.closed(2);
+    s.take_out();
+    let out = scatter(&mut s, 3, 1, false);
+    assert!(
+        matches!(&out[0].msg, Msg::Failed { comp: 3, failure: Failure::BadGraph(m) } if m.contains("no workers")),
+        "{out:?}"
+    );
 }
