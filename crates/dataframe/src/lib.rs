@@ -45,8 +45,14 @@ mod csv;
 mod error;
 mod frame;
 mod groupby;
+mod join;
+mod keys;
 mod plan;
+mod shuffle;
+mod sort;
 
+#[cfg(test)]
+mod shuffle_tests;
 #[cfg(test)]
 mod tests;
 
@@ -60,6 +66,8 @@ pub use csv::{CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, SCHEMA_SAMPLE_BYTES, rea
 pub use error::{Error, Result};
 pub use frame::{DataFrame, from_partitions, from_polars};
 pub use groupby::{GroupBy, SPLIT_EVERY};
+pub use join::JoinOptions;
+pub use sort::{Divisions, SortOptions};
 
 /// The polars crate this one is built on, so users name the same version's
 /// `col`, `lit`, `DataType`, … (`use oxidask_dataframe::polars::prelude::*`).
