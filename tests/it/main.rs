@@ -11,7 +11,6 @@ mod compute_many;
 mod dags;
 mod dashboard;
 mod dataframe;
-mod dataframe_shuffle;
 mod distributed;
 mod failures;
 mod memory;

@@ -52,6 +52,8 @@ mod shuffle;
 mod sort;
 
 #[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
 mod shuffle_tests;
 #[cfg(test)]
 mod tests;

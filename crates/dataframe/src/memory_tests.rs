@@ -5,10 +5,11 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use oxidask::dataframe as dd;
-use oxidask::dataframe::polars::prelude::*;
-use oxidask::prelude::*;
+use oxidask_scheduler::ComputeOptions;
 use oxidask_testing::{LastRun, TempDir};
+use polars::prelude::*;
+
+use crate as dd;
 
 /// `rows` lines of `id,g,x,name` (ids unique, in a scrambled order) in
 /// `dir/name.csv`.
@@ -98,9 +99,9 @@ fn join_sort_and_split_out_run_within_a_small_memory_limit() {
     assert!(run.spilled() > 0, "the sort spilled nothing");
     assert!(ours.equals_missing(&sorted_by(&l, &["x"])));
 
-    // A group_by into 8 partitions of ~50,000 groups.
+    // A group_by of 400,000 groups (ids) into 8 partitions.
     let grouped = left
-        .group_by(["g"])
+        .group_by(["id"])
         .split_out(8)
         .shuffle_dir(shuffle_dir.path())
         .agg([col("x").sum(), len()])
@@ -111,12 +112,12 @@ fn join_sort_and_split_out_run_within_a_small_memory_limit() {
     let theirs = l
         .clone()
         .lazy()
-        .group_by([col("g")])
+        .group_by([col("id")])
         .agg([col("x").sum(), len()])
         .collect()
         .unwrap();
-    let (ours, theirs) = (sorted_by(&ours, &["g"]), sorted_by(&theirs, &["g"]));
-    assert_eq!(ours.height(), 50_000);
+    let (ours, theirs) = (sorted_by(&ours, &["id"]), sorted_by(&theirs, &["id"]));
+    assert_eq!(ours.height(), 400_000);
     assert!(
         ours.column("len")
             .unwrap()
