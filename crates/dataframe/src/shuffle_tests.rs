@@ -381,6 +381,26 @@ fn a_broadcast_join_has_the_partitions_of_the_big_side() {
             .npartitions(),
         3
     );
+    // A frame joined with itself through the shuffle: each side's splits
+    // are tasks of their own.
+    let selfj = dl
+        .join_with(
+            &dl,
+            ["s", "k"],
+            ["s", "k"],
+            dd::JoinOptions::new(JoinType::Full).npartitions(2),
+        )
+        .unwrap();
+    assert_eq!(
+        as_multiset(selfj.compute().unwrap()),
+        as_multiset(polars_join(
+            &l,
+            &l,
+            &["s", "k"],
+            &["s", "k"],
+            JoinType::Full
+        ))
+    );
     // Inner with the small side on the left: broadcast the left.
     let j = dr.join(&dl, ["k"], ["k"], JoinType::Inner).unwrap();
     assert_eq!(j.npartitions(), 3);
