@@ -86,6 +86,24 @@ pub enum Error {
     /// the file and line at fault), or an invalid graph.
     #[error(transparent)]
     Compute(#[from] oxidask_scheduler::Error),
+    /// A join key column is not in its frame.
+    #[error("join: no column {column:?} in the {side} frame; its columns are {columns:?}")]
+    JoinKey {
+        /// `"left"` or `"right"`.
+        side: &'static str,
+        /// The missing key column.
+        column: String,
+        /// The columns that frame has.
+        columns: Vec<String>,
+    },
+    /// A pair of join key columns have different types.
+    #[error("join: key columns of different types: left {left}, right {right}")]
+    JoinKeyTypes {
+        /// The left key, `name: type`.
+        left: String,
+        /// The right key, `name: type`.
+        right: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

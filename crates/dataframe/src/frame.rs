@@ -48,6 +48,8 @@ pub struct DataFrame {
     pub(crate) steps: Vec<Step>,
     pub(crate) schema: SchemaRef,
     pub(crate) name: Arc<str>,
+    /// The partitions' key boundaries, when known (after a sort).
+    pub(crate) divisions: Option<Arc<crate::sort::Divisions>>,
 }
 
 impl fmt::Debug for DataFrame {
@@ -173,6 +175,7 @@ impl DataFrame {
             source: Source::Stored,
             steps: Vec::new(),
             schema,
+            divisions: None,
         }
     }
 
@@ -186,6 +189,7 @@ impl DataFrame {
             steps: Vec::new(),
             schema,
             name: Arc::from(name),
+            divisions: None,
         }
     }
 
@@ -256,6 +260,11 @@ impl DataFrame {
         let schema = self.schema_after(op, &step)?;
         let mut steps = self.steps.clone();
         let name = format!("{}-{}", step.label(), token_of(&self.name, &step));
+        // Steps that only drop rows keep the partitions' key ranges.
+        let divisions = match step {
+            Step::Filter(_) | Step::Head(_) | Step::DropNulls(_) => self.divisions.clone(),
+            _ => None,
+        };
         steps.push(step);
         Ok(DataFrame {
             graph: self.graph.clone(),
@@ -265,6 +274,7 @@ impl DataFrame {
             steps,
             schema,
             name: Arc::from(name),
+            divisions,
         })
     }
 

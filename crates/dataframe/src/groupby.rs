@@ -15,11 +15,19 @@
 //!    aggregation of the whole frame, sorted by the keys (nulls last).
 //!
 //! Null keys form their own group, as in polars.
+//!
+//! With [`split_out(n)`](GroupBy::split_out), `n` > 1, steps 2 and 3 run
+//! after a hash shuffle of the partials by key (the `shuffle` module)
+//! instead of a tree: each of the `n` output partitions combines and
+//! finishes the partials of its keys, so no task holds all groups.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use oxidask_graph::{DataOp, OpError, TreeLayer, Value, register_data_op, split_factors};
+use oxidask_graph::{
+    DataOp, OpError, Tokenizer, TreeLayer, Value, register_data_op, split_factors,
+};
 use polars::prelude::{
     self as pl, AggExpr, DataType, Expr, IntoLazy, LazyFrame, SchemaRef, SortMultipleOptions,
 };
@@ -28,7 +36,9 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{frame_arg, frame_value};
 use crate::error::{Error, Result};
 use crate::frame::{DataFrame, concat};
+use crate::keys::hashable;
 use crate::plan::{Step, expr_columns};
+use crate::shuffle::{After, SplitBy, shuffle};
 
 /// Partials merged per combine task (Dask's `split_every` for groupby).
 pub const SPLIT_EVERY: usize = 8;
@@ -225,6 +235,12 @@ impl AggSpec {
         Ok(lf.group_by(keys).agg(aggs))
     }
 
+    /// Steps 2 and 3 over partials of one frame: the answers, sorted by
+    /// the keys (a shuffle's output partition under `split_out`).
+    pub(crate) fn combine_finish(&self, df: pl::DataFrame) -> pl::PolarsResult<pl::DataFrame> {
+        self.finish(self.combine(df.lazy(), true)?).collect()
+    }
+
     /// Step 3: the answers from the merged partials.
     fn finish(&self, lf: LazyFrame) -> LazyFrame {
         let mut out = self.key_exprs();
@@ -312,6 +328,8 @@ pub struct GroupBy {
     df: DataFrame,
     keys: Vec<String>,
     split_every: usize,
+    split_out: usize,
+    shuffle_dir: Option<PathBuf>,
 }
 
 impl DataFrame {
@@ -322,6 +340,8 @@ impl DataFrame {
             df: self.clone(),
             keys: keys.into_iter().map(|k| k.as_ref().to_string()).collect(),
             split_every: SPLIT_EVERY,
+            split_out: 1,
+            shuffle_dir: None,
         }
     }
 }
@@ -331,6 +351,27 @@ impl GroupBy {
     /// [`SPLIT_EVERY`], at least 2).
     pub fn split_every(mut self, n: usize) -> GroupBy {
         self.split_every = n.max(2);
+        self
+    }
+
+    /// The number of output partitions (Dask's `split_out`): with `n` > 1
+    /// the partials of every partition are hash-shuffled through disk by
+    /// key into `n` partitions and combined there, so no partition holds
+    /// all groups — for very many groups. Each output partition is sorted
+    /// by the keys (nulls last); the partitions are not in key order (a
+    /// key's partition is a hash of it). 1, the default, is the tree
+    /// reduction into one partition.
+    pub fn split_out(mut self, n: usize) -> GroupBy {
+        self.split_out = n.max(1);
+        self
+    }
+
+    /// Where a `split_out` shuffle writes its files (a fresh directory
+    /// under `dir`, removed when the computation ends); by default the
+    /// spill directory configured when `agg` is called, else the system
+    /// temp dir.
+    pub fn shuffle_dir(mut self, dir: impl Into<PathBuf>) -> GroupBy {
+        self.shuffle_dir = Some(dir.into());
         self
     }
 
@@ -400,6 +441,9 @@ impl GroupBy {
             schema: schema.clone(),
         });
         let chunks = df.then("group_by", Step::PartialAgg(spec.clone()))?;
+        if self.split_out > 1 {
+            return self.shuffled(&chunks, spec);
+        }
         let (graph, chunk_name) = chunks.stored_layer();
         let name: Arc<str> = Arc::from(format!(
             "groupby-agg-{}",
@@ -424,6 +468,42 @@ impl GroupBy {
             name,
             1,
             schema,
+        ))
+    }
+}
+
+impl GroupBy {
+    /// `split_out` > 1: the partials hash-shuffled by key, combined and
+    /// finished per output partition.
+    fn shuffled(&self, chunks: &DataFrame, spec: Arc<AggSpec>) -> Result<DataFrame> {
+        for k in &self.keys {
+            let dtype = chunks.schema.get(k.as_str()).unwrap_or(&DataType::Null);
+            if !hashable(dtype) {
+                return Err(Error::Argument {
+                    argument: "split_out",
+                    message: format!(
+                        "the key column {k:?} is of type {dtype}; a shuffled group_by needs \
+                         integer, float, string or boolean keys"
+                    ),
+                });
+            }
+        }
+        let m = u32::try_from(self.split_out).map_err(|_| Error::Argument {
+            argument: "split_out",
+            message: format!("{} output partitions is too many", self.split_out),
+        })?;
+        let mut t = Tokenizer::new();
+        t.add(&*chunks.name).add(&m);
+        let name: Arc<str> = Arc::from(format!("groupby-shuffle-{}", t.finish_hex()));
+        let schema = spec.schema.clone();
+        Ok(shuffle(
+            name,
+            &[chunks],
+            SplitBy::Hash(vec![self.keys.clone()]),
+            m,
+            After::Agg(spec),
+            schema,
+            self.shuffle_dir.clone(),
         ))
     }
 }

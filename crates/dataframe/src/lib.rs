@@ -45,13 +45,21 @@ mod csv;
 mod error;
 mod frame;
 mod groupby;
+mod join;
+mod keys;
 mod ops;
 #[cfg(test)]
 mod ops_tests;
 mod parquet;
 mod plan;
+mod shuffle;
+mod sort;
 mod write;
 
+#[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
+mod shuffle_tests;
 #[cfg(test)]
 mod tests;
 
@@ -65,7 +73,9 @@ pub use csv::{CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, SCHEMA_SAMPLE_BYTES, rea
 pub use error::{Error, Result};
 pub use frame::{DataFrame, from_partitions, from_polars};
 pub use groupby::{GroupBy, SPLIT_EVERY};
+pub use join::JoinOptions;
 pub use parquet::read_parquet;
+pub use sort::{Divisions, SortOptions};
 pub use write::WriteOptions;
 
 /// The polars crate this one is built on, so users name the same version's

@@ -9,8 +9,9 @@
 //!   fused elementwise chains, tree reductions, stats, slicing, matmul,
 //!   `.npy` files (like `dask.array`);
 //! - `dataframe` (the `dataframe` feature): partitioned data frames over
-//!   `polars` — CSV in, polars expressions per partition, exact tree
-//!   `group_by` (like `dask.dataframe`);
+//!   `polars` — CSV and Parquet in and out, polars expressions per
+//!   partition, exact `group_by`, joins and sorts through a disk shuffle
+//!   (like `dask.dataframe`);
 //! - [`bag`]: partitioned collections of records — text and JSON lines,
 //!   map/filter/pluck, frequencies, topk, folds (like `dask.bag`);
 //! - [`graph`]: keys, tasks, ops, values and the optimizer;
@@ -47,8 +48,9 @@ pub mod bag {
 }
 
 /// Partitioned data frames over polars: [`DataFrame`](dataframe::DataFrame),
-/// [`read_csv`](dataframe::read_csv), [`from_polars`](dataframe::from_polars),
-/// `group_by(..).agg(..)`; `dataframe::polars` is the polars it is built on.
+/// [`read_csv`](dataframe::read_csv), [`read_parquet`](dataframe::read_parquet),
+/// [`from_polars`](dataframe::from_polars), `group_by(..).agg(..)`, `join`,
+/// `sort`; `dataframe::polars` is the polars it is built on.
 /// Needs the `dataframe` feature (`oxidask = { features = ["dataframe"] }`).
 #[cfg(feature = "dataframe")]
 pub mod dataframe {

@@ -7,8 +7,8 @@
 //! values to [spill files](spill) and hands back lazy values that read them
 //! on first access. The buffer knows nothing of readers, so a cluster
 //! worker can hold its results in one without the scheduler's counts.
-//! [`shuffle`] is the transport of a hash shuffle of N partitions into M
-//! through files (the bag crate builds the shuffle's tasks).
+//! [`shuffle`] is a hash shuffle of N partitions into M through files: its
+//! tasks (given a collection's split and combine ops) and its transport.
 //!
 //! The store knows ids and bytes — not tasks, workers or collections.
 

@@ -1,8 +1,8 @@
 //! The transport of a hash shuffle: where the pieces of N input partitions
 //! go between the shuffle's split and combine tasks, as bytes.
 //!
-//! The shuffle's tasks are built by the bag crate (`oxidask_bag::shuffle`);
-//! its ops name their transport by a [`TransportSpec`] (data) and find the
+//! The shuffle's tasks are built by [`shuffle_tasks`] (the `tasks`
+//! submodule) from a collection's split and combine ops; its ops name their transport by a [`TransportSpec`] (data) and find the
 //! transport itself here at run time ([`transport`]): the split and combine
 //! ops of a graph decoded from bytes reach the same transport, and a
 //! cluster can put a peer-to-peer one behind another spec. The store builds
@@ -25,6 +25,12 @@ use parking_lot::Mutex;
 use xxhash_rust::xxh3::xxh3_64;
 
 use oxidask_graph::{LoadBytes, OpError, Value, ValueMeta};
+
+mod tasks;
+
+pub use tasks::{
+    CombineFn, Pieces, ShuffleSpec, ShuffleTasks, SplitFn, hash_shuffle, shuffle_tasks,
+};
 
 /// Where a shuffle's pieces go between its split and combine tasks.
 pub trait Transport: Send + Sync + 'static {
