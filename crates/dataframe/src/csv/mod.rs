@@ -162,15 +162,9 @@ impl CsvSource {
         let mut buf = BLOCK_BUFFER.with_borrow_mut(std::mem::take);
         let (buf, skip, at) = match self.lens[b.file as usize] {
             Some(len) => {
-                let (skip, at) = block::read_lines(
-                    &mut buf,
-                    path,
-                    b.start,
-                    b.end,
-                    len,
-                    self.options.has_header,
-                )
-                .map_err(io_err)?;
+                let (skip, at) =
+                    block::read_lines(&mut buf, path, b.start, b.end, len, self.options.has_header)
+                        .map_err(io_err)?;
                 (buf, skip, at)
             }
             None => {
