@@ -90,7 +90,7 @@ fn pairs(df: &DataFrame) -> Result<Vec<(i64, f64)>, PolarsError> {
 
 fn digest(pairs: &[(i64, f64)]) -> String {
     let mut sorted = pairs.to_vec();
-    sorted.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+    sorted.sort_by_key(|a| a.0.to_string());
     let body: Vec<String> = sorted
         .iter()
         .map(|(k, v)| format!("\"{k}\":{}", py_float((v * 1e6).round() / 1e6)))

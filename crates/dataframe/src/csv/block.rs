@@ -51,7 +51,7 @@ pub(crate) fn read_lines(
         }
     }
     let start = if off > 0 || skip_header {
-        memchr::memchr(b'\n', &buf).map_or(buf.len(), |p| p + 1)
+        memchr::memchr(b'\n', buf).map_or(buf.len(), |p| p + 1)
     } else {
         0
     };
