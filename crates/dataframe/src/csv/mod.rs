@@ -28,7 +28,8 @@ use crate::error::{Error, Result};
 use crate::frame::DataFrame;
 use crate::plan::Source;
 
-/// Paths to read: a glob pattern (`"taxi/*.csv"`), one path, or a list.
+/// Paths to read: a glob pattern (`"taxi/*.csv"`; its matches in natural
+/// order, `part-2` before `part-10`), one path, or a list.
 pub trait IntoPaths {
     /// The files, in order; a pattern matching nothing is an error naming it.
     fn into_paths(self) -> Result<Vec<PathBuf>>;
@@ -46,13 +47,39 @@ fn expand(pattern: &str) -> Result<Vec<PathBuf>> {
     for p in glob::glob(pattern).map_err(|e| bad(e.to_string()))? {
         out.push(p.map_err(|e| bad(e.to_string()))?);
     }
-    out.sort();
+    // Natural order, so `part-2` comes before `part-10` (what `to_csv`
+    // writes) and partitions keep their order through a round trip.
+    out.sort_by_key(|p| natural_key(p));
     if out.is_empty() {
         return Err(Error::NoFiles {
             pattern: pattern.to_string(),
         });
     }
     Ok(out)
+}
+
+/// A sort key that orders runs of digits by their value.
+pub(crate) fn natural_key(p: &Path) -> Vec<(String, u64)> {
+    let s = p.to_string_lossy();
+    let mut key = Vec::new();
+    let mut text = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut n = u64::from(c as u8 - b'0');
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                n = n
+                    .saturating_mul(10)
+                    .saturating_add(u64::from(*d as u8 - b'0'));
+                chars.next();
+            }
+            key.push((std::mem::take(&mut text), n));
+        } else {
+            text.push(c);
+        }
+    }
+    key.push((text, 0));
+    key
 }
 
 impl IntoPaths for &str {

@@ -24,7 +24,7 @@ use polars_io::SerReader;
 use polars_io::parquet::read::{FileMetadata, ParallelStrategy, ParquetReader};
 use serde::{Deserialize, Serialize};
 
-use crate::csv::IntoPaths;
+use crate::csv::{IntoPaths, natural_key};
 use crate::error::{Error, Result};
 use crate::frame::DataFrame;
 use crate::plan::{Source, Step};
@@ -74,30 +74,6 @@ fn parquet_files(paths: impl IntoPaths) -> Result<Vec<PathBuf>> {
         out.extend(inside);
     }
     Ok(out)
-}
-
-/// A sort key that orders runs of digits by their value.
-fn natural_key(p: &Path) -> Vec<(String, u64)> {
-    let s = p.to_string_lossy();
-    let mut key = Vec::new();
-    let mut text = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            let mut n = u64::from(c as u8 - b'0');
-            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                n = n
-                    .saturating_mul(10)
-                    .saturating_add(u64::from(*d as u8 - b'0'));
-                chars.next();
-            }
-            key.push((std::mem::take(&mut text), n));
-        } else {
-            text.push(c);
-        }
-    }
-    key.push((text, 0));
-    key
 }
 
 fn open(path: &Path) -> std::result::Result<ParquetReader<File>, std::io::Error> {
