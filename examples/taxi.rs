@@ -24,6 +24,8 @@ use oxidask::prelude::*;
 
 #[path = "common/bench.rs"]
 mod bench;
+#[path = "common/taxi_polars.rs"]
+mod taxi_polars;
 
 struct Args {
     files: u32,
@@ -178,24 +180,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         // a user without oxidask writes first.
         bench::reset_peak_rss();
         let t = Instant::now();
-        let mut all: Option<DataFrame> = None;
-        for p in &paths {
-            let df = dd::polars_io::csv::read::CsvReadOptions::default()
-                .with_columns(Some(std::sync::Arc::from([
-                    PlSmallStr::from("passenger_count"),
-                    PlSmallStr::from("tip_amount"),
-                ])))
-                .try_into_reader_with_file_path(Some(p.clone()))?
-                .finish()?;
-            match &mut all {
-                None => all = Some(df),
-                Some(a) => {
-                    a.vstack_mut_owned(df)?;
-                }
-            }
-        }
-        let whole = all
-            .ok_or("no files")?
+        let whole = taxi_polars::read_tips(&paths)?
             .lazy()
             .group_by([col("passenger_count")])
             .agg([col("tip_amount").mean()])

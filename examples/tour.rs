@@ -308,6 +308,8 @@ fn generate(dir: &Path, n: u32) -> Result<Vec<Truth>, Box<dyn std::error::Error>
 
 #[path = "common/people.rs"]
 mod people;
+#[path = "common/taxi_polars.rs"]
+mod taxi_polars;
 
 /// The typed record of the JSON section: the one field it needs.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
@@ -472,24 +474,7 @@ fn taxi(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // The same answer from polars alone: every file read whole (its own
     // multi-threaded reader, the two columns only), stacked, grouped.
     let t = Instant::now();
-    let mut whole: Option<DataFrame> = None;
-    for p in &paths {
-        let df = dd::polars_io::csv::read::CsvReadOptions::default()
-            .with_columns(Some(std::sync::Arc::from([
-                PlSmallStr::from("passenger_count"),
-                PlSmallStr::from("tip_amount"),
-            ])))
-            .try_into_reader_with_file_path(Some(p.clone()))?
-            .finish()?;
-        match &mut whole {
-            None => whole = Some(df),
-            Some(w) => {
-                w.vstack_mut_owned(df)?;
-            }
-        }
-    }
-    let reference = whole
-        .ok_or("no taxi files")?
+    let reference = taxi_polars::read_tips(&paths)?
         .lazy()
         .group_by([col("passenger_count")])
         .agg([col("tip_amount").mean(), len().alias("trips")])

@@ -3,15 +3,16 @@
 //! `run_graph` binary with the same result as here.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use oxidask::dataframe as dd;
 use oxidask::dataframe::polars::prelude::*;
-use oxidask::graph::{Key, TaskGraph};
+use oxidask::graph::TaskGraph;
 use oxidask::prelude::*;
 use oxidask_testing::{LastRun, TempDir};
-use oxidask_tests::{EncodedValue, Job, encode_values};
+use oxidask_tests::encode_values;
+
+use crate::other_process::run_elsewhere;
 
 /// A CSV of `rows` trips (a few MB) in `dir`.
 fn trips(dir: &TempDir, rows: usize) -> std::path::PathBuf {
@@ -74,26 +75,6 @@ fn partitions_spill_under_a_small_memory_limit_and_come_back_equal() {
     for (x, y) in x.iter().zip(y.iter()) {
         assert!((x.unwrap() - y.unwrap()).abs() < 1e-9, "{x:?} {y:?}");
     }
-}
-
-fn run_elsewhere(graph: &TaskGraph, outputs: &[Key]) -> Result<Vec<EncodedValue>, String> {
-    let job = postcard::to_stdvec(&Job {
-        graph: graph.to_bytes().map_err(|e| e.to_string())?,
-        outputs: outputs.to_vec(),
-    })
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_run_graph"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting run_graph");
-    child.stdin.take().unwrap().write_all(&job).unwrap();
-    let out = child.wait_with_output().unwrap();
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(postcard::from_bytes(&out.stdout).expect("reading run_graph's output"))
 }
 
 #[test]

@@ -15,8 +15,12 @@ use oxidask_tests::remote_fns::{
 };
 use oxidask_tests::{EncodedValue, Job, encode_values};
 
-/// Runs `graph` for `outputs` in a fresh `run_graph` process.
-fn run_elsewhere(graph: &TaskGraph, outputs: &[Key]) -> Result<Vec<EncodedValue>, String> {
+/// Runs `graph` for `outputs` in a fresh `run_graph` process (the frame
+/// tests use it too).
+pub(crate) fn run_elsewhere(
+    graph: &TaskGraph,
+    outputs: &[Key],
+) -> Result<Vec<EncodedValue>, String> {
     let job = postcard::to_stdvec(&Job {
         graph: graph.to_bytes().map_err(|e| e.to_string())?,
         outputs: outputs.to_vec(),
