@@ -430,20 +430,31 @@ impl DataFrame {
     /// then the next ones while fewer than `n` rows have come.
     pub fn head(&self, n: usize) -> Result<pl::DataFrame> {
         let limited = self.then("head", Step::Head(n.min(u32::MAX as usize) as u32))?;
+        let parts = limited.partitions_until(n, 0..self.npartitions)?;
+        Ok(concat(parts, &self.schema)?.head(Some(n)))
+    }
+
+    /// Computes partitions in `order`, one at a time, until at least `n`
+    /// rows have come (for `head` and `tail`); returned in that order.
+    pub(crate) fn partitions_until(
+        &self,
+        n: usize,
+        order: impl Iterator<Item = u32>,
+    ) -> Result<Vec<pl::DataFrame>> {
         let mut parts = Vec::new();
         let mut rows = 0;
-        for i in 0..self.npartitions {
+        for i in order {
             if rows >= n {
                 break;
             }
-            let p = limited
+            let p = self
                 .compute_partitions(&[i], &ComputeOptions::default())?
                 .pop()
                 .expect("one partition asked for");
             rows += p.height();
             parts.push(p);
         }
-        Ok(concat(parts, &self.schema)?.head(Some(n)))
+        Ok(parts)
     }
 
     /// The number of rows. Reads one column of a CSV source, not all.

@@ -108,19 +108,7 @@ impl DataFrame {
     /// then earlier ones while fewer than `n` rows have come.
     pub fn tail(&self, n: usize) -> Result<pl::DataFrame> {
         let limited = self.then("tail", Step::Tail(n.min(u32::MAX as usize) as u32))?;
-        let mut parts = Vec::new();
-        let mut rows = 0;
-        for i in (0..self.npartitions).rev() {
-            if rows >= n {
-                break;
-            }
-            let p = limited
-                .compute_partitions(&[i], &ComputeOptions::default())?
-                .pop()
-                .expect("one partition asked for");
-            rows += p.height();
-            parts.push(p);
-        }
+        let mut parts = limited.partitions_until(n, (0..self.npartitions).rev())?;
         parts.reverse();
         Ok(concat(parts, &self.schema)?.tail(Some(n)))
     }
