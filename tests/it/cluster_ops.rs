@@ -11,6 +11,8 @@ use oxidask::distributed::LocalCluster;
 use oxidask::prelude::*;
 use oxidask_tests::cluster_fns::{checked_sqrt, inc, pairwise_sum, slow_square};
 
+use crate::distributed::within;
+
 const WORKER: &str = env!("CARGO_BIN_EXE_cluster_worker");
 
 fn cluster_with_dashboard(n: usize) -> LocalCluster {
@@ -21,17 +23,6 @@ fn cluster_with_dashboard(n: usize) -> LocalCluster {
         .dashboard("127.0.0.1:0")
         .start()
         .expect("starting a local cluster with a dashboard")
-}
-
-/// Runs `f` with a time limit: a hang fails the test instead of blocking
-/// the run.
-fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("the test did not finish within {secs} s"))
 }
 
 /// `http://host:port/status` → `host:port`.
@@ -171,11 +162,24 @@ fn the_cluster_dashboard_shows_every_task_once_with_its_worker() {
             .sum();
         assert_eq!(done, ntasks);
 
-        // Memory from the heartbeats, per worker.
-        std::thread::sleep(Duration::from_millis(600));
-        let cluster = json(&host, "/api/cluster");
-        for w in cluster["workers"].as_array().unwrap() {
-            assert!(w["process_bytes"].as_u64().unwrap() > 1 << 20, "{w}");
+        // Memory from the heartbeats, per worker (a heartbeat every 500 ms,
+        // later on a loaded machine: poll).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let cluster = json(&host, "/api/cluster");
+            let workers = cluster["workers"].as_array().unwrap();
+            if workers.len() == 2
+                && workers
+                    .iter()
+                    .all(|w| w["process_bytes"].as_u64().unwrap() > 1 << 20)
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no memory reported by every worker: {cluster}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
         // The page itself.
         let (status, page) = get(&host, "/status");
@@ -233,11 +237,15 @@ fn prometheus_metrics_count_what_ran_on_the_cluster() {
         assert!(bad.result().is_err());
 
         // After: every count is what ran. The counters are pushed to the
-        // dashboard at most every 100 ms: poll until they settle.
+        // dashboard at most every 100 ms, so a scrape right after a result
+        // may show the cluster before the last computation was submitted:
+        // poll until all three computations are counted and ended.
         let deadline = Instant::now() + Duration::from_secs(10);
         let m = loop {
             let (_, m) = get(&host, "/metrics");
-            if metric(&m, "oxidask_cluster_tasks_completed_total") >= 508.0
+            if metric(&m, "oxidask_cluster_computations_total") >= 3.0
+                && metric(&m, "oxidask_cluster_tasks_completed_total") >= 508.0
+                && metric(&m, "oxidask_cluster_tasks_erred_total") >= 1.0
                 && metric(&m, "oxidask_cluster_computations_running") == 0.0
             {
                 break m;

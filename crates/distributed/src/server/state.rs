@@ -550,23 +550,29 @@ impl ClusterState {
     }
 
     /// Task `id` could not fetch input `dep` from the worker said to hold
-    /// it. A holder that died is noticed by its closed connection and its
-    /// results recomputed; until then the task is queued again. A holder
-    /// that is alive and keeps not answering is a fault: after
-    /// [`MISSING_LIMIT`] misses the computation fails saying so.
+    /// it. As Dask's `missing-data`: that copy is no longer counted on. A
+    /// holder that was killed is only known dead once its closed
+    /// connection is read, and the reader's worker can miss it many times
+    /// before that (a refused connection takes microseconds); waiting for
+    /// the close would spin, so the input is computed again from its
+    /// lineage now (the holder, if alive, is told to drop it). An input
+    /// of another computation (a future) cannot be recomputed here: the
+    /// reader is queued again and the source's own recovery brings it
+    /// back. Each miss counts; after [`MISSING_LIMIT`] the computation
+    /// fails saying which input and holder.
     fn missing(&mut self, comp_id: u64, id: u32, dep: u32) {
         let Some(c) = self.comps.get_mut(&comp_id) else {
             return;
         };
         c.missing[id as usize] += 1;
+        let held_by = match c.status.get(dep as usize) {
+            Some(Status::Memory(h)) => Some(*h),
+            _ => None,
+        };
         if c.missing[id as usize] > MISSING_LIMIT {
-            let holder = match c.status.get(dep as usize) {
-                Some(Status::Memory(h)) => self
-                    .workers
-                    .get(h)
-                    .map_or("a departed worker".into(), |w| w.name.clone()),
-                _ => "no worker".into(),
-            };
+            let holder = held_by
+                .and_then(|h| self.workers.get(&h))
+                .map_or("no worker".into(), |w| w.name.clone());
             return self.fail(
                 comp_id,
                 Failure::BadGraph(format!(
@@ -574,14 +580,38 @@ impl ClusterState {
                 )),
             );
         }
+        let Some(h) = held_by.filter(|_| !c.scattered) else {
+            tracing::info!(
+                comp_id,
+                id,
+                dep,
+                "a task's input was not where it was said to be; queued again"
+            );
+            c.status[id as usize] = Status::Queued;
+            c.ready.push(Reverse((c.priority[id as usize], id)));
+            return;
+        };
         tracing::info!(
             comp_id,
             id,
             dep,
-            "a task's input was not where it was said to be; queued again"
+            holder = h,
+            "a task's input could not be fetched from its holder; computing it again"
         );
-        c.status[id as usize] = Status::Queued;
-        c.ready.push(Reverse((c.priority[id as usize], id)));
+        if let Some(holders) = c.replicas.get_mut(&dep) {
+            holders.retain(|&x| x != h);
+        }
+        c.status[dep as usize] = Status::Waiting;
+        let live: HashSet<ConnId> = self.workers.keys().copied().collect();
+        let mut releases = rebuild(c, &live);
+        releases.entry(h).or_default().push(dep);
+        for (w, ids) in releases {
+            self.out.push(Out {
+                to: w,
+                msg: Msg::Release { comp: comp_id, ids },
+                data: vec![],
+            });
+        }
     }
 
     fn fail(&mut self, comp_id: u64, failure: Failure) {

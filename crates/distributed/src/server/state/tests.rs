@@ -613,3 +613,109 @@ fn a_broadcast_value_is_everywhere_and_survives_all_but_one_worker() {
         "{out:?}"
     );
 }
+
+#[test]
+fn an_input_its_reader_cannot_fetch_is_computed_again_not_waited_for() {
+    let mut s = ClusterState::new(SchedulerOptions::default());
+    worker(&mut s, 1);
+    worker(&mut s, 2);
+    let comp = submit_diamond(&mut s);
+    let r = runs(&s.take_out());
+    let on = |t: u32| r.iter().find(|x| x.1 == t).unwrap().0;
+    let (w0, w1) = (on(0), on(1));
+    done(&mut s, w0, comp, 0, 1_000_000, false);
+    done(&mut s, w1, comp, 1, 10, false);
+    let r = runs(&s.take_out());
+    assert_eq!(
+        r,
+        vec![(w0, 2, vec![(1, format!("127.0.0.1:{}", 9000 + w1))])]
+    );
+    // w1 was killed, but its closed connection is not read yet: the reader
+    // misses 1 there. Task 1 runs again at once (not task 2 over and over
+    // against the dead holder), and w1 is told to drop its copy.
+    s.message(
+        w0,
+        Msg::Missing {
+            comp,
+            id: 2,
+            dep: 1,
+        },
+        vec![],
+    )
+    .unwrap();
+    let out = s.take_out();
+    let r = runs(&out);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].1, 1, "task 1 computed again: {r:?}");
+    assert!(
+        out.iter()
+            .any(|o| o.to == w1 && matches!(&o.msg, Msg::Release { ids, .. } if ids == &vec![1]))
+    );
+    // Then the close arrives; if 1 was placed on w1, it goes elsewhere.
+    let again = r[0].0;
+    s.closed(w1);
+    let r = runs(&s.take_out());
+    let holder = if again == w1 {
+        assert_eq!(r, vec![(w0, 1, vec![])]);
+        w0
+    } else {
+        assert!(r.is_empty(), "{r:?}");
+        again
+    };
+    done(&mut s, holder, comp, 1, 10, false);
+    let r = runs(&s.take_out());
+    assert_eq!(r, vec![(w0, 2, vec![])]);
+    done(&mut s, w0, comp, 2, 8, true);
+    let kinds: Vec<&str> = s.take_out().iter().map(|o| o.msg.kind()).collect();
+    assert!(kinds.contains(&"Finished"), "{kinds:?}");
+}
+
+#[test]
+fn a_holder_that_never_hands_an_input_over_fails_the_computation_by_name() {
+    let mut s = ClusterState::new(SchedulerOptions::default());
+    worker(&mut s, 1);
+    worker(&mut s, 2);
+    let comp = submit_diamond(&mut s);
+    let r = runs(&s.take_out());
+    let on = |t: u32| r.iter().find(|x| x.1 == t).unwrap().0;
+    let (w0, w1) = (on(0), on(1));
+    done(&mut s, w0, comp, 0, 1_000_000, false);
+    done(&mut s, w1, comp, 1, 10, false);
+    s.take_out();
+    // Each time 1 is recomputed on w1 and 2 (on w0) cannot fetch it.
+    for round in 0..=MISSING_LIMIT {
+        s.message(
+            w0,
+            Msg::Missing {
+                comp,
+                id: 2,
+                dep: 1,
+            },
+            vec![],
+        )
+        .unwrap();
+        let out = s.take_out();
+        if round == MISSING_LIMIT {
+            let failed = out.iter().find_map(|o| match &o.msg {
+                Msg::Failed {
+                    failure: Failure::BadGraph(m),
+                    ..
+                } => Some(m.clone()),
+                _ => None,
+            });
+            let m = failed.expect("the computation fails");
+            assert!(
+                m.contains("task #2") && m.contains("input #1 from w"),
+                "{m}"
+            );
+            return;
+        }
+        for (w, t, _) in runs(&out) {
+            assert_eq!(t, 1, "round {round}");
+            done(&mut s, w, comp, 1, 10, false);
+        }
+        // 2 runs again, on w0 (where the big input 0 is).
+        let r: Vec<(ConnId, u32)> = runs(&s.take_out()).iter().map(|x| (x.0, x.1)).collect();
+        assert_eq!(r, vec![(w0, 2)], "round {round}");
+    }
+}
