@@ -69,7 +69,7 @@ mod tests;
 mod guide {}
 
 pub use codec::{IpcCodec, frame_value};
-pub use csv::{CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, SCHEMA_SAMPLE_BYTES, read_csv};
+pub use csv::{BadLines, CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, SCHEMA_SAMPLE_BYTES, read_csv};
 pub use error::{Error, Result};
 pub use frame::{DataFrame, from_partitions, from_polars};
 pub use groupby::{GroupBy, SPLIT_EVERY};

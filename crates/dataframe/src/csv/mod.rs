@@ -22,7 +22,7 @@ use polars_io::SerReader;
 use polars_io::csv::read::CsvReadOptions;
 use serde::{Deserialize, Serialize};
 
-pub use options::{CsvOptions, DEFAULT_BLOCKSIZE, SCHEMA_SAMPLE_BYTES};
+pub use options::{BadLines, CsvOptions, DEFAULT_BLOCKSIZE, SCHEMA_SAMPLE_BYTES};
 
 use crate::error::{Error, Result};
 use crate::frame::DataFrame;
@@ -218,9 +218,25 @@ impl CsvSource {
             idx.sort_unstable();
             idx
         });
-        let parsed = match self.parse(bytes, projection) {
-            Ok(df) => Ok(df),
-            Err(e) => Err(self.locate(path, b, at, bytes, e).into()),
+        let parsed = match self.options.bad_lines {
+            BadLines::Error => self.parse_checked(path, b, at, bytes, bytes, projection),
+            BadLines::Skip => {
+                let mut kept = Vec::new();
+                let ncols = self.schema.len();
+                let dropped = diagnose::keep_whole_records(bytes, ncols, &self.options, &mut kept);
+                match dropped.first() {
+                    None => self.parse_checked(path, b, at, bytes, bytes, projection),
+                    Some(&first) => {
+                        tracing::warn!(
+                            file = %path.display(),
+                            skipped = dropped.len(),
+                            first_line = self.first_line(path, b, at) + first as u64,
+                            "read_csv skipped lines with the wrong number of fields"
+                        );
+                        self.parse_checked(path, b, at, bytes, &kept, projection)
+                    }
+                }
+            }
         };
         if buf.capacity() <= KEEP_BUFFER_MAX {
             BLOCK_BUFFER.set(buf);
@@ -250,25 +266,80 @@ impl CsvSource {
             .with_schema(Some(self.schema.clone()))
             .with_projection(projection.map(Arc::new))
             .with_rechunk(false)
+            .with_ignore_errors(self.options.bad_values_as_null)
             .with_parse_options(self.options.parse_options())
             .into_reader_with_file_handle(Cursor::new(bytes))
             .finish()
     }
 
+    /// Parses `bytes` (the block `block` as read, or it without its
+    /// skipped lines) and checks what polars lets pass: a line with too
+    /// few fields is padded with nulls, so when the last column read has
+    /// nulls the block's records are counted (with [`BadLines::Skip`] the
+    /// short lines are gone already).
+    fn parse_checked(
+        &self,
+        path: &Path,
+        b: &Block,
+        at: u64,
+        block: &[u8],
+        bytes: &[u8],
+        projection: Option<Vec<usize>>,
+    ) -> Result<pl::DataFrame, OpError> {
+        let df = match self.parse(bytes, projection.clone()) {
+            Ok(df) => df,
+            Err(e) => return Err(self.locate(path, b, at, block, e).into()),
+        };
+        let has_nulls = |c: &pl::Column| c.null_count() > 0;
+        if self.options.bad_lines == BadLines::Error && df.columns().last().is_some_and(has_nulls) {
+            if let Some(bad) = diagnose::first_ragged(bytes, self.schema.len(), &self.options) {
+                return Err(self.place(path, b, at, &bad).into());
+            }
+        }
+        if self.options.bad_values_as_null && df.columns().iter().any(has_nulls) {
+            let n = diagnose::count_bad_values(
+                bytes,
+                &self.schema,
+                projection.as_deref(),
+                &self.options,
+            );
+            if n > 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    from_line = self.first_line(path, b, at),
+                    values = n,
+                    "read_csv read values that do not parse as their column's type as null"
+                );
+            }
+        }
+        Ok(df)
+    }
+
+    /// The 1-based line of the file the block read from offset `at` starts
+    /// on.
+    fn first_line(&self, path: &Path, b: &Block, at: u64) -> u64 {
+        match self.lens[b.file as usize] {
+            Some(_) => block::line_number_at(path, at).unwrap_or(0),
+            None => 1 + u64::from(self.options.has_header),
+        }
+    }
+
     /// The parse error `e` of the block at file offset `at`, placed at its
     /// file, 1-based line and column.
     fn locate(&self, path: &Path, b: &Block, at: u64, bytes: &[u8], e: pl::PolarsError) -> String {
-        let Some(bad) = diagnose::find_bad_field(bytes, &self.schema, &self.options) else {
-            return format!("{}: bytes {}..{}: {e}", path.display(), b.start, b.end);
-        };
-        let first_line = match self.lens[b.file as usize] {
-            Some(_) => block::line_number_at(path, at).unwrap_or(0),
-            None => 1 + u64::from(self.options.has_header),
-        };
+        match diagnose::find_bad_field(bytes, &self.schema, &self.options) {
+            Some(bad) => self.place(path, b, at, &bad),
+            None => format!("{}: bytes {}..{}: {e}", path.display(), b.start, b.end),
+        }
+    }
+
+    /// `bad`, a record of the block read from offset `at`, as
+    /// `file:line: column c: why`.
+    fn place(&self, path: &Path, b: &Block, at: u64, bad: &diagnose::BadField) -> String {
         format!(
             "{}:{}: column {}: {}",
             path.display(),
-            first_line + bad.line as u64,
+            self.first_line(path, b, at) + bad.line as u64,
             bad.column,
             bad.message
         )
@@ -368,8 +439,17 @@ fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<SchemaRef> {
             }
         }
     }
-    let sample = block::sample(first, is_gz(first), options.sample_bytes)
+    let mut sample = block::sample(first, is_gz(first), options.sample_bytes)
         .map_err(|e| Error::io(first, e))?;
+    if options.bad_lines == BadLines::Skip {
+        // Types are inferred from the lines that will be read.
+        let ncols = diagnose::Records::new(&sample, options)
+            .next()
+            .map_or(0, |r| r.fields);
+        let mut kept = Vec::new();
+        diagnose::keep_whole_records(&sample, ncols, options, &mut kept);
+        sample = kept;
+    }
     let df = CsvReadOptions::default()
         .with_has_header(options.has_header)
         .with_infer_schema_length(None)
@@ -400,21 +480,15 @@ fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<SchemaRef> {
     Ok(Arc::new(schema))
 }
 
-/// The first line of a sample whose number of fields differs from the
-/// first line's, as `line: column c: expected n fields, found m`.
+/// The first record of a sample whose number of fields differs from the
+/// first one's, as `line: column c: expected n fields, found m`.
 fn ragged_line(sample: &[u8], options: &CsvOptions) -> Option<String> {
-    let mut lines = sample
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let n = diagnose::split_fields(lines.next()?, options.separator, options.quote_char).len();
-    lines.enumerate().find_map(|(i, l)| {
-        let m = diagnose::split_fields(l, options.separator, options.quote_char).len();
-        (!l.is_empty() && m != n).then(|| {
-            format!(
-                "{}: column {}: expected {n} fields, found {m}",
-                i + 2,
-                m.min(n) + 1
-            )
-        })
-    })
+    let n = diagnose::Records::new(sample, options).next()?.fields;
+    let bad = diagnose::first_ragged(sample, n, options)?;
+    Some(format!(
+        "{}: column {}: {}",
+        bad.line + 1,
+        bad.column,
+        bad.message
+    ))
 }

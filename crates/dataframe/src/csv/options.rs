@@ -25,6 +25,20 @@ pub struct CsvOptions {
     pub(crate) has_header: bool,
     pub(crate) dtypes: Vec<(String, DataType)>,
     pub(crate) sample_bytes: usize,
+    pub(crate) bad_lines: BadLines,
+    pub(crate) bad_values_as_null: bool,
+}
+
+/// What [`read_csv`](crate::read_csv) does with a line whose number of
+/// fields differs from the header's (pandas' and Dask's `on_bad_lines`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BadLines {
+    /// The computation fails naming the file, line and column (default).
+    #[default]
+    Error,
+    /// The line is left out; each partition that leaves lines out logs a
+    /// warning (`tracing`) with the file, how many and the first line.
+    Skip,
 }
 
 impl Default for CsvOptions {
@@ -37,6 +51,8 @@ impl Default for CsvOptions {
             has_header: true,
             dtypes: Vec::new(),
             sample_bytes: SCHEMA_SAMPLE_BYTES,
+            bad_lines: BadLines::Error,
+            bad_values_as_null: false,
         }
     }
 }
@@ -87,6 +103,24 @@ impl CsvOptions {
     /// [`SCHEMA_SAMPLE_BYTES`]).
     pub fn sample_bytes(mut self, bytes: usize) -> Self {
         self.sample_bytes = bytes.max(1);
+        self
+    }
+
+    /// What to do with lines of the wrong number of fields (default
+    /// [`BadLines::Error`]). Checking costs a scan of every block with
+    /// [`BadLines::Skip`]; with `Error`, only of blocks whose parse failed
+    /// or whose last column read has nulls (where polars pads a short
+    /// line).
+    pub fn on_bad_lines(mut self, bad_lines: BadLines) -> Self {
+        self.bad_lines = bad_lines;
+        self
+    }
+
+    /// Reads a value that does not parse as its column's type as null
+    /// instead of failing (polars' `ignore_errors`); each partition that
+    /// nulls values logs a warning (`tracing`) with the file and how many.
+    pub fn bad_values_as_null(mut self, yes: bool) -> Self {
+        self.bad_values_as_null = yes;
         self
     }
 

@@ -181,3 +181,152 @@ fn bad_inputs_are_clear_errors() {
     let e = df.select([col("q")]).unwrap_err().to_string();
     assert!(e.contains("[\"x\", \"y\"]"), "{e}");
 }
+
+#[test]
+fn a_line_with_too_few_fields_is_an_error_not_nulls() {
+    let dir = TempDir::new("df-csv-short");
+    // Polars alone pads the short line with nulls.
+    let mut body = text(&(0..50).map(|i| (i, Some(i as f64), 3)).collect::<Vec<_>>());
+    body.push_str("51,2.5\n52,1.0,y\n");
+    let p = write(dir.path(), "short.csv", &body);
+    for blocksize in [Some(64), None] {
+        // Past the schema sample, so the frame builds and the task fails.
+        let ddf = dd::read_csv(p.as_path(), opts().blocksize(blocksize).sample_bytes(100)).unwrap();
+        let e = ddf.compute().unwrap_err().to_string();
+        assert!(
+            e.contains("short.csv:52: column 3: expected 3 fields, found 2"),
+            "{e}"
+        );
+        // The columns the line has are read without complaint.
+        let ids = ddf.select([col("id"), col("value")]).unwrap();
+        assert_eq!(ids.compute().unwrap().height(), 52);
+    }
+}
+
+/// A file of good rows (quoted separators and newlines among them) with
+/// lines of too many and too few fields mixed in: `Skip` reads exactly the
+/// good rows, for every block size and projection.
+#[test]
+fn skipped_bad_lines_leave_exactly_the_good_rows() {
+    let dir = TempDir::new("df-csv-skip");
+    let mut good = String::from("id,value,name\n");
+    let mut bad = good.clone();
+    for i in 0..60 {
+        let row = match i % 5 {
+            0 => format!("{i},{i}.5,\"two\nlines, and a comma\"\n"),
+            1 => format!("{i},NA,\"say \"\"hi\"\"\"\n"),
+            _ => format!("{i},{i}.25,n{i}\n"),
+        };
+        good.push_str(&row);
+        bad.push_str(&row);
+        match i % 7 {
+            2 => bad.push_str(&format!("{i},1.0\n")),
+            4 => bad.push_str(&format!("{i},1.0,a,b\n")),
+            6 => bad.push_str("x\n\n"),
+            _ => {}
+        }
+    }
+    let good_p = write(dir.path(), "good.csv", &good);
+    let bad_p = write(dir.path(), "bad.csv", &bad);
+    let want = canon(&polars_whole(&[good_p]));
+    // Quoted newlines must not cross a block boundary (as in Dask): whole
+    // files here; the proptest below splits files without them finely.
+    for blocksize in [None, Some(100_000)] {
+        let o = opts().blocksize(blocksize).on_bad_lines(dd::BadLines::Skip);
+        let ddf = dd::read_csv(bad_p.as_path(), o.clone()).unwrap();
+        assert_eq!(canon(&ddf.compute().unwrap()), want, "{blocksize:?}");
+        assert_eq!(ddf.len().unwrap(), 60);
+        let ids = ddf.select([col("id")]).unwrap().compute().unwrap();
+        assert_eq!(ids.height(), 60);
+        // Erroring is the default: here when the frame is built (the
+        // schema sample holds the whole file) and, past the sample, when
+        // it is computed.
+        let e = dd::read_csv(bad_p.as_path(), opts().blocksize(blocksize))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bad.csv:6: column 3: expected 3 fields, found 2"),
+            "{e}"
+        );
+        let e = dd::read_csv(
+            bad_p.as_path(),
+            opts().blocksize(blocksize).sample_bytes(64),
+        )
+        .unwrap()
+        .compute()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("bad.csv:6: column 3: expected 3 fields, found 2"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn bad_values_read_as_null_when_asked() {
+    let dir = TempDir::new("df-csv-nulls");
+    let body = "id,value\n1,2.5\n2,oops\n3,\n4,7\n";
+    let p = write(dir.path(), "v.csv", body);
+    let o = dd::CsvOptions::default().dtype("value", DataType::Float64);
+    let e = dd::read_csv(p.as_path(), o.clone())
+        .unwrap()
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("v.csv:3: column 2"), "{e}");
+    let got = dd::read_csv(p.as_path(), o.bad_values_as_null(true))
+        .unwrap()
+        .compute()
+        .unwrap();
+    let want = df!("id" => [1i64, 2, 3, 4], "value" => [Some(2.5), None, None, Some(7.0)]).unwrap();
+    assert!(got.equals_missing(&want), "{got}");
+    let schema = Schema::from_iter([
+        Field::new("id".into(), DataType::Int64),
+        Field::new("value".into(), DataType::Float64),
+    ]);
+    let block = &body.as_bytes()[9..];
+    assert_eq!(
+        super::diagnose::count_bad_values(block, &schema, None, &dd::CsvOptions::default()),
+        1
+    );
+    assert_eq!(
+        super::diagnose::count_bad_values(block, &schema, Some(&[0]), &dd::CsvOptions::default()),
+        0
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Lines of too few or too many fields at random places, blocks of
+    /// random sizes: `Skip` reads what polars reads of the file without
+    /// them, and a count agrees with the rows.
+    #[test]
+    fn skip_reads_the_file_without_its_bad_lines(
+        rows in prop::collection::vec((-1000..1000i64, prop::option::weighted(0.8, -10.0..10.0f64), 0..8u8), 1..40),
+        bad in prop::collection::vec((0..40usize, 0..3u8), 0..6),
+        blocksize in 1..400u64,
+    ) {
+        let dir = TempDir::new("df-csv-skip-prop");
+        let good = text(&rows);
+        let mut lines: Vec<String> = good.lines().map(|l| format!("{l}\n")).collect();
+        for (at, kind) in &bad {
+            let line = match kind {
+                0 => "1,2.0\n",
+                1 => "1,2.0,a,b\n",
+                _ => "\"only, one\"\n",
+            };
+            lines.insert(1 + at % lines.len(), line.to_string());
+        }
+        let good_p = write(dir.path(), "good.csv", &good);
+        let bad_p = write(dir.path(), "bad.csv", &lines.concat());
+        let ddf = dd::read_csv(
+            bad_p.as_path(),
+            opts().blocksize(Some(blocksize)).on_bad_lines(dd::BadLines::Skip),
+        ).unwrap();
+        let want = polars_whole(&[good_p]);
+        prop_assert_eq!(canon(&ddf.compute().unwrap()), canon(&want));
+        prop_assert_eq!(ddf.len().unwrap(), rows.len());
+    }
+}
