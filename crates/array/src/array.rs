@@ -114,6 +114,20 @@ impl<T: Element> Array<T> {
         }
     }
 
+    /// The array whose blocks over `grid` are the layer `name` of `graph`.
+    pub(crate) fn from_graph(graph: HighLevelGraph, name: Arc<str>, grid: Grid) -> Array<T> {
+        Array {
+            grid: Arc::new(grid),
+            name,
+            graph,
+            fused: None,
+            poison: None,
+            stream: None,
+            visit: None,
+            _t: PhantomData,
+        }
+    }
+
     pub(crate) fn poisoned(e: Error) -> Array<T> {
         let e = match e {
             Error::Earlier(e) => e,

@@ -138,6 +138,25 @@ pub fn linspace<T: Real>(
     )
 }
 
+/// An array whose block `(name, i, j, …)` is computed by `graph` (Dask's
+/// `Array(dask, name, chunks, dtype)`): how other collections hand their
+/// pieces to arrays, e.g. a data frame's columns. Each block must be a
+/// value made by [`block_value`] holding an `ndarray::ArrayD<T>` of the
+/// shape `chunks` gives it.
+pub fn from_block_graph<T: Element>(
+    graph: oxidask_graph::HighLevelGraph,
+    name: Arc<str>,
+    chunks: Vec<Vec<usize>>,
+) -> Array<T> {
+    Array::from_graph(graph, name, Grid::new(chunks))
+}
+
+/// A block of an array as a value the store can measure, spill and send
+/// (see [`from_block_graph`]).
+pub fn block_value<T: Element>(block: ArrayD<T>) -> oxidask_graph::Value {
+    crate::expr::chunk_value(block)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,7 +68,9 @@ mod topk;
 mod wire;
 
 pub use array::{Array, Scalar};
-pub use creation::{arange, from_array, full, linspace, ones, zeros};
+pub use creation::{
+    arange, block_value, from_array, from_block_graph, full, linspace, ones, zeros,
+};
 pub use element::{DType, Element, Number, Real};
 pub use elementwise::{Operand, blockwise, blockwise_owned, where_};
 pub use error::{Error, Result};

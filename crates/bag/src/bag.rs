@@ -87,6 +87,12 @@ pub(crate) fn describe(origin: Option<&Origin>, i: u32, j: usize) -> String {
 /// an unregistered type gets the records codec (see the `codec` module:
 /// postcard, or JSON for records that need it), which spills but does not
 /// decode elsewhere.
+/// A partition of records as a value the store can measure, spill and
+/// send (see [`Bag::from_graph`]).
+pub fn partition_value<T: Record>(records: Vec<T>) -> Value {
+    part(records)
+}
+
 pub(crate) fn part<T: Record>(v: Vec<T>) -> Value {
     let nbytes = size::partition_bytes(&v, v.capacity());
     let codec = oxidask_graph::registered_codec::<Vec<T>>()
@@ -264,6 +270,14 @@ fn join_label(label: &str, step: &str) -> Arc<str> {
 }
 
 impl<T: Record> Bag<T> {
+    /// A bag whose partition `i` is the value `(name, i)` computed by
+    /// `graph` (Dask's `Bag(dask, name, npartitions)`): how other
+    /// collections hand their pieces to bags, e.g. a data frame's rows.
+    /// Each value must be a [`partition_value`] of a `Vec<T>`.
+    pub fn from_graph(graph: HighLevelGraph, name: Arc<str>, npartitions: usize) -> Bag<T> {
+        Bag::stored_in(graph, name, npartitions as u32, None)
+    }
+
     /// A bag whose partition `i` is the stored value `(name, i)` of `graph`.
     pub(crate) fn stored_in(
         graph: HighLevelGraph,

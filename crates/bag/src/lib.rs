@@ -57,7 +57,7 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
-pub use bag::{Bag, Item, Record};
+pub use bag::{Bag, Item, Record, partition_value};
 pub use create::{from_delayed, from_partitions, from_sequence, from_sequence_by_size, range};
 pub use error::{Error, Result};
 pub use groupby::{GroupbyOptions, groupby_partition};

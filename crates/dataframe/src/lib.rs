@@ -52,10 +52,14 @@ mod ops;
 mod ops_tests;
 mod parquet;
 mod plan;
+mod records;
 mod shuffle;
 mod sort;
+mod to_array;
 mod write;
 
+#[cfg(test)]
+mod convert_tests;
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
@@ -75,6 +79,7 @@ pub use frame::{DataFrame, from_partitions, from_polars};
 pub use groupby::{GroupBy, SPLIT_EVERY};
 pub use join::JoinOptions;
 pub use parquet::read_parquet;
+pub use records::{from_bag, schema_of};
 pub use sort::{Divisions, SortOptions};
 pub use write::WriteOptions;
 

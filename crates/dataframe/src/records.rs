@@ -1,0 +1,727 @@
+//! Frames and bags of serde records, both ways: [`from_bag`] makes a frame
+//! whose columns are a record type's fields, [`DataFrame::to_bag`] makes
+//! records of a frame's rows.
+//!
+//! The schema comes from the record type alone (its `Deserialize` traced by
+//! `serde-reflection`), so a frame made from a bag knows its columns when
+//! it is built, before any record is read — as every other frame does.
+//! Fields that are numbers, booleans, strings and `Option`s of them become
+//! columns; anything else (a nested struct, a sequence, an enum) is an
+//! error naming the field.
+//!
+//! Records become columns through a small serde `Serializer` writing each
+//! field into its column's builder; rows become records through a
+//! `Deserializer` over one row's values. The conversion ops are closures
+//! over the record type: they run on the local schedulers, and a cluster
+//! refuses their graph saying so (as any closure).
+
+use std::any::type_name;
+use std::sync::Arc;
+
+use oxidask_bag::{Bag, Record};
+use oxidask_graph::{BlockArg, BlockLayer, FnOp, OpError, Tokenizer};
+use polars::prelude::{self as pl, AnyValue, DataType, Field, PlSmallStr, Schema};
+use serde::de::{self, DeserializeOwned, IntoDeserializer};
+use serde::ser::{self, Serialize};
+use serde_reflection::{ContainerFormat, Format, Tracer, TracerConfig};
+
+use crate::codec::frame_value;
+use crate::error::{Error, Result};
+use crate::frame::DataFrame;
+
+/// The polars type of one traced field format, or why it has none.
+fn dtype_of(format: &Format) -> std::result::Result<DataType, String> {
+    Ok(match format {
+        Format::Bool => DataType::Boolean,
+        Format::I8 | Format::I16 | Format::I32 => DataType::Int32,
+        Format::I64 => DataType::Int64,
+        Format::U8 | Format::U16 | Format::U32 => DataType::UInt32,
+        Format::U64 => DataType::UInt64,
+        Format::F32 => DataType::Float32,
+        Format::F64 => DataType::Float64,
+        Format::Char | Format::Str => DataType::String,
+        Format::Option(inner) => match inner.as_ref() {
+            Format::Option(_) => return Err("an Option of an Option".into()),
+            f => dtype_of(f)?,
+        },
+        other => return Err(format!("{other:?}")),
+    })
+}
+
+/// The columns of a frame of `T` records: one per field of the struct `T`,
+/// in declaration order.
+pub fn schema_of<T: DeserializeOwned>() -> Result<Schema> {
+    let bad = |message: String| Error::Argument {
+        argument: "record type",
+        message: format!("{}: {message}", type_name::<T>()),
+    };
+    let mut tracer = Tracer::new(TracerConfig::default());
+    let (format, _) = tracer
+        .trace_simple_type::<T>()
+        .map_err(|e| bad(format!("cannot trace its fields: {e}")))?;
+    let registry = tracer.registry_unchecked();
+    let Format::TypeName(name) = format else {
+        return Err(bad(
+            "a frame's records must be structs with named fields".into()
+        ));
+    };
+    let Some(ContainerFormat::Struct(fields)) = registry.get(&name) else {
+        return Err(bad(
+            "a frame's records must be structs with named fields".into()
+        ));
+    };
+    fields
+        .iter()
+        .map(|f| {
+            let dtype = dtype_of(&f.value).map_err(|what| {
+                bad(format!(
+                    "field `{}` is {what}; only numbers, booleans, strings and Options of them \
+                     become columns",
+                    f.name
+                ))
+            })?;
+            Ok(Field::new(PlSmallStr::from_str(&f.name), dtype))
+        })
+        .collect()
+}
+
+/// A frame whose partition `i` holds the records of the bag's partition
+/// `i` as rows, one column per field of `T` (Dask's `Bag.to_dataframe`).
+///
+/// ```
+/// use oxidask_dataframe as dd;
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct Trip { passengers: Option<i64>, tip: f64 }
+/// let trips = oxidask_bag::from_partitions(vec![
+///     vec![Trip { passengers: Some(1), tip: 2.0 }],
+///     vec![Trip { passengers: None, tip: 0.5 }],
+/// ]);
+/// let df = dd::from_bag(&trips)?;
+/// assert_eq!(df.columns(), ["passengers", "tip"]);
+/// let frame = df.compute()?;
+/// assert_eq!(frame.column("passengers")?.null_count(), 1);
+/// let tips = frame.column("tip")?.f64()?;
+/// assert_eq!((tips.get(0), tips.get(1)), (Some(2.0), Some(0.5)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn from_bag<T: Record>(bag: &Bag<T>) -> Result<DataFrame> {
+    let schema = Arc::new(schema_of::<T>()?);
+    let stored = bag.persist_layer();
+    let mut t = Tokenizer::new();
+    t.add(&stored.name());
+    t.add(&type_name::<T>());
+    let name: Arc<str> = Arc::from(format!("from-bag-{}", t.finish_hex()));
+    let cols = schema.clone();
+    let op = FnOp::arc(format!("from-bag<{}>", type_name::<T>()), move |args| {
+        let records = args
+            .into_iter()
+            .next()
+            .ok_or("from_bag: no partition")?
+            .take::<Vec<T>>()?;
+        Ok(frame_value(records_to_frame(&records, &cols)?))
+    });
+    let n = bag.npartitions() as u32;
+    let layer = BlockLayer::blockwise(
+        name.clone(),
+        op,
+        vec![BlockArg::block(Arc::from(stored.name()))],
+        vec![n],
+    );
+    let graph = stored.graph().clone().with_layer(Arc::new(layer));
+    Ok(DataFrame::stored(graph, name, n, schema))
+}
+
+impl DataFrame {
+    /// A bag whose partition `i` holds the rows of the frame's partition
+    /// `i` as `T` records (Dask's `DataFrame.to_bag`). `T`'s fields are
+    /// read from the columns of their names (other columns are not read);
+    /// a field with no column is an error now, and a null in a field that
+    /// is not an `Option` fails the computation naming the column and row.
+    pub fn to_bag<T: Record>(&self) -> Result<Bag<T>> {
+        let wanted = schema_of::<T>()?;
+        let names: Vec<pl::Expr> = wanted.iter_names().map(|n| pl::col(n.clone())).collect();
+        // Only the fields' columns are read (and checked to exist).
+        let frame = self.select(names)?;
+        let (graph, base) = frame.stored_layer();
+        let mut t = Tokenizer::new();
+        t.add(&*base);
+        t.add(&type_name::<T>());
+        let name: Arc<str> = Arc::from(format!("to-bag-{}", t.finish_hex()));
+        let op = FnOp::arc(format!("to-bag<{}>", type_name::<T>()), |args| {
+            let df = args
+                .into_iter()
+                .next()
+                .ok_or("to_bag: no partition")?
+                .take::<pl::DataFrame>()?;
+            Ok(oxidask_bag::partition_value(frame_to_records::<T>(&df)?))
+        });
+        let layer = BlockLayer::blockwise(
+            name.clone(),
+            op,
+            vec![BlockArg::block(base)],
+            vec![self.npartitions],
+        );
+        Ok(Bag::from_graph(
+            graph.with_layer(Arc::new(layer)),
+            name,
+            self.npartitions(),
+        ))
+    }
+}
+
+/// One column being filled.
+enum Builder {
+    Bool(Vec<Option<bool>>),
+    I32(Vec<Option<i32>>),
+    I64(Vec<Option<i64>>),
+    U32(Vec<Option<u32>>),
+    U64(Vec<Option<u64>>),
+    F32(Vec<Option<f32>>),
+    F64(Vec<Option<f64>>),
+    Str(Vec<Option<String>>),
+}
+
+impl Builder {
+    fn new(dtype: &DataType, n: usize) -> Builder {
+        match dtype {
+            DataType::Boolean => Builder::Bool(Vec::with_capacity(n)),
+            DataType::Int32 => Builder::I32(Vec::with_capacity(n)),
+            DataType::Int64 => Builder::I64(Vec::with_capacity(n)),
+            DataType::UInt32 => Builder::U32(Vec::with_capacity(n)),
+            DataType::UInt64 => Builder::U64(Vec::with_capacity(n)),
+            DataType::Float32 => Builder::F32(Vec::with_capacity(n)),
+            DataType::Float64 => Builder::F64(Vec::with_capacity(n)),
+            _ => Builder::Str(Vec::with_capacity(n)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Builder::Bool(v) => v.len(),
+            Builder::I32(v) => v.len(),
+            Builder::I64(v) => v.len(),
+            Builder::U32(v) => v.len(),
+            Builder::U64(v) => v.len(),
+            Builder::F32(v) => v.len(),
+            Builder::F64(v) => v.len(),
+            Builder::Str(v) => v.len(),
+        }
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            Builder::Bool(v) => v.push(None),
+            Builder::I32(v) => v.push(None),
+            Builder::I64(v) => v.push(None),
+            Builder::U32(v) => v.push(None),
+            Builder::U64(v) => v.push(None),
+            Builder::F32(v) => v.push(None),
+            Builder::F64(v) => v.push(None),
+            Builder::Str(v) => v.push(None),
+        }
+    }
+
+    fn finish(self, name: PlSmallStr) -> pl::Column {
+        match self {
+            Builder::Bool(v) => pl::Column::new(name, v),
+            Builder::I32(v) => pl::Column::new(name, v),
+            Builder::I64(v) => pl::Column::new(name, v),
+            Builder::U32(v) => pl::Column::new(name, v),
+            Builder::U64(v) => pl::Column::new(name, v),
+            Builder::F32(v) => pl::Column::new(name, v),
+            Builder::F64(v) => pl::Column::new(name, v),
+            Builder::Str(v) => pl::Column::new(name, v),
+        }
+    }
+}
+
+/// Why a record could not be written as a row.
+#[derive(Debug)]
+struct SerError(String);
+
+impl std::fmt::Display for SerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SerError {}
+
+impl ser::Error for SerError {
+    fn custom<M: std::fmt::Display>(msg: M) -> Self {
+        SerError(msg.to_string())
+    }
+}
+
+fn unsupported<T>(what: &str) -> std::result::Result<T, SerError> {
+    Err(SerError(format!(
+        "a {what} cannot be a column value (numbers, booleans, strings and Options of them can)"
+    )))
+}
+
+/// Rows of `records` as a frame of `schema` (the record type's columns).
+pub(crate) fn records_to_frame<T: Serialize>(
+    records: &[T],
+    schema: &Schema,
+) -> std::result::Result<pl::DataFrame, OpError> {
+    let mut builders: Vec<Builder> = schema
+        .iter_values()
+        .map(|t| Builder::new(t, records.len()))
+        .collect();
+    for (row, r) in records.iter().enumerate() {
+        r.serialize(RowSer {
+            schema,
+            builders: &mut builders,
+        })
+        .map_err(|e| format!("record {row} of the partition: {e}"))?;
+        // A field left out (`skip_serializing_if`) is a null.
+        for b in &mut builders {
+            if b.len() == row {
+                b.push_null();
+            }
+        }
+    }
+    let columns = builders
+        .into_iter()
+        .zip(schema.iter_names())
+        .map(|(b, n)| b.finish(n.clone()))
+        .collect();
+    Ok(pl::DataFrame::new(records.len(), columns).map_err(|e| e.to_string())?)
+}
+
+/// Serializes one record (a struct) into the builders.
+struct RowSer<'a> {
+    schema: &'a Schema,
+    builders: &'a mut [Builder],
+}
+
+/// Writes one field's value into its column.
+struct CellSer<'a> {
+    column: &'a str,
+    builder: &'a mut Builder,
+}
+
+impl CellSer<'_> {
+    fn wrong(&self, got: &str) -> SerError {
+        SerError(format!(
+            "field `{}`: a {got} where the column holds another type",
+            self.column
+        ))
+    }
+}
+
+macro_rules! cell {
+    ($fn:ident, $t:ty, $($variant:ident => $conv:expr),+) => {
+        fn $fn(self, v: $t) -> std::result::Result<(), SerError> {
+            match self.builder {
+                $(Builder::$variant(b) => {
+                    #[allow(clippy::redundant_closure_call)]
+                    let x = ($conv)(v).ok_or_else(|| SerError(format!(
+                        "field `{}`: {v} does not fit the column's type", self.column
+                    )))?;
+                    b.push(Some(x));
+                    Ok(())
+                })+
+                _ => Err(self.wrong(stringify!($t))),
+            }
+        }
+    };
+}
+
+impl ser::Serializer for CellSer<'_> {
+    type Ok = ();
+    type Error = SerError;
+    type SerializeSeq = ser::Impossible<(), SerError>;
+    type SerializeTuple = ser::Impossible<(), SerError>;
+    type SerializeTupleStruct = ser::Impossible<(), SerError>;
+    type SerializeTupleVariant = ser::Impossible<(), SerError>;
+    type SerializeMap = ser::Impossible<(), SerError>;
+    type SerializeStruct = ser::Impossible<(), SerError>;
+    type SerializeStructVariant = ser::Impossible<(), SerError>;
+
+    cell!(serialize_bool, bool, Bool => Some);
+    cell!(serialize_i8, i8, I32 => |v: i8| Some(i32::from(v)));
+    cell!(serialize_i16, i16, I32 => |v: i16| Some(i32::from(v)));
+    cell!(serialize_i32, i32, I32 => Some);
+    cell!(serialize_i64, i64, I64 => Some);
+    cell!(serialize_u8, u8, U32 => |v: u8| Some(u32::from(v)));
+    cell!(serialize_u16, u16, U32 => |v: u16| Some(u32::from(v)));
+    cell!(serialize_u32, u32, U32 => Some);
+    cell!(serialize_u64, u64, U64 => Some);
+    cell!(serialize_f32, f32, F32 => Some);
+    cell!(serialize_f64, f64, F64 => Some);
+
+    fn serialize_char(self, v: char) -> std::result::Result<(), SerError> {
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_str(self, v: &str) -> std::result::Result<(), SerError> {
+        match self.builder {
+            Builder::Str(b) => {
+                b.push(Some(v.to_string()));
+                Ok(())
+            }
+            _ => Err(self.wrong("string")),
+        }
+    }
+    fn serialize_none(self) -> std::result::Result<(), SerError> {
+        self.builder.push_null();
+        Ok(())
+    }
+    fn serialize_some<V: Serialize + ?Sized>(self, v: &V) -> std::result::Result<(), SerError> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_struct<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &V,
+    ) -> std::result::Result<(), SerError> {
+        v.serialize(self)
+    }
+    fn serialize_bytes(self, _: &[u8]) -> std::result::Result<(), SerError> {
+        unsupported("byte string")
+    }
+    fn serialize_unit(self) -> std::result::Result<(), SerError> {
+        unsupported("unit")
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> std::result::Result<(), SerError> {
+        unsupported("unit struct")
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+    ) -> std::result::Result<(), SerError> {
+        unsupported("enum")
+    }
+    fn serialize_newtype_variant<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &V,
+    ) -> std::result::Result<(), SerError> {
+        unsupported("enum")
+    }
+    fn serialize_seq(self, _: Option<usize>) -> std::result::Result<Self::SerializeSeq, SerError> {
+        unsupported("sequence")
+    }
+    fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, SerError> {
+        unsupported("tuple")
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeTupleStruct, SerError> {
+        unsupported("tuple struct")
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeTupleVariant, SerError> {
+        unsupported("enum")
+    }
+    fn serialize_map(self, _: Option<usize>) -> std::result::Result<Self::SerializeMap, SerError> {
+        unsupported("map")
+    }
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeStruct, SerError> {
+        unsupported("nested struct")
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeStructVariant, SerError> {
+        unsupported("enum")
+    }
+}
+
+impl ser::SerializeStruct for RowSer<'_> {
+    type Ok = ();
+    type Error = SerError;
+
+    fn serialize_field<V: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &V,
+    ) -> std::result::Result<(), SerError> {
+        let i = self
+            .schema
+            .index_of(key)
+            .ok_or_else(|| SerError(format!("field `{key}` is not one of the columns")))?;
+        value.serialize(CellSer {
+            column: key,
+            builder: &mut self.builders[i],
+        })
+    }
+
+    fn end(self) -> std::result::Result<(), SerError> {
+        Ok(())
+    }
+}
+
+/// Serializer methods that refuse a record that is not a struct.
+macro_rules! not_a_struct {
+    ($($fn:ident($t:ty)),* $(,)?) => {
+        $(fn $fn(self, _: $t) -> std::result::Result<(), SerError> {
+            Err(not_struct())
+        })*
+    };
+}
+
+impl<'a> ser::Serializer for RowSer<'a> {
+    type Ok = ();
+    type Error = SerError;
+    type SerializeSeq = ser::Impossible<(), SerError>;
+    type SerializeTuple = ser::Impossible<(), SerError>;
+    type SerializeTupleStruct = ser::Impossible<(), SerError>;
+    type SerializeTupleVariant = ser::Impossible<(), SerError>;
+    type SerializeMap = ser::Impossible<(), SerError>;
+    type SerializeStruct = RowSer<'a>;
+    type SerializeStructVariant = ser::Impossible<(), SerError>;
+
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<RowSer<'a>, SerError> {
+        Ok(self)
+    }
+
+    fn serialize_newtype_struct<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &V,
+    ) -> std::result::Result<(), SerError> {
+        v.serialize(self)
+    }
+
+    not_a_struct! {
+        serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
+        serialize_i64(i64), serialize_u8(u8), serialize_u16(u16), serialize_u32(u32),
+        serialize_u64(u64), serialize_f32(f32), serialize_f64(f64), serialize_char(char),
+        serialize_str(&str), serialize_bytes(&[u8]), serialize_unit_struct(&'static str)
+    }
+
+    fn serialize_none(self) -> std::result::Result<(), SerError> {
+        Err(not_struct())
+    }
+    fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> std::result::Result<(), SerError> {
+        Err(not_struct())
+    }
+    fn serialize_unit(self) -> std::result::Result<(), SerError> {
+        Err(not_struct())
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+    ) -> std::result::Result<(), SerError> {
+        Err(not_struct())
+    }
+    fn serialize_newtype_variant<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &V,
+    ) -> std::result::Result<(), SerError> {
+        Err(not_struct())
+    }
+    fn serialize_seq(self, _: Option<usize>) -> std::result::Result<Self::SerializeSeq, SerError> {
+        Err(not_struct())
+    }
+    fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, SerError> {
+        Err(not_struct())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeTupleStruct, SerError> {
+        Err(not_struct())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeTupleVariant, SerError> {
+        Err(not_struct())
+    }
+    fn serialize_map(self, _: Option<usize>) -> std::result::Result<Self::SerializeMap, SerError> {
+        Err(not_struct())
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeStructVariant, SerError> {
+        Err(not_struct())
+    }
+}
+
+fn not_struct() -> SerError {
+    SerError("a frame's records must be structs with named fields".into())
+}
+
+/// Rows of `df` as `T` records, each field from the column of its name.
+pub(crate) fn frame_to_records<T: DeserializeOwned>(
+    df: &pl::DataFrame,
+) -> std::result::Result<Vec<T>, OpError> {
+    let names: Vec<&str> = df.columns().iter().map(|c| c.name().as_str()).collect();
+    let columns: Vec<pl::Series> = df
+        .columns()
+        .iter()
+        .map(|c| c.as_materialized_series().rechunk())
+        .collect();
+    let mut out = Vec::with_capacity(df.height());
+    let mut values: Vec<AnyValue<'_>> = Vec::with_capacity(columns.len());
+    for row in 0..df.height() {
+        values.clear();
+        for c in &columns {
+            values.push(c.get(row).map_err(|e| e.to_string())?);
+        }
+        let record = T::deserialize(RowDe {
+            names: &names,
+            values: &values,
+            at: 0,
+        })
+        .map_err(|e| format!("row {row} of the partition: {e}"))?;
+        out.push(record);
+    }
+    Ok(out)
+}
+
+/// Why a row could not be read as a record.
+#[derive(Debug)]
+struct DeError(String);
+
+impl std::fmt::Display for DeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<M: std::fmt::Display>(msg: M) -> Self {
+        DeError(msg.to_string())
+    }
+}
+
+/// One row as a map from column name to value.
+struct RowDe<'r, 'v> {
+    names: &'r [&'r str],
+    values: &'r [AnyValue<'v>],
+    at: usize,
+}
+
+impl<'de> de::Deserializer<'de> for RowDe<'_, '_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, DeError> {
+        visitor.visit_map(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de> de::MapAccess<'de> for RowDe<'_, '_> {
+    type Error = DeError;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> std::result::Result<Option<K::Value>, DeError> {
+        match self.names.get(self.at) {
+            None => Ok(None),
+            Some(name) => seed.deserialize((*name).into_deserializer()).map(Some),
+        }
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> std::result::Result<V::Value, DeError> {
+        let i = self.at;
+        self.at += 1;
+        seed.deserialize(CellDe(&self.values[i]))
+            .map_err(|e| DeError(format!("column {:?}: {e}", self.names[i])))
+    }
+}
+
+/// One value of a row.
+struct CellDe<'r, 'v>(&'r AnyValue<'v>);
+
+impl<'de> de::Deserializer<'de> for CellDe<'_, '_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, DeError> {
+        match self.0 {
+            AnyValue::Null => visitor.visit_none(),
+            AnyValue::Boolean(b) => visitor.visit_bool(*b),
+            AnyValue::Int32(x) => visitor.visit_i32(*x),
+            AnyValue::Int64(x) => visitor.visit_i64(*x),
+            AnyValue::UInt32(x) => visitor.visit_u32(*x),
+            AnyValue::UInt64(x) => visitor.visit_u64(*x),
+            AnyValue::Float32(x) => visitor.visit_f32(*x),
+            AnyValue::Float64(x) => visitor.visit_f64(*x),
+            AnyValue::String(s) => visitor.visit_str(s),
+            AnyValue::StringOwned(s) => visitor.visit_str(s),
+            other => Err(DeError(format!(
+                "a value of type {} cannot be read into a record field",
+                other.dtype()
+            ))),
+        }
+    }
+
+    fn deserialize_option<V: de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> std::result::Result<V::Value, DeError> {
+        match self.0 {
+            AnyValue::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> std::result::Result<V::Value, DeError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
