@@ -15,6 +15,7 @@ mod dataframe;
 mod distributed;
 mod failures;
 mod memory;
+mod nycflights;
 mod other_process;
 mod remote;
 mod shuffle;
