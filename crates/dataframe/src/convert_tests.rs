@@ -180,3 +180,106 @@ fn rows_that_do_not_fit_the_record_type_are_errors_naming_the_column() {
     let e = e.unwrap_err().to_string();
     assert!(e.contains("column \"s\" is str"), "{e}");
 }
+
+/// polars' statistics of `df`'s numeric columns (`nearest` quartiles).
+fn polars_describe(df: &DataFrame, columns: &[&str]) -> DataFrame {
+    let mut cols = vec![Column::new(
+        "statistic".into(),
+        [
+            "count",
+            "null_count",
+            "mean",
+            "std",
+            "min",
+            "25%",
+            "50%",
+            "75%",
+            "max",
+        ],
+    )];
+    for c in columns {
+        let x = col(*c).cast(DataType::Float64);
+        let q = |p: f64| x.clone().quantile(lit(p), QuantileMethod::Nearest);
+        let row = df
+            .clone()
+            .lazy()
+            .select([
+                x.clone().count().cast(DataType::Float64).alias("count"),
+                x.clone()
+                    .null_count()
+                    .cast(DataType::Float64)
+                    .alias("null_count"),
+                x.clone().mean().alias("mean"),
+                x.clone().std(1).alias("std"),
+                x.clone().min().alias("min"),
+                q(0.25).alias("q25"),
+                q(0.5).alias("q50"),
+                q(0.75).alias("q75"),
+                x.clone().max().alias("max"),
+            ])
+            .collect()
+            .unwrap();
+        let values: Vec<Option<f64>> = row
+            .columns()
+            .iter()
+            .map(|c| c.cast(&DataType::Float64).unwrap().f64().unwrap().get(0))
+            .collect();
+        cols.push(Column::new((*c).into(), values));
+    }
+    DataFrame::new_infer_height(cols).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Partitions of at most SKETCH_POINTS values: every statistic equals
+    /// polars' over the whole frame (floats within 1e-9 relative).
+    #[test]
+    fn describe_equals_polars(
+        rows in rows_strategy(),
+        cuts in prop::collection::vec(0..70usize, 0..6),
+    ) {
+        prop_assume!(!rows.is_empty());
+        let whole = frame(&rows);
+        let df = split(&whole, &cuts);
+        let got = df.describe().unwrap();
+        let want = polars_describe(&whole, &["k", "x", "y"]);
+        crate::tests::assert_close(&got, &want)?;
+    }
+}
+
+/// Past the sketch size the quartiles are approximate: within a small
+/// share of the ranks of the exact ones; the rest stays exact.
+#[test]
+fn describe_of_many_values_keeps_quartiles_within_rank_bounds() {
+    let n = 200_000usize;
+    // A permutation of 0..n (so a value is its rank), in 7 partitions.
+    let v: Vec<f64> = (0..n).map(|i| ((i * 7919) % n) as f64).collect();
+    let whole = df!("v" => v).unwrap();
+    let df = dd::from_polars(whole.clone(), 7).unwrap();
+    let got = df.describe().unwrap();
+    let want = polars_describe(&whole, &["v"]);
+    let g = got.column("v").unwrap().f64().unwrap();
+    let w = want.column("v").unwrap().f64().unwrap();
+    for i in [0usize, 1, 4, 8] {
+        assert_eq!(g.get(i), w.get(i), "statistic {i}");
+    }
+    assert!((g.get(2).unwrap() - w.get(2).unwrap()).abs() < 1e-6);
+    assert!((g.get(3).unwrap() / w.get(3).unwrap() - 1.0).abs() < 1e-9);
+    for i in 5..8 {
+        let (a, b) = (g.get(i).unwrap(), w.get(i).unwrap());
+        assert!(
+            (a - b).abs() <= n as f64 / 200.0,
+            "quartile {i}: {a} vs {b}"
+        );
+    }
+    let e = dd::from_polars(df!("s" => ["a"]).unwrap(), 1)
+        .unwrap()
+        .describe()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no numeric column") && e.contains("[\"s\"]"),
+        "{e}"
+    );
+}

@@ -42,6 +42,7 @@
 
 mod codec;
 mod csv;
+mod describe;
 mod error;
 mod frame;
 mod groupby;
@@ -74,6 +75,7 @@ mod guide {}
 
 pub use codec::{IpcCodec, frame_value};
 pub use csv::{BadLines, CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, SCHEMA_SAMPLE_BYTES, read_csv};
+pub use describe::SKETCH_POINTS;
 pub use error::{Error, Result};
 pub use frame::{DataFrame, from_partitions, from_polars};
 pub use groupby::{GroupBy, SPLIT_EVERY};
