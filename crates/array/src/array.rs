@@ -102,16 +102,7 @@ impl<T: Element> Array<T> {
         inputs: &[&HighLevelGraph],
     ) -> Array<T> {
         let graph = HighLevelGraph::from_inputs(layer, inputs.iter().copied());
-        Array {
-            grid: Arc::new(grid),
-            name,
-            graph,
-            fused: None,
-            poison: None,
-            stream: None,
-            visit: None,
-            _t: PhantomData,
-        }
+        Array::from_graph(graph, name, grid)
     }
 
     /// The array whose blocks over `grid` are the layer `name` of `graph`.

@@ -183,20 +183,7 @@ fn rows_that_do_not_fit_the_record_type_are_errors_naming_the_column() {
 
 /// polars' statistics of `df`'s numeric columns (`nearest` quartiles).
 fn polars_describe(df: &DataFrame, columns: &[&str]) -> DataFrame {
-    let mut cols = vec![Column::new(
-        "statistic".into(),
-        [
-            "count",
-            "null_count",
-            "mean",
-            "std",
-            "min",
-            "25%",
-            "50%",
-            "75%",
-            "max",
-        ],
-    )];
+    let mut cols = vec![Column::new("statistic".into(), crate::describe::STATISTICS)];
     for c in columns {
         let x = col(*c).cast(DataType::Float64);
         let q = |p: f64| x.clone().quantile(lit(p), QuantileMethod::Nearest);

@@ -37,7 +37,7 @@ use crate::groupby::SPLIT_EVERY;
 pub const SKETCH_POINTS: usize = 1024;
 
 /// The rows of `describe`'s result, in order.
-const STATISTICS: [&str; 9] = [
+pub(crate) const STATISTICS: [&str; 9] = [
     "count",
     "null_count",
     "mean",

@@ -169,6 +169,22 @@ impl DataFrame {
     }
 }
 
+/// `$body` for the vector `$v` of whichever builder `$b` is.
+macro_rules! each_builder {
+    ($b:expr, $v:ident => $body:expr) => {
+        match $b {
+            Builder::Bool($v) => $body,
+            Builder::I32($v) => $body,
+            Builder::I64($v) => $body,
+            Builder::U32($v) => $body,
+            Builder::U64($v) => $body,
+            Builder::F32($v) => $body,
+            Builder::F64($v) => $body,
+            Builder::Str($v) => $body,
+        }
+    };
+}
+
 /// One column being filled.
 enum Builder {
     Bool(Vec<Option<bool>>),
@@ -196,65 +212,44 @@ impl Builder {
     }
 
     fn len(&self) -> usize {
-        match self {
-            Builder::Bool(v) => v.len(),
-            Builder::I32(v) => v.len(),
-            Builder::I64(v) => v.len(),
-            Builder::U32(v) => v.len(),
-            Builder::U64(v) => v.len(),
-            Builder::F32(v) => v.len(),
-            Builder::F64(v) => v.len(),
-            Builder::Str(v) => v.len(),
-        }
+        each_builder!(self, v => v.len())
     }
 
     fn push_null(&mut self) {
-        match self {
-            Builder::Bool(v) => v.push(None),
-            Builder::I32(v) => v.push(None),
-            Builder::I64(v) => v.push(None),
-            Builder::U32(v) => v.push(None),
-            Builder::U64(v) => v.push(None),
-            Builder::F32(v) => v.push(None),
-            Builder::F64(v) => v.push(None),
-            Builder::Str(v) => v.push(None),
-        }
+        each_builder!(self, v => v.push(None))
     }
 
     fn finish(self, name: PlSmallStr) -> pl::Column {
-        match self {
-            Builder::Bool(v) => pl::Column::new(name, v),
-            Builder::I32(v) => pl::Column::new(name, v),
-            Builder::I64(v) => pl::Column::new(name, v),
-            Builder::U32(v) => pl::Column::new(name, v),
-            Builder::U64(v) => pl::Column::new(name, v),
-            Builder::F32(v) => pl::Column::new(name, v),
-            Builder::F64(v) => pl::Column::new(name, v),
-            Builder::Str(v) => pl::Column::new(name, v),
-        }
+        each_builder!(self, v => pl::Column::new(name, v))
     }
 }
 
-/// Why a record could not be written as a row.
+/// Why a record could not be written as a row, or a row read as a record.
 #[derive(Debug)]
-struct SerError(String);
+struct ConvertError(String);
 
-impl std::fmt::Display for SerError {
+impl std::fmt::Display for ConvertError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for SerError {}
+impl std::error::Error for ConvertError {}
 
-impl ser::Error for SerError {
+impl ser::Error for ConvertError {
     fn custom<M: std::fmt::Display>(msg: M) -> Self {
-        SerError(msg.to_string())
+        ConvertError(msg.to_string())
     }
 }
 
-fn unsupported<T>(what: &str) -> std::result::Result<T, SerError> {
-    Err(SerError(format!(
+impl de::Error for ConvertError {
+    fn custom<M: std::fmt::Display>(msg: M) -> Self {
+        ConvertError(msg.to_string())
+    }
+}
+
+fn unsupported<T>(what: &str) -> std::result::Result<T, ConvertError> {
+    Err(ConvertError(format!(
         "a {what} cannot be a column value (numbers, booleans, strings and Options of them can)"
     )))
 }
@@ -302,8 +297,8 @@ struct CellSer<'a> {
 }
 
 impl CellSer<'_> {
-    fn wrong(&self, got: &str) -> SerError {
-        SerError(format!(
+    fn wrong(&self, got: &str) -> ConvertError {
+        ConvertError(format!(
             "field `{}`: a {got} where the column holds another type",
             self.column
         ))
@@ -312,11 +307,11 @@ impl CellSer<'_> {
 
 macro_rules! cell {
     ($fn:ident, $t:ty, $($variant:ident => $conv:expr),+) => {
-        fn $fn(self, v: $t) -> std::result::Result<(), SerError> {
+        fn $fn(self, v: $t) -> std::result::Result<(), ConvertError> {
             match self.builder {
                 $(Builder::$variant(b) => {
                     #[allow(clippy::redundant_closure_call)]
-                    let x = ($conv)(v).ok_or_else(|| SerError(format!(
+                    let x = ($conv)(v).ok_or_else(|| ConvertError(format!(
                         "field `{}`: {v} does not fit the column's type", self.column
                     )))?;
                     b.push(Some(x));
@@ -330,14 +325,14 @@ macro_rules! cell {
 
 impl ser::Serializer for CellSer<'_> {
     type Ok = ();
-    type Error = SerError;
-    type SerializeSeq = ser::Impossible<(), SerError>;
-    type SerializeTuple = ser::Impossible<(), SerError>;
-    type SerializeTupleStruct = ser::Impossible<(), SerError>;
-    type SerializeTupleVariant = ser::Impossible<(), SerError>;
-    type SerializeMap = ser::Impossible<(), SerError>;
-    type SerializeStruct = ser::Impossible<(), SerError>;
-    type SerializeStructVariant = ser::Impossible<(), SerError>;
+    type Error = ConvertError;
+    type SerializeSeq = ser::Impossible<(), ConvertError>;
+    type SerializeTuple = ser::Impossible<(), ConvertError>;
+    type SerializeTupleStruct = ser::Impossible<(), ConvertError>;
+    type SerializeTupleVariant = ser::Impossible<(), ConvertError>;
+    type SerializeMap = ser::Impossible<(), ConvertError>;
+    type SerializeStruct = ser::Impossible<(), ConvertError>;
+    type SerializeStructVariant = ser::Impossible<(), ConvertError>;
 
     cell!(serialize_bool, bool, Bool => Some);
     cell!(serialize_i8, i8, I32 => |v: i8| Some(i32::from(v)));
@@ -351,10 +346,10 @@ impl ser::Serializer for CellSer<'_> {
     cell!(serialize_f32, f32, F32 => Some);
     cell!(serialize_f64, f64, F64 => Some);
 
-    fn serialize_char(self, v: char) -> std::result::Result<(), SerError> {
+    fn serialize_char(self, v: char) -> std::result::Result<(), ConvertError> {
         self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
-    fn serialize_str(self, v: &str) -> std::result::Result<(), SerError> {
+    fn serialize_str(self, v: &str) -> std::result::Result<(), ConvertError> {
         match self.builder {
             Builder::Str(b) => {
                 b.push(Some(v.to_string()));
@@ -363,27 +358,27 @@ impl ser::Serializer for CellSer<'_> {
             _ => Err(self.wrong("string")),
         }
     }
-    fn serialize_none(self) -> std::result::Result<(), SerError> {
+    fn serialize_none(self) -> std::result::Result<(), ConvertError> {
         self.builder.push_null();
         Ok(())
     }
-    fn serialize_some<V: Serialize + ?Sized>(self, v: &V) -> std::result::Result<(), SerError> {
+    fn serialize_some<V: Serialize + ?Sized>(self, v: &V) -> std::result::Result<(), ConvertError> {
         v.serialize(self)
     }
     fn serialize_newtype_struct<V: Serialize + ?Sized>(
         self,
         _: &'static str,
         v: &V,
-    ) -> std::result::Result<(), SerError> {
+    ) -> std::result::Result<(), ConvertError> {
         v.serialize(self)
     }
-    fn serialize_bytes(self, _: &[u8]) -> std::result::Result<(), SerError> {
+    fn serialize_bytes(self, _: &[u8]) -> std::result::Result<(), ConvertError> {
         unsupported("byte string")
     }
-    fn serialize_unit(self) -> std::result::Result<(), SerError> {
+    fn serialize_unit(self) -> std::result::Result<(), ConvertError> {
         unsupported("unit")
     }
-    fn serialize_unit_struct(self, _: &'static str) -> std::result::Result<(), SerError> {
+    fn serialize_unit_struct(self, _: &'static str) -> std::result::Result<(), ConvertError> {
         unsupported("unit struct")
     }
     fn serialize_unit_variant(
@@ -391,7 +386,7 @@ impl ser::Serializer for CellSer<'_> {
         _: &'static str,
         _: u32,
         _: &'static str,
-    ) -> std::result::Result<(), SerError> {
+    ) -> std::result::Result<(), ConvertError> {
         unsupported("enum")
     }
     fn serialize_newtype_variant<V: Serialize + ?Sized>(
@@ -400,20 +395,23 @@ impl ser::Serializer for CellSer<'_> {
         _: u32,
         _: &'static str,
         _: &V,
-    ) -> std::result::Result<(), SerError> {
+    ) -> std::result::Result<(), ConvertError> {
         unsupported("enum")
     }
-    fn serialize_seq(self, _: Option<usize>) -> std::result::Result<Self::SerializeSeq, SerError> {
+    fn serialize_seq(
+        self,
+        _: Option<usize>,
+    ) -> std::result::Result<Self::SerializeSeq, ConvertError> {
         unsupported("sequence")
     }
-    fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, SerError> {
+    fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, ConvertError> {
         unsupported("tuple")
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
-    ) -> std::result::Result<Self::SerializeTupleStruct, SerError> {
+    ) -> std::result::Result<Self::SerializeTupleStruct, ConvertError> {
         unsupported("tuple struct")
     }
     fn serialize_tuple_variant(
@@ -422,17 +420,20 @@ impl ser::Serializer for CellSer<'_> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> std::result::Result<Self::SerializeTupleVariant, SerError> {
+    ) -> std::result::Result<Self::SerializeTupleVariant, ConvertError> {
         unsupported("enum")
     }
-    fn serialize_map(self, _: Option<usize>) -> std::result::Result<Self::SerializeMap, SerError> {
+    fn serialize_map(
+        self,
+        _: Option<usize>,
+    ) -> std::result::Result<Self::SerializeMap, ConvertError> {
         unsupported("map")
     }
     fn serialize_struct(
         self,
         _: &'static str,
         _: usize,
-    ) -> std::result::Result<Self::SerializeStruct, SerError> {
+    ) -> std::result::Result<Self::SerializeStruct, ConvertError> {
         unsupported("nested struct")
     }
     fn serialize_struct_variant(
@@ -441,31 +442,31 @@ impl ser::Serializer for CellSer<'_> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> std::result::Result<Self::SerializeStructVariant, SerError> {
+    ) -> std::result::Result<Self::SerializeStructVariant, ConvertError> {
         unsupported("enum")
     }
 }
 
 impl ser::SerializeStruct for RowSer<'_> {
     type Ok = ();
-    type Error = SerError;
+    type Error = ConvertError;
 
     fn serialize_field<V: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &V,
-    ) -> std::result::Result<(), SerError> {
+    ) -> std::result::Result<(), ConvertError> {
         let i = self
             .schema
             .index_of(key)
-            .ok_or_else(|| SerError(format!("field `{key}` is not one of the columns")))?;
+            .ok_or_else(|| ConvertError(format!("field `{key}` is not one of the columns")))?;
         value.serialize(CellSer {
             column: key,
             builder: &mut self.builders[i],
         })
     }
 
-    fn end(self) -> std::result::Result<(), SerError> {
+    fn end(self) -> std::result::Result<(), ConvertError> {
         Ok(())
     }
 }
@@ -473,7 +474,7 @@ impl ser::SerializeStruct for RowSer<'_> {
 /// Serializer methods that refuse a record that is not a struct.
 macro_rules! not_a_struct {
     ($($fn:ident($t:ty)),* $(,)?) => {
-        $(fn $fn(self, _: $t) -> std::result::Result<(), SerError> {
+        $(fn $fn(self, _: $t) -> std::result::Result<(), ConvertError> {
             Err(not_struct())
         })*
     };
@@ -481,20 +482,20 @@ macro_rules! not_a_struct {
 
 impl<'a> ser::Serializer for RowSer<'a> {
     type Ok = ();
-    type Error = SerError;
-    type SerializeSeq = ser::Impossible<(), SerError>;
-    type SerializeTuple = ser::Impossible<(), SerError>;
-    type SerializeTupleStruct = ser::Impossible<(), SerError>;
-    type SerializeTupleVariant = ser::Impossible<(), SerError>;
-    type SerializeMap = ser::Impossible<(), SerError>;
+    type Error = ConvertError;
+    type SerializeSeq = ser::Impossible<(), ConvertError>;
+    type SerializeTuple = ser::Impossible<(), ConvertError>;
+    type SerializeTupleStruct = ser::Impossible<(), ConvertError>;
+    type SerializeTupleVariant = ser::Impossible<(), ConvertError>;
+    type SerializeMap = ser::Impossible<(), ConvertError>;
     type SerializeStruct = RowSer<'a>;
-    type SerializeStructVariant = ser::Impossible<(), SerError>;
+    type SerializeStructVariant = ser::Impossible<(), ConvertError>;
 
     fn serialize_struct(
         self,
         _: &'static str,
         _: usize,
-    ) -> std::result::Result<RowSer<'a>, SerError> {
+    ) -> std::result::Result<RowSer<'a>, ConvertError> {
         Ok(self)
     }
 
@@ -502,7 +503,7 @@ impl<'a> ser::Serializer for RowSer<'a> {
         self,
         _: &'static str,
         v: &V,
-    ) -> std::result::Result<(), SerError> {
+    ) -> std::result::Result<(), ConvertError> {
         v.serialize(self)
     }
 
@@ -513,13 +514,13 @@ impl<'a> ser::Serializer for RowSer<'a> {
         serialize_str(&str), serialize_bytes(&[u8]), serialize_unit_struct(&'static str)
     }
 
-    fn serialize_none(self) -> std::result::Result<(), SerError> {
+    fn serialize_none(self) -> std::result::Result<(), ConvertError> {
         Err(not_struct())
     }
-    fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> std::result::Result<(), SerError> {
+    fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> std::result::Result<(), ConvertError> {
         Err(not_struct())
     }
-    fn serialize_unit(self) -> std::result::Result<(), SerError> {
+    fn serialize_unit(self) -> std::result::Result<(), ConvertError> {
         Err(not_struct())
     }
     fn serialize_unit_variant(
@@ -527,7 +528,7 @@ impl<'a> ser::Serializer for RowSer<'a> {
         _: &'static str,
         _: u32,
         _: &'static str,
-    ) -> std::result::Result<(), SerError> {
+    ) -> std::result::Result<(), ConvertError> {
         Err(not_struct())
     }
     fn serialize_newtype_variant<V: Serialize + ?Sized>(
@@ -536,20 +537,23 @@ impl<'a> ser::Serializer for RowSer<'a> {
         _: u32,
         _: &'static str,
         _: &V,
-    ) -> std::result::Result<(), SerError> {
+    ) -> std::result::Result<(), ConvertError> {
         Err(not_struct())
     }
-    fn serialize_seq(self, _: Option<usize>) -> std::result::Result<Self::SerializeSeq, SerError> {
+    fn serialize_seq(
+        self,
+        _: Option<usize>,
+    ) -> std::result::Result<Self::SerializeSeq, ConvertError> {
         Err(not_struct())
     }
-    fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, SerError> {
+    fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, ConvertError> {
         Err(not_struct())
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
-    ) -> std::result::Result<Self::SerializeTupleStruct, SerError> {
+    ) -> std::result::Result<Self::SerializeTupleStruct, ConvertError> {
         Err(not_struct())
     }
     fn serialize_tuple_variant(
@@ -558,10 +562,13 @@ impl<'a> ser::Serializer for RowSer<'a> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> std::result::Result<Self::SerializeTupleVariant, SerError> {
+    ) -> std::result::Result<Self::SerializeTupleVariant, ConvertError> {
         Err(not_struct())
     }
-    fn serialize_map(self, _: Option<usize>) -> std::result::Result<Self::SerializeMap, SerError> {
+    fn serialize_map(
+        self,
+        _: Option<usize>,
+    ) -> std::result::Result<Self::SerializeMap, ConvertError> {
         Err(not_struct())
     }
     fn serialize_struct_variant(
@@ -570,13 +577,13 @@ impl<'a> ser::Serializer for RowSer<'a> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> std::result::Result<Self::SerializeStructVariant, SerError> {
+    ) -> std::result::Result<Self::SerializeStructVariant, ConvertError> {
         Err(not_struct())
     }
 }
 
-fn not_struct() -> SerError {
-    SerError("a frame's records must be structs with named fields".into())
+fn not_struct() -> ConvertError {
+    ConvertError("a frame's records must be structs with named fields".into())
 }
 
 /// Rows of `df` as `T` records, each field from the column of its name.
@@ -607,24 +614,6 @@ pub(crate) fn frame_to_records<T: DeserializeOwned>(
     Ok(out)
 }
 
-/// Why a row could not be read as a record.
-#[derive(Debug)]
-struct DeError(String);
-
-impl std::fmt::Display for DeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DeError {}
-
-impl de::Error for DeError {
-    fn custom<M: std::fmt::Display>(msg: M) -> Self {
-        DeError(msg.to_string())
-    }
-}
-
 /// One row as a map from column name to value.
 struct RowDe<'r, 'v> {
     names: &'r [&'r str],
@@ -633,12 +622,12 @@ struct RowDe<'r, 'v> {
 }
 
 impl<'de> de::Deserializer<'de> for RowDe<'_, '_> {
-    type Error = DeError;
+    type Error = ConvertError;
 
     fn deserialize_any<V: de::Visitor<'de>>(
         self,
         visitor: V,
-    ) -> std::result::Result<V::Value, DeError> {
+    ) -> std::result::Result<V::Value, ConvertError> {
         visitor.visit_map(self)
     }
 
@@ -650,12 +639,12 @@ impl<'de> de::Deserializer<'de> for RowDe<'_, '_> {
 }
 
 impl<'de> de::MapAccess<'de> for RowDe<'_, '_> {
-    type Error = DeError;
+    type Error = ConvertError;
 
     fn next_key_seed<K: de::DeserializeSeed<'de>>(
         &mut self,
         seed: K,
-    ) -> std::result::Result<Option<K::Value>, DeError> {
+    ) -> std::result::Result<Option<K::Value>, ConvertError> {
         match self.names.get(self.at) {
             None => Ok(None),
             Some(name) => seed.deserialize((*name).into_deserializer()).map(Some),
@@ -665,11 +654,11 @@ impl<'de> de::MapAccess<'de> for RowDe<'_, '_> {
     fn next_value_seed<V: de::DeserializeSeed<'de>>(
         &mut self,
         seed: V,
-    ) -> std::result::Result<V::Value, DeError> {
+    ) -> std::result::Result<V::Value, ConvertError> {
         let i = self.at;
         self.at += 1;
         seed.deserialize(CellDe(&self.values[i]))
-            .map_err(|e| DeError(format!("column {:?}: {e}", self.names[i])))
+            .map_err(|e| ConvertError(format!("column {:?}: {e}", self.names[i])))
     }
 }
 
@@ -677,12 +666,12 @@ impl<'de> de::MapAccess<'de> for RowDe<'_, '_> {
 struct CellDe<'r, 'v>(&'r AnyValue<'v>);
 
 impl<'de> de::Deserializer<'de> for CellDe<'_, '_> {
-    type Error = DeError;
+    type Error = ConvertError;
 
     fn deserialize_any<V: de::Visitor<'de>>(
         self,
         visitor: V,
-    ) -> std::result::Result<V::Value, DeError> {
+    ) -> std::result::Result<V::Value, ConvertError> {
         match self.0 {
             AnyValue::Null => visitor.visit_none(),
             AnyValue::Boolean(b) => visitor.visit_bool(*b),
@@ -694,7 +683,7 @@ impl<'de> de::Deserializer<'de> for CellDe<'_, '_> {
             AnyValue::Float64(x) => visitor.visit_f64(*x),
             AnyValue::String(s) => visitor.visit_str(s),
             AnyValue::StringOwned(s) => visitor.visit_str(s),
-            other => Err(DeError(format!(
+            other => Err(ConvertError(format!(
                 "a value of type {} cannot be read into a record field",
                 other.dtype()
             ))),
@@ -704,7 +693,7 @@ impl<'de> de::Deserializer<'de> for CellDe<'_, '_> {
     fn deserialize_option<V: de::Visitor<'de>>(
         self,
         visitor: V,
-    ) -> std::result::Result<V::Value, DeError> {
+    ) -> std::result::Result<V::Value, ConvertError> {
         match self.0 {
             AnyValue::Null => visitor.visit_none(),
             _ => visitor.visit_some(self),
@@ -715,7 +704,7 @@ impl<'de> de::Deserializer<'de> for CellDe<'_, '_> {
         self,
         _: &'static str,
         visitor: V,
-    ) -> std::result::Result<V::Value, DeError> {
+    ) -> std::result::Result<V::Value, ConvertError> {
         visitor.visit_newtype_struct(self)
     }
 
