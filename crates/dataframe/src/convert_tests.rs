@@ -270,3 +270,49 @@ fn describe_of_many_values_keeps_quartiles_within_rank_bounds() {
         "{e}"
     );
 }
+
+/// Edges of `describe`: one value, no value (all null), NaN, infinities,
+/// an empty partition — each column as polars describes it.
+#[test]
+fn describe_edges_equal_polars() {
+    let whole = df!(
+        "one" => [Some(2.0), None, None, None],
+        "none" => [None::<f64>, None, None, None],
+        "nan" => [1.0, f64::NAN, 3.0, 2.0],
+        "inf" => [f64::NEG_INFINITY, 0.0, f64::INFINITY, 1.0],
+        "int" => [3i64, -7, 0, 12],
+    )
+    .unwrap();
+    let want = polars_describe(&whole, &["one", "none", "nan", "inf", "int"]);
+    for cuts in [vec![], vec![0], vec![2, 2], vec![1, 3]] {
+        let df = split_any(&whole, &cuts);
+        let got = df.describe().unwrap();
+        for name in ["one", "none", "nan", "inf", "int"] {
+            let (g, w) = (
+                got.column(name).unwrap().f64().unwrap(),
+                want.column(name).unwrap().f64().unwrap(),
+            );
+            for i in 0..9 {
+                let (a, b) = (g.get(i), w.get(i));
+                let same = match (a, b) {
+                    (Some(a), Some(b)) => {
+                        a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-12 * b.abs()
+                    }
+                    (a, b) => a.is_none() && b.is_none(),
+                };
+                assert!(same, "{name} {}: ours {a:?}, polars {b:?} ({cuts:?})", i);
+            }
+        }
+    }
+}
+
+/// `df` cut at `cuts` (sorted; repeats give empty partitions).
+fn split_any(df: &DataFrame, cuts: &[usize]) -> dd::DataFrame {
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for &c in cuts.iter().chain([&df.height()]) {
+        parts.push(df.slice(at as i64, c - at));
+        at = c;
+    }
+    dd::from_partitions(parts).unwrap()
+}

@@ -79,8 +79,14 @@ impl Summary {
             nulls,
             mean,
             m2,
-            min: v.first().copied().unwrap_or(f64::NAN),
-            max: v.last().copied().unwrap_or(f64::NAN),
+            // As polars' min and max, NaN only when nothing else is there.
+            min: v.iter().copied().find(|x| !x.is_nan()).unwrap_or(f64::NAN),
+            max: v
+                .iter()
+                .rev()
+                .copied()
+                .find(|x| !x.is_nan())
+                .unwrap_or(f64::NAN),
             points: thin(v.into_iter().map(|x| (x, 1.0)).collect()),
         }
     }
