@@ -248,12 +248,6 @@ impl de::Error for ConvertError {
     }
 }
 
-fn unsupported<T>(what: &str) -> std::result::Result<T, ConvertError> {
-    Err(ConvertError(format!(
-        "a {what} cannot be a column value (numbers, booleans, strings and Options of them can)"
-    )))
-}
-
 /// Rows of `records` as a frame of `schema` (the record type's columns).
 pub(crate) fn records_to_frame<T: Serialize>(
     records: &[T],
@@ -264,9 +258,10 @@ pub(crate) fn records_to_frame<T: Serialize>(
         .map(|t| Builder::new(t, records.len()))
         .collect();
     for (row, r) in records.iter().enumerate() {
-        r.serialize(RowSer {
+        r.serialize(RecordSer {
             schema,
             builders: &mut builders,
+            column: None,
         })
         .map_err(|e| format!("record {row} of the partition: {e}"))?;
         // A field left out (`skip_serializing_if`) is a null.
@@ -284,46 +279,65 @@ pub(crate) fn records_to_frame<T: Serialize>(
     Ok(pl::DataFrame::new(records.len(), columns).map_err(|e| e.to_string())?)
 }
 
-/// Serializes one record (a struct) into the builders.
-struct RowSer<'a> {
+/// Serializes one record into the builders: at the record level
+/// (`column` is `None`) only a struct is taken, and each of its fields is
+/// serialized again with `column` set to the field's column.
+struct RecordSer<'a> {
     schema: &'a Schema,
     builders: &'a mut [Builder],
+    column: Option<usize>,
 }
 
-/// Writes one field's value into its column.
-struct CellSer<'a> {
-    column: &'a str,
-    builder: &'a mut Builder,
-}
-
-impl CellSer<'_> {
-    fn wrong(&self, got: &str) -> ConvertError {
-        ConvertError(format!(
-            "field `{}`: a {got} where the column holds another type",
-            self.column
-        ))
+impl RecordSer<'_> {
+    /// The column being written and its name; refused at the record level.
+    fn cell(&mut self) -> std::result::Result<(&str, &mut Builder), ConvertError> {
+        let i = self.column.ok_or_else(not_struct)?;
+        let name = self.schema.get_at_index(i).map_or("", |(n, _)| n.as_str());
+        Ok((name, &mut self.builders[i]))
     }
+
+    /// A value of a kind no column holds (or a record that is not a struct).
+    fn refuse<T>(&self, what: &str) -> std::result::Result<T, ConvertError> {
+        match self.column {
+            None => Err(not_struct()),
+            Some(_) => Err(ConvertError(format!(
+                "a {what} cannot be a column value (numbers, booleans, strings and Options of \
+                 them can)"
+            ))),
+        }
+    }
+}
+
+fn wrong(column: &str, got: &str) -> ConvertError {
+    ConvertError(format!(
+        "field `{column}`: a {got} where the column holds another type"
+    ))
+}
+
+fn not_struct() -> ConvertError {
+    ConvertError("a frame's records must be structs with named fields".into())
 }
 
 macro_rules! cell {
     ($fn:ident, $t:ty, $($variant:ident => $conv:expr),+) => {
-        fn $fn(self, v: $t) -> std::result::Result<(), ConvertError> {
-            match self.builder {
+        fn $fn(mut self, v: $t) -> std::result::Result<(), ConvertError> {
+            let (column, builder) = self.cell()?;
+            match builder {
                 $(Builder::$variant(b) => {
                     #[allow(clippy::redundant_closure_call)]
                     let x = ($conv)(v).ok_or_else(|| ConvertError(format!(
-                        "field `{}`: {v} does not fit the column's type", self.column
+                        "field `{column}`: {v} does not fit the column's type"
                     )))?;
                     b.push(Some(x));
                     Ok(())
                 })+
-                _ => Err(self.wrong(stringify!($t))),
+                _ => Err(wrong(column, stringify!($t))),
             }
         }
     };
 }
 
-impl ser::Serializer for CellSer<'_> {
+impl<'a> ser::Serializer for RecordSer<'a> {
     type Ok = ();
     type Error = ConvertError;
     type SerializeSeq = ser::Impossible<(), ConvertError>;
@@ -331,7 +345,7 @@ impl ser::Serializer for CellSer<'_> {
     type SerializeTupleStruct = ser::Impossible<(), ConvertError>;
     type SerializeTupleVariant = ser::Impossible<(), ConvertError>;
     type SerializeMap = ser::Impossible<(), ConvertError>;
-    type SerializeStruct = ser::Impossible<(), ConvertError>;
+    type SerializeStruct = RecordSer<'a>;
     type SerializeStructVariant = ser::Impossible<(), ConvertError>;
 
     cell!(serialize_bool, bool, Bool => Some);
@@ -349,17 +363,17 @@ impl ser::Serializer for CellSer<'_> {
     fn serialize_char(self, v: char) -> std::result::Result<(), ConvertError> {
         self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
-    fn serialize_str(self, v: &str) -> std::result::Result<(), ConvertError> {
-        match self.builder {
-            Builder::Str(b) => {
+    fn serialize_str(mut self, v: &str) -> std::result::Result<(), ConvertError> {
+        match self.cell()? {
+            (_, Builder::Str(b)) => {
                 b.push(Some(v.to_string()));
                 Ok(())
             }
-            _ => Err(self.wrong("string")),
+            (column, _) => Err(wrong(column, "string")),
         }
     }
-    fn serialize_none(self) -> std::result::Result<(), ConvertError> {
-        self.builder.push_null();
+    fn serialize_none(mut self) -> std::result::Result<(), ConvertError> {
+        self.cell()?.1.push_null();
         Ok(())
     }
     fn serialize_some<V: Serialize + ?Sized>(self, v: &V) -> std::result::Result<(), ConvertError> {
@@ -372,14 +386,24 @@ impl ser::Serializer for CellSer<'_> {
     ) -> std::result::Result<(), ConvertError> {
         v.serialize(self)
     }
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<RecordSer<'a>, ConvertError> {
+        match self.column {
+            None => Ok(self),
+            Some(_) => self.refuse("nested struct"),
+        }
+    }
     fn serialize_bytes(self, _: &[u8]) -> std::result::Result<(), ConvertError> {
-        unsupported("byte string")
+        self.refuse("byte string")
     }
     fn serialize_unit(self) -> std::result::Result<(), ConvertError> {
-        unsupported("unit")
+        self.refuse("unit")
     }
     fn serialize_unit_struct(self, _: &'static str) -> std::result::Result<(), ConvertError> {
-        unsupported("unit struct")
+        self.refuse("unit struct")
     }
     fn serialize_unit_variant(
         self,
@@ -387,7 +411,7 @@ impl ser::Serializer for CellSer<'_> {
         _: u32,
         _: &'static str,
     ) -> std::result::Result<(), ConvertError> {
-        unsupported("enum")
+        self.refuse("enum")
     }
     fn serialize_newtype_variant<V: Serialize + ?Sized>(
         self,
@@ -396,23 +420,23 @@ impl ser::Serializer for CellSer<'_> {
         _: &'static str,
         _: &V,
     ) -> std::result::Result<(), ConvertError> {
-        unsupported("enum")
+        self.refuse("enum")
     }
     fn serialize_seq(
         self,
         _: Option<usize>,
     ) -> std::result::Result<Self::SerializeSeq, ConvertError> {
-        unsupported("sequence")
+        self.refuse("sequence")
     }
     fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, ConvertError> {
-        unsupported("tuple")
+        self.refuse("tuple")
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> std::result::Result<Self::SerializeTupleStruct, ConvertError> {
-        unsupported("tuple struct")
+        self.refuse("tuple struct")
     }
     fn serialize_tuple_variant(
         self,
@@ -421,20 +445,13 @@ impl ser::Serializer for CellSer<'_> {
         _: &'static str,
         _: usize,
     ) -> std::result::Result<Self::SerializeTupleVariant, ConvertError> {
-        unsupported("enum")
+        self.refuse("enum")
     }
     fn serialize_map(
         self,
         _: Option<usize>,
     ) -> std::result::Result<Self::SerializeMap, ConvertError> {
-        unsupported("map")
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeStruct, ConvertError> {
-        unsupported("nested struct")
+        self.refuse("map")
     }
     fn serialize_struct_variant(
         self,
@@ -443,11 +460,11 @@ impl ser::Serializer for CellSer<'_> {
         _: &'static str,
         _: usize,
     ) -> std::result::Result<Self::SerializeStructVariant, ConvertError> {
-        unsupported("enum")
+        self.refuse("enum")
     }
 }
 
-impl ser::SerializeStruct for RowSer<'_> {
+impl ser::SerializeStruct for RecordSer<'_> {
     type Ok = ();
     type Error = ConvertError;
 
@@ -460,130 +477,16 @@ impl ser::SerializeStruct for RowSer<'_> {
             .schema
             .index_of(key)
             .ok_or_else(|| ConvertError(format!("field `{key}` is not one of the columns")))?;
-        value.serialize(CellSer {
-            column: key,
-            builder: &mut self.builders[i],
+        value.serialize(RecordSer {
+            schema: self.schema,
+            builders: &mut *self.builders,
+            column: Some(i),
         })
     }
 
     fn end(self) -> std::result::Result<(), ConvertError> {
         Ok(())
     }
-}
-
-/// Serializer methods that refuse a record that is not a struct.
-macro_rules! not_a_struct {
-    ($($fn:ident($t:ty)),* $(,)?) => {
-        $(fn $fn(self, _: $t) -> std::result::Result<(), ConvertError> {
-            Err(not_struct())
-        })*
-    };
-}
-
-impl<'a> ser::Serializer for RowSer<'a> {
-    type Ok = ();
-    type Error = ConvertError;
-    type SerializeSeq = ser::Impossible<(), ConvertError>;
-    type SerializeTuple = ser::Impossible<(), ConvertError>;
-    type SerializeTupleStruct = ser::Impossible<(), ConvertError>;
-    type SerializeTupleVariant = ser::Impossible<(), ConvertError>;
-    type SerializeMap = ser::Impossible<(), ConvertError>;
-    type SerializeStruct = RowSer<'a>;
-    type SerializeStructVariant = ser::Impossible<(), ConvertError>;
-
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<RowSer<'a>, ConvertError> {
-        Ok(self)
-    }
-
-    fn serialize_newtype_struct<V: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        v: &V,
-    ) -> std::result::Result<(), ConvertError> {
-        v.serialize(self)
-    }
-
-    not_a_struct! {
-        serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
-        serialize_i64(i64), serialize_u8(u8), serialize_u16(u16), serialize_u32(u32),
-        serialize_u64(u64), serialize_f32(f32), serialize_f64(f64), serialize_char(char),
-        serialize_str(&str), serialize_bytes(&[u8]), serialize_unit_struct(&'static str)
-    }
-
-    fn serialize_none(self) -> std::result::Result<(), ConvertError> {
-        Err(not_struct())
-    }
-    fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> std::result::Result<(), ConvertError> {
-        Err(not_struct())
-    }
-    fn serialize_unit(self) -> std::result::Result<(), ConvertError> {
-        Err(not_struct())
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> std::result::Result<(), ConvertError> {
-        Err(not_struct())
-    }
-    fn serialize_newtype_variant<V: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &V,
-    ) -> std::result::Result<(), ConvertError> {
-        Err(not_struct())
-    }
-    fn serialize_seq(
-        self,
-        _: Option<usize>,
-    ) -> std::result::Result<Self::SerializeSeq, ConvertError> {
-        Err(not_struct())
-    }
-    fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, ConvertError> {
-        Err(not_struct())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeTupleStruct, ConvertError> {
-        Err(not_struct())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeTupleVariant, ConvertError> {
-        Err(not_struct())
-    }
-    fn serialize_map(
-        self,
-        _: Option<usize>,
-    ) -> std::result::Result<Self::SerializeMap, ConvertError> {
-        Err(not_struct())
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeStructVariant, ConvertError> {
-        Err(not_struct())
-    }
-}
-
-fn not_struct() -> ConvertError {
-    ConvertError("a frame's records must be structs with named fields".into())
 }
 
 /// Rows of `df` as `T` records, each field from the column of its name.
