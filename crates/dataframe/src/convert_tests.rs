@@ -285,7 +285,7 @@ fn describe_edges_equal_polars() {
     .unwrap();
     let want = polars_describe(&whole, &["one", "none", "nan", "inf", "int"]);
     for cuts in [vec![], vec![0], vec![2, 2], vec![1, 3]] {
-        let df = split_any(&whole, &cuts);
+        let df = split(&whole, &cuts);
         let got = df.describe().unwrap();
         for name in ["one", "none", "nan", "inf", "int"] {
             let (g, w) = (
@@ -304,15 +304,4 @@ fn describe_edges_equal_polars() {
             }
         }
     }
-}
-
-/// `df` cut at `cuts` (sorted; repeats give empty partitions).
-fn split_any(df: &DataFrame, cuts: &[usize]) -> dd::DataFrame {
-    let mut parts = Vec::new();
-    let mut at = 0;
-    for &c in cuts.iter().chain([&df.height()]) {
-        parts.push(df.slice(at as i64, c - at));
-        at = c;
-    }
-    dd::from_partitions(parts).unwrap()
 }

@@ -286,7 +286,13 @@ impl CsvSource {
         bytes: &[u8],
         projection: Option<Vec<usize>>,
     ) -> Result<pl::DataFrame, OpError> {
-        let df = match self.parse(bytes, projection.clone()) {
+        // The projection is needed afterwards only to count nulled values.
+        let counted = self
+            .options
+            .bad_values_as_null
+            .then(|| projection.clone())
+            .flatten();
+        let df = match self.parse(bytes, projection) {
             Ok(df) => df,
             Err(e) => return Err(self.locate(path, b, at, block, e).into()),
         };
@@ -297,12 +303,8 @@ impl CsvSource {
             }
         }
         if self.options.bad_values_as_null && df.columns().iter().any(has_nulls) {
-            let n = diagnose::count_bad_values(
-                bytes,
-                &self.schema,
-                projection.as_deref(),
-                &self.options,
-            );
+            let n =
+                diagnose::count_bad_values(bytes, &self.schema, counted.as_deref(), &self.options);
             if n > 0 {
                 tracing::warn!(
                     file = %path.display(),
