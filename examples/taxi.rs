@@ -20,7 +20,6 @@ use std::time::Instant;
 
 use oxidask::dataframe as dd;
 use oxidask::dataframe::polars::prelude::*;
-use oxidask::prelude::*;
 
 #[path = "common/bench.rs"]
 mod bench;
@@ -32,7 +31,8 @@ struct Args {
     rows: usize,
     data: Option<PathBuf>,
     memory_limit: Option<usize>,
-    blocksize: u64,
+    /// `None`: `read_csv`'s own choice (`dd::auto_blocksize`).
+    blocksize: Option<u64>,
     reference: bool,
 }
 
@@ -54,7 +54,7 @@ fn parse_args() -> Result<Args, String> {
         rows: 2_000_000,
         data: None,
         memory_limit: None,
-        blocksize: dd::DEFAULT_BLOCKSIZE,
+        blocksize: None,
         reference: true,
     };
     let mut it = std::env::args().skip(1);
@@ -65,7 +65,7 @@ fn parse_args() -> Result<Args, String> {
             "--rows" => a.rows = value()?.parse().map_err(|e| format!("--rows: {e}"))?,
             "--data" => a.data = Some(PathBuf::from(value()?)),
             "--memory-limit" => a.memory_limit = Some(parse_size(&value()?)?),
-            "--blocksize" => a.blocksize = parse_size(&value()?)? as u64,
+            "--blocksize" => a.blocksize = Some(parse_size(&value()?)? as u64),
             "--no-reference" => a.reference = false,
             _ => {
                 return Err(format!(
@@ -157,17 +157,21 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // The job: what one would write for one file, over all of them.
     bench::reset_peak_rss();
     let t = Instant::now();
-    let opts = match args.memory_limit {
-        Some(l) => ComputeOptions::new().memory_limit(Some(l)),
-        None => ComputeOptions::new(),
+    if let Some(limit) = args.memory_limit {
+        // Process-wide, as `OXIDASK_MEMORY_LIMIT` would: `read_csv` then
+        // cuts blocks to fit it, and the computation spills above it.
+        let mut config = oxidask::config::current()?;
+        config.memory_limit = Some(limit);
+        oxidask::config::set_global(config);
+    }
+    let csv = match args.blocksize {
+        Some(b) => dd::CsvOptions::default().blocksize(Some(b)),
+        None => dd::CsvOptions::default(),
     };
-    let tips = dd::read_csv(
-        pattern.as_str(),
-        dd::CsvOptions::default().blocksize(Some(args.blocksize)),
-    )?
-    .group_by(["passenger_count"])
-    .agg([col("tip_amount").mean()])?
-    .compute_with(&opts)?;
+    let tips = dd::read_csv(pattern.as_str(), csv)?
+        .group_by(["passenger_count"])
+        .agg([col("tip_amount").mean()])?
+        .compute()?;
     let wall = t.elapsed().as_secs_f64();
     let peak = bench::peak_rss_mb();
     println!("{tips}");

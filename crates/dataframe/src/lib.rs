@@ -74,7 +74,10 @@ mod tests;
 mod guide {}
 
 pub use codec::{IpcCodec, frame_value};
-pub use csv::{BadLines, CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, SCHEMA_SAMPLE_BYTES, read_csv};
+pub use csv::{
+    BadLines, CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, MIN_AUTO_BLOCKSIZE, SCHEMA_SAMPLE_BYTES,
+    auto_blocksize, read_csv,
+};
 pub use describe::SKETCH_POINTS;
 pub use error::{Error, Result};
 pub use frame::{DataFrame, from_partitions, from_polars};

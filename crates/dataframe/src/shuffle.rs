@@ -156,7 +156,13 @@ impl DataOp for FrameCombine {
                 .schema()
                 .clone();
             let mut df = concat(parts, &schema).map_err(|e| e.to_string())?;
-            df.rechunk_mut();
+            if matches!(self.after, After::Concat) {
+                // The stacked rows are the result: one chunk, as a
+                // partition read whole would be. The other steps gather
+                // their rows into new columns anyway, so rechunking first
+                // would only hold a second copy of the partition.
+                df.rechunk_mut();
+            }
             stacked.push(df);
         }
         let out = match &self.after {
@@ -171,14 +177,7 @@ impl DataOp for FrameCombine {
                 .map_err(|e| format!("groupby: {e}"))?,
             After::Sort { by, descending } => {
                 let df = stacked.pop().ok_or("no side")?;
-                df.sort(
-                    by.clone(),
-                    pl::SortMultipleOptions::default()
-                        .with_order_descending(*descending)
-                        .with_nulls_last(true)
-                        .with_maintain_order(true),
-                )
-                .map_err(|e| format!("sort: {e}"))?
+                sort_by_column(df, by, *descending).map_err(|e| format!("sort: {e}"))?
             }
         };
         Ok(frame_value(out))
@@ -195,6 +194,43 @@ impl DataOp for FrameCombine {
 }
 
 register_data_op!(FrameCombine);
+
+/// `df` sorted stably by `by` (nulls last), one column gathered at a time.
+///
+/// polars' `sort` rechunks the whole frame and then gathers every column,
+/// so a partition stacked from its shuffle pieces is held three times
+/// over; here the sort runs on the key columns and a row index only, and
+/// each column is gathered and dropped in turn: the partition and its
+/// sorted copy, plus one column, at the peak.
+fn sort_by_column(
+    df: pl::DataFrame,
+    by: &[String],
+    descending: bool,
+) -> pl::PolarsResult<pl::DataFrame> {
+    let mut row = String::from("__oxidask_row");
+    while df.schema().contains(&row) {
+        row.push('_');
+    }
+    let order = df
+        .select(by.iter().map(String::as_str))?
+        .with_row_index(row.as_str().into(), None)?
+        .sort(
+            by.to_vec(),
+            pl::SortMultipleOptions::default()
+                .with_order_descending(descending)
+                .with_nulls_last(true)
+                .with_maintain_order(true),
+        )?;
+    let idx = order.column(&row)?.idx()?.rechunk().into_owned();
+    drop(order);
+    let height = df.height();
+    let columns = df
+        .into_columns()
+        .into_iter()
+        .map(|c| c.take(&idx))
+        .collect::<pl::PolarsResult<Vec<_>>>()?;
+    pl::DataFrame::new(height, columns)
+}
 
 /// Where a shuffle built now puts its files: `dir`, else the configured
 /// spill directory, else the system temp dir.

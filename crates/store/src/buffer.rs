@@ -137,6 +137,8 @@ enum Slot {
 pub struct SpillBuffer {
     shared: Arc<Shared>,
     writer: Mutex<Option<Writer>>,
+    /// The memory monitor watches the limit while the buffer lives.
+    _monitor: Option<crate::monitor::Watch>,
 }
 
 struct Writer {
@@ -206,6 +208,7 @@ impl SpillBuffer {
             making_room: Mutex::new(()),
         };
         SpillBuffer {
+            _monitor: options.memory_limit.and_then(crate::monitor::watch),
             shared: Arc::new(shared),
             writer: Mutex::new(None),
         }

@@ -17,6 +17,7 @@
 mod buffer;
 pub mod cleanup;
 mod limit;
+pub mod monitor;
 pub mod shuffle;
 pub mod spill;
 mod store;

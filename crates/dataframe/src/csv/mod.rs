@@ -22,7 +22,11 @@ use polars_io::SerReader;
 use polars_io::csv::read::CsvReadOptions;
 use serde::{Deserialize, Serialize};
 
-pub use options::{BadLines, CsvOptions, DEFAULT_BLOCKSIZE, SCHEMA_SAMPLE_BYTES};
+use options::Blocksize;
+pub use options::{
+    BadLines, CsvOptions, DEFAULT_BLOCKSIZE, MIN_AUTO_BLOCKSIZE, SCHEMA_SAMPLE_BYTES,
+    auto_blocksize,
+};
 
 use crate::error::{Error, Result};
 use crate::frame::DataFrame;
@@ -368,12 +372,20 @@ impl CsvSource {
 /// ```
 pub fn read_csv(paths: impl IntoPaths, options: CsvOptions) -> Result<DataFrame> {
     let files = paths.into_paths()?;
-    if options.blocksize == Some(0) {
-        return Err(Error::Argument {
-            argument: "blocksize",
-            message: "must be at least 1 byte".into(),
-        });
-    }
+    let blocksize = match options.blocksize {
+        Blocksize::Bytes(0) => {
+            return Err(Error::Argument {
+                argument: "blocksize",
+                message: "must be at least 1 byte".into(),
+            });
+        }
+        Blocksize::Bytes(b) => Some(b),
+        Blocksize::WholeFile => None,
+        Blocksize::Auto => {
+            let config = oxidask_scheduler::config::current()?;
+            Some(auto_blocksize(config.memory_limit, config.num_workers))
+        }
+    };
     let mut lens = Vec::with_capacity(files.len());
     let mut blocks = Vec::new();
     for (fi, path) in files.iter().enumerate() {
@@ -389,7 +401,7 @@ pub fn read_csv(paths: impl IntoPaths, options: CsvOptions) -> Result<DataFrame>
         }
         let len = meta.len();
         lens.push(Some(len));
-        let bs = options.blocksize.unwrap_or(len.max(1));
+        let bs = blocksize.unwrap_or(len.max(1));
         let mut off = 0;
         loop {
             let end = (off + bs).min(len);

@@ -5,9 +5,43 @@ use polars::prelude::{DataType, PlSmallStr};
 use polars_io::csv::read::{CsvParseOptions, NullValues};
 use serde::{Deserialize, Serialize};
 
-/// The default size of a CSV partition in bytes, as Dask's `blocksize`:
-/// 64 MiB.
+/// The largest CSV partition `read_csv` makes unless told a blocksize, as
+/// Dask's `blocksize`: 64 MiB (see [`auto_blocksize`]).
 pub const DEFAULT_BLOCKSIZE: u64 = 64 << 20;
+
+/// The smallest partition [`auto_blocksize`] picks, however tight the
+/// memory limit: below this, per-task overhead outweighs what is saved.
+pub const MIN_AUTO_BLOCKSIZE: u64 = 1 << 20;
+
+/// The blocksize `read_csv` uses unless told one — Dask's rule
+/// (`auto_blocksize`): a tenth of each worker thread's share of memory,
+/// between [`MIN_AUTO_BLOCKSIZE`] and [`DEFAULT_BLOCKSIZE`]. Memory is the
+/// memory limit (the machine's memory when there is none).
+///
+/// Why a tenth: a task holds several copies of its partition at once — the
+/// bytes read, the parsed frame, a group_by's hash table and partials, the
+/// pieces a shuffle cuts — about six for a group_by of distinct keys
+/// (measured with `examples/frame_out_of_core.rs`), and every thread runs
+/// one. With the default limit (half the machine) this is 64 MiB on any
+/// ordinary machine; with `OXIDASK_MEMORY_LIMIT=256MiB` on 2 cores, 12.8 MB.
+pub fn auto_blocksize(memory_limit: Option<usize>, workers: usize) -> u64 {
+    let memory = memory_limit
+        .or_else(oxidask_store::physical_memory)
+        .unwrap_or(usize::MAX) as u64;
+    (memory / workers.max(1) as u64 / 10).clamp(MIN_AUTO_BLOCKSIZE, DEFAULT_BLOCKSIZE)
+}
+
+/// How [`read_csv`](crate::read_csv) cuts files into partitions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Blocksize {
+    /// [`auto_blocksize`] of the configuration in force when `read_csv` is
+    /// called.
+    Auto,
+    /// About this many bytes per partition.
+    Bytes(u64),
+    /// One partition per file.
+    WholeFile,
+}
 
 /// How many bytes of the first file the schema is inferred from (cut at a
 /// line end): Dask samples 256 KB; polars infers types from every row
@@ -18,7 +52,7 @@ pub const SCHEMA_SAMPLE_BYTES: usize = 1 << 20;
 /// `CsvOptions::default().separator(b';').null_values(["NA"])`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CsvOptions {
-    pub(crate) blocksize: Option<u64>,
+    pub(crate) blocksize: Blocksize,
     pub(crate) separator: u8,
     pub(crate) quote_char: Option<u8>,
     pub(crate) null_values: Vec<String>,
@@ -44,7 +78,7 @@ pub enum BadLines {
 impl Default for CsvOptions {
     fn default() -> Self {
         CsvOptions {
-            blocksize: Some(DEFAULT_BLOCKSIZE),
+            blocksize: Blocksize::Auto,
             separator: b',',
             quote_char: Some(b'"'),
             null_values: Vec::new(),
@@ -58,13 +92,15 @@ impl Default for CsvOptions {
 }
 
 impl CsvOptions {
-    /// Splits files into partitions of about `bytes` bytes at line ends
-    /// (default [`DEFAULT_BLOCKSIZE`]); `None` makes one partition per
-    /// file. Compressed (`.gz`) files are always one partition each.
-    /// Quoted fields holding line breaks must not cross a block boundary
-    /// (as in Dask): use `None` for such files.
+    /// Splits files into partitions of about `bytes` bytes at line ends;
+    /// `None` makes one partition per file. By default the size follows the
+    /// memory limit and worker threads configured when `read_csv` is called
+    /// ([`auto_blocksize`]: 64 MiB unless the limit is tight). Compressed
+    /// (`.gz`) files are always one partition each. Quoted fields holding
+    /// line breaks must not cross a block boundary (as in Dask): use `None`
+    /// for such files.
     pub fn blocksize(mut self, bytes: Option<u64>) -> Self {
-        self.blocksize = bytes;
+        self.blocksize = bytes.map_or(Blocksize::WholeFile, Blocksize::Bytes);
         self
     }
 

@@ -92,6 +92,50 @@ proptest! {
 }
 
 #[test]
+fn the_default_blocksize_follows_the_memory_limit_in_force() {
+    let mib = 1u64 << 20;
+    // Dask's rule: a tenth of each thread's share, within [1 MiB, 64 MiB].
+    assert_eq!(dd::auto_blocksize(Some(256 << 20), 2), 256 * mib / 20);
+    assert_eq!(dd::auto_blocksize(Some(16 << 30), 4), dd::DEFAULT_BLOCKSIZE);
+    assert_eq!(dd::auto_blocksize(Some(4 << 20), 8), dd::MIN_AUTO_BLOCKSIZE);
+    assert_eq!(dd::auto_blocksize(Some(100 << 20), 0), 10 * mib);
+    assert!(dd::auto_blocksize(None, 1) >= dd::MIN_AUTO_BLOCKSIZE);
+
+    // 6 MB of rows: one partition under the default limit; under a 40 MiB
+    // limit with 2 threads, 2 MiB blocks — and the same rows either way.
+    let dir = TempDir::new("df-csv-auto-blocksize");
+    let rows: Vec<(i64, Option<f64>, u8)> = (0..200_000)
+        .map(|i| (i, Some(i as f64 / 7.0), (i % 256) as u8))
+        .collect();
+    let p = write(dir.path(), "a.csv", &text(&rows));
+    let len = std::fs::metadata(&p).unwrap().len();
+    assert!(len > 5 * mib, "{len}");
+    let mut config = oxidask_scheduler::config::current().unwrap();
+    config.memory_limit = Some(40 << 20);
+    config.num_workers = 2;
+    let tight = oxidask_scheduler::config::with_config(config, || {
+        dd::read_csv(p.as_path(), opts()).unwrap()
+    });
+    assert_eq!(tight.npartitions() as u64, len.div_ceil(2 * mib));
+    let mut config = oxidask_scheduler::config::current().unwrap();
+    config.memory_limit = Some(8 << 30);
+    config.num_workers = 2;
+    let roomy = oxidask_scheduler::config::with_config(config, || {
+        dd::read_csv(p.as_path(), opts()).unwrap()
+    });
+    assert_eq!(roomy.npartitions(), 1);
+    // An explicit blocksize is kept whatever the limit.
+    let explicit = oxidask_scheduler::config::with_config(
+        oxidask_scheduler::config::current().unwrap(),
+        || dd::read_csv(p.as_path(), opts().blocksize(Some(mib))).unwrap(),
+    );
+    assert_eq!(explicit.npartitions() as u64, len.div_ceil(mib));
+    let want = canon(&polars_whole(&[p]));
+    assert_eq!(canon(&tight.compute().unwrap()), want);
+    assert_eq!(canon(&roomy.compute().unwrap()), want);
+}
+
+#[test]
 fn gz_files_are_whole_partitions() {
     let dir = TempDir::new("df-csv-gz");
     let body = text(&[(1, Some(1.5), 0), (2, None, 1), (3, Some(-2.0), 3)]);
