@@ -177,8 +177,9 @@ pub struct JoinOptions {
 impl JoinOptions {
     /// A join of this kind (`JoinType::Inner`, `Left`, `Right`, `Full`,
     /// `Semi` or `Anti`); broadcast when the side that may be broadcast
-    /// has one partition, else a shuffle into as many partitions as the
-    /// larger side has.
+    /// has one partition or fewer than log₂ of the other side's (Dask's
+    /// rule), else a shuffle into as many partitions as the larger side
+    /// has.
     pub fn new(how: JoinType) -> JoinOptions {
         JoinOptions {
             how,
@@ -220,7 +221,8 @@ impl DataFrame {
     /// the same types on both sides), as polars' `join` with
     /// `JoinArgs::new(how)`: null keys never match, a column of `other`
     /// whose name is taken gets the suffix `_right`. Broadcasts a side of
-    /// one partition, else shuffles both through disk; see
+    /// one partition, or of fewer than log₂ of the other's, else shuffles
+    /// both through disk; see
     /// [`join_with`](DataFrame::join_with). Rows come in no particular
     /// order.
     pub fn join<S: AsRef<str>, T: AsRef<str>>(
@@ -348,8 +350,8 @@ impl DataFrame {
                         .into(),
                 });
             }
-            None if rb && other.npartitions == 1 => Some(false),
-            None if lb && self.npartitions == 1 => Some(true),
+            None if rb && broadcastable(other, self) => Some(false),
+            None if lb && broadcastable(self, other) => Some(true),
             None => None,
         };
         if let Some(whole_is_left) = whole_is_left {
@@ -423,6 +425,15 @@ impl DataFrame {
             options.shuffle_dir,
         ))
     }
+}
+
+/// Whether a join broadcasts `small` to the partitions of `big` unless
+/// told: Dask's rule — one partition, or fewer than log₂ of the other
+/// side's (a shuffle writes and reads both sides once; a broadcast reads the
+/// small side once per partition of the big one, so it wins while the
+/// small side is a few partitions against very many).
+fn broadcastable(small: &DataFrame, big: &DataFrame) -> bool {
+    small.npartitions == 1 || f64::from(small.npartitions) < f64::from(big.npartitions).log2()
 }
 
 impl DataFrame {

@@ -409,3 +409,57 @@ fn a_broadcast_join_has_the_partitions_of_the_big_side() {
         as_multiset(polars_join(&r, &l, &["k"], &["k"], JoinType::Inner))
     );
 }
+
+#[test]
+fn a_side_of_fewer_partitions_than_log2_of_the_other_is_broadcast() {
+    let rows = |n: i64, tag: &str| -> DataFrame {
+        let keys: Vec<Row> = (0..n)
+            .map(|i| (Some(i % 23), Some((i % 5) as u8), Some(i as f64)))
+            .collect();
+        frame(&keys, tag)
+    };
+    let (big, small) = (rows(400, "a"), rows(60, "b"));
+    let big17 = dd::from_polars(big.clone(), 17).unwrap();
+    for (n, broadcast) in [(2, true), (4, true), (5, false)] {
+        // log₂ 17 ≈ 4.09: up to 4 partitions are broadcast.
+        let s = dd::from_polars(small.clone(), n).unwrap();
+        for how in [
+            JoinType::Inner,
+            JoinType::Left,
+            JoinType::Semi,
+            JoinType::Anti,
+        ] {
+            let j = big17.join(&s, ["k"], ["k"], how.clone()).unwrap();
+            let name = j.name.to_string();
+            assert_eq!(
+                name.starts_with("broadcast-join"),
+                broadcast,
+                "{n} {how:?}: {name}"
+            );
+            assert_eq!(
+                as_multiset(j.compute().unwrap()),
+                as_multiset(polars_join(&big, &small, &["k"], &["k"], how)),
+                "{n}"
+            );
+        }
+        // A right join broadcasts only its left side; a full join never.
+        let name = big17
+            .join(&s, ["k"], ["k"], JoinType::Right)
+            .unwrap()
+            .name
+            .to_string();
+        assert!(name.starts_with("hash-join"), "{name}");
+        let j = s.join(&big17, ["k"], ["k"], JoinType::Right).unwrap();
+        assert_eq!(j.name.starts_with("broadcast-join"), broadcast);
+        assert_eq!(
+            as_multiset(j.compute().unwrap()),
+            as_multiset(polars_join(&small, &big, &["k"], &["k"], JoinType::Right))
+        );
+        let name = big17
+            .join(&s, ["k"], ["k"], JoinType::Full)
+            .unwrap()
+            .name
+            .to_string();
+        assert!(name.starts_with("hash-join"), "{name}");
+    }
+}
