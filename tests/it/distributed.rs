@@ -11,7 +11,8 @@ use oxidask::distributed::{Client, Error, LocalCluster, Scheduler, SchedulerOpti
 use oxidask::prelude::*;
 use oxidask::scheduler::ThreadedScheduler;
 use oxidask_tests::cluster_fns::{
-    abort_worker, add, checked_sqrt, inc, pairwise_sum, ramp, rem5, slow_square, total_of_two,
+    abort_worker, add, checked_sqrt, hold_memory, inc, pairwise_sum, ramp, rem5, slow_square,
+    total_of_two,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_cluster_worker");
@@ -351,6 +352,90 @@ fn task_killing_its_workers_fails_with_killed_worker() {
         drop(c);
         assert_no_orphans(&pids);
         assert_no_orphans(&pids_before);
+    });
+}
+
+fn limited_cluster(threads: usize, limit: usize) -> LocalCluster {
+    LocalCluster::builder()
+        .n_workers(1)
+        .threads_per_worker(threads)
+        .memory_limit(Some(limit))
+        .program(WORKER)
+        .start()
+        .expect("starting a local cluster")
+}
+
+#[test]
+fn a_task_past_the_terminate_threshold_ends_its_workers_with_killed_worker() {
+    within(120, || {
+        // 400 MiB held by a worker limited to 256 MiB: past 95 % of it, the
+        // worker ends itself; its replacements too, until the task has
+        // used up its allowed failures.
+        let c = limited_cluster(1, 256 << 20);
+        let client = c.client().unwrap();
+        let f = client
+            .submit(&delayed!(hold_memory(400, 3_000, String::new())))
+            .unwrap();
+        let e = f.result().unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(e, Error::KilledWorker { failures: 4, .. }),
+            "{msg}"
+        );
+        assert!(msg.contains("hold_memory"), "{msg}");
+        // The nanny notices the last death within its 20 ms poll.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.restarts() < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(c.restarts(), 4);
+        // Well within the limit, the replacement worker serves.
+        assert_eq!(
+            client.submit(&delayed!(inc(1))).unwrap().result().unwrap(),
+            2
+        );
+        drop(client);
+        let pids = c.worker_pids();
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
+
+#[test]
+fn a_worker_past_the_pause_threshold_starts_no_task_until_memory_falls() {
+    within(120, || {
+        // A 1 GiB worker with two threads: one task holds 850 MiB (past the
+        // 80 % pause threshold, short of the 95 % terminate one) for 2 s.
+        // A task sent meanwhile finds a free thread but waits until the
+        // memory is released; then both finish, and no worker died.
+        let dir = oxidask_testing::TempDir::new("pause-marker");
+        let marker = dir.path().join("held").to_string_lossy().into_owned();
+        let c = limited_cluster(2, 1 << 30);
+        let client = c.client().unwrap();
+        let big = client
+            .submit(&delayed!(hold_memory(850, 2_000, marker.clone())))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::path::Path::new(&marker).exists() {
+            assert!(Instant::now() < deadline, "the big task never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Two memory checks: the worker is paused.
+        std::thread::sleep(Duration::from_millis(300));
+        let sent = Instant::now();
+        let small = client.submit(&delayed!(inc(41))).unwrap();
+        assert_eq!(small.result().unwrap(), 42);
+        let waited = sent.elapsed();
+        assert_eq!(big.result().unwrap(), 850 * 256);
+        assert!(
+            waited >= Duration::from_millis(1_000),
+            "the small task ran after {waited:?}, while the worker was over its pause threshold"
+        );
+        assert_eq!(c.restarts(), 0);
+        drop(client);
+        let pids = c.worker_pids();
+        drop(c);
+        assert_no_orphans(&pids);
     });
 }
 

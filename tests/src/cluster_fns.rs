@@ -30,6 +30,19 @@ pub fn slow_square(x: i64, ms: u64) -> i64 {
     x * x
 }
 
+/// Holds `mib` MiB of memory (every page touched) for `ms` milliseconds,
+/// creating the file `marker` (unless empty) once it has them; returns
+/// their sum. For the worker's memory thresholds.
+#[oxidask::remote]
+pub fn hold_memory(mib: u64, ms: u64, marker: String) -> u64 {
+    let block = vec![1u8; (mib << 20) as usize];
+    if !marker.is_empty() {
+        std::fs::write(&marker, b"held").expect("writing the marker file");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    block.iter().step_by(4096).map(|&b| u64::from(b)).sum()
+}
+
 /// Kills the worker process running it (abort: no unwinding, no report).
 #[oxidask::remote]
 pub fn abort_worker(x: i64) -> i64 {

@@ -53,7 +53,9 @@ enum Command {
         /// Threads running tasks (default: all cores).
         #[arg(long)]
         nthreads: Option<usize>,
-        /// Bytes of results held in memory before spilling (e.g. 4000000000).
+        /// The worker process's memory limit in bytes (e.g. 4000000000):
+        /// results spill above 60 % of it, the process spills above 70 %,
+        /// pauses above 80 % and ends above 95 % (Dask's thresholds).
         #[arg(long)]
         memory_limit: Option<usize>,
         /// The worker's name.

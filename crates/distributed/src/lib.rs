@@ -34,6 +34,7 @@ mod server;
 pub mod wire;
 mod worker;
 mod worker_events;
+pub mod worker_memory;
 
 pub use args::MapItem;
 pub use client::{AsCompleted, Client, Future};
@@ -41,4 +42,5 @@ pub use error::{Error, Result};
 pub use local::{LocalCluster, LocalClusterBuilder, WORKER_ENV, worker_main};
 pub use local_steps::IN_CALLER_OPS;
 pub use server::{Scheduler, SchedulerInfo, SchedulerOptions};
-pub use worker::{WorkerOptions, run_worker};
+pub use worker::{TERMINATED_FOR_MEMORY, WorkerOptions, run_worker};
+pub use worker_memory::MemoryFractions;

@@ -201,7 +201,10 @@ impl LocalClusterBuilder {
         self.threads_per_worker = n.max(1);
         self
     }
-    /// Bytes of results each worker holds in memory before spilling.
+    /// Each worker process's memory limit in bytes (Dask's
+    /// `memory_limit`): results spill above 60 % of it, a worker pauses
+    /// above 80 % and ends above 95 % (and is started again); see
+    /// [`MemoryFractions`](crate::MemoryFractions).
     pub fn memory_limit(mut self, bytes: Option<usize>) -> Self {
         self.memory_limit = bytes;
         self

@@ -20,6 +20,7 @@
 use std::collections::{BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,6 +34,11 @@ use crate::error::{Error, Result};
 use crate::messages::{MemoryReport, Msg, Role, RunTask};
 use crate::wire::{self, FrameReader, FrameWriter};
 use crate::worker_events::{BATCH_PERIOD, Recorder};
+use crate::worker_memory::{CHECK_INTERVAL, MemoryFractions};
+
+/// The exit code of a worker that ended itself over the terminate
+/// threshold.
+pub const TERMINATED_FOR_MEMORY: i32 = 3;
 
 /// How a worker runs.
 #[derive(Clone, Debug)]
@@ -41,7 +47,8 @@ pub struct WorkerOptions {
     pub name: String,
     /// Threads running tasks (default: all cores).
     pub nthreads: usize,
-    /// Bytes of results held in memory before spilling to disk.
+    /// The process's memory limit in bytes: results spill, the pool
+    /// pauses and the process ends at fractions of it (see `memory`).
     pub memory_limit: Option<usize>,
     /// The shared token ("" for none).
     pub token: String,
@@ -49,6 +56,9 @@ pub struct WorkerOptions {
     pub host: String,
     /// Where spill files go (the temp dir when `None`).
     pub spill_dir: Option<PathBuf>,
+    /// What happens as the process nears `memory_limit`: spill, pause,
+    /// terminate (Dask's fractions by default; see [`MemoryFractions`]).
+    pub memory: MemoryFractions,
 }
 
 impl Default for WorkerOptions {
@@ -60,6 +70,7 @@ impl Default for WorkerOptions {
             token: String::new(),
             host: "127.0.0.1".into(),
             spill_dir: None,
+            memory: MemoryFractions::default(),
         }
     }
 }
@@ -77,7 +88,7 @@ impl WComp {
         let buffer = SpillBuffer::new(
             slots,
             StoreOptions {
-                memory_limit: options.memory_limit,
+                memory_limit: options.memory_limit.map(|l| options.memory.held_limit(l)),
                 spill_dir: options.spill_dir.clone(),
             },
         );
@@ -138,6 +149,8 @@ struct Shared {
     options: WorkerOptions,
     /// Task events for the scheduler's dashboard (off unless asked).
     recorder: Recorder,
+    /// Set while the process is over the pause threshold: no task starts.
+    paused: AtomicBool,
 }
 
 impl Shared {
@@ -158,6 +171,56 @@ impl Shared {
     fn close(&self) {
         self.queue.lock().closed = true;
         self.ready.notify_all();
+    }
+
+    /// Compares the process memory with the thresholds (module
+    /// [`worker_memory`](crate::worker_memory)) and acts: spills held
+    /// results, pauses or resumes the pool, or ends the process.
+    fn check_memory(&self) {
+        let Some(limit) = self.options.memory_limit else {
+            return;
+        };
+        let rss = process_rss();
+        let act = self.options.memory.action(rss, limit);
+        let mib = |b: u64| b >> 20;
+        if act.terminate {
+            let message = format!(
+                "oxidask worker {}: process memory {} MiB is over {:.0}% of its memory limit \
+                 ({} MiB); ending the worker (its results are recomputed elsewhere)",
+                self.options.name,
+                mib(rss),
+                self.options.memory.terminate.unwrap_or(1.0) * 100.0,
+                mib(limit as u64)
+            );
+            tracing::error!("{message}");
+            eprintln!("{message}");
+            std::process::exit(TERMINATED_FOR_MEMORY);
+        }
+        if act.spill_bytes > 0 {
+            let mut left = act.spill_bytes as usize;
+            let comps: Vec<Arc<WComp>> = self.comps.lock().values().cloned().collect();
+            for c in comps {
+                if left == 0 {
+                    break;
+                }
+                let held = c.buffer.stats().held_bytes;
+                left = left.saturating_sub(c.buffer.spill_down_to(held.saturating_sub(left)));
+            }
+        }
+        if act.pause != self.paused.swap(act.pause, Ordering::AcqRel) {
+            if act.pause {
+                tracing::warn!(
+                    worker = %self.options.name,
+                    rss_mib = mib(rss),
+                    limit_mib = mib(limit as u64),
+                    "worker paused: process memory over the pause threshold; no task starts until it falls"
+                );
+            } else {
+                tracing::info!(worker = %self.options.name, "worker resumed");
+                let _q = self.queue.lock();
+                self.ready.notify_all();
+            }
+        }
     }
 
     fn memory(&self) -> MemoryReport {
@@ -216,6 +279,7 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
         out,
         options,
         recorder: Recorder::default(),
+        paused: AtomicBool::new(false),
     });
     tokio::spawn(crate::server::writer(writer, rx));
     let threads: Vec<_> = (0..shared.options.nthreads.max(1))
@@ -235,6 +299,16 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
             loop {
                 every.tick().await;
                 s.report(Msg::Heartbeat { memory: s.memory() }, vec![]);
+            }
+        })
+    };
+    let memory = {
+        let s = shared.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(CHECK_INTERVAL);
+            loop {
+                every.tick().await;
+                s.check_memory();
             }
         })
     };
@@ -263,6 +337,7 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
         }
     };
     beat.abort();
+    memory.abort();
     batches.abort();
     peers.abort();
     shared.close();
@@ -455,6 +530,11 @@ fn pool_thread(shared: &Shared, thread: u32) {
             loop {
                 if q.closed {
                     return;
+                }
+                if shared.paused.load(Ordering::Acquire) {
+                    // Woken when the memory check resumes the pool.
+                    shared.ready.wait_for(&mut q, CHECK_INTERVAL);
+                    continue;
                 }
                 if let Some(j) = q.jobs.pop() {
                     break j;

@@ -242,6 +242,23 @@ impl SpillBuffer {
             .is_some_and(|l| s.held_bytes.load(Ordering::Relaxed) > l / 4 * 3)
     }
 
+    /// Queues held results for spilling, least recently used first, until
+    /// what is held in memory (not counting what is already queued) is at
+    /// most `target` bytes; results without a codec stay. Returns the bytes
+    /// queued. For a worker whose process memory is high while this buffer
+    /// is within its own limit (Dask's `spill` threshold).
+    pub fn spill_down_to(&self, target: usize) -> usize {
+        let s = &*self.shared;
+        let _one = s.making_room.lock();
+        let before = s.pending_bytes.load(Ordering::Acquire);
+        // Values that cannot be spilled stay, which is no error here: the
+        // caller asked for what can be done.
+        let _ = self.queue_spills(target);
+        s.pending_bytes
+            .load(Ordering::Acquire)
+            .saturating_sub(before)
+    }
+
     /// Keeps `value` under `id` (which must be empty), queueing older
     /// values for spilling if that takes the buffer over its limit.
     pub fn insert(&self, id: u32, value: Value) -> Result<MemoryStats, StoreError> {

@@ -308,3 +308,35 @@ fn the_spill_buffer_alone_keeps_values_until_the_caller_says_last() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn spill_down_to_sends_the_oldest_results_to_disk_within_the_limit() {
+    let d = dir("spill-down");
+    let buffer = crate::SpillBuffer::new(10, opts(1 << 20, &d));
+    for i in 0..10u32 {
+        buffer.insert(i, Value::new(vec![i as f64; 1_000])).unwrap(); // 8 kB each
+    }
+    let held = buffer.stats().held_bytes;
+    assert!(held >= 80_000, "{held}");
+    // Well within its own limit, the buffer is asked to hold at most 30 kB
+    // (a worker's process memory is high): the 7 oldest go to disk.
+    let queued = buffer.spill_down_to(30_000);
+    assert!(queued >= held - 30_000, "{queued} of {held}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while buffer.stats().spilled < 7 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let stats = buffer.stats();
+    assert_eq!(stats.spilled, 7, "{stats:?}");
+    assert!(stats.held_bytes <= 30_000, "{stats:?}");
+    // Nothing more to do at the same target.
+    assert_eq!(buffer.spill_down_to(30_000), 0);
+    for i in 0..10u32 {
+        let v = buffer.fetch(i, || true, || format!("#{i}")).unwrap();
+        assert_eq!(
+            v.downcast_ref::<Vec<f64>>().unwrap(),
+            &vec![i as f64; 1_000]
+        );
+    }
+    assert_eq!(buffer.stats().read_back, 7);
+}
