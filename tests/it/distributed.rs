@@ -440,6 +440,53 @@ fn a_worker_past_the_pause_threshold_starts_no_task_until_memory_falls() {
 }
 
 #[test]
+fn the_scheduler_sends_no_task_to_a_paused_worker() {
+    within(120, || {
+        // Two 1 GiB workers of two threads; one holds 850 MiB for 3 s and
+        // pauses. Tasks sent meanwhile all run on the other one, at once.
+        let dir = oxidask_testing::TempDir::new("pause-route-marker");
+        let marker = dir.path().join("held").to_string_lossy().into_owned();
+        let c = LocalCluster::builder()
+            .n_workers(2)
+            .threads_per_worker(2)
+            .memory_limit(Some(1 << 30))
+            .program(WORKER)
+            .start()
+            .expect("starting a local cluster");
+        let client = c.client().unwrap();
+        let big = client
+            .submit(&delayed!(hold_memory(850, 3_000, marker.clone())))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // The pause can come before the marker: the worker's RSS passes
+        // the threshold while the block is still being filled.
+        while !(c.workers().iter().any(|(_, m)| m.paused) && std::path::Path::new(&marker).exists())
+        {
+            assert!(Instant::now() < deadline, "no worker ever reported a pause");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let sent = Instant::now();
+        let squares: Vec<_> = (0..8i64)
+            .map(|i| client.submit(&delayed!(slow_square(i, 20))).unwrap())
+            .collect();
+        for (i, f) in squares.into_iter().enumerate() {
+            assert_eq!(f.result().unwrap(), (i * i) as i64);
+        }
+        let waited = sent.elapsed();
+        assert!(
+            waited < Duration::from_millis(1_500),
+            "the tasks took {waited:?}: some waited on the paused worker"
+        );
+        assert_eq!(big.result().unwrap(), 850 * 256);
+        assert_eq!(c.restarts(), 0);
+        drop(client);
+        let pids = c.worker_pids();
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
+
+#[test]
 fn wrong_token_is_refused_and_others_are_served() {
     within(60, || {
         let s = Scheduler::start("127.0.0.1:0", "s3cret", SchedulerOptions::default()).unwrap();

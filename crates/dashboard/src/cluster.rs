@@ -37,6 +37,8 @@ pub struct ClusterWorker {
     pub held: u64,
     /// Tasks it is running or has been sent and not yet reported.
     pub processing: u64,
+    /// Whether it is paused (over its memory's pause threshold).
+    pub paused: bool,
 }
 
 /// The cluster as its scheduler sees it.
@@ -118,6 +120,12 @@ impl ClusterStatus {
             "gauge",
             "Resident memory of each worker process.",
             &per_worker(&|w| w.process_bytes),
+        );
+        metric(
+            "worker_paused",
+            "gauge",
+            "1 while a worker is paused over its memory's pause threshold.",
+            &per_worker(&|w| w.paused.into()),
         );
         metric(
             "tasks_completed_total",

@@ -78,6 +78,9 @@ pub struct MemoryReport {
     pub on_disk_bytes: u64,
     /// Results held.
     pub held: u64,
+    /// Whether the worker is paused: over its pause threshold it starts no
+    /// task, so the scheduler sends it none.
+    pub paused: bool,
 }
 
 /// Why the cluster failed a computation.

@@ -28,8 +28,11 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use crate::error::{Error, Result};
 use crate::messages::{Msg, Role};
 
-/// The protocol version; peers of another version are refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version; peers of another version are refused. Bump it
+/// with any change to the messages' encoding (postcard is not
+/// self-describing: an added field shifts every byte after it).
+/// 2: `MemoryReport::paused`.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame read before the handshake is done.
 pub const HANDSHAKE_FRAME_LIMIT: usize = 64 * 1024;

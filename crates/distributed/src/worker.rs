@@ -208,6 +208,13 @@ impl Shared {
             }
         }
         if act.pause != self.paused.swap(act.pause, Ordering::AcqRel) {
+            // The scheduler hears of it now, not at the next heartbeat.
+            self.report(
+                Msg::Heartbeat {
+                    memory: self.memory(),
+                },
+                vec![],
+            );
             if act.pause {
                 tracing::warn!(
                     worker = %self.options.name,
@@ -226,6 +233,7 @@ impl Shared {
     fn memory(&self) -> MemoryReport {
         let mut m = MemoryReport {
             process_bytes: process_rss(),
+            paused: self.paused.load(Ordering::Acquire),
             ..MemoryReport::default()
         };
         for c in self.comps.lock().values() {

@@ -395,6 +395,7 @@ impl Observer {
                 on_disk_bytes: w.memory.on_disk_bytes,
                 held: w.memory.held,
                 processing: w.inflight.len() as u64,
+                paused: w.memory.paused,
                 ..w.row.clone()
             })
             .collect();

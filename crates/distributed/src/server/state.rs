@@ -813,8 +813,8 @@ pub(crate) fn global_id(client: ConnId, comp: u64) -> u64 {
     (client << 40) | (comp & ((1 << 40) - 1))
 }
 
-/// The worker for task `t`: among workers with room, the one holding the
-/// most bytes of its inputs, then the least loaded.
+/// The worker for task `t`: among workers with room and not paused, the
+/// one holding the most bytes of its inputs, then the least loaded.
 fn place(
     comp: &Comp,
     t: u32,
@@ -840,7 +840,7 @@ fn place(
     }
     workers
         .iter()
-        .filter(|(_, w)| w.inflight.len() < w.nthreads as usize * per_thread)
+        .filter(|(_, w)| !w.memory.paused && w.inflight.len() < w.nthreads as usize * per_thread)
         .max_by(|(a, wa), (b, wb)| {
             let ha = held.iter().find(|(w, _)| w == *a).map_or(0, |e| e.1);
             let hb = held.iter().find(|(w, _)| w == *b).map_or(0, |e| e.1);

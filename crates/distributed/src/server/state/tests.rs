@@ -719,3 +719,37 @@ fn a_holder_that_never_hands_an_input_over_fails_the_computation_by_name() {
         assert_eq!(r, vec![(w0, 2)], "round {round}");
     }
 }
+
+fn heartbeat(s: &mut ClusterState, w: ConnId, paused: bool) {
+    let memory = MemoryReport {
+        paused,
+        ..MemoryReport::default()
+    };
+    s.message(w, Msg::Heartbeat { memory }, vec![]).unwrap();
+}
+
+#[test]
+fn a_paused_worker_is_sent_nothing_until_it_resumes() {
+    let mut s = ClusterState::new(SchedulerOptions::default());
+    worker(&mut s, 1);
+    worker(&mut s, 2);
+    heartbeat(&mut s, 1, true);
+    let comp = submit_diamond(&mut s);
+    // Both roots go to the worker that is not paused.
+    let r = runs(&s.take_out());
+    assert_eq!(
+        r.iter().map(|x| x.0).collect::<Vec<_>>(),
+        vec![2, 2],
+        "{r:?}"
+    );
+    // All paused: nothing goes out, and the computation waits.
+    heartbeat(&mut s, 2, true);
+    done(&mut s, 2, comp, 0, 10, false);
+    done(&mut s, 2, comp, 1, 10, false);
+    assert!(runs(&s.take_out()).is_empty());
+    // Worker 1 resumes: the last task goes to it, fetching both inputs.
+    heartbeat(&mut s, 1, false);
+    let r = runs(&s.take_out());
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!((r[0].0, r[0].1, r[0].2.len()), (1, 2, 2), "{r:?}");
+}
