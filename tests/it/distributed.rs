@@ -11,8 +11,8 @@ use oxidask::distributed::{Client, Error, LocalCluster, Scheduler, SchedulerOpti
 use oxidask::prelude::*;
 use oxidask::scheduler::ThreadedScheduler;
 use oxidask_tests::cluster_fns::{
-    abort_worker, add, checked_sqrt, hold_memory, inc, pairwise_sum, ramp, rem5, slow_square,
-    total_of_two,
+    abort_worker, add, checked_sqrt, hold_memory, inc, pairwise_sum, pid_after, ramp, rem5,
+    slow_square, total_of_two,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_cluster_worker");
@@ -479,6 +479,34 @@ fn the_scheduler_sends_no_task_to_a_paused_worker() {
         );
         assert_eq!(big.result().unwrap(), 850 * 256);
         assert_eq!(c.restarts(), 0);
+        drop(client);
+        let pids = c.worker_pids();
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
+
+#[test]
+fn a_worker_that_runs_dry_steals_the_tasks_queued_behind_a_long_one() {
+    within(120, || {
+        // Two workers of one thread: one runs a 2 s task; ten 100 ms tasks
+        // sent then are shared between both, so about half queue behind
+        // the long one — until the other, done with its own, takes them.
+        let c = cluster(2);
+        let client = c.client().unwrap();
+        let long = client.submit(&delayed!(pid_after(2_000))).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let sent = Instant::now();
+        let shorts = client.map(pid_after, 100..110u64).unwrap();
+        let pids: Vec<u32> = shorts.iter().map(|f| f.result().unwrap()).collect();
+        let took = sent.elapsed();
+        let long_pid = long.result().unwrap();
+        let behind = pids.iter().filter(|&&p| p == long_pid).count();
+        assert!(
+            behind == 0,
+            "{behind} of the short tasks ran after the long one on its worker (took {took:?})"
+        );
+        assert!(took < Duration::from_millis(1_600), "{took:?}");
         drop(client);
         let pids = c.worker_pids();
         drop(c);

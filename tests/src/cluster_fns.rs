@@ -43,6 +43,14 @@ pub fn hold_memory(mib: u64, ms: u64, marker: String) -> u64 {
     block.iter().step_by(4096).map(|&b| u64::from(b)).sum()
 }
 
+/// The id of the worker process running it, after sleeping `ms`
+/// milliseconds (which worker ran what).
+#[oxidask::remote]
+pub fn pid_after(ms: u64) -> u32 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    std::process::id()
+}
+
 /// Kills the worker process running it (abort: no unwinding, no report).
 #[oxidask::remote]
 pub fn abort_worker(x: i64) -> i64 {

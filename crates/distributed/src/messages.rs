@@ -216,6 +216,14 @@ pub enum Msg {
         /// Task ids.
         ids: Vec<u32>,
     },
+    /// Work stealing: give back those of these tasks not started yet
+    /// (answered with `Stolen`).
+    Steal {
+        /// Computation id.
+        comp: u64,
+        /// Task ids.
+        ids: Vec<u32>,
+    },
     /// A computation is over: drop its graph, tasks and results.
     Forget {
         /// Computation id.
@@ -229,6 +237,14 @@ pub enum Msg {
     Heartbeat {
         /// Memory now.
         memory: MemoryReport,
+    },
+    /// The tasks of a `Steal` that were still queued, taken off the
+    /// worker's queue: they will not run there.
+    Stolen {
+        /// Computation id.
+        comp: u64,
+        /// Task ids.
+        ids: Vec<u32>,
     },
     /// A task finished; if `codec` is set its encoded result follows.
     Done {
@@ -380,6 +396,8 @@ impl Msg {
             Msg::Run { .. } => "Run",
             Msg::Store { .. } => "Store",
             Msg::Release { .. } => "Release",
+            Msg::Steal { .. } => "Steal",
+            Msg::Stolen { .. } => "Stolen",
             Msg::Forget { .. } => "Forget",
             Msg::Shutdown => "Shutdown",
             Msg::Heartbeat { .. } => "Heartbeat",

@@ -474,6 +474,18 @@ fn handle(
                 }
             }
         }
+        Msg::Steal { comp, ids } => {
+            let wanted: std::collections::HashSet<u32> = ids.into_iter().collect();
+            let mut stolen = Vec::new();
+            shared.queue.lock().jobs.retain(|j| {
+                let take = j.comp == comp && wanted.contains(&j.task.id);
+                if take {
+                    stolen.push(j.task.id);
+                }
+                !take
+            });
+            shared.report(Msg::Stolen { comp, ids: stolen }, vec![]);
+        }
         Msg::Forget { comp } => {
             shared.comps.lock().remove(&comp);
             shared.queue.lock().jobs.retain(|j| j.comp != comp);

@@ -166,6 +166,14 @@ impl Observer {
                 }
                 self.dirty = true;
             }
+            Msg::Stolen { comp, ids } => {
+                if let Some(w) = self.workers.get_mut(&conn) {
+                    for id in ids {
+                        w.inflight.remove(&(*comp, *id));
+                    }
+                    self.dirty = true;
+                }
+            }
             Msg::Erred { comp, id, error } => {
                 let worker = self.workers.get_mut(&conn).map_or(0, |w| {
                     w.inflight.remove(&(*comp, *id));

@@ -76,6 +76,8 @@ struct Worker {
     inflight: HashSet<(u64, u32)>,
     last_seen: Instant,
     memory: MemoryReport,
+    /// A `Steal` sent to it is not answered yet.
+    stealing_from: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +207,7 @@ impl ClusterState {
                         inflight: HashSet::new(),
                         last_seen: Instant::now(),
                         memory: MemoryReport::default(),
+                        stealing_from: false,
                     },
                 );
                 self.dispatch();
@@ -298,6 +301,7 @@ impl ClusterState {
                     w.memory = memory;
                 }
             }
+            Msg::Stolen { comp, ids } if is_worker => self.stolen(conn, comp, &ids),
             Msg::Done {
                 comp,
                 id,
@@ -338,7 +342,92 @@ impl ClusterState {
             }
         }
         self.dispatch();
+        self.balance();
         Ok(())
+    }
+
+    /// Work stealing: when workers have idle threads and nothing is left to
+    /// send them, asks the worker with the most tasks queued beyond its
+    /// threads to give back the half it would run last (at most one per
+    /// idle thread); a paused worker is asked for all of its tasks whenever
+    /// another is not paused. They go out again from `stolen`. One request
+    /// per worker at a time.
+    fn balance(&mut self) {
+        let idle: usize = self
+            .workers
+            .values()
+            .filter(|w| !w.memory.paused)
+            .map(|w| (w.nthreads as usize).saturating_sub(w.inflight.len()))
+            .sum();
+        if self.workers.values().all(|w| w.memory.paused) {
+            return;
+        }
+        // A paused worker's tasks are better queued anywhere else; a busy
+        // one's only go to idle threads.
+        let queued = |w: &Worker| {
+            if w.memory.paused {
+                w.inflight.len()
+            } else if idle > 0 {
+                w.inflight.len().saturating_sub(w.nthreads as usize)
+            } else {
+                0
+            }
+        };
+        let Some((&victim, w)) = self
+            .workers
+            .iter()
+            .filter(|(_, w)| !w.stealing_from && queued(w) > 0)
+            .max_by_key(|(_, w)| queued(w))
+        else {
+            return;
+        };
+        let n = if w.memory.paused {
+            queued(w)
+        } else {
+            idle.min(queued(w).div_ceil(2))
+        };
+        // The tasks it would run last: the greatest priority numbers.
+        let mut candidates: Vec<(u32, u64, u32)> = w
+            .inflight
+            .iter()
+            .filter_map(|&(c, t)| {
+                let comp = self.comps.get(&c)?;
+                Some((comp.priority[t as usize], c, t))
+            })
+            .collect();
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        let mut asks: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        for &(_, c, t) in candidates.iter().take(n) {
+            asks.entry(c).or_default().push(t);
+        }
+        if asks.is_empty() {
+            return;
+        }
+        if let Some(w) = self.workers.get_mut(&victim) {
+            w.stealing_from = true;
+        }
+        for (comp, ids) in asks {
+            self.send(victim, Msg::Steal { comp, ids }, vec![]);
+        }
+    }
+
+    /// A worker gave back tasks it had not started: they are ready again.
+    fn stolen(&mut self, w: ConnId, comp_id: u64, ids: &[u32]) {
+        if let Some(worker) = self.workers.get_mut(&w) {
+            worker.stealing_from = false;
+            for &id in ids {
+                worker.inflight.remove(&(comp_id, id));
+            }
+        }
+        let Some(c) = self.comps.get_mut(&comp_id) else {
+            return;
+        };
+        for &id in ids {
+            if c.status.get(id as usize) == Some(&Status::Processing(w)) {
+                c.status[id as usize] = Status::Queued;
+                c.ready.push(Reverse((c.priority[id as usize], id)));
+            }
+        }
     }
 
     fn submit(&mut self, client: ConnId, client_comp: u64, spec: Spec, graph: Bytes) {

@@ -753,3 +753,108 @@ fn a_paused_worker_is_sent_nothing_until_it_resumes() {
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!((r[0].0, r[0].1, r[0].2.len()), (1, 2, 2), "{r:?}");
 }
+
+/// The `Steal` requests sent: (worker, computation, ids).
+fn steals(out: &[Out]) -> Vec<(ConnId, u64, Vec<u32>)> {
+    out.iter()
+        .filter_map(|o| match &o.msg {
+            Msg::Steal { comp, ids } => Some((o.to, *comp, ids.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_idle_worker_takes_back_the_tasks_a_busy_one_would_run_last() {
+    let mut s = ClusterState::new(SchedulerOptions::default());
+    worker(&mut s, 1);
+    s.connected(CLIENT, Role::Client);
+    // Ten independent tasks, priorities 0..10, on one worker (one thread).
+    let deps = vec![vec![]; 10];
+    s.message(
+        CLIENT,
+        submit_msg(1, deps, (0..10).collect(), vec![]),
+        graph(),
+    )
+    .unwrap();
+    let comp = global_id(CLIENT, 1);
+    assert_eq!(runs(&s.take_out()).len(), 10);
+    // A second worker joins: nothing is left to send it, so the first is
+    // asked for the half of its 9 queued tasks it would run last.
+    worker(&mut s, 2);
+    s.message(
+        2,
+        Msg::Heartbeat {
+            memory: MemoryReport::default(),
+        },
+        vec![],
+    )
+    .unwrap();
+    let st = steals(&s.take_out());
+    assert_eq!(st.len(), 1, "{st:?}");
+    let (victim, c, mut ids) = st[0].clone();
+    assert_eq!((victim, c), (1, comp));
+    ids.sort_unstable();
+    // One thread idle on worker 2: one task asked for (the idle threads
+    // bound it), the last in priority order.
+    assert_eq!(ids, vec![9]);
+    // No second request while this one is unanswered.
+    s.message(
+        2,
+        Msg::Heartbeat {
+            memory: MemoryReport::default(),
+        },
+        vec![],
+    )
+    .unwrap();
+    assert!(steals(&s.take_out()).is_empty());
+    // Worker 1 had started nothing but task 0: task 9 comes back and goes
+    // to worker 2.
+    s.message(1, Msg::Stolen { comp, ids: vec![9] }, vec![])
+        .unwrap();
+    let out = s.take_out();
+    let r = runs(&out);
+    assert_eq!(
+        r.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(),
+        vec![(2, 9)]
+    );
+    // Worker 2 finishes it; it is idle again and steals once more.
+    done(&mut s, 2, comp, 9, 8, true);
+    let st = steals(&s.take_out());
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0].2, vec![8]);
+    // A task already started is not in the answer: it stays with worker 1
+    // and its report counts.
+    s.message(1, Msg::Stolen { comp, ids: vec![] }, vec![])
+        .unwrap();
+    let _ = s.take_out();
+    for t in 0..9 {
+        done(&mut s, 1, comp, t, 8, true);
+    }
+    let out = s.take_out();
+    assert!(out.iter().any(|o| matches!(o.msg, Msg::Finished { .. })));
+}
+
+#[test]
+fn a_paused_worker_is_asked_for_all_its_queued_tasks() {
+    let mut s = ClusterState::new(SchedulerOptions::default());
+    worker(&mut s, 1);
+    worker(&mut s, 2);
+    s.connected(CLIENT, Role::Client);
+    let deps = vec![vec![]; 6];
+    s.message(
+        CLIENT,
+        submit_msg(1, deps, (0..6).collect(), vec![]),
+        graph(),
+    )
+    .unwrap();
+    let r = runs(&s.take_out());
+    let on1: Vec<u32> = r.iter().filter(|x| x.0 == 1).map(|x| x.1).collect();
+    assert_eq!(on1.len(), 3, "{r:?}");
+    heartbeat(&mut s, 1, true);
+    let st = steals(&s.take_out());
+    assert_eq!(st.len(), 1, "{st:?}");
+    let mut ids = st[0].2.clone();
+    ids.sort_unstable();
+    assert_eq!((st[0].0, ids), (1, on1));
+}
