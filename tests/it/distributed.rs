@@ -355,6 +355,37 @@ fn task_killing_its_workers_fails_with_killed_worker() {
     });
 }
 
+/// Drops the client and the cluster, and checks that no worker outlives it.
+fn shut_down(c: LocalCluster, client: Client) {
+    drop(client);
+    let pids = c.worker_pids();
+    drop(c);
+    assert_no_orphans(&pids);
+}
+
+/// Submits a task holding `mib` MiB for `ms` ms and waits until it holds
+/// them (its marker file exists in `dir`).
+fn hold_in_background(
+    client: &Client,
+    dir: &oxidask_testing::TempDir,
+    mib: u64,
+    ms: u64,
+) -> oxidask::distributed::Future<u64> {
+    let marker = dir.path().join("held").to_string_lossy().into_owned();
+    let f = client
+        .submit(&delayed!(hold_memory(mib, ms, marker.clone())))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::path::Path::new(&marker).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the task holding memory never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f
+}
+
 fn limited_cluster(threads: usize, limit: usize) -> LocalCluster {
     LocalCluster::builder()
         .n_workers(1)
@@ -394,10 +425,7 @@ fn a_task_past_the_terminate_threshold_ends_its_workers_with_killed_worker() {
             client.submit(&delayed!(inc(1))).unwrap().result().unwrap(),
             2
         );
-        drop(client);
-        let pids = c.worker_pids();
-        drop(c);
-        assert_no_orphans(&pids);
+        shut_down(c, client);
     });
 }
 
@@ -409,17 +437,9 @@ fn a_worker_past_the_pause_threshold_starts_no_task_until_memory_falls() {
         // A task sent meanwhile finds a free thread but waits until the
         // memory is released; then both finish, and no worker died.
         let dir = oxidask_testing::TempDir::new("pause-marker");
-        let marker = dir.path().join("held").to_string_lossy().into_owned();
         let c = limited_cluster(2, 1 << 30);
         let client = c.client().unwrap();
-        let big = client
-            .submit(&delayed!(hold_memory(850, 2_000, marker.clone())))
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !std::path::Path::new(&marker).exists() {
-            assert!(Instant::now() < deadline, "the big task never started");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let big = hold_in_background(&client, &dir, 850, 2_000);
         // Two memory checks: the worker is paused.
         std::thread::sleep(Duration::from_millis(300));
         let sent = Instant::now();
@@ -432,10 +452,7 @@ fn a_worker_past_the_pause_threshold_starts_no_task_until_memory_falls() {
             "the small task ran after {waited:?}, while the worker was over its pause threshold"
         );
         assert_eq!(c.restarts(), 0);
-        drop(client);
-        let pids = c.worker_pids();
-        drop(c);
-        assert_no_orphans(&pids);
+        shut_down(c, client);
     });
 }
 
@@ -445,7 +462,6 @@ fn the_scheduler_sends_no_task_to_a_paused_worker() {
         // Two 1 GiB workers of two threads; one holds 850 MiB for 3 s and
         // pauses. Tasks sent meanwhile all run on the other one, at once.
         let dir = oxidask_testing::TempDir::new("pause-route-marker");
-        let marker = dir.path().join("held").to_string_lossy().into_owned();
         let c = LocalCluster::builder()
             .n_workers(2)
             .threads_per_worker(2)
@@ -454,14 +470,9 @@ fn the_scheduler_sends_no_task_to_a_paused_worker() {
             .start()
             .expect("starting a local cluster");
         let client = c.client().unwrap();
-        let big = client
-            .submit(&delayed!(hold_memory(850, 3_000, marker.clone())))
-            .unwrap();
+        let big = hold_in_background(&client, &dir, 850, 3_000);
         let deadline = Instant::now() + Duration::from_secs(60);
-        // The pause can come before the marker: the worker's RSS passes
-        // the threshold while the block is still being filled.
-        while !(c.workers().iter().any(|(_, m)| m.paused) && std::path::Path::new(&marker).exists())
-        {
+        while !c.workers().iter().any(|(_, m)| m.paused) {
             assert!(Instant::now() < deadline, "no worker ever reported a pause");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -479,10 +490,7 @@ fn the_scheduler_sends_no_task_to_a_paused_worker() {
         );
         assert_eq!(big.result().unwrap(), 850 * 256);
         assert_eq!(c.restarts(), 0);
-        drop(client);
-        let pids = c.worker_pids();
-        drop(c);
-        assert_no_orphans(&pids);
+        shut_down(c, client);
     });
 }
 
@@ -507,10 +515,7 @@ fn a_worker_that_runs_dry_steals_the_tasks_queued_behind_a_long_one() {
             "{behind} of the short tasks ran after the long one on its worker (took {took:?})"
         );
         assert!(took < Duration::from_millis(1_600), "{took:?}");
-        drop(client);
-        let pids = c.worker_pids();
-        drop(c);
-        assert_no_orphans(&pids);
+        shut_down(c, client);
     });
 }
 

@@ -300,38 +300,15 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let peers = tokio::spawn(serve_peers(listener, shared.clone()));
-    let beat = {
-        let s = shared.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_millis(500));
-            loop {
-                every.tick().await;
-                s.report(Msg::Heartbeat { memory: s.memory() }, vec![]);
-            }
-        })
-    };
-    let memory = {
-        let s = shared.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(CHECK_INTERVAL);
-            loop {
-                every.tick().await;
-                s.check_memory();
-            }
-        })
-    };
-    let batches = {
-        let s = shared.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(BATCH_PERIOD);
-            loop {
-                every.tick().await;
-                if let Some(batch) = s.recorder.take_batch() {
-                    s.report(batch, vec![]);
-                }
-            }
-        })
-    };
+    let beat = periodically(&shared, Duration::from_millis(500), |s| {
+        s.report(Msg::Heartbeat { memory: s.memory() }, vec![]);
+    });
+    let memory = periodically(&shared, CHECK_INTERVAL, Shared::check_memory);
+    let batches = periodically(&shared, BATCH_PERIOD, |s| {
+        if let Some(batch) = s.recorder.take_batch() {
+            s.report(batch, vec![]);
+        }
+    });
     let pool = Arc::new(PeerPool::default());
     let outcome = loop {
         match reader.msg().await {
@@ -352,6 +329,22 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
     shared.comps.lock().clear();
     drop(threads);
     outcome
+}
+
+/// Runs `f` every `period` on the worker's runtime until aborted.
+fn periodically(
+    shared: &Arc<Shared>,
+    period: Duration,
+    f: impl Fn(&Shared) + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let s = shared.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(period);
+        loop {
+            every.tick().await;
+            f(&s);
+        }
+    })
 }
 
 fn handle(

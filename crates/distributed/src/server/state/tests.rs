@@ -782,14 +782,7 @@ fn an_idle_worker_takes_back_the_tasks_a_busy_one_would_run_last() {
     // A second worker joins: nothing is left to send it, so the first is
     // asked for the half of its 9 queued tasks it would run last.
     worker(&mut s, 2);
-    s.message(
-        2,
-        Msg::Heartbeat {
-            memory: MemoryReport::default(),
-        },
-        vec![],
-    )
-    .unwrap();
+    heartbeat(&mut s, 2, false);
     let st = steals(&s.take_out());
     assert_eq!(st.len(), 1, "{st:?}");
     let (victim, c, mut ids) = st[0].clone();
@@ -799,14 +792,7 @@ fn an_idle_worker_takes_back_the_tasks_a_busy_one_would_run_last() {
     // bound it), the last in priority order.
     assert_eq!(ids, vec![9]);
     // No second request while this one is unanswered.
-    s.message(
-        2,
-        Msg::Heartbeat {
-            memory: MemoryReport::default(),
-        },
-        vec![],
-    )
-    .unwrap();
+    heartbeat(&mut s, 2, false);
     assert!(steals(&s.take_out()).is_empty());
     // Worker 1 had started nothing but task 0: task 9 comes back and goes
     // to worker 2.
