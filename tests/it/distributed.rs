@@ -923,3 +923,84 @@ fn held_futures_survive_their_worker_and_scattered_data_is_lost_by_name() {
         assert_no_orphans(&pids);
     });
 }
+
+#[test]
+fn data_frames_compute_on_the_cluster_as_on_threads() {
+    use oxidask::dataframe as dd;
+    use oxidask::dataframe::polars::prelude::*;
+    within(180, || {
+        let dir = oxidask_testing::TempDir::new("cluster-frames");
+        let paths = oxidask_workloads::taxi::generate(dir.path(), 3, 20_000, 11).unwrap();
+        let c = cluster(2);
+        let client = c.client().unwrap();
+        let on_cluster = SchedulerChoice::Custom(client.scheduler());
+        let both = |f: &dyn Fn() -> dd::Result<DataFrame>| {
+            let want = with_scheduler(threaded(), f).unwrap();
+            let got = with_scheduler(on_cluster.clone(), f).unwrap();
+            (got, want)
+        };
+        let trips = dd::read_csv(
+            paths.clone(),
+            dd::CsvOptions::default().blocksize(Some(256 << 10)),
+        )
+        .unwrap();
+        assert!(trips.npartitions() >= 6);
+        // Per-partition steps, a registered map_partitions, and the
+        // group_by's tree of partial aggregates crossing between workers.
+        let grouped = trips
+            .filter(col("trip_distance").gt(lit(0.5)))
+            .unwrap()
+            .with_columns([(col("tip_amount") / col("fare_amount")).alias("tip_share")])
+            .unwrap()
+            .group_by(["passenger_count"])
+            .agg([
+                col("tip_share").mean(),
+                col("fare_amount").std(1),
+                col("VendorID").n_unique(),
+                len(),
+            ])
+            .unwrap();
+        let (got, want) = both(&|| grouped.compute());
+        assert!(got.equals_missing(&want), "{got}\n{want}");
+        let per_mile = trips
+            .map_partitions(oxidask_tests::frame_fns::fare_per_mile)
+            .unwrap();
+        let (got, want) = both(&|| per_mile.compute());
+        assert!(got.equals_missing(&want));
+        assert_eq!(got.height(), 60_000);
+        let (got, want) = both(&|| trips.describe());
+        assert!(got.equals_missing(&want), "{got}\n{want}");
+        // The disk shuffle hands its files on by a local index: where its
+        // split tasks ran on both workers, the computation fails at once,
+        // naming the type and saying why (not after 100 refused fetches).
+        let sorted = trips.sort(["fare_amount"], false).unwrap();
+        let keys = ["VendorID", "tpep_pickup_datetime"];
+        let joined = trips
+            .join_with(
+                &trips,
+                keys,
+                keys,
+                dd::JoinOptions::new(JoinType::Inner).broadcast(false),
+            )
+            .unwrap();
+        for shuffled in [&sorted, &joined] {
+            let want = with_scheduler(threaded(), || shuffled.compute()).unwrap();
+            match with_scheduler(on_cluster.clone(), || shuffled.compute()) {
+                Ok(got) => assert_eq!(got.height(), want.height()),
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains("FileIndex, which has no codec"), "{msg}");
+                    assert!(msg.contains("does not run on a cluster yet"), "{msg}");
+                }
+            }
+        }
+        // The frames did go to the cluster: a closure is refused there.
+        let closure = trips.map_partitions(|df: DataFrame| Ok(df)).unwrap();
+        let e = with_scheduler(on_cluster.clone(), || closure.compute()).unwrap_err();
+        assert!(e.to_string().contains("register"), "{e}");
+        drop(client);
+        let pids = c.worker_pids();
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}

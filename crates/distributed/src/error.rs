@@ -38,6 +38,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A worker holds a value another needs, but the value has no codec.
+    #[error(
+        "{addr} holds it as a {type_name}, which has no codec, so it cannot be sent to another worker"
+    )]
+    NotSendable {
+        /// The holder.
+        addr: String,
+        /// The value's type.
+        type_name: String,
+    },
     /// A peer broke the protocol (garbage, an oversized frame, …).
     #[error("protocol error: {0}")]
     Protocol(String),

@@ -305,6 +305,12 @@ pub enum Msg {
     },
     /// The result asked for is not here.
     NoData,
+    /// The value asked for is held, but it has no codec: it cannot leave
+    /// the worker holding it.
+    NotSendable {
+        /// Its Rust type.
+        type_name: String,
+    },
 
     // scheduler → worker, worker → scheduler, scheduler → client:
     // observation (the dashboard)
@@ -409,6 +415,7 @@ impl Msg {
             Msg::GetData { .. } => "GetData",
             Msg::Data { .. } => "Data",
             Msg::NoData => "NoData",
+            Msg::NotSendable { .. } => "NotSendable",
             Msg::Observe { .. } => "Observe",
             Msg::TaskEvents { .. } => "TaskEvents",
             Msg::SchedulerInfo { .. } => "SchedulerInfo",

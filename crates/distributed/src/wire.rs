@@ -31,7 +31,7 @@ use crate::messages::{Msg, Role};
 /// The protocol version; peers of another version are refused. Bump it
 /// with any change to the messages' encoding (postcard is not
 /// self-describing: an added field shifts every byte after it).
-/// 2: `MemoryReport::paused`, `Steal` and `Stolen`.
+/// 2: `MemoryReport::paused`, `Steal`, `Stolen` and `NotSendable`.
 pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame read before the handshake is done.

@@ -421,11 +421,17 @@ fn handle(
                                 shared.recorder.fetched(v.nbytes() as u64);
                                 fetched.push((dep, v));
                             }
-                            Err(Error::Value(e)) => {
-                                // The bytes arrived but do not decode here:
-                                // trying again cannot help.
-                                let e: OpError =
-                                    format!("its input #{dep} from {addr}: {e}").into();
+                            Err(e @ (Error::Value(_) | Error::NotSendable { .. })) => {
+                                // The bytes arrived but do not decode here,
+                                // or cannot be sent at all: trying again
+                                // cannot help.
+                                let why = if matches!(e, Error::NotSendable { ref type_name, .. } if type_name.contains("shuffle"))
+                                {
+                                    " (the disk shuffle of joins, sorts, split_out group_bys and bag groupbys hands its files on by a local index: it does not run on a cluster yet — compute those with the threaded scheduler)"
+                                } else {
+                                    ""
+                                };
+                                let e: OpError = format!("its input #{dep}: {e}{why}").into();
                                 let key = shared
                                     .comps
                                     .lock()
@@ -710,9 +716,16 @@ async fn serve_peers(listener: TcpListener, shared: Arc<Shared>) {
                     .get(&comp)
                     .cloned()
                     .and_then(|c| c.get(id));
-                let sent = match value.map(|v| encode_into(&v, &mut scratch)) {
-                    Some(Ok(codec)) => w.msg_slices(&Msg::Data { codec }, &[&scratch[..]]).await,
-                    _ => w.msg(&Msg::NoData, &[]).await,
+                let sent = match value {
+                    Some(v) if v.codec().is_none() => {
+                        let type_name = v.type_name().to_string();
+                        w.msg(&Msg::NotSendable { type_name }, &[]).await
+                    }
+                    Some(v) => match encode_into(&v, &mut scratch) {
+                        Ok(codec) => w.msg_slices(&Msg::Data { codec }, &[&scratch[..]]).await,
+                        Err(_) => w.msg(&Msg::NoData, &[]).await,
+                    },
+                    None => w.msg(&Msg::NoData, &[]).await,
                 };
                 if sent.is_err() || w.flush().await.is_err() {
                     return;
@@ -774,6 +787,12 @@ impl PeerPool {
             }
             Some(Msg::NoData) => {
                 return Err(Error::Protocol(format!("{addr} does not hold task #{id}")));
+            }
+            Some(Msg::NotSendable { type_name }) => {
+                return Err(Error::NotSendable {
+                    addr: addr.to_string(),
+                    type_name,
+                });
             }
             Some(other) => {
                 return Err(Error::Protocol(format!("{addr} answered {}", other.kind())));
