@@ -970,6 +970,17 @@ fn data_frames_compute_on_the_cluster_as_on_threads() {
         assert_eq!(got.height(), 60_000);
         let (got, want) = both(&|| trips.describe());
         assert!(got.equals_missing(&want), "{got}\n{want}");
+        // Numeric columns as an array, chunked by partition: its blocks
+        // are made on the workers.
+        let x = trips.to_array(&["fare_amount", "tip_amount"]).unwrap();
+        let want = with_scheduler(threaded(), || x.compute()).unwrap();
+        let got = with_scheduler(on_cluster.clone(), || x.compute()).unwrap();
+        assert_eq!(got.shape(), [60_000, 2]);
+        assert!(
+            got.iter()
+                .zip(want.iter())
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
         // The disk shuffle hands its files on by a local index: where its
         // split tasks ran on both workers, the computation fails at once,
         // naming the type and saying why (not after 100 refused fetches).

@@ -10,8 +10,14 @@
 use std::sync::Arc;
 
 use oxidask_array::Array;
-use oxidask_graph::{Arg, FnOp, Key, MaterializedLayer, Task, TaskGraph, Tokenizer};
+use oxidask_graph::{
+    Arg, DataOp, Key, MaterializedLayer, OpError, Task, TaskGraph, Tokenizer, Value,
+    register_data_op,
+};
 use polars::prelude::{self as pl, DataType};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::frame_arg;
 
 use crate::error::{Error, Result};
 use crate::frame::DataFrame;
@@ -61,13 +67,8 @@ impl DataFrame {
         t.add(&*base);
         let name: Arc<str> = Arc::from(format!("to-array-{}", t.finish_hex()));
         let width = names.len();
-        let op = FnOp::arc("to-array", move |args| {
-            let df = args
-                .into_iter()
-                .next()
-                .ok_or("to_array: no partition")?
-                .take::<pl::DataFrame>()?;
-            Ok(oxidask_array::block_value(frame_block(&df, width)?))
+        let op: Arc<dyn oxidask_graph::Op> = Arc::new(ToBlock {
+            width: width as u32,
         });
         // Block (i, 0) of the array reads partition i.
         let mut tasks = TaskGraph::with_capacity(self.npartitions());
@@ -110,6 +111,31 @@ impl DataFrame {
             .map_err(Error::from)
     }
 }
+
+/// A partition (its columns already selected) as an array block: an op,
+/// so a frame's `to_array` is data and runs on a cluster.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ToBlock {
+    width: u32,
+}
+
+impl DataOp for ToBlock {
+    const NAME: &'static str = "oxidask.dataframe.to-array";
+
+    fn run(&self, args: Vec<Value>) -> std::result::Result<Value, OpError> {
+        let df = frame_arg(args.into_iter().next().ok_or("to_array: no partition")?)?;
+        Ok(oxidask_array::block_value(frame_block(
+            &df,
+            self.width as usize,
+        )?))
+    }
+
+    fn label(&self) -> &str {
+        "to-array"
+    }
+}
+
+register_data_op!(ToBlock);
 
 /// A partition as a `[rows, width]` block of `f64`, nulls as NaN.
 fn frame_block(
