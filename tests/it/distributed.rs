@@ -981,6 +981,17 @@ fn data_frames_compute_on_the_cluster_as_on_threads() {
                 .zip(want.iter())
                 .all(|(a, b)| a.to_bits() == b.to_bits())
         );
+        // Rows as records of a registered type and back, on the workers.
+        use oxidask_tests::frame_fns::Fare;
+        let fares = trips.to_bag::<Fare>().unwrap();
+        let want = with_scheduler(threaded(), || fares.compute()).unwrap();
+        let got = with_scheduler(on_cluster.clone(), || fares.compute()).unwrap();
+        assert_eq!(got.len(), 60_000);
+        assert_eq!(got, want);
+        let again = dd::from_bag(&fares).unwrap();
+        let (got, want) = both(&|| again.compute());
+        assert!(got.equals_missing(&want));
+        assert_eq!(got.height(), 60_000);
         // The disk shuffle hands its files on by a local index: where its
         // split tasks ran on both workers, the computation fails at once,
         // naming the type and saying why (not after 100 refused fetches).

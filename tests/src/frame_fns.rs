@@ -14,3 +14,14 @@ pub fn fare_per_mile(df: DataFrame) -> PolarsResult<DataFrame> {
         ])
         .collect()
 }
+
+/// A record of the taxi data, registered so that frames and bags of it
+/// convert on a cluster's workers.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Fare {
+    /// How many rode.
+    pub passenger_count: Option<i64>,
+    /// The fare.
+    pub fare_amount: f64,
+}
+oxidask::dataframe::register_frame_record!(Fare);

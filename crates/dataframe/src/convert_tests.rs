@@ -305,3 +305,49 @@ fn describe_edges_equal_polars() {
         }
     }
 }
+
+/// A record type registered for frames: its conversions are data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Fare {
+    id: i64,
+    fare: Option<f64>,
+    zone: String,
+}
+crate::register_frame_record!(Fare);
+
+#[test]
+fn a_registered_record_type_converts_as_data_and_an_unregistered_one_names_itself() {
+    let fares: Vec<Fare> = (0..40)
+        .map(|i| Fare {
+            id: i,
+            fare: (i % 3 != 0).then_some(i as f64 / 4.0),
+            zone: format!("z{}", i % 5),
+        })
+        .collect();
+    let bag = db::from_partitions(cut(&fares, &[5, 5, 17, 39]));
+    let df = dd::from_bag(&bag).unwrap();
+    // Through bytes (as to a worker): the graph of from_bag and of
+    // to_bag over the registered type is data.
+    let trip = oxidask_scheduler::ComputeOptions::new().round_trip(true);
+    let whole = df.compute().unwrap();
+    assert!(df.compute_with(&trip).unwrap().equals_missing(&whole));
+    let back = df.to_bag::<Fare>().unwrap();
+    let mut got = back.compute_with(&trip).unwrap();
+    got.sort_by_key(|f| f.id);
+    assert_eq!(got, fares);
+    // Trip is not registered: a closure, which cannot leave the process.
+    let trips = db::from_partitions(vec![vec![Trip {
+        id: 1,
+        passengers: None,
+        tip: None,
+        zone: String::new(),
+        paid: true,
+        count: 0,
+    }]]);
+    let e = dd::from_bag(&trips)
+        .unwrap()
+        .compute_with(&trip)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("from-bag<") && e.contains("Trip"), "{e}");
+}

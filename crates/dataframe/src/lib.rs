@@ -85,6 +85,29 @@ pub use groupby::{GroupBy, SPLIT_EVERY};
 pub use join::JoinOptions;
 pub use parquet::read_parquet;
 pub use records::{from_bag, schema_of};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::records::FrameRecord;
+    pub use oxidask_bag::register_record;
+    pub use oxidask_graph::inventory;
+}
+
+/// Registers a record type for bags (as `oxidask::bag::register_record!`)
+/// and for the conversions between frames and bags of it, so that
+/// [`from_bag`] and [`DataFrame::to_bag`] over it are data and run on a
+/// cluster: `register_frame_record!(Trip);` next to the type (in the
+/// program the workers run). Without it they run on the local schedulers
+/// only.
+#[macro_export]
+macro_rules! register_frame_record {
+    ($t:ty) => {
+        $crate::__private::register_record!($t);
+        $crate::__private::inventory::submit! {
+            $crate::__private::FrameRecord::of::<$t>()
+        }
+    };
+}
 pub use sort::{Divisions, SortOptions};
 pub use write::WriteOptions;
 

@@ -11,21 +11,27 @@
 //!
 //! Records become columns through a small serde `Serializer` writing each
 //! field into its column's builder; rows become records through a
-//! `Deserializer` over one row's values. The conversion ops are closures
-//! over the record type: they run on the local schedulers, and a cluster
-//! refuses their graph saying so (as any closure).
+//! `Deserializer` over one row's values. For a record type registered with
+//! [`register_frame_record!`](crate::register_frame_record) the conversions
+//! are a registered op naming the type (data: they run on a cluster);
+//! otherwise they are closures over the type, which run on the local
+//! schedulers and which a cluster refuses saying so (as any closure).
 
 use std::any::type_name;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use oxidask_bag::{Bag, Record};
-use oxidask_graph::{BlockArg, BlockLayer, FnOp, OpError, Tokenizer};
+use oxidask_graph::{
+    BlockArg, BlockLayer, DataOp, FnOp, Op, OpError, Tokenizer, Value, register_data_op,
+};
 use polars::prelude::{self as pl, AnyValue, DataType, Field, PlSmallStr, Schema};
+use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, IntoDeserializer};
 use serde::ser::{self, Serialize};
 use serde_reflection::{ContainerFormat, Format, Tracer, TracerConfig};
 
-use crate::codec::frame_value;
+use crate::codec::{frame_arg, frame_value};
 use crate::error::{Error, Result};
 use crate::frame::DataFrame;
 
@@ -111,15 +117,8 @@ pub fn from_bag<T: Record>(bag: &Bag<T>) -> Result<DataFrame> {
     t.add(&stored.name());
     t.add(&type_name::<T>());
     let name: Arc<str> = Arc::from(format!("from-bag-{}", t.finish_hex()));
-    let cols = schema.clone();
-    let op = FnOp::arc(format!("from-bag<{}>", type_name::<T>()), move |args| {
-        let records = args
-            .into_iter()
-            .next()
-            .ok_or("from_bag: no partition")?
-            .take::<Vec<T>>()?;
-        Ok(frame_value(records_to_frame(&records, &cols)?))
-    });
+    let op = convert_op::<T>(true)
+        .unwrap_or_else(|| FnOp::arc(format!("from-bag<{}>", type_name::<T>()), to_frame::<T>));
     let n = bag.npartitions() as u32;
     let layer = BlockLayer::blockwise(
         name.clone(),
@@ -147,14 +146,8 @@ impl DataFrame {
         t.add(&*base);
         t.add(&type_name::<T>());
         let name: Arc<str> = Arc::from(format!("to-bag-{}", t.finish_hex()));
-        let op = FnOp::arc(format!("to-bag<{}>", type_name::<T>()), |args| {
-            let df = args
-                .into_iter()
-                .next()
-                .ok_or("to_bag: no partition")?
-                .take::<pl::DataFrame>()?;
-            Ok(oxidask_bag::partition_value(frame_to_records::<T>(&df)?))
-        });
+        let op = convert_op::<T>(false)
+            .unwrap_or_else(|| FnOp::arc(format!("to-bag<{}>", type_name::<T>()), to_records::<T>));
         let layer = BlockLayer::blockwise(
             name.clone(),
             op,
@@ -168,6 +161,102 @@ impl DataFrame {
         ))
     }
 }
+
+/// A bag partition of `T` records as a frame partition.
+fn to_frame<T: Record>(args: Vec<Value>) -> std::result::Result<Value, OpError> {
+    let records = args
+        .into_iter()
+        .next()
+        .ok_or("from_bag: no partition")?
+        .take::<Vec<T>>()?;
+    let schema = schema_of::<T>().map_err(|e| e.to_string())?;
+    Ok(frame_value(records_to_frame(&records, &schema)?))
+}
+
+/// A frame partition as a bag partition of `T` records.
+fn to_records<T: Record>(args: Vec<Value>) -> std::result::Result<Value, OpError> {
+    let df = frame_arg(args.into_iter().next().ok_or("to_bag: no partition")?)?;
+    Ok(oxidask_bag::partition_value(frame_to_records::<T>(&df)?))
+}
+
+/// A record type's conversions, registered by
+/// [`register_frame_record!`](crate::register_frame_record) and found by
+/// the type's name when a graph naming it is run.
+#[doc(hidden)]
+pub struct FrameRecord {
+    name: fn() -> &'static str,
+    to_frame: fn(Vec<Value>) -> std::result::Result<Value, OpError>,
+    to_records: fn(Vec<Value>) -> std::result::Result<Value, OpError>,
+}
+
+impl FrameRecord {
+    /// The conversions of `T`.
+    pub const fn of<T: Record>() -> FrameRecord {
+        FrameRecord {
+            name: type_name::<T>,
+            to_frame: to_frame::<T>,
+            to_records: to_records::<T>,
+        }
+    }
+}
+
+oxidask_graph::inventory::collect!(FrameRecord);
+
+/// The registered record type of this name.
+fn registered(name: &str) -> Option<&'static FrameRecord> {
+    static REGISTRY: OnceLock<HashMap<&'static str, &'static FrameRecord>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(|| {
+            oxidask_graph::inventory::iter::<FrameRecord>
+                .into_iter()
+                .map(|r| ((r.name)(), r))
+                .collect()
+        })
+        .get(name)
+        .copied()
+}
+
+/// The conversion as a registered op, if `T` is registered.
+fn convert_op<T: Record>(to_frame: bool) -> Option<Arc<dyn Op>> {
+    registered(type_name::<T>())?;
+    Some(Arc::new(Convert {
+        record: type_name::<T>().to_string(),
+        to_frame,
+    }))
+}
+
+/// `from_bag` (`to_frame`) or `to_bag` of a registered record type, named.
+#[derive(Clone, Debug, serde::Serialize, Deserialize)]
+struct Convert {
+    record: String,
+    to_frame: bool,
+}
+
+impl DataOp for Convert {
+    const NAME: &'static str = "oxidask.dataframe.records";
+
+    fn run(&self, args: Vec<Value>) -> std::result::Result<Value, OpError> {
+        let r = registered(&self.record).ok_or_else(|| {
+            format!(
+                "the record type {} is not registered in this program: add \
+                 oxidask::dataframe::register_frame_record!({}) next to its definition",
+                self.record,
+                self.record.rsplit("::").next().unwrap_or(&self.record)
+            )
+        })?;
+        if self.to_frame {
+            (r.to_frame)(args)
+        } else {
+            (r.to_records)(args)
+        }
+    }
+
+    fn label(&self) -> &str {
+        if self.to_frame { "from-bag" } else { "to-bag" }
+    }
+}
+
+register_data_op!(Convert);
 
 /// `$body` for the vector `$v` of whichever builder `$b` is.
 macro_rules! each_builder {
