@@ -430,6 +430,30 @@ fn a_task_past_the_terminate_threshold_ends_its_workers_with_killed_worker() {
 }
 
 #[test]
+fn memory_fractions_switched_off_let_a_task_hold_more_than_the_limit() {
+    within(120, || {
+        // The same 400 MiB on a 256 MiB worker, with pause and terminate
+        // off (passed to the worker processes through the environment).
+        let c = LocalCluster::builder()
+            .n_workers(1)
+            .memory_limit(Some(256 << 20))
+            .memory_fractions(
+                oxidask::distributed::MemoryFractions::parse("0.6,0.7,off,off").unwrap(),
+            )
+            .program(WORKER)
+            .start()
+            .expect("starting a local cluster");
+        let client = c.client().unwrap();
+        let f = client
+            .submit(&delayed!(hold_memory(400, 500, String::new())))
+            .unwrap();
+        assert_eq!(f.result().unwrap(), 400 * 256);
+        assert_eq!(c.restarts(), 0);
+        shut_down(c, client);
+    });
+}
+
+#[test]
 fn a_worker_past_the_pause_threshold_starts_no_task_until_memory_falls() {
     within(120, || {
         // A 1 GiB worker with two threads: one task holds 850 MiB (past the

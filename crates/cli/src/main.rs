@@ -58,6 +58,10 @@ enum Command {
         /// pauses above 80 % and ends above 95 % (Dask's thresholds).
         #[arg(long)]
         memory_limit: Option<usize>,
+        /// Those four fractions of the memory limit:
+        /// `target,spill,pause,terminate`, each a number or `off`.
+        #[arg(long, env = "OXIDASK_MEMORY_FRACTIONS", default_value = "0.6,0.7,0.8,0.95", value_parser = oxidask::distributed::MemoryFractions::parse)]
+        memory_fractions: oxidask::distributed::MemoryFractions,
         /// The worker's name.
         #[arg(long)]
         name: Option<String>,
@@ -117,12 +121,14 @@ fn main() {
             address,
             nthreads,
             memory_limit,
+            memory_fractions,
             name,
             token,
             host,
         } => {
             let mut o = WorkerOptions {
                 memory_limit,
+                memory: memory_fractions,
                 token,
                 host,
                 ..WorkerOptions::default()

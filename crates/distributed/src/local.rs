@@ -64,6 +64,10 @@ fn options_from_env() -> Result<WorkerOptions> {
     if let Some(v) = var("OXIDASK_WORKER_NAME") {
         o.name = v;
     }
+    if let Some(v) = var(crate::worker_memory::FRACTIONS_ENV) {
+        o.memory = crate::MemoryFractions::parse(&v)
+            .map_err(|e| Error::Start(format!("{}: {e}", crate::worker_memory::FRACTIONS_ENV)))?;
+    }
     if let Some(v) = var("OXIDASK_TOKEN") {
         o.token = v;
     }
@@ -90,6 +94,7 @@ pub struct LocalClusterBuilder {
     n_workers: usize,
     threads_per_worker: usize,
     memory_limit: Option<usize>,
+    memory: crate::MemoryFractions,
     program: Option<PathBuf>,
     token: String,
     options: SchedulerOptions,
@@ -119,6 +124,7 @@ impl LocalCluster {
             n_workers: 2,
             threads_per_worker: 1,
             memory_limit: None,
+            memory: crate::MemoryFractions::default(),
             program: None,
             token: String::new(),
             options: SchedulerOptions::default(),
@@ -209,6 +215,12 @@ impl LocalClusterBuilder {
         self.memory_limit = bytes;
         self
     }
+    /// The fractions of `memory_limit` at which each worker spills, pauses
+    /// and ends (default: Dask's 0.6/0.7/0.8/0.95).
+    pub fn memory_fractions(mut self, fractions: crate::MemoryFractions) -> Self {
+        self.memory = fractions;
+        self
+    }
     /// The program the workers run (default: this one). It must call
     /// `oxidask::init()` first thing in `main`.
     pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
@@ -255,6 +267,7 @@ impl LocalClusterBuilder {
                         b.memory_limit.map_or_else(String::new, |m| m.to_string()),
                     )
                     .env("OXIDASK_WORKER_NAME", format!("local-{i}"))
+                    .env(crate::worker_memory::FRACTIONS_ENV, b.memory.to_text())
                     .env("GLIBC_TUNABLES", crate::worker::malloc_tunables())
                     .stdin(Stdio::null())
                     .spawn()

@@ -58,7 +58,50 @@ pub(crate) struct MemoryAction {
     pub terminate: bool,
 }
 
+/// The environment variable a worker process reads its fractions from
+/// (`target,spill,pause,terminate`, e.g. `0.6,0.7,0.8,0.95`; `off` for
+/// one switched off).
+pub const FRACTIONS_ENV: &str = "OXIDASK_MEMORY_FRACTIONS";
+
 impl MemoryFractions {
+    /// Parses `target,spill,pause,terminate` — four fractions between 0 and
+    /// 1 (exclusive of 0), each or `off` — as `oxidask worker
+    /// --memory-fractions` and [`FRACTIONS_ENV`] take them.
+    pub fn parse(text: &str) -> Result<MemoryFractions, String> {
+        let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+        let [target, spill, pause, terminate] = parts[..] else {
+            return Err(format!(
+                "memory fractions {text:?}: expected four (target,spill,pause,terminate), e.g. 0.6,0.7,0.8,0.95"
+            ));
+        };
+        let one = |name: &str, v: &str| -> Result<Option<f64>, String> {
+            if v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("false") {
+                return Ok(None);
+            }
+            match v.parse::<f64>() {
+                Ok(f) if f > 0.0 && f <= 1.0 => Ok(Some(f)),
+                _ => Err(format!(
+                    "memory fractions {text:?}: the {name} fraction {v:?} is not a number in (0, 1] or off"
+                )),
+            }
+        };
+        Ok(MemoryFractions {
+            target: one("target", target)?,
+            spill: one("spill", spill)?,
+            pause: one("pause", pause)?,
+            terminate: one("terminate", terminate)?,
+        })
+    }
+
+    /// The form [`parse`](MemoryFractions::parse) reads.
+    pub fn to_text(&self) -> String {
+        [self.target, self.spill, self.pause, self.terminate]
+            .iter()
+            .map(|f| f.map_or_else(|| "off".to_string(), |f| f.to_string()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The limit on held results for a worker limit of `limit` bytes.
     pub(crate) fn held_limit(&self, limit: usize) -> usize {
         self.target.map_or(limit, |f| (limit as f64 * f) as usize)
@@ -120,5 +163,28 @@ mod tests {
             ..MemoryFractions::default()
         };
         assert_eq!(no_target.action(750, limit).spill_bytes, 50);
+    }
+
+    #[test]
+    fn fractions_parse_and_print_back() {
+        let d = MemoryFractions::default();
+        assert_eq!(MemoryFractions::parse(&d.to_text()).unwrap(), d);
+        let f = MemoryFractions::parse(" 0.5, off ,0.9,OFF").unwrap();
+        assert_eq!(
+            f,
+            MemoryFractions {
+                target: Some(0.5),
+                spill: None,
+                pause: Some(0.9),
+                terminate: None
+            }
+        );
+        assert_eq!(MemoryFractions::parse(&f.to_text()).unwrap(), f);
+        let e = MemoryFractions::parse("0.6,0.7,0.8").unwrap_err();
+        assert!(e.contains("expected four"), "{e}");
+        let e = MemoryFractions::parse("0.6,0.7,lots,0.95").unwrap_err();
+        assert!(e.contains("pause") && e.contains("lots"), "{e}");
+        assert!(MemoryFractions::parse("0.6,0.7,0.8,1.5").is_err());
+        assert!(MemoryFractions::parse("0,0.7,0.8,0.9").is_err());
     }
 }
