@@ -7,6 +7,10 @@
 //! cargo run --release --example frame_out_of_core [-- --scale 1.0 --only groupby|sort|join --taxi DIR]
 //! ```
 //!
+//! For experiments: `--blocksize MiB` instead of `read_csv`'s choice,
+//! `--npartitions N` for the sort's and join's output, `--threads N`, and
+//! `--no-check` to run the computations alone (for a memory profiler).
+//!
 //! 1. **groupby**: 44,000,000 rows with 10,000,000 distinct keys (≥ 4× a
 //!    256 MiB limit in memory), `split_out(16)`: count, integer sum and max
 //!    per key, equal to a `HashMap` filled by streaming the CSV's lines.
@@ -310,6 +314,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 // ---- 1. group_by into 10,000,000 groups ------------------------------------
 
+/// `n × scale` (at least 1,000), made coprime with 7,919 so that
+/// `i ↦ i·7,919 mod n` is a permutation (the generators' scrambled order).
+fn scaled(n: u64, scale: f64) -> u64 {
+    let n = ((n as f64 * scale) as u64).max(1_000);
+    if n % 7_919 == 0 { n + 1 } else { n }
+}
+
 /// `key,qty,price,tag`: `rows` rows cycling through `keys` distinct keys
 /// in a scrambled order (every key at least once when rows ≥ keys).
 fn write_groupby(w: &mut dyn Write, rows: u64, keys: u64) -> std::io::Result<()> {
@@ -335,8 +346,7 @@ fn write_groupby(w: &mut dyn Write, rows: u64, keys: u64) -> std::io::Result<()>
 
 fn groupby(data: &Path, scale: f64) -> Res<()> {
     let limit = 256 * MIB;
-    let keys = ((10_000_000.0 * scale) as u64).max(1_000);
-    let keys = if keys % 7_919 == 0 { keys + 1 } else { keys };
+    let keys = scaled(10_000_000, scale);
     let rows = keys * 22 / 5;
     let path = data.join(format!("groupby-{rows}-{keys}.csv"));
     cached(&path, |w| write_groupby(w, rows, keys))?;
@@ -521,12 +531,7 @@ fn write_right(w: &mut dyn Write, rows: u64, left_rows: u64) -> std::io::Result<
 
 fn join(data: &Path, scale: f64) -> Res<()> {
     let limit = 256 * MIB;
-    let left_rows = ((20_000_000.0 * scale) as u64).max(1_000);
-    let left_rows = if left_rows % 7_919 == 0 {
-        left_rows + 1
-    } else {
-        left_rows
-    };
+    let left_rows = scaled(20_000_000, scale);
     let right_rows = left_rows * 27 / 20;
     let left = data.join(format!("left-{left_rows}.csv"));
     let right = data.join(format!("right-{right_rows}-{left_rows}.csv"));

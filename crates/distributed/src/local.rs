@@ -317,7 +317,14 @@ fn nanny(
                 return;
             }
             if let Ok(Some(status)) = w.try_wait() {
-                tracing::warn!(pid = w.id(), %status, "worker process ended; starting another");
+                if status.code() == Some(crate::TERMINATED_FOR_MEMORY) {
+                    tracing::warn!(
+                        pid = w.id(),
+                        "worker ended itself over its memory limit; starting another"
+                    );
+                } else {
+                    tracing::warn!(pid = w.id(), %status, "worker process ended; starting another");
+                }
                 match spawn(i) {
                     Ok(c) => {
                         *w = c;

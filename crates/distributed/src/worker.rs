@@ -180,7 +180,7 @@ impl Shared {
         let Some(limit) = self.options.memory_limit else {
             return;
         };
-        let rss = process_rss();
+        let rss = oxidask_store::monitor::resident_bytes().unwrap_or(0) as u64;
         let act = self.options.memory.action(rss, limit);
         let mib = |b: u64| b >> 20;
         if act.terminate {
@@ -232,7 +232,7 @@ impl Shared {
 
     fn memory(&self) -> MemoryReport {
         let mut m = MemoryReport {
-            process_bytes: process_rss(),
+            process_bytes: oxidask_store::monitor::resident_bytes().unwrap_or(0) as u64,
             paused: self.paused.load(Ordering::Acquire),
             ..MemoryReport::default()
         };
@@ -828,12 +828,4 @@ pub(crate) fn malloc_tunables() -> String {
         t.push_str("glibc.malloc.hugetlb=1");
     }
     t
-}
-
-/// The resident memory of this process (Linux; 0 elsewhere).
-fn process_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
 }

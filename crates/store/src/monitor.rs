@@ -130,8 +130,9 @@ fn worth_trimming(rss: usize, floor: usize, limit: usize) -> bool {
     rss > limit / 2 && rss.saturating_sub(floor) > limit / 4
 }
 
-/// The process's resident memory in bytes (`/proc/self/statm`).
-fn resident_bytes() -> Option<usize> {
+/// The process's resident memory in bytes (`/proc/self/statm`; `None`
+/// where that cannot be read).
+pub fn resident_bytes() -> Option<usize> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * page_size())

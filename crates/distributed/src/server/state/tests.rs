@@ -754,6 +754,20 @@ fn a_paused_worker_is_sent_nothing_until_it_resumes() {
     assert_eq!((r[0].0, r[0].1, r[0].2.len()), (1, 2, 2), "{r:?}");
 }
 
+/// Submits `n` independent tasks (priorities 0..n, all outputs) as the
+/// client's computation 1; returns its global id.
+fn submit_independent(s: &mut ClusterState, n: u32) -> u64 {
+    s.connected(CLIENT, Role::Client);
+    let deps = vec![vec![]; n as usize];
+    s.message(
+        CLIENT,
+        submit_msg(1, deps, (0..n).collect(), vec![]),
+        graph(),
+    )
+    .unwrap();
+    global_id(CLIENT, 1)
+}
+
 /// The `Steal` requests sent: (worker, computation, ids).
 fn steals(out: &[Out]) -> Vec<(ConnId, u64, Vec<u32>)> {
     out.iter()
@@ -768,16 +782,8 @@ fn steals(out: &[Out]) -> Vec<(ConnId, u64, Vec<u32>)> {
 fn an_idle_worker_takes_back_the_tasks_a_busy_one_would_run_last() {
     let mut s = ClusterState::new(SchedulerOptions::default());
     worker(&mut s, 1);
-    s.connected(CLIENT, Role::Client);
     // Ten independent tasks, priorities 0..10, on one worker (one thread).
-    let deps = vec![vec![]; 10];
-    s.message(
-        CLIENT,
-        submit_msg(1, deps, (0..10).collect(), vec![]),
-        graph(),
-    )
-    .unwrap();
-    let comp = global_id(CLIENT, 1);
+    let comp = submit_independent(&mut s, 10);
     assert_eq!(runs(&s.take_out()).len(), 10);
     // A second worker joins: nothing is left to send it, so the first is
     // asked for the half of its 9 queued tasks it would run last.
@@ -826,14 +832,7 @@ fn a_paused_worker_is_asked_for_all_its_queued_tasks() {
     let mut s = ClusterState::new(SchedulerOptions::default());
     worker(&mut s, 1);
     worker(&mut s, 2);
-    s.connected(CLIENT, Role::Client);
-    let deps = vec![vec![]; 6];
-    s.message(
-        CLIENT,
-        submit_msg(1, deps, (0..6).collect(), vec![]),
-        graph(),
-    )
-    .unwrap();
+    submit_independent(&mut s, 6);
     let r = runs(&s.take_out());
     let on1: Vec<u32> = r.iter().filter(|x| x.0 == 1).map(|x| x.1).collect();
     assert_eq!(on1.len(), 3, "{r:?}");
