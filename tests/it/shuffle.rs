@@ -150,14 +150,20 @@ fn every_record_arrives_once_in_its_partition() {
                 expect[expected_partition(x, m)].push(x);
             }
             // A limit just above the largest single value (input or output
-            // partition): small enough that holding every output spills.
+            // partition) plus the shuffle's own bookkeeping, which has no
+            // byte encoding and stays in memory: each split's receipt
+            // (64 + 32 bytes per output) and the barrier holding them all.
+            // Small enough that holding every output spills; without the
+            // bookkeeping, an output near the limit arriving while the
+            // barrier is held left no room (a rare failing case).
             let largest = parts
                 .iter()
                 .chain(expect.iter())
                 .map(|p| Value::new(p.clone()).nbytes())
                 .max()
                 .unwrap();
-            let limit = limited_case.then_some(largest + largest / 8);
+            let bookkeeping = 2 * parts.len() * (64 + 32 * m as usize);
+            let limit = limited_case.then_some(largest + largest / 8 + bookkeeping);
             let dir = fresh_dir("shuffle-prop");
             // Closures, or registered ops computed plain and through bytes.
             let build = if as_data {
