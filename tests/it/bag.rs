@@ -991,6 +991,7 @@ mod as_data {
     use std::sync::Arc;
 
     use oxidask::bag::{self as db, Bag};
+    use oxidask::config::{Config, ShuffleMethod, current, with_config};
     use oxidask::prelude::*;
     use oxidask_testing::{LastRun, both_ways, round_trip};
     use proptest::prelude::*;
@@ -1353,11 +1354,13 @@ mod as_data {
         #![proptest_config(ProptestConfig::with_cases(12))]
 
         /// groupby with a registered key: the shuffle's ops are data, under
-        /// a memory limit small enough to spill.
+        /// a memory limit small enough to spill; its pieces through files
+        /// or as task results (the tasks method).
         #[test]
         fn groupby_with_a_registered_key_matches_under_a_memory_limit(
             parts in prop::collection::vec(prop::collection::vec(-500i64..500, 0..300), 1..6),
             m in 1usize..5,
+            tasks in any::<bool>(),
         ) {
             let d = dir(&format!("groupby-{}-{m}", parts.len()));
             let all = parts.concat();
@@ -1368,11 +1371,13 @@ mod as_data {
                 .num_workers(2)
                 .memory_limit(Some(all.len() * 16 + 2_048))
                 .spill_dir(&d);
-            let got = both_ways(|| {
+            let shuffle = if tasks { ShuffleMethod::Tasks } else { ShuffleMethod::Disk };
+            let config = Config { shuffle, ..current().unwrap() };
+            let got = with_config(config, || both_ways(|| {
                 let bag = db::from_partitions(parts.clone()).map(triple);
                 let options = db::GroupbyOptions::new().npartitions(m).shuffle_dir(&d);
                 sorted(bag.groupby_with(last_digit, &options).unwrap().compute_with(&opts).unwrap())
-            });
+            }));
             let tripled: Vec<i64> = all.iter().map(|x| x * 3).collect();
             prop_assert_eq!(got, sorted(groups(&tripled, |x| x.rem_euclid(10))));
             prop_assert!(std::fs::read_dir(&d).unwrap().next().is_none(), "files left behind");

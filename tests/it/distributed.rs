@@ -11,8 +11,8 @@ use oxidask::distributed::{Client, Error, LocalCluster, Scheduler, SchedulerOpti
 use oxidask::prelude::*;
 use oxidask::scheduler::ThreadedScheduler;
 use oxidask_tests::cluster_fns::{
-    abort_worker, add, checked_sqrt, hold_memory, inc, pairwise_sum, pid_after, ramp, rem5,
-    slow_square, total_of_two,
+    abort_worker, add, checked_sqrt, hold_memory, inc, last_digit_of, pairwise_sum, pid_after,
+    ramp, rem5, slow_square, total_of_two,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_cluster_worker");
@@ -196,6 +196,21 @@ fn collections_equal_threaded() {
         got_f.sort();
         assert_eq!(got_f, want_f);
         assert_eq!(want_f.iter().map(|p| p.1).sum::<usize>(), want.len());
+        // groupby: built under the cluster, its pieces move between
+        // workers as task results.
+        let grouped = |b: &db::Bag<i64>| {
+            let g = b
+                .groupby_with(last_digit_of, &db::GroupbyOptions::new().npartitions(3))
+                .unwrap();
+            let mut g = g.compute().unwrap();
+            g.sort();
+            g
+        };
+        let want_g = with_scheduler(threaded(), || Ok::<_, oxidask::Error>(grouped(&b))).unwrap();
+        let got_g =
+            with_scheduler(on_cluster.clone(), || Ok::<_, oxidask::Error>(grouped(&b))).unwrap();
+        assert_eq!(want_g.len(), 10);
+        assert_eq!(got_g, want_g);
 
         drop(client);
         drop(c);
@@ -1015,11 +1030,53 @@ fn data_frames_compute_on_the_cluster_as_on_threads() {
         let (got, want) = both(&|| again.compute());
         assert!(got.equals_missing(&want));
         assert_eq!(got.height(), 60_000);
-        // The disk shuffle hands its files on by a local index: where its
-        // split tasks ran on both workers, the computation fails at once,
-        // naming the type and saying why (not after 100 refused fetches).
-        let sorted = trips.sort(["fare_amount"], false).unwrap();
+        // Shuffles built while the cluster is the scheduler in force move
+        // their pieces between workers as task results (the tasks method):
+        // a sort, a shuffled join, a split_out group_by — each equal to the
+        // same query built and computed on threads (the disk method).
         let keys = ["VendorID", "tpep_pickup_datetime"];
+        let queries: [&dyn Fn() -> dd::Result<dd::DataFrame>; 3] = [
+            &|| trips.sort(["fare_amount"], false),
+            &|| {
+                trips.join_with(
+                    &trips.filter(col("passenger_count").gt(lit(1)))?,
+                    keys,
+                    keys,
+                    dd::JoinOptions::new(JoinType::Left)
+                        .broadcast(false)
+                        .npartitions(5),
+                )
+            },
+            &|| {
+                trips
+                    .group_by(["tpep_pickup_datetime"])
+                    .split_out(4)
+                    .agg([col("tip_amount").sum(), len()])
+            },
+        ];
+        let in_order = |df: DataFrame| {
+            let all: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            df.sort(all, SortMultipleOptions::default()).unwrap()
+        };
+        for (q, query) in queries.iter().enumerate() {
+            let want = with_scheduler(threaded(), || query()?.compute()).unwrap();
+            let built = with_scheduler(on_cluster.clone(), query).unwrap();
+            let got = with_scheduler(on_cluster.clone(), || built.compute()).unwrap();
+            assert!(want.height() > 1000, "query {q}: {}", want.height());
+            if q == 0 {
+                // The sort's order is the answer, ties in input order.
+                assert!(got.equals_missing(&want), "query {q}");
+            } else {
+                assert!(in_order(got).equals_missing(&in_order(want)), "query {q}");
+            }
+        }
+        // A shuffle built on threads (the disk method) cannot cross: where
+        // its split tasks ran on both workers, the computation fails at
+        // once, naming the type and saying what to do.
         let joined = trips
             .join_with(
                 &trips,
@@ -1028,27 +1085,16 @@ fn data_frames_compute_on_the_cluster_as_on_threads() {
                 dd::JoinOptions::new(JoinType::Inner).broadcast(false),
             )
             .unwrap();
-        for shuffled in [&sorted, &joined] {
-            let want = with_scheduler(threaded(), || shuffled.compute()).unwrap();
-            match with_scheduler(on_cluster.clone(), || shuffled.compute()) {
-                // All the splits on one worker: then it works, and must be right.
-                Ok(got) => {
-                    let all: Vec<String> = want
-                        .get_column_names()
-                        .iter()
-                        .map(|c| c.to_string())
-                        .collect();
-                    let sorted = |df: DataFrame| {
-                        df.sort(all.clone(), SortMultipleOptions::default())
-                            .unwrap()
-                    };
-                    assert!(sorted(got).equals_missing(&sorted(want)));
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    assert!(msg.contains("FileIndex, which has no codec"), "{msg}");
-                    assert!(msg.contains("does not run on a cluster yet"), "{msg}");
-                }
+        match with_scheduler(on_cluster.clone(), || joined.compute()) {
+            // All the splits on one worker: then it works, and must be right.
+            Ok(got) => {
+                let want = with_scheduler(threaded(), || joined.compute()).unwrap();
+                assert!(in_order(got).equals_missing(&in_order(want)));
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains("FileIndex, which has no codec"), "{msg}");
+                assert!(msg.contains("OXIDASK_SHUFFLE=tasks"), "{msg}");
             }
         }
         // The frames did go to the cluster: a closure is refused there.

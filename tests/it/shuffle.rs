@@ -27,7 +27,12 @@ impl DataOp for SplitByBucket {
         for &x in args[0].downcast_ref::<Vec<u64>>()? {
             pieces[bucket(x, m) as usize].push(x);
         }
-        Ok(Pieces::value(pieces.into_iter().map(Value::new).collect()))
+        // No slack: a split's pieces are then the partition's size.
+        let pieces = pieces.into_iter().map(|mut p| {
+            p.shrink_to_fit();
+            Value::new(p)
+        });
+        Ok(Pieces::value(pieces.collect()))
     }
 }
 register_data_op!(SplitByBucket);
@@ -63,7 +68,8 @@ fn inputs(parts: &[Vec<u64>], g: &mut TaskGraph) -> Vec<Key> {
 }
 
 /// The shuffle with registered ops: its graph can be written to bytes.
-fn data_shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &Path) -> (TaskGraph, Vec<Key>) {
+/// Pieces through files in `dir`, or as task results when `dir` is `None`.
+fn data_shuffle_graph(parts: &[Vec<u64>], m: u32, dir: Option<&Path>) -> (TaskGraph, Vec<Key>) {
     let mut g = TaskGraph::new();
     let inputs = inputs(parts, &mut g);
     let (tasks, outputs) = shuffle_tasks(ShuffleTasks {
@@ -72,9 +78,12 @@ fn data_shuffle_graph(parts: &[Vec<u64>], m: u32, dir: &Path) -> (TaskGraph, Vec
         npartitions: m,
         split: Arc::new(SplitByBucket),
         combine: Arc::new(Concat),
-        transport: TransportSpec::LocalFiles {
-            parent: dir.to_path_buf(),
-            name: "shuffle-data-test".into(),
+        transport: match dir {
+            Some(dir) => TransportSpec::LocalFiles {
+                parent: dir.to_path_buf(),
+                name: "shuffle-data-test".into(),
+            },
+            None => TransportSpec::Tasks,
         },
     });
     g.merge(tasks);
@@ -140,10 +149,13 @@ fn every_record_arrives_once_in_its_partition() {
         2u32..9,
         any::<bool>(),
         prop_oneof![1 => Just(false), 3 => Just(true)],
-        any::<bool>(),
+        // Closures; registered ops through files; registered ops with the
+        // pieces as task results (the tasks method).
+        0u8..3,
     );
     runner
-        .run(&strategy, |(parts, m, threaded, limited_case, as_data)| {
+        .run(&strategy, |(parts, m, threaded, limited_case, build)| {
+            let as_data = build > 0;
             // The oracle: each key's partition, computed here.
             let mut expect = vec![Vec::new(); m as usize];
             for &x in parts.iter().flatten() {
@@ -166,10 +178,10 @@ fn every_record_arrives_once_in_its_partition() {
             let limit = limited_case.then_some(largest + largest / 8 + bookkeeping);
             let dir = fresh_dir("shuffle-prop");
             // Closures, or registered ops computed plain and through bytes.
-            let build = if as_data {
-                data_shuffle_graph
-            } else {
-                shuffle_graph
+            let build = |parts: &[Vec<u64>], m, dir: &Path| match build {
+                0 => shuffle_graph(parts, m, dir),
+                1 => data_shuffle_graph(parts, m, Some(dir)),
+                _ => data_shuffle_graph(parts, m, None),
             };
             let s = if threaded {
                 SchedulerChoice::Threaded
@@ -262,4 +274,49 @@ fn a_failing_split_leaves_no_files() {
         std::fs::read_dir(&dir).unwrap().next().is_none(),
         "files left behind"
     );
+}
+
+#[test]
+fn the_tasks_method_moves_pieces_as_task_results() {
+    let parts = vec![vec![1u64, 2, 3, 4, 5], vec![], vec![6, 7]];
+    let (g, outs) = data_shuffle_graph(&parts, 4, None);
+    // The inputs, a split each, a piece per input and output, a combine
+    // per output — and no barrier, no files.
+    assert_eq!(g.len(), 3 + 3 + 3 * 4 + 4);
+    assert!(g.keys().all(|k| !k.name().ends_with("-barrier")));
+    let got = oxidask_testing::both_ways(|| {
+        compute_graph(g.clone(), &outs, &ComputeOptions::new())
+            .unwrap()
+            .iter()
+            .map(|v| v.downcast_ref::<Vec<u64>>().unwrap().clone())
+            .collect::<Vec<_>>()
+    });
+    let mut all: Vec<u64> = got.concat();
+    all.sort_unstable();
+    assert_eq!(all, [1, 2, 3, 4, 5, 6, 7]);
+
+    // A split's pieces travel whole, each by its own codec.
+    let pieces = Pieces::value(vec![
+        Value::new(vec![1u64, 2]),
+        Value::new(String::from("x")),
+        Value::new(Vec::<u64>::new()),
+    ]);
+    let mut bytes = Vec::new();
+    pieces.encode(&mut bytes).unwrap();
+    let id = pieces.codec().unwrap().id();
+    let back = Value::decode(&id, &bytes).unwrap();
+    let back = &back.downcast_ref::<Pieces>().unwrap().0;
+    assert_eq!(back.len(), 3);
+    assert_eq!(back[0].downcast_ref::<Vec<u64>>().unwrap(), &[1, 2]);
+    assert_eq!(back[1].downcast_ref::<String>().unwrap(), "x");
+    assert!(back[2].downcast_ref::<Vec<u64>>().unwrap().is_empty());
+    // Truncated bytes are an error, not a panic.
+    for cut in [0, 3, 9, bytes.len() - 1] {
+        assert!(Value::decode(&id, &bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    // A piece without a codec is named.
+    struct Opaque;
+    let pieces = Pieces::value(vec![Value::sized(Opaque, 8)]);
+    let e = pieces.encode(&mut Vec::new()).unwrap_err();
+    assert!(e.contains("Opaque"), "{e}");
 }

@@ -272,9 +272,33 @@ fn other_array_intermediates_cross() {
     });
 }
 
-// Not yet: groupby's disk shuffle hands on a local file index
-// (`oxidask_store::shuffle::FileIndex`) with no codec; moving shuffle
-// pieces between workers is the cluster's transport's job.
+/// groupby's shuffle by the tasks method: every piece, and every split's
+/// pieces as a whole, cross through bytes (as between workers). (The disk
+/// method hands on a local file index with no codec: it cannot cross.)
+#[test]
+fn bag_groupby_of_the_tasks_method_crosses() {
+    use oxidask::config::{Config, ShuffleMethod, current, with_config};
+    let parts = vec![(0..300i64).collect::<Vec<_>>(), vec![], (-50..40).collect()];
+    let mut want: HashMap<i64, Vec<i64>> = HashMap::new();
+    for &x in parts.iter().flatten() {
+        want.entry(mod5(&x)).or_default().push(x);
+    }
+    let config = Config {
+        shuffle: ShuffleMethod::Tasks,
+        ..current().unwrap()
+    };
+    let grouped = with_config(config, || {
+        db::from_partitions(parts)
+            .groupby_with(mod5, &db::GroupbyOptions::new().npartitions(3))
+            .unwrap()
+    });
+    let got: HashMap<i64, Vec<i64>> = values_through_bytes(|| grouped.compute())
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn bag_repartition_crosses() {
     let parts = vec![

@@ -175,3 +175,9 @@ pub fn sum_plus(v: Vec<f64>, x: f64) -> f64 {
 pub fn pass_after_three(path: String) -> i64 {
     panic_first(path, 3, 3)
 }
+
+/// The last decimal digit of `x` (non-negative): a groupby key.
+#[oxidask::remote]
+pub fn last_digit_of(x: &i64) -> i64 {
+    x.rem_euclid(10)
+}

@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::shuffle::{Pieces, ShuffleTasks, TransportSpec, shuffle_tasks};
+use crate::shuffle::{Pieces, ShuffleTasks, shuffle_tasks};
 use indexmap::IndexMap;
 use oxidask_graph::push::ErasedFeed;
 use oxidask_graph::{
@@ -181,11 +181,6 @@ impl<T: Record> Bag<T> {
         K: Record + Hash + Eq,
         F: Fn(&T) -> K + Send + Sync + 'static,
     {
-        let dir = dir.or_else(|| {
-            oxidask_scheduler::config::current()
-                .ok()
-                .and_then(|c| c.spill_dir)
-        });
         let mut t = Tokenizer::new();
         t.add(&unique_token()).add(&m);
         let name = layer_name("groupby", &self.chain, t);
@@ -222,10 +217,7 @@ impl<T: Record> Bag<T> {
             npartitions: m,
             split,
             combine,
-            transport: TransportSpec::LocalFiles {
-                parent: dir.unwrap_or_else(std::env::temp_dir),
-                name: name.to_string(),
-            },
+            transport: oxidask_scheduler::config::shuffle_transport(&name, dir),
         });
         let graph = self
             .graph

@@ -4,6 +4,6 @@
 //! have always found it.
 
 pub use oxidask_store::shuffle::{
-    CombineFn, Pieces, ShuffleSpec, ShuffleTasks, SplitFn, Transport, TransportSpec, hash_shuffle,
-    shuffle_tasks, transport,
+    CombineFn, Pieces, PiecesCodec, ShuffleSpec, ShuffleTasks, SplitFn, Transport, TransportSpec,
+    hash_shuffle, shuffle_tasks, transport,
 };

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use oxidask_graph::{
     DataOp, HighLevelGraph, Key, MaterializedLayer, OpError, Value, register_data_op,
 };
-use oxidask_store::shuffle::{Pieces, ShuffleTasks, TransportSpec, shuffle_tasks};
+use oxidask_store::shuffle::{Pieces, ShuffleTasks, shuffle_tasks};
 use polars::prelude::{self as pl, IdxCa, IdxSize, SchemaRef};
 use serde::{Deserialize, Serialize};
 
@@ -232,17 +232,6 @@ fn sort_by_column(
     pl::DataFrame::new(height, columns)
 }
 
-/// Where a shuffle built now puts its files: `dir`, else the configured
-/// spill directory, else the system temp dir.
-pub(crate) fn shuffle_parent(dir: Option<PathBuf>) -> PathBuf {
-    dir.or_else(|| {
-        oxidask_scheduler::config::current()
-            .ok()
-            .and_then(|c| c.spill_dir)
-    })
-    .unwrap_or_else(std::env::temp_dir)
-}
-
 /// A shuffle of `sides` (their partitions in order) into `m` partitions
 /// named `name`, each then made by `after`, with this schema.
 pub(crate) fn shuffle(
@@ -272,10 +261,7 @@ pub(crate) fn shuffle(
             starts: starts.clone(),
         }),
         combine: Arc::new(FrameCombine { after, starts }),
-        transport: TransportSpec::LocalFiles {
-            parent: shuffle_parent(dir),
-            name: name.to_string(),
-        },
+        transport: oxidask_scheduler::config::shuffle_transport(&name, dir),
     });
     let graph = graph.with_layer(Arc::new(MaterializedLayer::new(name.clone(), tasks)));
     DataFrame::stored(graph, name, m, schema)

@@ -66,6 +66,24 @@ fn as_multiset(df: DataFrame) -> Vec<(String, String, Vec<String>)> {
     )
 }
 
+/// Runs `f` (which builds and computes) with shuffles of the tasks method
+/// if `tasks`, else of the disk method.
+fn in_method<R>(tasks: bool, f: impl FnOnce() -> R) -> R {
+    use oxidask_scheduler::config::{Config, ShuffleMethod, current, with_config};
+    let shuffle = if tasks {
+        ShuffleMethod::Tasks
+    } else {
+        ShuffleMethod::Disk
+    };
+    with_config(
+        Config {
+            shuffle,
+            ..current().unwrap()
+        },
+        f,
+    )
+}
+
 /// Each partition of a frame, computed.
 fn partitions(ddf: &dd::DataFrame) -> Vec<DataFrame> {
     let (graph, name) = ddf.stored_layer();
@@ -106,7 +124,11 @@ proptest! {
         lcuts in prop::collection::vec(0..50usize, 0..5),
         rcuts in prop::collection::vec(0..50usize, 0..3),
         m in 1..6usize,
+        tasks in any::<bool>(),
     ) {
+        // Each case through one shuffle method: pieces through files or
+        // as task results.
+        in_method(tasks, || {
         let (l, r) = (frame(&left, "a"), frame(&right, "b"));
         let (dl, dr) = (split(&l, &lcuts), split(&r, &rcuts));
         for keys in [&["k"][..], &["s"], &["k", "s"]] {
@@ -130,12 +152,18 @@ proptest! {
         let ours = dl.join_with(&rr, ["k"], ["kk"], dd::JoinOptions::new(JoinType::Full).npartitions(m)).unwrap();
         let theirs = polars_join(&l, &r.clone().lazy().rename(["k"], ["kk"], true).collect().unwrap(), &["k"], &["kk"], JoinType::Full);
         prop_assert_eq!(as_multiset(ours.compute().unwrap()), as_multiset(theirs));
+        Ok(())
+        })?;
     }
 
     #[test]
     fn sort_equals_polars_and_partitions_follow_divisions(
         rows in rows(60), cuts in prop::collection::vec(0..70usize, 0..6), m in 1..7usize,
+        tasks in any::<bool>(),
     ) {
+        // Each case through one shuffle method: pieces through files or
+        // as task results.
+        in_method(tasks, || {
         let df = frame(&rows, "a");
         let ddf = split(&df, &cuts);
         for by in [&["x"][..], &["k"], &["s", "k"]] {
@@ -197,12 +225,18 @@ proptest! {
                 prop_assert_eq!(as_multiset(j.compute().unwrap()), as_multiset(polars_join(&pa, &pb, &["k"], &["k"], how.clone())), "{:?}", how);
             }
         }
+        Ok(())
+        })?;
     }
 
     #[test]
     fn split_out_equals_the_tree(
         rows in rows(60), cuts in prop::collection::vec(0..70usize, 0..6), n in 2..6usize,
+        tasks in any::<bool>(),
     ) {
+        // Each case through one shuffle method: pieces through files or
+        // as task results.
+        in_method(tasks, || {
         let df = frame(&rows, "a");
         let ddf = split(&df, &cuts);
         let aggs = [col("x").sum().alias("sum"), col("x").mean().alias("mean"), len(),
@@ -229,6 +263,8 @@ proptest! {
                 .sort(keys.to_vec(), SortMultipleOptions::default().with_nulls_last(true)).unwrap();
             assert_close(&all, &tree)?;
         }
+        Ok(())
+        })?;
     }
 }
 
@@ -284,6 +320,11 @@ fn join_and_sort_graphs_travel_as_bytes() {
         )
     };
     let (joined, _, sorted, _) = oxidask_testing::both_ways(query);
+    // The same through bytes with the pieces as task results.
+    assert_eq!(
+        in_method(true, || oxidask_testing::both_ways(query)),
+        in_method(false, query)
+    );
     assert_eq!(
         joined,
         as_multiset(polars_join(&l, &r, &["k"], &["k"], JoinType::Left))
@@ -461,5 +502,51 @@ fn a_side_of_fewer_partitions_than_log2_of_the_other_is_broadcast() {
             .name
             .to_string();
         assert!(name.starts_with("hash-join"), "{name}");
+    }
+}
+
+#[test]
+fn a_shuffle_moves_its_pieces_by_the_method_in_force_when_built() {
+    let rows: Vec<Row> = (0..40)
+        .map(|i| (Some(i % 7), Some((i % 3) as u8), Some(i as f64)))
+        .collect();
+    let ddf = split(&frame(&rows, "a"), &[10, 25]);
+    // The names of the tasks a frame's partitions are made by.
+    let task_names = |d: &dd::DataFrame| {
+        let (graph, name) = d.stored_layer();
+        let keys: Vec<oxidask_graph::Key> = (0..d.npartitions() as u32)
+            .map(|i| oxidask_graph::Key::with_index(name.clone(), &[i]))
+            .collect();
+        let tasks = graph.cull(&keys).unwrap().to_task_graph().unwrap();
+        tasks
+            .keys()
+            .map(|k| k.name().to_string())
+            .collect::<std::collections::HashSet<_>>()
+    };
+    let builds: [&dyn Fn() -> dd::DataFrame; 3] = [
+        &|| ddf.sort(["x"], false).unwrap(),
+        &|| {
+            ddf.join_with(
+                &ddf,
+                ["k"],
+                ["k"],
+                dd::JoinOptions::new(JoinType::Inner).broadcast(false),
+            )
+            .unwrap()
+        },
+        &|| ddf.group_by(["s"]).split_out(2).agg([len()]).unwrap(),
+    ];
+    for build in builds {
+        let tasks = task_names(&in_method(true, build));
+        assert!(tasks.iter().any(|n| n.ends_with("-piece")), "{tasks:?}");
+        assert!(!tasks.iter().any(|n| n.ends_with("-barrier")), "{tasks:?}");
+        let disk = task_names(&in_method(false, build));
+        assert!(disk.iter().any(|n| n.ends_with("-barrier")), "{disk:?}");
+        assert!(!disk.iter().any(|n| n.ends_with("-piece")), "{disk:?}");
+        // Computed here, both give the same rows.
+        assert_eq!(
+            as_multiset(in_method(true, build).compute().unwrap()),
+            as_multiset(in_method(false, build).compute().unwrap())
+        );
     }
 }

@@ -761,6 +761,10 @@ impl oxidask_scheduler::Scheduler for ClusterScheduler {
         "distributed"
     }
 
+    fn runs_in_process(&self) -> bool {
+        false
+    }
+
     fn run(
         &self,
         plan: Plan,

@@ -427,7 +427,7 @@ fn handle(
                                 // cannot help.
                                 let why = if matches!(e, Error::NotSendable { ref type_name, .. } if type_name.contains("shuffle"))
                                 {
-                                    " (the disk shuffle of joins, sorts, split_out group_bys and bag groupbys hands its files on by a local index: it does not run on a cluster yet — compute those with the threaded scheduler)"
+                                    " (a shuffle of the disk method — a join, sort, split_out group_by or bag groupby built while a local scheduler was in force — hands its files on by a local index; build it while the cluster's client is the scheduler in force, or with OXIDASK_SHUFFLE=tasks, and its pieces move between workers as task results)"
                                 } else {
                                     ""
                                 };

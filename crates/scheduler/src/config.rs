@@ -35,6 +35,7 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 use crate::{Scheduler, SyncScheduler, ThreadedScheduler};
+use oxidask_store::shuffle::TransportSpec;
 
 /// Which scheduler runs computations.
 #[derive(Clone)]
@@ -55,6 +56,27 @@ impl fmt::Debug for SchedulerChoice {
             SchedulerChoice::Custom(s) => write!(f, "Custom({})", s.name()),
         }
     }
+}
+
+/// How shuffles (joins, sorts, `split_out` group_bys, bag groupbys) move
+/// their pieces between their split and combine tasks; Dask's
+/// `dataframe.shuffle.method`. Chosen when the shuffle is *built*, from the
+/// configuration in force then, as in Dask.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ShuffleMethod {
+    /// [`Disk`](ShuffleMethod::Disk) when the scheduler in force runs tasks
+    /// in this process, else [`Tasks`](ShuffleMethod::Tasks) (a cluster
+    /// client).
+    #[default]
+    Auto,
+    /// Each split writes its pieces to one local file, read back one piece
+    /// at a time: the least memory, few files, and the fastest on one
+    /// machine; its files are local, so it cannot run on a cluster.
+    Disk,
+    /// Each piece is a task's result, kept and moved by the scheduler like
+    /// any value (spilled under a memory limit, fetched worker to worker on
+    /// a cluster): N × M small tasks, and each combine holds its N pieces.
+    Tasks,
 }
 
 /// Settings of the local computation.
@@ -86,6 +108,9 @@ pub struct Config {
     /// closure fails naming the task. Tests use it to prove a graph could
     /// run in another process, as on a cluster.
     pub round_trip: bool,
+    /// How shuffles built under this configuration move their pieces
+    /// (`OXIDASK_SHUFFLE=disk|tasks|auto`; default: auto).
+    pub shuffle: ShuffleMethod,
 }
 
 impl Default for Config {
@@ -99,6 +124,7 @@ impl Default for Config {
             cleanup_on_signal: true,
             root_task_queuing: true,
             round_trip: false,
+            shuffle: ShuffleMethod::Auto,
         }
     }
 }
@@ -153,6 +179,18 @@ impl Config {
         if let Some(s) = var("OXIDASK_ROUND_TRIP") {
             config.round_trip = parse_switch("OXIDASK_ROUND_TRIP", &s)?;
         }
+        if let Some(s) = var("OXIDASK_SHUFFLE") {
+            config.shuffle = match s.trim().to_ascii_lowercase().as_str() {
+                "auto" => ShuffleMethod::Auto,
+                "disk" => ShuffleMethod::Disk,
+                "tasks" => ShuffleMethod::Tasks,
+                _ => {
+                    return Err(Error::Config(format!(
+                        "OXIDASK_SHUFFLE={s:?} is not a shuffle method; use \"disk\", \"tasks\" or \"auto\""
+                    )));
+                }
+            };
+        }
         Ok(config)
     }
 
@@ -163,6 +201,35 @@ impl Config {
             SchedulerChoice::Threaded => Arc::new(ThreadedScheduler::new(self.num_workers)),
             SchedulerChoice::Custom(s) => s.clone(),
         }
+    }
+}
+
+impl Config {
+    /// The shuffle method [`Auto`](ShuffleMethod::Auto) stands for under
+    /// this configuration's scheduler; never `Auto`.
+    pub fn shuffle_method(&self) -> ShuffleMethod {
+        match (self.shuffle, &self.scheduler) {
+            (ShuffleMethod::Auto, SchedulerChoice::Custom(s)) if !s.runs_in_process() => {
+                ShuffleMethod::Tasks
+            }
+            (ShuffleMethod::Auto, _) => ShuffleMethod::Disk,
+            (method, _) => method,
+        }
+    }
+}
+
+/// How a shuffle named `name`, built now, moves its pieces: by the
+/// [method](Config::shuffle_method) of the configuration in force; for the
+/// disk method, in a fresh directory under `dir`, else the configured spill
+/// directory, else the system temp dir.
+pub fn shuffle_transport(name: &str, dir: Option<std::path::PathBuf>) -> TransportSpec {
+    let config = current().unwrap_or_default();
+    match config.shuffle_method() {
+        ShuffleMethod::Tasks => TransportSpec::Tasks,
+        _ => TransportSpec::LocalFiles {
+            parent: dir.or(config.spill_dir).unwrap_or_else(std::env::temp_dir),
+            name: name.to_string(),
+        },
     }
 }
 
@@ -241,6 +308,64 @@ pub fn with_scheduler<R, E: From<Error>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shuffle_method_follows_the_scheduler_unless_set() {
+        struct Remote;
+        impl crate::Scheduler for Remote {
+            fn name(&self) -> &str {
+                "remote"
+            }
+            fn run(
+                &self,
+                _: oxidask_graph::optimize::Plan,
+                _: &crate::RunContext,
+            ) -> Result<Vec<oxidask_graph::Value>> {
+                unreachable!("never run")
+            }
+            fn runs_in_process(&self) -> bool {
+                false
+            }
+        }
+        let remote = SchedulerChoice::Custom(Arc::new(Remote));
+        let with = |scheduler, shuffle| Config {
+            scheduler,
+            shuffle,
+            ..Config::default()
+        };
+        use ShuffleMethod::*;
+        assert_eq!(with(SchedulerChoice::Threaded, Auto).shuffle_method(), Disk);
+        assert_eq!(with(SchedulerChoice::Sync, Auto).shuffle_method(), Disk);
+        assert_eq!(with(remote.clone(), Auto).shuffle_method(), Tasks);
+        assert_eq!(with(remote, Disk).shuffle_method(), Disk);
+        assert_eq!(
+            with(SchedulerChoice::Threaded, Tasks).shuffle_method(),
+            Tasks
+        );
+        let c = with_config(with(SchedulerChoice::Threaded, Tasks), || {
+            shuffle_transport("s", None)
+        });
+        assert_eq!(c, TransportSpec::Tasks);
+        let dir = std::path::PathBuf::from("/somewhere");
+        let c = with_config(with(SchedulerChoice::Threaded, Auto), || {
+            shuffle_transport("s", Some(dir.clone()))
+        });
+        assert_eq!(
+            c,
+            TransportSpec::LocalFiles {
+                parent: dir,
+                name: "s".into()
+            }
+        );
+        for (text, method) in [("tasks", Tasks), (" Disk", Disk), ("auto", Auto)] {
+            let c = Config::from_vars(|v| (v == "OXIDASK_SHUFFLE").then(|| text.into())).unwrap();
+            assert_eq!(c.shuffle, method);
+        }
+        let e = Config::from_vars(|v| (v == "OXIDASK_SHUFFLE").then(|| "p2p".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("OXIDASK_SHUFFLE") && e.contains("p2p"), "{e}");
+    }
 
     #[test]
     fn env_values_parse_or_name_the_variable() {

@@ -55,7 +55,7 @@ use oxidask_graph::optimize::Plan;
 
 pub use computable::{Collection, Computable, compute_many, next_value};
 pub use compute::{ComputeOptions, compute, compute_layers, compute_with};
-pub use config::{Config, SchedulerChoice, with_config, with_scheduler};
+pub use config::{Config, SchedulerChoice, ShuffleMethod, with_config, with_scheduler};
 pub use diagnostics::{Profiler, ProgressBar, TaskRecord};
 pub use error::{Error, Result};
 pub use events::{Callback, ComputationId, Event, EventBus, EventRecord};
@@ -103,6 +103,14 @@ pub trait Scheduler: Send + Sync {
 
     /// Runs the plan.
     fn run(&self, plan: Plan, ctx: &RunContext) -> Result<Vec<Value>>;
+
+    /// Whether every task runs in this process (default: yes). A cluster
+    /// client says no: then a shuffle built while it is in force moves its
+    /// pieces as task results, which travel between processes, instead of
+    /// through local files (see [`config::ShuffleMethod`]).
+    fn runs_in_process(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use oxidask_graph::{LoadBytes, OpError, Value, ValueMeta};
 mod tasks;
 
 pub use tasks::{
-    CombineFn, Pieces, ShuffleSpec, ShuffleTasks, SplitFn, hash_shuffle, shuffle_tasks,
+    CombineFn, Pieces, PiecesCodec, ShuffleSpec, ShuffleTasks, SplitFn, hash_shuffle, shuffle_tasks,
 };
 
 /// Where a shuffle's pieces go between its split and combine tasks.
@@ -56,6 +56,13 @@ pub enum TransportSpec {
         /// The shuffle's name (unique per shuffle).
         name: String,
     },
+    /// No transport: each piece is the result of a task of its own, which
+    /// the scheduler keeps and moves like any other value — spilled by the
+    /// store under a memory limit, fetched worker to worker on a cluster
+    /// (Dask's "tasks" shuffle method). N × M small tasks instead of a file
+    /// per input; the method for schedulers that run tasks in other
+    /// processes, where a file's local index means nothing.
+    Tasks,
 }
 
 impl TransportSpec {
@@ -67,6 +74,7 @@ impl TransportSpec {
                 put_bytes(out, parent.to_string_lossy().as_bytes());
                 put_bytes(out, name.as_bytes());
             }
+            TransportSpec::Tasks => out.push(1),
         }
     }
 
@@ -78,6 +86,7 @@ impl TransportSpec {
                 parent: PathBuf::from(take_str(bytes)?),
                 name: take_str(bytes)?.to_string(),
             }),
+            Some(1) => Ok(TransportSpec::Tasks),
             other => Err(format!("unknown shuffle transport {other:?}")),
         }
     }
@@ -85,19 +94,25 @@ impl TransportSpec {
 
 /// The transport of `spec`: one per spec while any op holds it, so every
 /// task of a shuffle — also of a copy of its graph decoded from bytes in
-/// this process — reaches the same one.
-pub fn transport(spec: &TransportSpec) -> Arc<dyn Transport> {
+/// this process — reaches the same one. Fails for
+/// [`TransportSpec::Tasks`], whose pieces are tasks' results instead.
+pub fn transport(spec: &TransportSpec) -> Result<Arc<dyn Transport>, String> {
     type Live = HashMap<TransportSpec, Weak<LocalFiles>>;
     static LIVE: OnceLock<Mutex<Live>> = OnceLock::new();
     let mut live = LIVE.get_or_init(Default::default).lock();
     live.retain(|_, t| t.strong_count() > 0);
     if let Some(t) = live.get(spec).and_then(Weak::upgrade) {
-        return t;
+        return Ok(t);
     }
-    let TransportSpec::LocalFiles { parent, name } = spec;
+    let TransportSpec::LocalFiles { parent, name } = spec else {
+        return Err(
+            "a shuffle of the tasks method moves its pieces as task results: it has no transport"
+                .into(),
+        );
+    };
     let t = Arc::new(LocalFiles(Arc::new(ShuffleDir::new(parent.clone(), name))));
     live.insert(spec.clone(), Arc::downgrade(&t));
-    t
+    Ok(t)
 }
 
 /// The local-files transport: each input's pieces in one file, read back

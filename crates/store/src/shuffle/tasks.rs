@@ -18,6 +18,13 @@
 //!    and decoded on first access, so combining by value reads one piece at
 //!    a time.
 //!
+//! With [`TransportSpec::Tasks`] there is no transport and no barrier:
+//! split `(name-split, i)` returns its [`Pieces`] as its result; a task
+//! `(name-piece, i, j)` per input and output picks piece `j` of it; combine
+//! `(name, j)` reads the N pieces `(name-piece, ·, j)` as its arguments.
+//! The scheduler keeps and moves the pieces like any other values, so on a
+//! cluster they go worker to worker and under a memory limit they spill.
+//!
 //! The ops name their transport by a [`TransportSpec`] (data) and find the
 //! transport itself at run time ([`transport`]): the split and combine ops
 //! of a graph decoded from bytes reach the same transport. The collection's
@@ -29,7 +36,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Transport, TransportSpec, transport};
-use oxidask_graph::{Arg, FnOp, Key, Op, OpDecoder, OpError, Task, TaskGraph, Value, decode_op};
+use std::io::Write;
+
+use oxidask_graph::{
+    Arg, Codec, FnOp, Key, Op, OpDecoder, OpError, Task, TaskGraph, Value, decode_op,
+};
 
 /// Splits input partition number `i` (the first argument) into `m` pieces
 /// (the third; piece `j` goes to output `j`); each piece must have a codec
@@ -114,6 +125,9 @@ pub struct ShuffleTasks {
 /// keys of its M output partitions. One op per stage is shared by all its
 /// tasks; a task's input or output number is a literal argument.
 pub fn shuffle_tasks(spec: ShuffleTasks) -> (TaskGraph, Vec<Key>) {
+    if spec.transport == TransportSpec::Tasks {
+        return piece_tasks(spec);
+    }
     let ShuffleTasks {
         name,
         inputs,
@@ -122,7 +136,7 @@ pub fn shuffle_tasks(spec: ShuffleTasks) -> (TaskGraph, Vec<Key>) {
         combine,
         transport: spec,
     } = spec;
-    let found = transport(&spec);
+    let found = transport(&spec).expect("a transport for every spec but Tasks");
     let split: Arc<dyn Op> = Arc::new(ShuffleSplit {
         inner: split,
         m,
@@ -165,16 +179,168 @@ pub fn shuffle_tasks(spec: ShuffleTasks) -> (TaskGraph, Vec<Key>) {
     (g, outputs)
 }
 
+/// The tasks of a shuffle by [`TransportSpec::Tasks`]: see the module docs.
+fn piece_tasks(spec: ShuffleTasks) -> (TaskGraph, Vec<Key>) {
+    let ShuffleTasks {
+        name,
+        inputs,
+        npartitions: m,
+        split,
+        combine,
+        transport: _,
+    } = spec;
+    let n = inputs.len();
+    let mut g = TaskGraph::with_capacity(n * (1 + m as usize) + m as usize);
+    let split_name = format!("{name}-split");
+    let piece_name = format!("{name}-piece");
+    let pick: Arc<dyn Op> = Arc::new(PieceOf { m });
+    let mut pieces: Vec<Vec<Arg>> = vec![Vec::with_capacity(n); m as usize];
+    for (i, input) in inputs.iter().enumerate() {
+        let i = i as u32;
+        let split_key = Key::with_index(split_name.as_str(), &[i]);
+        let args = vec![
+            Arg::Key(input.clone()),
+            Arg::Value(Value::new(i)),
+            Arg::Value(Value::new(m)),
+        ];
+        g.insert(split_key.clone(), Task::new(split.clone(), args));
+        for (j, of_j) in pieces.iter_mut().enumerate() {
+            let key = Key::with_index(piece_name.as_str(), &[i, j as u32]);
+            let args = vec![
+                Arg::Key(split_key.clone()),
+                Arg::Value(Value::new(j as u32)),
+            ];
+            g.insert(key.clone(), Task::new(pick.clone(), args));
+            of_j.push(Arg::Key(key));
+        }
+    }
+    let outputs = pieces
+        .into_iter()
+        .enumerate()
+        .map(|(j, args)| {
+            let key = Key::with_index(name.as_str(), &[j as u32]);
+            g.insert(key.clone(), Task::new(combine.clone(), args));
+            key
+        })
+        .collect();
+    (g, outputs)
+}
+
+/// Piece `j` (the second argument) of a split's [`Pieces`] (the first).
+struct PieceOf {
+    /// The number of pieces every split must give.
+    m: u32,
+}
+
+impl PieceOf {
+    const NAME: &'static str = "oxidask.shuffle.piece";
+}
+
+impl Op for PieceOf {
+    fn name(&self) -> &str {
+        PieceOf::NAME
+    }
+
+    fn label(&self) -> &str {
+        "shuffle-piece"
+    }
+
+    fn call(&self, mut args: Vec<Value>) -> Result<Value, OpError> {
+        let (Some(j), Some(pieces), None) = (args.pop(), args.pop(), args.pop()) else {
+            return Err("a shuffle piece takes the split's pieces and an output number".into());
+        };
+        let j = *j.downcast_ref::<u32>()?;
+        let pieces = &pieces.downcast_ref::<Pieces>()?.0;
+        if pieces.len() != self.m as usize {
+            return Err(format!(
+                "split returned {} pieces for {} output partitions",
+                pieces.len(),
+                self.m
+            )
+            .into());
+        }
+        Ok(pieces[j as usize].clone())
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        Some(self.m.to_le_bytes().to_vec())
+    }
+}
+
+fn decode_piece_of(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
+    let m: [u8; 4] = bytes
+        .try_into()
+        .map_err(|_| "shuffle piece parameters are not one u32")?;
+    Ok(Arc::new(PieceOf {
+        m: u32::from_le_bytes(m),
+    }))
+}
+
 /// The pieces a split op returns, one per output partition.
+#[derive(Clone)]
 pub struct Pieces(pub Vec<Value>);
 
 impl Pieces {
-    /// `pieces` as the value a split op returns.
+    /// `pieces` as the value a split op returns. It can be written to bytes
+    /// when every piece can ([`PiecesCodec`]): a split's result of the tasks
+    /// method may spill or travel between workers as a whole.
     pub fn value(pieces: Vec<Value>) -> Value {
         let nbytes = pieces.iter().map(Value::nbytes).sum();
-        Value::sized(Pieces(pieces), nbytes)
+        Value::with_codec::<Pieces, PiecesCodec>(Pieces(pieces), nbytes)
     }
 }
+
+/// The bytes of [`Pieces`]: the count, then each piece as its codec's id
+/// and its bytes, each length-prefixed.
+pub struct PiecesCodec;
+
+impl Codec<Pieces> for PiecesCodec {
+    fn encode(pieces: &Pieces, out: &mut dyn Write) -> Result<(), String> {
+        let mut head = Vec::new();
+        let mut body = Vec::new();
+        out.write_all(&(pieces.0.len() as u32).to_le_bytes())
+            .map_err(|e| e.to_string())?;
+        for (j, piece) in pieces.0.iter().enumerate() {
+            let codec = piece.codec().ok_or_else(|| {
+                format!(
+                    "piece {j} of a shuffle split is a {}, which has no byte encoding",
+                    piece.type_name()
+                )
+            })?;
+            body.clear();
+            piece.encode(&mut body)?;
+            head.clear();
+            put_bytes(&mut head, codec.id().as_bytes());
+            head.extend_from_slice(&(body.len() as u64).to_le_bytes());
+            out.write_all(&head).map_err(|e| e.to_string())?;
+            out.write_all(&body).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn decode(mut bytes: &[u8]) -> Result<Pieces, String> {
+        let n = take_bytes(&mut bytes, 4)?;
+        let n = u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize;
+        let mut pieces = Vec::with_capacity(n.min(bytes.len() / 12));
+        for _ in 0..n {
+            let id = take_str(&mut bytes)?;
+            let len = take_bytes(&mut bytes, 8)?;
+            let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+            let len = usize::try_from(len).map_err(|_| "a shuffle piece too large to decode")?;
+            let body = take_bytes(&mut bytes, len)?;
+            pieces.push(Value::decode(id, body).map_err(|e| e.to_string())?);
+        }
+        if !bytes.is_empty() {
+            return Err(format!(
+                "{} bytes after the last shuffle piece",
+                bytes.len()
+            ));
+        }
+        Ok(Pieces(pieces))
+    }
+}
+
+oxidask_graph::register_value!(Pieces, PiecesCodec);
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -273,7 +439,7 @@ fn decode_split(mut bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
     Ok(Arc::new(ShuffleSplit {
         inner,
         m,
-        transport: transport(&spec),
+        transport: transport(&spec)?,
         spec,
     }))
 }
@@ -353,7 +519,7 @@ fn decode_combine(mut bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
     let inner = decode_inner(&mut bytes)?;
     Ok(Arc::new(ShuffleCombine {
         inner,
-        transport: transport(&spec),
+        transport: transport(&spec)?,
         spec,
     }))
 }
@@ -366,4 +532,7 @@ oxidask_graph::inventory::submit! {
 }
 oxidask_graph::inventory::submit! {
     OpDecoder { name: ShuffleCombine::NAME, decode: decode_combine }
+}
+oxidask_graph::inventory::submit! {
+    OpDecoder { name: PieceOf::NAME, decode: decode_piece_of }
 }
