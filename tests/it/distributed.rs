@@ -588,6 +588,82 @@ fn wrong_token_is_refused_and_others_are_served() {
     });
 }
 
+/// A cluster with mutual TLS: workers exchange results over encrypted
+/// connections (the scheduler, each worker's peer listener and the client
+/// all present certificates the cluster's CA signed); a client without
+/// TLS, or with a certificate of another CA, is refused and the cluster
+/// serves on.
+#[test]
+fn a_cluster_with_tls_computes_and_refuses_strangers() {
+    use oxidask::distributed::TlsFiles;
+    within(120, || {
+        let dir = oxidask_testing::TempDir::new("cluster-tls");
+        let pki = oxidask_testing::TestPki::generate(dir.path());
+        let ours = TlsFiles {
+            ca_file: pki.ca_file.clone(),
+            cert: pki.cert.clone(),
+            key: pki.key.clone(),
+        };
+        let c = LocalCluster::builder()
+            .n_workers(2)
+            .threads_per_worker(1)
+            .program(WORKER)
+            .tls(ours.clone())
+            .start()
+            .expect("starting a cluster with TLS");
+        let pids = c.worker_pids();
+        let client = c.client().unwrap();
+        // Two 4 MiB inputs, made wherever the scheduler puts them, summed
+        // by one task; and a shuffle below, whose pieces cross between the
+        // workers.
+        let a = client.submit(&delayed!(ramp(1 << 19, 1))).unwrap();
+        let b = client.submit(&delayed!(ramp(1 << 19, 2))).unwrap();
+        let total = client.submit(&delayed!(total_of_two(&a, &b))).unwrap();
+        let n = (1u64 << 19) as f64;
+        let want = 2.0 * (n * (n - 1.0) / 2.0) + n * 3.0;
+        assert_eq!(total.result().unwrap(), want);
+        // The collections too.
+        let on_cluster = SchedulerChoice::Custom(client.scheduler());
+        let b = db::from_partitions(vec![(0..400i64).collect::<Vec<_>>(), (400..900).collect()]);
+        let grouped = with_scheduler(on_cluster, || {
+            b.groupby_with(last_digit_of, &db::GroupbyOptions::new().npartitions(2))?
+                .compute()
+        })
+        .unwrap();
+        assert_eq!(grouped.iter().map(|g| g.1.len()).sum::<usize>(), 900);
+        // Strangers are refused, naming the address; the cluster serves on.
+        let e = Client::connect_with(&c.address(), "", None)
+            .err()
+            .expect("a client without TLS is refused");
+        assert!(e.to_string().contains(&c.address()), "{e}");
+        let stranger = TlsFiles {
+            ca_file: pki.stranger_ca_file.clone(),
+            cert: pki.stranger_cert.clone(),
+            key: pki.stranger_key.clone(),
+        };
+        let e = Client::connect_with(&c.address(), "", Some(&stranger))
+            .err()
+            .expect("a client of another CA is refused");
+        assert!(e.to_string().contains("TLS"), "{e}");
+        let again = client.submit(&delayed!(inc(41))).unwrap();
+        assert_eq!(again.result().unwrap(), 42);
+        // Bad files are named before anything starts.
+        let e = LocalCluster::builder()
+            .program(WORKER)
+            .tls(TlsFiles {
+                key: pki.stranger_key.clone(),
+                ..ours
+            })
+            .start()
+            .err()
+            .expect("a key of another certificate");
+        assert!(e.to_string().contains("stranger-key.pem"), "{e}");
+        drop(client);
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
+
 #[test]
 fn unreachable_and_busy_addresses_are_named() {
     let s = Scheduler::start("127.0.0.1:0", "", SchedulerOptions::default()).unwrap();

@@ -3,8 +3,36 @@
 //! a program's own `#[oxidask::remote]` functions need the program itself
 //! as the worker — see `docs/distributed.md`).
 
-use clap::{Parser, Subcommand};
-use oxidask_distributed::{Scheduler, SchedulerOptions, WorkerOptions, run_worker};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use oxidask_distributed::{Scheduler, SchedulerOptions, TlsFiles, WorkerOptions, run_worker};
+
+/// Mutual TLS for every connection (all three, or none): the same CA file
+/// on every process, and each process a certificate the CA signed that
+/// names the host others reach it on (see docs/distributed.md).
+#[derive(Args)]
+struct TlsArgs {
+    /// PEM certificate(s) of the authority every peer must be signed by.
+    #[arg(long, env = "OXIDASK_TLS_CA_FILE")]
+    tls_ca_file: Option<PathBuf>,
+    /// PEM certificate of this process.
+    #[arg(long, env = "OXIDASK_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long, env = "OXIDASK_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn files(self) -> Result<Option<TlsFiles>, String> {
+        match (self.tls_ca_file, self.tls_cert, self.tls_key) {
+            (None, None, None) => Ok(None),
+            (Some(ca_file), Some(cert), Some(key)) => Ok(Some(TlsFiles { ca_file, cert, key })),
+            _ => Err("TLS needs --tls-ca-file, --tls-cert and --tls-key together".into()),
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "oxidask", version, about = "oxidask cluster processes")]
@@ -45,6 +73,8 @@ enum Command {
         /// Serve no dashboard.
         #[arg(long)]
         no_dashboard: bool,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Runs a worker of the scheduler at ADDRESS (host:port).
     Worker {
@@ -76,6 +106,8 @@ enum Command {
         /// The host other workers reach this one on.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
 }
 
@@ -97,10 +129,13 @@ fn main() {
             dashboard_port,
             dashboard_host,
             no_dashboard,
+            tls,
         } => {
             let addr = format!("{host}:{port}");
+            let tls = tls.files().unwrap_or_else(|e| fail(&e));
             let options = SchedulerOptions {
                 allowed_failures,
+                tls,
                 ..SchedulerOptions::default()
             };
             let started = if no_dashboard {
@@ -125,12 +160,14 @@ fn main() {
             name,
             token,
             host,
+            tls,
         } => {
             let mut o = WorkerOptions {
                 memory_limit,
                 memory: memory_fractions,
                 token,
                 host,
+                tls: tls.files().unwrap_or_else(|e| fail(&e)),
                 ..WorkerOptions::default()
             };
             if let Some(n) = nthreads {
@@ -143,7 +180,11 @@ fn main() {
         }
     };
     if let Err(e) = result {
-        eprintln!("oxidask: {e}");
-        std::process::exit(1);
+        fail(&e.to_string());
     }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("oxidask: {message}");
+    std::process::exit(1);
 }

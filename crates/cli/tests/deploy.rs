@@ -4,7 +4,8 @@
 //! `ssh`, `srun`, `scontrol` and `hostname` commands that run their command
 //! here; a computation runs on the cluster they started. The Kubernetes
 //! manifests are parsed (Python's yaml) and checked to hold together with
-//! each other and with the CLI's flags.
+//! each other and with the CLI's flags. The CLI's TLS flags start an
+//! encrypted cluster.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -382,4 +383,85 @@ fn the_kubernetes_manifests_hold_together() {
     let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
     assert!(dockerfile.contains("-p oxidask-cli --bin oxidask"));
     assert_eq!(s["image"], w["image"]);
+}
+
+/// The CLI's TLS flags: a scheduler and two workers started with
+/// `--tls-ca-file/--tls-cert/--tls-key` compute for a TLS client and
+/// refuse a plain one; flags given in part are an error naming all three.
+#[test]
+fn the_cli_processes_speak_tls() {
+    let dir = TempDir::new("cli-tls");
+    let pki = oxidask_testing::TestPki::generate(dir.path());
+    let tls_flags = |cmd: &mut Command| {
+        cmd.arg("--tls-ca-file")
+            .arg(&pki.ca_file)
+            .arg("--tls-cert")
+            .arg(&pki.cert)
+            .arg("--tls-key")
+            .arg(&pki.key);
+    };
+    let (port, dash) = (free_port(), free_port());
+    let addr = format!("127.0.0.1:{port}");
+    let mut scheduler = Command::new(OXIDASK);
+    scheduler
+        .args(["scheduler", "--port", &port.to_string()])
+        .args(["--dashboard-port", &dash.to_string()])
+        .env_remove("OXIDASK_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    tls_flags(&mut scheduler);
+    let mut children = vec![scheduler.spawn().unwrap()];
+    for i in 0..2 {
+        let mut worker = Command::new(OXIDASK);
+        worker
+            .args([
+                "worker",
+                &addr,
+                "--nthreads",
+                "1",
+                "--name",
+                &format!("tls-{i}"),
+            ])
+            .env_remove("OXIDASK_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        tls_flags(&mut worker);
+        children.push(worker.spawn().unwrap());
+    }
+    wait_for_workers(&format!("127.0.0.1:{dash}"), 2.0);
+    let files = oxidask::distributed::TlsFiles {
+        ca_file: pki.ca_file.clone(),
+        cert: pki.cert.clone(),
+        key: pki.key.clone(),
+    };
+    let client = Client::connect_with(&addr, "", Some(&files)).expect("a TLS client");
+    let x = da::random::uniform(-1.0, 1.0, &[2000], [250], 11).unwrap();
+    let want: f64 = x.compute().unwrap().iter().sum();
+    let s = x.sum();
+    let got = with_scheduler(SchedulerChoice::Custom(client.scheduler()), || s.compute()).unwrap();
+    assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+    let e = Client::connect_with(&addr, "", None)
+        .err()
+        .expect("a plain client is refused");
+    assert!(e.to_string().contains(&addr), "{e}");
+    drop(client);
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    // Only some of the three flags: an error naming them, at once.
+    let (ok, _, err) = output_within(
+        Command::new(OXIDASK)
+            .args(["worker", &addr, "--tls-cert"])
+            .arg(&pki.cert)
+            .env_remove("OXIDASK_TLS_CA_FILE")
+            .env_remove("OXIDASK_TLS_KEY"),
+        dir.path(),
+        30,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("--tls-ca-file, --tls-cert and --tls-key"),
+        "{err}"
+    );
 }

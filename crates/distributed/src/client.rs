@@ -106,13 +106,23 @@ impl Drop for Inner {
 
 impl Client {
     /// Connects to the scheduler at `addr` (`host:port`) with the token in
-    /// `OXIDASK_TOKEN`, if set.
+    /// `OXIDASK_TOKEN`, if set, and TLS if `OXIDASK_TLS_CA_FILE`,
+    /// `OXIDASK_TLS_CERT` and `OXIDASK_TLS_KEY` are set.
     pub fn connect(addr: &str) -> Result<Client> {
         Client::connect_with_token(addr, &std::env::var("OXIDASK_TOKEN").unwrap_or_default())
     }
 
-    /// Connects to the scheduler at `addr` with `token`.
+    /// Connects to the scheduler at `addr` with `token` (and TLS from the
+    /// environment, as [`connect`](Client::connect)).
     pub fn connect_with_token(addr: &str, token: &str) -> Result<Client> {
+        Client::connect_with(addr, token, crate::TlsFiles::from_env()?.as_ref())
+    }
+
+    /// Connects to the scheduler at `addr` with `token`, over TLS with
+    /// these files if given (see [`crate::tls`]); errors name the file or
+    /// the address at fault.
+    pub fn connect_with(addr: &str, token: &str, tls: Option<&crate::TlsFiles>) -> Result<Client> {
+        let tls = tls.map(crate::TlsFiles::load).transpose()?;
         let (ready, connected) = std::sync::mpsc::channel();
         let (tx, rx) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
@@ -139,7 +149,7 @@ impl Client {
                 };
                 runtime.block_on(async move {
                     let (mut reader, writer) =
-                        match wire::connect(&addr2, &token, Role::Client, wire::DEFAULT_FRAME_LIMIT).await {
+                        match wire::connect(&addr2, &token, Role::Client, wire::DEFAULT_FRAME_LIMIT, tls.as_ref()).await {
                             Ok(c) => c,
                             Err(e) => {
                                 let _ = ready.send(Err(e));

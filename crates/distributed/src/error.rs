@@ -64,6 +64,9 @@ pub enum Error {
         /// How many died.
         failures: u32,
     },
+    /// TLS material could not be loaded (names the file and why).
+    #[error("{0}")]
+    Tls(String),
     /// The graph cannot go to the cluster or was refused by it.
     #[error("the cluster cannot run this graph: {0}")]
     Graph(String),

@@ -26,8 +26,10 @@ use crate::worker::{WorkerOptions, run_worker};
 
 /// Set to a scheduler's address, this makes a process a worker of it
 /// (see [`worker_main`]). `OXIDASK_NTHREADS`, `OXIDASK_MEMORY_LIMIT`
-/// (bytes), `OXIDASK_WORKER_NAME`, `OXIDASK_TOKEN` and `OXIDASK_WORKER_HOST`
-/// (the host other workers reach it on; default 127.0.0.1) set its options.
+/// (bytes), `OXIDASK_WORKER_NAME`, `OXIDASK_TOKEN`, `OXIDASK_WORKER_HOST`
+/// (the host other workers reach it on; default 127.0.0.1) and
+/// `OXIDASK_TLS_CA_FILE`/`OXIDASK_TLS_CERT`/`OXIDASK_TLS_KEY` set its
+/// options.
 pub const WORKER_ENV: &str = "OXIDASK_WORKER_OF";
 
 /// If this process was started as a worker ([`WORKER_ENV`] is set), runs
@@ -74,6 +76,7 @@ fn options_from_env() -> Result<WorkerOptions> {
     if let Some(v) = var("OXIDASK_WORKER_HOST") {
         o.host = v;
     }
+    o.tls = crate::TlsFiles::from_env()?;
     Ok(o)
 }
 
@@ -82,6 +85,7 @@ fn options_from_env() -> Result<WorkerOptions> {
 /// stops them all.
 pub struct LocalCluster {
     scheduler: Option<Scheduler>,
+    tls: Option<crate::TlsFiles>,
     workers: Arc<Mutex<Vec<Child>>>,
     closing: Arc<AtomicBool>,
     restarts: Arc<AtomicUsize>,
@@ -145,9 +149,9 @@ impl LocalCluster {
             .and_then(|s| s.dashboard_link().map(str::to_string))
     }
 
-    /// A client of this cluster.
+    /// A client of this cluster (over TLS if the cluster uses it).
     pub fn client(&self) -> Result<Client> {
-        Client::connect_with_token(&self.address(), &self.token())
+        Client::connect_with(&self.address(), &self.token(), self.tls.as_ref())
     }
 
     fn token(&self) -> String {
@@ -233,6 +237,15 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// Encrypts every connection of the cluster with mutual TLS (see
+    /// [`crate::tls`]): the scheduler, the workers and [`LocalCluster::client`]
+    /// all use these files, so the certificate must name 127.0.0.1. By
+    /// default the `OXIDASK_TLS_*` variables' files, if set.
+    pub fn tls(mut self, files: crate::TlsFiles) -> Self {
+        self.options.tls = Some(files);
+        self
+    }
+
     /// Serves the dashboard on `addr` (`"127.0.0.1:8787"`, a bare port for
     /// 127.0.0.1, port 0 for any free one), fed by the cluster; see
     /// [`LocalCluster::dashboard_link`].
@@ -243,8 +256,11 @@ impl LocalClusterBuilder {
 
     /// Starts the scheduler and the workers; waits (30 s at most) until
     /// every worker has joined.
-    pub fn start(self) -> Result<LocalCluster> {
+    pub fn start(mut self) -> Result<LocalCluster> {
         let token = std::env::var("OXIDASK_TOKEN").unwrap_or(self.token.clone());
+        if self.options.tls.is_none() {
+            self.options.tls = crate::TlsFiles::from_env()?;
+        }
         let scheduler = match &self.dashboard {
             Some(d) => {
                 Scheduler::start_with_dashboard("127.0.0.1:0", &token, self.options.clone(), d)?
@@ -259,7 +275,11 @@ impl LocalClusterBuilder {
         let spawn = {
             let (program, addr, b) = (program.clone(), addr.clone(), self.clone());
             move |i: usize| -> Result<Child> {
-                Command::new(&program)
+                let mut command = Command::new(&program);
+                for (name, path) in b.options.tls.iter().flat_map(crate::TlsFiles::env) {
+                    command.env(name, path);
+                }
+                command
                     .env(WORKER_ENV, &addr)
                     .env("OXIDASK_NTHREADS", b.threads_per_worker.to_string())
                     .env(
@@ -292,6 +312,7 @@ impl LocalClusterBuilder {
         };
         let cluster = LocalCluster {
             scheduler: Some(scheduler),
+            tls: self.options.tls.clone(),
             workers,
             closing,
             restarts,

@@ -13,20 +13,26 @@
 //! as those frames, written straight from the codec's buffer, never copied
 //! through the serializer. Sockets set `TCP_NODELAY`; a writer queues many
 //! frames into one buffer and flushes once, so small messages go out
-//! batched.
+//! batched. With [`Tls`] given, the connection is TLS first (see
+//! [`crate::tls`]) and all of the above runs inside it.
 
 use std::io;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 use crate::error::{Error, Result};
 use crate::messages::{Msg, Role};
+use crate::tls::Tls;
+
+/// The reading half of a connection's byte stream (plain TCP or TLS).
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half.
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// The protocol version; peers of another version are refused. Bump it
 /// with any change to the messages' encoding (postcard is not
@@ -46,12 +52,12 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The reading half of a connection: whole frames.
 pub struct FrameReader {
-    inner: FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
+    inner: FramedRead<ReadHalf, LengthDelimitedCodec>,
 }
 
 /// The writing half of a connection: frames are buffered until [`flush`](FrameWriter::flush).
 pub struct FrameWriter {
-    inner: BufWriter<OwnedWriteHalf>,
+    inner: BufWriter<WriteHalf>,
 }
 
 /// A frame decoder with a size limit (exposed for the fuzz tests).
@@ -66,14 +72,28 @@ pub fn codec(limit: usize) -> LengthDelimitedCodec {
 pub fn split(stream: TcpStream) -> io::Result<(FrameReader, FrameWriter)> {
     stream.set_nodelay(true)?;
     let (r, w) = stream.into_split();
-    Ok((
+    Ok(frames(Box::new(r), Box::new(w)))
+}
+
+fn frames(r: ReadHalf, w: WriteHalf) -> (FrameReader, FrameWriter) {
+    (
         FrameReader {
             inner: FramedRead::with_capacity(r, codec(HANDSHAKE_FRAME_LIMIT), 64 * 1024),
         },
         FrameWriter {
             inner: BufWriter::with_capacity(256 * 1024, w),
         },
-    ))
+    )
+}
+
+/// Frame halves of a TLS stream (whose two directions share one session,
+/// so they are split behind a lock).
+fn split_tls<S>(stream: S) -> (FrameReader, FrameWriter)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (r, w) = tokio::io::split(stream);
+    frames(Box::new(r), Box::new(w))
 }
 
 impl FrameReader {
@@ -238,14 +258,34 @@ pub struct Accepted {
     pub role: Role,
 }
 
-/// Runs the accepting side of the handshake: reads a [`Msg::Hello`] within
-/// [`HANDSHAKE_TIMEOUT`] under [`HANDSHAKE_FRAME_LIMIT`], checks the version
-/// and token, answers [`Msg::Welcome`] and raises the frame limit to
-/// `frame_limit`. A refused peer is told why ([`Msg::Refused`], best effort)
-/// and the reason is returned for the caller to log.
-pub async fn accept(stream: TcpStream, token: &str, frame_limit: usize) -> Result<Accepted> {
-    let (mut reader, mut writer) =
-        split(stream).map_err(|e| Error::io("setting up a connection", e))?;
+/// Runs the accepting side of the handshake: the TLS handshake first if
+/// `tls` is given (within [`HANDSHAKE_TIMEOUT`]; a peer without a
+/// certificate the CA signed is dropped), then reads a [`Msg::Hello`]
+/// within [`HANDSHAKE_TIMEOUT`] under [`HANDSHAKE_FRAME_LIMIT`], checks the
+/// version and token, answers [`Msg::Welcome`] and raises the frame limit
+/// to `frame_limit`. A refused peer is told why ([`Msg::Refused`], best
+/// effort) and the reason is returned for the caller to log.
+pub async fn accept(
+    stream: TcpStream,
+    token: &str,
+    frame_limit: usize,
+    tls: Option<&Tls>,
+) -> Result<Accepted> {
+    let (mut reader, mut writer) = match tls {
+        None => split(stream).map_err(|e| Error::io("setting up a connection", e))?,
+        Some(tls) => {
+            stream
+                .set_nodelay(true)
+                .map_err(|e| Error::io("setting up a connection", e))?;
+            let secured = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream))
+                .await
+                .map_err(|_| {
+                    Error::Protocol("no TLS handshake within 10 s (a peer without TLS?)".into())
+                })?
+                .map_err(|e| Error::Protocol(format!("TLS handshake failed: {e}")))?;
+            split_tls(secured)
+        }
+    };
     let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.frame())
         .await
         .map_err(|_| Error::Protocol("no handshake within 10 s".into()))??
@@ -318,12 +358,14 @@ async fn refuse<T>(writer: &mut FrameWriter, reason: String) -> Result<T> {
 }
 
 /// Connects to `addr` and runs the connecting side of the handshake as
-/// `role` with `token`. Errors name the address.
+/// `role` with `token` — inside TLS if `tls` is given. Errors name the
+/// address.
 pub async fn connect(
     addr: &str,
     token: &str,
     role: Role,
     frame_limit: usize,
+    tls: Option<&Tls>,
 ) -> Result<(FrameReader, FrameWriter)> {
     let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
         .await
@@ -335,8 +377,21 @@ pub async fn connect(
             addr: addr.to_string(),
             message: e.to_string(),
         })?;
-    let (mut reader, mut writer) =
-        split(stream).map_err(|e| Error::io(format!("connecting to {addr}"), e))?;
+    let (mut reader, mut writer) = match tls {
+        None => split(stream).map_err(|e| Error::io(format!("connecting to {addr}"), e))?,
+        Some(tls) => {
+            stream
+                .set_nodelay(true)
+                .map_err(|e| Error::io(format!("connecting to {addr}"), e))?;
+            let secured = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connect(addr, stream))
+                .await
+                .map_err(|_| Error::Refused {
+                    addr: addr.to_string(),
+                    reason: "no TLS handshake within 10 s (is TLS on at the other end?)".into(),
+                })??;
+            split_tls(secured)
+        }
+    };
     let hello = Msg::Hello {
         protocol: PROTOCOL_VERSION,
         token: token.to_string(),

@@ -59,6 +59,9 @@ pub struct WorkerOptions {
     /// What happens as the process nears `memory_limit`: spill, pause,
     /// terminate (Dask's fractions by default; see [`MemoryFractions`]).
     pub memory: MemoryFractions,
+    /// TLS for every connection it makes and accepts (`None`: plain TCP);
+    /// see [`crate::tls`]. Loaded when the worker starts.
+    pub tls: Option<crate::TlsFiles>,
 }
 
 impl Default for WorkerOptions {
@@ -71,6 +74,7 @@ impl Default for WorkerOptions {
             host: "127.0.0.1".into(),
             spill_dir: None,
             memory: MemoryFractions::default(),
+            tls: None,
         }
     }
 }
@@ -151,6 +155,8 @@ struct Shared {
     recorder: Recorder,
     /// Set while the process is over the pause threshold: no task starts.
     paused: AtomicBool,
+    /// The loaded TLS material of `options.tls`.
+    tls: Option<crate::Tls>,
 }
 
 impl Shared {
@@ -257,6 +263,11 @@ pub fn run_worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
 }
 
 async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
+    let tls = options
+        .tls
+        .as_ref()
+        .map(crate::TlsFiles::load)
+        .transpose()?;
     let listen = format!("{}:0", options.host);
     let listener = TcpListener::bind(&listen)
         .await
@@ -274,8 +285,14 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
         memory_limit: options.memory_limit.map(|m| m as u64),
         peer_addr: peer_addr.clone(),
     };
-    let (mut reader, writer) =
-        wire::connect(scheduler, &options.token, role, wire::DEFAULT_FRAME_LIMIT).await?;
+    let (mut reader, writer) = wire::connect(
+        scheduler,
+        &options.token,
+        role,
+        wire::DEFAULT_FRAME_LIMIT,
+        tls.as_ref(),
+    )
+    .await?;
     let (out, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         comps: Mutex::new(HashMap::new()),
@@ -288,6 +305,7 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
         options,
         recorder: Recorder::default(),
         paused: AtomicBool::new(false),
+        tls,
     });
     tokio::spawn(crate::server::writer(writer, rx));
     let threads: Vec<_> = (0..shared.options.nthreads.max(1))
@@ -309,7 +327,7 @@ async fn worker(scheduler: &str, options: WorkerOptions) -> Result<()> {
             s.report(batch, vec![]);
         }
     });
-    let pool = Arc::new(PeerPool::default());
+    let pool = Arc::new(PeerPool::new(shared.tls.clone()));
     let outcome = loop {
         match reader.msg().await {
             Ok(Some((Msg::Shutdown, _))) | Ok(None) => break Ok(()),
@@ -691,6 +709,7 @@ async fn serve_peers(listener: TcpListener, shared: Arc<Shared>) {
                 stream,
                 &shared.options.token,
                 wire::DEFAULT_FRAME_LIMIT,
+                shared.tls.as_ref(),
             )
             .await
             {
@@ -758,20 +777,34 @@ fn encode_into(v: &Value, buf: &mut Vec<u8>) -> Result<String, String> {
 type PeerConn = (FrameReader, FrameWriter, Vec<u8>);
 
 /// Open connections to other workers, reused between fetches.
-#[derive(Default)]
 pub(crate) struct PeerPool {
     idle: Mutex<HashMap<String, Vec<PeerConn>>>,
+    tls: Option<crate::Tls>,
 }
 
 impl PeerPool {
+    /// No connection yet; new ones with `tls`.
+    pub(crate) fn new(tls: Option<crate::Tls>) -> PeerPool {
+        PeerPool {
+            idle: Mutex::new(HashMap::new()),
+            tls,
+        }
+    }
+
     /// Fetches result `id` of computation `comp` from the worker at `addr`.
     pub(crate) async fn fetch(&self, addr: &str, token: &str, comp: u64, id: u32) -> Result<Value> {
         let idle = self.idle.lock().get_mut(addr).and_then(|v| v.pop());
         let (mut r, mut w, mut buf) = match idle {
             Some(c) => c,
             None => {
-                let (r, w) =
-                    wire::connect(addr, token, Role::Peer, wire::DEFAULT_FRAME_LIMIT).await?;
+                let (r, w) = wire::connect(
+                    addr,
+                    token,
+                    Role::Peer,
+                    wire::DEFAULT_FRAME_LIMIT,
+                    self.tls.as_ref(),
+                )
+                .await?;
                 (r, w, Vec::new())
             }
         };

@@ -13,6 +13,7 @@
 //! - [`values_through_bytes`] (scheduler [`ValuesThroughBytes`]): also every
 //!   task's result through its codec by id, so an intermediate type a
 //!   worker could not decode fails the test, naming it.
+//! - [`TestPki`]: a CA and certificates for TLS tests.
 
 #![deny(missing_docs)]
 
@@ -22,6 +23,7 @@ mod last_run;
 mod round_trip;
 mod temp_dir;
 mod tester;
+mod tls;
 mod values;
 
 pub use dag::{RandomDag, random_dag, read_padded};
@@ -29,4 +31,5 @@ pub use last_run::LastRun;
 pub use round_trip::{both_ways, round_trip};
 pub use temp_dir::TempDir;
 pub use tester::SchedulerTester;
+pub use tls::TestPki;
 pub use values::{ValuesThroughBytes, through_bytes, values_through_bytes};

@@ -96,6 +96,12 @@ impl Scheduler {
         options: SchedulerOptions,
         dashboard: Option<oxidask_dashboard::Dashboard>,
     ) -> Result<Scheduler> {
+        let tls = options
+            .tls
+            .as_ref()
+            .map(crate::TlsFiles::load)
+            .transpose()?;
+        let tls_on = tls.is_some();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -118,10 +124,12 @@ impl Scheduler {
         let thread = std::thread::Builder::new()
             .name("oxidask-scheduler".into())
             .spawn(move || {
-                runtime.block_on(serve(listener, token, options, shared, stopped, observer))
+                runtime.block_on(serve(
+                    listener, token, tls, options, shared, stopped, observer,
+                ))
             })
             .map_err(|e| Error::io("starting the scheduler thread", e))?;
-        tracing::info!(addr = %local, "scheduler listening");
+        tracing::info!(addr = %local, tls = tls_on, "scheduler listening");
         Ok(Scheduler {
             addr: local,
             dashboard: link,
@@ -169,6 +177,7 @@ impl Drop for Scheduler {
 async fn serve(
     listener: TcpListener,
     token: String,
+    tls: Option<crate::Tls>,
     options: SchedulerOptions,
     info: Arc<Mutex<SchedulerInfo>>,
     mut stopped: oneshot::Receiver<()>,
@@ -191,6 +200,7 @@ async fn serve(
                     peer,
                     conn,
                     token.clone(),
+                    tls.clone(),
                     events.clone(),
                 ));
             }
@@ -314,9 +324,11 @@ async fn connection(
     peer: SocketAddr,
     conn: ConnId,
     token: Arc<str>,
+    tls: Option<crate::Tls>,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let accepted = match wire::accept(stream, &token, wire::DEFAULT_FRAME_LIMIT).await {
+    let accepted = match wire::accept(stream, &token, wire::DEFAULT_FRAME_LIMIT, tls.as_ref()).await
+    {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(%peer, reason = %e, "refused a connection");

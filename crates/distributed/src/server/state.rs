@@ -57,6 +57,9 @@ pub struct SchedulerOptions {
     pub worker_timeout: Duration,
     /// Tasks sent to a worker and not yet reported, per thread of it.
     pub tasks_per_thread: usize,
+    /// TLS the listener requires of every connection (`None`: plain TCP);
+    /// see [`crate::tls`]. Loaded when the scheduler starts.
+    pub tls: Option<crate::TlsFiles>,
 }
 
 impl Default for SchedulerOptions {
@@ -65,6 +68,7 @@ impl Default for SchedulerOptions {
             allowed_failures: 3,
             worker_timeout: Duration::from_secs(10),
             tasks_per_thread: 128,
+            tls: None,
         }
     }
 }

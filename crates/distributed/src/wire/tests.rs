@@ -157,7 +157,7 @@ async fn raw_then_accept(bytes: Vec<u8>, token: &str) -> Result<Accepted> {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     });
     let (stream, _) = listener.accept().await.unwrap();
-    let r = accept(stream, token, DEFAULT_FRAME_LIMIT).await;
+    let r = accept(stream, token, DEFAULT_FRAME_LIMIT, None).await;
     send.abort();
     r
 }
