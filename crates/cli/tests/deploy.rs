@@ -411,6 +411,13 @@ fn the_cli_processes_speak_tls() {
         .stderr(Stdio::null());
     tls_flags(&mut scheduler);
     let mut children = vec![scheduler.spawn().unwrap()];
+    // A worker that finds no scheduler listening exits: wait for it (its
+    // dashboard comes up with it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&format!("127.0.0.1:{dash}"), "/metrics").is_none() {
+        assert!(Instant::now() < deadline, "the scheduler never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     for i in 0..2 {
         let mut worker = Command::new(OXIDASK);
         worker
