@@ -1585,3 +1585,24 @@ mod as_data {
 fn last_part(message: &str) -> String {
     message.rsplit(": ").next().unwrap_or(message).to_string()
 }
+
+/// `persist` on a local scheduler: the partitions are computed once and
+/// kept in memory; computations on the persisted bag start from them.
+#[test]
+fn persist_computes_once_and_keeps_the_partitions() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let b = oxidask::bag::from_partitions(vec![vec![1i64, 2, 3], vec![], vec![4]]).map(move |x| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        x * 2
+    });
+    let kept = b.persist().unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(kept.npartitions(), 3);
+    assert_eq!(kept.compute().unwrap(), [2, 4, 6, 8]);
+    assert_eq!(kept.map(|x| x + 1).compute().unwrap(), [3, 5, 7, 9]);
+    assert_eq!(kept.sum().compute().unwrap(), 20);
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "computed once");
+}

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use oxidask::array as da;
+use oxidask::array::{self as da, ndarray};
 use oxidask::bag as db;
 use oxidask::distributed::{Client, Error, LocalCluster, Scheduler, SchedulerOptions};
 use oxidask::prelude::*;
@@ -887,10 +887,14 @@ fn persisted_results_stay_on_the_workers_and_are_not_recomputed() {
         let one = client
             .persist(&delayed!(counted(once.clone(), 100)))
             .unwrap();
-        // Through the local scheduler API the placeholder would run: a
-        // clear error naming it, not a hang.
+        // Through the local scheduler API too: the graph reads the value
+        // on the workers (not computed again: the count below).
         let on_cluster = SchedulerChoice::Custom(client.scheduler());
-        let e = with_scheduler(on_cluster, || delayed!(inc(&one)).compute())
+        let got = with_scheduler(on_cluster, || delayed!(inc(&one)).compute()).unwrap();
+        assert_eq!(got, 1001);
+        // On a local scheduler the placeholder would run: a clear error
+        // naming it, not a hang.
+        let e = with_scheduler(threaded(), || delayed!(inc(&one)).compute())
             .unwrap_err()
             .to_string();
         assert!(e.contains("client's submit"), "{e}");
@@ -912,6 +916,82 @@ fn persisted_results_stay_on_the_workers_and_are_not_recomputed() {
         drop(kept);
         assert_eq!(wait_held(&c, |h| h == 1), 1);
         drop(one);
+        assert_eq!(wait_held(&c, |h| h == 0), 0);
+        drop(client);
+        drop(c);
+        assert_no_orphans(&pids);
+    });
+}
+
+/// `persist` of an array, a bag and a data frame while the cluster is the
+/// scheduler in force: their chunks stay on the workers (counted there),
+/// later computations read them there — also computing a persisted
+/// collection itself — equal to the threaded results, and they are
+/// released when the persisted collections are dropped.
+#[test]
+fn persisted_collections_stay_on_the_workers() {
+    use oxidask::dataframe as dd;
+    use oxidask::dataframe::polars::prelude::*;
+    within(120, || {
+        let c = cluster(2);
+        let pids = c.worker_pids();
+        let client = c.client().unwrap();
+        let on_cluster = SchedulerChoice::Custom(client.scheduler());
+
+        let x = da::random::uniform(-1.0, 1.0, &[600, 200], [100, 100], 5).unwrap();
+        let kept_x = with_scheduler(on_cluster.clone(), || x.persist()).unwrap();
+        assert_eq!(wait_held(&c, |h| h == 12), 12, "the 12 blocks are held");
+        let got = with_scheduler(on_cluster.clone(), || kept_x.sum().compute()).unwrap();
+        let want = with_scheduler(threaded(), || x.sum().compute()).unwrap();
+        // Not bit for bit: summing stored blocks and summing blocks as they
+        // are generated (one fused task) add in another order.
+        assert!((got - want).abs() <= 1e-9, "{got} vs {want}");
+        // A persisted block read back whole, and a slice of the blocks.
+        let whole = with_scheduler(on_cluster.clone(), || kept_x.compute()).unwrap();
+        assert_eq!(whole, x.compute().unwrap());
+        let part = kept_x.slice(ndarray::s![150..420, 10..150]).unwrap();
+        let got = with_scheduler(on_cluster.clone(), || part.compute()).unwrap();
+        let want = x
+            .slice(ndarray::s![150..420, 10..150])
+            .unwrap()
+            .compute()
+            .unwrap();
+        assert_eq!(got, want);
+
+        let parts = vec![
+            (0..100i64).collect::<Vec<_>>(),
+            vec![],
+            (100..250).collect(),
+        ];
+        let b = db::from_partitions(parts.clone()).map(inc);
+        let kept_b = with_scheduler(on_cluster.clone(), || b.persist()).unwrap();
+        assert_eq!(wait_held(&c, |h| h == 15), 15);
+        let want: Vec<i64> = (2..252).collect();
+        let got = with_scheduler(on_cluster.clone(), || kept_b.map(inc).compute()).unwrap();
+        assert_eq!(got, want);
+        let got = with_scheduler(on_cluster.clone(), || kept_b.compute()).unwrap();
+        assert_eq!(got, (1..251).collect::<Vec<_>>());
+
+        let df = df!("k" => (0..1000i64).map(|i| i % 7).collect::<Vec<_>>(),
+                     "x" => (0..1000).map(f64::from).collect::<Vec<_>>())
+        .unwrap();
+        let frame = dd::from_polars(df.clone(), 4).unwrap();
+        let kept_f = with_scheduler(on_cluster.clone(), || frame.persist()).unwrap();
+        assert_eq!(wait_held(&c, |h| h == 19), 19);
+        let got = with_scheduler(on_cluster.clone(), || kept_f.compute()).unwrap();
+        assert!(got.equals(&df));
+        let sums = kept_f.group_by(["k"]).agg([col("x").sum()]).unwrap();
+        let got = with_scheduler(on_cluster.clone(), || sums.compute()).unwrap();
+        let want = with_scheduler(threaded(), || {
+            frame.group_by(["k"]).agg([col("x").sum()])?.compute()
+        })
+        .unwrap();
+        assert!(got.equals(&want), "{got}\n{want}");
+
+        // Released with the last collection built on them.
+        drop((kept_x, part));
+        assert_eq!(wait_held(&c, |h| h == 7), 7);
+        drop((kept_b, kept_f, sums));
         assert_eq!(wait_held(&c, |h| h == 0), 0);
         drop(client);
         drop(c);

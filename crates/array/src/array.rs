@@ -265,8 +265,11 @@ impl<T: Element> Array<T> {
         Ok(())
     }
 
-    /// Computes every block and returns an array holding them in memory, so
-    /// later computations start from the results (Dask's `persist`).
+    /// Computes every block and returns an array holding them, so later
+    /// computations start from the results (Dask's `persist`): in memory
+    /// on the local schedulers; on a cluster (its client the scheduler in
+    /// force) the blocks stay on the workers, held while the returned
+    /// array (or anything built on it) lives, and this returns at once.
     pub fn persist(&self) -> Result<Array<T>> {
         self.persist_with(&ComputeOptions::new())
     }
@@ -274,14 +277,14 @@ impl<T: Element> Array<T> {
     /// [`persist`](Array::persist) with per-call options.
     pub fn persist_with(&self, options: &ComputeOptions) -> Result<Array<T>> {
         let keys = self.keys();
-        let values = compute_with(self.task_graph()?, &keys, options)?;
+        let tasks = oxidask_scheduler::persist_with(self.task_graph()?, &keys, options)?;
         let name: Arc<str> = name_for("persist", &*self.name).into();
         Ok(Array::from_layer(
             name,
             "persisted",
             (*self.grid).clone(),
             Arc::new(Held {
-                values,
+                tasks,
                 numblocks: self.grid.numblocks(),
             }),
             &[],
@@ -360,14 +363,15 @@ impl<T: Element> Array<T> {
 
 /// Blocks already computed.
 struct Held {
-    values: Vec<Value>,
+    /// Per block (row-major), the task that reads it where it is held.
+    tasks: Vec<Task>,
     numblocks: Vec<u32>,
 }
 
 impl Pattern for Held {
     fn task(&self, idx: &[u32]) -> Task {
         let f = crate::grid::ravel(idx, &self.numblocks) as usize;
-        Task::literal(self.values[f].clone())
+        self.tasks[f].clone()
     }
 
     fn inputs(&self) -> Vec<Arc<str>> {

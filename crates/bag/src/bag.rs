@@ -487,6 +487,40 @@ impl<T: Record> Bag<T> {
         Ok(out)
     }
 
+    /// Computes the partitions and keeps them: a bag of the results, so
+    /// later computations on it start from them instead of recomputing
+    /// (Dask's `persist`). In memory on the local schedulers; on a cluster
+    /// (its client the scheduler in force) the partitions stay on the
+    /// workers, held while the returned bag (or anything built on it)
+    /// lives, and this returns at once.
+    pub fn persist(&self) -> Result<Bag<T>> {
+        self.persist_with(&ComputeOptions::default())
+    }
+
+    /// [`persist`](Bag::persist) with per-call options.
+    pub fn persist_with(&self, options: &ComputeOptions) -> Result<Bag<T>> {
+        let stored = self.persist_layer();
+        let keys: Vec<Key> = (0..self.npartitions)
+            .map(|i| Key::with_index(stored.base.clone(), &[i]))
+            .collect();
+        let graph = stored.graph.cull(&keys)?.to_task_graph()?;
+        let tasks = oxidask_scheduler::persist_with(graph, &keys, options)?;
+        let name: Arc<str> = Arc::from(format!("persist-{}", oxidask_graph::unique_token()));
+        let mut held = oxidask_graph::TaskGraph::with_capacity(tasks.len());
+        for (i, task) in tasks.into_iter().enumerate() {
+            held.insert(Key::with_index(name.clone(), &[i as u32]), task);
+        }
+        let layer = oxidask_graph::MaterializedLayer::new(name.clone(), held);
+        let mut b = Bag::stored_in(
+            HighLevelGraph::from_layer(Arc::new(layer)),
+            name,
+            self.npartitions,
+            self.origin.clone(),
+        );
+        b.label = self.label.clone();
+        Ok(b)
+    }
+
     /// Computes the partitions `indices` only (culling the rest of the graph).
     pub(crate) fn compute_partitions(
         &self,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{frame_arg, frame_value};
 use crate::error::{Error, Result};
-use crate::frame::{DataFrame, concat, stored_partitions};
+use crate::frame::{DataFrame, concat};
 use crate::plan::{PartitionFn, Step};
 
 /// Stacks its frame arguments in order (the schema's empty frame when a
@@ -156,13 +156,34 @@ impl DataFrame {
         self.unique(Some(&[column]))?.len()
     }
 
-    /// Computes the partitions and keeps them in memory: a frame of the
-    /// results, so later computations on it start from them instead of
-    /// recomputing (Dask's `persist` on the local schedulers).
+    /// Computes the partitions and keeps them: a frame of the results, so
+    /// later computations on it start from them instead of recomputing
+    /// (Dask's `persist`). In memory on the local schedulers; on a cluster
+    /// (its client the scheduler in force) the partitions stay on the
+    /// workers, held while the returned frame (or anything built on it)
+    /// lives, and this returns at once.
     pub fn persist(&self) -> Result<DataFrame> {
-        let indices: Vec<u32> = (0..self.npartitions).collect();
-        let parts = self.compute_partitions(&indices, &ComputeOptions::default())?;
-        Ok(stored_partitions(parts, self.schema.clone()))
+        let (graph, base) = self.stored_layer();
+        let keys: Vec<Key> = (0..self.npartitions)
+            .map(|i| Key::with_index(base.clone(), &[i]))
+            .collect();
+        let tasks = oxidask_scheduler::persist_with(
+            graph.cull(&keys)?.to_task_graph()?,
+            &keys,
+            &ComputeOptions::default(),
+        )?;
+        let name: Arc<str> = Arc::from(format!("persist-{}", unique_token()));
+        let mut held = TaskGraph::with_capacity(tasks.len());
+        for (i, task) in tasks.into_iter().enumerate() {
+            held.insert(Key::with_index(name.clone(), &[i as u32]), task);
+        }
+        let hlg = HighLevelGraph::from_layer(Arc::new(MaterializedLayer::new(name.clone(), held)));
+        Ok(DataFrame::stored(
+            hlg,
+            name,
+            self.npartitions,
+            self.schema.clone(),
+        ))
     }
 
     /// The same rows in `npartitions` partitions, like Dask's

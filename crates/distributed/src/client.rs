@@ -766,6 +766,74 @@ impl<T> Iterator for AsCompleted<T> {
 /// The client as a scheduler of the local API (see [`Client::scheduler`]).
 struct ClusterScheduler(Client);
 
+fn to_scheduler(e: Error) -> oxidask_scheduler::Error {
+    match e {
+        Error::Task(t) => oxidask_scheduler::Error::Task(t),
+        Error::Collection(e) => e,
+        other => oxidask_scheduler::Error::Cluster(Box::new(other)),
+    }
+}
+
+impl ClusterScheduler {
+    /// The plan with its placeholders of this client's futures (persisted
+    /// collections, futures as arguments) made externals of the
+    /// computation: each task reading one fetches it from the worker
+    /// holding it. A placeholder that is itself an output is read through
+    /// an identity task, since a placeholder never runs.
+    fn with_futures(&self, mut plan: Plan, mut extra: Extra) -> Result<(Plan, Extra)> {
+        let refs = crate::args::futures_in(&plan.graph);
+        if refs.is_empty() {
+            return Ok((plan, extra));
+        }
+        let mut placeholders = Vec::with_capacity(refs.len());
+        for (key, r) in refs {
+            let id = plan
+                .graph
+                .id_of(&key)
+                .ok_or_else(|| Error::Graph(format!("the future {key} left the plan")))?;
+            placeholders.push((id, r));
+        }
+        let mut reads: HashMap<u32, u32> = HashMap::new();
+        let mut lists: Option<Vec<Vec<u32>>> = None;
+        for pos in 0..plan.outputs.len() {
+            let o = plan.outputs[pos];
+            if !placeholders.iter().any(|(id, _)| *id == o) {
+                continue;
+            }
+            let read = match reads.get(&o) {
+                Some(&read) => read,
+                None => {
+                    let key = plan.graph.key(o).clone();
+                    let read = plan.graph.len() as u32;
+                    plan.graph.insert(
+                        Key::new(&*format!("{key}-read")),
+                        Task::new(
+                            Arc::new(oxidask_graph::Identity),
+                            vec![oxidask_graph::Arg::Key(key)],
+                        ),
+                    );
+                    lists
+                        .get_or_insert_with(|| {
+                            (0..read).map(|i| plan.deps.of(i).to_vec()).collect()
+                        })
+                        .push(vec![o]);
+                    plan.priority.push(plan.priority[o as usize]);
+                    reads.insert(o, read);
+                    read
+                }
+            };
+            plan.outputs[pos] = read;
+        }
+        if let Some(lists) = lists {
+            plan.deps = Deps::from_lists(lists);
+        }
+        for (id, r) in &placeholders {
+            self.0.add_external(&mut extra, *id, r)?;
+        }
+        Ok((plan, extra))
+    }
+}
+
 impl oxidask_scheduler::Scheduler for ClusterScheduler {
     fn name(&self) -> &str {
         "distributed"
@@ -778,23 +846,74 @@ impl oxidask_scheduler::Scheduler for ClusterScheduler {
     fn run(
         &self,
         plan: Plan,
+        ctx: &oxidask_scheduler::RunContext,
+    ) -> oxidask_scheduler::Result<Vec<Value>> {
+        let (plan, local) = crate::local_steps::split(plan).map_err(to_scheduler)?;
+        local.finish(self.run_plan(plan, ctx)?)
+    }
+
+    /// Keeps the outputs on the workers: the tasks returned read them
+    /// there (placeholders of this client's futures, holding the
+    /// computation while any of them lives). Like [`Client::persist`] it
+    /// waits for nothing.
+    fn persist(
+        &self,
+        plan: Plan,
+        ctx: &oxidask_scheduler::RunContext,
+    ) -> oxidask_scheduler::Result<Vec<Task>> {
+        let (plan, local) = crate::local_steps::split(plan).map_err(to_scheduler)?;
+        if !local.is_empty() {
+            // A step of the caller's (an array's assembly) is not a
+            // result the workers hold: computed here, as persisted locally.
+            let values = local.finish(self.run_plan(plan, ctx)?)?;
+            return Ok(values.into_iter().map(Task::literal).collect());
+        }
+        let extra = Extra {
+            hold: true,
+            send: false,
+            ..Extra::default()
+        };
+        let (plan, extra) = self.with_futures(plan, extra).map_err(to_scheduler)?;
+        let comp = self.0.submit_plan(&plan, extra).map_err(to_scheduler)?;
+        self.0.inner.retain(comp);
+        let hold = Arc::new(Hold::adopt(&self.0, comp));
+        Ok(plan
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(position, &o)| {
+                let r = crate::future_ref::FutureRef {
+                    client: self.0.inner.id,
+                    comp,
+                    position: position as u32,
+                    parts: 1,
+                    key: plan.graph.key(o).to_string(),
+                    hold: Some(hold.clone()),
+                };
+                Task::new(Arc::new(r), Vec::new())
+            })
+            .collect())
+    }
+}
+
+impl ClusterScheduler {
+    /// [`run`](oxidask_scheduler::Scheduler::run) of a plan whose in-caller
+    /// steps are already cut off.
+    fn run_plan(
+        &self,
+        plan: Plan,
         _ctx: &oxidask_scheduler::RunContext,
     ) -> oxidask_scheduler::Result<Vec<Value>> {
-        let to_scheduler = |e: Error| match e {
-            Error::Task(t) => oxidask_scheduler::Error::Task(t),
-            Error::Collection(e) => e,
-            other => oxidask_scheduler::Error::Cluster(Box::new(other)),
-        };
-        let (plan, local) = crate::local_steps::split(plan).map_err(to_scheduler)?;
         let inner = &self.0.inner;
         let extra = Extra {
             send: true,
             ..Extra::default()
         };
+        let (plan, extra) = self.with_futures(plan, extra).map_err(to_scheduler)?;
         let comp = self.0.submit_plan(&plan, extra).map_err(to_scheduler)?;
         inner.retain(comp);
         let values = inner.take(comp, &(0..plan.outputs.len()));
         inner.release(comp);
-        local.finish(values.map_err(to_scheduler)?)
+        values.map_err(to_scheduler)
     }
 }

@@ -57,6 +57,10 @@ impl DataOp for FutureRef {
     fn label(&self) -> &str {
         "future"
     }
+
+    fn is_placeholder(&self) -> bool {
+        true
+    }
 }
 
 register_data_op!(FutureRef);

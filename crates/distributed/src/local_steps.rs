@@ -136,6 +136,11 @@ fn cut_task(key: &Key, task: &Task) -> Result<Option<(Task, InCaller)>> {
 }
 
 impl Local {
+    /// Whether no step runs here.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
     /// Runs the in-caller steps on the cluster's values.
     pub(crate) fn finish(self, mut values: Vec<Value>) -> oxidask_scheduler::Result<Vec<Value>> {
         for (pos, key, step) in self.steps {

@@ -45,6 +45,14 @@ pub trait Op: Send + Sync + 'static {
         false
     }
 
+    /// Whether the task stands for a value held elsewhere (a future of a
+    /// cluster) rather than computing one: the optimizer never fuses such
+    /// a task into another, so the scheduler that knows where the value is
+    /// still finds it by its op. Default: no.
+    fn is_placeholder(&self) -> bool {
+        false
+    }
+
     /// The fused op this is, if it is one: graph encoding writes a fused
     /// op's steps as references into the graph's op table, so inner ops
     /// shared by many fused tasks are written once.
@@ -178,6 +186,11 @@ pub trait DataOp: serde::Serialize + serde::de::DeserializeOwned + Send + Sync +
     fn is_cheap(&self) -> bool {
         false
     }
+
+    /// See [`Op::is_placeholder`].
+    fn is_placeholder(&self) -> bool {
+        false
+    }
 }
 
 impl<T: DataOp> Op for T {
@@ -199,6 +212,10 @@ impl<T: DataOp> Op for T {
 
     fn is_cheap(&self) -> bool {
         DataOp::is_cheap(self)
+    }
+
+    fn is_placeholder(&self) -> bool {
+        DataOp::is_placeholder(self)
     }
 }
 

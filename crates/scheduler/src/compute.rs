@@ -136,6 +136,33 @@ pub fn compute_with(
     outputs: &[Key],
     options: &ComputeOptions,
 ) -> Result<Vec<Value>> {
+    let (config, plan, ctx) = prepare(graph, outputs, options)?;
+    config.scheduler().run(plan, &ctx)
+}
+
+/// Computes `outputs` of `graph` and keeps them where the scheduler made
+/// them: one task per output reading it back (a literal of the value on
+/// the local schedulers, a read of the result held on the workers on a
+/// cluster). What a collection's `persist` is built from.
+pub fn persist_with(
+    graph: TaskGraph,
+    outputs: &[Key],
+    options: &ComputeOptions,
+) -> Result<Vec<oxidask_graph::Task>> {
+    if outputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (config, plan, ctx) = prepare(graph, outputs, options)?;
+    config.scheduler().persist(plan, &ctx)
+}
+
+/// The configuration in force with `options`, the optimized plan, and the
+/// run's context.
+fn prepare(
+    graph: TaskGraph,
+    outputs: &[Key],
+    options: &ComputeOptions,
+) -> Result<(Config, oxidask_graph::optimize::Plan, RunContext)> {
     let config = options.resolve()?;
     let mut plan = optimize(graph, outputs, config.optimize)?;
     if config.round_trip {
@@ -153,5 +180,5 @@ pub fn compute_with(
         },
         root_task_queuing: config.root_task_queuing,
     };
-    config.scheduler().run(plan, &ctx)
+    Ok((config, plan, ctx))
 }

@@ -54,7 +54,7 @@ use oxidask_graph::Value;
 use oxidask_graph::optimize::Plan;
 
 pub use computable::{Collection, Computable, compute_many, next_value};
-pub use compute::{ComputeOptions, compute, compute_layers, compute_with};
+pub use compute::{ComputeOptions, compute, compute_layers, compute_with, persist_with};
 pub use config::{Config, SchedulerChoice, ShuffleMethod, with_config, with_scheduler};
 pub use diagnostics::{Profiler, ProgressBar, TaskRecord};
 pub use error::{Error, Result};
@@ -103,6 +103,19 @@ pub trait Scheduler: Send + Sync {
 
     /// Runs the plan.
     fn run(&self, plan: Plan, ctx: &RunContext) -> Result<Vec<Value>>;
+
+    /// Runs the plan and keeps its outputs where they were made: one task
+    /// per output that reads it from there, for a collection's `persist`
+    /// to build on. The default runs the plan here and gives each value as
+    /// a literal task; a cluster client keeps the values on its workers
+    /// and gives tasks that read them there (held while the tasks live).
+    fn persist(&self, plan: Plan, ctx: &RunContext) -> Result<Vec<oxidask_graph::Task>> {
+        Ok(self
+            .run(plan, ctx)?
+            .into_iter()
+            .map(oxidask_graph::Task::literal)
+            .collect())
+    }
 
     /// Whether every task runs in this process (default: yes). A cluster
     /// client says no: then a shuffle built while it is in force moves its

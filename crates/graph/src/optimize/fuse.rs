@@ -11,7 +11,9 @@
 //!
 //! 1. `d` is `u`'s only dependent,
 //! 2. `u` is not an output (callers must still find its value), and
-//! 3. `u` is `d`'s only dependency (`d` may read it several times).
+//! 3. `u` is `d`'s only dependency (`d` may read it several times), and
+//! 4. `u` is not a placeholder ([`Op::is_placeholder`](crate::Op::is_placeholder):
+//!    a value held elsewhere, which the scheduler must still find).
 //!
 //! Each task has at most one link down (1) and one link up (3), so the links
 //! split the graph into disjoint paths. A path of two or more tasks becomes
@@ -96,7 +98,8 @@ pub fn fuse_linear_with(
     let mut any = false;
     for u in 0..n as u32 {
         if let &[d] = dependents.of(u) {
-            if !is_output[u as usize] && deps.of(d) == [u] {
+            if !is_output[u as usize] && deps.of(d) == [u] && !graph.by_id(u).1.op.is_placeholder()
+            {
                 up[d as usize] = u;
                 fuses_down[u as usize] = true;
                 any = true;
