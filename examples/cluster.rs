@@ -3,9 +3,11 @@
 //! the wire (client to worker, and worker to worker twice: made on both
 //! workers, and scattered to both).
 //!
-//! `cargo run --release --example cluster -- [--n 100000] [--reps 3] [--dashboard]`
+//! `cargo run --release --example cluster -- [--n 100000] [--reps 3] [--dashboard]
+//! [--worker-saturation F]`
 //! (`--dashboard`: the cluster serves its dashboard on a free port, so
-//! workers send their task events, to measure what that costs).
+//! workers send their task events, to measure what that costs;
+//! `--worker-saturation`: root-task queuing, to measure what it costs).
 //!
 //! The program calls `oxidask::init()` first, so the LocalCluster's
 //! workers — copies of this program — run its `#[oxidask::remote]`
@@ -49,6 +51,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cluster = LocalCluster::builder().n_workers(2).threads_per_worker(1);
     if std::env::args().any(|a| a == "--dashboard") {
         cluster = cluster.dashboard("127.0.0.1:0");
+    }
+    if let Some(s) = std::env::args()
+        .skip_while(|a| a != "--worker-saturation")
+        .nth(1)
+    {
+        cluster = cluster.scheduler_options(oxidask::distributed::SchedulerOptions {
+            worker_saturation: Some(s.parse()?),
+            ..Default::default()
+        });
     }
     let cluster = cluster.start()?;
     if let Some(link) = cluster.dashboard_link() {

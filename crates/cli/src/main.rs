@@ -62,6 +62,11 @@ enum Command {
         /// Workers a task may be running on when they die before it fails.
         #[arg(long, default_value_t = 3)]
         allowed_failures: u32,
+        /// Root-task queuing (Dask's worker-saturation): a worker is sent a
+        /// task without inputs only while fewer than threads × this are in
+        /// flight on it (default: off).
+        #[arg(long)]
+        worker_saturation: Option<f64>,
         /// The port of the dashboard (status pages, JSON, Prometheus
         /// `/metrics`); 0 for any free one.
         #[arg(long, default_value_t = 8787)]
@@ -126,6 +131,7 @@ fn main() {
             port,
             token,
             allowed_failures,
+            worker_saturation,
             dashboard_port,
             dashboard_host,
             no_dashboard,
@@ -133,8 +139,12 @@ fn main() {
         } => {
             let addr = format!("{host}:{port}");
             let tls = tls.files().unwrap_or_else(|e| fail(&e));
+            if worker_saturation.is_some_and(|s| s.is_nan() || s <= 0.0) {
+                fail("--worker-saturation must be a positive number");
+            }
             let options = SchedulerOptions {
                 allowed_failures,
+                worker_saturation,
                 tls,
                 ..SchedulerOptions::default()
             };

@@ -57,6 +57,15 @@ pub struct SchedulerOptions {
     pub worker_timeout: Duration,
     /// Tasks sent to a worker and not yet reported, per thread of it.
     pub tasks_per_thread: usize,
+    /// Root-task queuing, as Dask's `worker-saturation`: a task without
+    /// inputs goes to a worker only while fewer than ⌈threads × this⌉ of
+    /// its tasks are in flight; the other roots wait, queued on the
+    /// scheduler, so workers do not race ahead making data (reads,
+    /// generators) that the tasks consuming it cannot keep up with. `None`
+    /// (the default): roots go out like other tasks, up to
+    /// `tasks_per_thread` per thread — many tiny independent tasks then
+    /// keep every thread busy without a round trip per task.
+    pub worker_saturation: Option<f64>,
     /// TLS the listener requires of every connection (`None`: plain TCP);
     /// see [`crate::tls`]. Loaded when the scheduler starts.
     pub tls: Option<crate::TlsFiles>,
@@ -68,6 +77,7 @@ impl Default for SchedulerOptions {
             allowed_failures: 3,
             worker_timeout: Duration::from_secs(10),
             tasks_per_thread: 128,
+            worker_saturation: None,
             tls: None,
         }
     }
@@ -792,7 +802,10 @@ impl ClusterState {
         if self.workers.is_empty() {
             return;
         }
-        let per_thread = self.options.tasks_per_thread;
+        let limits = Limits {
+            per_thread: self.options.tasks_per_thread,
+            saturation: self.options.worker_saturation,
+        };
         let mut batches: HashMap<(ConnId, u64), Vec<RunTask>> = HashMap::new();
         let comp_ids: Vec<u64> = self.comps.keys().copied().collect();
         for comp_id in comp_ids {
@@ -813,7 +826,10 @@ impl ClusterState {
                     comp.ready.pop();
                     continue;
                 }
-                let Some(w) = place(comp, t, &ext, &self.workers, per_thread) else {
+                // A task that finds no room (a root held back by the
+                // saturation, or every worker full) holds back the tasks
+                // after it in priority order until a worker has room.
+                let Some(w) = place(comp, t, &ext, &self.workers, limits) else {
                     break;
                 };
                 comp.ready.pop();
@@ -906,6 +922,25 @@ pub(crate) fn global_id(client: ConnId, comp: u64) -> u64 {
     (client << 40) | (comp & ((1 << 40) - 1))
 }
 
+/// How many tasks a worker may have in flight.
+#[derive(Clone, Copy)]
+struct Limits {
+    per_thread: usize,
+    /// For tasks without inputs: see [`SchedulerOptions::worker_saturation`].
+    saturation: Option<f64>,
+}
+
+impl Limits {
+    /// The most tasks in flight on a worker of `nthreads` before one more
+    /// (a root task if `root`) is sent to it.
+    fn of(self, nthreads: u32, root: bool) -> usize {
+        match self.saturation {
+            Some(s) if root => ((f64::from(nthreads) * s).ceil() as usize).max(1),
+            _ => nthreads as usize * self.per_thread,
+        }
+    }
+}
+
 /// The worker for task `t`: among workers with room and not paused, the
 /// one holding the most bytes of its inputs, then the least loaded.
 fn place(
@@ -913,8 +948,9 @@ fn place(
     t: u32,
     ext: &HashMap<u32, Loc>,
     workers: &BTreeMap<ConnId, Worker>,
-    per_thread: usize,
+    limits: Limits,
 ) -> Option<ConnId> {
+    let root = comp.deps.of(t).is_empty();
     let mut held: Vec<(ConnId, u64)> = Vec::new();
     let mut add = |h: ConnId, n: u64| match held.iter_mut().find(|(w, _)| *w == h) {
         Some(e) => e.1 += n,
@@ -933,7 +969,7 @@ fn place(
     }
     workers
         .iter()
-        .filter(|(_, w)| !w.memory.paused && w.inflight.len() < w.nthreads as usize * per_thread)
+        .filter(|(_, w)| !w.memory.paused && w.inflight.len() < limits.of(w.nthreads, root))
         .max_by(|(a, wa), (b, wb)| {
             let ha = held.iter().find(|(w, _)| w == *a).map_or(0, |e| e.1);
             let hb = held.iter().find(|(w, _)| w == *b).map_or(0, |e| e.1);

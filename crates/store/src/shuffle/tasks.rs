@@ -251,20 +251,28 @@ impl Op for PieceOf {
         };
         let j = *j.downcast_ref::<u32>()?;
         let pieces = &pieces.downcast_ref::<Pieces>()?.0;
-        if pieces.len() != self.m as usize {
-            return Err(format!(
-                "split returned {} pieces for {} output partitions",
-                pieces.len(),
-                self.m
-            )
-            .into());
-        }
-        Ok(pieces[j as usize].clone())
+        check_count(pieces, self.m)?;
+        pieces
+            .get(j as usize)
+            .cloned()
+            .ok_or_else(|| format!("no piece {j} of a split into {} pieces", self.m).into())
     }
 
     fn encode(&self) -> Option<Vec<u8>> {
         Some(self.m.to_le_bytes().to_vec())
     }
+}
+
+/// An error unless a split gave one piece per output partition.
+fn check_count(pieces: &[Value], m: u32) -> Result<(), OpError> {
+    if pieces.len() != m as usize {
+        return Err(format!(
+            "split returned {} pieces for {m} output partitions",
+            pieces.len()
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn decode_piece_of(bytes: &[u8]) -> Result<Arc<dyn Op>, String> {
@@ -412,13 +420,7 @@ impl Op for ShuffleSplit {
             Ok(p) => p.0,
             Err(shared) => shared.downcast_ref::<Pieces>()?.0.clone(),
         };
-        if pieces.len() != m as usize {
-            return Err(format!(
-                "split returned {} pieces for {m} output partitions",
-                pieces.len()
-            )
-            .into());
-        }
+        check_count(&pieces, m)?;
         self.transport.put(i as usize, pieces)
     }
 

@@ -843,3 +843,69 @@ fn a_paused_worker_is_asked_for_all_its_queued_tasks() {
     ids.sort_unstable();
     assert_eq!((st[0].0, ids), (1, on1));
 }
+
+/// Root-task queuing: with a worker saturation, a worker of one thread is
+/// sent one root task at a time (the others wait queued on the scheduler)
+/// while tasks with inputs are not held back by it; without one, every
+/// root goes out at once.
+#[test]
+fn roots_wait_queued_while_their_workers_are_saturated() {
+    let submit = |s: &mut ClusterState| {
+        s.connected(CLIENT, Role::Client);
+        // Tasks 1 and 2 read root 0; 3, 4 and 5 are roots too.
+        let deps = vec![vec![], vec![0], vec![0], vec![], vec![], vec![]];
+        s.message(
+            CLIENT,
+            submit_msg(1, deps, (0..6).collect(), vec![]),
+            graph(),
+        )
+        .unwrap();
+    };
+    let sent = |s: &mut ClusterState| {
+        let mut ids: Vec<u32> = runs(&s.take_out()).iter().map(|r| r.1).collect();
+        ids.sort_unstable();
+        ids
+    };
+    let mut s = ClusterState::new(SchedulerOptions::default());
+    worker(&mut s, 1);
+    submit(&mut s);
+    assert_eq!(
+        sent(&mut s),
+        [0, 3, 4, 5],
+        "no saturation: every root at once"
+    );
+
+    let saturated = SchedulerOptions {
+        worker_saturation: Some(1.0),
+        ..SchedulerOptions::default()
+    };
+    let mut s = ClusterState::new(saturated.clone());
+    worker(&mut s, 1);
+    submit(&mut s);
+    assert_eq!(sent(&mut s), [0], "one root per thread");
+    let comp = global_id(CLIENT, 1);
+    // Root 0 done: both its readers go out (two in flight on one thread:
+    // only roots wait for room); root 3 waits for both.
+    done(&mut s, 1, comp, 0, 8, true);
+    assert_eq!(sent(&mut s), [1, 2]);
+    done(&mut s, 1, comp, 1, 8, true);
+    assert_eq!(sent(&mut s), Vec::<u32>::new());
+    done(&mut s, 1, comp, 2, 8, true);
+    assert_eq!(sent(&mut s), [3]);
+    done(&mut s, 1, comp, 3, 8, true);
+    assert_eq!(sent(&mut s), [4]);
+
+    // A worker of two threads takes ⌈2 × 1.0⌉ roots at once.
+    let mut s = ClusterState::new(saturated);
+    s.connected(
+        2,
+        Role::Worker {
+            name: "w2".into(),
+            nthreads: 2,
+            memory_limit: None,
+            peer_addr: "127.0.0.1:9002".into(),
+        },
+    );
+    submit(&mut s);
+    assert_eq!(sent(&mut s), [0, 3]);
+}
