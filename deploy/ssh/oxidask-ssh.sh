@@ -19,6 +19,9 @@
 #   OXIDASK_NTHREADS        threads per worker                (default: all cores)
 #   OXIDASK_MEMORY_LIMIT    bytes per worker                  (default: none)
 #   OXIDASK_TOKEN           shared token; sent on ssh's stdin, never on a command line
+#   OXIDASK_TLS_CA_FILE, OXIDASK_TLS_CERT, OXIDASK_TLS_KEY
+#                           mutual TLS: the files' paths on the hosts (all three
+#                           or none; each host's certificate must name that host)
 #   OXIDASK_RUN_DIR         where pid and log files go on the hosts (default: /tmp/oxidask-$USER)
 #   OXIDASK_SSH             the ssh command                   (default: ssh)
 #
@@ -45,6 +48,14 @@ listen=${OXIDASK_LISTEN:-0.0.0.0}
 run_dir=${OXIDASK_RUN_DIR:-/tmp/oxidask-${USER:-oxidask}}
 ssh_cmd=${OXIDASK_SSH:-ssh}
 token=${OXIDASK_TOKEN:-}
+
+# The TLS files' paths, as environment words for the remote commands.
+tls_env=""
+for v in OXIDASK_TLS_CA_FILE OXIDASK_TLS_CERT OXIDASK_TLS_KEY; do
+    if [ -n "${!v:-}" ]; then
+        tls_env+=" $v=$(printf '%q' "${!v}")"
+    fi
+done
 
 # Runs a command line on a host, the token passed on stdin (so it shows in
 # no process list); the remote side reads it into OXIDASK_TOKEN.
@@ -81,7 +92,7 @@ stop_on() {
 case $action in
 start)
     start_on "$scheduler_host" scheduler \
-        "$(q "$bin") scheduler --host $(q "$listen") --port $(q "$port") --dashboard-port $(q "$dashboard_port")"
+        "env$tls_env $(q "$bin") scheduler --host $(q "$listen") --port $(q "$port") --dashboard-port $(q "$dashboard_port")"
     # Workers give up if the scheduler is not listening yet: wait for it.
     probe=$listen
     [ "$probe" = 0.0.0.0 ] && probe=127.0.0.1
@@ -97,7 +108,7 @@ start)
         [ -n "${OXIDASK_MEMORY_LIMIT:-}" ] && args+=(--memory-limit "$OXIDASK_MEMORY_LIMIT")
         name="worker-$i"
         if [ -n "$program" ]; then
-            env_words="OXIDASK_WORKER_OF=$(q "$scheduler_host:$port") OXIDASK_WORKER_NAME=$(q "$host-$name") OXIDASK_WORKER_HOST=$(q "$host")"
+            env_words="OXIDASK_WORKER_OF=$(q "$scheduler_host:$port") OXIDASK_WORKER_NAME=$(q "$host-$name") OXIDASK_WORKER_HOST=$(q "$host")$tls_env"
             [ -n "${OXIDASK_NTHREADS:-}" ] && env_words+=" OXIDASK_NTHREADS=$(q "$OXIDASK_NTHREADS")"
             [ -n "${OXIDASK_MEMORY_LIMIT:-}" ] && env_words+=" OXIDASK_MEMORY_LIMIT=$(q "$OXIDASK_MEMORY_LIMIT")"
             command="env $env_words $(q "$program")"
@@ -106,7 +117,7 @@ start)
             for a in "${args[@]+"${args[@]}"}"; do
                 words+=" $(q "$a")"
             done
-            command="$(q "$bin") worker $(q "$scheduler_host:$port") --host $(q "$host") --name $(q "$host-$name")$words"
+            command="env$tls_env $(q "$bin") worker $(q "$scheduler_host:$port") --host $(q "$host") --name $(q "$host-$name")$words"
         fi
         start_on "$host" "$name" "$command"
         echo "worker $host-$name on $host"

@@ -4,8 +4,8 @@
 //! `ssh`, `srun`, `scontrol` and `hostname` commands that run their command
 //! here; a computation runs on the cluster they started. The Kubernetes
 //! manifests are parsed (Python's yaml) and checked to hold together with
-//! each other and with the CLI's flags. The CLI's TLS flags start an
-//! encrypted cluster.
+//! each other and with the CLI's flags. The CLI's TLS flags, and the SSH
+//! recipe with `OXIDASK_TLS_*` set, start an encrypted cluster.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use oxidask::array as da;
-use oxidask::distributed::Client;
+use oxidask::distributed::{Client, TlsFiles};
 use oxidask::prelude::*;
 use oxidask_testing::TempDir;
 
@@ -86,9 +86,10 @@ fn path_with(dir: &Path) -> String {
 }
 
 /// An array sum with built-in ops only (the stock workers know no others),
-/// on the cluster at `addr`, against the same on one thread.
-fn check_a_computation(addr: &str, token: &str) {
-    let client = Client::connect_with_token(addr, token).expect("connects with the token");
+/// on the cluster at `addr`, against the same on one thread; a wrong token
+/// is refused, and with `tls` a client without it too.
+fn check_a_computation(addr: &str, token: &str, tls: Option<&TlsFiles>) {
+    let client = Client::connect_with(addr, token, tls).expect("connects with the token");
     let x = da::random::uniform(-1.0, 1.0, &[2000], [250], 11).unwrap();
     let s = x.sum();
     let want: f64 = x.compute().unwrap().iter().sum();
@@ -96,9 +97,15 @@ fn check_a_computation(addr: &str, token: &str) {
     let got = with_scheduler(on_cluster, || s.compute()).unwrap();
     assert!((got - want).abs() < 1e-9, "{got} vs {want}");
     assert!(
-        Client::connect_with_token(addr, "not-the-token").is_err(),
+        Client::connect_with(addr, "not-the-token", tls).is_err(),
         "a wrong token is refused"
     );
+    if tls.is_some() {
+        assert!(
+            Client::connect_with(addr, token, None).is_err(),
+            "a client without TLS is refused"
+        );
+    }
 }
 
 /// Runs `cmd` to its end, failing the test if that takes over `secs`; its
@@ -143,7 +150,27 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn the_ssh_recipe_starts_and_stops_a_cluster() {
-    let tmp = TempDir::new("ssh-recipe");
+    ssh_recipe(false);
+}
+
+/// The same with `OXIDASK_TLS_*` set: every process it starts speaks TLS.
+#[test]
+fn the_ssh_recipe_starts_a_cluster_with_tls() {
+    ssh_recipe(true);
+}
+
+fn ssh_recipe(with_tls: bool) {
+    let tmp = TempDir::new(if with_tls {
+        "ssh-recipe-tls"
+    } else {
+        "ssh-recipe"
+    });
+    let pki = oxidask_testing::TestPki::generate(tmp.path());
+    let tls = with_tls.then(|| TlsFiles {
+        ca_file: pki.ca_file.clone(),
+        cert: pki.cert.clone(),
+        key: pki.key.clone(),
+    });
     let bin = tmp.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     // ssh [-o opt]... HOST COMMAND: runs COMMAND here, stdin passed on.
@@ -168,6 +195,9 @@ fn the_ssh_recipe_starts_and_stops_a_cluster() {
             .env("OXIDASK_RUN_DIR", &run_dir)
             .env("OXIDASK_TOKEN", &token)
             .stdin(Stdio::null());
+        for (name, path) in tls.iter().flat_map(TlsFiles::env) {
+            out.env(name, path);
+        }
         let (ok, stdout, stderr) = output_within(&mut out, &tmp, 30);
         assert!(ok, "{action}: {stdout}{stderr}");
         stdout
@@ -190,7 +220,7 @@ fn the_ssh_recipe_starts_and_stops_a_cluster() {
         let row = format!("oxidask_cluster_worker_threads{{worker=\"{w}\"}}");
         assert_eq!(metric(&m, &row), Some(1.0), "{m}");
     }
-    check_a_computation(&format!("127.0.0.1:{port}"), &token);
+    check_a_computation(&format!("127.0.0.1:{port}"), &token, tls.as_ref());
     assert!(
         !in_any_command_line(&token),
         "the token shows in a process's command line"
@@ -248,7 +278,7 @@ fn the_slurm_recipe_runs_a_program_on_its_cluster() {
         m.contains("oxidask_cluster_worker_threads{worker=\"worker-"),
         "{m}"
     );
-    check_a_computation(&format!("127.0.0.1:{port}"), &token);
+    check_a_computation(&format!("127.0.0.1:{port}"), &token, None);
 
     // The program ends: the job stops the workers and the scheduler.
     std::fs::write(&done, "").unwrap();
