@@ -25,7 +25,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::future_ref::Hold;
+use crate::future_ref::{FutureRef, Hold};
 use crate::messages::{External, Failure, Msg, Role};
 use crate::wire;
 
@@ -253,38 +253,15 @@ impl Client {
     pub(crate) fn submit_computable<C: Computable + ?Sized>(
         &self,
         what: &C,
-        mut extra: Extra,
+        extra: Extra,
     ) -> Result<(u64, usize, String)> {
         let mut graph = TaskGraph::new();
         let mut keys = Vec::new();
         what.collect(&mut graph, &mut keys)?;
-        let refs = crate::args::futures_in(&graph);
-        // A placeholder never runs: one requested itself (`submit` of a
-        // future's or persisted value's `Delayed`) is read by a task that
-        // passes it on.
-        for k in keys.iter_mut() {
-            if refs.iter().any(|(r, _)| r == k) {
-                let alias = Key::new(&*format!("{k}-read"));
-                let read = Task::new(
-                    Arc::new(oxidask_graph::Identity),
-                    vec![oxidask_graph::Arg::Key(k.clone())],
-                );
-                graph.insert(alias.clone(), read);
-                *k = alias;
-            }
-        }
-        // Placeholders are requested too, so no pass fuses or inlines them
-        // away; they are taken off the outputs before sending.
-        let mut wanted = keys.clone();
-        wanted.extend(refs.iter().map(|(k, _)| k.clone()));
-        let mut plan = optimize(graph, &wanted, OptimizeOptions::default())?;
-        let ids = plan.outputs.split_off(keys.len());
-        for (id, (_, r)) in ids.into_iter().zip(refs) {
-            self.add_external(&mut extra, id, &r)?;
-        }
+        let plan = optimize(graph, &keys, OptimizeOptions::default())?;
         let key = keys.first().map_or_else(String::new, |k| k.to_string());
-        let n = plan.outputs.len();
-        Ok((self.submit_plan(&plan, extra)?, n, key))
+        let (plan, comp) = self.submit_with_futures(plan, extra)?;
+        Ok((comp, plan.outputs.len(), key))
     }
 
     /// Calls the registered function `f` on each item, as one batch of
@@ -763,28 +740,19 @@ impl<T> Iterator for AsCompleted<T> {
     }
 }
 
-/// The client as a scheduler of the local API (see [`Client::scheduler`]).
-struct ClusterScheduler(Client);
-
-fn to_scheduler(e: Error) -> oxidask_scheduler::Error {
-    match e {
-        Error::Task(t) => oxidask_scheduler::Error::Task(t),
-        Error::Collection(e) => e,
-        other => oxidask_scheduler::Error::Cluster(Box::new(other)),
-    }
-}
-
-impl ClusterScheduler {
+impl Client {
     /// The plan with its placeholders of this client's futures (persisted
     /// collections, futures as arguments) made externals of the
     /// computation: each task reading one fetches it from the worker
     /// holding it. A placeholder that is itself an output is read through
-    /// an identity task, since a placeholder never runs.
-    fn with_futures(&self, mut plan: Plan, mut extra: Extra) -> Result<(Plan, Extra)> {
+    /// an identity task, since a placeholder never runs. Then sends it;
+    /// returns the plan as sent and the computation's id.
+    pub(crate) fn submit_with_futures(
+        &self,
+        mut plan: Plan,
+        mut extra: Extra,
+    ) -> Result<(Plan, u64)> {
         let refs = crate::args::futures_in(&plan.graph);
-        if refs.is_empty() {
-            return Ok((plan, extra));
-        }
         let mut placeholders = Vec::with_capacity(refs.len());
         for (key, r) in refs {
             let id = plan
@@ -828,9 +796,21 @@ impl ClusterScheduler {
             plan.deps = Deps::from_lists(lists);
         }
         for (id, r) in &placeholders {
-            self.0.add_external(&mut extra, *id, r)?;
+            self.add_external(&mut extra, *id, r)?;
         }
-        Ok((plan, extra))
+        let comp = self.submit_plan(&plan, extra)?;
+        Ok((plan, comp))
+    }
+}
+
+/// The client as a scheduler of the local API (see [`Client::scheduler`]).
+struct ClusterScheduler(Client);
+
+fn to_scheduler(e: Error) -> oxidask_scheduler::Error {
+    match e {
+        Error::Task(t) => oxidask_scheduler::Error::Task(t),
+        Error::Collection(e) => e,
+        other => oxidask_scheduler::Error::Cluster(Box::new(other)),
     }
 }
 
@@ -873,8 +853,10 @@ impl oxidask_scheduler::Scheduler for ClusterScheduler {
             send: false,
             ..Extra::default()
         };
-        let (plan, extra) = self.with_futures(plan, extra).map_err(to_scheduler)?;
-        let comp = self.0.submit_plan(&plan, extra).map_err(to_scheduler)?;
+        let (plan, comp) = self
+            .0
+            .submit_with_futures(plan, extra)
+            .map_err(to_scheduler)?;
         self.0.inner.retain(comp);
         let hold = Arc::new(Hold::adopt(&self.0, comp));
         Ok(plan
@@ -882,14 +864,7 @@ impl oxidask_scheduler::Scheduler for ClusterScheduler {
             .iter()
             .enumerate()
             .map(|(position, &o)| {
-                let r = crate::future_ref::FutureRef {
-                    client: self.0.inner.id,
-                    comp,
-                    position: position as u32,
-                    parts: 1,
-                    key: plan.graph.key(o).to_string(),
-                    hold: Some(hold.clone()),
-                };
+                let r = FutureRef::held(&hold, position, plan.graph.key(o).to_string());
                 Task::new(Arc::new(r), Vec::new())
             })
             .collect())
@@ -909,8 +884,10 @@ impl ClusterScheduler {
             send: true,
             ..Extra::default()
         };
-        let (plan, extra) = self.with_futures(plan, extra).map_err(to_scheduler)?;
-        let comp = self.0.submit_plan(&plan, extra).map_err(to_scheduler)?;
+        let (plan, comp) = self
+            .0
+            .submit_with_futures(plan, extra)
+            .map_err(to_scheduler)?;
         inner.retain(comp);
         let values = inner.take(comp, &(0..plan.outputs.len()));
         inner.release(comp);

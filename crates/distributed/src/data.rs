@@ -164,14 +164,7 @@ impl Client {
             .take(n)
             .enumerate()
             .map(|(i, d)| {
-                let r = FutureRef {
-                    client: self.inner.id,
-                    comp,
-                    position: i as u32,
-                    parts: 1,
-                    key: d.key().to_string(),
-                    hold: Some(hold.clone()),
-                };
+                let r = FutureRef::held(&hold, i, d.key().to_string());
                 build("persisted", Arc::new(r), Vec::new())
             })
             .collect())

@@ -42,6 +42,21 @@ pub(crate) struct FutureRef {
     pub hold: Option<Arc<Hold>>,
 }
 
+impl FutureRef {
+    /// The placeholder of output `position` (key `key`) of the computation
+    /// `hold` keeps on the cluster: a persisted result.
+    pub(crate) fn held(hold: &Arc<Hold>, position: usize, key: String) -> FutureRef {
+        FutureRef {
+            client: hold.client.inner.id,
+            comp: hold.comp,
+            position: position as u32,
+            parts: 1,
+            key,
+            hold: Some(hold.clone()),
+        }
+    }
+}
+
 impl DataOp for FutureRef {
     const NAME: &'static str = "oxidask.distributed.future";
 
