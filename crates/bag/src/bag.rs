@@ -503,20 +503,8 @@ impl<T: Record> Bag<T> {
         let keys: Vec<Key> = (0..self.npartitions)
             .map(|i| Key::with_index(stored.base.clone(), &[i]))
             .collect();
-        let graph = stored.graph.cull(&keys)?.to_task_graph()?;
-        let tasks = oxidask_scheduler::persist_with(graph, &keys, options)?;
-        let name: Arc<str> = Arc::from(format!("persist-{}", oxidask_graph::unique_token()));
-        let mut held = oxidask_graph::TaskGraph::with_capacity(tasks.len());
-        for (i, task) in tasks.into_iter().enumerate() {
-            held.insert(Key::with_index(name.clone(), &[i as u32]), task);
-        }
-        let layer = oxidask_graph::MaterializedLayer::new(name.clone(), held);
-        let mut b = Bag::stored_in(
-            HighLevelGraph::from_layer(Arc::new(layer)),
-            name,
-            self.npartitions,
-            self.origin.clone(),
-        );
+        let (graph, name) = oxidask_scheduler::persist_partitions(&stored.graph, &keys, options)?;
+        let mut b = Bag::stored_in(graph, name, self.npartitions, self.origin.clone());
         b.label = self.label.clone();
         Ok(b)
     }

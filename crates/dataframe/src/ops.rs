@@ -167,17 +167,8 @@ impl DataFrame {
         let keys: Vec<Key> = (0..self.npartitions)
             .map(|i| Key::with_index(base.clone(), &[i]))
             .collect();
-        let tasks = oxidask_scheduler::persist_with(
-            graph.cull(&keys)?.to_task_graph()?,
-            &keys,
-            &ComputeOptions::default(),
-        )?;
-        let name: Arc<str> = Arc::from(format!("persist-{}", unique_token()));
-        let mut held = TaskGraph::with_capacity(tasks.len());
-        for (i, task) in tasks.into_iter().enumerate() {
-            held.insert(Key::with_index(name.clone(), &[i as u32]), task);
-        }
-        let hlg = HighLevelGraph::from_layer(Arc::new(MaterializedLayer::new(name.clone(), held)));
+        let (hlg, name) =
+            oxidask_scheduler::persist_partitions(&graph, &keys, &ComputeOptions::default())?;
         Ok(DataFrame::stored(
             hlg,
             name,

@@ -156,6 +156,26 @@ pub fn persist_with(
     config.scheduler().persist(plan, &ctx)
 }
 
+/// Persists the partitions `keys` (`(name, i)` for `i` in `0..n`) of a
+/// high-level graph ([`persist_with`]) and gives a graph of one layer,
+/// `persist-<token>`, whose task `i` reads partition `i` where it is kept,
+/// with that layer's name: what a partitioned collection's `persist`
+/// rebuilds itself around.
+pub fn persist_partitions(
+    graph: &HighLevelGraph,
+    keys: &[Key],
+    options: &ComputeOptions,
+) -> Result<(HighLevelGraph, std::sync::Arc<str>)> {
+    let tasks = persist_with(graph.cull(keys)?.to_task_graph()?, keys, options)?;
+    let name: std::sync::Arc<str> = format!("persist-{}", oxidask_graph::unique_token()).into();
+    let mut held = TaskGraph::with_capacity(tasks.len());
+    for (i, task) in tasks.into_iter().enumerate() {
+        held.insert(Key::with_index(name.clone(), &[i as u32]), task);
+    }
+    let layer = oxidask_graph::MaterializedLayer::new(name.clone(), held);
+    Ok((HighLevelGraph::from_layer(std::sync::Arc::new(layer)), name))
+}
+
 /// The configuration in force with `options`, the optimized plan, and the
 /// run's context.
 fn prepare(

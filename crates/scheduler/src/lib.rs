@@ -54,7 +54,9 @@ use oxidask_graph::Value;
 use oxidask_graph::optimize::Plan;
 
 pub use computable::{Collection, Computable, compute_many, next_value};
-pub use compute::{ComputeOptions, compute, compute_layers, compute_with, persist_with};
+pub use compute::{
+    ComputeOptions, compute, compute_layers, compute_with, persist_partitions, persist_with,
+};
 pub use config::{Config, SchedulerChoice, ShuffleMethod, with_config, with_scheduler};
 pub use diagnostics::{Profiler, ProgressBar, TaskRecord};
 pub use error::{Error, Result};
