@@ -26,11 +26,11 @@ struct TlsArgs {
 
 impl TlsArgs {
     fn files(self) -> Result<Option<TlsFiles>, String> {
-        match (self.tls_ca_file, self.tls_cert, self.tls_key) {
-            (None, None, None) => Ok(None),
-            (Some(ca_file), Some(cert), Some(key)) => Ok(Some(TlsFiles { ca_file, cert, key })),
-            _ => Err("TLS needs --tls-ca-file, --tls-cert and --tls-key together".into()),
-        }
+        TlsFiles::from_parts(
+            [self.tls_ca_file, self.tls_cert, self.tls_key],
+            ["--tls-ca-file", "--tls-cert", "--tls-key"],
+        )
+        .map_err(|e| e.to_string())
     }
 }
 

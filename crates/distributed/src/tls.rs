@@ -57,24 +57,28 @@ impl TlsFiles {
     }
 
     fn from_vars(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Option<TlsFiles>> {
-        let got = [CA_ENV, CERT_ENV, KEY_ENV].map(|n| (n, var(n)));
-        let missing: Vec<&str> = got
+        let [ca, cert, key] = [CA_ENV, CERT_ENV, KEY_ENV].map(|n| var(n).map(PathBuf::from));
+        TlsFiles::from_parts([ca, cert, key], [CA_ENV, CERT_ENV, KEY_ENV])
+    }
+
+    /// The files from the CA file, certificate and key given (or not) by
+    /// settings `names` (flags, variables): `None` when none is given, an
+    /// error naming the missing ones when only some are.
+    pub fn from_parts(parts: [Option<PathBuf>; 3], names: [&str; 3]) -> Result<Option<TlsFiles>> {
+        let missing: Vec<&str> = parts
             .iter()
-            .filter(|(_, v)| v.is_none())
-            .map(|(n, _)| *n)
+            .zip(names)
+            .filter(|(p, _)| p.is_none())
+            .map(|(_, n)| n)
             .collect();
-        match missing.len() {
-            3 => Ok(None),
-            0 => {
-                let [ca, cert, key] = got.map(|(_, v)| PathBuf::from(v.expect("checked")));
-                Ok(Some(TlsFiles {
-                    ca_file: ca,
-                    cert,
-                    key,
-                }))
-            }
+        match parts {
+            [None, None, None] => Ok(None),
+            [Some(ca_file), Some(cert), Some(key)] => Ok(Some(TlsFiles { ca_file, cert, key })),
             _ => Err(Error::Tls(format!(
-                "TLS needs {CA_ENV}, {CERT_ENV} and {KEY_ENV} together; {} not set",
+                "TLS needs {}, {} and {} together; {} not set",
+                names[0],
+                names[1],
+                names[2],
                 missing.join(" and ")
             ))),
         }
