@@ -752,6 +752,15 @@ impl Client {
         mut plan: Plan,
         mut extra: Extra,
     ) -> Result<(Plan, u64)> {
+        let local = plan
+            .graph
+            .iter()
+            .find_map(|(k, t)| Some((k, t.op.in_process_only()?)));
+        if let Some((key, why)) = local {
+            return Err(Error::Graph(format!(
+                "task {key} cannot leave this process: {why}"
+            )));
+        }
         let refs = crate::args::futures_in(&plan.graph);
         let mut placeholders = Vec::with_capacity(refs.len());
         for (key, r) in refs {

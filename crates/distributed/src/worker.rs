@@ -443,13 +443,7 @@ fn handle(
                                 // The bytes arrived but do not decode here,
                                 // or cannot be sent at all: trying again
                                 // cannot help.
-                                let why = if matches!(e, Error::NotSendable { ref type_name, .. } if type_name.contains("shuffle"))
-                                {
-                                    " (a shuffle of the disk method — a join, sort, split_out group_by or bag groupby built while a local scheduler was in force — hands its files on by a local index; build it while the cluster's client is the scheduler in force, or with OXIDASK_SHUFFLE=tasks, and its pieces move between workers as task results)"
-                                } else {
-                                    ""
-                                };
-                                let e: OpError = format!("its input #{dep}: {e}{why}").into();
+                                let e: OpError = format!("its input #{dep}: {e}").into();
                                 let key = shared
                                     .comps
                                     .lock()

@@ -53,6 +53,14 @@ pub trait Op: Send + Sync + 'static {
         false
     }
 
+    /// Why this op's result cannot leave the process that made it, if it
+    /// cannot (e.g. a handle of files on this machine): a cluster refuses a
+    /// graph holding such an op before anything runs, saying why. Default:
+    /// it can.
+    fn in_process_only(&self) -> Option<&str> {
+        None
+    }
+
     /// The fused op this is, if it is one: graph encoding writes a fused
     /// op's steps as references into the graph's op table, so inner ops
     /// shared by many fused tasks are written once.

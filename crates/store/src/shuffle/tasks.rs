@@ -388,6 +388,12 @@ fn decode_inner(bytes: &mut &[u8]) -> Result<Arc<dyn Op>, String> {
     decode_op(name, params).map_err(|e| e.to_string())
 }
 
+/// Why the disk method's split hands on nothing another process can use.
+const LOCAL_FILES: &str = "a shuffle of the disk method (a join, sort, split_out group_by or bag \
+     groupby built while a local scheduler was in force) hands its pieces on by an index of \
+     files on this machine; build it while the cluster's client is the scheduler in force, or \
+     with OXIDASK_SHUFFLE=tasks, and its pieces move between workers as task results";
+
 /// The split stage: the collection's split, then the transport's `put`.
 struct ShuffleSplit {
     inner: Arc<dyn Op>,
@@ -407,6 +413,10 @@ impl Op for ShuffleSplit {
 
     fn label(&self) -> &str {
         self.inner.label()
+    }
+
+    fn in_process_only(&self) -> Option<&str> {
+        Some(LOCAL_FILES)
     }
 
     fn call(&self, mut args: Vec<Value>) -> Result<Value, OpError> {

@@ -279,6 +279,10 @@ impl Op for FusedOp {
         Some(self)
     }
 
+    fn in_process_only(&self) -> Option<&str> {
+        self.ops.iter().find_map(|op| op.in_process_only())
+    }
+
     fn label(&self) -> &str {
         &self.label
     }
