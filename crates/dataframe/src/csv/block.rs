@@ -5,57 +5,94 @@
 //! finds its own boundaries by reading a little past its range.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
+use std::ops::Range;
 use std::path::Path;
 
-/// How far past its range a task reads at a time looking for the line end.
-const STEP: usize = 64 << 10;
+use memmap2::{Advice, Mmap};
 
-/// Reads the lines of `[off, end)` of the file at `path` (of `len` bytes)
-/// into `buf` (cleared first; the caller may reuse it from block to block,
-/// sparing the page faults of a fresh allocation of a whole block), and
-/// returns the index in `buf` where they start (the header line skipped
-/// when `skip_header` and `off == 0`; the partial line before them skipped
-/// otherwise) and the file offset where they start. The buffer is not
-/// shifted to drop the skipped bytes: that would move the whole block once
-/// more.
-pub(crate) fn read_lines(
-    buf: &mut Vec<u8>,
+/// The bytes of one block: mapped from its file, or (for `.gz`) the
+/// decompressed file.
+pub(crate) enum BlockBytes {
+    /// The lines are `map[range]`.
+    Mapped { map: Mmap, range: Range<usize> },
+    /// The lines are `bytes[skip..]`.
+    Owned { bytes: Vec<u8>, skip: usize },
+}
+
+impl BlockBytes {
+    /// The block's lines.
+    pub(crate) fn lines(&self) -> &[u8] {
+        match self {
+            BlockBytes::Mapped { map, range } => &map[range.clone()],
+            BlockBytes::Owned { bytes, skip } => &bytes[*skip..],
+        }
+    }
+}
+
+/// Maps the lines of `[off, end)` of the file at `path`, which had `len`
+/// bytes when the frame was built, and returns them with the file offset
+/// where they start (the header line skipped when `skip_header` and
+/// `off == 0`; the partial line before them skipped otherwise; the line
+/// holding byte `end - 1` completed up to its newline).
+///
+/// Mapped, not read: the parser reads the page cache in place, sparing a
+/// copy of every byte (an eighth of the taxi job's time when read), and
+/// only the block's pages are touched. A file of another length than at
+/// build time is an error naming both lengths — blocks were cut for the
+/// old one.
+pub(crate) fn map_lines(
     path: &Path,
     off: u64,
     end: u64,
     len: u64,
     skip_header: bool,
-) -> io::Result<(usize, u64)> {
-    let mut f = File::open(path)?;
-    f.seek(SeekFrom::Start(off))?;
-    buf.clear();
-    buf.reserve((end - off) as usize + STEP);
-    (&mut f).take(end - off).read_to_end(buf)?;
-    if end < len {
-        // The line that holds byte `end - 1`... is completed by reading on
-        // to the first newline at or past `end`.
-        let mut chunk = vec![0u8; STEP];
-        loop {
-            let n = f.read(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            match memchr::memchr(b'\n', &chunk[..n]) {
-                Some(p) => {
-                    buf.extend_from_slice(&chunk[..=p]);
-                    break;
-                }
-                None => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
+) -> io::Result<(BlockBytes, u64)> {
+    let file = File::open(path)?;
+    let now = file.metadata()?.len();
+    if now != len {
+        return Err(io::Error::other(format!(
+            "the file has {now} bytes, {len} when the frame was built: it changed while being read"
+        )));
     }
-    let start = if off > 0 || skip_header {
-        memchr::memchr(b'\n', buf).map_or(buf.len(), |p| p + 1)
+    if len == 0 {
+        // An empty map is an error on some systems; there is nothing to map.
+        let empty = BlockBytes::Owned {
+            bytes: Vec::new(),
+            skip: 0,
+        };
+        return Ok((empty, 0));
+    }
+    // SAFETY: the map is read only while the block is parsed. As for every
+    // reader that maps its input (polars' own CSV and Parquet readers do),
+    // a file truncated by another process during those milliseconds would
+    // fault; the length check above catches the common case, a file
+    // rewritten between building the frame and computing it.
+    #[allow(unsafe_code)]
+    let map = unsafe { Mmap::map(&file) }?;
+    let (off, end) = (off as usize, (end as usize).min(map.len()));
+    // Read ahead: the parser walks the block once, front to back. (Mapping
+    // the pages up front with `PopulateRead` measured slower: more system
+    // time than the faults it saves.)
+    let _ = map.advise_range(Advice::Sequential, off, end - off);
+    let stop = if end < map.len() {
+        memchr::memchr(b'\n', &map[end..]).map_or(map.len(), |p| end + p + 1)
     } else {
-        0
+        map.len()
     };
-    Ok((start, off + start as u64))
+    let start = if off > 0 || skip_header {
+        memchr::memchr(b'\n', &map[off..stop]).map_or(stop, |p| off + p + 1)
+    } else {
+        off
+    };
+    let at = start as u64;
+    Ok((
+        BlockBytes::Mapped {
+            map,
+            range: start..stop,
+        },
+        at,
+    ))
 }
 
 /// The 1-based number of the line starting at byte `offset` of the file:
@@ -137,9 +174,8 @@ mod tests {
             let mut off = 0;
             while off < len {
                 let end = (off + bs).min(len);
-                let mut buf = Vec::new();
-                let (skip, start) = read_lines(&mut buf, &path, off, end, len, true).unwrap();
-                let b = buf[skip..].to_vec();
+                let (lines, start) = map_lines(&path, off, end, len, true).unwrap();
+                let b = lines.lines().to_vec();
                 assert_eq!(
                     &text.as_bytes()[start as usize..start as usize + b.len()],
                     &b[..]
@@ -154,5 +190,8 @@ mod tests {
             );
         }
         assert_eq!(line_number_at(&path, 6).unwrap(), 2);
+        // A file whose length changed since the blocks were cut is refused.
+        let e = map_lines(&path, 0, 4, len + 1, true).err().unwrap();
+        assert!(e.to_string().contains("changed while being read"), "{e}");
     }
 }

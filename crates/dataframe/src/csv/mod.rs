@@ -19,6 +19,9 @@ use std::sync::Arc;
 use oxidask_graph::OpError;
 use polars::prelude::{self as pl, Schema, SchemaRef};
 use polars_io::SerReader;
+use polars_io::csv::read::_csv_read_internal::{
+    cast_columns, prepare_csv_schema, read_chunk, validate_utf8,
+};
 use polars_io::csv::read::CsvReadOptions;
 use serde::{Deserialize, Serialize};
 
@@ -157,16 +160,10 @@ pub(crate) struct CsvSource {
     blocks: Vec<Block>,
     schema: SchemaRef,
     options: CsvOptions,
+    /// Bytes per line in the schema's sample: sizes a block's column
+    /// builders before parsing.
+    row_bytes: usize,
 }
-
-thread_local! {
-    /// The buffer of the block this thread read last, reused for its next.
-    static BLOCK_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A thread keeps a block buffer up to this size (the default blocksize
-/// with room); larger ones (whole `.gz` files, huge blocksizes) are freed.
-const KEEP_BUFFER_MAX: usize = 2 * DEFAULT_BLOCKSIZE as usize;
 
 fn is_gz(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == "gz")
@@ -189,26 +186,20 @@ impl CsvSource {
             .ok_or_else(|| format!("read_csv: no block {i}"))?;
         let path = &self.files[b.file as usize];
         let io_err = |e: std::io::Error| format!("{}: {e}", path.display());
-        // Each worker thread keeps its block buffer for its next block.
-        let mut buf = BLOCK_BUFFER.with_borrow_mut(std::mem::take);
-        let (buf, skip, at) = match self.lens[b.file as usize] {
-            Some(len) => {
-                let (skip, at) =
-                    block::read_lines(&mut buf, path, b.start, b.end, len, self.options.has_header)
-                        .map_err(io_err)?;
-                (buf, skip, at)
-            }
+        let (block, at) = match self.lens[b.file as usize] {
+            Some(len) => block::map_lines(path, b.start, b.end, len, self.options.has_header)
+                .map_err(io_err)?,
             None => {
-                let all = block::read_gz(path).map_err(io_err)?;
+                let bytes = block::read_gz(path).map_err(io_err)?;
                 let skip = if self.options.has_header {
-                    memchr::memchr(b'\n', &all).map_or(all.len(), |p| p + 1)
+                    memchr::memchr(b'\n', &bytes).map_or(bytes.len(), |p| p + 1)
                 } else {
                     0
                 };
-                (all, skip, skip as u64)
+                (block::BlockBytes::Owned { bytes, skip }, skip as u64)
             }
         };
-        let bytes = &buf[skip..];
+        let bytes = block.lines();
         let projection: Option<Vec<usize>> = columns.map(|cols| {
             let mut idx: Vec<usize> = cols
                 .iter()
@@ -222,7 +213,7 @@ impl CsvSource {
             idx.sort_unstable();
             idx
         });
-        let parsed = match self.options.bad_lines {
+        match self.options.bad_lines {
             BadLines::Error => self.parse_checked(path, b, at, bytes, bytes, projection),
             BadLines::Skip => {
                 let mut kept = Vec::new();
@@ -241,11 +232,7 @@ impl CsvSource {
                     }
                 }
             }
-        };
-        if buf.capacity() <= KEEP_BUFFER_MAX {
-            BLOCK_BUFFER.set(buf);
         }
-        parsed
     }
 
     fn parse(
@@ -265,15 +252,53 @@ impl CsvSource {
             };
             return Ok(pl::DataFrame::empty_with_schema(&schema));
         }
-        CsvReadOptions::default()
-            .with_has_header(false)
-            .with_schema(Some(self.schema.clone()))
-            .with_projection(projection.map(Arc::new))
-            .with_rechunk(false)
-            .with_ignore_errors(self.options.bad_values_as_null)
-            .with_parse_options(self.options.parse_options())
-            .into_reader_with_file_handle(Cursor::new(bytes))
-            .finish()
+        // The block is parsed on this task's thread by polars' chunk parser
+        // (what its streaming engine calls), not through `CsvReader`: that
+        // copies the bytes, counts the block's lines in a quote-aware pass
+        // to cut it into chunks for polars' pool, and checks the whole block
+        // is UTF-8 when any column of the file is a string — three passes
+        // over the bytes before the one that parses, while the scheduler
+        // already runs a block per core.
+        let mut schema = self.schema.clone();
+        let mut to_cast = Vec::new();
+        prepare_csv_schema(&mut schema, &mut to_cast)?;
+        let parse_options = self.options.parse_options();
+        let nulls = parse_options
+            .null_values
+            .clone()
+            .map(|nv| nv.compile(&schema))
+            .transpose()?;
+        let projection = projection.unwrap_or_else(|| (0..schema.len()).collect());
+        let reads_text = projection.iter().any(|&i| {
+            schema
+                .get_at_index(i)
+                .is_some_and(|(_, t)| t == &pl::DataType::String)
+        });
+        if reads_text && !validate_utf8(bytes) {
+            return Err(pl::PolarsError::ComputeError(
+                "invalid utf-8 sequence".into(),
+            ));
+        }
+        // Room for the rows the sample's line length predicts, and a little
+        // more: the column builders grow past it if the block's lines are
+        // shorter.
+        let capacity =
+            bytes.len() / self.row_bytes.max(1) + bytes.len() / self.row_bytes.max(1) / 16 + 16;
+        let mut df = read_chunk(
+            bytes,
+            &parse_options,
+            &schema,
+            self.options.bad_values_as_null,
+            &projection,
+            0,
+            capacity,
+            nulls.as_ref(),
+            usize::MAX,
+            bytes.len(),
+            Some(0),
+        )?;
+        cast_columns(&mut df, &to_cast, false, self.options.bad_values_as_null)?;
+        Ok(df)
     }
 
     /// Parses `bytes` (the block `block` as read, or it without its
@@ -416,13 +441,14 @@ pub fn read_csv(paths: impl IntoPaths, options: CsvOptions) -> Result<DataFrame>
             }
         }
     }
-    let schema = infer_schema(&files, &options)?;
+    let (schema, row_bytes) = infer_schema(&files, &options)?;
     let source = CsvSource {
         files,
         lens,
         blocks,
         schema: schema.clone(),
         options,
+        row_bytes,
     };
     let n = source.npartitions() as u32;
     Ok(DataFrame::from_source(
@@ -433,8 +459,9 @@ pub fn read_csv(paths: impl IntoPaths, options: CsvOptions) -> Result<DataFrame>
 }
 
 /// The schema from a sample of the first file, overridden by the options'
-/// dtypes; checks every file has the first one's header.
-fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<SchemaRef> {
+/// dtypes, and the sample's bytes per line; checks every file has the
+/// first one's header.
+fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<(SchemaRef, usize)> {
     let first = &files[0];
     if options.has_header {
         let header = block::first_line(first, is_gz(first)).map_err(|e| Error::io(first, e))?;
@@ -478,6 +505,8 @@ fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<SchemaRef> {
             },
             columns: Vec::new(),
         })?;
+    let lines = df.height() + usize::from(options.has_header);
+    let row_bytes = (sample.len() / lines.max(1)).max(1);
     let mut schema: Schema = df.schema().as_ref().clone();
     for (name, dtype) in &options.dtypes {
         match schema.get_mut(name.as_str()) {
@@ -491,7 +520,7 @@ fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<SchemaRef> {
             }
         }
     }
-    Ok(Arc::new(schema))
+    Ok((Arc::new(schema), row_bytes))
 }
 
 /// The first record of a sample whose number of fields differs from the
