@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{frame_arg, frame_value};
 use crate::error::{Error, Result};
 use crate::frame::{DataFrame, concat};
+use crate::hashagg::{self, Partial, Reduce};
 use crate::keys::hashable;
 use crate::plan::{Step, expr_columns};
 use crate::shuffle::{After, SplitBy, shuffle};
@@ -133,6 +134,33 @@ fn f64_of(x: &Expr) -> Expr {
     x.clone().cast(DataType::Float64)
 }
 
+/// The partials of item `i` when they are plain reductions of its input
+/// (sum, mean as sum and count, count, len, min, max); `None` for first,
+/// last, n_unique, var and std.
+fn reductions(i: usize, it: &AggItem) -> Option<Vec<Partial>> {
+    let x = it.input.clone();
+    let one = |input, reduce, what| {
+        vec![Partial {
+            input,
+            reduce,
+            name: p(i, what),
+        }]
+    };
+    Some(match it.kind {
+        Kind::Sum => one(x, Reduce::Sum, "s"),
+        Kind::Mean => {
+            let mut v = one(x.as_ref().map(f64_of), Reduce::Sum, "s");
+            v.extend(one(x, Reduce::Count(false), "n"));
+            v
+        }
+        Kind::Count { include_nulls } => one(x, Reduce::Count(include_nulls), "n"),
+        Kind::Len => one(None, Reduce::Count(true), "n"),
+        Kind::Min => one(x, Reduce::Min, "v"),
+        Kind::Max => one(x, Reduce::Max, "v"),
+        Kind::First | Kind::Last | Kind::NUnique | Kind::Var(_) | Kind::Std(_) => return None,
+    })
+}
+
 impl AggSpec {
     /// The columns the partial aggregate reads; `None` for all.
     pub(crate) fn columns(&self) -> Option<BTreeSet<String>> {
@@ -149,23 +177,28 @@ impl AggSpec {
         self.keys.iter().map(|k| pl::col(k.as_str())).collect()
     }
 
-    /// Step 1: one row of partials per group of one partition.
-    pub(crate) fn partial(&self, lf: LazyFrame) -> LazyFrame {
+    /// Step 1: one row of partials per group of one partition — by
+    /// hashing ([`hashagg`]) when every aggregation's partials are plain
+    /// reductions, by polars' lazy `group_by` otherwise.
+    pub(crate) fn partial(&self, lf: LazyFrame) -> pl::PolarsResult<LazyFrame> {
+        let simple: Option<Vec<Vec<Partial>>> = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| reductions(i, it))
+            .collect();
+        if let Some(simple) = simple {
+            let partials: Vec<Partial> = simple.into_iter().flatten().collect();
+            return Ok(hashagg::partial(lf, &self.keys, &partials)?.lazy());
+        }
         let mut aggs = Vec::new();
         for (i, it) in self.items.iter().enumerate() {
+            if let Some(partials) = reductions(i, it) {
+                aggs.extend(partials.iter().map(Partial::lazy));
+                continue;
+            }
             let x = it.input.clone().unwrap_or_else(|| pl::lit(1));
             match it.kind {
-                Kind::Sum => aggs.push(x.sum().alias(p(i, "s"))),
-                Kind::Mean => {
-                    aggs.push(f64_of(&x).sum().alias(p(i, "s")));
-                    aggs.push(x.count().alias(p(i, "n")));
-                }
-                Kind::Count { include_nulls } => {
-                    aggs.push(if include_nulls { x.len() } else { x.count() }.alias(p(i, "n")))
-                }
-                Kind::Len => aggs.push(pl::len().alias(p(i, "n"))),
-                Kind::Min => aggs.push(x.min().alias(p(i, "v"))),
-                Kind::Max => aggs.push(x.max().alias(p(i, "v"))),
                 Kind::First => aggs.push(x.first().alias(p(i, "v"))),
                 Kind::Last => aggs.push(x.last().alias(p(i, "v"))),
                 Kind::NUnique => aggs.push(x.unique().alias(p(i, "u"))),
@@ -176,9 +209,12 @@ impl AggSpec {
                     aggs.push(xf.sum().alias(p(i, "s")));
                     aggs.push((dev.clone() * dev).sum().alias(p(i, "m2")));
                 }
+                Kind::Sum | Kind::Mean | Kind::Count { .. } | Kind::Len | Kind::Min | Kind::Max => {
+                    unreachable!("reductions() covers {:?}", it.kind)
+                }
             }
         }
-        lf.group_by(self.key_exprs()).agg(aggs)
+        Ok(lf.group_by(self.key_exprs()).agg(aggs))
     }
 
     /// Step 2: partials of several partitions (concatenated in order)

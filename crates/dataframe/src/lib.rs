@@ -46,6 +46,7 @@ mod describe;
 mod error;
 mod frame;
 mod groupby;
+mod hashagg;
 mod join;
 mod keys;
 mod ops;

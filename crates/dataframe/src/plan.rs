@@ -131,7 +131,7 @@ impl Step {
             ),
             Step::FillNull(e) => lf.fill_null(e.clone()),
             Step::Head(n) => lf.limit(*n as pl::IdxSize),
-            Step::PartialAgg(spec) => spec.partial(lf),
+            Step::PartialAgg(spec) => spec.partial(lf)?,
             Step::Tail(n) => lf.tail(*n as pl::IdxSize),
             Step::MapPartitions(f) => (f.f)(lf.collect()?)?.lazy(),
         })

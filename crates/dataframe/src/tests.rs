@@ -114,6 +114,24 @@ fn all_aggs() -> Vec<Expr> {
     ]
 }
 
+/// Aggregations whose partials are plain reductions: the partial step
+/// hashes (`hashagg`) instead of running polars' `group_by`.
+fn reducing_aggs() -> Vec<Expr> {
+    vec![
+        col("x").sum().alias("sum"),
+        col("x").mean().alias("mean"),
+        col("y").mean().alias("ymean"),
+        col("x").count().alias("count"),
+        col("x").len().alias("xlen"),
+        len(),
+        col("x").min().alias("min"),
+        col("x").max().alias("xmax"),
+        col("y").max().alias("max"),
+        col("s").min().alias("smin"),
+        (col("y") * lit(2)).sum().alias("ysum2"),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -122,11 +140,13 @@ proptest! {
                               split_every in 2..5usize) {
         let df = frame(&rows);
         let ddf = split(&df, &cuts);
-        for keys in [vec!["k"], vec!["s"], vec!["k", "s"]] {
-            let ours = ddf.group_by(&keys).split_every(split_every).agg(all_aggs()).unwrap().compute().unwrap();
-            let key_exprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
-            let theirs = sorted(df.clone().lazy().group_by(key_exprs).agg(all_aggs()).collect().unwrap(), &keys);
-            assert_close(&ours, &theirs)?;
+        for keys in [vec!["k"], vec!["s"], vec!["k", "s"], vec!["x"], vec!["y"]] {
+            for aggs in [all_aggs(), reducing_aggs()] {
+                let ours = ddf.group_by(&keys).split_every(split_every).agg(aggs.clone()).unwrap().compute().unwrap();
+                let key_exprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+                let theirs = sorted(df.clone().lazy().group_by(key_exprs).agg(aggs).collect().unwrap(), &keys);
+                assert_close(&ours, &theirs)?;
+            }
         }
     }
 
