@@ -374,3 +374,43 @@ proptest! {
         prop_assert_eq!(ddf.len().unwrap(), rows.len());
     }
 }
+
+#[test]
+fn a_file_changed_after_the_frame_was_built_is_an_error_naming_it() {
+    let dir = TempDir::new("df-csv-changed");
+    let path = write(
+        dir.path(),
+        "a.csv",
+        &text(&[(1, Some(1.0), 0), (2, None, 3)]),
+    );
+    let ddf = dd::read_csv(&path, opts()).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(b"3,3.0,x\n").unwrap();
+    drop(f);
+    let e = ddf.compute().unwrap_err().to_string();
+    assert!(
+        e.contains("a.csv") && e.contains("changed while being read"),
+        "{e}"
+    );
+}
+
+/// Bytes that are not UTF-8 in a string column fail the read of that
+/// column, naming the file; a read of other columns does not look at them.
+#[test]
+fn invalid_utf8_fails_only_the_columns_that_hold_it() {
+    let dir = TempDir::new("df-csv-utf8");
+    let mut body = b"id,value,name\n1,1.5,ok\n2,2.5,".to_vec();
+    body.extend_from_slice(&[0xff, 0xfe]);
+    body.extend_from_slice(b"\n3,3.5,fine\n");
+    let path = dir.path().join("bad.csv");
+    std::fs::write(&path, &body).unwrap();
+    // The schema comes from the first line alone, which is valid.
+    let ddf = dd::read_csv(&path, opts().sample_bytes(23)).unwrap();
+    let ids = ddf.select([col("id")]).unwrap().compute().unwrap();
+    assert_eq!(ids.column("id").unwrap().i64().unwrap().sum(), Some(6));
+    let e = ddf.compute().unwrap_err().to_string();
+    assert!(e.contains("bad.csv") && e.contains("utf-8"), "{e}");
+}
