@@ -160,9 +160,6 @@ pub(crate) struct CsvSource {
     blocks: Vec<Block>,
     schema: SchemaRef,
     options: CsvOptions,
-    /// Bytes per line in the schema's sample: sizes a block's column
-    /// builders before parsing.
-    row_bytes: usize,
 }
 
 fn is_gz(p: &Path) -> bool {
@@ -279,11 +276,7 @@ impl CsvSource {
                 "invalid utf-8 sequence".into(),
             ));
         }
-        // Room for the rows the sample's line length predicts, and a little
-        // more: the column builders grow past it if the block's lines are
-        // shorter.
-        let capacity =
-            bytes.len() / self.row_bytes.max(1) + bytes.len() / self.row_bytes.max(1) / 16 + 16;
+        let capacity = rows_estimate(bytes);
         let mut df = read_chunk(
             bytes,
             &parse_options,
@@ -377,6 +370,19 @@ impl CsvSource {
     }
 }
 
+/// About how many lines `bytes` hold, from the lines in their first 64 KiB
+/// and a sixteenth more: the capacity a block's column builders start
+/// with (they grow past it when later lines are shorter). Measured on the
+/// block itself, so a file whose lines change length (or a schema sample
+/// unlike the rest) neither regrows every column many times nor reserves
+/// many times the rows there are.
+fn rows_estimate(bytes: &[u8]) -> usize {
+    let head = &bytes[..bytes.len().min(64 << 10)];
+    let lines = memchr::memchr_iter(b'\n', head).count().max(1);
+    let rows = (bytes.len() as u128 * lines as u128 / head.len().max(1) as u128) as usize;
+    rows + rows / 16 + 16
+}
+
 /// Reads CSV files as a frame of one partition per block of about
 /// `blocksize` bytes (a `.gz` file is one partition).
 ///
@@ -441,14 +447,13 @@ pub fn read_csv(paths: impl IntoPaths, options: CsvOptions) -> Result<DataFrame>
             }
         }
     }
-    let (schema, row_bytes) = infer_schema(&files, &options)?;
+    let schema = infer_schema(&files, &options)?;
     let source = CsvSource {
         files,
         lens,
         blocks,
         schema: schema.clone(),
         options,
-        row_bytes,
     };
     let n = source.npartitions() as u32;
     Ok(DataFrame::from_source(
@@ -459,9 +464,8 @@ pub fn read_csv(paths: impl IntoPaths, options: CsvOptions) -> Result<DataFrame>
 }
 
 /// The schema from a sample of the first file, overridden by the options'
-/// dtypes, and the sample's bytes per line; checks every file has the
-/// first one's header.
-fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<(SchemaRef, usize)> {
+/// dtypes; checks every file has the first one's header.
+fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<SchemaRef> {
     let first = &files[0];
     if options.has_header {
         let header = block::first_line(first, is_gz(first)).map_err(|e| Error::io(first, e))?;
@@ -505,8 +509,6 @@ fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<(SchemaRef, u
             },
             columns: Vec::new(),
         })?;
-    let lines = df.height() + usize::from(options.has_header);
-    let row_bytes = (sample.len() / lines.max(1)).max(1);
     let mut schema: Schema = df.schema().as_ref().clone();
     for (name, dtype) in &options.dtypes {
         match schema.get_mut(name.as_str()) {
@@ -520,7 +522,7 @@ fn infer_schema(files: &[PathBuf], options: &CsvOptions) -> Result<(SchemaRef, u
             }
         }
     }
-    Ok((Arc::new(schema), row_bytes))
+    Ok(Arc::new(schema))
 }
 
 /// The first record of a sample whose number of fields differs from the

@@ -414,3 +414,29 @@ fn invalid_utf8_fails_only_the_columns_that_hold_it() {
     let e = ddf.compute().unwrap_err().to_string();
     assert!(e.contains("bad.csv") && e.contains("utf-8"), "{e}");
 }
+
+/// Column builders are sized from a block's first 64 KiB: a block whose
+/// lines grow or shrink past that point reads the same rows as polars
+/// (the builders grow, or hold spare room).
+#[test]
+fn blocks_whose_lines_change_length_past_the_first_64_kib_read_whole() {
+    let dir = TempDir::new("df-csv-line-lengths");
+    let short: Vec<(i64, Option<f64>, u8)> = (0..20_000).map(|i| (i, Some(1.0), 2)).collect();
+    let long: Vec<(i64, Option<f64>, u8)> = (0..3_000)
+        .map(|i| (1_000_000_000_000 + i, Some(i as f64 / 7.0), 7))
+        .collect();
+    let grow = text(&[short.clone(), long.clone()].concat());
+    let shrink = text(&[long, short].concat());
+    for (name, body) in [("grow.csv", grow), ("shrink.csv", shrink)] {
+        assert!(body.len() > 200 << 10);
+        let p = write(dir.path(), name, &body);
+        for blocksize in [None, Some(100 << 10)] {
+            let ddf = dd::read_csv(p.as_path(), opts().blocksize(blocksize)).unwrap();
+            assert_eq!(
+                canon(&ddf.compute().unwrap()),
+                canon(&polars_whole(&[p.clone()])),
+                "{name}"
+            );
+        }
+    }
+}
