@@ -434,7 +434,7 @@ fn blocks_whose_lines_change_length_past_the_first_64_kib_read_whole() {
             let ddf = dd::read_csv(p.as_path(), opts().blocksize(blocksize)).unwrap();
             assert_eq!(
                 canon(&ddf.compute().unwrap()),
-                canon(&polars_whole(&[p.clone()])),
+                canon(&polars_whole(std::slice::from_ref(&p))),
                 "{name}"
             );
         }
