@@ -407,7 +407,7 @@ impl DataFrame {
             .iter()
             .map(|&i| Key::with_index(name.clone(), &[i]))
             .collect();
-        oxidask_scheduler::compute_layers(&graph, &keys, options)?
+        crate::share::compute_layers(&graph, &keys, options)?
             .into_iter()
             .map(|v| Ok(v.take::<pl::DataFrame>()?))
             .collect()
@@ -502,6 +502,9 @@ impl oxidask_scheduler::Computable for DataFrame {
         let stored = self.persist_layer();
         let parts = stored.keys();
         graph.merge(stored.graph.cull(&parts)?.to_task_graph()?);
+        // With the frames and other collections collected before this one:
+        // reads of the same CSV blocks are shared.
+        crate::share::share_reads(graph).map_err(oxidask_scheduler::Error::Internal)?;
         keys.extend(parts);
         Ok(())
     }

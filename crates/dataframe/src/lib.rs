@@ -42,6 +42,7 @@
 
 mod codec;
 mod csv;
+mod delayed;
 mod describe;
 mod error;
 mod frame;
@@ -55,6 +56,7 @@ mod ops_tests;
 mod parquet;
 mod plan;
 mod records;
+mod share;
 mod shuffle;
 mod sort;
 mod to_array;
@@ -79,6 +81,7 @@ pub use csv::{
     BadLines, CsvOptions, DEFAULT_BLOCKSIZE, IntoPaths, MIN_AUTO_BLOCKSIZE, SCHEMA_SAMPLE_BYTES,
     auto_blocksize, read_csv,
 };
+pub use delayed::{Frame, from_delayed};
 pub use describe::SKETCH_POINTS;
 pub use error::{Error, Result};
 pub use frame::{DataFrame, from_partitions, from_polars};

@@ -310,6 +310,11 @@ impl DataOp for PartitionOp {
             &self.label
         }
     }
+
+    /// For `crate::share`, which merges reads of the same CSV block.
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(self)
+    }
 }
 
 register_data_op!(PartitionOp);

@@ -305,7 +305,7 @@ impl DataFrame {
             .map(|i| Key::with_index(name.clone(), &[i]))
             .collect();
         let compute = options.compute.clone().unwrap_or_default();
-        let parts = oxidask_scheduler::compute_layers(&graph, &outs, &compute)?
+        let parts = crate::share::compute_layers(&graph, &outs, &compute)?
             .into_iter()
             .map(|v| Ok(v.take::<pl::DataFrame>()?))
             .collect::<Result<Vec<_>>>()?;

@@ -267,7 +267,7 @@ impl DataFrame {
         let keys: Vec<Key> = (0..self.npartitions)
             .map(|i| Key::with_index(name.clone(), &[i]))
             .collect();
-        oxidask_scheduler::compute_layers(&graph, &keys, options)?;
+        crate::share::compute_layers(&graph, &keys, options)?;
         Ok(paths)
     }
 }

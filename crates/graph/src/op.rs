@@ -199,6 +199,12 @@ pub trait DataOp: serde::Serialize + serde::de::DeserializeOwned + Send + Sync +
     fn is_placeholder(&self) -> bool {
         false
     }
+
+    /// See [`Op::as_any`]: an op a collection's graph pass rewrites
+    /// returns `Some(self)`.
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        None
+    }
 }
 
 impl<T: DataOp> Op for T {
@@ -224,6 +230,10 @@ impl<T: DataOp> Op for T {
 
     fn is_placeholder(&self) -> bool {
         DataOp::is_placeholder(self)
+    }
+
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        DataOp::as_any(self)
     }
 }
 

@@ -160,6 +160,11 @@ pub(crate) struct CsvSource {
     blocks: Vec<Block>,
     schema: SchemaRef,
     options: CsvOptions,
+    /// The source's identity (a hash of all the above), made when first
+    /// asked for: tasks of frames read from the same files the same way
+    /// share their reads (`crate::share`).
+    #[serde(skip)]
+    token: std::sync::OnceLock<Arc<str>>,
 }
 
 fn is_gz(p: &Path) -> bool {
@@ -169,6 +174,59 @@ fn is_gz(p: &Path) -> bool {
 impl CsvSource {
     pub(crate) fn npartitions(&self) -> usize {
         self.blocks.len()
+    }
+
+    /// Equal for sources reading the same files, blocks, schema and
+    /// options.
+    pub(crate) fn token(&self) -> Arc<str> {
+        self.token
+            .get_or_init(|| {
+                let mut t = oxidask_graph::Tokenizer::new();
+                match postcard::to_stdvec(self) {
+                    Ok(bytes) => t.write_bytes(&bytes),
+                    // Never shared with another source then.
+                    Err(_) => {
+                        t.add(&oxidask_graph::unique_token());
+                    }
+                }
+                Arc::from(t.finish_hex())
+            })
+            .clone()
+    }
+
+    /// The indices of the schema's columns a read of `columns` (all when
+    /// `None`) parses, in schema order; `None` for all. A read naming no
+    /// column of the file (only `len()`, say) still parses the first, to
+    /// count the rows.
+    pub(crate) fn projection(
+        &self,
+        columns: Option<&std::collections::BTreeSet<String>>,
+    ) -> Option<Vec<usize>> {
+        columns.map(|cols| {
+            let mut idx: Vec<usize> = cols
+                .iter()
+                .filter_map(|c| self.schema.index_of(c))
+                .collect();
+            if idx.is_empty() && !self.schema.is_empty() {
+                idx.push(0);
+            }
+            idx.sort_unstable();
+            idx
+        })
+    }
+
+    /// The names of the columns a read of `columns` gives (see
+    /// [`projection`](Self::projection)); `None` for all.
+    pub(crate) fn read_names(
+        &self,
+        columns: Option<&std::collections::BTreeSet<String>>,
+    ) -> Option<Vec<String>> {
+        self.projection(columns).map(|idx| {
+            idx.iter()
+                .filter_map(|&i| self.schema.get_at_index(i))
+                .map(|(n, _)| n.to_string())
+                .collect()
+        })
     }
 
     /// Partition `i`, parsing only `columns` (all when `None`).
@@ -197,19 +255,7 @@ impl CsvSource {
             }
         };
         let bytes = block.lines();
-        let projection: Option<Vec<usize>> = columns.map(|cols| {
-            let mut idx: Vec<usize> = cols
-                .iter()
-                .filter_map(|c| self.schema.index_of(c))
-                .collect();
-            if idx.is_empty() && !self.schema.is_empty() {
-                // Nothing read by name (e.g. only `len()`): one column
-                // still counts the rows.
-                idx.push(0);
-            }
-            idx.sort_unstable();
-            idx
-        });
+        let projection = self.projection(columns);
         match self.options.bad_lines {
             BadLines::Error => self.parse_checked(path, b, at, bytes, bytes, projection),
             BadLines::Skip => {
@@ -454,6 +500,7 @@ pub fn read_csv(paths: impl IntoPaths, options: CsvOptions) -> Result<DataFrame>
         blocks,
         schema: schema.clone(),
         options,
+        token: std::sync::OnceLock::new(),
     };
     let n = source.npartitions() as u32;
     Ok(DataFrame::from_source(
