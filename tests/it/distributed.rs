@@ -1186,6 +1186,21 @@ fn data_frames_compute_on_the_cluster_as_on_threads() {
         let (got, want) = both(&|| again.compute());
         assert!(got.equals_missing(&want));
         assert_eq!(got.height(), 60_000);
+        // Partitions made by registered delayed calls, on the workers.
+        let days: Vec<_> = (1..=4i64)
+            .map(|d| delayed!(oxidask_tests::frame_fns::day_trips(d)))
+            .collect();
+        let by_day = dd::from_delayed(&days, None)
+            .unwrap()
+            .group_by(["day"])
+            .agg([col("trips").sum(), len()])
+            .unwrap();
+        let (got, want) = both(&|| by_day.compute());
+        assert!(got.equals_missing(&want), "{got}\n{want}");
+        assert_eq!(
+            got.column("trips").unwrap().i64().unwrap().get(3),
+            Some(40 + 41 + 42 + 43)
+        );
         // Shuffles built while the cluster is the scheduler in force move
         // their pieces between workers as task results (the tasks method):
         // a sort, a shuffled join, a split_out group_by — each equal to the

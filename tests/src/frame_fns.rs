@@ -25,3 +25,13 @@ pub struct Fare {
     pub fare_amount: f64,
 }
 oxidask::dataframe::register_frame_record!(Fare);
+
+/// Day `day`'s trips as a frame: a loader whose calls become a frame's
+/// partitions through `from_delayed`, on a cluster's workers.
+#[oxidask::remote]
+pub fn day_trips(day: i64) -> oxidask::dataframe::Frame {
+    let trips: Vec<i64> = (0..day).map(|t| day * 10 + t).collect();
+    df!("day" => vec![day; trips.len()], "trips" => trips)
+        .expect("columns of one length")
+        .into()
+}
