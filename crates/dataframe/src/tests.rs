@@ -294,3 +294,53 @@ fn taxi_mean_tip_by_passenger_count() {
     );
     assert_close(&ours, &theirs).unwrap();
 }
+
+/// Keys of the types the proptest's frame lacks — booleans, unsigned
+/// integers, floats with NaN, -0.0 and nulls — group as polars
+/// groups them, through the hashed partials and through the lazy ones.
+#[test]
+fn keys_of_other_types_group_as_polars_does() {
+    let n = 200usize;
+    let flag: Vec<Option<bool>> = (0..n).map(|i| (i % 7 != 0).then_some(i % 3 == 0)).collect();
+    let small: Vec<u32> = (0..n).map(|i| (i % 4) as u32).collect();
+    let float: Vec<Option<f64>> = (0..n)
+        .map(|i| match i % 6 {
+            0 => Some(f64::NAN),
+            1 => Some(-0.0),
+            2 => Some(0.0),
+            3 => None,
+            _ => Some((i % 3) as f64),
+        })
+        .collect();
+    let x: Vec<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
+    let df = df!("flag" => flag, "small" => small, "float" => float, "x" => x).unwrap();
+    let ddf = split(&df, &[0, 30, 30, 111, 180]);
+    for keys in [
+        vec!["flag"],
+        vec!["small"],
+        vec!["float"],
+        vec!["flag", "small"],
+    ] {
+        for aggs in [
+            vec![col("x").sum(), len(), col("x").max().alias("mx")],
+            vec![col("x").sum(), col("x").std(1).alias("sd")],
+        ] {
+            let ours = ddf
+                .group_by(&keys)
+                .agg(aggs.clone())
+                .unwrap()
+                .compute()
+                .unwrap();
+            let key_exprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+            let theirs = df
+                .clone()
+                .lazy()
+                .group_by(key_exprs)
+                .agg(aggs)
+                .collect()
+                .unwrap();
+            assert_eq!(ours.height(), theirs.height(), "{keys:?}");
+            assert_close(&ours, &sorted(theirs, &keys)).unwrap();
+        }
+    }
+}
