@@ -245,6 +245,11 @@ impl Source {
 pub(crate) struct PartitionOp {
     pub(crate) source: Source,
     pub(crate) steps: Vec<Step>,
+    /// For a Parquet read several frames share (`crate::share`): their
+    /// steps, so a row group is skipped only when every one's filters
+    /// rule it out. `None`: this op's own steps decide.
+    #[serde(default)]
+    pub(crate) prune_for: Option<Vec<Vec<Step>>>,
     #[serde(skip)]
     label: String,
 }
@@ -259,6 +264,7 @@ impl PartitionOp {
         PartitionOp {
             source,
             steps,
+            prune_for: None,
             label,
         }
     }
@@ -273,7 +279,11 @@ impl PartitionOp {
             (Source::Stored, Some(df)) => df,
             (Source::Csv(src), None) => src.read_block(i, needed_columns(&self.steps).as_ref())?,
             (Source::Parquet(src), None) => {
-                src.read_piece(i, needed_columns(&self.steps).as_ref(), &self.steps)?
+                let prune: Vec<&[Step]> = match &self.prune_for {
+                    Some(lists) => lists.iter().map(Vec::as_slice).collect(),
+                    None => vec![&self.steps],
+                };
+                src.read_piece(i, needed_columns(&self.steps).as_ref(), &prune)?
             }
             _ => return Err("frame partition: wrong arguments for its source".into()),
         };

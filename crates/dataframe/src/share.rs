@@ -1,4 +1,4 @@
-//! Frames of one CSV source computed together share its reads (Dask's
+//! Frames of one file source computed together share its reads (Dask's
 //! "combine similar").
 //!
 //! `compute(&(trips.select([col("fare")]), trips.filter(..).group_by(..)))`
@@ -6,8 +6,9 @@
 //! tasks per block, each reading the block for its own columns, with
 //! different keys (different steps), so the graph cannot share them.
 //! [`share_reads`] runs on the task graph before it is computed and
-//! rewrites it: the tasks reading the same block of the same source (same
-//! files, blocks, schema and options — its token) become
+//! rewrites it: the tasks reading the same block (a CSV block, a Parquet
+//! row group) of the same source (same files, blocks, schema and options —
+//! its token) become
 //!
 //! 1. one read of the block, `(read-csv-shared-…, i)`, parsing the union of
 //!    the columns they read;
@@ -18,8 +19,9 @@
 //! A frame computed alone keeps its single task per block (its read fused
 //! with its steps): nothing is rewritten and nothing costs more. A later
 //! collect of a third frame of the source widens the existing shared
-//! read. Parquet sources are not shared: each task prunes row groups by
-//! its own filters.
+//! read. Parquet row groups are shared the same way; the shared read
+//! skips a row group by its statistics only when every frame's leading
+//! filters rule it out (each frame still applies its own filters).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -28,24 +30,42 @@ use oxidask_graph::{Arg, HighLevelGraph, Key, Task, TaskGraph, Value};
 use oxidask_scheduler::ComputeOptions;
 use polars::prelude as pl;
 
-use crate::csv::CsvSource;
 use crate::error::{Error, Result};
 use crate::plan::{PartitionOp, Source, Step, needed_columns};
 
-/// The frame op of a task reading a CSV block, with its source.
-fn csv_read(task: &Task) -> Option<(&PartitionOp, &Arc<CsvSource>)> {
+/// The frame op of a task reading a block of a file source (CSV or
+/// Parquet).
+fn file_read(task: &Task) -> Option<&PartitionOp> {
     let op = task.op.as_any()?.downcast_ref::<PartitionOp>()?;
     match &op.source {
-        Source::Csv(src) => Some((op, src)),
-        _ => None,
+        Source::Csv(_) | Source::Parquet(_) => Some(op),
+        Source::Stored => None,
     }
 }
 
-/// The block a CSV read task reads (its only argument).
+/// What identifies a source's reads: its kind and token.
+fn source_token(source: &Source) -> (&'static str, Arc<str>) {
+    match source {
+        Source::Csv(src) => ("csv", src.token()),
+        Source::Parquet(src) => ("parquet", src.token()),
+        Source::Stored => ("stored", Arc::from("")),
+    }
+}
+
+/// The columns a read of `columns` gives from `source`; `None` for all.
+fn read_names(source: &Source, columns: Option<&BTreeSet<String>>) -> Option<Vec<String>> {
+    match source {
+        Source::Csv(src) => src.read_names(columns),
+        Source::Parquet(src) => src.read_names(columns),
+        Source::Stored => None,
+    }
+}
+
+/// The block a read task reads (its only argument).
 fn block_of(key: &Key, task: &Task) -> std::result::Result<u32, String> {
     match task.args.last() {
         Some(Arg::Value(v)) => v.downcast_ref::<u32>().copied().map_err(|e| e.to_string()),
-        _ => Err(format!("task {key}: a CSV read without its block number")),
+        _ => Err(format!("task {key}: a file read without its block number")),
     }
 }
 
@@ -54,29 +74,33 @@ fn select(names: &[String]) -> Step {
     Step::Select(names.iter().map(|n| pl::col(n.as_str())).collect())
 }
 
-/// Rewrites `graph` so tasks reading the same CSV block read it once (see
-/// the module docs).
+/// Rewrites `graph` so tasks reading the same block of a file read it
+/// once (see the module docs).
 pub(crate) fn share_reads(graph: &mut TaskGraph) -> std::result::Result<(), String> {
-    let mut found: HashMap<(Arc<str>, u32), Vec<Key>> = HashMap::new();
+    let mut found: HashMap<(&'static str, Arc<str>, u32), Vec<Key>> = HashMap::new();
     for (key, task) in graph.iter() {
-        if let Some((_, src)) = csv_read(task) {
+        if let Some(op) = file_read(task) {
+            let (kind, token) = source_token(&op.source);
             let block = block_of(key, task)?;
             found
-                .entry((src.token(), block))
+                .entry((kind, token, block))
                 .or_default()
                 .push(key.clone());
         }
     }
-    for ((token, block), keys) in found {
+    for ((kind, token, block), keys) in found {
         if keys.len() < 2 {
             continue;
         }
-        let shared = Key::with_index(Arc::from(format!("read-csv-shared-{token}")), &[block]);
+        let shared = Key::with_index(Arc::from(format!("read-{kind}-shared-{token}")), &[block]);
         let mut union: Option<BTreeSet<String>> = Some(BTreeSet::new());
-        let mut src = None;
+        let mut source = None;
+        // For Parquet: the steps whose filters may skip the row group —
+        // every member's, or those the shared read already holds.
+        let mut prune: Vec<Vec<Step>> = Vec::new();
         for k in &keys {
             let task = graph.get(k).ok_or("internal: a task vanished")?;
-            let (op, s) = csv_read(task).ok_or("internal: not a CSV read")?;
+            let op = file_read(task).ok_or("internal: not a file read")?;
             union = match (union, needed_columns(&op.steps)) {
                 (Some(mut u), Some(c)) => {
                     u.extend(c);
@@ -84,15 +108,19 @@ pub(crate) fn share_reads(graph: &mut TaskGraph) -> std::result::Result<(), Stri
                 }
                 _ => None,
             };
-            src.get_or_insert_with(|| s.clone());
+            match &op.prune_for {
+                Some(lists) => prune.extend(lists.iter().cloned()),
+                None => prune.push(op.steps.clone()),
+            }
+            source.get_or_insert_with(|| op.source.clone());
         }
-        let src = src.ok_or("internal: no source")?;
+        let source = source.ok_or("internal: no source")?;
         let index = || Arg::Value(Value::new(block));
         for k in keys.iter().filter(|k| **k != shared) {
             let task = graph.get(k).ok_or("internal: a task vanished")?;
-            let (op, _) = csv_read(task).ok_or("internal: not a CSV read")?;
+            let op = file_read(task).ok_or("internal: not a file read")?;
             let mut steps = Vec::with_capacity(op.steps.len() + 1);
-            if let Some(names) = src.read_names(needed_columns(&op.steps).as_ref()) {
+            if let Some(names) = read_names(&source, needed_columns(&op.steps).as_ref()) {
                 steps.push(select(&names));
             }
             steps.extend(op.steps.iter().cloned());
@@ -102,11 +130,15 @@ pub(crate) fn share_reads(graph: &mut TaskGraph) -> std::result::Result<(), Stri
                 Task::new(Arc::new(op), vec![Arg::Key(shared.clone()), index()]),
             );
         }
-        let read_steps = match src.read_names(union.as_ref()) {
+        let read_steps = match read_names(&source, union.as_ref()) {
             Some(names) => vec![select(&names)],
             None => Vec::new(),
         };
-        let read = PartitionOp::new(Source::Csv(src), read_steps);
+        let is_parquet = matches!(source, Source::Parquet(_));
+        let mut read = PartitionOp::new(source, read_steps);
+        if is_parquet {
+            read.prune_for = Some(prune);
+        }
         graph.insert(shared, Task::new(Arc::new(read), vec![index()]));
     }
     Ok(())
@@ -139,7 +171,7 @@ mod tests {
     use polars_io::SerReader;
     use polars_io::csv::read::CsvReadOptions;
 
-    use super::csv_read;
+    use super::file_read;
     use crate as dd;
     use crate::tests::canon;
 
@@ -174,7 +206,7 @@ mod tests {
         for f in frames {
             f.collect(&mut graph, &mut keys).unwrap();
         }
-        let reads = graph.iter().filter(|(_, t)| csv_read(t).is_some()).count();
+        let reads = graph.iter().filter(|(_, t)| file_read(t).is_some()).count();
         (graph, reads)
     }
 
@@ -263,5 +295,59 @@ mod tests {
         let ours = by_id(joined.compute().unwrap());
         assert_eq!(canon(&ours), canon(&by_id(theirs)));
         assert!(ours.height() > 0);
+    }
+}
+
+#[cfg(test)]
+mod parquet_tests {
+    use oxidask_graph::TaskGraph;
+    use oxidask_scheduler::Computable;
+    use oxidask_testing::TempDir;
+    use polars::prelude::*;
+
+    use super::file_read;
+    use crate as dd;
+    use crate::tests::canon;
+
+    /// Frames of one Parquet directory with filters that skip opposite row
+    /// groups read each row group once, together, and each gets all its
+    /// rows: the shared read skips a row group only when both filters
+    /// rule it out.
+    #[test]
+    fn parquet_frames_with_different_filters_share_reads_and_lose_no_rows() {
+        let dir = TempDir::new("df-share-parquet");
+        let n = 400i64;
+        let df = df!(
+            "id" => (0..n).collect::<Vec<_>>(),
+            "value" => (0..n).map(|i| (i % 13) as f64).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        dd::from_polars(df.clone(), 8)
+            .unwrap()
+            .to_parquet(dir.path())
+            .unwrap();
+        let low = dd::read_parquet(dir.path())
+            .unwrap()
+            .filter(col("id").lt(lit(60i64)))
+            .unwrap()
+            .select([col("id")])
+            .unwrap();
+        let high = dd::read_parquet(dir.path())
+            .unwrap()
+            .filter(col("id").gt(lit(330i64)))
+            .unwrap()
+            .select([col("value")])
+            .unwrap();
+        let mut graph = TaskGraph::new();
+        let mut keys = Vec::new();
+        low.collect(&mut graph, &mut keys).unwrap();
+        high.collect(&mut graph, &mut keys).unwrap();
+        let reads = graph.iter().filter(|(_, t)| file_read(t).is_some()).count();
+        assert_eq!(reads, low.npartitions());
+        let (a, b) = oxidask_delayed::compute(&(&low, &high)).unwrap();
+        assert_eq!(canon(&a), canon(&low.compute().unwrap()));
+        assert_eq!(canon(&b), canon(&high.compute().unwrap()));
+        assert_eq!(a.height(), 60);
+        assert_eq!(b.height(), (n - 331) as usize);
     }
 }

@@ -45,6 +45,10 @@ pub(crate) struct ParquetSource {
     files: Vec<PathBuf>,
     pieces: Vec<Piece>,
     schema: SchemaRef,
+    /// The source's identity, made when first asked for (see
+    /// `crate::share`).
+    #[serde(skip)]
+    token: std::sync::OnceLock<Arc<str>>,
 }
 
 /// The files under `paths`: a directory stands for the `*.parquet` files
@@ -161,6 +165,7 @@ pub fn read_parquet(paths: impl IntoPaths) -> Result<DataFrame> {
         files,
         pieces,
         schema: schema.clone(),
+        token: std::sync::OnceLock::new(),
     };
     Ok(DataFrame::from_source(
         Source::Parquet(Arc::new(source)),
@@ -177,11 +182,49 @@ impl ParquetSource {
     /// Partition `i`: its row group's `columns` (all when `None`), or an
     /// empty frame of those columns when `steps`' leading filters rule the
     /// row group out by its statistics.
+    /// Equal for sources reading the same files, row groups and schema.
+    pub(crate) fn token(&self) -> Arc<str> {
+        self.token
+            .get_or_init(|| {
+                let mut t = oxidask_graph::Tokenizer::new();
+                match postcard::to_stdvec(self) {
+                    Ok(bytes) => t.write_bytes(&bytes),
+                    Err(_) => {
+                        t.add(&oxidask_graph::unique_token());
+                    }
+                }
+                Arc::from(t.finish_hex())
+            })
+            .clone()
+    }
+
+    /// The names of the columns a read of `columns` (all when `None`)
+    /// gives, in schema order; `None` for all. A read naming no column
+    /// (only `len()`, say) still reads the first, to count the rows.
+    pub(crate) fn read_names(&self, columns: Option<&BTreeSet<String>>) -> Option<Vec<String>> {
+        columns.map(|cols| {
+            let mut names: Vec<String> = self
+                .schema
+                .iter_names()
+                .filter(|n| cols.contains(n.as_str()))
+                .map(|n| n.to_string())
+                .collect();
+            if names.is_empty() {
+                names.extend(self.schema.iter_names().next().map(|n| n.to_string()));
+            }
+            names
+        })
+    }
+
+    /// Row group `i`, reading only `columns` (all when `None`); skipped
+    /// (no rows) when the leading filters of every one of `prune` rule it
+    /// out by its statistics — one list for a frame's own read, one per
+    /// frame for a read they share.
     pub(crate) fn read_piece(
         &self,
         i: u32,
         columns: Option<&BTreeSet<String>>,
-        steps: &[Step],
+        prune: &[&[Step]],
     ) -> std::result::Result<pl::DataFrame, OpError> {
         let piece = self
             .pieces
@@ -191,20 +234,7 @@ impl ParquetSource {
         let at = |e: &dyn std::fmt::Display| {
             format!("{}: row group {}: {e}", path.display(), piece.row_group)
         };
-        let names: Option<Vec<String>> = columns.map(|cols| {
-            let mut names: Vec<String> = self
-                .schema
-                .iter_names()
-                .filter(|n| cols.contains(n.as_str()))
-                .map(|n| n.to_string())
-                .collect();
-            if names.is_empty() {
-                // Nothing read by name (e.g. only `len()`): one column
-                // still counts the rows.
-                names.extend(self.schema.iter_names().next().map(|n| n.to_string()));
-            }
-            names
-        });
+        let names = self.read_names(columns);
         let mut reader = open(path).map_err(|e| at(&e))?;
         let meta = reader.get_metadata().map_err(|e| at(&e))?.clone();
         let rg = piece.row_group as usize;
@@ -213,7 +243,14 @@ impl ParquetSource {
             if meta.row_groups.len() <= rg || meta.row_groups[rg].num_rows() != rows {
                 return Err(at(&"the file changed since the frame was built").into());
             }
-            if prune::rules_out(steps, &meta, rg).map_err(|e| at(&e))? {
+            let mut ruled_out = !prune.is_empty();
+            for steps in prune {
+                if !prune::rules_out(steps, &meta, rg).map_err(|e| at(&e))? {
+                    ruled_out = false;
+                    break;
+                }
+            }
+            if ruled_out {
                 rows = 0;
             }
         }
