@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{IpcCodec, frame_value};
 use crate::error::{Error, Result};
-use crate::frame::DataFrame;
+use crate::frame::{DataFrame, described_columns};
 
 /// A polars frame as the result of a delayed call, for
 /// [`from_delayed`]: `fn load(path: PathBuf) -> dd::Frame`, returning
@@ -140,14 +140,11 @@ impl DataOp for AdoptPartition {
             .take::<Frame>()?
             .0;
         if df.schema() != &self.schema {
-            let columns = |s: &pl::Schema| -> Vec<String> {
-                s.iter().map(|(n, t)| format!("{n}: {t}")).collect()
-            };
             return Err(format!(
                 "from_delayed: partition {} has columns {:?}, the frame's schema has {:?}",
                 self.index,
-                columns(df.schema()),
-                columns(&self.schema)
+                described_columns(df.schema()),
+                described_columns(&self.schema)
             )
             .into());
         }

@@ -64,7 +64,7 @@ impl fmt::Debug for DataFrame {
     }
 }
 
-fn token_of(parent: &str, step: &impl serde::Serialize) -> String {
+pub(crate) fn token_of(parent: &str, step: &impl serde::Serialize) -> String {
     let mut t = Tokenizer::new();
     t.add(parent);
     // Steps hold polars expressions; their encoding is their identity.
@@ -81,7 +81,7 @@ fn column_names(schema: &pl::Schema) -> Vec<String> {
     schema.iter_names().map(|s| s.to_string()).collect()
 }
 
-fn described_columns(schema: &pl::Schema) -> Vec<String> {
+pub(crate) fn described_columns(schema: &pl::Schema) -> Vec<String> {
     schema.iter().map(|(n, t)| format!("{n}: {t}")).collect()
 }
 

@@ -134,31 +134,49 @@ fn f64_of(x: &Expr) -> Expr {
     x.clone().cast(DataType::Float64)
 }
 
-/// The partials of item `i` when they are plain reductions of its input
-/// (sum, mean as sum and count, count, len, min, max); `None` for first,
-/// last, n_unique, var and std.
-fn reductions(i: usize, it: &AggItem) -> Option<Vec<Partial>> {
+/// How item `i`'s partials are computed.
+enum PartialPlan {
+    /// Plain reductions of its input (sum, mean as sum and count, count,
+    /// len, min, max): by hashing when every item's are.
+    Reduce(Vec<Partial>),
+    /// polars aggregations of a lazy `group_by` (first, last, n_unique,
+    /// var, std).
+    Lazy(Vec<Expr>),
+}
+
+fn partial_plan(i: usize, it: &AggItem) -> PartialPlan {
     let x = it.input.clone();
-    let one = |input, reduce, what| {
-        vec![Partial {
-            input,
-            reduce,
-            name: p(i, what),
-        }]
+    let one = |input, reduce, what| Partial {
+        input,
+        reduce,
+        name: p(i, what),
     };
-    Some(match it.kind {
-        Kind::Sum => one(x, Reduce::Sum, "s"),
-        Kind::Mean => {
-            let mut v = one(x.as_ref().map(f64_of), Reduce::Sum, "s");
-            v.extend(one(x, Reduce::Count(false), "n"));
-            v
+    let lit_or = |x: Option<Expr>| x.unwrap_or_else(|| pl::lit(1));
+    match it.kind {
+        Kind::Sum => PartialPlan::Reduce(vec![one(x, Reduce::Sum, "s")]),
+        Kind::Mean => PartialPlan::Reduce(vec![
+            one(x.as_ref().map(f64_of), Reduce::Sum, "s"),
+            one(x, Reduce::Count(false), "n"),
+        ]),
+        Kind::Count { include_nulls } => {
+            PartialPlan::Reduce(vec![one(x, Reduce::Count(include_nulls), "n")])
         }
-        Kind::Count { include_nulls } => one(x, Reduce::Count(include_nulls), "n"),
-        Kind::Len => one(None, Reduce::Count(true), "n"),
-        Kind::Min => one(x, Reduce::Min, "v"),
-        Kind::Max => one(x, Reduce::Max, "v"),
-        Kind::First | Kind::Last | Kind::NUnique | Kind::Var(_) | Kind::Std(_) => return None,
-    })
+        Kind::Len => PartialPlan::Reduce(vec![one(None, Reduce::Count(true), "n")]),
+        Kind::Min => PartialPlan::Reduce(vec![one(x, Reduce::Min, "v")]),
+        Kind::Max => PartialPlan::Reduce(vec![one(x, Reduce::Max, "v")]),
+        Kind::First => PartialPlan::Lazy(vec![lit_or(x).first().alias(p(i, "v"))]),
+        Kind::Last => PartialPlan::Lazy(vec![lit_or(x).last().alias(p(i, "v"))]),
+        Kind::NUnique => PartialPlan::Lazy(vec![lit_or(x).unique().alias(p(i, "u"))]),
+        Kind::Var(_) | Kind::Std(_) => {
+            let xf = f64_of(&lit_or(x));
+            let dev = xf.clone() - xf.clone().mean();
+            PartialPlan::Lazy(vec![
+                xf.clone().count().alias(p(i, "n")),
+                xf.sum().alias(p(i, "s")),
+                (dev.clone() * dev).sum().alias(p(i, "m2")),
+            ])
+        }
+    }
 }
 
 impl AggSpec {
@@ -181,39 +199,29 @@ impl AggSpec {
     /// hashing ([`hashagg`]) when every aggregation's partials are plain
     /// reductions, by polars' lazy `group_by` otherwise.
     pub(crate) fn partial(&self, lf: LazyFrame) -> pl::PolarsResult<LazyFrame> {
-        let simple: Option<Vec<Vec<Partial>>> = self
+        let plans: Vec<PartialPlan> = self
             .items
             .iter()
             .enumerate()
-            .map(|(i, it)| reductions(i, it))
+            .map(|(i, it)| partial_plan(i, it))
             .collect();
-        if let Some(simple) = simple {
-            let partials: Vec<Partial> = simple.into_iter().flatten().collect();
+        if plans.iter().all(|p| matches!(p, PartialPlan::Reduce(_))) {
+            let partials: Vec<Partial> = plans
+                .into_iter()
+                .flat_map(|p| match p {
+                    PartialPlan::Reduce(v) => v,
+                    PartialPlan::Lazy(_) => Vec::new(),
+                })
+                .collect();
             return Ok(hashagg::partial(lf, &self.keys, &partials)?.lazy());
         }
-        let mut aggs = Vec::new();
-        for (i, it) in self.items.iter().enumerate() {
-            if let Some(partials) = reductions(i, it) {
-                aggs.extend(partials.iter().map(Partial::lazy));
-                continue;
-            }
-            let x = it.input.clone().unwrap_or_else(|| pl::lit(1));
-            match it.kind {
-                Kind::First => aggs.push(x.first().alias(p(i, "v"))),
-                Kind::Last => aggs.push(x.last().alias(p(i, "v"))),
-                Kind::NUnique => aggs.push(x.unique().alias(p(i, "u"))),
-                Kind::Var(_) | Kind::Std(_) => {
-                    let xf = f64_of(&x);
-                    let dev = xf.clone() - xf.clone().mean();
-                    aggs.push(xf.clone().count().alias(p(i, "n")));
-                    aggs.push(xf.sum().alias(p(i, "s")));
-                    aggs.push((dev.clone() * dev).sum().alias(p(i, "m2")));
-                }
-                Kind::Sum | Kind::Mean | Kind::Count { .. } | Kind::Len | Kind::Min | Kind::Max => {
-                    unreachable!("reductions() covers {:?}", it.kind)
-                }
-            }
-        }
+        let aggs: Vec<Expr> = plans
+            .into_iter()
+            .flat_map(|p| match p {
+                PartialPlan::Reduce(v) => v.iter().map(Partial::lazy).collect(),
+                PartialPlan::Lazy(e) => e,
+            })
+            .collect();
         Ok(lf.group_by(self.key_exprs()).agg(aggs))
     }
 

@@ -227,7 +227,58 @@ pub(crate) enum Source {
     Parquet(Arc<ParquetSource>),
 }
 
+/// The indices of `schema`'s columns a read of `columns` (all when
+/// `None`) gives, in schema order; `None` for all. A read naming no column
+/// of the source (only `len()`, say) still reads the first, to count the
+/// rows.
+pub(crate) fn read_indices(
+    schema: &pl::Schema,
+    columns: Option<&BTreeSet<String>>,
+) -> Option<Vec<usize>> {
+    columns.map(|cols| {
+        let mut idx: Vec<usize> = cols.iter().filter_map(|c| schema.index_of(c)).collect();
+        if idx.is_empty() && !schema.is_empty() {
+            idx.push(0);
+        }
+        idx.sort_unstable();
+        idx
+    })
+}
+
+/// The names of the columns [`read_indices`] gives.
+pub(crate) fn read_names(
+    schema: &pl::Schema,
+    columns: Option<&BTreeSet<String>>,
+) -> Option<Vec<String>> {
+    read_indices(schema, columns).map(|idx| {
+        idx.iter()
+            .filter_map(|&i| schema.get_at_index(i))
+            .map(|(n, _)| n.to_string())
+            .collect()
+    })
+}
+
 impl Source {
+    /// What identifies this source's reads (its kind and token), for
+    /// sharing them; `None` for stored partitions.
+    pub(crate) fn read_token(&self) -> Option<(&'static str, Arc<str>)> {
+        match self {
+            Source::Csv(src) => Some(("csv", src.token())),
+            Source::Parquet(src) => Some(("parquet", src.token())),
+            Source::Stored => None,
+        }
+    }
+
+    /// The columns a read of `columns` gives from this source; `None` for
+    /// all (and for stored partitions, which are not read).
+    pub(crate) fn read_names(&self, columns: Option<&BTreeSet<String>>) -> Option<Vec<String>> {
+        match self {
+            Source::Csv(src) => read_names(src.schema(), columns),
+            Source::Parquet(src) => read_names(src.schema(), columns),
+            Source::Stored => None,
+        }
+    }
+
     /// The name of reading from this source, for keys and task labels.
     pub(crate) fn label(&self) -> &'static str {
         match self {

@@ -34,31 +34,10 @@ use crate::error::{Error, Result};
 use crate::plan::{PartitionOp, Source, Step, needed_columns};
 
 /// The frame op of a task reading a block of a file source (CSV or
-/// Parquet).
-fn file_read(task: &Task) -> Option<&PartitionOp> {
+/// Parquet), with what identifies the source's reads.
+fn file_read(task: &Task) -> Option<(&PartitionOp, (&'static str, Arc<str>))> {
     let op = task.op.as_any()?.downcast_ref::<PartitionOp>()?;
-    match &op.source {
-        Source::Csv(_) | Source::Parquet(_) => Some(op),
-        Source::Stored => None,
-    }
-}
-
-/// What identifies a source's reads: its kind and token.
-fn source_token(source: &Source) -> (&'static str, Arc<str>) {
-    match source {
-        Source::Csv(src) => ("csv", src.token()),
-        Source::Parquet(src) => ("parquet", src.token()),
-        Source::Stored => ("stored", Arc::from("")),
-    }
-}
-
-/// The columns a read of `columns` gives from `source`; `None` for all.
-fn read_names(source: &Source, columns: Option<&BTreeSet<String>>) -> Option<Vec<String>> {
-    match source {
-        Source::Csv(src) => src.read_names(columns),
-        Source::Parquet(src) => src.read_names(columns),
-        Source::Stored => None,
-    }
+    Some((op, op.source.read_token()?))
 }
 
 /// The block a read task reads (its only argument).
@@ -79,8 +58,7 @@ fn select(names: &[String]) -> Step {
 pub(crate) fn share_reads(graph: &mut TaskGraph) -> std::result::Result<(), String> {
     let mut found: HashMap<(&'static str, Arc<str>, u32), Vec<Key>> = HashMap::new();
     for (key, task) in graph.iter() {
-        if let Some(op) = file_read(task) {
-            let (kind, token) = source_token(&op.source);
+        if let Some((_, (kind, token))) = file_read(task) {
             let block = block_of(key, task)?;
             found
                 .entry((kind, token, block))
@@ -100,7 +78,7 @@ pub(crate) fn share_reads(graph: &mut TaskGraph) -> std::result::Result<(), Stri
         let mut prune: Vec<Vec<Step>> = Vec::new();
         for k in &keys {
             let task = graph.get(k).ok_or("internal: a task vanished")?;
-            let op = file_read(task).ok_or("internal: not a file read")?;
+            let (op, _) = file_read(task).ok_or("internal: not a file read")?;
             union = match (union, needed_columns(&op.steps)) {
                 (Some(mut u), Some(c)) => {
                     u.extend(c);
@@ -118,9 +96,9 @@ pub(crate) fn share_reads(graph: &mut TaskGraph) -> std::result::Result<(), Stri
         let index = || Arg::Value(Value::new(block));
         for k in keys.iter().filter(|k| **k != shared) {
             let task = graph.get(k).ok_or("internal: a task vanished")?;
-            let op = file_read(task).ok_or("internal: not a file read")?;
+            let (op, _) = file_read(task).ok_or("internal: not a file read")?;
             let mut steps = Vec::with_capacity(op.steps.len() + 1);
-            if let Some(names) = read_names(&source, needed_columns(&op.steps).as_ref()) {
+            if let Some(names) = source.read_names(needed_columns(&op.steps).as_ref()) {
                 steps.push(select(&names));
             }
             steps.extend(op.steps.iter().cloned());
@@ -130,7 +108,7 @@ pub(crate) fn share_reads(graph: &mut TaskGraph) -> std::result::Result<(), Stri
                 Task::new(Arc::new(op), vec![Arg::Key(shared.clone()), index()]),
             );
         }
-        let read_steps = match read_names(&source, union.as_ref()) {
+        let read_steps = match source.read_names(union.as_ref()) {
             Some(names) => vec![select(&names)],
             None => Vec::new(),
         };
@@ -296,18 +274,6 @@ mod tests {
         assert_eq!(canon(&ours), canon(&by_id(theirs)));
         assert!(ours.height() > 0);
     }
-}
-
-#[cfg(test)]
-mod parquet_tests {
-    use oxidask_graph::TaskGraph;
-    use oxidask_scheduler::Computable;
-    use oxidask_testing::TempDir;
-    use polars::prelude::*;
-
-    use super::file_read;
-    use crate as dd;
-    use crate::tests::canon;
 
     /// Frames of one Parquet directory with filters that skip opposite row
     /// groups read each row group once, together, and each gets all its
@@ -338,12 +304,7 @@ mod parquet_tests {
             .unwrap()
             .select([col("value")])
             .unwrap();
-        let mut graph = TaskGraph::new();
-        let mut keys = Vec::new();
-        low.collect(&mut graph, &mut keys).unwrap();
-        high.collect(&mut graph, &mut keys).unwrap();
-        let reads = graph.iter().filter(|(_, t)| file_read(t).is_some()).count();
-        assert_eq!(reads, low.npartitions());
+        assert_eq!(collected(&[&low, &high]).1, low.npartitions());
         let (a, b) = oxidask_delayed::compute(&(&low, &high)).unwrap();
         assert_eq!(canon(&a), canon(&low.compute().unwrap()));
         assert_eq!(canon(&b), canon(&high.compute().unwrap()));

@@ -180,53 +180,22 @@ impl CsvSource {
     /// options.
     pub(crate) fn token(&self) -> Arc<str> {
         self.token
-            .get_or_init(|| {
-                let mut t = oxidask_graph::Tokenizer::new();
-                match postcard::to_stdvec(self) {
-                    Ok(bytes) => t.write_bytes(&bytes),
-                    // Never shared with another source then.
-                    Err(_) => {
-                        t.add(&oxidask_graph::unique_token());
-                    }
-                }
-                Arc::from(t.finish_hex())
-            })
+            .get_or_init(|| Arc::from(crate::frame::token_of("read-csv", self)))
             .clone()
     }
 
-    /// The indices of the schema's columns a read of `columns` (all when
-    /// `None`) parses, in schema order; `None` for all. A read naming no
-    /// column of the file (only `len()`, say) still parses the first, to
-    /// count the rows.
+    /// The file's columns, as read.
+    pub(crate) fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The indices of the columns a read of `columns` parses (see
+    /// [`crate::plan::read_indices`]).
     pub(crate) fn projection(
         &self,
         columns: Option<&std::collections::BTreeSet<String>>,
     ) -> Option<Vec<usize>> {
-        columns.map(|cols| {
-            let mut idx: Vec<usize> = cols
-                .iter()
-                .filter_map(|c| self.schema.index_of(c))
-                .collect();
-            if idx.is_empty() && !self.schema.is_empty() {
-                idx.push(0);
-            }
-            idx.sort_unstable();
-            idx
-        })
-    }
-
-    /// The names of the columns a read of `columns` gives (see
-    /// [`projection`](Self::projection)); `None` for all.
-    pub(crate) fn read_names(
-        &self,
-        columns: Option<&std::collections::BTreeSet<String>>,
-    ) -> Option<Vec<String>> {
-        self.projection(columns).map(|idx| {
-            idx.iter()
-                .filter_map(|&i| self.schema.get_at_index(i))
-                .map(|(n, _)| n.to_string())
-                .collect()
-        })
+        crate::plan::read_indices(&self.schema, columns)
     }
 
     /// Partition `i`, parsing only `columns` (all when `None`).

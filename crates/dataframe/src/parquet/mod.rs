@@ -185,35 +185,13 @@ impl ParquetSource {
     /// Equal for sources reading the same files, row groups and schema.
     pub(crate) fn token(&self) -> Arc<str> {
         self.token
-            .get_or_init(|| {
-                let mut t = oxidask_graph::Tokenizer::new();
-                match postcard::to_stdvec(self) {
-                    Ok(bytes) => t.write_bytes(&bytes),
-                    Err(_) => {
-                        t.add(&oxidask_graph::unique_token());
-                    }
-                }
-                Arc::from(t.finish_hex())
-            })
+            .get_or_init(|| Arc::from(crate::frame::token_of("read-parquet", self)))
             .clone()
     }
 
-    /// The names of the columns a read of `columns` (all when `None`)
-    /// gives, in schema order; `None` for all. A read naming no column
-    /// (only `len()`, say) still reads the first, to count the rows.
-    pub(crate) fn read_names(&self, columns: Option<&BTreeSet<String>>) -> Option<Vec<String>> {
-        columns.map(|cols| {
-            let mut names: Vec<String> = self
-                .schema
-                .iter_names()
-                .filter(|n| cols.contains(n.as_str()))
-                .map(|n| n.to_string())
-                .collect();
-            if names.is_empty() {
-                names.extend(self.schema.iter_names().next().map(|n| n.to_string()));
-            }
-            names
-        })
+    /// The files' columns.
+    pub(crate) fn schema(&self) -> &SchemaRef {
+        &self.schema
     }
 
     /// Row group `i`, reading only `columns` (all when `None`); skipped
@@ -234,7 +212,7 @@ impl ParquetSource {
         let at = |e: &dyn std::fmt::Display| {
             format!("{}: row group {}: {e}", path.display(), piece.row_group)
         };
-        let names = self.read_names(columns);
+        let names = crate::plan::read_names(&self.schema, columns);
         let mut reader = open(path).map_err(|e| at(&e))?;
         let meta = reader.get_metadata().map_err(|e| at(&e))?.clone();
         let rg = piece.row_group as usize;
