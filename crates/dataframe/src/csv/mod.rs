@@ -7,6 +7,7 @@
 //! need (see [`crate::plan::needed_columns`]).
 
 mod block;
+mod compact;
 mod diagnose;
 mod options;
 #[cfg(test)]
@@ -252,37 +253,15 @@ impl CsvSource {
         bytes: &[u8],
         projection: Option<Vec<usize>>,
     ) -> pl::PolarsResult<pl::DataFrame> {
+        let projection = projection.unwrap_or_else(|| (0..self.schema.len()).collect());
         if bytes.iter().all(|&b| b == b'\n' || b == b'\r') {
             // A block with no line (a small last block, an empty file).
-            let schema: Schema = match &projection {
-                Some(idx) => idx
-                    .iter()
-                    .filter_map(|&i| self.schema.get_at_index(i))
-                    .map(|(n, t)| pl::Field::new(n.clone(), t.clone()))
-                    .collect(),
-                None => self.schema.as_ref().clone(),
-            };
-            return Ok(pl::DataFrame::empty_with_schema(&schema));
+            return Ok(pl::DataFrame::empty_with_schema(
+                &self.columns_at(&projection),
+            ));
         }
-        // The block is parsed on this task's thread by polars' chunk parser
-        // (what its streaming engine calls), not through `CsvReader`: that
-        // copies the bytes, counts the block's lines in a quote-aware pass
-        // to cut it into chunks for polars' pool, and checks the whole block
-        // is UTF-8 when any column of the file is a string — three passes
-        // over the bytes before the one that parses, while the scheduler
-        // already runs a block per core.
-        let mut schema = self.schema.clone();
-        let mut to_cast = Vec::new();
-        prepare_csv_schema(&mut schema, &mut to_cast)?;
-        let parse_options = self.options.parse_options();
-        let nulls = parse_options
-            .null_values
-            .clone()
-            .map(|nv| nv.compile(&schema))
-            .transpose()?;
-        let projection = projection.unwrap_or_else(|| (0..schema.len()).collect());
         let reads_text = projection.iter().any(|&i| {
-            schema
+            self.schema
                 .get_at_index(i)
                 .is_some_and(|(_, t)| t == &pl::DataType::String)
         });
@@ -291,13 +270,63 @@ impl CsvSource {
                 "invalid utf-8 sequence".into(),
             ));
         }
+        if projection.len() < self.schema.len() {
+            let options = &self.options;
+            let sep = options.separator;
+            if let Some(lines) = compact::project_block(bytes, sep, options.quote_char, &projection)
+            {
+                let all: Vec<usize> = (0..projection.len()).collect();
+                let schema = Arc::new(self.columns_at(&projection));
+                // On an error the block is parsed again as it is, for
+                // polars' own message about the file's bytes.
+                if let Ok(df) = self.parse_chunk(&lines, schema, &all) {
+                    return Ok(df);
+                }
+            }
+        }
+        self.parse_chunk(bytes, self.schema.clone(), &projection)
+    }
+
+    /// The file's columns at `indices`.
+    fn columns_at(&self, indices: &[usize]) -> Schema {
+        indices
+            .iter()
+            .filter_map(|&i| self.schema.get_at_index(i))
+            .map(|(n, t)| pl::Field::new(n.clone(), t.clone()))
+            .collect()
+    }
+
+    /// Parses the lines `bytes` of a file of columns `schema`, keeping the
+    /// columns `projection`.
+    ///
+    /// On this task's thread, by polars' chunk parser (what its streaming
+    /// engine calls), not through `CsvReader`: that copies the bytes,
+    /// counts the block's lines in a quote-aware pass to cut it into chunks
+    /// for polars' pool, and checks the whole block is UTF-8 when any
+    /// column of the file is a string — three passes over the bytes before
+    /// the one that parses, while the scheduler already runs a block per
+    /// core.
+    fn parse_chunk(
+        &self,
+        bytes: &[u8],
+        mut schema: SchemaRef,
+        projection: &[usize],
+    ) -> pl::PolarsResult<pl::DataFrame> {
+        let mut to_cast = Vec::new();
+        prepare_csv_schema(&mut schema, &mut to_cast)?;
+        let parse_options = self.options.parse_options();
+        let nulls = parse_options
+            .null_values
+            .clone()
+            .map(|nv| nv.compile(&schema))
+            .transpose()?;
         let capacity = rows_estimate(bytes);
         let mut df = read_chunk(
             bytes,
             &parse_options,
             &schema,
             self.options.bad_values_as_null,
-            &projection,
+            projection,
             0,
             capacity,
             nulls.as_ref(),

@@ -440,3 +440,126 @@ fn blocks_whose_lines_change_length_past_the_first_64_kib_read_whole() {
         }
     }
 }
+
+/// A row of [`wide_text`]: two integers, a float that may be missing, and
+/// a selector for the short text (sometimes quoted, holding a comma).
+type WideRow = (i64, Option<f64>, u8, i64);
+
+/// Seven columns, one of them a long text, so a read of a few columns
+/// keeps a small share of each line and takes the projected-lines path
+/// (`super::compact`) — except in blocks holding a quote.
+fn wide_text(rows: &[WideRow], crlf: bool) -> String {
+    let eol = if crlf { "\r\n" } else { "\n" };
+    let mut s = format!("a,b,c,d,e,f,g{eol}");
+    for (a, b, n, d) in rows {
+        let b = b.map_or(String::from("NA"), |v| format!("{v}"));
+        let c = match n % 8 {
+            1 => "\"quoted, comma\"".to_string(),
+            2 | 5 => String::new(),
+            k => format!("c{k}"),
+        };
+        let e = "lorem ipsum dolor sit amet ".repeat(1 + (*n as usize % 3));
+        s.push_str(&format!(
+            "{a},{b},{c},{d},{e},{}.25,{}{eol}",
+            d % 97,
+            a % 13
+        ));
+    }
+    s
+}
+
+fn polars_reads(path: &Path) -> DataFrame {
+    CsvReadOptions::default()
+        .with_infer_schema_length(None)
+        .with_parse_options(
+            CsvParseOptions::default()
+                .with_null_values(Some(NullValues::AllColumns(vec!["NA".into()]))),
+        )
+        .with_schema_overwrite(Some(std::sync::Arc::new(Schema::from_iter([
+            Field::new("b".into(), DataType::Float64),
+            Field::new("c".into(), DataType::String),
+        ]))))
+        .into_reader_with_file_handle(Cursor::new(std::fs::read(path).unwrap()))
+        .finish()
+        .unwrap()
+}
+
+fn wide_opts() -> dd::CsvOptions {
+    dd::CsvOptions::default()
+        .null_values(["NA"])
+        .dtype("b", DataType::Float64)
+        .dtype("c", DataType::String)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Reads of random sets of columns of a wide file, cut into random
+    /// blocks (some with a quoted field, so both ways of parsing meet in
+    /// one frame), with `\n` or `\r\n` line ends: the columns polars reads
+    /// from the whole file.
+    #[test]
+    fn reads_of_some_columns_equal_polars_reading_the_whole_file(
+        rows in prop::collection::vec((-1000..1000i64, prop::option::weighted(0.8, -10.0..10.0f64), 0..8u8, 0..100_000i64), 1..60),
+        columns in prop::collection::btree_set(0..7usize, 1..5),
+        crlf in any::<bool>(),
+        blocksize in 1..3000u64,
+    ) {
+        let dir = TempDir::new("df-csv-some-columns");
+        let path = write(dir.path(), "wide.csv", &wide_text(&rows, crlf));
+        let ddf = dd::read_csv(path.as_path(), wide_opts().blocksize(Some(blocksize))).unwrap();
+        let names: Vec<&str> = columns.iter().map(|&i| ["a", "b", "c", "d", "e", "f", "g"][i]).collect();
+        let got = ddf.select(names.iter().map(|n| col(*n)).collect::<Vec<_>>()).unwrap().compute().unwrap();
+        let want = polars_reads(&path).select(names.iter().copied()).unwrap();
+        prop_assert_eq!(canon(&got), canon(&want));
+    }
+}
+
+/// The projected-lines path is taken for a read of a few columns of a
+/// file without quotes, and agrees with polars; its errors are those of
+/// the bytes as they are: a bad value names its file, line and column, a
+/// short line missing a column read is an error, one that has every
+/// column read is not.
+#[test]
+fn reads_of_some_columns_of_unquoted_lines_go_through_projected_lines() {
+    let dir = TempDir::new("df-csv-projected-lines");
+    let rows: Vec<WideRow> = (0..3000)
+        .map(|i| (i, Some(i as f64 / 4.0), 0, i * 7))
+        .collect();
+    let body = wide_text(&rows, false);
+    let path = write(dir.path(), "wide.csv", &body);
+    let lines = &body.as_bytes()[body.find('\n').unwrap() + 1..];
+    assert!(super::compact::project_block(lines, b',', Some(b'"'), &[1, 3]).is_some());
+    let ddf = dd::read_csv(path.as_path(), wide_opts().blocksize(Some(20 << 10))).unwrap();
+    assert!(ddf.npartitions() > 4);
+    let got = ddf.select([col("d"), col("b")]).unwrap().compute().unwrap();
+    let want = polars_reads(&path).select(["d", "b"]).unwrap();
+    assert_eq!(canon(&got), canon(&want));
+
+    let mut bad = body.clone();
+    bad.push_str("3000,oops,x,1,e,1.0,2\n3001,1,x,1\n");
+    let path = write(dir.path(), "bad.csv", &bad);
+    let ddf = dd::read_csv(path.as_path(), wide_opts().blocksize(Some(20 << 10))).unwrap();
+    let e = ddf
+        .select([col("b"), col("d")])
+        .unwrap()
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bad.csv:3002: column 2: column \"b\": cannot parse \"oops\""),
+        "{e}"
+    );
+    let e = ddf
+        .select([col("a"), col("f")])
+        .unwrap()
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bad.csv:3003: column 5: expected 7 fields, found 4"),
+        "{e}"
+    );
+    let got = ddf.select([col("a"), col("d")]).unwrap().compute().unwrap();
+    assert_eq!(got.height(), 3002);
+}
