@@ -57,7 +57,7 @@ pub(crate) fn project_lines(
 ) -> bool {
     debug_assert!(!keep.is_empty() && keep.windows(2).all(|w| w[0] < w[1]));
     out.clear();
-    let mut line = LineCursor::new(keep);
+    let mut line = LineCursor::new(keep, sep, eol);
     let mut base = 0;
     while base < bytes.len() {
         let (stops, ends, quotes) = match bytes.get(base..base + WINDOW) {
@@ -72,13 +72,13 @@ pub(crate) fn project_lines(
                 stop_masks(&w, sep, eol, quote)
             }
         };
-        if quotes != 0 || !line.window(bytes, base, stops, ends, sep, eol, out) {
+        if quotes != 0 || !line.window(bytes, base, stops, ends, out) {
             return false;
         }
         base += WINDOW;
     }
     // A last line without its line end ends with the bytes.
-    bytes.last().is_none_or(|&b| b == eol) || line.last_field(bytes, sep, eol, out)
+    bytes.last().is_none_or(|&b| b == eol) || line.last_field(bytes, out)
 }
 
 /// Bit `i` of the first mask is set where `w[i]` is `sep` or `eol`, of the
@@ -149,6 +149,8 @@ mod bytewise {
 /// Where the scan is in the current line.
 struct LineCursor<'k> {
     keep: &'k [usize],
+    sep: u8,
+    eol: u8,
     /// Offset where the current field starts.
     start: usize,
     /// Index of the current field in its line.
@@ -158,9 +160,11 @@ struct LineCursor<'k> {
 }
 
 impl<'k> LineCursor<'k> {
-    fn new(keep: &'k [usize]) -> Self {
+    fn new(keep: &'k [usize], sep: u8, eol: u8) -> Self {
         LineCursor {
             keep,
+            sep,
+            eol,
             start: 0,
             field: 0,
             kept: 0,
@@ -173,15 +177,12 @@ impl<'k> LineCursor<'k> {
     /// mask, a few instructions each; only a kept field's stop costs a
     /// copy.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     fn window(
         &mut self,
         bytes: &[u8],
         base: usize,
         mut stops: u64,
         ends: u64,
-        sep: u8,
-        eol: u8,
         out: &mut Vec<u8>,
     ) -> bool {
         while stops != 0 {
@@ -218,14 +219,7 @@ impl<'k> LineCursor<'k> {
             // The lowest stop left ends the wanted field.
             let bit = stops.trailing_zeros();
             stops &= stops - 1;
-            if !self.keep_field(
-                bytes,
-                base + bit as usize,
-                ends >> bit & 1 == 1,
-                sep,
-                eol,
-                out,
-            ) {
+            if !self.keep_field(bytes, base + bit as usize, ends >> bit & 1 == 1, out) {
                 return false;
             }
         }
@@ -235,19 +229,11 @@ impl<'k> LineCursor<'k> {
     /// The wanted field from `self.start` ends at `pos` (a line end when
     /// `at_end`); `false` when the line ends short of the rest wanted.
     #[inline(always)]
-    fn keep_field(
-        &mut self,
-        bytes: &[u8],
-        pos: usize,
-        at_end: bool,
-        sep: u8,
-        eol: u8,
-        out: &mut Vec<u8>,
-    ) -> bool {
+    fn keep_field(&mut self, bytes: &[u8], pos: usize, at_end: bool, out: &mut Vec<u8>) -> bool {
         out.extend_from_slice(&bytes[self.start..pos]);
         self.kept += 1;
         let done = self.kept == self.keep.len();
-        out.push(if done { eol } else { sep });
+        out.push(if done { self.eol } else { self.sep });
         self.start = pos + 1;
         if at_end {
             self.field = 0;
@@ -260,12 +246,10 @@ impl<'k> LineCursor<'k> {
     }
 
     /// Ends a last line that has no line end at the end of `bytes`.
-    fn last_field(&mut self, bytes: &[u8], sep: u8, eol: u8, out: &mut Vec<u8>) -> bool {
+    fn last_field(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> bool {
         match self.keep.get(self.kept) {
             None => true,
-            Some(&want) if want == self.field => {
-                self.keep_field(bytes, bytes.len(), true, sep, eol, out)
-            }
+            Some(&want) if want == self.field => self.keep_field(bytes, bytes.len(), true, out),
             Some(_) => false,
         }
     }
